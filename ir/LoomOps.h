@@ -1,0 +1,31 @@
+//===- LoomOps.h - loom dialect operations ----------------------*- C++ -*-===//
+
+#ifndef LOOM_IR_LOOMOPS_H
+#define LOOM_IR_LOOMOPS_H
+
+#include "ir/LoomDialect.h"
+
+#include "mlir/Bytecode/BytecodeOpInterface.h"
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/OpDefinition.h"
+#include "mlir/IR/OpImplementation.h"
+#include "mlir/Interfaces/InferTypeOpInterface.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+
+#include <optional>
+
+#include "ir/LoomInterfaces.h.inc"
+
+#define GET_OP_CLASSES
+#include "ir/LoomOps.h.inc"
+
+namespace loom {
+
+/// Broadcasts two shapes NumPy-style (trailing dims aligned, 1 stretches, a
+/// dynamic dim matches anything). Returns failure on a static mismatch.
+mlir::FailureOr<llvm::SmallVector<int64_t>>
+broadcastShapes(llvm::ArrayRef<int64_t> lhs, llvm::ArrayRef<int64_t> rhs);
+
+} // namespace loom
+
+#endif // LOOM_IR_LOOMOPS_H

@@ -1,0 +1,43 @@
+//===- Passes.h - loom passes and pipelines ---------------------*- C++ -*-===//
+
+#ifndef LOOM_PASSES_PASSES_H
+#define LOOM_PASSES_PASSES_H
+
+#include "mlir/Pass/Pass.h"
+
+#include <string>
+#include <vector>
+
+namespace mlir {
+class OpPassManager;
+namespace func {
+class FuncOp;
+} // namespace func
+} // namespace mlir
+
+namespace loom {
+
+#define GEN_PASS_DECL
+#include "passes/Passes.h.inc"
+
+#define GEN_PASS_REGISTRATION
+#include "passes/Passes.h.inc"
+
+/// Options of the high-level pipeline on loom IR.
+struct PreparePipelineOptions {
+  /// Dim bindings `NAME=VALUE`; empty leaves shapes symbolic.
+  std::vector<std::string> bind;
+};
+
+/// Specialize (when dims are bound), canonicalize, CSE and count FLOPs: the
+/// passes every target runs on loom IR before lowering.
+void buildPreparePipeline(mlir::OpPassManager &pm,
+                          const PreparePipelineOptions &options);
+
+/// Registers every loom pass and pipeline with the global registry, for
+/// loom-opt and for `loomc --dump-after`.
+void registerAllPassesAndPipelines();
+
+} // namespace loom
+
+#endif // LOOM_PASSES_PASSES_H

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what Loom's build and tests need (only the Debian packages that are
+# missing: a no-op when everything is present), then configures and builds.
+#
+#   scripts/setup.sh [preset]     preset: default (Release) or sanitize
+set -euo pipefail
+cd "$(dirname "$0")/.."
+preset=${1:-default}
+
+packages=(
+  llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools clang-22 lld-22
+  libfmt-dev libgtest-dev libgmock-dev cmake ninja-build ccache
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' \
+    || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  sudo=
+  [ "$(id -u)" = 0 ] || sudo=sudo
+  echo "setup: installing ${missing[*]}"
+  start=$SECONDS
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq \
+    --no-install-recommends "${missing[@]}" >/dev/null
+  echo "setup: packages installed in $((SECONDS - start)) s"
+fi
+
+builddir=build
+[ "$preset" = default ] || builddir=build-$preset
+[ -f "$builddir/build.ninja" ] || cmake --preset "$preset"
+cmake --build --preset "$preset"

@@ -1,0 +1,26 @@
+//===- loom-opt.cpp - IR in, IR out, for lit tests ------------------------===//
+//
+// The loom dialect, the upstream dialects it lowers to, and every upstream and
+// loom pass and pipeline, behind MlirOptMain.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ir/LoomDialect.h"
+#include "passes/Passes.h"
+
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/InitAllDialects.h"
+#include "mlir/InitAllPasses.h"
+#include "mlir/Tools/mlir-opt/MlirOptMain.h"
+
+int main(int argc, char **argv) {
+  mlir::registerAllPasses();
+  loom::registerAllPassesAndPipelines();
+
+  mlir::DialectRegistry registry;
+  mlir::registerAllDialects(registry);
+  registry.insert<loom::LoomDialect>();
+
+  return mlir::asMainReturnCode(
+      mlir::MlirOptMain(argc, argv, "Loom optimizer driver\n", registry));
+}

@@ -1,0 +1,174 @@
+//===- loomc.cpp - The Loom compiler driver -------------------------------===//
+//
+//   loomc check   FILE
+//   loomc compile FILE --emit=loom [--fn NAME] [--bind B=2,T=16] [-o OUT]
+//                      [--dump-after=PASS] [--time-passes]
+//
+// Subcommands that later stages add (run, train, generate) plug in here.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ir/LoomDialect.h"
+#include "passes/Passes.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/IR/Verifier.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Support/FileUtilities.h"
+
+#include "llvm/Config/llvm-config.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/ToolOutputFile.h"
+#include "llvm/Support/raw_ostream.h"
+
+using namespace mlir;
+namespace cl = llvm::cl;
+
+namespace {
+
+cl::OptionCategory loomCategory("loomc options");
+
+cl::SubCommand checkCmd("check", "Report diagnostics only; exit 1 on any error");
+cl::SubCommand compileCmd("compile", "Compile FILE and print a chosen stage");
+
+cl::opt<std::string> inputFile(cl::Positional, cl::desc("FILE"), cl::Required,
+                               cl::sub(checkCmd), cl::sub(compileCmd),
+                               cl::cat(loomCategory));
+
+enum class Emit { Loom };
+cl::opt<Emit> emit("emit", cl::desc("The stage to print"),
+                   cl::values(clEnumValN(Emit::Loom, "loom", "loom dialect IR")),
+                   cl::init(Emit::Loom), cl::sub(compileCmd),
+                   cl::cat(loomCategory));
+
+cl::opt<std::string> fnName("fn", cl::desc("Keep only entry function NAME"),
+                            cl::value_desc("NAME"), cl::sub(compileCmd),
+                            cl::cat(loomCategory));
+
+cl::list<std::string> bindings("bind",
+                               cl::desc("Bind symbolic dims, e.g. B=2,T=16"),
+                               cl::value_desc("NAME=VALUE,..."),
+                               cl::CommaSeparated, cl::sub(compileCmd),
+                               cl::cat(loomCategory));
+
+cl::opt<std::string> outputFile("o", cl::desc("Output file (default stdout)"),
+                                cl::value_desc("OUT"), cl::init("-"),
+                                cl::sub(compileCmd), cl::cat(loomCategory));
+
+cl::list<std::string> dumpAfter(
+    "dump-after", cl::desc("Print the IR after each pass with this argument"),
+    cl::value_desc("PASS"), cl::CommaSeparated, cl::sub(compileCmd),
+    cl::cat(loomCategory));
+
+cl::opt<bool> timePasses("time-passes", cl::desc("Time each pass"),
+                         cl::sub(compileCmd), cl::cat(loomCategory));
+
+/// Parses and verifies FILE. Only `.mlir` input exists at this stage; the
+/// Loom language frontend plugs in here.
+OwningOpRef<ModuleOp> loadModule(MLIRContext &context,
+                                 llvm::SourceMgr &sourceMgr) {
+  std::string error;
+  auto file = openInputFile(inputFile, &error);
+  if (!file) {
+    llvm::errs() << "loomc: error: " << error << "\n";
+    return nullptr;
+  }
+  if (!StringRef(inputFile).ends_with(".mlir")) {
+    llvm::errs() << "loomc: error: '" << inputFile
+                 << "': expected a .mlir file (loom dialect IR)\n";
+    return nullptr;
+  }
+  sourceMgr.AddNewSourceBuffer(std::move(file), llvm::SMLoc());
+  return parseSourceFile<ModuleOp>(sourceMgr, &context);
+}
+
+/// Erases every function but `name`; reports an unknown name.
+LogicalResult keepOnlyFunction(ModuleOp module, StringRef name) {
+  if (!module.lookupSymbol<func::FuncOp>(name)) {
+    llvm::errs() << "loomc: error: no function named '" << name << "' in '"
+                 << inputFile << "'\n";
+    return failure();
+  }
+  for (auto func : llvm::make_early_inc_range(module.getOps<func::FuncOp>()))
+    if (func.getSymName() != name)
+      func.erase();
+  return success();
+}
+
+int runCompile(MLIRContext &context, ModuleOp module) {
+  if (!fnName.empty() && failed(keepOnlyFunction(module, fnName)))
+    return 1;
+
+  if (!bindings.empty()) {
+    PassManager pm(&context);
+    if (timePasses)
+      pm.enableTiming();
+    if (!dumpAfter.empty()) {
+      context.disableMultithreading();
+      auto after = [](Pass *pass, Operation *) {
+        return llvm::is_contained(dumpAfter, pass->getArgument());
+      };
+      pm.enableIRPrinting([](Pass *, Operation *) { return false; }, after,
+                          /*printModuleScope=*/true,
+                          /*printAfterOnlyOnChange=*/false);
+    }
+    loom::PreparePipelineOptions options;
+    options.bind.assign(bindings.begin(), bindings.end());
+    loom::buildPreparePipeline(pm, options);
+    if (failed(pm.run(module)))
+      return 1;
+  }
+
+  std::string error;
+  auto output = openOutputFile(outputFile, &error);
+  if (!output) {
+    llvm::errs() << "loomc: error: " << error << "\n";
+    return 1;
+  }
+  module.print(output->os());
+  output->os() << "\n";
+  output->keep();
+  return 0;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  cl::SetVersionPrinter([](llvm::raw_ostream &os) {
+    os << "loomc " << LOOM_VERSION << " (LLVM/MLIR " << LLVM_VERSION_STRING
+       << ")\n";
+  });
+  cl::HideUnrelatedOptions(loomCategory);
+  cl::ParseCommandLineOptions(argc, argv,
+                              "loomc: the Loom compiler for transformer-family "
+                              "models\n");
+
+  if (!checkCmd && !compileCmd) {
+    llvm::errs() << "loomc: error: expected a subcommand (check, compile); "
+                    "see loomc --help\n";
+    return 1;
+  }
+
+  DialectRegistry registry;
+  registry.insert<loom::LoomDialect, func::FuncDialect, arith::ArithDialect,
+                  tensor::TensorDialect>();
+  MLIRContext context(registry);
+  context.loadAllAvailableDialects();
+
+  llvm::SourceMgr sourceMgr;
+  SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
+  OwningOpRef<ModuleOp> module = loadModule(context, sourceMgr);
+  if (!module)
+    return 1;
+  if (checkCmd)
+    return 0;
+  return runCompile(context, *module);
+}
