@@ -43,5 +43,12 @@ def Loom_Element : AnyTypeOf<[F32, BF16, F16, F64, I32, I1]>;
 
 def Loom_Tensor : RankedTensorOf<[F32, BF16, F16, F64, I32, I1]>;
 def Loom_FloatTensor : RankedTensorOf<[F32, BF16, F16, F64]>;
+def Loom_BoolTensor : RankedTensorOf<[I1]>;
+def Loom_IndexTensor : RankedTensorOf<[I32]>;
+/// The seed of `dropout`: a rank-0 `i64` tensor. Buildable, so formats may omit
+/// its type.
+def Loom_SeedTensor
+    : 0DTensorOf<[I64]>,
+      BuildableType<"::mlir::RankedTensorType::get({}, $_builder.getI64Type())">;
 
 #endif // LOOM_IR_LOOMDIALECT_TD

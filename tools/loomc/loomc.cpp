@@ -1,13 +1,18 @@
 //===- loomc.cpp - The Loom compiler driver -------------------------------===//
 //
-//   loomc check   FILE
-//   loomc compile FILE --emit=loom [--fn NAME] [--bind B=2,T=16] [-o OUT]
+//   loomc check   FILE [-I DIR] [--model NAME]
+//   loomc compile FILE --emit=ast|loom [--fn NAME] [--bind B=2,T=16] [-o OUT]
 //                      [--dump-after=PASS] [--time-passes]
+//
+// FILE is a Loom program (.loom) or loom dialect IR (.mlir).
 //
 // Subcommands that later stages add (run, train, generate) plug in here.
 //
 //===----------------------------------------------------------------------===//
 
+#include "frontend/AST.h"
+#include "frontend/Diagnostics.h"
+#include "frontend/Frontend.h"
 #include "ir/LoomDialect.h"
 #include "passes/Passes.h"
 
@@ -42,11 +47,24 @@ cl::opt<std::string> inputFile(cl::Positional, cl::desc("FILE"), cl::Required,
                                cl::sub(checkCmd), cl::sub(compileCmd),
                                cl::cat(loomCategory));
 
-enum class Emit { Loom };
+enum class Emit { Ast, Loom };
 cl::opt<Emit> emit("emit", cl::desc("The stage to print"),
-                   cl::values(clEnumValN(Emit::Loom, "loom", "loom dialect IR")),
+                   cl::values(clEnumValN(Emit::Ast, "ast",
+                                         "the syntax tree of a .loom file"),
+                              clEnumValN(Emit::Loom, "loom", "loom dialect IR")),
                    cl::init(Emit::Loom), cl::sub(compileCmd),
                    cl::cat(loomCategory));
+
+cl::list<std::string> includeDirs("I", cl::desc("Add a library search dir"),
+                                  cl::value_desc("DIR"), cl::Prefix,
+                                  cl::sub(checkCmd), cl::sub(compileCmd),
+                                  cl::cat(loomCategory));
+
+cl::opt<std::string> modelName("model",
+                               cl::desc("The model to compile (default: the "
+                                        "first in FILE)"),
+                               cl::value_desc("NAME"), cl::sub(checkCmd),
+                               cl::sub(compileCmd), cl::cat(loomCategory));
 
 cl::opt<std::string> fnName("fn", cl::desc("Keep only entry function NAME"),
                             cl::value_desc("NAME"), cl::sub(compileCmd),
@@ -70,10 +88,51 @@ cl::list<std::string> dumpAfter(
 cl::opt<bool> timePasses("time-passes", cl::desc("Time each pass"),
                          cl::sub(compileCmd), cl::cat(loomCategory));
 
-/// Parses and verifies FILE. Only `.mlir` input exists at this stage; the
-/// Loom language frontend plugs in here.
+/// Set once `--emit=ast` has printed the tree (there is no module then).
+bool astDumped = false;
+
+/// Parses `NAME=VALUE` bindings for the frontend.
+bool parseBindings(std::map<std::string, int64_t> &out) {
+  for (StringRef entry : bindings) {
+    auto [name, value] = entry.split('=');
+    int64_t size = 0;
+    if (name.trim().empty() || value.trim().getAsInteger(10, size) ||
+        size <= 0) {
+      llvm::errs() << "loomc: error: malformed binding '" << entry
+                   << "': expected NAME=VALUE with VALUE > 0\n";
+      return false;
+    }
+    out[name.trim().str()] = size;
+  }
+  return true;
+}
+
+/// Loads FILE: a .loom program is elaborated by the frontend (with its dims
+/// bound and only --fn kept); a .mlir file is parsed and verified.
 OwningOpRef<ModuleOp> loadModule(MLIRContext &context,
-                                 llvm::SourceMgr &sourceMgr) {
+                                 llvm::SourceMgr &sourceMgr, bool &bound) {
+  bound = false;
+  if (StringRef(inputFile).ends_with(".loom")) {
+    loom::frontend::DiagnosticEngine diags(sourceMgr, llvm::errs());
+    auto program = loom::frontend::loadProgram(inputFile, includeDirs,
+                                               sourceMgr, diags);
+    if (!program)
+      return nullptr;
+    if (compileCmd && emit == Emit::Ast) {
+      loom::frontend::dumpAST(loom::frontend::rootFile(*program), sourceMgr,
+                              llvm::outs());
+      astDumped = true;
+      return nullptr;
+    }
+    loom::frontend::GenerateOptions options;
+    options.function = fnName;
+    options.model = modelName;
+    if (!parseBindings(options.bindings))
+      return nullptr;
+    bound = true;
+    return loom::frontend::generateModule(*program, context, sourceMgr, diags,
+                                          options);
+  }
   std::string error;
   auto file = openInputFile(inputFile, &error);
   if (!file) {
@@ -82,7 +141,7 @@ OwningOpRef<ModuleOp> loadModule(MLIRContext &context,
   }
   if (!StringRef(inputFile).ends_with(".mlir")) {
     llvm::errs() << "loomc: error: '" << inputFile
-                 << "': expected a .mlir file (loom dialect IR)\n";
+                 << "': expected a .loom program or a .mlir file\n";
     return nullptr;
   }
   sourceMgr.AddNewSourceBuffer(std::move(file), llvm::SMLoc());
@@ -102,11 +161,12 @@ LogicalResult keepOnlyFunction(ModuleOp module, StringRef name) {
   return success();
 }
 
-int runCompile(MLIRContext &context, ModuleOp module) {
-  if (!fnName.empty() && failed(keepOnlyFunction(module, fnName)))
+int runCompile(MLIRContext &context, ModuleOp module, bool frontendBound) {
+  if (!frontendBound && !fnName.empty() &&
+      failed(keepOnlyFunction(module, fnName)))
     return 1;
 
-  if (!bindings.empty()) {
+  if (!bindings.empty() || frontendBound) {
     PassManager pm(&context);
     if (timePasses)
       pm.enableTiming();
@@ -120,7 +180,9 @@ int runCompile(MLIRContext &context, ModuleOp module) {
                           /*printAfterOnlyOnChange=*/false);
     }
     loom::PreparePipelineOptions options;
-    options.bind.assign(bindings.begin(), bindings.end());
+    // The frontend binds dims itself; .mlir input is bound by the pass.
+    if (!frontendBound)
+      options.bind.assign(bindings.begin(), bindings.end());
     loom::buildPreparePipeline(pm, options);
     if (failed(pm.run(module)))
       return 1;
@@ -165,10 +227,11 @@ int main(int argc, char **argv) {
 
   llvm::SourceMgr sourceMgr;
   SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
-  OwningOpRef<ModuleOp> module = loadModule(context, sourceMgr);
+  bool frontendBound = false;
+  OwningOpRef<ModuleOp> module = loadModule(context, sourceMgr, frontendBound);
   if (!module)
-    return 1;
+    return astDumped ? 0 : 1;
   if (checkCmd)
     return 0;
-  return runCompile(context, *module);
+  return runCompile(context, *module, frontendBound);
 }

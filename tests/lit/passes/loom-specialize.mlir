@@ -29,3 +29,40 @@ func.func @partial(%x: tensor<?x4xf32> {loom.dims = ["T", ""]},
   %0 = loom.add %x, %b : tensor<?x4xf32>, tensor<4xf32>
   return %0 : tensor<?x4xf32>
 }
+
+// -----
+
+// Tests that loom.dims expressions size reshape and arange results: the
+// attributes are dropped, `shape` and `size` are rewritten, and the new shapes
+// flow into the ops that follow.
+// CHECK-LABEL: func.func @result_dims
+// CHECK-SAME: (%[[X:.*]]: tensor<2x16x8xf32>) -> (tensor<32x8xf32>, tensor<15x8xf32>, tensor<15xi32>)
+// CHECK-SAME: attributes {loom.bound = {B = 2 : i64, T = 16 : i64}}
+// CHECK: %[[R:.*]] = loom.reshape %[[X]], shape = [32, 8] : tensor<2x16x8xf32>
+// CHECK: %[[S:.*]] = loom.slice %[[R]], axis = 0, start = 1, end = 16 : tensor<32x8xf32>
+// CHECK: %[[P:.*]] = loom.arange size = 15 : tensor<15xi32>
+// CHECK: %[[B:.*]] = loom.reshape %[[R]], shape = [2, 16, 8] : tensor<32x8xf32>
+// CHECK-NOT: loom.dims
+// CHECK: return %[[R]], %[[S]], %[[P]]
+func.func @result_dims(%x: tensor<?x?x8xf32> {loom.dims = ["B", "T", ""]})
+    -> (tensor<?x8xf32>, tensor<15x8xf32>, tensor<?xi32>) {
+  %r = loom.reshape %x, shape = [-1, 8] {loom.dims = ["B*T", ""]}
+      : tensor<?x?x8xf32>
+  %s = loom.slice %r, axis = 0, start = 1, end = 16 : tensor<?x8xf32>
+  %p = loom.arange size = -1 {loom.dims = [" (T - 1) * 1 "]} : tensor<?xi32>
+  %b = loom.reshape %r, shape = [-1, -1, 8] {loom.dims = ["B", "T", ""]}
+      : tensor<?x8xf32>
+  return %r, %s, %p : tensor<?x8xf32>, tensor<15x8xf32>, tensor<?xi32>
+}
+
+// -----
+
+// Tests that a name used only in an op's loom.dims is recorded as bound.
+// CHECK-LABEL: func.func @arange_only
+// CHECK-SAME: () -> tensor<32xi32>
+// CHECK-SAME: attributes {loom.bound = {B = 2 : i64, T = 16 : i64}}
+// CHECK: loom.arange size = 32 : tensor<32xi32>
+func.func @arange_only() -> tensor<?xi32> {
+  %p = loom.arange size = -1 {loom.dims = ["B*T"]} : tensor<?xi32>
+  return %p : tensor<?xi32>
+}
