@@ -26,9 +26,14 @@ bool Parser::expect(Tok kind, llvm::StringRef context) {
   return false;
 }
 
-void Parser::synchronize() {
-  if (!tok.is(Tok::Eof))
+void Parser::skipToDeclaration() {
+  while (!tok.is(Tok::Eof) &&
+         !(tok.atLineStart && (tok.is(Tok::KwModel) || tok.is(Tok::KwBlock) ||
+                               tok.is(Tok::KwImport))))
     consume();
+}
+
+void Parser::synchronize() {
   while (!tok.is(Tok::Eof) && !tok.atLineStart && !tok.is(Tok::RBrace))
     consume();
 }
@@ -44,21 +49,21 @@ std::unique_ptr<SourceFile> Parser::parseFile(llvm::StringRef path,
       break;
     if (tok.is(Tok::KwImport)) {
       if (!parseImport(*file))
-        synchronize();
+        skipToDeclaration();
       continue;
     }
     if (tok.is(Tok::KwModel) || tok.is(Tok::KwBlock)) {
       if (auto block = parseBlock()) {
         block->moduleName = file->moduleName;
         file->blocks.push_back(std::move(block));
+      } else {
+        skipToDeclaration();
       }
       continue;
     }
     errorExpected("'import', 'model' or 'block'", "at top level");
-    synchronize();
-    // Skip a stray closing brace so the loop makes progress.
-    if (tok.is(Tok::RBrace))
-      consume();
+    consume();
+    skipToDeclaration();
   }
   return file;
 }
@@ -84,7 +89,6 @@ std::unique_ptr<BlockDecl> Parser::parseBlock() {
   consume();
   if (!tok.is(Tok::Ident)) {
     errorExpected("a name", what);
-    synchronize();
     return nullptr;
   }
   block->name = tok.text.str();
@@ -92,18 +96,13 @@ std::unique_ptr<BlockDecl> Parser::parseBlock() {
   consume();
   if (consumeIf(Tok::LParen) && !consumeIf(Tok::RParen)) {
     do {
-      if (!parseConfigParam(*block)) {
-        synchronize();
+      if (!parseConfigParam(*block))
         return nullptr;
-      }
     } while (consumeIf(Tok::Comma));
-    if (!expect(Tok::RParen, "to close the configuration list")) {
-      synchronize();
+    if (!expect(Tok::RParen, "to close the configuration list"))
       return nullptr;
-    }
   }
   if (!expect(Tok::LBrace, "to open the body of '" + block->name + "'")) {
-    synchronize();
     return nullptr;
   }
   parseBody(block->body, /*inBlock=*/true);
@@ -132,17 +131,25 @@ bool Parser::parseConfigParam(BlockDecl &block) {
 /// body := (member | stmt)* '}'
 void Parser::parseBody(std::vector<StmtPtr> &body, bool inBlock) {
   while (!tok.is(Tok::RBrace)) {
-    if (tok.is(Tok::Eof)) {
+    // A declaration at the start of a line means the body was not closed.
+    if (tok.is(Tok::Eof) ||
+        (tok.atLineStart && (tok.is(Tok::KwModel) || tok.is(Tok::KwBlock) ||
+                             tok.is(Tok::KwImport)))) {
       errorExpected("'}'", "to close the body");
       return;
     }
     if (diags.errorCount() >= DiagnosticEngine::kMaxErrors)
       return;
+    const char *start = tok.text.data();
     StmtPtr stmt = inBlock ? parseMember() : parseStatement();
-    if (stmt)
+    if (stmt) {
       body.push_back(std::move(stmt));
-    else
-      synchronize();
+      continue;
+    }
+    // Skip at least one token, then to the next line or closing brace.
+    if (tok.text.data() == start && !tok.is(Tok::Eof))
+      consume();
+    synchronize();
   }
   consume();
 }

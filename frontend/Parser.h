@@ -75,6 +75,8 @@ private:
   void errorExpected(llvm::StringRef what, llvm::StringRef context);
   /// Skips to the next token that starts a line (or a closing brace).
   void synchronize();
+  /// Skips to the next `model`, `block` or `import` that starts a line.
+  void skipToDeclaration();
   llvm::SMRange rangeFrom(llvm::SMLoc start) const { return {start, prevEnd}; }
 
   Lexer lexer;
