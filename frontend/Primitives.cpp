@@ -15,6 +15,7 @@
 
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringMap.h"
+#include "llvm/Support/Format.h"
 
 #include <cmath>
 #include <functional>
@@ -179,6 +180,13 @@ struct Primitive {
   bool variadic = false;
 };
 
+/// A number as written in source: 1.5, not 1.500000.
+std::string formatNumber(double v) {
+  std::string s;
+  llvm::raw_string_ostream(s) << llvm::format("%g", v);
+  return s;
+}
+
 Value req() { return Value::error(); }
 Value opt() { return Value::none(); }
 Value intV(int64_t v) { return Value::integer(Dim(v)); }
@@ -280,25 +288,26 @@ Value transposeWith(PrimitiveCall &c, const TensorType &x,
                   out);
 }
 
-/// A constant-filled tensor of a static shape.
+/// A tensor filled with `value`: a dense constant when the shape is static,
+/// a `loom.fill` with named dims otherwise.
 Value filled(PrimitiveCall &c, double value, DType dtype,
              llvm::ArrayRef<Dim> dims, size_t shapeArg) {
   TensorType out;
   out.dtype = dtype;
-  llvm::SmallVector<int64_t> sizes;
+  bool isStatic = true;
   for (const Dim &d : dims) {
     std::optional<int64_t> s = d.getConstant();
-    if (!s)
-      return c.fail(shapeArg, "'" + c.name.str() +
-                                  "' needs dims known at compile time, got " +
-                                  shapeStr(dims) +
-                                  "; bind the symbolic dims with --bind");
-    if (*s < 0)
+    if (s && *s < 0)
       return c.fail(shapeArg, "negative dim " + llvm::Twine(*s));
-    sizes.push_back(*s);
+    isStatic &= s.has_value();
     out.dims.push_back(d);
   }
-  auto type = mlir::RankedTensorType::get(sizes, c.gen().elementType(dtype));
+  mlir::RankedTensorType type = c.gen().tensorType(out);
+  if (!isStatic) {
+    auto op = loom::FillOp::create(c.b(), c.loc, type, value);
+    c.gen().nameDims(op, out.dims);
+    return c.result(op, out);
+  }
   mlir::Attribute element =
       isFloat(dtype)
           ? mlir::Attribute(c.b().getFloatAttr(type.getElementType(), value))
@@ -788,7 +797,7 @@ const llvm::StringMap<Primitive> &primitives() {
             return Value::error();
           if (!(*rate >= 0 && *rate < 1))
             return c.fail(1, "dropout rate must be in [0, 1), got " +
-                                 std::to_string(*rate));
+                                 formatNumber(*rate));
           if (*rate == 0)
             return c.args[0];
           int64_t site = c.sema.nextDropoutSite();
@@ -1085,8 +1094,9 @@ Value Sema::callPrimitive(StringRef name, std::vector<ArgValue> args,
       index = positional++;
       if (index >= prim.params.size()) {
         error(arg.range, "'" + name + "' takes " +
-                             llvm::Twine(prim.params.size()) +
-                             " arguments, got " + llvm::Twine(args.size()));
+                             llvm::Twine(prim.params.size()) + " argument" +
+                             (prim.params.size() == 1 ? "" : "s") + ", got " +
+                             llvm::Twine(args.size()));
         return Value::error();
       }
     } else {

@@ -19,9 +19,12 @@ def Loom_Dialect : Dialect {
   let description = [{
     Ops of the `loom` dialect work on ranked tensors (`f32`, `bf16`, `f16`,
     `f64`, `i32`, `i1`). Elementwise binary ops broadcast NumPy-style;
-    `matmul` broadcasts its batch dims. Every op infers its result type, so
-    binding the dynamic dims of a function's arguments re-derives every shape
-    in the function (see `loom-specialize`).
+    `matmul` broadcasts its batch dims. Every op but `arange` and
+    `get_parameter` infers its result type, so binding the dynamic dims of a
+    function's arguments re-derives every shape in the function (see
+    `loom-specialize`, which also sizes `arange` and `reshape` results from
+    their `loom.dims` expressions). Trainable parameters are module-level
+    `loom.parameter` symbols read with `loom.get_parameter`.
   }];
   let useDefaultAttributePrinterParser = 0;
   let useDefaultTypePrinterParser = 0;
@@ -37,6 +40,22 @@ def Loom_Dialect : Dialect {
 class Loom_Op<string mnemonic, list<Trait> traits = []>
     : Op<Loom_Dialect, mnemonic, !listconcat(traits, [])>;
 
+/// A 64-bit signless integer attribute, stored and printed as `I64Attr`, whose
+/// C++ getters and builders use `int64_t` rather than `uint64_t`: axes,
+/// indices and sizes may be negative (-1: dynamic, Python-style slicing).
+def Loom_I64Attr
+    : TypedSignlessIntegerAttrBase<I64, "int64_t",
+                                   "64-bit signless integer attribute"> {
+  let convertFromStorage = "$_self.getValue().getSExtValue()";
+}
+
+/// A 64-bit float attribute, stored and printed as `F64Attr`, whose C++
+/// getters and builders use `double` rather than `APFloat`.
+def Loom_F64Attr : FloatAttrBase<F64, "64-bit float attribute"> {
+  let returnType = "double";
+  let convertFromStorage = "$_self.getValueAsDouble()";
+}
+
 /// Element types a loom tensor may hold.
 def Loom_Float : AnyTypeOf<[F32, BF16, F16, F64]>;
 def Loom_Element : AnyTypeOf<[F32, BF16, F16, F64, I32, I1]>;
@@ -49,6 +68,7 @@ def Loom_IndexTensor : RankedTensorOf<[I32]>;
 /// its type.
 def Loom_SeedTensor
     : 0DTensorOf<[I64]>,
-      BuildableType<"::mlir::RankedTensorType::get({}, $_builder.getI64Type())">;
+      BuildableType<
+          "::mlir::RankedTensorType::get({}, $_builder.getI64Type())">;
 
 #endif // LOOM_IR_LOOMDIALECT_TD

@@ -836,6 +836,12 @@ LogicalResult ArangeOp::verify() {
 std::optional<int64_t> ArangeOp::getFlopCount() { return 0; }
 
 //===----------------------------------------------------------------------===//
+// FillOp
+//===----------------------------------------------------------------------===//
+
+std::optional<int64_t> FillOp::getFlopCount() { return 0; }
+
+//===----------------------------------------------------------------------===//
 // LayerNormOp
 //===----------------------------------------------------------------------===//
 
@@ -876,7 +882,7 @@ LogicalResult LayerNormOp::inferReturnTypes(MLIRContext *,
 }
 
 LogicalResult LayerNormOp::verify() {
-  double eps = getEps().convertToDouble();
+  double eps = getEps();
   if (!(eps >= 0))
     return emitOpError() << "eps must be >= 0, got " << eps;
   return success();
@@ -1027,7 +1033,7 @@ LogicalResult DropoutOp::inferReturnTypes(MLIRContext *,
 }
 
 LogicalResult DropoutOp::verify() {
-  double rate = getRate().convertToDouble();
+  double rate = getRate();
   if (!(rate >= 0 && rate < 1))
     return emitOpError() << "rate must be in [0, 1), got " << rate;
   int64_t site = getSiteAttr().getInt();

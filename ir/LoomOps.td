@@ -137,7 +137,7 @@ def Loom_PowOp : Loom_SameTypeOp<"pow"> {
     %r = loom.pow %x, exponent = 2.000000e+00 : tensor<4x8xf32>
     ```
   }];
-  let arguments = (ins Loom_FloatTensor:$input, F64Attr:$exponent);
+  let arguments = (ins Loom_FloatTensor:$input, Loom_F64Attr:$exponent);
   let results = (outs Loom_FloatTensor:$result);
   let assemblyFormat =
       "$input `,` `exponent` `=` $exponent attr-dict `:` type($input)";
@@ -219,7 +219,8 @@ class Loom_ReduceOp<string mnemonic, string what, Type tensor = Loom_Tensor>
     one per result element for a mean).
 
     ```mlir
-    %r = loom.}] # mnemonic # [{ %x, axes = [1], keepdim = false : tensor<2x3xf32>
+    %r = loom.}] # mnemonic # [{ %x, axes = [1], keepdim = false
+        : tensor<2x3xf32>
     // %r : tensor<2xf32>
     ```
   }];
@@ -344,7 +345,7 @@ def Loom_SplitHeadsOp : Loom_InferredOp<"split_heads"> {
     // %h : tensor<2x4x16x16xf32>
     ```
   }];
-  let arguments = (ins Loom_Tensor:$input, I64Attr:$heads);
+  let arguments = (ins Loom_Tensor:$input, Loom_I64Attr:$heads);
   let results = (outs Loom_Tensor:$result);
   let assemblyFormat =
       "$input `,` `heads` `=` $heads attr-dict `:` type($input)";
@@ -379,7 +380,7 @@ def Loom_ConcatOp : Loom_InferredOp<"concat"> {
     // %r : tensor<2x8xf32>
     ```
   }];
-  let arguments = (ins Variadic<Loom_Tensor>:$inputs, I64Attr:$axis);
+  let arguments = (ins Variadic<Loom_Tensor>:$inputs, Loom_I64Attr:$axis);
   let results = (outs Loom_Tensor:$result);
   // `custom<ConcatInputs>` parses `%a, %b,`: a plain `$inputs `,`` would try
   // to read `axis` as another operand after the comma.
@@ -402,8 +403,8 @@ def Loom_SliceOp : Loom_InferredOp<"slice"> {
     // %r : tensor<2x6xf32>
     ```
   }];
-  let arguments = (ins Loom_Tensor:$input, I64Attr:$axis, I64Attr:$start,
-                       I64Attr:$end);
+  let arguments = (ins Loom_Tensor:$input, Loom_I64Attr:$axis,
+                       Loom_I64Attr:$start, Loom_I64Attr:$end);
   let results = (outs Loom_Tensor:$result);
   let assemblyFormat = [{
     $input `,` `axis` `=` $axis `,` `start` `=` $start `,` `end` `=` $end
@@ -447,7 +448,7 @@ def Loom_SinusoidalOp : Loom_InferredOp<"sinusoidal"> {
     // %pe : tensor<16x64xf32>
     ```
   }];
-  let arguments = (ins Loom_IndexTensor:$positions, I64Attr:$dim);
+  let arguments = (ins Loom_IndexTensor:$positions, Loom_I64Attr:$dim);
   let results = (outs RankedTensorOf<[F32]>:$result);
   let assemblyFormat =
       "$positions `,` `dim` `=` $dim attr-dict `:` type($positions)";
@@ -467,7 +468,7 @@ def Loom_ArangeOp : Loom_PureOp<"arange"> {
     %d = loom.arange size = -1 {loom.dims = ["T"]} : tensor<?xi32>
     ```
   }];
-  let arguments = (ins I64Attr:$size);
+  let arguments = (ins Loom_I64Attr:$size);
   let results = (outs Loom_IndexTensor:$result);
   let assemblyFormat = "`size` `=` $size attr-dict `:` type($result)";
   let builders = [
@@ -475,6 +476,25 @@ def Loom_ArangeOp : Loom_PureOp<"arange"> {
     OpBuilder<(ins "int64_t":$size)>,
   ];
   let hasVerifier = 1;
+}
+
+def Loom_FillOp : Loom_PureOp<"fill"> {
+  let summary = "A tensor with every element equal to a constant";
+  let description = [{
+    A tensor of the written result type (any loom element type) holding
+    `value` everywhere (converted to the element type: truncated toward zero
+    for `i32`, `value != 0` for `i1`). Unlike `loom.constant` its shape may
+    have dynamic dims, sized by a `loom.dims` attribute that
+    `loom-specialize` evaluates (as for `arange`). Counts no FLOPs.
+
+    ```mlir
+    %z = loom.fill value = 0.0 : tensor<2x128xf32>
+    %d = loom.fill value = 0.0 {loom.dims = ["B", ""]} : tensor<?x128xf32>
+    ```
+  }];
+  let arguments = (ins Loom_F64Attr:$value);
+  let results = (outs Loom_Tensor:$result);
+  let assemblyFormat = "`value` `=` $value attr-dict `:` type($result)";
 }
 
 def Loom_LayerNormOp : Loom_InferredOp<"layer_norm"> {
@@ -487,11 +507,12 @@ def Loom_LayerNormOp : Loom_InferredOp<"layer_norm"> {
     FLOPs per element.
 
     ```mlir
-    %y = loom.layer_norm %x, %g, %b, eps = 1.000000e-05 : tensor<2x8xf32>, tensor<8xf32>, tensor<8xf32>
+    %y = loom.layer_norm %x, %g, %b, eps = 1.000000e-05
+        : tensor<2x8xf32>, tensor<8xf32>, tensor<8xf32>
     ```
   }];
   let arguments = (ins Loom_FloatTensor:$input, Loom_FloatTensor:$gamma,
-                       Loom_FloatTensor:$beta, F64Attr:$eps);
+                       Loom_FloatTensor:$beta, Loom_F64Attr:$eps);
   let results = (outs Loom_FloatTensor:$result);
   let assemblyFormat = [{
     $input `,` $gamma `,` $beta `,` `eps` `=` $eps attr-dict `:` type($input)
@@ -520,13 +541,15 @@ def Loom_AttentionOp : Loom_InferredOp<"attention"> {
     and softmax (causal masking is not discounted).
 
     ```mlir
-    %o = loom.attention %q, %k, %v, mask %m, causal = true, scale = 1.250000e-01 : tensor<2x4x16x64xf32>, tensor<2x4x16x64xf32>, tensor<2x4x16x64xf32>, tensor<2x16xi1>
+    %o = loom.attention %q, %k, %v, mask %m, causal = true, scale = 1.250000e-01
+        : tensor<2x4x16x64xf32>, tensor<2x4x16x64xf32>, tensor<2x4x16x64xf32>,
+          tensor<2x16xi1>
     // %o : tensor<2x4x16x64xf32>
     ```
   }];
   let arguments = (ins Loom_FloatTensor:$q, Loom_FloatTensor:$k,
                        Loom_FloatTensor:$v, Optional<Loom_BoolTensor>:$key_mask,
-                       BoolAttr:$causal, F64Attr:$scale);
+                       BoolAttr:$causal, Loom_F64Attr:$scale);
   let results = (outs Loom_FloatTensor:$result);
   let assemblyFormat = [{
     $q `,` $k `,` $v `,` (`mask` $key_mask^ `,`)? `causal` `=` $causal `,`
@@ -546,12 +569,13 @@ def Loom_CrossEntropyOp : Loom_InferredOp<"cross_entropy"> {
     undefined behavior. Counts 5 FLOPs per logit.
 
     ```mlir
-    %l = loom.cross_entropy %logits, %t, ignore_index = -100 : tensor<2x16x256xf32>, tensor<2x16xi32>
+    %l = loom.cross_entropy %logits, %t, ignore_index = -100
+        : tensor<2x16x256xf32>, tensor<2x16xi32>
     // %l : tensor<f32>
     ```
   }];
   let arguments = (ins Loom_FloatTensor:$logits, Loom_IndexTensor:$targets,
-                       I64Attr:$ignore_index);
+                       Loom_I64Attr:$ignore_index);
   let results = (outs Loom_FloatTensor:$result);
   let assemblyFormat = [{
     $logits `,` $targets `,` `ignore_index` `=` $ignore_index attr-dict `:`
@@ -575,7 +599,7 @@ def Loom_DropoutOp : Loom_InferredOp<"dropout"> {
     ```
   }];
   let arguments = (ins Loom_FloatTensor:$input, Loom_SeedTensor:$seed,
-                       F64Attr:$rate, I64Attr:$site);
+                       Loom_F64Attr:$rate, Loom_I64Attr:$site);
   let results = (outs Loom_FloatTensor:$result);
   let assemblyFormat = [{
     $input `,` $seed `,` `rate` `=` $rate `,` `site` `=` $site attr-dict `:`
@@ -602,7 +626,9 @@ def Loom_LstmOp : Loom_InferredOp<"lstm"> {
     Counts `B*T*(8*H*(I + H) + 30*H)`.
 
     ```mlir
-    %out, %h, %c = loom.lstm %x, %h0, %c0, %wih, %whh, %b : tensor<2x16x8xf32>, tensor<2x32xf32>, tensor<2x32xf32>, tensor<8x128xf32>, tensor<32x128xf32>, tensor<128xf32>
+    %out, %h, %c = loom.lstm %x, %h0, %c0, %wih, %whh, %b
+        : tensor<2x16x8xf32>, tensor<2x32xf32>, tensor<2x32xf32>,
+          tensor<8x128xf32>, tensor<32x128xf32>, tensor<128xf32>
     // %out : tensor<2x16x32xf32>, %h, %c : tensor<2x32xf32>
     ```
   }];
@@ -650,7 +676,8 @@ def Loom_ParameterOp : Loom_Op<"parameter", [
     `loom.get_parameter`. Counts no FLOPs.
 
     ```mlir
-    loom.parameter @"blocks.0.attn.wq.weight" : tensor<64x64xf32> init = {kind = "normal", std = 2.000000e-02 : f64}
+    loom.parameter @"blocks.0.attn.wq.weight" : tensor<64x64xf32>
+        init = {kind = "normal", std = 2.000000e-02 : f64}
     ```
   }];
   let arguments = (ins SymbolNameAttr:$sym_name, TypeAttr:$type,

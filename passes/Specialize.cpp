@@ -281,9 +281,9 @@ static LogicalResult applyResultDims(Operation *op,
   auto names = llvm::dyn_cast<ArrayAttr>(attr);
   if (!names)
     return op->emitError() << "loom.dims must be an array of strings";
-  if (!llvm::isa<loom::ArangeOp, loom::ReshapeOp>(op))
-    return op->emitError()
-           << "loom.dims is only supported on loom.arange and loom.reshape";
+  if (!llvm::isa<loom::ArangeOp, loom::FillOp, loom::ReshapeOp>(op))
+    return op->emitError() << "loom.dims is only supported on loom.arange, "
+                              "loom.fill and loom.reshape";
   auto type = llvm::cast<RankedTensorType>(op->getResult(0).getType());
   FailureOr<RankedTensorType> bound =
       bindResultDims(op, type, names, bindings, used);
@@ -296,6 +296,8 @@ static LogicalResult applyResultDims(Operation *op,
   if (auto arange = llvm::dyn_cast<loom::ArangeOp>(op)) {
     arange.setSizeAttr(b.getI64IntegerAttr(sizes.front()));
     arange.getResult().setType(*bound);
+  } else if (auto fill = llvm::dyn_cast<loom::FillOp>(op)) {
+    fill.getResult().setType(*bound);
   } else {
     auto reshape = llvm::cast<loom::ReshapeOp>(op);
     reshape.setShape(sizes);
@@ -328,7 +330,7 @@ static LogicalResult reinferBody(func::FuncOp func,
         return WalkResult::interrupt();
       for (auto [value, type] : llvm::zip_equal(op->getResults(), types))
         value.setType(type);
-    } else if (!llvm::isa<loom::ArangeOp>(op)) {
+    } else if (!llvm::isa<loom::ArangeOp, loom::FillOp>(op)) {
       for (Type type : op->getResultTypes()) {
         auto shaped = llvm::dyn_cast<ShapedType>(type);
         if (shaped && !shaped.hasStaticShape()) {
@@ -341,7 +343,7 @@ static LogicalResult reinferBody(func::FuncOp func,
     if (failed(applyResultDims(op, bindings, used)))
       return WalkResult::interrupt();
     // Ops that create shapes from nothing must end up static.
-    if (llvm::isa<loom::ArangeOp, loom::ReshapeOp>(op)) {
+    if (llvm::isa<loom::ArangeOp, loom::FillOp, loom::ReshapeOp>(op)) {
       auto type = llvm::cast<ShapedType>(op->getResult(0).getType());
       if (!type.hasStaticShape()) {
         op->emitError() << "result type " << type

@@ -67,14 +67,14 @@ cl::opt<std::string> modelName("model",
                                cl::sub(compileCmd), cl::cat(loomCategory));
 
 cl::opt<std::string> fnName("fn", cl::desc("Keep only entry function NAME"),
-                            cl::value_desc("NAME"), cl::sub(compileCmd),
-                            cl::cat(loomCategory));
+                            cl::value_desc("NAME"), cl::sub(checkCmd),
+                            cl::sub(compileCmd), cl::cat(loomCategory));
 
 cl::list<std::string> bindings("bind",
                                cl::desc("Bind symbolic dims, e.g. B=2,T=16"),
                                cl::value_desc("NAME=VALUE,..."),
-                               cl::CommaSeparated, cl::sub(compileCmd),
-                               cl::cat(loomCategory));
+                               cl::CommaSeparated, cl::sub(checkCmd),
+                               cl::sub(compileCmd), cl::cat(loomCategory));
 
 cl::opt<std::string> outputFile("o", cl::desc("Output file (default stdout)"),
                                 cl::value_desc("OUT"), cl::init("-"),
@@ -166,7 +166,7 @@ int runCompile(MLIRContext &context, ModuleOp module, bool frontendBound) {
       failed(keepOnlyFunction(module, fnName)))
     return 1;
 
-  if (!bindings.empty() || frontendBound) {
+  if (!bindings.empty()) {
     PassManager pm(&context);
     if (timePasses)
       pm.enableTiming();

@@ -188,3 +188,13 @@ func.func @parameters() -> (tensor<64x64xf32>, tensor<256x64xf32>) {
   %1 = loom.get_parameter @"wte weight" : tensor<256x64xf32>
   return %0, %1 : tensor<64x64xf32>, tensor<256x64xf32>
 }
+
+// Tests fill, static and dynamic, of float and integer element types.
+// CHECK-LABEL: func.func @fill
+func.func @fill() -> (tensor<2x3xf32>, tensor<?x4xi32>) {
+  // CHECK: loom.fill value = 1.500000e+00 : tensor<2x3xf32>
+  %a = loom.fill value = 1.5 : tensor<2x3xf32>
+  // CHECK: loom.fill value = 0.000000e+00 {loom.dims = ["B", ""]} : tensor<?x4xi32>
+  %b = loom.fill value = 0.0 {loom.dims = ["B", ""]} : tensor<?x4xi32>
+  return %a, %b : tensor<2x3xf32>, tensor<?x4xi32>
+}

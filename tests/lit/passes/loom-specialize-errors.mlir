@@ -162,7 +162,7 @@ func.func @not_array() -> tensor<?xi32> {
 
 // Tests that only arange and reshape take loom.dims.
 func.func @other_op(%x: tensor<?x8xf32> {loom.dims = ["B", ""]}) -> tensor<?x8xf32> {
-  // expected-error @+1 {{loom.dims is only supported on loom.arange and loom.reshape}}
+  // expected-error @+1 {{loom.dims is only supported on loom.arange, loom.fill and loom.reshape}}
   %0 = loom.exp %x {loom.dims = ["B", ""]} : tensor<?x8xf32>
   return %0 : tensor<?x8xf32>
 }

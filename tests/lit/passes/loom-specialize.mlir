@@ -66,3 +66,16 @@ func.func @arange_only() -> tensor<?xi32> {
   %p = loom.arange size = -1 {loom.dims = ["B*T"]} : tensor<?xi32>
   return %p : tensor<?xi32>
 }
+
+// -----
+
+// Tests that loom.dims sizes a fill, so a zero state can depend on B.
+// CHECK-LABEL: func.func @zero_state
+// CHECK-SAME: (%{{.*}}: tensor<2x16x8xf32>) -> tensor<2x32xf32>
+// CHECK: loom.fill value = 0.000000e+00 : tensor<2x32xf32>
+// CHECK-NOT: loom.dims
+func.func @zero_state(%x: tensor<?x?x8xf32> {loom.dims = ["B", "T", ""]})
+    -> tensor<?x32xf32> {
+  %h = loom.fill value = 0.0 {loom.dims = ["B", ""]} : tensor<?x32xf32>
+  return %h : tensor<?x32xf32>
+}
