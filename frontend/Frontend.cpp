@@ -127,10 +127,19 @@ loom::frontend::loadProgram(llvm::StringRef path,
                  << "': " << buffer.getError().message() << "\n";
     return nullptr;
   }
+  return loadProgramFromBuffer(std::move(*buffer), includeDirs, sourceMgr,
+                               diags);
+}
+
+ProgramPtr loom::frontend::loadProgramFromBuffer(
+    std::unique_ptr<llvm::MemoryBuffer> buffer,
+    const std::vector<std::string> &includeDirs, llvm::SourceMgr &sourceMgr,
+    DiagnosticEngine &diags) {
+  std::string moduleName =
+      llvm::sys::path::stem(buffer->getBufferIdentifier()).str();
   ProgramPtr program(new Program());
   Loader loader(*program, includeDirs, sourceMgr, diags);
-  program->root =
-      loader.load(std::move(*buffer), llvm::sys::path::stem(path));
+  program->root = loader.load(std::move(buffer), moduleName);
   if (diags.hadError())
     return nullptr;
   return program;
@@ -175,6 +184,7 @@ loom::frontend::generateModule(const Program &program,
 
   MLIRGen gen(context, sourceMgr);
   Sema sema(program, gen, diags, bindings);
+  sema.setTraining(options.training);
   if (!sema.run(*model, options.function))
     return nullptr;
   mlir::OwningOpRef<mlir::ModuleOp> module = gen.takeModule();

@@ -19,6 +19,7 @@
 #include <vector>
 
 namespace llvm {
+class MemoryBuffer;
 class SourceMgr;
 } // namespace llvm
 
@@ -43,6 +44,14 @@ ProgramPtr loadProgram(llvm::StringRef path,
                                      llvm::SourceMgr &sourceMgr,
                                      DiagnosticEngine &diags);
 
+/// Like loadProgram, with the root file's text in `buffer` (its identifier
+/// names the file: imports are looked up beside it, its stem is the module
+/// name).
+ProgramPtr loadProgramFromBuffer(std::unique_ptr<llvm::MemoryBuffer> buffer,
+                                 const std::vector<std::string> &includeDirs,
+                                 llvm::SourceMgr &sourceMgr,
+                                 DiagnosticEngine &diags);
+
 struct GenerateOptions {
   /// Only this entry function; empty for all of them.
   std::string function;
@@ -50,6 +59,8 @@ struct GenerateOptions {
   std::map<std::string, int64_t> bindings;
   /// The model to compile; empty for the first model of the root file.
   std::string model;
+  /// When false, `dropout` is the identity and emits nothing.
+  bool training = true;
 };
 
 /// Elaborates a model of `program` into a verified loom module. Returns null

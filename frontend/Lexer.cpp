@@ -4,6 +4,7 @@
 #include "frontend/Diagnostics.h"
 
 #include "llvm/ADT/StringSwitch.h"
+#include "llvm/Support/Format.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <cctype>
@@ -205,16 +206,22 @@ Token Lexer::next() {
   default:
     break;
   }
+  // A UTF-8 sequence is one character: one error, not one per byte.
+  auto lead = static_cast<unsigned char>(c);
+  if (lead >= 0xC0)
+    while (cur < end && (static_cast<unsigned char>(*cur) & 0xC0) == 0x80)
+      ++cur;
   Token bad = make(Tok::Error, start);
-  std::string shown;
-  if (std::isprint(static_cast<unsigned char>(c)))
-    shown = std::string("'") + c + "'";
-  else {
-    llvm::raw_string_ostream os(shown);
-    os << "byte 0x";
-    os.write_hex(static_cast<unsigned char>(c));
+  std::string message;
+  if (std::isprint(lead)) {
+    message = std::string("unexpected character '") + c + "'";
+  } else if (lead >= 0xC0 && bad.text.size() > 1) {
+    message = "unexpected non-ASCII character '" + bad.text.str() + "'";
+  } else {
+    llvm::raw_string_ostream os(message);
+    os << "unexpected byte " << llvm::format_hex(lead, 4);
   }
-  diags.error(bad.loc(), "unexpected character " + shown);
+  diags.error(bad.loc(), message);
   return bad;
 }
 

@@ -130,12 +130,18 @@ bool Parser::parseConfigParam(BlockDecl &block) {
 
 /// body := (member | stmt)* '}'
 void Parser::parseBody(std::vector<StmtPtr> &body, bool inBlock) {
+  // Bodies nest (fn, if); `depth` counts them with the expressions.
+  ++depth;
+  llvm::scope_exit restore([&] { --depth; });
   while (!tok.is(Tok::RBrace)) {
     // A declaration at the start of a line means the body was not closed.
     if (tok.is(Tok::Eof) ||
         (tok.atLineStart && (tok.is(Tok::KwModel) || tok.is(Tok::KwBlock) ||
                              tok.is(Tok::KwImport)))) {
-      errorExpected("'}'", "to close the body");
+      // Every enclosing body ends here too; only the outermost (the block's)
+      // reports it, once.
+      if (depth == 1)
+        errorExpected("'}'", "to close the body");
       return;
     }
     if (diags.errorCount() >= DiagnosticEngine::kMaxErrors)
@@ -229,6 +235,21 @@ StmtPtr Parser::parseReturn() {
 /// if := 'if' expr '{' body '}' ('else' (if | '{' body '}'))?
 StmtPtr Parser::parseIf(bool inBlock) {
   SMLoc start = tok.loc();
+  if (depth >= kMaxDepth) {
+    diags.error(start, "'if' nested too deeply");
+    // Skip the whole statement, else branches included, without recursing.
+    do {
+      int open = 0;
+      while (!tok.is(Tok::Eof)) {
+        bool closes = tok.is(Tok::RBrace) && --open <= 0;
+        open += tok.is(Tok::LBrace);
+        consume();
+        if (closes)
+          break;
+      }
+    } while (consumeIf(Tok::KwElse));
+    return nullptr;
+  }
   consume();
   ExprPtr cond = parseExpr();
   if (!cond)
@@ -468,11 +489,21 @@ ExprPtr Parser::parseBinary(int minPrecedence) {
   ExprPtr lhs = parseUnary();
   if (!lhs)
     return nullptr;
+  // Each operator nests the tree one level deeper on the left; count it so
+  // that `x + x + ... + x` cannot overflow the stack later.
+  unsigned chained = 0;
+  llvm::scope_exit restore([&] { depth -= chained; });
   while (true) {
     BinaryInfo info = binaryInfo(tok.kind);
     if (info.precedence == 0 || info.precedence < minPrecedence)
       return lhs;
     SMLoc opLoc = tok.loc();
+    if (depth >= kMaxDepth) {
+      diags.error(opLoc, "expression nested too deeply");
+      return nullptr;
+    }
+    ++depth;
+    ++chained;
     consume();
     ExprPtr rhs = parseBinary(info.precedence + 1);
     if (!rhs)
@@ -509,7 +540,18 @@ ExprPtr Parser::parsePostfix() {
   ExprPtr expr = parsePrimary();
   if (!expr)
     return nullptr;
+  // Like binary operators, each call, member or index nests one level.
+  unsigned chained = 0;
+  llvm::scope_exit restore([&] { depth -= chained; });
   while (true) {
+    if (tok.is(Tok::LParen) || tok.is(Tok::Dot) || tok.is(Tok::LBracket)) {
+      if (depth >= kMaxDepth) {
+        diags.error(tok.loc(), "expression nested too deeply");
+        return nullptr;
+      }
+      ++depth;
+      ++chained;
+    }
     if (consumeIf(Tok::LParen)) {
       std::vector<Arg> args;
       if (!parseArgs(args))

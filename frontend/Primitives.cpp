@@ -798,7 +798,7 @@ const llvm::StringMap<Primitive> &primitives() {
           if (!(*rate >= 0 && *rate < 1))
             return c.fail(1, "dropout rate must be in [0, 1), got " +
                                  formatNumber(*rate));
-          if (*rate == 0)
+          if (*rate == 0 || !c.sema.isTraining())
             return c.args[0];
           int64_t site = c.sema.nextDropoutSite();
           return c.result(loom::DropoutOp::create(
@@ -987,7 +987,15 @@ const llvm::StringMap<Primitive> &primitives() {
                    if (c.args[2].kind != Value::Kind::DType)
                      return c.fail(2, c.arg(2) + " must be a type, got " +
                                           c.args[2].describe());
-                   return filled(c, *v, c.args[2].dtype, *shape, 0);
+                   // An integer fill converts `v`: it must fit the dtype.
+                   DType dtype = c.args[2].dtype;
+                   double lo = dtype == DType::Bool ? 0 : INT32_MIN;
+                   double hi = dtype == DType::Bool ? 1 : INT32_MAX;
+                   if (!isFloat(dtype) && !(*v >= lo && *v <= hi))
+                     return c.fail(1, c.arg(1) + " is " + formatNumber(*v) +
+                                          ", out of range for " +
+                                          spell(dtype).str());
+                   return filled(c, *v, dtype, *shape, 0);
                  }};
 
     // dim(x, axis): the size of one dim, as a compile-time integer.

@@ -11,6 +11,7 @@
 
 #include "llvm/ADT/ScopeExit.h"
 #include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/Format.h"
 #include "llvm/Support/SourceMgr.h"
 
 #include <cmath>
@@ -46,7 +47,7 @@ std::string Value::describe() const {
     return "the integer " + dim.str();
   case Kind::Float: {
     std::string s;
-    llvm::raw_string_ostream(s) << number;
+    llvm::raw_string_ostream(s) << llvm::format("%g", number);
     return "the number " + s;
   }
   case Kind::Bool:
@@ -107,9 +108,12 @@ void Sema::error(SMRange range, const llvm::Twine &message) {
   diags.error(range.Start, text, range);
   // Show the chain of calls that led here, innermost first.
   unsigned shown = 0;
+  SMLoc lastSite;
   for (Frame *f = frame; f && shown < 4; f = f->caller) {
-    if (!f->site.Start.isValid())
+    // A recursive call repeats its site; show it once.
+    if (!f->site.Start.isValid() || f->site.Start == lastSite)
       continue;
+    lastSite = f->site.Start;
     diags.note(f->site.Start, "in '" + f->fn->name + "'" +
                                   (f->self && !f->self->display.empty()
                                        ? " of '" + f->self->display + "'"
@@ -186,9 +190,13 @@ Instance *Sema::instantiate(const BlockDecl &decl, const SourceFile &file,
                             StringRef display, std::vector<ArgValue> args,
                             SMRange site) {
   if (instantiationDepth >= kMaxInstantiationDepth) {
+    // The model path would repeat the runaway block 64 times; leave it out.
+    Instance *savedCurrent = current;
+    current = nullptr;
     error(site, "blocks nest deeper than " +
                     llvm::Twine(kMaxInstantiationDepth) + " levels; is '" +
                     decl.name + "' instantiating itself?");
+    current = savedCurrent;
     return nullptr;
   }
   ++instantiationDepth;
@@ -213,20 +221,21 @@ Instance *Sema::instantiate(const BlockDecl &decl, const SourceFile &file,
   // (evaluated in the new instance, so they may use earlier values).
   std::vector<std::optional<Value>> slots(decl.config.size());
   size_t positional = 0;
+  size_t positionalGiven =
+      llvm::count_if(args, [](const ArgValue &a) { return a.name.empty(); });
   bool ok = true;
   for (ArgValue &arg : args) {
-    if (arg.value.isError()) {
-      ok = false;
-      continue;
-    }
     size_t index = decl.config.size();
     if (arg.name.empty()) {
       index = positional++;
       if (index >= decl.config.size()) {
-        error(arg.range, "'" + decl.name + "' takes " +
-                             llvm::Twine(decl.config.size()) +
-                             " configuration values, got more");
-        diags.note(decl.loc, "'" + decl.name + "' is declared here");
+        if (index == decl.config.size()) { // once, at the first extra value
+          error(arg.range, "'" + decl.name + "' takes " +
+                               llvm::Twine(decl.config.size()) +
+                               " configuration values, got " +
+                               llvm::Twine(positionalGiven));
+          diags.note(decl.loc, "'" + decl.name + "' is declared here");
+        }
         ok = false;
         continue;
       }
@@ -248,7 +257,12 @@ Instance *Sema::instantiate(const BlockDecl &decl, const SourceFile &file,
       ok = false;
       continue;
     }
+    // A bad value still fills its slot, so it is not reported missing too.
+    slots[index] = Value::error();
     switch (arg.value.kind) {
+    case Value::Kind::Error: // reported where it arose
+      ok = false;
+      continue;
     case Value::Kind::Int:
     case Value::Kind::Float:
     case Value::Kind::Bool:
@@ -361,18 +375,23 @@ void Sema::elaborateMembers(Instance &inst, const std::vector<StmtPtr> &body) {
 }
 
 void Sema::declareParam(Instance &inst, const ParamStmt &param) {
+  // A parameter that fails is still declared, as an error value, so that its
+  // uses do not report a second, misleading "unknown name".
+  auto fail = [&] {
+    addMember(inst, param.name, param.getLoc(), Value::error());
+  };
   std::optional<DType> dtype = parseDType(param.type.dtype);
   if (!dtype) {
     error(SMRange(param.type.dtypeLoc, param.type.dtypeLoc),
           "unknown element type '" + param.type.dtype +
               "'; expected f32, bf16, f16, f64, i32 or bool");
-    return;
+    return fail();
   }
   if (!isFloat(*dtype)) {
     error(param.type.range, "parameter '" + param.name +
                                 "' must have a floating-point type, got " +
                                 spell(*dtype));
-    return;
+    return fail();
   }
   TensorType type;
   type.dtype = *dtype;
@@ -381,7 +400,17 @@ void Sema::declareParam(Instance &inst, const ParamStmt &param) {
   for (const ExprPtr &dimExpr : param.type.dims) {
     if (!dimExpr) {
       error(param.type.range, "parameter shapes cannot use '...'");
-      return;
+      return fail();
+    }
+    // A name that is not defined would be a symbolic dim in a signature.
+    if (auto *name = llvm::dyn_cast<NameExpr>(dimExpr.get());
+        name && !lookup(name->name) && !isPrimitive(name->name)) {
+      error(dimExpr->getRange(),
+            "parameter dims must be known at compile time, but '" + name->name +
+                "' is not a configuration value of '" + inst.decl->name +
+                "' (symbolic dims are for functions)");
+      ok = false;
+      continue;
     }
     std::optional<Dim> dim = expectDim(*dimExpr, "a parameter dim");
     if (!dim) {
@@ -413,7 +442,7 @@ void Sema::declareParam(Instance &inst, const ParamStmt &param) {
   }
   std::optional<InitSpec> init = evalInit(param.init.get(), param);
   if (!ok || !init)
-    return;
+    return fail();
   ParamEntry entry;
   entry.name = inst.path.empty() ? param.name : inst.path + "." + param.name;
   entry.type = type;
@@ -534,15 +563,18 @@ std::optional<InitSpec> Sema::evalInit(const Expr *init,
 }
 
 void Sema::declareSub(Instance &inst, const SubStmt &sub) {
+  // A sub-block that fails is still declared, as an error value, so that
+  // its uses do not report a second, misleading "unknown name".
+  auto fail = [&] { addMember(inst, sub.name, sub.getLoc(), Value::error()); };
   // The constructor: a block of this file or `lib.Block` of an import.
   Value ctor = eval(*sub.ctor->callee);
   if (ctor.isError())
-    return;
+    return fail();
   if (ctor.kind != Value::Kind::Block) {
     error(sub.ctor->callee->getRange(),
           "expected a block to instantiate for '" + sub.name + "', got " +
               ctor.describe());
-    return;
+    return fail();
   }
   std::vector<ArgValue> args = evalArgs(*sub.ctor);
   const SourceFile *file = nullptr;
@@ -554,7 +586,7 @@ void Sema::declareSub(Instance &inst, const SubStmt &sub) {
     error(sub.ctor->callee->getRange(),
           "'" + ctor.block->name + "' is a model; only blocks can be "
                                    "sub-blocks");
-    return;
+    return fail();
   }
   std::string path = inst.path.empty() ? sub.name : inst.path + "." + sub.name;
   std::string display =
@@ -563,7 +595,7 @@ void Sema::declareSub(Instance &inst, const SubStmt &sub) {
     Instance *child = instantiate(*ctor.block, *file, &inst, path, display,
                                   args, sub.ctor->getRange());
     if (!child)
-      return;
+      return fail();
     Value value = Value::make(Value::Kind::Instance);
     value.instance = child;
     addMember(inst, sub.name, sub.getLoc(), value);
@@ -571,13 +603,13 @@ void Sema::declareSub(Instance &inst, const SubStmt &sub) {
   }
   std::optional<Dim> count = expectDim(*sub.repeat, "the repeat count");
   if (!count)
-    return;
+    return fail();
   std::optional<int64_t> n = count->getConstant();
   if (!n || *n < 1 || *n > kMaxRepeat) {
     error(sub.repeat->getRange(),
           "repeat count must be between 1 and " + llvm::Twine(kMaxRepeat) +
               ", got " + count->str());
-    return;
+    return fail();
   }
   Value value = Value::make(Value::Kind::Repeat);
   for (int64_t i = 0; i < *n; ++i) {
@@ -585,7 +617,7 @@ void Sema::declareSub(Instance &inst, const SubStmt &sub) {
         *ctor.block, *file, &inst, path + "." + std::to_string(i),
         display + "[" + std::to_string(i) + "]", args, sub.ctor->getRange());
     if (!layer)
-      return;
+      return fail();
     value.layers.push_back(layer);
   }
   addMember(inst, sub.name, sub.getLoc(), value);
@@ -597,8 +629,13 @@ void Sema::declareSub(Instance &inst, const SubStmt &sub) {
 
 std::vector<ArgValue> Sema::evalArgs(const CallExpr &call) {
   std::vector<ArgValue> args;
-  for (const Arg &arg : call.args)
-    args.push_back({arg.name, eval(*arg.value), arg.value->getRange()});
+  for (const Arg &arg : call.args) {
+    // A named argument is shown from its name: `dim = 1`.
+    SMRange range = arg.value->getRange();
+    if (!arg.name.empty() && arg.nameLoc.isValid())
+      range.Start = arg.nameLoc;
+    args.push_back({arg.name, eval(*arg.value), range});
+  }
   return args;
 }
 
@@ -730,6 +767,10 @@ void Sema::emitEntry(Instance &model, const FnStmt &fn) {
   llvm::SmallVector<mlir::Value> results;
   for (size_t i = 0; i < values.size(); ++i) {
     Value v = values[i];
+    if (v.isError()) { // reported where it arose
+      gen.abandonFunction();
+      return;
+    }
     if (v.kind != Value::Kind::Tensor) {
       error(fn.getRange(), "entry function '" + fn.name +
                                "' must return tensors, but result " +
@@ -751,6 +792,8 @@ void Sema::emitEntry(Instance &model, const FnStmt &fn) {
 bool Sema::matchAnnotation(const TypeAnnot &annot, const Value &arg,
                            StringRef what, SMRange argRange,
                            llvm::StringMap<Dim> &dimVars, bool bindNew) {
+  if (arg.isError()) // reported where it arose
+    return false;
   std::optional<DType> dtype = parseDType(annot.dtype);
   if (!dtype) {
     error(SMRange(annot.dtypeLoc, annot.dtypeLoc),
@@ -807,8 +850,8 @@ bool Sema::matchAnnotation(const TypeAnnot &annot, const Value &arg,
       }
       if (bound != dimVars.end()) {
         if (bound->second != have) {
-          error(argRange, what + ": " + label + " is " + have.str() +
-                              " but '" + name->name + "' is " +
+          error(argRange, what + ": " + label + " is " + have.str() + " but '" +
+                              name->name + "' is already bound to " +
                               bound->second.str() + " (" + type.str() + ")");
           return false;
         }
@@ -1057,6 +1100,12 @@ Value Sema::callRepeat(const Value &repeat, std::vector<ArgValue> args,
   return carried;
 }
 
+/// "a Linear", "an Embedding".
+static std::string withArticle(StringRef name) {
+  bool vowel = !name.empty() && StringRef("AEIOUaeiou").contains(name[0]);
+  return (vowel ? "an " : "a ") + name.str();
+}
+
 Value Sema::callValue(const Value &callee, const CallExpr &call) {
   SMRange site = call.getRange();
   switch (callee.kind) {
@@ -1072,8 +1121,8 @@ Value Sema::callValue(const Value &callee, const CallExpr &call) {
     if (it == callee.instance->members.end() ||
         it->second.kind != Value::Kind::Function) {
       error(call.callee->getRange(),
-            "'" + callee.instance->display + "' (a " +
-                callee.instance->decl->name +
+            "'" + callee.instance->display + "' (" +
+                withArticle(callee.instance->decl->name) +
                 ") has no 'forward' function to call");
       return Value::error();
     }
@@ -1142,7 +1191,10 @@ void Sema::reportUnknown(StringRef name, SMRange range) {
     for (auto &m : inst->members)
       candidates.push_back(m.first().str());
   std::string best;
-  unsigned bestDistance = 3;
+  // At most 2 edits, and fewer than the name has characters: 'xx' suggests
+  // 'x', but 'w' does not suggest 'x'.
+  unsigned bestDistance =
+      std::min<unsigned>(3, std::max<size_t>(name.size(), 1));
   for (const std::string &c : candidates) {
     unsigned d = StringRef(c).edit_distance(name, true, bestDistance);
     if (d < bestDistance) {
@@ -1203,9 +1255,9 @@ Value Sema::evalMember(const MemberExpr &member) {
   case Value::Kind::Instance: {
     auto it = base.instance->members.find(member.name);
     if (it == base.instance->members.end()) {
-      error(nameRange, "'" + base.instance->display + "' (a " +
-                           base.instance->decl->name + ") has no member '" +
-                           member.name + "'");
+      error(nameRange, "'" + base.instance->display + "' (" +
+                           withArticle(base.instance->decl->name) +
+                           ") has no member '" + member.name + "'");
       return Value::error();
     }
     if (it->second.kind == Value::Kind::Param)
@@ -1377,7 +1429,8 @@ Value Sema::evalBinary(const BinaryExpr &binary) {
         error(range, "division by zero");
         return Value::error();
       }
-      return Value::integer(Dim(*a % *b));
+      // INT64_MIN % -1 traps; any integer % -1 is 0.
+      return Value::integer(Dim(*b == -1 ? 0 : *a % *b));
     }
     case BinaryOp::MatMul:
       error(range, "'@' needs tensors");

@@ -171,6 +171,8 @@ public:
   /// The display path of the instance being elaborated ("" at the root).
   std::string currentPath() const;
   llvm::SMRange currentCallRange() const;
+  void setTraining(bool on) { training = on; }
+  bool isTraining() const { return training; }
   /// Numbers the dropout sites of the entry function being built.
   unsigned nextDropoutSite() { return dropoutSites++; }
 
@@ -241,6 +243,7 @@ private:
   unsigned instantiationDepth = 0;
   unsigned callDepth = 0;
   unsigned dropoutSites = 0;
+  bool training = true;
 };
 
 } // namespace loom::frontend

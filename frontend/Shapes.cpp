@@ -6,6 +6,7 @@
 #include "llvm/Support/MathExtras.h"
 
 #include <algorithm>
+#include <limits>
 #include <set>
 
 using namespace loom::frontend;
@@ -64,7 +65,9 @@ std::optional<Dim> Dim::div(const Dim &a, const Dim &b) {
     return std::nullopt;
   Dim r;
   for (const auto &[mono, coef] : a.terms) {
-    if (coef % *divisor != 0)
+    // INT64_MIN / -1 overflows (and traps).
+    if ((*divisor == -1 && coef == std::numeric_limits<int64_t>::min()) ||
+        coef % *divisor != 0)
       return std::nullopt;
     r.terms[mono] = coef / *divisor;
   }
@@ -99,7 +102,8 @@ std::string Dim::str() const {
   bool first = true;
   // Symbolic terms first (in map order), the constant last: `T - 1`.
   auto emit = [&](const std::vector<std::string> &mono, int64_t coef) {
-    int64_t mag = coef < 0 ? -coef : coef;
+    // Unsigned: -INT64_MIN does not fit in an int64_t.
+    uint64_t mag = coef < 0 ? 0 - uint64_t(coef) : uint64_t(coef);
     if (first)
       s += coef < 0 ? "-" : "";
     else

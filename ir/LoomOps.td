@@ -594,6 +594,23 @@ def Loom_DropoutOp : Loom_InferredOp<"dropout"> {
     not emit the op. The result has the input's type. Counts 2 FLOPs per
     element.
 
+    The mask, which compiled code and the reference evaluator reproduce bit
+    for bit: for the element at row-major linear index `i` (as `uint64`), with
+    `seed` reinterpreted as `uint64` and all arithmetic wrapping modulo 2^64,
+
+    ```
+    x = seed + site * 0x9E3779B97F4A7C15 + i * 0xD1B54A32D192ED03
+    x ^= x >> 30;  x *= 0xBF58476D1CE4E5B9
+    x ^= x >> 27;  x *= 0x94D049BB133111EB
+    x ^= x >> 31
+    u = double(x >> 40) * 2^-24          // in [0, 1), exact
+    ```
+
+    the element is kept when `u >= rate`, compared in `f64` with the `f64`
+    attribute (equivalently `(x >> 40) >= ceil(rate * 2^24)`; rounding `rate`
+    to `f32` first may flip elements). Kept elements are scaled by
+    `1 / (1 - rate)`; dropped ones are 0.
+
     ```mlir
     %y = loom.dropout %x, %seed, rate = 1.000000e-01, site = 0 : tensor<4x8xf32>
     ```

@@ -29,6 +29,66 @@ def LoomCountFlops : Pass<"loom-count-flops", "mlir::func::FuncOp"> {
   }];
 }
 
+def LoomLowerToLinalg : Pass<"loom-lower-to-linalg", "mlir::func::FuncOp"> {
+  let summary = "Lowers loom ops to linalg, tensor, arith, math and scf";
+  let description = [{
+    Rewrites every computing loom op of a function whose shapes are static:
+    elementwise ops become parallel `linalg.generic`s (broadcasting through
+    their indexing maps), `matmul` becomes `linalg.matmul` or
+    `linalg.batch_matmul` (batch dims folded), reductions, `softmax` and
+    `layer_norm` become reduction generics, shape ops become tensor reshapes,
+    slices and `linalg.transpose`, `attention` materializes its scores,
+    `cross_entropy` works per row and `lstm` is an `scf.for` over time.
+    `loom.parameter` and `loom.get_parameter` are left to
+    `loom-materialize-parameters`. An op with a dynamic shape is an error.
+
+    Before:
+    ```mlir
+    %0 = loom.add %a, %b : tensor<4x8xf32>, tensor<8xf32>
+    ```
+    After:
+    ```mlir
+    %e = tensor.empty() : tensor<4x8xf32>
+    %0 = linalg.generic {indexing_maps = [(d0, d1) -> (d0, d1),
+           (d0, d1) -> (d1), (d0, d1) -> (d0, d1)], ...} ins(%a, %b ...)
+    ```
+  }];
+  let dependentDialects = [
+    "mlir::arith::ArithDialect", "mlir::linalg::LinalgDialect",
+    "mlir::math::MathDialect", "mlir::scf::SCFDialect",
+    "mlir::tensor::TensorDialect",
+  ];
+}
+
+def LoomMaterializeParameters
+    : Pass<"loom-materialize-parameters", "mlir::ModuleOp"> {
+  let summary = "Turns parameter loads into slices of one flat buffer";
+  let description = [{
+    Gives each `loom.parameter` a 64-byte-aligned byte offset (`loom.offset`)
+    in declaration order and the module the total (`loom.param_bytes`);
+    prepends a `params: tensor<N x f32>` argument to every function; and
+    replaces each `loom.get_parameter` by a `tensor.extract_slice` of that
+    buffer at the parameter's offset, reshaped to its type. The runtime lays
+    out its flat parameter buffer the same way.
+
+    Before:
+    ```mlir
+    loom.parameter @w : tensor<2x3xf32> init = {kind = "zeros"}
+    func.func @f() -> tensor<2x3xf32> {
+      %w = loom.get_parameter @w : tensor<2x3xf32>
+      return %w : tensor<2x3xf32>
+    }
+    ```
+    After:
+    ```mlir
+    func.func @f(%params: tensor<16xf32>) -> tensor<2x3xf32> {
+      %s = tensor.extract_slice %params[0] [6] [1]
+      %w = tensor.expand_shape %s [[0, 1]] output_shape [2, 3]
+    ```
+  }];
+  let dependentDialects = ["mlir::tensor::TensorDialect"];
+}
+
 def LoomSpecialize : Pass<"loom-specialize", "mlir::ModuleOp"> {
   let summary = "Binds the symbolic dims of function signatures and "
                 "re-infers every shape";

@@ -5,17 +5,16 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "codegen/cpu/CpuPipeline.h"
 #include "ir/LoomDialect.h"
-#include "passes/Passes.h"
 
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/InitAllDialects.h"
-#include "mlir/InitAllPasses.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
 
 int main(int argc, char **argv) {
-  mlir::registerAllPasses();
-  loom::registerAllPassesAndPipelines();
+  // Upstream and loom passes, loom-prepare-pipeline, loom-cpu-pipeline.
+  loom::registerCpuPipeline();
 
   mlir::DialectRegistry registry;
   mlir::registerAllDialects(registry);

@@ -1,0 +1,95 @@
+//===- CpuPipeline.cpp - loom IR to LLVM for the host CPU -----------------===//
+//
+// The pipeline is spelled as text so that `loom-opt --loom-cpu-pipeline`,
+// `loomc --dump-after` and this file always agree on what runs.
+//
+//===----------------------------------------------------------------------===//
+
+#include "codegen/cpu/CpuPipeline.h"
+
+#include "passes/Passes.h"
+
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/InitAllDialects.h"
+#include "mlir/InitAllExtensions.h"
+#include "mlir/InitAllPasses.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <mutex>
+
+using namespace mlir;
+
+std::string loom::cpuPipelineText(const CpuPipelineOptions &options) {
+  std::vector<std::string> stages;
+  if (!options.bind.empty())
+    stages.push_back("loom-specialize{bind=" + llvm::join(options.bind, ",") +
+                     "}");
+  // On loom IR, then to linalg on tensors.
+  stages.push_back("canonicalize,cse");
+  stages.push_back("func.func(loom-count-flops)");
+  stages.push_back("loom-materialize-parameters");
+  stages.push_back("func.func(loom-lower-to-linalg)");
+  stages.push_back("canonicalize,cse");
+  stages.push_back("func.func(linalg-fuse-elementwise-ops)");
+  stages.push_back("canonicalize,cse");
+  if (options.stopAfter == "linalg")
+    return llvm::join(stages, ",");
+  // Buffers: outputs become caller-provided arguments, temporaries are
+  // freed when they die.
+  stages.push_back("one-shot-bufferize{bufferize-function-boundaries "
+                   "function-boundary-type-conversion=identity-layout-map}");
+  stages.push_back("buffer-results-to-out-params{hoist-static-allocs=true "
+                   "modify-public-functions=true}");
+  stages.push_back("canonicalize,cse");
+  stages.push_back("buffer-deallocation-pipeline");
+  // Loops, then LLVM.
+  stages.push_back("func.func(convert-linalg-to-loops)");
+  stages.push_back("lower-affine,convert-scf-to-cf,expand-strided-metadata,"
+                   "lower-affine");
+  stages.push_back("finalize-memref-to-llvm");
+  stages.push_back("convert-math-to-llvm,convert-math-to-libm");
+  stages.push_back("convert-arith-to-llvm,convert-index-to-llvm,"
+                   "convert-cf-to-llvm");
+  stages.push_back("convert-func-to-llvm{use-bare-ptr-memref-call-conv=1}");
+  stages.push_back("convert-ub-to-llvm,reconcile-unrealized-casts");
+  return llvm::join(stages, ",");
+}
+
+void loom::registerCpuPipeline() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    mlir::registerAllPasses();
+    loom::registerAllPassesAndPipelines();
+    PassPipelineRegistration<>(
+        "loom-cpu-pipeline",
+        "Lower loom IR with static shapes to the LLVM dialect for the host",
+        [](OpPassManager &pm) {
+          (void)buildCpuPipeline(pm, CpuPipelineOptions());
+        });
+  });
+}
+
+LogicalResult loom::buildCpuPipeline(OpPassManager &pm,
+                                     const CpuPipelineOptions &options) {
+  registerCpuPipeline();
+  std::string error;
+  llvm::raw_string_ostream os(error);
+  if (failed(parsePassPipeline(cpuPipelineText(options), pm, os))) {
+    llvm::errs() << "loom: internal error: bad CPU pipeline: " << error << "\n";
+    return failure();
+  }
+  return success();
+}
+
+void loom::registerCpuDialects(DialectRegistry &registry) {
+  registerAllDialects(registry);
+  registerAllExtensions(registry);
+  registerBuiltinDialectTranslation(registry);
+  registerLLVMDialectTranslation(registry);
+}

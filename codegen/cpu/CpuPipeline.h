@@ -1,0 +1,42 @@
+//===- CpuPipeline.h - loom IR to LLVM for the host CPU ---------*- C++ -*-===//
+
+#ifndef LOOM_CODEGEN_CPU_CPUPIPELINE_H
+#define LOOM_CODEGEN_CPU_CPUPIPELINE_H
+
+#include "mlir/Support/LLVM.h"
+
+#include <string>
+#include <vector>
+
+namespace mlir {
+class OpPassManager;
+class DialectRegistry;
+} // namespace mlir
+
+namespace loom {
+
+struct CpuPipelineOptions {
+  /// Dim bindings NAME=VALUE for loom-specialize; empty when the IR is
+  /// already static (the frontend binds dims itself).
+  std::vector<std::string> bind;
+  /// Stop after this stage: "linalg" (tensors on linalg), or "llvm" (all).
+  std::string stopAfter = "llvm";
+};
+
+/// The passes from loom IR (static or bound shapes) to the LLVM dialect.
+/// Functions take bare pointers: `f(params, inputs..., outputs...)`.
+mlir::LogicalResult buildCpuPipeline(mlir::OpPassManager &pm,
+                                     const CpuPipelineOptions &options);
+
+/// The pipeline as text: the pass list nested in `builtin.module(...)`.
+std::string cpuPipelineText(const CpuPipelineOptions &options);
+
+/// Registers upstream and loom passes and `loom-cpu-pipeline`.
+void registerCpuPipeline();
+
+/// Every dialect the CPU pipeline produces, plus LLVM IR translations.
+void registerCpuDialects(mlir::DialectRegistry &registry);
+
+} // namespace loom
+
+#endif // LOOM_CODEGEN_CPU_CPUPIPELINE_H

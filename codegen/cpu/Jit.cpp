@@ -1,0 +1,87 @@
+//===- Jit.cpp - JIT-compiling lowered modules for the host ---------------===//
+
+#include "codegen/cpu/Jit.h"
+
+#include "ir/LoomOps.h"
+
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/ExecutionEngine/ExecutionEngine.h"
+#include "mlir/ExecutionEngine/OptUtils.h"
+#include "mlir/Interfaces/FunctionInterfaces.h"
+
+#include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
+#include "llvm/Support/TargetSelect.h"
+
+#include <mutex>
+
+using namespace loom;
+
+JitModule::JitModule(std::unique_ptr<mlir::ExecutionEngine> engine)
+    : engine(std::move(engine)) {}
+JitModule::~JitModule() = default;
+JitModule::JitModule(JitModule &&) noexcept = default;
+
+/// Drops what only the compiler reads (the parameter table, `loom.*`
+/// attributes), which LLVM IR translation would reject.
+static void stripLoomMetadata(mlir::ModuleOp module) {
+  for (auto param :
+       llvm::make_early_inc_range(module.getOps<loom::ParameterOp>()))
+    param.erase();
+  auto strip = [](mlir::Operation *op) {
+    for (mlir::NamedAttribute attr : llvm::to_vector(op->getDiscardableAttrs()))
+      if (attr.getName().getValue().starts_with("loom."))
+        op->removeDiscardableAttr(attr.getName());
+  };
+  strip(module);
+  for (auto llvmFunc : module.getOps<mlir::LLVM::LLVMFuncOp>()) {
+    auto func = llvm::cast<mlir::FunctionOpInterface>(llvmFunc.getOperation());
+    strip(func);
+    for (unsigned i = 0, e = func.getNumArguments(); i < e; ++i)
+      for (mlir::NamedAttribute attr : llvm::to_vector(func.getArgAttrs(i)))
+        if (attr.getName().getValue().starts_with("loom."))
+          func.removeArgAttr(i, attr.getName());
+  }
+}
+
+llvm::Expected<std::unique_ptr<JitModule>>
+JitModule::create(mlir::ModuleOp module, unsigned optLevel) {
+  stripLoomMetadata(module);
+  static std::once_flag once;
+  std::call_once(once, [] {
+    llvm::InitializeNativeTarget();
+    llvm::InitializeNativeTargetAsmPrinter();
+  });
+  // Tune for the host CPU (AVX-512 where present).
+  auto builder = llvm::orc::JITTargetMachineBuilder::detectHost();
+  if (!builder)
+    return builder.takeError();
+  llvm::CodeGenOptLevel level = optLevel >= 3 ? llvm::CodeGenOptLevel::Aggressive
+                                              : llvm::CodeGenOptLevel::Default;
+  builder->setCodeGenOptLevel(level);
+  auto machine = builder->createTargetMachine();
+  if (!machine)
+    return machine.takeError();
+
+  // The options hold a reference: keep the transformer alive through create.
+  auto transformer = mlir::makeOptimizingTransformer(optLevel, 0, machine->get());
+  mlir::ExecutionEngineOptions options;
+  options.transformer = transformer;
+  options.jitCodeGenOptLevel = level;
+  auto engine = mlir::ExecutionEngine::create(module, options,
+                                              std::move(*machine));
+  if (!engine)
+    return engine.takeError();
+  // Runs global constructors, if the module has any.
+  (*engine)->initialize();
+  return std::unique_ptr<JitModule>(new JitModule(std::move(*engine)));
+}
+
+llvm::Error JitModule::call(llvm::StringRef function,
+                            llvm::ArrayRef<void *> pointers) {
+  // The packed wrapper reads argument i through args[i].
+  llvm::SmallVector<void *> storage(pointers.begin(), pointers.end());
+  llvm::SmallVector<void *> args;
+  for (void *&p : storage)
+    args.push_back(&p);
+  return engine->invokePacked(function, args);
+}

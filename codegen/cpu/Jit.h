@@ -1,0 +1,40 @@
+//===- Jit.h - JIT-compiling lowered modules for the host -------*- C++ -*-===//
+
+#ifndef LOOM_CODEGEN_CPU_JIT_H
+#define LOOM_CODEGEN_CPU_JIT_H
+
+#include "mlir/IR/BuiltinOps.h"
+
+#include "llvm/Support/Error.h"
+
+#include <memory>
+
+namespace mlir {
+class ExecutionEngine;
+} // namespace mlir
+
+namespace loom {
+
+/// A JIT-compiled module. Every function was lowered with bare-pointer
+/// arguments; `call` passes one pointer per argument.
+class JitModule {
+public:
+  ~JitModule();
+  JitModule(JitModule &&) noexcept;
+
+  /// Lowers nothing: `module` must already be in the LLVM dialect. Its
+  /// `loom.*` metadata is removed first.
+  static llvm::Expected<std::unique_ptr<JitModule>>
+  create(mlir::ModuleOp module, unsigned optLevel = 3);
+
+  /// Calls `function` with `pointers[i]` as argument i.
+  llvm::Error call(llvm::StringRef function, llvm::ArrayRef<void *> pointers);
+
+private:
+  explicit JitModule(std::unique_ptr<mlir::ExecutionEngine> engine);
+  std::unique_ptr<mlir::ExecutionEngine> engine;
+};
+
+} // namespace loom
+
+#endif // LOOM_CODEGEN_CPU_JIT_H

@@ -1,0 +1,296 @@
+//===- Session.cpp - Compiling a Loom program, one specialization at a time =//
+
+#include "driver/Session.h"
+
+#include "codegen/cpu/CpuPipeline.h"
+#include "frontend/Diagnostics.h"
+#include "frontend/Frontend.h"
+#include "ir/LoomDialect.h"
+#include "ir/LoomOps.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/Pass/PassManager.h"
+
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <chrono>
+
+using namespace loom;
+using namespace loom::driver;
+
+namespace {
+
+llvm::Error makeError(const llvm::Twine &message) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
+}
+
+std::optional<DType> dtypeOf(mlir::Type type) {
+  if (type.isF32())
+    return DType::F32;
+  if (type.isBF16())
+    return DType::BF16;
+  if (type.isF16())
+    return DType::F16;
+  if (type.isF64())
+    return DType::F64;
+  if (type.isInteger(32))
+    return DType::I32;
+  if (type.isInteger(64))
+    return DType::I64;
+  if (type.isInteger(1))
+    return DType::Bool;
+  return std::nullopt;
+}
+
+std::string shapeText(const std::vector<int64_t> &shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i)
+    s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+std::string dimsText(const std::vector<std::string> &dims) {
+  std::string s = "[";
+  for (size_t i = 0; i < dims.size(); ++i)
+    s += (i ? ", " : "") + dims[i];
+  return s + "]";
+}
+
+ArgSpec specOf(mlir::Type type, llvm::StringRef name, mlir::ArrayAttr dims) {
+  ArgSpec spec;
+  spec.name = name.str();
+  auto tensor = llvm::cast<mlir::RankedTensorType>(type);
+  spec.dtype = dtypeOf(tensor.getElementType()).value_or(DType::F32);
+  for (int64_t i = 0; i < tensor.getRank(); ++i) {
+    int64_t size = tensor.getDimSize(i);
+    auto named = dims && i < int64_t(dims.size())
+                     ? llvm::dyn_cast<mlir::StringAttr>(dims[i])
+                     : mlir::StringAttr();
+    if (mlir::ShapedType::isDynamic(size) && named)
+      spec.dims.push_back(named.str());
+    else
+      spec.dims.push_back(std::to_string(size));
+    spec.shape.push_back(mlir::ShapedType::isDynamic(size) ? -1 : size);
+  }
+  return spec;
+}
+
+} // namespace
+
+std::vector<Signature> loom::driver::signaturesOf(mlir::ModuleOp module) {
+  std::vector<Signature> result;
+  for (auto func : module.getOps<mlir::func::FuncOp>()) {
+    Signature sig;
+    sig.name = func.getSymName().str();
+    for (unsigned i = 0; i < func.getNumArguments(); ++i) {
+      auto name = func.getArgAttrOfType<mlir::StringAttr>(i, "loom.name");
+      auto dims = func.getArgAttrOfType<mlir::ArrayAttr>(i, "loom.dims");
+      sig.inputs.push_back(
+          specOf(func.getArgument(i).getType(),
+                 name ? name.getValue() : llvm::StringRef("arg" +
+                                                          std::to_string(i)),
+                 dims));
+    }
+    auto results = func.getFunctionType().getResults();
+    for (unsigned i = 0; i < results.size(); ++i)
+      sig.outputs.push_back(
+          specOf(results[i], "result" + std::to_string(i), nullptr));
+    result.push_back(std::move(sig));
+  }
+  return result;
+}
+
+llvm::Expected<std::vector<ParamInfo>>
+loom::driver::paramTable(mlir::ModuleOp module) {
+  std::vector<ParamInfo> infos;
+  for (auto param : module.getOps<loom::ParameterOp>()) {
+    ParamInfo info;
+    info.name = param.getSymName().str();
+    auto type = llvm::cast<mlir::RankedTensorType>(param.getType());
+    auto dtype = dtypeOf(type.getElementType());
+    if (!dtype || *dtype != DType::F32)
+      return makeError("parameter '" + info.name +
+                       "': only f32 parameters are supported by the runtime");
+    info.dtype = *dtype;
+    info.shape.assign(type.getShape().begin(), type.getShape().end());
+    for (mlir::NamedAttribute field : param.getInit()) {
+      if (field.getName() == "kind") {
+        info.init.kind =
+            llvm::cast<mlir::StringAttr>(field.getValue()).getValue().str();
+        continue;
+      }
+      if (auto f = llvm::dyn_cast<mlir::FloatAttr>(field.getValue()))
+        info.init.fields.emplace_back(field.getName().str(),
+                                      f.getValueAsDouble());
+    }
+    infos.push_back(std::move(info));
+  }
+  return infos;
+}
+
+Session::~Session() = default;
+
+llvm::Expected<std::unique_ptr<Session>>
+Session::open(const std::string &path, const SessionOptions &options) {
+  std::unique_ptr<Session> session(new Session());
+  session->options = options;
+  mlir::DialectRegistry registry;
+  registerCpuDialects(registry);
+  registry.insert<loom::LoomDialect>();
+  session->context = std::make_unique<mlir::MLIRContext>(registry);
+  session->context->loadAllAvailableDialects();
+  session->sourceMgr = std::make_unique<llvm::SourceMgr>();
+
+  std::string diagnostics;
+  llvm::raw_string_ostream os(diagnostics);
+  frontend::DiagnosticEngine diags(*session->sourceMgr, os);
+  session->program = frontend::loadProgram(path, options.includeDirs,
+                                           *session->sourceMgr, diags);
+  if (!session->program)
+    return makeError(diagnostics.empty() ? "cannot load '" + path + "'"
+                                         : diagnostics);
+  auto module = session->generate("", {});
+  if (!module)
+    return module.takeError();
+  auto params = paramTable(**module);
+  if (!params)
+    return params.takeError();
+  session->paramInfos = std::move(*params);
+  session->signatures = signaturesOf(**module);
+  return session;
+}
+
+const Signature *Session::findFunction(llvm::StringRef name) const {
+  for (const Signature &sig : signatures)
+    if (sig.name == name)
+      return &sig;
+  return nullptr;
+}
+
+llvm::Expected<mlir::OwningOpRef<mlir::ModuleOp>>
+Session::generate(llvm::StringRef function,
+                  const std::map<std::string, int64_t> &bindings) {
+  std::string diagnostics;
+  llvm::raw_string_ostream os(diagnostics);
+  frontend::DiagnosticEngine diags(*sourceMgr, os);
+  frontend::GenerateOptions gen;
+  gen.function = function.str();
+  gen.bindings = bindings;
+  gen.model = options.model;
+  gen.training = options.training;
+  auto module =
+      frontend::generateModule(*program, *context, *sourceMgr, diags, gen);
+  if (!module)
+    return makeError(diagnostics.empty() ? "compilation failed" : diagnostics);
+  return std::move(module);
+}
+
+llvm::Expected<std::map<std::string, int64_t>>
+Session::bindFromShapes(llvm::StringRef function,
+                        const std::vector<std::vector<int64_t>> &shapes,
+                        const std::vector<DType> &dtypes) const {
+  const Signature *sig = findFunction(function);
+  if (!sig)
+    return makeError("no function '" + function + "'");
+  if (shapes.size() != sig->inputs.size())
+    return makeError("'" + function + "' takes " +
+                     llvm::Twine(sig->inputs.size()) + " inputs, got " +
+                     llvm::Twine(shapes.size()));
+  std::map<std::string, int64_t> bound;
+  std::map<std::string, std::string> boundBy;
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    const ArgSpec &arg = sig->inputs[i];
+    std::string want = std::string(dtypeName(arg.dtype)) + dimsText(arg.dims);
+    if (dtypes[i] != arg.dtype)
+      return makeError("argument '" + arg.name + "' of '" + function +
+                       "': expected " + want + ", got dtype " +
+                       std::string(dtypeName(dtypes[i])));
+    if (shapes[i].size() != arg.dims.size())
+      return makeError("argument '" + arg.name + "' of '" + function +
+                       "': expected " + want + ", got shape " +
+                       shapeText(shapes[i]));
+    for (size_t d = 0; d < arg.dims.size(); ++d) {
+      const std::string &dim = arg.dims[d];
+      int64_t have = shapes[i][d];
+      int64_t number = 0;
+      if (!llvm::StringRef(dim).getAsInteger(10, number)) {
+        if (number != have)
+          return makeError("argument '" + arg.name + "' of '" + function +
+                           "': expected " + want + ", got shape " +
+                           shapeText(shapes[i]));
+        continue;
+      }
+      auto [it, inserted] = bound.emplace(dim, have);
+      if (inserted) {
+        boundBy[dim] = arg.name;
+        continue;
+      }
+      if (it->second != have)
+        return makeError("argument '" + arg.name + "' of '" + function +
+                         "': dim " + llvm::Twine(d) + " is " +
+                         llvm::Twine(have) + " but " + dim + " = " +
+                         llvm::Twine(it->second) + " from argument '" +
+                         boundBy[dim] + "'");
+    }
+  }
+  return bound;
+}
+
+llvm::Expected<CompiledFunction *>
+Session::get(llvm::StringRef function,
+             const std::map<std::string, int64_t> &bindings) {
+  std::string key = function.str() + "|";
+  for (const auto &[name, value] : bindings)
+    key += name + "=" + std::to_string(value) + ",";
+  auto it = cache.find(key);
+  if (it != cache.end())
+    return it->second.get();
+
+  auto start = std::chrono::steady_clock::now();
+  auto module = generate(function, bindings);
+  if (!module)
+    return module.takeError();
+  auto compiled = std::make_unique<CompiledFunction>();
+  compiled->loomModule = mlir::OwningOpRef<mlir::ModuleOp>((*module)->clone());
+  std::vector<Signature> sigs = signaturesOf(**module);
+  if (sigs.size() != 1)
+    return makeError("no function '" + function + "'");
+  compiled->signature = sigs.front();
+  for (const ArgSpec &arg : compiled->signature.inputs)
+    for (int64_t d : arg.shape)
+      if (d < 0)
+        return makeError("argument '" + arg.name + "' of '" + function +
+                         "' still has a symbolic dim; bind every dim");
+
+  std::string diagnostics;
+  llvm::raw_string_ostream os(diagnostics);
+  mlir::ScopedDiagnosticHandler handler(context.get(), [&](mlir::Diagnostic &d) {
+    os << d.getLocation() << ": " << d.str() << "\n";
+    return mlir::success();
+  });
+  mlir::PassManager pm(context.get());
+  if (mlir::failed(buildCpuPipeline(pm, CpuPipelineOptions())) ||
+      mlir::failed(pm.run(**module)))
+    return makeError("lowering '" + function + "' failed:\n" + diagnostics);
+  if (auto bytes =
+          (**module)->getAttrOfType<mlir::IntegerAttr>("loom.param_bytes"))
+    compiled->paramBytes = bytes.getInt();
+  for (auto func : (*module)->getOps<mlir::LLVM::LLVMFuncOp>())
+    if (func.getName() == function)
+      if (auto flops = func->getAttrOfType<mlir::IntegerAttr>("loom.flops"))
+        compiled->flops = flops.getInt();
+  auto jit = JitModule::create(**module, options.optLevel);
+  if (!jit)
+    return jit.takeError();
+  compiled->jit = std::move(*jit);
+  compiled->compileSeconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
+  ++compiles;
+  CompiledFunction *result = compiled.get();
+  cache[key] = std::move(compiled);
+  return result;
+}

@@ -1,0 +1,124 @@
+//===- Session.h - Compiling a Loom program, one specialization at a time ===//
+//
+// The compiler-side half of the runtime API: a Session holds one parsed
+// program and compiles its entry functions per shape specialization
+// (function, dim bindings, training flag), caching the results. It hands
+// the runtime plain function pointers and plain descriptions.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LOOM_DRIVER_SESSION_H
+#define LOOM_DRIVER_SESSION_H
+
+#include "codegen/cpu/Jit.h"
+#include "frontend/Frontend.h"
+
+#include "loom/Params.h"
+#include "loom/Tensor.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/IR/OwningOpRef.h"
+
+#include "llvm/Support/Error.h"
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace llvm {
+class SourceMgr;
+} // namespace llvm
+
+namespace loom::driver {
+
+/// One argument or result: its source name, dtype and dims. In a signature,
+/// a dim is a number or a symbolic name; in a specialization, all numbers.
+struct ArgSpec {
+  std::string name;
+  DType dtype = DType::F32;
+  std::vector<std::string> dims;
+  std::vector<int64_t> shape; // specializations only
+};
+
+struct Signature {
+  std::string name;
+  std::vector<ArgSpec> inputs; // without the parameter buffer
+  std::vector<ArgSpec> outputs;
+};
+
+/// A function compiled for one specialization.
+struct CompiledFunction {
+  Signature signature;
+  std::unique_ptr<JitModule> jit;
+  /// The specialized loom IR, for the reference evaluator.
+  mlir::OwningOpRef<mlir::ModuleOp> loomModule;
+  double compileSeconds = 0;
+  int64_t flops = -1;
+  /// Size of the flat parameter buffer the code expects.
+  int64_t paramBytes = 0;
+};
+
+struct SessionOptions {
+  std::vector<std::string> includeDirs;
+  std::string model;
+  bool training = false;
+  unsigned optLevel = 3;
+};
+
+class Session {
+public:
+  ~Session();
+
+  /// Parses `path` and checks every entry function with symbolic dims.
+  static llvm::Expected<std::unique_ptr<Session>>
+  open(const std::string &path, const SessionOptions &options);
+
+  /// The parameter table, in the layout of the flat buffer.
+  const std::vector<ParamInfo> &params() const { return paramInfos; }
+  /// Entry functions with their symbolic signatures.
+  const std::vector<Signature> &functions() const { return signatures; }
+  const Signature *findFunction(llvm::StringRef name) const;
+
+  /// Binds the symbolic dims of `function` from input shapes, checking
+  /// counts, dtypes and shapes (errors name the argument).
+  llvm::Expected<std::map<std::string, int64_t>>
+  bindFromShapes(llvm::StringRef function,
+                 const std::vector<std::vector<int64_t>> &shapes,
+                 const std::vector<DType> &dtypes) const;
+
+  /// The compiled specialization (compiled on first use, then cached).
+  llvm::Expected<CompiledFunction *>
+  get(llvm::StringRef function, const std::map<std::string, int64_t> &bindings);
+
+  /// Number of compilations so far (cache misses).
+  unsigned compileCount() const { return compiles; }
+
+  mlir::MLIRContext &getContext() { return *context; }
+
+private:
+  Session() = default;
+  llvm::Expected<mlir::OwningOpRef<mlir::ModuleOp>>
+  generate(llvm::StringRef function,
+           const std::map<std::string, int64_t> &bindings);
+
+  SessionOptions options;
+  std::unique_ptr<mlir::MLIRContext> context;
+  std::unique_ptr<llvm::SourceMgr> sourceMgr;
+  frontend::ProgramPtr program;
+  std::vector<ParamInfo> paramInfos;
+  std::vector<Signature> signatures;
+  std::map<std::string, std::unique_ptr<CompiledFunction>> cache;
+  unsigned compiles = 0;
+};
+
+/// The runtime ParamInfo list of a module's `loom.parameter`s.
+llvm::Expected<std::vector<ParamInfo>> paramTable(mlir::ModuleOp module);
+
+/// Signatures of the module's functions, from their types and attributes.
+std::vector<Signature> signaturesOf(mlir::ModuleOp module);
+
+} // namespace loom::driver
+
+#endif // LOOM_DRIVER_SESSION_H

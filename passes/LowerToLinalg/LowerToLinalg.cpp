@@ -1,0 +1,75 @@
+//===- LowerToLinalg.cpp - loom ops to linalg, tensor, arith, math, scf ---===//
+//
+// The pass only sets up the patterns of each op family (Elementwise.cpp,
+// Structured.cpp, Model.cpp) and checks that no computing loom op is left.
+//
+//===----------------------------------------------------------------------===//
+
+#include "passes/LowerToLinalg/Lowering.h"
+#include "passes/Passes.h"
+
+#include "ir/LoomOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+
+#define DEBUG_TYPE "loom-lower-to-linalg"
+
+namespace loom {
+#define GEN_PASS_DEF_LOOMLOWERTOLINALG
+#include "passes/Passes.h.inc"
+} // namespace loom
+
+using namespace mlir;
+
+namespace {
+
+struct LoomLowerToLinalg
+    : public loom::impl::LoomLowerToLinalgBase<LoomLowerToLinalg> {
+  /// 1. Refuse dynamic shapes (they must be bound first), naming the op.
+  /// 2. Rewrite every loom op with its family's patterns.
+  /// 3. Report any loom op that is left.
+  void runOnOperation() override {
+    func::FuncOp func = getOperation();
+    WalkResult dynamic = func.walk([&](Operation *op) {
+      if (!llvm::isa<loom::LoomDialect>(op->getDialect()))
+        return WalkResult::advance();
+      for (Type t : op->getResultTypes())
+        if (auto shaped = llvm::dyn_cast<ShapedType>(t);
+            shaped && !shaped.hasStaticShape()) {
+          op->emitError() << "cannot lower an op with the dynamic type " << t
+                          << "; bind the symbolic dims first (loom-specialize)";
+          return WalkResult::interrupt();
+        }
+      return WalkResult::advance();
+    });
+    if (dynamic.wasInterrupted())
+      return signalPassFailure();
+
+    RewritePatternSet patterns(&getContext());
+    loom::lowering::populateElementwisePatterns(patterns);
+    loom::lowering::populateStructuredPatterns(patterns);
+    loom::lowering::populateModelPatterns(patterns);
+    GreedyRewriteConfig config;
+    config.setRegionSimplificationLevel(GreedySimplifyRegionLevel::Disabled);
+    if (failed(applyPatternsGreedily(func, std::move(patterns), config)))
+      return signalPassFailure();
+
+    WalkResult left = func.walk([&](Operation *op) {
+      if (llvm::isa<loom::LoomDialect>(op->getDialect())) {
+        op->emitError() << "no lowering to linalg for this op";
+        return WalkResult::interrupt();
+      }
+      return WalkResult::advance();
+    });
+    if (left.wasInterrupted())
+      signalPassFailure();
+  }
+};
+
+} // namespace

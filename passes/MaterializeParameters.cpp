@@ -1,0 +1,105 @@
+//===- MaterializeParameters.cpp - Parameters as one flat buffer ----------===//
+//
+// Lays the module's `loom.parameter`s out in one flat f32 buffer (each at a
+// 64-byte-aligned offset, recorded as `loom.offset` in bytes), gives every
+// function a leading `params` argument holding that buffer, and turns each
+// `loom.get_parameter` into a slice of it at a static offset.
+//
+//===----------------------------------------------------------------------===//
+
+#include "passes/Passes.h"
+
+#include "ir/LoomOps.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/Builders.h"
+
+#define DEBUG_TYPE "loom-materialize-parameters"
+
+namespace loom {
+#define GEN_PASS_DEF_LOOMMATERIALIZEPARAMETERS
+#include "passes/Passes.h.inc"
+} // namespace loom
+
+using namespace mlir;
+
+namespace {
+
+constexpr int64_t kAlignBytes = 64;
+
+struct LoomMaterializeParameters
+    : public loom::impl::LoomMaterializeParametersBase<
+          LoomMaterializeParameters> {
+  /// 1. Assign byte offsets to parameters in declaration order.
+  /// 2. Prepend `params: tensor<N x f32>` to every function with a body.
+  /// 3. Replace each get_parameter by extract_slice + expand_shape.
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    Builder b(module.getContext());
+    llvm::StringMap<std::pair<int64_t, RankedTensorType>> layout;
+    int64_t bytes = 0;
+    for (auto param : module.getOps<loom::ParameterOp>()) {
+      auto type = llvm::cast<RankedTensorType>(param.getType());
+      if (!type.getElementType().isF32()) {
+        param.emitError() << "only f32 parameters can be materialized yet, "
+                             "got "
+                          << type;
+        return signalPassFailure();
+      }
+      bytes = llvm::alignTo(bytes, kAlignBytes);
+      param->setAttr("loom.offset", b.getI64IntegerAttr(bytes));
+      layout[param.getSymName()] = {bytes / 4, type};
+      bytes += type.getNumElements() * 4;
+    }
+    bytes = llvm::alignTo(bytes, kAlignBytes);
+    module->setAttr("loom.param_bytes", b.getI64IntegerAttr(bytes));
+    auto bufferType = RankedTensorType::get({bytes / 4}, b.getF32Type());
+
+    for (auto func : module.getOps<func::FuncOp>()) {
+      if (func.isExternal())
+        continue;
+      if (failed(func.insertArgument(0, bufferType,
+                                     b.getDictionaryAttr(b.getNamedAttr(
+                                         "loom.name",
+                                         b.getStringAttr("params"))),
+                                     func.getLoc())))
+        return signalPassFailure();
+      Value buffer = func.getArgument(0);
+      SmallVector<loom::GetParameterOp> loads;
+      func.walk([&](loom::GetParameterOp op) { loads.push_back(op); });
+      for (loom::GetParameterOp load : loads) {
+        auto it = layout.find(load.getName());
+        if (it == layout.end()) {
+          load.emitError() << "unknown parameter " << load.getNameAttr();
+          return signalPassFailure();
+        }
+        auto [offset, type] = it->second;
+        OpBuilder ob(load);
+        Location loc = load.getLoc();
+        int64_t n = type.getNumElements();
+        auto flatType = RankedTensorType::get({n}, type.getElementType());
+        Value flat = tensor::ExtractSliceOp::create(
+            ob, loc, flatType, buffer,
+            ArrayRef<OpFoldResult>{ob.getIndexAttr(offset)},
+            ArrayRef<OpFoldResult>{ob.getIndexAttr(n)},
+            ArrayRef<OpFoldResult>{ob.getIndexAttr(1)});
+        Value shaped = flat;
+        if (type.getRank() == 0) {
+          shaped = tensor::CollapseShapeOp::create(
+              ob, loc, flat, ArrayRef<ReassociationIndices>{});
+        } else if (type.getRank() > 1) {
+          ReassociationIndices all;
+          for (int64_t i = 0; i < type.getRank(); ++i)
+            all.push_back(i);
+          shaped = tensor::ExpandShapeOp::create(
+              ob, loc, type, flat, ArrayRef<ReassociationIndices>{all});
+        }
+        load.replaceAllUsesWith(shaped);
+        load.erase();
+      }
+    }
+  }
+};
+
+} // namespace
