@@ -123,6 +123,7 @@ MLIRGen::beginFunction(llvm::StringRef name, llvm::ArrayRef<TensorType> args,
   b.setInsertionPointToEnd(entry);
   func = fn;
   loadedParams.clear();
+  lastParamLoad = nullptr;
   seed = nullptr;
   return llvm::SmallVector<mlir::Value>(entry->getArguments());
 }
@@ -152,20 +153,20 @@ mlir::Value MLIRGen::getParameter(const ParamEntry &param, unsigned index,
   auto it = loadedParams.find(index);
   if (it != loadedParams.end())
     return it->second;
-  // Loads go at the top of the function so every later use sees them.
+  // Loads go at the top of the function so every later use sees them, after
+  // the earlier loads (found in O(1): a model may have 10^5 parameters).
   mlir::OpBuilder::InsertionGuard guard(b);
-  mlir::Block &entry = llvm::cast<mlir::func::FuncOp>(func).getBody().front();
-  b.setInsertionPoint(&entry, entry.begin());
-  for (mlir::Operation &op : entry) {
-    if (!llvm::isa<loom::GetParameterOp>(op))
-      break;
-    b.setInsertionPointAfter(&op);
-  }
-  mlir::Value value = loom::GetParameterOp::create(
+  if (lastParamLoad)
+    b.setInsertionPointAfter(lastParamLoad);
+  else
+    b.setInsertionPointToStart(
+        &llvm::cast<mlir::func::FuncOp>(func).getBody().front());
+  auto load = loom::GetParameterOp::create(
       b, loc, tensorType(param.type),
       mlir::FlatSymbolRefAttr::get(b.getStringAttr(param.name)));
-  loadedParams[index] = value;
-  return value;
+  lastParamLoad = load;
+  loadedParams[index] = load;
+  return load;
 }
 
 mlir::Value MLIRGen::dropoutSeed() {

@@ -77,6 +77,8 @@ private:
   mlir::OwningOpRef<mlir::ModuleOp> module;
   mlir::Operation *func = nullptr;
   llvm::DenseMap<unsigned, mlir::Value> loadedParams;
+  /// The last of the loads at the top of the current function.
+  mlir::Operation *lastParamLoad = nullptr;
   mlir::Value seed;
 };
 

@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "codegen/cpu/CpuPipeline.h"
+#include "codegen/cpu/Passes.h"
 
 #include "passes/Passes.h"
 
@@ -36,10 +37,13 @@ std::string loom::cpuPipelineText(const CpuPipelineOptions &options) {
   stages.push_back("loom-materialize-parameters");
   stages.push_back("func.func(loom-lower-to-linalg)");
   stages.push_back("canonicalize,cse");
-  stages.push_back("func.func(linalg-fuse-elementwise-ops)");
+  stages.push_back("func.func(loom-cpu-fuse-elementwise)");
   stages.push_back("canonicalize,cse");
   if (options.stopAfter == "linalg")
     return llvm::join(stages, ",");
+  // Register blocks and vectors, on tensors.
+  stages.push_back("func.func(loom-cpu-tile-and-vectorize)");
+  stages.push_back("canonicalize,cse");
   // Buffers: outputs become caller-provided arguments, temporaries are
   // freed when they die.
   stages.push_back("one-shot-bufferize{bufferize-function-boundaries "
@@ -48,16 +52,22 @@ std::string loom::cpuPipelineText(const CpuPipelineOptions &options) {
                    "modify-public-functions=true}");
   stages.push_back("canonicalize,cse");
   stages.push_back("buffer-deallocation-pipeline");
-  // Loops, then LLVM.
+  // What was not vectorized becomes loops; vectors become LLVM vectors.
   stages.push_back("func.func(convert-linalg-to-loops)");
+  stages.push_back("func.func(lower-vector-multi-reduction{lowering-strategy="
+                   "inner-reduction},convert-vector-to-scf{full-unroll=true})");
   stages.push_back("lower-affine,convert-scf-to-cf,expand-strided-metadata,"
                    "lower-affine");
+  stages.push_back("convert-vector-to-llvm{vector-contract-lowering="
+                   "outerproduct vector-transpose-lowering=shuffle1d "
+                   "reassociate-fp-reductions}");
   stages.push_back("finalize-memref-to-llvm");
   stages.push_back("convert-math-to-llvm,convert-math-to-libm");
   stages.push_back("convert-arith-to-llvm,convert-index-to-llvm,"
                    "convert-cf-to-llvm");
   stages.push_back("convert-func-to-llvm{use-bare-ptr-memref-call-conv=1}");
-  stages.push_back("convert-ub-to-llvm,reconcile-unrealized-casts");
+  stages.push_back("convert-ub-to-llvm,canonicalize,"
+                   "reconcile-unrealized-casts");
   return llvm::join(stages, ",");
 }
 
@@ -66,6 +76,7 @@ void loom::registerCpuPipeline() {
   std::call_once(once, [] {
     mlir::registerAllPasses();
     loom::registerAllPassesAndPipelines();
+    loom::cpu::registerLoomCpuPasses();
     PassPipelineRegistration<>(
         "loom-cpu-pipeline",
         "Lower loom IR with static shapes to the LLVM dialect for the host",

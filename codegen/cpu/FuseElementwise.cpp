@@ -1,0 +1,50 @@
+//===- FuseElementwise.cpp - Fuse elementwise linalg chains ---------------===//
+
+#include "codegen/cpu/Passes.h"
+
+#include "mlir/Dialect/Affine/IR/AffineOps.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Linalg/Transforms/Transforms.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+
+#define DEBUG_TYPE "loom-cpu-fuse-elementwise"
+
+namespace loom::cpu {
+#define GEN_PASS_DEF_LOOMCPUFUSEELEMENTWISE
+#include "codegen/cpu/Passes.h.inc"
+} // namespace loom::cpu
+
+using namespace mlir;
+
+namespace {
+
+/// True for a linalg.generic whose loops are all parallel.
+bool isElementwise(Operation *op) {
+  auto generic = llvm::dyn_cast_or_null<linalg::GenericOp>(op);
+  return generic && generic.getNumLoops() == generic.getNumParallelLoops();
+}
+
+struct LoomCpuFuseElementwise
+    : public loom::cpu::impl::LoomCpuFuseElementwiseBase<
+          LoomCpuFuseElementwise> {
+  /// Greedily fuses elementwise producers into elementwise consumers (a
+  /// producer with several users is recomputed only if it is cheap to: the
+  /// upstream patterns keep it otherwise).
+  void runOnOperation() override {
+    RewritePatternSet patterns(&getContext());
+    linalg::populateElementwiseOpsFusionPatterns(
+        patterns, [](OpOperand *operand) {
+          Operation *producer = operand->get().getDefiningOp();
+          return isElementwise(producer) && isElementwise(operand->getOwner());
+        });
+    linalg::FillOp::getCanonicalizationPatterns(patterns, &getContext());
+    linalg::GenericOp::getCanonicalizationPatterns(patterns, &getContext());
+    tensor::EmptyOp::getCanonicalizationPatterns(patterns, &getContext());
+    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
+      signalPassFailure();
+  }
+};
+
+} // namespace

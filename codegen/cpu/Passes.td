@@ -1,0 +1,46 @@
+//===- Passes.td - CPU code generation passes --------------*- tablegen -*-===//
+
+#ifndef LOOM_CODEGEN_CPU_PASSES_TD
+#define LOOM_CODEGEN_CPU_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def LoomCpuFuseElementwise
+    : Pass<"loom-cpu-fuse-elementwise", "mlir::func::FuncOp"> {
+  let summary = "Fuses chains of elementwise linalg.generics";
+  let description = [{
+    Fuses a producer `linalg.generic` into its consumer when both are
+    elementwise (all loops parallel), so a chain such as
+    `x * rsqrt(var + eps) * gamma + beta` makes one pass over memory. Unlike
+    upstream `linalg-fuse-elementwise-ops` it does not propagate reshapes
+    through named ops, so `linalg.matmul` stays a named op for the register
+    tiling that follows.
+  }];
+  let dependentDialects = ["mlir::linalg::LinalgDialect"];
+}
+
+def LoomCpuTileAndVectorize
+    : Pass<"loom-cpu-tile-and-vectorize", "mlir::func::FuncOp"> {
+  let summary = "Tiles linalg ops for registers and vectorizes the tiles";
+  let description = [{
+    For every linalg op on tensors with static shapes: contractions
+    (`linalg.matmul`, `linalg.batch_matmul`) are tiled to register blocks
+    (about 8 rows x 32 columns x 16 of K, choosing tile sizes that divide the
+    dims so tiles stay static) and other ops are tiled to rows of their
+    innermost dim; each tile is then vectorized with `linalg::vectorize`.
+    Contractions become `vector.contract`, which `convert-vector-to-llvm`
+    lowers to outer-product FMAs. An op whose tile cannot be vectorized (a
+    gather, say) stays a scalar loop nest. The pass runs on tensors, before
+    bufferization.
+  }];
+  let dependentDialects = [
+    "mlir::scf::SCFDialect", "mlir::vector::VectorDialect",
+    "mlir::tensor::TensorDialect", "mlir::arith::ArithDialect",
+  ];
+  let options = [
+    Option<"vectorWidth", "vector-width", "int64_t", /*default=*/"16",
+           "Target elements per vector register (16 for f32 on AVX-512)">,
+  ];
+}
+
+#endif // LOOM_CODEGEN_CPU_PASSES_TD

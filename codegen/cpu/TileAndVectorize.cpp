@@ -1,0 +1,130 @@
+//===- TileAndVectorize.cpp - Register tiling and vectorization -----------===//
+//
+// The CPU's first performance step: every linalg op is tiled so its tile is
+// a static block that fits in vector registers, then vectorized.
+//
+//===----------------------------------------------------------------------===//
+
+#include "codegen/cpu/Passes.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Linalg/Transforms/Transforms.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/SCF/Transforms/TileUsingInterface.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/Dialect/Vector/Transforms/VectorRewritePatterns.h"
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+
+#define DEBUG_TYPE "loom-cpu-tile-and-vectorize"
+
+namespace loom::cpu {
+#define GEN_PASS_DEF_LOOMCPUTILEANDVECTORIZE
+#include "codegen/cpu/Passes.h.inc"
+} // namespace loom::cpu
+
+using namespace mlir;
+
+namespace {
+
+/// The largest of `candidates` that divides `size` (1 if none does).
+int64_t dividingTile(int64_t size, ArrayRef<int64_t> candidates) {
+  for (int64_t c : candidates)
+    if (c <= size && size % c == 0)
+      return c;
+  return 1;
+}
+
+/// Tile sizes for `op`: register blocks for contractions, one row of the
+/// innermost dim for everything else. Returns an empty vector when the op
+/// should be left alone.
+SmallVector<int64_t> chooseTileSizes(linalg::LinalgOp op, int64_t width) {
+  SmallVector<int64_t> ranges = op.getStaticLoopRanges();
+  if (llvm::any_of(ranges, ShapedType::isDynamic))
+    return {};
+  SmallVector<int64_t> tiles(ranges.size(), 1);
+  if (ranges.empty())
+    return tiles;
+  if (llvm::isa<linalg::MatmulOp, linalg::BatchMatmulOp>(op)) {
+    // [..., M, N, K]
+    size_t n = ranges.size();
+    tiles[n - 3] = dividingTile(ranges[n - 3], {8, 6, 4, 2});
+    tiles[n - 2] = dividingTile(ranges[n - 2], {2 * width, width, 8, 4, 2});
+    tiles[n - 1] = dividingTile(ranges[n - 1], {16, 8, 4, 2});
+    return tiles;
+  }
+  // Other ops: the innermost loop in vector-sized chunks, the rest by 1.
+  tiles.back() = dividingTile(ranges.back(), {4 * width, 2 * width, width, 8, 4, 2});
+  return tiles;
+}
+
+struct LoomCpuTileAndVectorize
+    : public loom::cpu::impl::LoomCpuTileAndVectorizeBase<
+          LoomCpuTileAndVectorize> {
+  using LoomCpuTileAndVectorizeBase::LoomCpuTileAndVectorizeBase;
+
+  /// 1. Collect the linalg ops (tiling creates new ones, so first collect).
+  /// 2. Tile each with scf.for loops to a static block.
+  /// 3. Vectorize the tiled op; on failure keep it (it becomes loops).
+  void runOnOperation() override {
+    func::FuncOp func = getOperation();
+    SmallVector<linalg::LinalgOp> ops;
+    func.walk([&](linalg::LinalgOp op) {
+      if (op.hasPureTensorSemantics())
+        ops.push_back(op);
+    });
+    IRRewriter rewriter(&getContext());
+    for (linalg::LinalgOp op : ops) {
+      SmallVector<int64_t> tiles = chooseTileSizes(op, vectorWidth);
+      if (tiles.empty())
+        continue;
+      Operation *target = op.getOperation();
+      bool anyTiled = llvm::any_of(llvm::zip(tiles, op.getStaticLoopRanges()),
+                                   [](auto p) {
+                                     return std::get<0>(p) < std::get<1>(p);
+                                   });
+      if (anyTiled) {
+        rewriter.setInsertionPoint(op);
+        scf::SCFTilingOptions options;
+        SmallVector<OpFoldResult> sizes;
+        for (int64_t t : tiles)
+          sizes.push_back(rewriter.getIndexAttr(t));
+        options.setTileSizes(sizes);
+        auto tiled = scf::tileUsingSCF(
+            rewriter, llvm::cast<TilingInterface>(op.getOperation()), options);
+        if (failed(tiled))
+          continue;
+        rewriter.replaceOp(op, tiled->replacements);
+        target = tiled->tiledOps.back();
+      }
+      if (failed(linalg::vectorizeOpPrecondition(target)))
+        continue;
+      rewriter.setInsertionPoint(target);
+      // Contractions go straight to vector.contract (then outer products).
+      bool isContraction = linalg::isaContractionOpInterface(
+          llvm::cast<linalg::LinalgOp>(target));
+      FailureOr<linalg::VectorizationResult> vectorized = linalg::vectorize(
+          rewriter, target, /*inputVectorSizes=*/{}, /*scalableDims=*/{},
+          /*vectorizeNDExtract=*/true, /*flatten1DDepthwiseConv=*/false,
+          /*assumeDynamicDimsMatchVecSizes=*/false,
+          /*createNamedContraction=*/isContraction);
+      if (failed(vectorized))
+        continue;
+      if (!vectorized->replacements.empty())
+        rewriter.replaceOp(target, vectorized->replacements);
+      else
+        rewriter.eraseOp(target);
+    }
+    // multi_reduction(mul(broadcast a, broadcast b)) -> vector.contract, so
+    // contraction-shaped generics also reach the outer-product lowering.
+    RewritePatternSet patterns(&getContext());
+    vector::populateVectorReductionToContractPatterns(patterns);
+    if (failed(applyPatternsGreedily(func, std::move(patterns))))
+      signalPassFailure();
+  }
+};
+
+} // namespace
