@@ -3,6 +3,7 @@
 //   loomc check   FILE [-I DIR] [--model NAME]
 //   loomc compile FILE --emit=ast|loom [--fn NAME] [--bind B=2,T=16] [-o OUT]
 //                      [--dump-after=PASS] [--time-passes]
+//   loomc run     FILE --fn NAME --bind B=2,T=16 [--ckpt CKPT] [--seed N]
 //
 // FILE is a Loom program (.loom) or loom dialect IR (.mlir).
 //
@@ -15,6 +16,7 @@
 #include "frontend/Frontend.h"
 #include "ir/LoomDialect.h"
 #include "passes/Passes.h"
+#include "tools/loomc/Run.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -42,10 +44,22 @@ cl::OptionCategory loomCategory("loomc options");
 
 cl::SubCommand checkCmd("check", "Report diagnostics only; exit 1 on any error");
 cl::SubCommand compileCmd("compile", "Compile FILE and print a chosen stage");
+cl::SubCommand runCmd("run",
+                      "JIT-run one entry function on random inputs and print "
+                      "output statistics");
 
 cl::opt<std::string> inputFile(cl::Positional, cl::desc("FILE"), cl::Required,
                                cl::sub(checkCmd), cl::sub(compileCmd),
-                               cl::cat(loomCategory));
+                               cl::sub(runCmd), cl::cat(loomCategory));
+
+cl::opt<std::string> checkpoint("ckpt",
+                                cl::desc("Load parameters from a safetensors "
+                                         "checkpoint"),
+                                cl::value_desc("CKPT"), cl::sub(runCmd),
+                                cl::cat(loomCategory));
+cl::opt<uint64_t> seed("seed",
+                       cl::desc("Seed of the parameters and random inputs"),
+                       cl::init(0), cl::sub(runCmd), cl::cat(loomCategory));
 
 enum class Emit { Ast, Loom };
 cl::opt<Emit> emit("emit", cl::desc("The stage to print"),
@@ -58,23 +72,26 @@ cl::opt<Emit> emit("emit", cl::desc("The stage to print"),
 cl::list<std::string> includeDirs("I", cl::desc("Add a library search dir"),
                                   cl::value_desc("DIR"), cl::Prefix,
                                   cl::sub(checkCmd), cl::sub(compileCmd),
-                                  cl::cat(loomCategory));
+                                  cl::sub(runCmd), cl::cat(loomCategory));
 
 cl::opt<std::string> modelName("model",
                                cl::desc("The model to compile (default: the "
                                         "first in FILE)"),
                                cl::value_desc("NAME"), cl::sub(checkCmd),
-                               cl::sub(compileCmd), cl::cat(loomCategory));
+                               cl::sub(compileCmd), cl::sub(runCmd),
+                               cl::cat(loomCategory));
 
 cl::opt<std::string> fnName("fn", cl::desc("Keep only entry function NAME"),
                             cl::value_desc("NAME"), cl::sub(checkCmd),
-                            cl::sub(compileCmd), cl::cat(loomCategory));
+                            cl::sub(compileCmd), cl::sub(runCmd),
+                            cl::cat(loomCategory));
 
 cl::list<std::string> bindings("bind",
                                cl::desc("Bind symbolic dims, e.g. B=2,T=16"),
                                cl::value_desc("NAME=VALUE,..."),
                                cl::CommaSeparated, cl::sub(checkCmd),
-                               cl::sub(compileCmd), cl::cat(loomCategory));
+                               cl::sub(compileCmd), cl::sub(runCmd),
+                               cl::cat(loomCategory));
 
 cl::opt<std::string> outputFile("o", cl::desc("Output file (default stdout)"),
                                 cl::value_desc("OUT"), cl::init("-"),
@@ -213,10 +230,26 @@ int main(int argc, char **argv) {
                               "loomc: the Loom compiler for transformer-family "
                               "models\n");
 
-  if (!checkCmd && !compileCmd) {
-    llvm::errs() << "loomc: error: expected a subcommand (check, compile); "
-                    "see loomc --help\n";
+  if (!checkCmd && !compileCmd && !runCmd) {
+    llvm::errs() << "loomc: error: expected a subcommand (check, compile, "
+                    "run); see loomc --help\n";
     return 1;
+  }
+  if (runCmd) {
+    loom::tools::RunOptions run;
+    run.file = inputFile;
+    run.function = fnName;
+    run.model = modelName;
+    run.includeDirs.assign(includeDirs.begin(), includeDirs.end());
+    run.checkpoint = checkpoint;
+    run.seed = seed;
+    if (run.function.empty()) {
+      llvm::errs() << "loomc: error: 'run' needs --fn NAME\n";
+      return 1;
+    }
+    if (!parseBindings(run.bindings))
+      return 1;
+    return loom::tools::runFunction(run);
   }
 
   DialectRegistry registry;
