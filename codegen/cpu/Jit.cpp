@@ -22,9 +22,7 @@ JitModule::JitModule(std::unique_ptr<mlir::ExecutionEngine> engine)
 JitModule::~JitModule() = default;
 JitModule::JitModule(JitModule &&) noexcept = default;
 
-/// Drops what only the compiler reads (the parameter table, `loom.*`
-/// attributes), which LLVM IR translation would reject.
-static void stripLoomMetadata(mlir::ModuleOp module) {
+void loom::stripLoomMetadata(mlir::ModuleOp module) {
   for (auto param :
        llvm::make_early_inc_range(module.getOps<loom::ParameterOp>()))
     param.erase();

@@ -15,6 +15,10 @@ class ExecutionEngine;
 
 namespace loom {
 
+/// Drops what only the compiler reads (the parameter table, `loom.*`
+/// attributes) from an LLVM-dialect module; LLVM IR translation rejects it.
+void stripLoomMetadata(mlir::ModuleOp module);
+
 /// A JIT-compiled module. Every function was lowered with bare-pointer
 /// arguments; `call` passes one pointer per argument.
 class JitModule {

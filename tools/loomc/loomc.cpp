@@ -15,8 +15,14 @@
 #include "frontend/Diagnostics.h"
 #include "frontend/Frontend.h"
 #include "ir/LoomDialect.h"
+#include "codegen/cpu/CpuPipeline.h"
+#include "codegen/cpu/Jit.h"
 #include "passes/Passes.h"
 #include "tools/loomc/Run.h"
+
+#include "mlir/Target/LLVMIR/Export.h"
+#include "llvm/IR/LLVMContext.h"
+#include "llvm/IR/Module.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -61,11 +67,15 @@ cl::opt<uint64_t> seed("seed",
                        cl::desc("Seed of the parameters and random inputs"),
                        cl::init(0), cl::sub(runCmd), cl::cat(loomCategory));
 
-enum class Emit { Ast, Loom };
+enum class Emit { Ast, Loom, Linalg, Llvm };
 cl::opt<Emit> emit("emit", cl::desc("The stage to print"),
                    cl::values(clEnumValN(Emit::Ast, "ast",
                                          "the syntax tree of a .loom file"),
-                              clEnumValN(Emit::Loom, "loom", "loom dialect IR")),
+                              clEnumValN(Emit::Loom, "loom", "loom dialect IR"),
+                              clEnumValN(Emit::Linalg, "linalg",
+                                         "linalg on tensors (CPU pipeline)"),
+                              clEnumValN(Emit::Llvm, "llvm",
+                                         "LLVM IR for the host CPU")),
                    cl::init(Emit::Loom), cl::sub(compileCmd),
                    cl::cat(loomCategory));
 
@@ -183,7 +193,8 @@ int runCompile(MLIRContext &context, ModuleOp module, bool frontendBound) {
       failed(keepOnlyFunction(module, fnName)))
     return 1;
 
-  if (!bindings.empty()) {
+  bool lower = emit == Emit::Linalg || emit == Emit::Llvm;
+  if (!bindings.empty() || lower) {
     PassManager pm(&context);
     if (timePasses)
       pm.enableTiming();
@@ -196,11 +207,21 @@ int runCompile(MLIRContext &context, ModuleOp module, bool frontendBound) {
                           /*printModuleScope=*/true,
                           /*printAfterOnlyOnChange=*/false);
     }
-    loom::PreparePipelineOptions options;
     // The frontend binds dims itself; .mlir input is bound by the pass.
+    std::vector<std::string> bind;
     if (!frontendBound)
-      options.bind.assign(bindings.begin(), bindings.end());
-    loom::buildPreparePipeline(pm, options);
+      bind.assign(bindings.begin(), bindings.end());
+    if (lower) {
+      loom::CpuPipelineOptions options;
+      options.bind = bind;
+      options.stopAfter = emit == Emit::Linalg ? "linalg" : "llvm";
+      if (failed(loom::buildCpuPipeline(pm, options)))
+        return 1;
+    } else {
+      loom::PreparePipelineOptions options;
+      options.bind = bind;
+      loom::buildPreparePipeline(pm, options);
+    }
     if (failed(pm.run(module)))
       return 1;
   }
@@ -211,8 +232,19 @@ int runCompile(MLIRContext &context, ModuleOp module, bool frontendBound) {
     llvm::errs() << "loomc: error: " << error << "\n";
     return 1;
   }
-  module.print(output->os());
-  output->os() << "\n";
+  if (emit == Emit::Llvm) {
+    loom::stripLoomMetadata(module);
+    llvm::LLVMContext llvmContext;
+    auto llvmModule = mlir::translateModuleToLLVMIR(module, llvmContext);
+    if (!llvmModule) {
+      llvm::errs() << "loomc: error: translation to LLVM IR failed\n";
+      return 1;
+    }
+    llvmModule->print(output->os(), nullptr);
+  } else {
+    module.print(output->os());
+    output->os() << "\n";
+  }
   output->keep();
   return 0;
 }
@@ -253,8 +285,8 @@ int main(int argc, char **argv) {
   }
 
   DialectRegistry registry;
-  registry.insert<loom::LoomDialect, func::FuncDialect, arith::ArithDialect,
-                  tensor::TensorDialect>();
+  loom::registerCpuDialects(registry);
+  registry.insert<loom::LoomDialect>();
   MLIRContext context(registry);
   context.loadAllAvailableDialects();
 
