@@ -26,6 +26,8 @@ constexpr unsigned kMaxInstantiationDepth = 64;
 constexpr unsigned kMaxCallDepth = 64;
 constexpr int64_t kMaxRepeat = 4096;
 constexpr int64_t kMaxParamElements = int64_t(1) << 36;
+/// Bounds on elaboration work, so nested repeats cannot blow up exponentially.
+constexpr unsigned kMaxInstances = 1 << 16;
 } // namespace
 
 /// The function being elaborated: its locals and where it was called from.
@@ -197,6 +199,13 @@ Instance *Sema::instantiate(const BlockDecl &decl, const SourceFile &file,
                     llvm::Twine(kMaxInstantiationDepth) + " levels; is '" +
                     decl.name + "' instantiating itself?");
     current = savedCurrent;
+    return nullptr;
+  }
+  if (++instanceCount > kMaxInstances) {
+    if (instanceCount == kMaxInstances + 1)
+      error(site, "the model instantiates more than " +
+                      llvm::Twine(kMaxInstances) +
+                      " blocks; reduce the repeat counts");
     return nullptr;
   }
   ++instantiationDepth;

@@ -243,6 +243,8 @@ private:
   unsigned instantiationDepth = 0;
   unsigned callDepth = 0;
   unsigned dropoutSites = 0;
+  unsigned instanceCount = 0;
+  unsigned primitiveCalls = 0;
   bool training = true;
 };
 

@@ -51,6 +51,7 @@ std::string loom::cpuPipelineText(const CpuPipelineOptions &options) {
   stages.push_back("buffer-results-to-out-params{hoist-static-allocs=true "
                    "modify-public-functions=true}");
   stages.push_back("canonicalize,cse");
+  stages.push_back("loom-cpu-plan-workspace");
   stages.push_back("buffer-deallocation-pipeline");
   // What was not vectorized becomes loops; vectors become LLVM vectors.
   stages.push_back("func.func(convert-linalg-to-loops)");

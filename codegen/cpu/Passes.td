@@ -19,6 +19,39 @@ def LoomCpuFuseElementwise
   let dependentDialects = ["mlir::linalg::LinalgDialect"];
 }
 
+def LoomCpuPlanWorkspace
+    : Pass<"loom-cpu-plan-workspace", "mlir::ModuleOp"> {
+  let summary = "Places every temporary buffer in one workspace planned at "
+                "compile time";
+  let description = [{
+    After bufferization, each function's statically shaped `memref.alloc`s
+    get byte offsets in one workspace: an allocation lives from its
+    (outermost) defining op to the last use of any of its views, and
+    first-fit interval packing lets buffers whose lifetimes do not overlap
+    share memory. The workspace is a private, uninitialized `memref.global`
+    per function (allocated once, when the module is loaded), and each alloc
+    becomes a `memref.view` of it, so a call performs no `malloc` and no
+    first-touch page faults after the first call. Allocations that escape
+    (returned, yielded from a loop) or have dynamic shapes are left to the
+    deallocation pipeline. The planned size is recorded as
+    `loom.workspace_bytes` on the function. Calls of one compiled function
+    must not overlap in time.
+
+    Before:
+    ```mlir
+    %a = memref.alloc() : memref<64xf32>
+    ```
+    After:
+    ```mlir
+    memref.global "private" @__loom_workspace_f : memref<256xi8> = uninitialized
+    %ws = memref.get_global @__loom_workspace_f : memref<256xi8>
+    %a = memref.view %ws[%c0][] : memref<256xi8> to memref<64xf32>
+    ```
+  }];
+  let dependentDialects = ["mlir::memref::MemRefDialect",
+                           "mlir::arith::ArithDialect"];
+}
+
 def LoomCpuTileAndVectorize
     : Pass<"loom-cpu-tile-and-vectorize", "mlir::func::FuncOp"> {
   let summary = "Tiles linalg ops for registers and vectorizes the tiles";

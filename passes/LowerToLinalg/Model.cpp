@@ -278,21 +278,30 @@ struct LstmLowering : OpRewritePattern<loom::LstmOp> {
                                               ValueRange{iter[0], wHh},
                                               ValueRange{ib.full(gatesT, 0.0)})
                          .getResult(0);
-          // Gate k of unit j is column k*H + j of xt, hw and bias.
-          SmallVector<Value> inputs;
-          SmallVector<AffineMap> maps;
-          for (int64_t gate = 0; gate < 4; ++gate) {
-            AffineExpr col = b.getAffineDimExpr(1) + gate * hidden;
-            AffineMap m2 =
-                AffineMap::get(2, 0, {b.getAffineDimExpr(0), col},
-                               b.getContext());
-            inputs.append({xt, hw, bias});
-            maps.append({m2, m2, AffineMap::get(2, 0, {col}, b.getContext())});
-          }
-          inputs.push_back(iter[1]);
-          maps.push_back(b.getMultiDimIdentityMap(2));
-          maps.append(2, b.getMultiDimIdentityMap(2));
+          // Gate k of unit j is column k*H + j of xt, hw and bias: slice
+          // each gate out, so that every operand of the cell is indexed by
+          // plain (d0, d1) over [B, H] (linalg requires a dim indexed as is
+          // to match the loop range exactly).
           auto stateT = RankedTensorType::get({batch, hidden}, et);
+          auto biasT = RankedTensorType::get({hidden}, et);
+          AffineMap id2 = b.getMultiDimIdentityMap(2);
+          AffineMap cols =
+              AffineMap::get(2, 0, {b.getAffineDimExpr(1)}, b.getContext());
+          SmallVector<Value> inputs = {iter[1]};
+          SmallVector<AffineMap> maps = {id2};
+          for (int64_t gate = 0; gate < 4; ++gate) {
+            auto slice = [&](Value v) -> Value {
+              return tensor::ExtractSliceOp::create(
+                  b, l, stateT, v, indexAttrs(b, {0, gate * hidden}),
+                  indexAttrs(b, {batch, hidden}), indexAttrs(b, {1, 1}));
+            };
+            Value biasSlice = tensor::ExtractSliceOp::create(
+                b, l, biasT, bias, indexAttrs(b, {gate * hidden}),
+                indexAttrs(b, {hidden}), indexAttrs(b, {1}));
+            inputs.append({slice(xt), slice(hw), biasSlice});
+            maps.append({id2, id2, cols});
+          }
+          maps.append(2, id2);
           auto cell = linalg::GenericOp::create(
               b, l, TypeRange{stateT, stateT}, inputs,
               ValueRange{ib.empty(stateT), ib.empty(stateT)}, maps,
@@ -300,8 +309,9 @@ struct LstmLowering : OpRewritePattern<loom::LstmOp> {
               [&](OpBuilder &nb, Location nl, ValueRange a) {
                 auto gate = [&](int k) {
                   return arith::AddFOp::create(
-                      nb, nl, arith::AddFOp::create(nb, nl, a[3 * k], a[3 * k + 1]),
-                      a[3 * k + 2]);
+                      nb, nl,
+                      arith::AddFOp::create(nb, nl, a[1 + 3 * k], a[2 + 3 * k]),
+                      a[3 + 3 * k]);
                 };
                 auto sig = [&](Value x) -> Value {
                   Value o = scalarConstant(nb, nl, et, 1.0);
@@ -314,7 +324,7 @@ struct LstmLowering : OpRewritePattern<loom::LstmOp> {
                 Value gg = math::TanhOp::create(nb, nl, gate(2));
                 Value og = sig(gate(3));
                 Value c = arith::AddFOp::create(
-                    nb, nl, arith::MulFOp::create(nb, nl, fg, a[12]),
+                    nb, nl, arith::MulFOp::create(nb, nl, fg, a[0]),
                     arith::MulFOp::create(nb, nl, ig, gg));
                 Value h = arith::MulFOp::create(nb, nl, og,
                                                 math::TanhOp::create(nb, nl, c));
