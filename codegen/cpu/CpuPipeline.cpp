@@ -18,6 +18,7 @@
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/OpenMP/OpenMPToLLVMIRTranslation.h"
 
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/raw_ostream.h"
@@ -42,7 +43,8 @@ std::string loom::cpuPipelineText(const CpuPipelineOptions &options) {
   if (options.stopAfter == "linalg")
     return llvm::join(stages, ",");
   // Register blocks and vectors, on tensors.
-  stages.push_back("func.func(loom-cpu-tile-and-vectorize)");
+  stages.push_back("func.func(loom-cpu-tile-and-vectorize{threads=" +
+                   std::to_string(options.threads) + "})");
   stages.push_back("canonicalize,cse");
   // Buffers: outputs become caller-provided arguments, temporaries are
   // freed when they die.
@@ -57,16 +59,18 @@ std::string loom::cpuPipelineText(const CpuPipelineOptions &options) {
   stages.push_back("func.func(convert-linalg-to-loops)");
   stages.push_back("func.func(lower-vector-multi-reduction{lowering-strategy="
                    "inner-reduction},convert-vector-to-scf{full-unroll=true})");
-  stages.push_back("lower-affine,convert-scf-to-cf,expand-strided-metadata,"
-                   "lower-affine");
+  // Thread-level loops to OpenMP (memrefs reach LLVM before scf leaves).
+  stages.push_back("func.func(scf-forall-to-parallel),convert-scf-to-openmp");
+  stages.push_back("lower-affine,expand-strided-metadata,lower-affine");
+  stages.push_back("finalize-memref-to-llvm,convert-scf-to-cf");
   stages.push_back("convert-vector-to-llvm{vector-contract-lowering="
                    "outerproduct vector-transpose-lowering=shuffle1d "
                    "reassociate-fp-reductions}");
-  stages.push_back("finalize-memref-to-llvm");
   stages.push_back("convert-math-to-llvm,convert-math-to-libm");
   stages.push_back("convert-arith-to-llvm,convert-index-to-llvm,"
                    "convert-cf-to-llvm");
   stages.push_back("convert-func-to-llvm{use-bare-ptr-memref-call-conv=1}");
+  stages.push_back("convert-openmp-to-llvm");
   stages.push_back("convert-ub-to-llvm,canonicalize,"
                    "reconcile-unrealized-casts");
   return llvm::join(stages, ",");
@@ -104,4 +108,5 @@ void loom::registerCpuDialects(DialectRegistry &registry) {
   registerAllExtensions(registry);
   registerBuiltinDialectTranslation(registry);
   registerLLVMDialectTranslation(registry);
+  registerOpenMPDialectTranslation(registry);
 }

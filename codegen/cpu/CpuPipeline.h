@@ -21,6 +21,8 @@ struct CpuPipelineOptions {
   std::vector<std::string> bind;
   /// Stop after this stage: "linalg" (tensors on linalg), or "llvm" (all).
   std::string stopAfter = "llvm";
+  /// Threads for parallel loops (OpenMP); 1 compiles serial code.
+  int threads = 2;
 };
 
 /// The passes from loom IR (static or bound shapes) to the LLVM dialect.

@@ -77,6 +77,17 @@ JitModule::create(mlir::ModuleOp module, unsigned optLevel) {
   auto transformer = mlir::makeOptimizingTransformer(optLevel, 0, machine->get());
   mlir::ExecutionEngineOptions options;
   options.transformer = transformer;
+  // Parallel loops call into the OpenMP runtime (LLVM's libomp).
+  static const char *kOpenMP = "/usr/lib/x86_64-linux-gnu/libomp.so.5";
+  llvm::SmallVector<llvm::StringRef, 1> libraries;
+  bool usesOpenMP = false;
+  module.walk([&](mlir::Operation *op) {
+    if (op->getName().getDialectNamespace() == "omp")
+      usesOpenMP = true;
+  });
+  if (usesOpenMP)
+    libraries.push_back(kOpenMP);
+  options.sharedLibPaths = libraries;
   options.jitCodeGenOptLevel = level;
   auto engine = mlir::ExecutionEngine::create(module, options,
                                               std::move(*machine));

@@ -73,6 +73,9 @@ def LoomCpuTileAndVectorize
   let options = [
     Option<"vectorWidth", "vector-width", "int64_t", /*default=*/"16",
            "Target elements per vector register (16 for f32 on AVX-512)">,
+    Option<"threads", "threads", "int64_t", /*default=*/"1",
+           "Split the outermost parallel loop of large ops into this many "
+           "scf.forall chunks (run by OpenMP); 1 keeps everything serial">,
   ];
 }
 

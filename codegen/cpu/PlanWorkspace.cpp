@@ -84,6 +84,11 @@ struct LoomCpuPlanWorkspace
       if (!type.hasStaticShape() || !type.getLayout().isIdentity() ||
           type.getMemorySpace() || !alloc.getDynamicSizes().empty())
         return;
+      // One slot per allocation site would be shared by concurrent
+      // iterations of a parallel loop.
+      if (alloc->getParentOfType<scf::ForallOp>() ||
+          alloc->getParentOfType<scf::ParallelOp>())
+        return;
       unsigned bits = type.getElementTypeBitWidth();
       if (bits % 8 != 0 && bits != 1)
         return;

@@ -61,6 +61,37 @@ SmallVector<int64_t> chooseTileSizes(linalg::LinalgOp op, int64_t width) {
   return tiles;
 }
 
+/// Work (iteration points) below which splitting across threads costs more
+/// than it saves.
+constexpr int64_t kMinParallelWork = 1 << 15;
+
+/// Forall tile sizes that split the outermost evenly divisible parallel loop
+/// of `op` into `threads` chunks (0 = untiled), or empty when the op is too
+/// small or nothing divides.
+SmallVector<int64_t> chooseThreadTiles(linalg::LinalgOp op, int64_t threads) {
+  if (threads <= 1)
+    return {};
+  SmallVector<int64_t> ranges = op.getStaticLoopRanges();
+  if (ranges.empty() || llvm::any_of(ranges, ShapedType::isDynamic))
+    return {};
+  int64_t work = 1;
+  for (int64_t r : ranges)
+    work *= r;
+  if (work < kMinParallelWork)
+    return {};
+  SmallVector<utils::IteratorType> iterators = op.getIteratorTypesArray();
+  SmallVector<int64_t> tiles(ranges.size(), 0);
+  for (size_t i = 0; i < ranges.size(); ++i) {
+    if (iterators[i] != utils::IteratorType::parallel)
+      continue;
+    if (ranges[i] % threads == 0 && ranges[i] >= threads) {
+      tiles[i] = ranges[i] / threads;
+      return tiles;
+    }
+  }
+  return {};
+}
+
 struct LoomCpuTileAndVectorize
     : public loom::cpu::impl::LoomCpuTileAndVectorizeBase<
           LoomCpuTileAndVectorize> {
@@ -77,7 +108,25 @@ struct LoomCpuTileAndVectorize
         ops.push_back(op);
     });
     IRRewriter rewriter(&getContext());
-    for (linalg::LinalgOp op : ops) {
+    for (linalg::LinalgOp original : ops) {
+      linalg::LinalgOp op = original;
+      // Thread-level split first: an scf.forall over even chunks.
+      SmallVector<int64_t> threadTiles = chooseThreadTiles(op, threads);
+      if (!threadTiles.empty()) {
+        rewriter.setInsertionPoint(op);
+        scf::SCFTilingOptions options;
+        options.setLoopType(scf::SCFTilingOptions::LoopType::ForallOp);
+        SmallVector<OpFoldResult> sizes;
+        for (int64_t t : threadTiles)
+          sizes.push_back(rewriter.getIndexAttr(t));
+        options.setTileSizes(sizes);
+        auto split = scf::tileUsingSCF(
+            rewriter, llvm::cast<TilingInterface>(op.getOperation()), options);
+        if (succeeded(split)) {
+          rewriter.replaceOp(op, split->replacements);
+          op = llvm::cast<linalg::LinalgOp>(split->tiledOps.back());
+        }
+      }
       SmallVector<int64_t> tiles = chooseTileSizes(op, vectorWidth);
       if (tiles.empty())
         continue;
