@@ -1,0 +1,109 @@
+//===- loom_bench.cpp - Time one compiled entry function ------------------===//
+//
+//   loom_bench FILE FUNCTION B=8,T=256 [REPEATS] [--model NAME]
+//
+// Compiles FUNCTION for the bindings (reporting compile time), then calls it
+// REPEATS times (default 11) on fixed random inputs and prints the median,
+// min and max time per call and the GFLOP/s of the median (from the
+// compiler's FLOP count). Run it with nothing else on the machine.
+//
+//===----------------------------------------------------------------------===//
+
+#include "driver/Session.h"
+
+#include "llvm/Support/raw_ostream.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <random>
+
+using namespace loom;
+
+int main(int argc, char **argv) {
+  if (argc < 4) {
+    std::fprintf(stderr,
+                 "usage: loom_bench FILE FUNCTION B=8,T=256 [REPEATS] "
+                 "[--model NAME]\n");
+    return 2;
+  }
+  driver::SessionOptions options;
+  int repeats = 11;
+  for (int i = 4; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--model" && i + 1 < argc)
+      options.model = argv[++i];
+    else
+      repeats = std::max(1, std::atoi(argv[i]));
+  }
+  std::map<std::string, int64_t> bindings;
+  llvm::SmallVector<llvm::StringRef> entries;
+  llvm::StringRef(argv[3]).split(entries, ',', -1, false);
+  for (llvm::StringRef entry : entries) {
+    auto [name, value] = entry.split('=');
+    int64_t v = 0;
+    if (value.getAsInteger(10, v)) {
+      std::fprintf(stderr, "bad binding '%s'\n", entry.str().c_str());
+      return 2;
+    }
+    bindings[name.str()] = v;
+  }
+  auto session = driver::Session::open(argv[1], options);
+  if (!session) {
+    llvm::errs() << llvm::toString(session.takeError()) << "\n";
+    return 1;
+  }
+  auto compiled = (*session)->get(argv[2], bindings);
+  if (!compiled) {
+    llvm::errs() << llvm::toString(compiled.takeError()) << "\n";
+    return 1;
+  }
+  driver::CompiledFunction &fn = **compiled;
+  auto store = ParamStore::create((*session)->params());
+  if (!store.ok() || !store->initialize(1).ok())
+    return 1;
+
+  std::mt19937_64 rng(5);
+  std::vector<Tensor> buffers;
+  std::vector<void *> pointers = {store->data()};
+  for (const driver::ArgSpec &spec : fn.signature.inputs) {
+    Tensor t = Tensor::empty(spec.dtype, spec.shape);
+    for (int64_t i = 0; i < t.numel(); ++i) {
+      if (spec.dtype == DType::F32)
+        t.data<float>()[i] = std::normal_distribution<float>()(rng);
+      else if (spec.dtype == DType::I32)
+        t.data<int32_t>()[i] = static_cast<int32_t>(rng() % 32); // < any vocab
+      else if (spec.dtype == DType::Bool)
+        static_cast<uint8_t *>(t.rawData())[i] = 1;
+    }
+    pointers.push_back(t.rawData());
+    buffers.push_back(std::move(t));
+  }
+  for (const driver::ArgSpec &spec : fn.signature.outputs) {
+    buffers.push_back(Tensor::empty(spec.dtype, spec.shape));
+    pointers.push_back(buffers.back().rawData());
+  }
+  std::vector<double> times;
+  for (int i = 0; i < repeats + 1; ++i) { // the first call warms caches
+    auto start = std::chrono::steady_clock::now();
+    if (llvm::Error err = fn.jit->call(argv[2], pointers)) {
+      llvm::errs() << llvm::toString(std::move(err)) << "\n";
+      return 1;
+    }
+    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                             start)
+                   .count();
+    if (i > 0)
+      times.push_back(s);
+  }
+  std::sort(times.begin(), times.end());
+  double median = times[times.size() / 2];
+  std::printf("%s %s %s: compile %.2f s; per call median %.2f ms (min %.2f, "
+              "max %.2f, %d calls)",
+              argv[1], argv[2], argv[3], fn.compileSeconds, median * 1e3,
+              times.front() * 1e3, times.back() * 1e3, repeats);
+  if (fn.flops > 0)
+    std::printf("; %.1f GFLOP/s", fn.flops / median / 1e9);
+  std::printf("\n");
+  return 0;
+}
