@@ -65,6 +65,10 @@ struct LoomMaterializeParameters
                                          b.getStringAttr("params"))),
                                      func.getLoc())))
         return signalPassFailure();
+      // Parameters and inputs belong to the caller: bufferization must not
+      // write into them.
+      for (unsigned i = 0, e = func.getNumArguments(); i < e; ++i)
+        func.setArgAttr(i, "bufferization.writable", b.getBoolAttr(false));
       Value buffer = func.getArgument(0);
       SmallVector<loom::GetParameterOp> loads;
       func.walk([&](loom::GetParameterOp op) { loads.push_back(op); });

@@ -49,12 +49,15 @@ std::string loom::cpuPipelineText(const CpuPipelineOptions &options) {
   // Buffers: outputs become caller-provided arguments, temporaries are
   // freed when they die.
   stages.push_back("one-shot-bufferize{bufferize-function-boundaries "
+                   "allow-return-allocs-from-loops "
                    "function-boundary-type-conversion=identity-layout-map}");
   stages.push_back("buffer-results-to-out-params{hoist-static-allocs=true "
                    "modify-public-functions=true}");
   stages.push_back("canonicalize,cse");
   stages.push_back("loom-cpu-plan-workspace");
-  stages.push_back("buffer-deallocation-pipeline");
+  // Dynamic-ownership deallocation calls a generated helper with dynamic
+  // memrefs, which the bare-pointer convention cannot express: inline it.
+  stages.push_back("buffer-deallocation-pipeline,inline,symbol-dce");
   // What was not vectorized becomes loops; vectors become LLVM vectors.
   stages.push_back("func.func(convert-linalg-to-loops)");
   stages.push_back("func.func(lower-vector-multi-reduction{lowering-strategy="

@@ -87,6 +87,14 @@ JitModule::create(mlir::ModuleOp module, unsigned optLevel) {
   });
   if (usesOpenMP)
     libraries.push_back(kOpenMP);
+  // memref.copy of strided views calls `memrefCopy` from MLIR's C runner
+  // utilities.
+  bool usesRunnerUtils = false;
+  module.walk([&](mlir::LLVM::LLVMFuncOp f) {
+    usesRunnerUtils |= f.isExternal() && f.getName() == "memrefCopy";
+  });
+  if (usesRunnerUtils)
+    libraries.push_back(LOOM_MLIR_C_RUNNER_UTILS);
   options.sharedLibPaths = libraries;
   options.jitCodeGenOptLevel = level;
   auto engine = mlir::ExecutionEngine::create(module, options,

@@ -302,9 +302,11 @@ struct LstmLowering : OpRewritePattern<loom::LstmOp> {
             maps.append({id2, id2, cols});
           }
           maps.append(2, id2);
+          // The new state is written over the loop-carried one (h is not
+          // read here: its matmul is done), so the loop bufferizes in place.
           auto cell = linalg::GenericOp::create(
               b, l, TypeRange{stateT, stateT}, inputs,
-              ValueRange{ib.empty(stateT), ib.empty(stateT)}, maps,
+              ValueRange{iter[0], iter[1]}, maps,
               {utils::IteratorType::parallel, utils::IteratorType::parallel},
               [&](OpBuilder &nb, Location nl, ValueRange a) {
                 auto gate = [&](int k) {
