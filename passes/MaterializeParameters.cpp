@@ -103,6 +103,16 @@ struct LoomMaterializeParameters
         load.erase();
       }
     }
+    // Calls between defined functions pass the caller's buffer along.
+    module.walk([&](func::CallOp call) {
+      auto callee = module.lookupSymbol<func::FuncOp>(call.getCallee());
+      auto caller = call->getParentOfType<func::FuncOp>();
+      if (!callee || callee.isExternal() || !caller)
+        return;
+      SmallVector<Value> operands = {caller.getArgument(0)};
+      llvm::append_range(operands, call.getOperands());
+      call->setOperands(operands);
+    });
   }
 };
 

@@ -48,13 +48,12 @@ bool collectLifetime(Value value, Block &entry,
     if (!top)
       return false;
     buffer.end = std::max(buffer.end, position.lookup(top));
-    // Views of the buffer keep it alive too.
-    if (llvm::isa<ViewLikeOpInterface, memref::CollapseShapeOp,
-                  memref::ExpandShapeOp, memref::CastOp,
-                  memref::ReinterpretCastOp>(user))
-      for (Value result : user->getResults())
-        if (!collectLifetime(result, entry, position, buffer))
-          return false;
+    // Any memref result of a user may alias the buffer (views, but also
+    // scf.for / scf.while / scf.if results and arith.select): follow them.
+    for (Value result : user->getResults())
+      if (llvm::isa<BaseMemRefType>(result.getType()) &&
+          !collectLifetime(result, entry, position, buffer))
+        return false;
   }
   return true;
 }
@@ -88,6 +87,8 @@ struct LoomCpuPlanWorkspace
       // iterations of a parallel loop.
       if (alloc->getParentOfType<scf::ForallOp>() ||
           alloc->getParentOfType<scf::ParallelOp>())
+        return;
+      if (!type.getElementType().isIntOrFloat())
         return;
       unsigned bits = type.getElementTypeBitWidth();
       if (bits % 8 != 0 && bits != 1)

@@ -30,8 +30,11 @@ using namespace mlir;
 
 namespace {
 
-/// The largest of `candidates` that divides `size` (1 if none does).
+/// The largest of `candidates` that divides `size`; the whole dim when it
+/// is no larger than the largest candidate; 1 otherwise.
 int64_t dividingTile(int64_t size, ArrayRef<int64_t> candidates) {
+  if (!candidates.empty() && size <= candidates.front())
+    return size;
   for (int64_t c : candidates)
     if (c <= size && size % c == 0)
       return c;
@@ -138,9 +141,10 @@ struct LoomCpuTileAndVectorize
       if (anyTiled) {
         rewriter.setInsertionPoint(op);
         scf::SCFTilingOptions options;
+        // A tile covering its whole loop leaves that loop untiled (0).
         SmallVector<OpFoldResult> sizes;
-        for (int64_t t : tiles)
-          sizes.push_back(rewriter.getIndexAttr(t));
+        for (auto [t, range] : llvm::zip(tiles, op.getStaticLoopRanges()))
+          sizes.push_back(rewriter.getIndexAttr(t == range ? 0 : t));
         options.setTileSizes(sizes);
         auto tiled = scf::tileUsingSCF(
             rewriter, llvm::cast<TilingInterface>(op.getOperation()), options);

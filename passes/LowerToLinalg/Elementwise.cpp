@@ -194,7 +194,11 @@ Value convertScalar(OpBuilder &b, Location loc, Value x, Type to) {
   if (fromF && toF) {
     if (fromF.getWidth() < toF.getWidth())
       return arith::ExtFOp::create(b, loc, to, x);
-    return arith::TruncFOp::create(b, loc, to, x);
+    if (fromF.getWidth() > toF.getWidth())
+      return arith::TruncFOp::create(b, loc, to, x);
+    // f16 <-> bf16: through f32.
+    Value wide = arith::ExtFOp::create(b, loc, b.getF32Type(), x);
+    return arith::TruncFOp::create(b, loc, to, wide);
   }
   if (fromF) {
     if (to.isInteger(1))
