@@ -22,9 +22,8 @@ using namespace loom;
 
 int main(int argc, char **argv) {
   if (argc < 4) {
-    std::fprintf(stderr,
-                 "usage: loom_bench FILE FUNCTION B=8,T=256 [REPEATS] "
-                 "[--model NAME]\n");
+    std::fprintf(stderr, "usage: loom_bench FILE FUNCTION B=8,T=256 [REPEATS] "
+                         "[--model NAME]\n");
     return 2;
   }
   driver::SessionOptions options;
@@ -90,9 +89,9 @@ int main(int argc, char **argv) {
       llvm::errs() << llvm::toString(std::move(err)) << "\n";
       return 1;
     }
-    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() -
-                                             start)
-                   .count();
+    double s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+            .count();
     if (i > 0)
       times.push_back(s);
   }

@@ -86,7 +86,8 @@ Result<std::vector<Tensor>> Model::call(const std::string &name,
   if (fn.paramBytes != static_cast<int64_t>(impl->params.totalBytes()))
     return Status::error("internal error: compiled code expects a parameter "
                          "buffer of " +
-                         std::to_string(fn.paramBytes) + " bytes, the store "
+                         std::to_string(fn.paramBytes) +
+                         " bytes, the store "
                          "has " +
                          std::to_string(impl->params.totalBytes()));
 

@@ -88,11 +88,10 @@ std::vector<Signature> loom::driver::signaturesOf(mlir::ModuleOp module) {
     for (unsigned i = 0; i < func.getNumArguments(); ++i) {
       auto name = func.getArgAttrOfType<mlir::StringAttr>(i, "loom.name");
       auto dims = func.getArgAttrOfType<mlir::ArrayAttr>(i, "loom.dims");
-      sig.inputs.push_back(
-          specOf(func.getArgument(i).getType(),
-                 name ? name.getValue() : llvm::StringRef("arg" +
-                                                          std::to_string(i)),
-                 dims));
+      sig.inputs.push_back(specOf(
+          func.getArgument(i).getType(),
+          name ? name.getValue() : llvm::StringRef("arg" + std::to_string(i)),
+          dims));
     }
     auto results = func.getFunctionType().getResults();
     for (unsigned i = 0; i < results.size(); ++i)
@@ -267,10 +266,11 @@ Session::get(llvm::StringRef function,
 
   std::string diagnostics;
   llvm::raw_string_ostream os(diagnostics);
-  mlir::ScopedDiagnosticHandler handler(context.get(), [&](mlir::Diagnostic &d) {
-    os << d.getLocation() << ": " << d.str() << "\n";
-    return mlir::success();
-  });
+  mlir::ScopedDiagnosticHandler handler(
+      context.get(), [&](mlir::Diagnostic &d) {
+        os << d.getLocation() << ": " << d.str() << "\n";
+        return mlir::success();
+      });
   mlir::PassManager pm(context.get());
   if (mlir::failed(buildCpuPipeline(pm, CpuPipelineOptions())) ||
       mlir::failed(pm.run(**module)))

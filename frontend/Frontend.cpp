@@ -29,7 +29,8 @@ struct BuiltinLibrary {
   const char *source;
 };
 const BuiltinLibrary kBuiltinLibraries[] = {
-    {"nn",
+    {
+        "nn",
 #include "frontend/NNLibrary.inc"
     },
 };
@@ -45,7 +46,8 @@ public:
   const SourceFile *load(std::unique_ptr<llvm::MemoryBuffer> buffer,
                          llvm::StringRef moduleName) {
     std::string path = buffer->getBufferIdentifier().str();
-    unsigned id = sourceMgr.AddNewSourceBuffer(std::move(buffer), llvm::SMLoc());
+    unsigned id =
+        sourceMgr.AddNewSourceBuffer(std::move(buffer), llvm::SMLoc());
     llvm::StringRef text = sourceMgr.getMemoryBuffer(id)->getBuffer();
     Parser parser(text, diags);
     program.files.push_back(parser.parseFile(path, moduleName));
@@ -93,9 +95,8 @@ private:
     for (const BuiltinLibrary &lib : kBuiltinLibraries) {
       if (import.name != lib.name)
         continue;
-      load(llvm::MemoryBuffer::getMemBuffer(lib.source,
-                                            "<builtin>/" + import.name +
-                                                ".loom"),
+      load(llvm::MemoryBuffer::getMemBuffer(
+               lib.source, "<builtin>/" + import.name + ".loom"),
            import.name);
       return;
     }
@@ -116,11 +117,9 @@ private:
 
 void ProgramDeleter::operator()(Program *program) const { delete program; }
 
-ProgramPtr
-loom::frontend::loadProgram(llvm::StringRef path,
-                            const std::vector<std::string> &includeDirs,
-                            llvm::SourceMgr &sourceMgr,
-                            DiagnosticEngine &diags) {
+ProgramPtr loom::frontend::loadProgram(
+    llvm::StringRef path, const std::vector<std::string> &includeDirs,
+    llvm::SourceMgr &sourceMgr, DiagnosticEngine &diags) {
   auto buffer = llvm::MemoryBuffer::getFileOrSTDIN(path, /*IsText=*/true);
   if (!buffer) {
     llvm::errs() << "loomc: error: cannot open '" << path
@@ -154,12 +153,10 @@ void loom::frontend::loadFrontendDialects(mlir::MLIRContext &context) {
   context.getOrLoadDialect<mlir::func::FuncDialect>();
 }
 
-mlir::OwningOpRef<mlir::ModuleOp>
-loom::frontend::generateModule(const Program &program,
-                               mlir::MLIRContext &context,
-                               llvm::SourceMgr &sourceMgr,
-                               DiagnosticEngine &diags,
-                               const GenerateOptions &options) {
+mlir::OwningOpRef<mlir::ModuleOp> loom::frontend::generateModule(
+    const Program &program, mlir::MLIRContext &context,
+    llvm::SourceMgr &sourceMgr, DiagnosticEngine &diags,
+    const GenerateOptions &options) {
   loadFrontendDialects(context);
   const BlockDecl *model = nullptr;
   for (const auto &block : program.root->blocks) {

@@ -96,10 +96,9 @@ void MLIRGen::emitParameter(const ParamEntry &param) {
   fields.push_back(b.getNamedAttr("kind", b.getStringAttr(param.init.kind)));
   for (const auto &[name, value] : param.init.fields)
     fields.push_back(b.getNamedAttr(name, b.getF64FloatAttr(value)));
-  loom::ParameterOp::create(b, loc(param.loc, param.display),
-                            b.getStringAttr(param.name),
-                            mlir::TypeAttr::get(tensorType(param.type)),
-                            b.getDictionaryAttr(fields));
+  loom::ParameterOp::create(
+      b, loc(param.loc, param.display), b.getStringAttr(param.name),
+      mlir::TypeAttr::get(tensorType(param.type)), b.getDictionaryAttr(fields));
 }
 
 llvm::SmallVector<mlir::Value>
@@ -110,8 +109,8 @@ MLIRGen::beginFunction(llvm::StringRef name, llvm::ArrayRef<TensorType> args,
   llvm::SmallVector<mlir::Type> types;
   for (const TensorType &t : args)
     types.push_back(tensorType(t));
-  auto fn = mlir::func::FuncOp::create(b, loc, name,
-                                       b.getFunctionType(types, {}));
+  auto fn =
+      mlir::func::FuncOp::create(b, loc, name, b.getFunctionType(types, {}));
   for (size_t i = 0; i < args.size(); ++i) {
     bool anySymbolic;
     mlir::ArrayAttr names = dimNames(b, args[i].dims, anySymbolic);
@@ -135,8 +134,8 @@ void MLIRGen::finishFunction(llvm::ArrayRef<mlir::Value> results,
   llvm::SmallVector<mlir::Type> resultTypes;
   for (mlir::Value v : results)
     resultTypes.push_back(v.getType());
-  fn.setFunctionType(b.getFunctionType(
-      fn.getBody().front().getArgumentTypes(), resultTypes));
+  fn.setFunctionType(
+      b.getFunctionType(fn.getBody().front().getArgumentTypes(), resultTypes));
   func = nullptr;
   b.setInsertionPointToEnd(module->getBody());
 }

@@ -741,7 +741,9 @@ LogicalResult SliceOp::inferReturnTypes(MLIRContext *,
                                ", ", e, ") on dim ", axis, " of size ", dim,
                                "; expected 0 <= start <= end <= ", dim);
     size = e - s;
-  } else if (start >= 0 && end >= 0) {
+  } else if ((start >= 0) == (end >= 0)) {
+    // Both from the front or both from the back: the size is known even
+    // when the dim is not.
     if (start > end)
       return emitOptionalError(loc, "slice start ", start, " is after end ",
                                end);

@@ -18,8 +18,7 @@ using namespace mlir;
 
 namespace {
 
-struct LoomCountFlops
-    : public loom::impl::LoomCountFlopsBase<LoomCountFlops> {
+struct LoomCountFlops : public loom::impl::LoomCountFlopsBase<LoomCountFlops> {
   /// 1. Ask every op implementing CostModelOpInterface for its FLOP count.
   /// 2. If all are known, store the sum as `loom.flops`; otherwise warn at the
   ///    first op whose count is unknown and leave the function unannotated.

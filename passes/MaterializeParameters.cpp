@@ -59,11 +59,11 @@ struct LoomMaterializeParameters
     for (auto func : module.getOps<func::FuncOp>()) {
       if (func.isExternal())
         continue;
-      if (failed(func.insertArgument(0, bufferType,
-                                     b.getDictionaryAttr(b.getNamedAttr(
-                                         "loom.name",
-                                         b.getStringAttr("params"))),
-                                     func.getLoc())))
+      if (failed(
+              func.insertArgument(0, bufferType,
+                                  b.getDictionaryAttr(b.getNamedAttr(
+                                      "loom.name", b.getStringAttr("params"))),
+                                  func.getLoc())))
         return signalPassFailure();
       // Parameters and inputs belong to the caller: bufferization must not
       // write into them.

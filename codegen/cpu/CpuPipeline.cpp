@@ -51,6 +51,7 @@ std::string loom::cpuPipelineText(const CpuPipelineOptions &options) {
   stages.push_back("one-shot-bufferize{bufferize-function-boundaries "
                    "allow-return-allocs-from-loops "
                    "function-boundary-type-conversion=identity-layout-map}");
+  stages.push_back("func.func(loom-cpu-distinct-results)");
   stages.push_back("buffer-results-to-out-params{hoist-static-allocs=true "
                    "modify-public-functions=true}");
   stages.push_back("canonicalize,cse");
@@ -66,10 +67,15 @@ std::string loom::cpuPipelineText(const CpuPipelineOptions &options) {
   stages.push_back("func.func(scf-forall-to-parallel),convert-scf-to-openmp");
   stages.push_back("lower-affine,expand-strided-metadata,lower-affine");
   stages.push_back("finalize-memref-to-llvm,convert-scf-to-cf");
+  // Math first: libm calls for vector math (erf) are scalarized into vector
+  // ops that vector-to-llvm then lowers. bf16 conversions are expanded to
+  // integer ops (the JIT has no compiler-rt for __truncsfbf2).
+  stages.push_back("convert-math-to-llvm,convert-math-to-libm");
+  stages.push_back("func.func(arith-expand{include-bf16=true})");
   stages.push_back("convert-vector-to-llvm{vector-contract-lowering="
                    "outerproduct vector-transpose-lowering=shuffle1d "
                    "reassociate-fp-reductions}");
-  stages.push_back("convert-math-to-llvm,convert-math-to-libm");
+
   stages.push_back("convert-arith-to-llvm,convert-index-to-llvm,"
                    "convert-cf-to-llvm");
   stages.push_back("convert-func-to-llvm{use-bare-ptr-memref-call-conv=1}");

@@ -10,12 +10,52 @@
 #include "mlir/Interfaces/FunctionInterfaces.h"
 
 #include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
+#include "llvm/ExecutionEngine/Orc/Mangling.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/TargetSelect.h"
 
 #include <mutex>
 
 using namespace loom;
+
+/// f32 -> bf16 with round-to-nearest-even, for the `__truncsfbf2` calls LLVM
+/// emits for bf16 truncation (the JIT has no compiler-rt).
+extern "C" __bf16 loomTruncSFBF2(float x) {
+  uint32_t bits = __builtin_bit_cast(uint32_t, x);
+  uint16_t out;
+  if ((bits & 0x7fffffffu) > 0x7f800000u)
+    out = static_cast<uint16_t>((bits >> 16) | 0x40); // quiet NaN
+  else
+    out = static_cast<uint16_t>((bits + 0x7fffu + ((bits >> 16) & 1)) >> 16);
+  return __builtin_bit_cast(__bf16, out);
+}
+
+/// f64 -> bf16 (`__truncdfbf2`), rounding once from the double.
+extern "C" __bf16 loomTruncDFBF2(double x) {
+  uint64_t bits = __builtin_bit_cast(uint64_t, x);
+  uint16_t out;
+  if ((bits & 0x7fffffffffffffffull) > 0x7ff0000000000000ull) {
+    out = static_cast<uint16_t>(((bits >> 48) & 0xffff) | 0x40);
+  } else {
+    // Round the double to bf16's 8 significant bits (RNE) through float
+    // bit patterns: scale exactly, then truncate with rounding.
+    float hi = static_cast<float>(x);
+    double err = x - static_cast<double>(hi);
+    uint32_t f = __builtin_bit_cast(uint32_t, hi);
+    uint32_t rest = f & 0xffffu;
+    uint32_t base = f >> 16;
+    // Ties decided by the exact remainder: above half rounds up.
+    bool up = rest > 0x8000u || (rest == 0x8000u && (err > 0   ? true
+                                                     : err < 0 ? false
+                                                               : (base & 1)));
+    if (f & 0x80000000u)
+      up = rest > 0x8000u || (rest == 0x8000u && (err < 0   ? true
+                                                  : err > 0 ? false
+                                                            : (base & 1)));
+    out = static_cast<uint16_t>(base + (up ? 1 : 0));
+  }
+  return __builtin_bit_cast(__bf16, out);
+}
 
 JitModule::JitModule(std::unique_ptr<mlir::ExecutionEngine> engine)
     : engine(std::move(engine)) {}
@@ -53,8 +93,7 @@ JitModule::create(mlir::ModuleOp module, unsigned optLevel) {
     // LLVM's list schedulers are superlinear in block size (a GPT training
     // step spent 70% of its codegen time in the post-RA scheduler) and
     // out-of-order x86 cores gain little from them.
-    auto &registered =
-        llvm::cl::getRegisteredOptions();
+    auto &registered = llvm::cl::getRegisteredOptions();
     for (const char *name : {"post-RA-scheduler", "enable-misched"})
       if (llvm::cl::Option *option = registered.lookup(name))
         (void)option->addOccurrence(/*pos=*/1, name, "false");
@@ -74,7 +113,8 @@ JitModule::create(mlir::ModuleOp module, unsigned optLevel) {
     return machine.takeError();
 
   // The options hold a reference: keep the transformer alive through create.
-  auto transformer = mlir::makeOptimizingTransformer(optLevel, 0, machine->get());
+  auto transformer =
+      mlir::makeOptimizingTransformer(optLevel, 0, machine->get());
   mlir::ExecutionEngineOptions options;
   options.transformer = transformer;
   // Parallel loops call into the OpenMP runtime (LLVM's libomp).
@@ -97,10 +137,20 @@ JitModule::create(mlir::ModuleOp module, unsigned optLevel) {
     libraries.push_back(LOOM_MLIR_C_RUNNER_UTILS);
   options.sharedLibPaths = libraries;
   options.jitCodeGenOptLevel = level;
-  auto engine = mlir::ExecutionEngine::create(module, options,
-                                              std::move(*machine));
+  auto engine =
+      mlir::ExecutionEngine::create(module, options, std::move(*machine));
   if (!engine)
     return engine.takeError();
+  (*engine)->registerSymbols([](llvm::orc::MangleAndInterner interner) {
+    llvm::orc::SymbolMap symbols;
+    symbols[interner("__truncsfbf2")] = {
+        llvm::orc::ExecutorAddr::fromPtr(&loomTruncSFBF2),
+        llvm::JITSymbolFlags::Exported};
+    symbols[interner("__truncdfbf2")] = {
+        llvm::orc::ExecutorAddr::fromPtr(&loomTruncDFBF2),
+        llvm::JITSymbolFlags::Exported};
+    return symbols;
+  });
   // ORC compiles lazily, at the first lookup: do it now, so compilation is
   // paid (and timed) here rather than by the first call.
   for (auto func : module.getOps<mlir::LLVM::LLVMFuncOp>()) {

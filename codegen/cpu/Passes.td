@@ -5,6 +5,18 @@
 
 include "mlir/Pass/PassBase.td"
 
+def LoomCpuDistinctResults
+    : Pass<"loom-cpu-distinct-results", "mlir::func::FuncOp"> {
+  let summary = "Gives each returned buffer its own allocation";
+  let description = [{
+    After bufferization, a function that returns the same buffer twice
+    (`return %y, %y`) gets a fresh allocation and a copy for each repeated
+    result, so `buffer-results-to-out-params` can turn every result into its
+    own output argument.
+  }];
+  let dependentDialects = ["mlir::memref::MemRefDialect"];
+}
+
 def LoomCpuFuseElementwise
     : Pass<"loom-cpu-fuse-elementwise", "mlir::func::FuncOp"> {
   let summary = "Fuses chains of elementwise linalg.generics";

@@ -96,7 +96,8 @@ struct LoomCpuPlanWorkspace
       Buffer buffer;
       buffer.alloc = alloc;
       int64_t elementBytes = std::max<int64_t>(1, bits / 8);
-      buffer.bytes = llvm::alignTo(type.getNumElements() * elementBytes, kAlign);
+      buffer.bytes =
+          llvm::alignTo(type.getNumElements() * elementBytes, kAlign);
       Operation *top = ancestorIn(entry, alloc);
       buffer.start = buffer.end = position.lookup(top);
       if (!collectLifetime(alloc.getResult(), entry, position, buffer))
@@ -107,8 +108,9 @@ struct LoomCpuPlanWorkspace
       return;
 
     // First fit: a buffer may reuse bytes of buffers that died before it.
-    std::sort(buffers.begin(), buffers.end(),
-              [](const Buffer &a, const Buffer &b) { return a.start < b.start; });
+    std::sort(
+        buffers.begin(), buffers.end(),
+        [](const Buffer &a, const Buffer &b) { return a.start < b.start; });
     std::vector<const Buffer *> placed;
     int64_t total = 0;
     for (Buffer &buffer : buffers) {
@@ -140,8 +142,8 @@ struct LoomCpuPlanWorkspace
                                            global.getSymName());
     for (Buffer &buffer : buffers) {
       b.setInsertionPoint(buffer.alloc);
-      Value offset =
-          arith::ConstantIndexOp::create(b, buffer.alloc.getLoc(), buffer.offset);
+      Value offset = arith::ConstantIndexOp::create(b, buffer.alloc.getLoc(),
+                                                    buffer.offset);
       Value view = memref::ViewOp::create(b, buffer.alloc.getLoc(),
                                           buffer.alloc.getType(), ws, offset,
                                           ValueRange{});

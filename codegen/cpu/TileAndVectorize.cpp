@@ -60,7 +60,8 @@ SmallVector<int64_t> chooseTileSizes(linalg::LinalgOp op, int64_t width) {
     return tiles;
   }
   // Other ops: the innermost loop in vector-sized chunks, the rest by 1.
-  tiles.back() = dividingTile(ranges.back(), {4 * width, 2 * width, width, 8, 4, 2});
+  tiles.back() =
+      dividingTile(ranges.back(), {4 * width, 2 * width, width, 8, 4, 2});
   return tiles;
 }
 
@@ -134,10 +135,9 @@ struct LoomCpuTileAndVectorize
       if (tiles.empty())
         continue;
       Operation *target = op.getOperation();
-      bool anyTiled = llvm::any_of(llvm::zip(tiles, op.getStaticLoopRanges()),
-                                   [](auto p) {
-                                     return std::get<0>(p) < std::get<1>(p);
-                                   });
+      bool anyTiled =
+          llvm::any_of(llvm::zip(tiles, op.getStaticLoopRanges()),
+                       [](auto p) { return std::get<0>(p) < std::get<1>(p); });
       if (anyTiled) {
         rewriter.setInsertionPoint(op);
         scf::SCFTilingOptions options;
@@ -153,7 +153,13 @@ struct LoomCpuTileAndVectorize
         rewriter.replaceOp(op, tiled->replacements);
         target = tiled->tiledOps.back();
       }
-      if (failed(linalg::vectorizeOpPrecondition(target)))
+      // Vectors of i1 are packed bits in memory, but an i1 buffer holds a
+      // byte per element: leave ops that read or write bools scalar.
+      bool touchesBools = llvm::any_of(target->getOperandTypes(), [](Type t) {
+        auto shaped = llvm::dyn_cast<ShapedType>(t);
+        return shaped && shaped.getElementType().isInteger(1);
+      });
+      if (touchesBools || failed(linalg::vectorizeOpPrecondition(target)))
         continue;
       rewriter.setInsertionPoint(target);
       // Contractions go straight to vector.contract (then outer products).

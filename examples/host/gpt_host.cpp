@@ -52,10 +52,10 @@ int main(int argc, char **argv) {
   for (int i = 0; i < calls; ++i)
     if (!model->call("logits", {tokens}).ok())
       return 1;
-  double perCall = std::chrono::duration<double>(
-                       std::chrono::steady_clock::now() - start)
-                       .count() /
-                   calls;
+  double perCall =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count() /
+      calls;
 
   // Mean log-softmax of the next token: ~ -log(256) for untrained weights.
   const loom::Tensor &logits = (*first)[0]; // [B, T, V]

@@ -48,8 +48,7 @@ struct BinaryLowering : OpRewritePattern<LoomOp> {
 };
 
 /// A unary float op whose body is `fn(x)`.
-template <typename LoomOp>
-struct UnaryLowering : OpRewritePattern<LoomOp> {
+template <typename LoomOp> struct UnaryLowering : OpRewritePattern<LoomOp> {
   using Fn = Value (*)(OpBuilder &, Location, Value);
   UnaryLowering(MLIRContext *ctx, Fn fn)
       : OpRewritePattern<LoomOp>(ctx), fn(fn) {}
@@ -72,7 +71,8 @@ Value sigmoid(OpBuilder &b, Location loc, Value x) {
   // 1 / (1 + exp(-x))
   Value one = constantLike(b, loc, x, 1.0);
   Value e = math::ExpOp::create(b, loc, arith::NegFOp::create(b, loc, x));
-  return arith::DivFOp::create(b, loc, one, arith::AddFOp::create(b, loc, one, e));
+  return arith::DivFOp::create(b, loc, one,
+                               arith::AddFOp::create(b, loc, one, e));
 }
 
 struct GeluLowering : OpRewritePattern<loom::GeluOp> {
@@ -93,8 +93,8 @@ struct GeluLowering : OpRewritePattern<loom::GeluOp> {
                 b, loc, x, arith::MulFOp::create(b, loc, x, x));
             Value poly = arith::AddFOp::create(
                 b, loc, x,
-                arith::MulFOp::create(b, loc,
-                                      constantLike(b, loc, x, 0.044715), x3));
+                arith::MulFOp::create(b, loc, constantLike(b, loc, x, 0.044715),
+                                      x3));
             inner = math::TanhOp::create(
                 b, loc,
                 arith::MulFOp::create(
@@ -108,9 +108,8 @@ struct GeluLowering : OpRewritePattern<loom::GeluOp> {
                                       constantLike(b, loc, x, M_SQRT1_2)));
           }
           Value factor = arith::AddFOp::create(b, loc, one, inner);
-          return arith::MulFOp::create(b, loc,
-                                       arith::MulFOp::create(b, loc, half, x),
-                                       factor);
+          return arith::MulFOp::create(
+              b, loc, arith::MulFOp::create(b, loc, half, x), factor);
         });
   }
 };
@@ -174,13 +173,11 @@ struct WhereLowering : OpRewritePattern<loom::WhereOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(loom::WhereOp op,
                                 PatternRewriter &rewriter) const override {
-    return lowerElementwise(op, rewriter,
-                            {op.getCond(), op.getLhs(), op.getRhs()},
-                            [](OpBuilder &b, Location loc, ValueRange a) {
-                              return arith::SelectOp::create(b, loc, a[0],
-                                                             a[1], a[2])
-                                  .getResult();
-                            });
+    return lowerElementwise(
+        op, rewriter, {op.getCond(), op.getLhs(), op.getRhs()},
+        [](OpBuilder &b, Location loc, ValueRange a) {
+          return arith::SelectOp::create(b, loc, a[0], a[1], a[2]).getResult();
+        });
   }
 };
 
@@ -303,7 +300,8 @@ struct SinusoidalLowering : OpRewritePattern<loom::SinusoidalOp> {
           Type f64 = b.getF64Type();
           Value p = arith::SIToFPOp::create(b, loc, f64, args[0]);
           Value j = arith::IndexCastOp::create(
-              b, loc, b.getI64Type(), linalg::IndexOp::create(b, loc, rank - 1));
+              b, loc, b.getI64Type(),
+              linalg::IndexOp::create(b, loc, rank - 1));
           Value two = arith::ConstantIntOp::create(b, loc, b.getI64Type(), 2);
           Value pair = arith::DivUIOp::create(b, loc, j, two);
           Value parity = arith::RemUIOp::create(b, loc, j, two);
@@ -315,9 +313,9 @@ struct SinusoidalLowering : OpRewritePattern<loom::SinusoidalOp> {
           Value isEven = arith::CmpIOp::create(
               b, loc, arith::CmpIPredicate::eq, parity,
               arith::ConstantIntOp::create(b, loc, b.getI64Type(), 0));
-          Value v = arith::SelectOp::create(
-              b, loc, isEven, math::SinOp::create(b, loc, angle),
-              math::CosOp::create(b, loc, angle));
+          Value v = arith::SelectOp::create(b, loc, isEven,
+                                            math::SinOp::create(b, loc, angle),
+                                            math::CosOp::create(b, loc, angle));
           linalg::YieldOp::create(
               b, loc,
               arith::TruncFOp::create(b, loc, type.getElementType(), v)
@@ -351,7 +349,8 @@ struct DropoutLowering : OpRewritePattern<loom::DropoutOp> {
           Value x = arith::AddIOp::create(
               b, loc, a[1],
               arith::AddIOp::create(
-                  b, loc, c(static_cast<uint64_t>(site) * 0x9E3779B97F4A7C15ull),
+                  b, loc,
+                  c(static_cast<uint64_t>(site) * 0x9E3779B97F4A7C15ull),
                   arith::MulIOp::create(b, loc, index,
                                         c(0xD1B54A32D192ED03ull))));
           auto mix = [&](Value v, int shift, uint64_t mul) -> Value {
@@ -393,28 +392,36 @@ void loom::lowering::populateElementwisePatterns(RewritePatternSet &patterns) {
     using Op = decltype(tag);
     patterns.add<UnaryLowering<Op>>(ctx, fn);
   };
-  unary(loom::NegOp(), +[](OpBuilder &b, Location l, Value x) -> Value {
-    return arith::NegFOp::create(b, l, x);
-  });
-  unary(loom::ExpOp(), +[](OpBuilder &b, Location l, Value x) -> Value {
-    return math::ExpOp::create(b, l, x);
-  });
-  unary(loom::LogOp(), +[](OpBuilder &b, Location l, Value x) -> Value {
-    return math::LogOp::create(b, l, x);
-  });
-  unary(loom::TanhOp(), +[](OpBuilder &b, Location l, Value x) -> Value {
-    return math::TanhOp::create(b, l, x);
-  });
-  unary(loom::SigmoidOp(), +[](OpBuilder &b, Location l, Value x) -> Value {
-    return sigmoid(b, l, x);
-  });
-  unary(loom::ReluOp(), +[](OpBuilder &b, Location l, Value x) -> Value {
-    return arith::MaximumFOp::create(b, l, x, constantLike(b, l, x, 0.0));
-  });
-  unary(loom::SqrtOp(), +[](OpBuilder &b, Location l, Value x) -> Value {
-    return math::SqrtOp::create(b, l, x);
-  });
-  unary(loom::RsqrtOp(), +[](OpBuilder &b, Location l, Value x) -> Value {
-    return math::RsqrtOp::create(b, l, x);
-  });
+  unary(
+      loom::NegOp(), +[](OpBuilder &b, Location l, Value x) -> Value {
+        return arith::NegFOp::create(b, l, x);
+      });
+  unary(
+      loom::ExpOp(), +[](OpBuilder &b, Location l, Value x) -> Value {
+        return math::ExpOp::create(b, l, x);
+      });
+  unary(
+      loom::LogOp(), +[](OpBuilder &b, Location l, Value x) -> Value {
+        return math::LogOp::create(b, l, x);
+      });
+  unary(
+      loom::TanhOp(), +[](OpBuilder &b, Location l, Value x) -> Value {
+        return math::TanhOp::create(b, l, x);
+      });
+  unary(
+      loom::SigmoidOp(), +[](OpBuilder &b, Location l, Value x) -> Value {
+        return sigmoid(b, l, x);
+      });
+  unary(
+      loom::ReluOp(), +[](OpBuilder &b, Location l, Value x) -> Value {
+        return arith::MaximumFOp::create(b, l, x, constantLike(b, l, x, 0.0));
+      });
+  unary(
+      loom::SqrtOp(), +[](OpBuilder &b, Location l, Value x) -> Value {
+        return math::SqrtOp::create(b, l, x);
+      });
+  unary(
+      loom::RsqrtOp(), +[](OpBuilder &b, Location l, Value x) -> Value {
+        return math::RsqrtOp::create(b, l, x);
+      });
 }

@@ -82,15 +82,14 @@ Value LinalgBuilder::elementwise(RankedTensorType resultType, ValueRange inputs,
                                  const BodyFn &body) {
   SmallVector<AffineMap> maps;
   for (Value input : inputs)
-    maps.push_back(
-        broadcastMap(llvm::cast<RankedTensorType>(input.getType()), resultType));
+    maps.push_back(broadcastMap(llvm::cast<RankedTensorType>(input.getType()),
+                                resultType));
   maps.push_back(b.getMultiDimIdentityMap(resultType.getRank()));
   SmallVector<utils::IteratorType> iterators(resultType.getRank(),
                                              utils::IteratorType::parallel);
   auto generic = linalg::GenericOp::create(
       b, loc, TypeRange{resultType}, inputs, ValueRange{empty(resultType)},
-      maps, iterators,
-      [&](OpBuilder &nb, Location nloc, ValueRange args) {
+      maps, iterators, [&](OpBuilder &nb, Location nloc, ValueRange args) {
         Value v = body(nb, nloc, args.drop_back());
         linalg::YieldOp::create(nb, nloc, v);
       });

@@ -43,12 +43,11 @@ public:
 
   /// Reduces `input` over sorted `axes` (dropping them) starting from
   /// `init`; `combine(acc, x)` folds one element in.
-  mlir::Value reduce(mlir::Value input, llvm::ArrayRef<int64_t> axes,
-                     double init,
-                     const std::function<mlir::Value(mlir::OpBuilder &,
-                                                     mlir::Location,
-                                                     mlir::Value acc,
-                                                     mlir::Value x)> &combine);
+  mlir::Value
+  reduce(mlir::Value input, llvm::ArrayRef<int64_t> axes, double init,
+         const std::function<mlir::Value(mlir::OpBuilder &, mlir::Location,
+                                         mlir::Value acc, mlir::Value x)>
+             &combine);
 
   /// Inserts size-1 dims at sorted `axes` of `value` (the inverse of a
   /// reduction's dropping), with `tensor.expand_shape`.

@@ -24,8 +24,8 @@ using namespace loom::lowering;
 namespace {
 
 RankedTensorType withShape(Type t, ArrayRef<int64_t> shape) {
-  return RankedTensorType::get(shape,
-                               llvm::cast<RankedTensorType>(t).getElementType());
+  return RankedTensorType::get(
+      shape, llvm::cast<RankedTensorType>(t).getElementType());
 }
 
 SmallVector<OpFoldResult> indexAttrs(OpBuilder &b, ArrayRef<int64_t> values) {
@@ -116,35 +116,35 @@ struct AttentionLowering : OpRewritePattern<loom::AttentionOp> {
     Value max = lb.unsqueeze(
         lb.reduce(masked, {last}, lowestValue(sT.getElementType()), maxValues),
         {last});
-    Value e = lb.elementwise(s4T, {masked, max}, [](OpBuilder &b, Location l,
-                                                    ValueRange a) {
-      Type et = a[0].getType();
-      Value ninf =
-          scalarConstant(b, l, et, -std::numeric_limits<double>::infinity());
-      Value empty =
-          arith::CmpFOp::create(b, l, arith::CmpFPredicate::OEQ, a[1], ninf);
-      Value m = arith::SelectOp::create(b, l, empty,
-                                        scalarConstant(b, l, et, 0.0), a[1]);
-      return math::ExpOp::create(b, l, arith::SubFOp::create(b, l, a[0], m))
-          .getResult();
-    });
+    Value e = lb.elementwise(
+        s4T, {masked, max}, [](OpBuilder &b, Location l, ValueRange a) {
+          Type et = a[0].getType();
+          Value ninf = scalarConstant(b, l, et,
+                                      -std::numeric_limits<double>::infinity());
+          Value empty = arith::CmpFOp::create(b, l, arith::CmpFPredicate::OEQ,
+                                              a[1], ninf);
+          Value m = arith::SelectOp::create(
+              b, l, empty, scalarConstant(b, l, et, 0.0), a[1]);
+          return math::ExpOp::create(b, l, arith::SubFOp::create(b, l, a[0], m))
+              .getResult();
+        });
     Value sum = lb.unsqueeze(lb.reduce(e, {last}, 0.0, addValues), {last});
-    Value p = lb.elementwise(s4T, {e, sum}, [](OpBuilder &b, Location l,
-                                               ValueRange a) {
-      Type et = a[0].getType();
-      Value zero = scalarConstant(b, l, et, 0.0);
-      Value isZero =
-          arith::CmpFOp::create(b, l, arith::CmpFPredicate::OEQ, a[1], zero);
-      Value safe = arith::SelectOp::create(b, l, isZero,
-                                           scalarConstant(b, l, et, 1.0), a[1]);
-      return arith::DivFOp::create(b, l, a[0], safe).getResult();
-    });
+    Value p = lb.elementwise(
+        s4T, {e, sum}, [](OpBuilder &b, Location l, ValueRange a) {
+          Type et = a[0].getType();
+          Value zero = scalarConstant(b, l, et, 0.0);
+          Value isZero = arith::CmpFOp::create(b, l, arith::CmpFPredicate::OEQ,
+                                               a[1], zero);
+          Value safe = arith::SelectOp::create(
+              b, l, isZero, scalarConstant(b, l, et, 1.0), a[1]);
+          return arith::DivFOp::create(b, l, a[0], safe).getResult();
+        });
 
     // out = p @ v: [batch, Tq, Dv]
     auto oT = withShape(qT, {batch, tq, dv});
-    Value o = linalg::BatchMatmulOp::create(
-                  rewriter, loc, TypeRange{oT},
-                  ValueRange{lb.reshape(p, sT), v}, ValueRange{lb.full(oT, 0.0)})
+    Value o = linalg::BatchMatmulOp::create(rewriter, loc, TypeRange{oT},
+                                            ValueRange{lb.reshape(p, sT), v},
+                                            ValueRange{lb.full(oT, 0.0)})
                   .getResult(0);
     rewriter.replaceOp(op, lb.reshape(o, op.getType()));
     return success();
@@ -163,8 +163,8 @@ struct CrossEntropyLowering : OpRewritePattern<loom::CrossEntropyOp> {
     int64_t rows = lT.getNumElements() / std::max<int64_t>(vocab, 1);
     Type et = lT.getElementType();
     Value logits = lb.reshape(op.getLogits(), withShape(lT, {rows, vocab}));
-    Value targets = lb.reshape(
-        op.getTargets(), withShape(op.getTargets().getType(), {rows}));
+    Value targets = lb.reshape(op.getTargets(),
+                               withShape(op.getTargets().getType(), {rows}));
     int64_t ignore = op.getIgnoreIndex();
 
     Value max = lb.reduce(logits, {1}, lowestValue(et), maxValues); // [N]
@@ -184,13 +184,13 @@ struct CrossEntropyLowering : OpRewritePattern<loom::CrossEntropyOp> {
             [](OpBuilder &b, Location l, ValueRange a) {
               Value e = math::ExpOp::create(
                   b, l, arith::SubFOp::create(b, l, a[0], a[1]));
-              linalg::YieldOp::create(b, l,
-                                      arith::AddFOp::create(b, l, a[2], e)
-                                          .getResult());
+              linalg::YieldOp::create(
+                  b, l, arith::AddFOp::create(b, l, a[2], e).getResult());
             })
             .getResult(0);
     // Per row: (loss, kept) with loss = log(sumexp) + max - x[target].
-    auto pairMaps = SmallVector<AffineMap>(5, rewriter.getMultiDimIdentityMap(1));
+    auto pairMaps =
+        SmallVector<AffineMap>(5, rewriter.getMultiDimIdentityMap(1));
     auto rowsGeneric = linalg::GenericOp::create(
         rewriter, loc, TypeRange{rowT, rowT}, ValueRange{max, sumexp, targets},
         ValueRange{lb.empty(rowT), lb.empty(rowT)}, pairMaps,
@@ -247,14 +247,14 @@ struct LstmLowering : OpRewritePattern<loom::LstmOp> {
 
     // xw = x @ w_ih: [B, T, 4H]
     auto flatT = RankedTensorType::get({batch * steps, 4 * hidden}, et);
-    Value xw = linalg::MatmulOp::create(
-                   rewriter, loc, TypeRange{flatT},
-                   ValueRange{lb.reshape(op.getInput(),
-                                         RankedTensorType::get(
-                                             {batch * steps, in}, et)),
-                              op.getWIh()},
-                   ValueRange{lb.full(flatT, 0.0)})
-                   .getResult(0);
+    Value xw =
+        linalg::MatmulOp::create(
+            rewriter, loc, TypeRange{flatT},
+            ValueRange{lb.reshape(op.getInput(), RankedTensorType::get(
+                                                     {batch * steps, in}, et)),
+                       op.getWIh()},
+            ValueRange{lb.full(flatT, 0.0)})
+            .getResult(0);
     xw = lb.reshape(xw, RankedTensorType::get({batch, steps, 4 * hidden}, et));
     auto outsT = llvm::cast<RankedTensorType>(op.getOutputs().getType());
     Value outs = lb.empty(outsT);
@@ -317,10 +317,10 @@ struct LstmLowering : OpRewritePattern<loom::LstmOp> {
                 };
                 auto sig = [&](Value x) -> Value {
                   Value o = scalarConstant(nb, nl, et, 1.0);
-                  Value e = math::ExpOp::create(nb, nl,
-                                                arith::NegFOp::create(nb, nl, x));
-                  return arith::DivFOp::create(nb, nl, o,
-                                               arith::AddFOp::create(nb, nl, o, e));
+                  Value e = math::ExpOp::create(
+                      nb, nl, arith::NegFOp::create(nb, nl, x));
+                  return arith::DivFOp::create(
+                      nb, nl, o, arith::AddFOp::create(nb, nl, o, e));
                 };
                 Value ig = sig(gate(0)), fg = sig(gate(1));
                 Value gg = math::TanhOp::create(nb, nl, gate(2));
@@ -328,8 +328,8 @@ struct LstmLowering : OpRewritePattern<loom::LstmOp> {
                 Value c = arith::AddFOp::create(
                     nb, nl, arith::MulFOp::create(nb, nl, fg, a[0]),
                     arith::MulFOp::create(nb, nl, ig, gg));
-                Value h = arith::MulFOp::create(nb, nl, og,
-                                                math::TanhOp::create(nb, nl, c));
+                Value h = arith::MulFOp::create(
+                    nb, nl, og, math::TanhOp::create(nb, nl, c));
                 linalg::YieldOp::create(nb, nl, ValueRange{h, c});
               });
           Value h = cell.getResult(0), c = cell.getResult(1);

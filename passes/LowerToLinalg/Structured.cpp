@@ -36,6 +36,19 @@ struct MatmulLowering : OpRewritePattern<loom::MatmulOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(loom::MatmulOp op,
                                 PatternRewriter &rewriter) const override {
+    // 16-bit floats accumulate in f32: extend, multiply, round once.
+    Type elem = op.getType().getElementType();
+    if (elem.isBF16() || elem.isF16()) {
+      Location loc = op.getLoc();
+      auto widen = [&](Value v) -> Value {
+        return loom::CastOp::create(rewriter, loc, v,
+                                    TypeAttr::get(rewriter.getF32Type()));
+      };
+      Value wide = loom::MatmulOp::create(rewriter, loc, widen(op.getLhs()),
+                                          widen(op.getRhs()));
+      rewriter.replaceOpWithNewOp<loom::CastOp>(op, wide, TypeAttr::get(elem));
+      return success();
+    }
     Location loc = op.getLoc();
     LinalgBuilder lb(rewriter, loc);
     auto lhsT = op.getLhs().getType(), rhsT = op.getRhs().getType();
@@ -86,10 +99,9 @@ struct MatmulLowering : OpRewritePattern<loom::MatmulOp> {
     auto t = llvm::cast<RankedTensorType>(value.getType());
     SmallVector<int64_t> shape(batch);
     shape.append({t.getDimSize(t.getRank() - 2), t.getShape().back()});
-    return lb.elementwise(withShape(t, shape), {value},
-                          [](OpBuilder &, Location, ValueRange a) {
-                            return a[0];
-                          });
+    return lb.elementwise(
+        withShape(t, shape), {value},
+        [](OpBuilder &, Location, ValueRange a) { return a[0]; });
   }
 };
 
@@ -105,8 +117,7 @@ struct TransposeLowering : OpRewritePattern<loom::TransposeOp> {
   }
 };
 
-template <typename LoomOp>
-struct ReduceLowering : OpRewritePattern<LoomOp> {
+template <typename LoomOp> struct ReduceLowering : OpRewritePattern<LoomOp> {
   using OpRewritePattern<LoomOp>::OpRewritePattern;
   LogicalResult matchAndRewrite(LoomOp op,
                                 PatternRewriter &rewriter) const override {
@@ -127,14 +138,13 @@ struct ReduceLowering : OpRewritePattern<LoomOp> {
       for (int64_t a : axes)
         count *= inT.getDimSize(a);
       auto rT = llvm::cast<RankedTensorType>(r.getType());
-      r = lb.elementwise(rT, {r},
-                         [count](OpBuilder &b, Location loc, ValueRange a) {
-                           return arith::DivFOp::create(
-                                      b, loc, a[0],
-                                      scalarConstant(b, loc, a[0].getType(),
-                                                     double(count)))
-                               .getResult();
-                         });
+      r = lb.elementwise(
+          rT, {r}, [count](OpBuilder &b, Location loc, ValueRange a) {
+            return arith::DivFOp::create(
+                       b, loc, a[0],
+                       scalarConstant(b, loc, a[0].getType(), double(count)))
+                .getResult();
+          });
     }
     if (op.getKeepdim())
       r = lb.unsqueeze(r, axes);
@@ -148,17 +158,17 @@ Value softmax(LinalgBuilder &lb, Value x, int64_t axis) {
   auto t = llvm::cast<RankedTensorType>(x.getType());
   Value max = lb.unsqueeze(
       lb.reduce(x, {axis}, lowestValue(t.getElementType()), maxValues), {axis});
-  Value e = lb.elementwise(t, {x, max}, [](OpBuilder &b, Location loc,
-                                          ValueRange a) {
-    return math::ExpOp::create(b, loc, arith::SubFOp::create(b, loc, a[0], a[1]))
-        .getResult();
-  });
+  Value e =
+      lb.elementwise(t, {x, max}, [](OpBuilder &b, Location loc, ValueRange a) {
+        return math::ExpOp::create(b, loc,
+                                   arith::SubFOp::create(b, loc, a[0], a[1]))
+            .getResult();
+      });
   Value sum = lb.unsqueeze(lb.reduce(e, {axis}, 0.0, addValues), {axis});
-  return lb.elementwise(t, {e, sum},
-                        [](OpBuilder &b, Location loc, ValueRange a) {
-                          return arith::DivFOp::create(b, loc, a[0], a[1])
-                              .getResult();
-                        });
+  return lb.elementwise(
+      t, {e, sum}, [](OpBuilder &b, Location loc, ValueRange a) {
+        return arith::DivFOp::create(b, loc, a[0], a[1]).getResult();
+      });
 }
 
 struct SoftmaxLowering : OpRewritePattern<loom::SoftmaxOp> {
@@ -191,31 +201,29 @@ struct LayerNormLowering : OpRewritePattern<loom::LayerNormOp> {
     };
     Value sum = lb.reduce(x, {last}, 0.0, addValues);
     auto rowT = llvm::cast<RankedTensorType>(sum.getType());
-    Value mean = lb.unsqueeze(lb.elementwise(rowT, {sum}, scale(1.0 / n)),
-                              {last});
-    Value centered =
-        lb.elementwise(t, {x, mean}, [](OpBuilder &b, Location loc,
-                                        ValueRange a) {
+    Value mean =
+        lb.unsqueeze(lb.elementwise(rowT, {sum}, scale(1.0 / n)), {last});
+    Value centered = lb.elementwise(
+        t, {x, mean}, [](OpBuilder &b, Location loc, ValueRange a) {
           return arith::SubFOp::create(b, loc, a[0], a[1]).getResult();
         });
-    Value sq = lb.elementwise(t, {centered},
-                              [](OpBuilder &b, Location loc, ValueRange a) {
-                                return arith::MulFOp::create(b, loc, a[0], a[0])
-                                    .getResult();
-                              });
+    Value sq = lb.elementwise(
+        t, {centered}, [](OpBuilder &b, Location loc, ValueRange a) {
+          return arith::MulFOp::create(b, loc, a[0], a[0]).getResult();
+        });
     Value var = lb.elementwise(rowT, {lb.reduce(sq, {last}, 0.0, addValues)},
                                scale(1.0 / n));
     Value inv = lb.unsqueeze(
-        lb.elementwise(rowT, {var},
-                       [eps](OpBuilder &b, Location loc, ValueRange a) {
-                         return math::RsqrtOp::create(
-                                    b, loc,
-                                    arith::AddFOp::create(
-                                        b, loc, a[0],
-                                        scalarConstant(b, loc, a[0].getType(),
-                                                       eps)))
-                             .getResult();
-                       }),
+        lb.elementwise(
+            rowT, {var},
+            [eps](OpBuilder &b, Location loc, ValueRange a) {
+              return math::RsqrtOp::create(
+                         b, loc,
+                         arith::AddFOp::create(
+                             b, loc, a[0],
+                             scalarConstant(b, loc, a[0].getType(), eps)))
+                  .getResult();
+            }),
         {last});
     Value y = lb.elementwise(
         t, {centered, inv, op.getGamma(), op.getBeta()},
@@ -269,10 +277,9 @@ struct MergeHeadsLowering : OpRewritePattern<loom::MergeHeadsOp> {
     auto in = op.getInput().getType();
     ArrayRef<int64_t> s = in.getShape();
     auto swappedT = withShape(in, {s[0], s[2], s[1], s[3]});
-    Value swapped = linalg::TransposeOp::create(rewriter, op.getLoc(),
-                                                op.getInput(),
-                                                lb.empty(swappedT),
-                                                ArrayRef<int64_t>{0, 2, 1, 3})
+    Value swapped = linalg::TransposeOp::create(
+                        rewriter, op.getLoc(), op.getInput(),
+                        lb.empty(swappedT), ArrayRef<int64_t>{0, 2, 1, 3})
                         .getResult()[0];
     rewriter.replaceOp(op, lb.reshape(swapped, op.getType()));
     return success();
@@ -292,8 +299,8 @@ struct ConcatLowering : OpRewritePattern<loom::ConcatOp> {
       auto t = llvm::cast<RankedTensorType>(input.getType());
       SmallVector<OpFoldResult> offsets(t.getRank(), rewriter.getIndexAttr(0));
       offsets[axis] = rewriter.getIndexAttr(offset);
-      SmallVector<OpFoldResult> sizes, strides(t.getRank(),
-                                               rewriter.getIndexAttr(1));
+      SmallVector<OpFoldResult> sizes,
+          strides(t.getRank(), rewriter.getIndexAttr(1));
       for (int64_t d : t.getShape())
         sizes.push_back(rewriter.getIndexAttr(d));
       result = tensor::InsertSliceOp::create(rewriter, op.getLoc(), input,
@@ -317,8 +324,8 @@ struct SliceLowering : OpRewritePattern<loom::SliceOp> {
       start += size;
     SmallVector<OpFoldResult> offsets(in.getRank(), rewriter.getIndexAttr(0));
     offsets[axis] = rewriter.getIndexAttr(start);
-    SmallVector<OpFoldResult> sizes, strides(in.getRank(),
-                                             rewriter.getIndexAttr(1));
+    SmallVector<OpFoldResult> sizes,
+        strides(in.getRank(), rewriter.getIndexAttr(1));
     for (int64_t d : op.getType().getShape())
       sizes.push_back(rewriter.getIndexAttr(d));
     rewriter.replaceOp(op, tensor::ExtractSliceOp::create(
@@ -352,8 +359,8 @@ struct EmbeddingLowering : OpRewritePattern<loom::EmbeddingOp> {
         ValueRange{lb.empty(out)}, maps, iterators,
         [&](OpBuilder &b, Location loc, ValueRange args) {
           // Clamp ids into the table so a bad id cannot read out of bounds.
-          Value id = arith::IndexCastOp::create(b, loc, b.getIndexType(),
-                                                args[0]);
+          Value id =
+              arith::IndexCastOp::create(b, loc, b.getIndexType(), args[0]);
           Value zero = arith::ConstantIndexOp::create(b, loc, 0);
           Value top = arith::ConstantIndexOp::create(b, loc, rows - 1);
           id = arith::MaxSIOp::create(b, loc, id, zero);
@@ -374,11 +381,10 @@ Value loom::lowering::lowerSoftmax(LinalgBuilder &lb, Value x, int64_t axis) {
 }
 
 void loom::lowering::populateStructuredPatterns(RewritePatternSet &patterns) {
-  patterns.add<MatmulLowering, TransposeLowering,
-               ReduceLowering<loom::ReduceSumOp>,
-               ReduceLowering<loom::ReduceMeanOp>,
-               ReduceLowering<loom::ReduceMaxOp>, SoftmaxLowering,
-               LayerNormLowering, ReshapeLowering, SplitHeadsLowering,
-               MergeHeadsLowering, ConcatLowering, SliceLowering,
-               EmbeddingLowering>(patterns.getContext());
+  patterns.add<
+      MatmulLowering, TransposeLowering, ReduceLowering<loom::ReduceSumOp>,
+      ReduceLowering<loom::ReduceMeanOp>, ReduceLowering<loom::ReduceMaxOp>,
+      SoftmaxLowering, LayerNormLowering, ReshapeLowering, SplitHeadsLowering,
+      MergeHeadsLowering, ConcatLowering, SliceLowering, EmbeddingLowering>(
+      patterns.getContext());
 }

@@ -72,8 +72,8 @@ TEST(ModelTest, CompilesOncePerShapeAndChecksInputs) {
                 "argument 'x' of 'f': expected f32[B, 8], got shape [8]"),
             std::string::npos)
       << badRank.status().message();
-  auto badDim = model->call("g", {randomTensor({3, 8}, 4),
-                                  randomTensor({4, 8}, 5)});
+  auto badDim =
+      model->call("g", {randomTensor({3, 8}, 4), randomTensor({4, 8}, 5)});
   ASSERT_FALSE(badDim.ok());
   EXPECT_NE(badDim.status().message().find(
                 "argument 'y' of 'g': dim 0 is 4 but B = 3 from argument 'x'"),
@@ -82,8 +82,9 @@ TEST(ModelTest, CompilesOncePerShapeAndChecksInputs) {
   loom::Tensor ids = loom::Tensor::empty(loom::DType::I32, {3, 8});
   auto badType = model->call("f", {ids});
   ASSERT_FALSE(badType.ok());
-  EXPECT_NE(badType.status().message().find("expected f32[B, 8], got dtype i32"),
-            std::string::npos)
+  EXPECT_NE(
+      badType.status().message().find("expected f32[B, 8], got dtype i32"),
+      std::string::npos)
       << badType.status().message();
   EXPECT_FALSE(model->call("nope", {x}).ok());
 }

@@ -11,12 +11,12 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "codegen/cpu/CpuPipeline.h"
+#include "codegen/cpu/Jit.h"
 #include "frontend/AST.h"
 #include "frontend/Diagnostics.h"
 #include "frontend/Frontend.h"
 #include "ir/LoomDialect.h"
-#include "codegen/cpu/CpuPipeline.h"
-#include "codegen/cpu/Jit.h"
 #include "passes/Passes.h"
 #include "tools/loomc/Run.h"
 
@@ -48,7 +48,8 @@ namespace {
 
 cl::OptionCategory loomCategory("loomc options");
 
-cl::SubCommand checkCmd("check", "Report diagnostics only; exit 1 on any error");
+cl::SubCommand checkCmd("check",
+                        "Report diagnostics only; exit 1 on any error");
 cl::SubCommand compileCmd("compile", "Compile FILE and print a chosen stage");
 cl::SubCommand runCmd("run",
                       "JIT-run one entry function on random inputs and print "
@@ -68,16 +69,14 @@ cl::opt<uint64_t> seed("seed",
                        cl::init(0), cl::sub(runCmd), cl::cat(loomCategory));
 
 enum class Emit { Ast, Loom, Linalg, Llvm };
-cl::opt<Emit> emit("emit", cl::desc("The stage to print"),
-                   cl::values(clEnumValN(Emit::Ast, "ast",
-                                         "the syntax tree of a .loom file"),
-                              clEnumValN(Emit::Loom, "loom", "loom dialect IR"),
-                              clEnumValN(Emit::Linalg, "linalg",
-                                         "linalg on tensors (CPU pipeline)"),
-                              clEnumValN(Emit::Llvm, "llvm",
-                                         "LLVM IR for the host CPU")),
-                   cl::init(Emit::Loom), cl::sub(compileCmd),
-                   cl::cat(loomCategory));
+cl::opt<Emit> emit(
+    "emit", cl::desc("The stage to print"),
+    cl::values(clEnumValN(Emit::Ast, "ast", "the syntax tree of a .loom file"),
+               clEnumValN(Emit::Loom, "loom", "loom dialect IR"),
+               clEnumValN(Emit::Linalg, "linalg",
+                          "linalg on tensors (CPU pipeline)"),
+               clEnumValN(Emit::Llvm, "llvm", "LLVM IR for the host CPU")),
+    cl::init(Emit::Loom), cl::sub(compileCmd), cl::cat(loomCategory));
 
 cl::list<std::string> includeDirs("I", cl::desc("Add a library search dir"),
                                   cl::value_desc("DIR"), cl::Prefix,
@@ -107,10 +106,11 @@ cl::opt<std::string> outputFile("o", cl::desc("Output file (default stdout)"),
                                 cl::value_desc("OUT"), cl::init("-"),
                                 cl::sub(compileCmd), cl::cat(loomCategory));
 
-cl::list<std::string> dumpAfter(
-    "dump-after", cl::desc("Print the IR after each pass with this argument"),
-    cl::value_desc("PASS"), cl::CommaSeparated, cl::sub(compileCmd),
-    cl::cat(loomCategory));
+cl::list<std::string>
+    dumpAfter("dump-after",
+              cl::desc("Print the IR after each pass with this argument"),
+              cl::value_desc("PASS"), cl::CommaSeparated, cl::sub(compileCmd),
+              cl::cat(loomCategory));
 
 cl::opt<bool> timePasses("time-passes", cl::desc("Time each pass"),
                          cl::sub(compileCmd), cl::cat(loomCategory));
@@ -141,8 +141,8 @@ OwningOpRef<ModuleOp> loadModule(MLIRContext &context,
   bound = false;
   if (StringRef(inputFile).ends_with(".loom")) {
     loom::frontend::DiagnosticEngine diags(sourceMgr, llvm::errs());
-    auto program = loom::frontend::loadProgram(inputFile, includeDirs,
-                                               sourceMgr, diags);
+    auto program =
+        loom::frontend::loadProgram(inputFile, includeDirs, sourceMgr, diags);
     if (!program)
       return nullptr;
     if (compileCmd && emit == Emit::Ast) {
