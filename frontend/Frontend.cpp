@@ -148,6 +148,14 @@ const SourceFile &loom::frontend::rootFile(const Program &program) {
   return *program.root;
 }
 
+std::vector<std::string> loom::frontend::modelNames(const Program &program) {
+  std::vector<std::string> names;
+  for (const auto &block : program.root->blocks)
+    if (block->isModel)
+      names.push_back(block->name);
+  return names;
+}
+
 void loom::frontend::loadFrontendDialects(mlir::MLIRContext &context) {
   context.getOrLoadDialect<loom::LoomDialect>();
   context.getOrLoadDialect<mlir::func::FuncDialect>();

@@ -73,6 +73,9 @@ generateModule(const Program &program, mlir::MLIRContext &context,
 /// The root file of a program (for --emit=ast).
 const SourceFile &rootFile(const Program &program);
 
+/// Names of the models declared in the root file, in order.
+std::vector<std::string> modelNames(const Program &program);
+
 /// Registers the dialects the frontend emits into `context`.
 void loadFrontendDialects(mlir::MLIRContext &context);
 

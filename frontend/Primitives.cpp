@@ -85,8 +85,9 @@ struct PrimitiveCall {
     if (!d)
       return std::nullopt;
     if (!d->getConstant()) {
-      fail(i, arg(i) + " must be known at compile time, got the symbolic "
-                       "dim " +
+      fail(i, arg(i) +
+                  " must be known at compile time, got the symbolic "
+                  "dim " +
                   d->str());
       return std::nullopt;
     }
@@ -114,14 +115,14 @@ struct PrimitiveCall {
       return out;
     }
     if (args[i].kind != Value::Kind::List) {
-      fail(i, arg(i) + " must be a list of integers, got " +
-                  args[i].describe());
+      fail(i,
+           arg(i) + " must be a list of integers, got " + args[i].describe());
       return std::nullopt;
     }
     for (const Value &e : args[i].elems) {
       if (e.kind != Value::Kind::Int) {
-        fail(i, arg(i) + " must be a list of integers, but holds " +
-                    e.describe());
+        fail(i,
+             arg(i) + " must be a list of integers, but holds " + e.describe());
         return std::nullopt;
       }
       out.push_back(e.dim);
@@ -154,8 +155,7 @@ struct PrimitiveCall {
       os2 << expected;
       os2.flush();
       return fail("internal error: loom op inferred " + have +
-                  " but the frontend computed " + want + " for '" + name +
-                  "'");
+                  " but the frontend computed " + want + " for '" + name + "'");
     }
     return Value::tensor(std::move(type), value);
   }
@@ -222,8 +222,7 @@ std::optional<Dim> product(llvm::ArrayRef<Dim> dims) {
   return p;
 }
 
-template <typename OpTy>
-Rule unaryFloat() {
+template <typename OpTy> Rule unaryFloat() {
   return [](PrimitiveCall &c) -> Value {
     std::optional<TensorType> x = c.floatTensor(0);
     if (!x)
@@ -232,11 +231,9 @@ Rule unaryFloat() {
   };
 }
 
-template <typename OpTy>
-Rule reduction(bool needsFloat) {
+template <typename OpTy> Rule reduction(bool needsFloat) {
   return [needsFloat](PrimitiveCall &c) -> Value {
-    std::optional<TensorType> x =
-        needsFloat ? c.floatTensor(0) : c.tensor(0);
+    std::optional<TensorType> x = needsFloat ? c.floatTensor(0) : c.tensor(0);
     std::optional<bool> keep = c.flag(2);
     if (!x || !keep)
       return Value::error();
@@ -311,8 +308,8 @@ Value filled(PrimitiveCall &c, double value, DType dtype,
   mlir::Attribute element =
       isFloat(dtype)
           ? mlir::Attribute(c.b().getFloatAttr(type.getElementType(), value))
-          : mlir::Attribute(c.b().getIntegerAttr(type.getElementType(),
-                                                 int64_t(value)));
+          : mlir::Attribute(
+                c.b().getIntegerAttr(type.getElementType(), int64_t(value)));
   auto attr = mlir::DenseElementsAttr::get(type, element);
   return c.result(loom::ConstantOp::create(c.b(), c.loc, type, attr), out);
 }
@@ -355,20 +352,19 @@ const llvm::StringMap<Primitive> &primitives() {
                 }};
 
     // softmax(x, axis = -1)
-    t["softmax"] = {{{"x", req()}, {"axis", intV(-1)}},
-                    [](PrimitiveCall &c) -> Value {
-                      std::optional<TensorType> x = c.floatTensor(0);
-                      if (!x)
-                        return Value::error();
-                      std::optional<int64_t> axis = c.axis(1, x->rank());
-                      if (!axis)
-                        return Value::error();
-                      return c.result(
-                          loom::SoftmaxOp::create(
-                              c.b(), c.loc, c.ir(0),
-                              c.b().getI64IntegerAttr(*axis)),
-                          *x);
-                    }};
+    t["softmax"] = {
+        {{"x", req()}, {"axis", intV(-1)}}, [](PrimitiveCall &c) -> Value {
+          std::optional<TensorType> x = c.floatTensor(0);
+          if (!x)
+            return Value::error();
+          std::optional<int64_t> axis = c.axis(1, x->rank());
+          if (!axis)
+            return Value::error();
+          return c.result(
+              loom::SoftmaxOp::create(c.b(), c.loc, c.ir(0),
+                                      c.b().getI64IntegerAttr(*axis)),
+              *x);
+        }};
 
     // matmul(a, b): [..., M, K] @ [..., K, N] -> [..., M, N]
     t["matmul"] = {
@@ -389,9 +385,8 @@ const llvm::StringMap<Primitive> &primitives() {
             return c.fail("matmul contraction dims differ: " + a->str() +
                           " has K = " + k1.str() + " but " + b->str() +
                           " has K = " + k2.str());
-          auto batch =
-              broadcast(llvm::ArrayRef<Dim>(a->dims).drop_back(2),
-                        llvm::ArrayRef<Dim>(b->dims).drop_back(2));
+          auto batch = broadcast(llvm::ArrayRef<Dim>(a->dims).drop_back(2),
+                                 llvm::ArrayRef<Dim>(b->dims).drop_back(2));
           if (!batch)
             return c.fail("matmul batch dims of " + a->str() + " and " +
                           b->str() + " do not broadcast");
@@ -449,7 +444,10 @@ const llvm::StringMap<Primitive> &primitives() {
 
     // layer_norm(x, gamma, beta, eps = 1e-5): over the last dim.
     t["layer_norm"] = {
-        {{"x", req()}, {"gamma", req()}, {"beta", req()}, {"eps", floatV(1e-5)}},
+        {{"x", req()},
+         {"gamma", req()},
+         {"beta", req()},
+         {"eps", floatV(1e-5)}},
         [](PrimitiveCall &c) -> Value {
           std::optional<TensorType> x = c.floatTensor(0);
           std::optional<TensorType> g = c.floatTensor(1);
@@ -463,17 +461,16 @@ const llvm::StringMap<Primitive> &primitives() {
             const TensorType &p = i == 1 ? *g : *b;
             if (p.rank() != 1 || p.dims[0] != x->dims.back() ||
                 p.dtype != x->dtype)
-              return c.fail(i, c.arg(i) + " must be " + spell(x->dtype) +
-                                   "[" + x->dims.back().str() +
-                                   "] to match " + x->str() + ", got " +
-                                   p.str());
+              return c.fail(i, c.arg(i) + " must be " + spell(x->dtype) + "[" +
+                                   x->dims.back().str() + "] to match " +
+                                   x->str() + ", got " + p.str());
           }
           if (!(*eps > 0))
             return c.fail(3, "layer_norm needs eps > 0");
-          return c.result(loom::LayerNormOp::create(
-                              c.b(), c.loc, c.ir(0), c.ir(1), c.ir(2),
-                              c.b().getF64FloatAttr(*eps)),
-                          *x);
+          return c.result(
+              loom::LayerNormOp::create(c.b(), c.loc, c.ir(0), c.ir(1), c.ir(2),
+                                        c.b().getF64FloatAttr(*eps)),
+              *x);
         }};
 
     // sum / mean / max (x, axis = all, keepdim = false)
@@ -512,21 +509,21 @@ const llvm::StringMap<Primitive> &primitives() {
             return c.fail("reshape: element count overflows");
           if (inferred >= 0) {
             std::optional<Dim> rest = Dim::div(*total, *knownProduct);
-            if (!rest && knownProduct->getConstant() &&
-                total->getConstant() && *knownProduct->getConstant() != 0 &&
+            if (!rest && knownProduct->getConstant() && total->getConstant() &&
+                *knownProduct->getConstant() != 0 &&
                 *total->getConstant() % *knownProduct->getConstant() == 0)
               rest = Dim(*total->getConstant() / *knownProduct->getConstant());
             // Exact symbolic quotient, e.g. (B*T*d) / d = B*T.
             if (!rest)
-              return c.fail(1, "cannot infer the -1 entry of reshape: " +
-                                   x->shapeStr() + " does not divide by " +
-                                   knownProduct->str());
+              return c.fail(
+                  1, "cannot infer the -1 entry of reshape: " + x->shapeStr() +
+                         " does not divide by " + knownProduct->str());
             (*shape)[inferred] = *rest;
           } else if (*total != *knownProduct) {
-            return c.fail(1, "reshape changes the element count: " +
-                                 x->shapeStr() + " has " + total->str() +
-                                 " elements, " + shapeStr(*shape) + " has " +
-                                 knownProduct->str());
+            return c.fail(
+                1, "reshape changes the element count: " + x->shapeStr() +
+                       " has " + total->str() + " elements, " +
+                       shapeStr(*shape) + " has " + knownProduct->str());
           }
           TensorType out;
           out.dtype = x->dtype;
@@ -548,20 +545,20 @@ const llvm::StringMap<Primitive> &primitives() {
           if (x->rank() != 3)
             return c.fail(0, "split_heads needs [B, T, D], got " + x->str());
           if (*heads <= 0)
-            return c.fail(1, "heads must be positive, got " +
-                                 llvm::Twine(*heads));
+            return c.fail(1,
+                          "heads must be positive, got " + llvm::Twine(*heads));
           std::optional<Dim> dh = Dim::div(x->dims[2], Dim(*heads));
           if (!dh)
             return c.fail(1, "model dim " + x->dims[2].str() +
-                                 " does not split into " +
-                                 llvm::Twine(*heads) + " heads");
+                                 " does not split into " + llvm::Twine(*heads) +
+                                 " heads");
           TensorType out;
           out.dtype = x->dtype;
           out.dims = {x->dims[0], Dim(*heads), x->dims[1], *dh};
-          return c.result(loom::SplitHeadsOp::create(
-                              c.b(), c.loc, c.ir(0),
-                              c.b().getI64IntegerAttr(*heads)),
-                          out);
+          return c.result(
+              loom::SplitHeadsOp::create(c.b(), c.loc, c.ir(0),
+                                         c.b().getI64IntegerAttr(*heads)),
+              out);
         }};
 
     // merge_heads(x): [B, H, T, Dh] -> [B, T, H*Dh]
@@ -571,8 +568,8 @@ const llvm::StringMap<Primitive> &primitives() {
           if (!x)
             return Value::error();
           if (x->rank() != 4)
-            return c.fail(0, "merge_heads needs [B, H, T, Dh], got " +
-                                 x->str());
+            return c.fail(0,
+                          "merge_heads needs [B, H, T, Dh], got " + x->str());
           std::optional<Dim> d = Dim::mul(x->dims[1], x->dims[3]);
           if (!d)
             return c.fail("merge_heads: dim overflow");
@@ -613,18 +610,18 @@ const llvm::StringMap<Primitive> &primitives() {
                 continue;
               if (t.dims[d] != types[0].dims[d])
                 return c.fail("concat operands differ in dim " +
-                              llvm::Twine(d) + ": " + types[0].str() +
-                              " and " + t.str());
+                              llvm::Twine(d) + ": " + types[0].str() + " and " +
+                              t.str());
             }
             std::optional<Dim> sum = Dim::add(out.dims[*axis], t.dims[*axis]);
             if (!sum)
               return c.fail("concat: dim overflow");
             out.dims[*axis] = *sum;
           }
-          return c.result(loom::ConcatOp::create(
-                              c.b(), c.loc, values,
-                              c.b().getI64IntegerAttr(*axis)),
-                          out);
+          return c.result(
+              loom::ConcatOp::create(c.b(), c.loc, values,
+                                     c.b().getI64IntegerAttr(*axis)),
+              out);
         },
         /*variadic=*/true};
 
@@ -660,11 +657,10 @@ const llvm::StringMap<Primitive> &primitives() {
           }
           TensorType out = *x;
           out.dims[*axis] = *len;
-          return c.result(loom::SliceOp::create(
-                              c.b(), c.loc, c.ir(0),
-                              c.b().getI64IntegerAttr(*axis),
-                              c.b().getI64IntegerAttr(*start),
-                              c.b().getI64IntegerAttr(*end)),
+          return c.result(loom::SliceOp::create(c.b(), c.loc, c.ir(0),
+                                                c.b().getI64IntegerAttr(*axis),
+                                                c.b().getI64IntegerAttr(*start),
+                                                c.b().getI64IntegerAttr(*end)),
                           out);
         }};
 
@@ -683,9 +679,8 @@ const llvm::StringMap<Primitive> &primitives() {
           TensorType out = *ids;
           out.dtype = table->dtype;
           out.dims.push_back(table->dims[1]);
-          return c.result(loom::EmbeddingOp::create(c.b(), c.loc, c.ir(0),
-                                                    c.ir(1)),
-                          out);
+          return c.result(
+              loom::EmbeddingOp::create(c.b(), c.loc, c.ir(0), c.ir(1)), out);
         }};
 
     // attention(q, k, v, causal = false, mask = none, scale = 1/sqrt(D))
@@ -735,8 +730,7 @@ const llvm::StringMap<Primitive> &primitives() {
                 m->dims[0] != q->dims[0] || m->dims[1] != k->dims[r - 2])
               return c.fail(4, "key-padding mask must be bool[" +
                                    q->dims[0].str() + ", " +
-                                   k->dims[r - 2].str() + "], got " +
-                                   m->str());
+                                   k->dims[r - 2].str() + "], got " + m->str());
             mask = c.ir(4);
           }
           double scale;
@@ -755,11 +749,11 @@ const llvm::StringMap<Primitive> &primitives() {
           }
           TensorType out = *q;
           out.dims.back() = v->dims.back();
-          return c.result(loom::AttentionOp::create(
-                              c.b(), c.loc, c.ir(0), c.ir(1), c.ir(2), mask,
-                              c.b().getBoolAttr(*causal),
-                              c.b().getF64FloatAttr(scale)),
-                          out);
+          return c.result(
+              loom::AttentionOp::create(c.b(), c.loc, c.ir(0), c.ir(1), c.ir(2),
+                                        mask, c.b().getBoolAttr(*causal),
+                                        c.b().getF64FloatAttr(scale)),
+              out);
         }};
 
     // cross_entropy(logits, targets, ignore_index = -100): mean over kept.
@@ -782,10 +776,10 @@ const llvm::StringMap<Primitive> &primitives() {
                           logits->str() + " without the class dim");
           TensorType out;
           out.dtype = logits->dtype;
-          return c.result(loom::CrossEntropyOp::create(
-                              c.b(), c.loc, c.ir(0), c.ir(1),
-                              c.b().getI64IntegerAttr(*ignore)),
-                          out);
+          return c.result(
+              loom::CrossEntropyOp::create(c.b(), c.loc, c.ir(0), c.ir(1),
+                                           c.b().getI64IntegerAttr(*ignore)),
+              out);
         }};
 
     // dropout(x, rate): the seed is a function argument added on first use.
@@ -843,10 +837,10 @@ const llvm::StringMap<Primitive> &primitives() {
           TensorType out = *pos;
           out.dtype = DType::F32;
           out.dims.push_back(Dim(*dim));
-          return c.result(loom::SinusoidalOp::create(
-                              c.b(), c.loc, c.ir(0),
-                              c.b().getI64IntegerAttr(*dim)),
-                          out);
+          return c.result(
+              loom::SinusoidalOp::create(c.b(), c.loc, c.ir(0),
+                                         c.b().getI64IntegerAttr(*dim)),
+              out);
         }};
 
     // where(cond, a, b) and masked_fill(x, mask, value)
@@ -871,8 +865,8 @@ const llvm::StringMap<Primitive> &primitives() {
       if (!a || !b)
         return Value::error();
       if (cond->dtype != DType::Bool)
-        return c.fail(ci, c.arg(ci) + " must be a bool tensor, got " +
-                              cond->str());
+        return c.fail(ci,
+                      c.arg(ci) + " must be a bool tensor, got " + cond->str());
       if (a->dtype != b->dtype)
         return c.fail("'" + c.name.str() + "' values differ in element type: " +
                       a->str() + " and " + b->str());
@@ -884,9 +878,9 @@ const llvm::StringMap<Primitive> &primitives() {
       TensorType out;
       out.dtype = a->dtype;
       out.dims = *all;
-      return c.result(loom::WhereOp::create(c.b(), c.loc, c.ir(ci), c.ir(ai),
-                                            c.ir(bi)),
-                      out);
+      return c.result(
+          loom::WhereOp::create(c.b(), c.loc, c.ir(ci), c.ir(ai), c.ir(bi)),
+          out);
     };
     t["where"] = {{{"cond", req()}, {"a", req()}, {"b", req()}},
                   [select](PrimitiveCall &c) { return select(c, 0, 1, 2); }};
@@ -895,13 +889,15 @@ const llvm::StringMap<Primitive> &primitives() {
         [select](PrimitiveCall &c) { return select(c, 1, 2, 0); }};
 
     // cast(x, dtype)
-    t["cast"] = {{{"x", req()}, {"dtype", req()}}, [](PrimitiveCall &c) -> Value {
+    t["cast"] = {{{"x", req()}, {"dtype", req()}},
+                 [](PrimitiveCall &c) -> Value {
                    std::optional<TensorType> x = c.tensor(0);
                    if (!x)
                      return Value::error();
                    if (c.args[1].kind != Value::Kind::DType)
-                     return c.fail(1, c.arg(1) + " must be a type such as "
-                                                 "bf16, got " +
+                     return c.fail(1, c.arg(1) +
+                                          " must be a type such as "
+                                          "bf16, got " +
                                           c.args[1].describe());
                    TensorType out = *x;
                    out.dtype = c.args[1].dtype;
@@ -1015,6 +1011,15 @@ const llvm::StringMap<Primitive> &primitives() {
 
 } // namespace
 
+std::vector<std::string> loom::frontend::primitiveNames() {
+  std::vector<std::string> names;
+  for (const auto &entry : primitives())
+    if (entry.first() != "swap_last")
+      names.push_back(entry.first().str());
+  llvm::sort(names);
+  return names;
+}
+
 bool loom::frontend::isPrimitive(StringRef name) {
   return primitives().count(name) && name != "swap_last";
 }
@@ -1029,8 +1034,8 @@ Value Sema::asTensor(const Value &v, SMRange range, StringRef what,
   case Value::Kind::Int:
   case Value::Kind::Float: {
     if (v.kind == Value::Kind::Int && !v.dim.getConstant()) {
-      error(range, what + " must be a tensor, got the symbolic dim " +
-                       v.dim.str());
+      error(range,
+            what + " must be a tensor, got the symbolic dim " + v.dim.str());
       return Value::error();
     }
     DType dtype = like ? like->dtype : DType::F32;
@@ -1038,8 +1043,8 @@ Value Sema::asTensor(const Value &v, SMRange range, StringRef what,
                    ? v.number
                    : static_cast<double>(*v.dim.getConstant());
     if (dtype == DType::Bool ||
-        (!isFloat(dtype) && (v.kind == Value::Kind::Float ||
-                             std::fabs(x) > 2147483647.0))) {
+        (!isFloat(dtype) &&
+         (v.kind == Value::Kind::Float || std::fabs(x) > 2147483647.0))) {
       error(range, "cannot use " + v.describe() + " as a " +
                        spell(dtype).str() + " tensor");
       return Value::error();
@@ -1055,8 +1060,8 @@ Value Sema::asTensor(const Value &v, SMRange range, StringRef what,
 Value Sema::scalarTensor(double value, DType dtype, SMRange range) {
   TensorType type;
   type.dtype = dtype;
-  return Value::tensor(type, gen.scalar(value, dtype,
-                                        gen.loc(range.Start, currentPath())));
+  return Value::tensor(
+      type, gen.scalar(value, dtype, gen.loc(range.Start, currentPath())));
 }
 
 Value Sema::callPrimitive(StringRef name, std::vector<ArgValue> args,
@@ -1077,8 +1082,9 @@ Value Sema::callPrimitive(StringRef name, std::vector<ArgValue> args,
     if (a.value.isError())
       return Value::error();
   if (!frame || !gen.inFunction()) {
-    error(site, "'" + name + "' computes on tensors; call it inside a "
-                             "function");
+    error(site, "'" + name +
+                    "' computes on tensors; call it inside a "
+                    "function");
     return Value::error();
   }
 
@@ -1139,8 +1145,8 @@ Value Sema::callPrimitive(StringRef name, std::vector<ArgValue> args,
     if (given[i])
       continue;
     if (prim.params[i].defaultValue.isError()) {
-      error(site, "'" + name + "' needs its argument '" +
-                      prim.params[i].name + "'");
+      error(site,
+            "'" + name + "' needs its argument '" + prim.params[i].name + "'");
       return Value::error();
     }
     call.args[i] = prim.params[i].defaultValue;
@@ -1155,8 +1161,7 @@ Value Sema::tensorBinary(BinaryOp op, Value lhs, Value rhs, SMRange range) {
     return Value::error();
   }
   if (op == BinaryOp::MatMul)
-    return callPrimitive("matmul", {{"", lhs, range}, {"", rhs, range}},
-                         range);
+    return callPrimitive("matmul", {{"", lhs, range}, {"", rhs, range}}, range);
   // A number takes the element type of the tensor on the other side.
   if (lhs.kind != Value::Kind::Tensor)
     lhs = asTensor(lhs, range, "left operand of " + opText, &rhs.type);
@@ -1165,9 +1170,9 @@ Value Sema::tensorBinary(BinaryOp op, Value lhs, Value rhs, SMRange range) {
   if (lhs.isError() || rhs.isError())
     return Value::error();
   if (lhs.type.dtype != rhs.type.dtype) {
-    error(range, "operands of " + opText + " differ in element type: " +
-                     lhs.type.str() + " and " + rhs.type.str() +
-                     "; convert one with cast()");
+    error(range, "operands of " + opText +
+                     " differ in element type: " + lhs.type.str() + " and " +
+                     rhs.type.str() + "; convert one with cast()");
     return Value::error();
   }
   auto dims = broadcast(lhs.type.dims, rhs.type.dims);
@@ -1208,8 +1213,8 @@ Value Sema::tensorBinary(BinaryOp op, Value lhs, Value rhs, SMRange range) {
                        : op == BinaryOp::Le ? "le"
                        : op == BinaryOp::Gt ? "gt"
                                             : "ge";
-    result = loom::CompareOp::create(b, loc, lhs.ir, rhs.ir,
-                                     b.getStringAttr(pred));
+    result =
+        loom::CompareOp::create(b, loc, lhs.ir, rhs.ir, b.getStringAttr(pred));
     break;
   }
   }

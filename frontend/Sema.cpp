@@ -177,8 +177,8 @@ bool Sema::run(const BlockDecl &model, StringRef onlyFn) {
         names.push_back(m.first().str());
     std::sort(names.begin(), names.end());
     diags.error(model.loc, "model '" + model.name + "' has no function '" +
-                               onlyFn + "'; it has: " +
-                               llvm::join(names, ", "));
+                               onlyFn +
+                               "'; it has: " + llvm::join(names, ", "));
   }
   return diags.errorCount() == errorsBefore;
 }
@@ -188,9 +188,8 @@ bool Sema::run(const BlockDecl &model, StringRef onlyFn) {
 //===----------------------------------------------------------------------===//
 
 Instance *Sema::instantiate(const BlockDecl &decl, const SourceFile &file,
-                            Instance *parent, StringRef path,
-                            StringRef display, std::vector<ArgValue> args,
-                            SMRange site) {
+                            Instance *parent, StringRef path, StringRef display,
+                            std::vector<ArgValue> args, SMRange site) {
   if (instantiationDepth >= kMaxInstantiationDepth) {
     // The model path would repeat the runaway block 64 times; leave it out.
     Instance *savedCurrent = current;
@@ -319,8 +318,8 @@ Instance *Sema::instantiate(const BlockDecl &decl, const SourceFile &file,
 bool Sema::addMember(Instance &inst, StringRef name, SMLoc loc, Value value) {
   auto it = inst.memberLocs.find(name);
   if (it != inst.memberLocs.end()) {
-    error(SMRange(loc, loc), "'" + name + "' is already defined in '" +
-                                 inst.decl->name + "'");
+    error(SMRange(loc, loc),
+          "'" + name + "' is already defined in '" + inst.decl->name + "'");
     diags.note(it->second, "first defined here");
     return false;
   }
@@ -435,8 +434,8 @@ void Sema::declareParam(Instance &inst, const ParamStmt &param) {
       continue;
     }
     if (*size <= 0) {
-      error(dimExpr->getRange(), "parameter dim must be positive, got " +
-                                     llvm::Twine(*size));
+      error(dimExpr->getRange(),
+            "parameter dim must be positive, got " + llvm::Twine(*size));
       ok = false;
       continue;
     }
@@ -547,11 +546,11 @@ std::optional<InitSpec> Sema::evalInit(const Expr *init,
   InitSpec result;
   result.kind = spec->kind;
   for (size_t i = 0; i < spec->fields.size(); ++i) {
-    std::optional<double> value = values[i] ? values[i] : spec->fields[i].second;
+    std::optional<double> value =
+        values[i] ? values[i] : spec->fields[i].second;
     if (!value) {
-      error(call->getRange(), "initializer '" + callee->name +
-                                  "' needs its '" + spec->fields[i].first +
-                                  "' argument");
+      error(call->getRange(), "initializer '" + callee->name + "' needs its '" +
+                                  spec->fields[i].first + "' argument");
       return std::nullopt;
     }
     if (!std::isfinite(*value)) {
@@ -564,7 +563,8 @@ std::optional<InitSpec> Sema::evalInit(const Expr *init,
     error(call->getRange(), "normal() needs std >= 0");
     return std::nullopt;
   }
-  if (result.kind == "uniform" && result.fields[0].second > result.fields[1].second) {
+  if (result.kind == "uniform" &&
+      result.fields[0].second > result.fields[1].second) {
     error(call->getRange(), "uniform(low, high) needs low <= high");
     return std::nullopt;
   }
@@ -592,9 +592,9 @@ void Sema::declareSub(Instance &inst, const SubStmt &sub) {
       if (b.get() == ctor.block)
         file = f.get();
   if (ctor.block->isModel) {
-    error(sub.ctor->callee->getRange(),
-          "'" + ctor.block->name + "' is a model; only blocks can be "
-                                   "sub-blocks");
+    error(sub.ctor->callee->getRange(), "'" + ctor.block->name +
+                                            "' is a model; only blocks can be "
+                                            "sub-blocks");
     return fail();
   }
   std::string path = inst.path.empty() ? sub.name : inst.path + "." + sub.name;
@@ -615,9 +615,9 @@ void Sema::declareSub(Instance &inst, const SubStmt &sub) {
     return fail();
   std::optional<int64_t> n = count->getConstant();
   if (!n || *n < 1 || *n > kMaxRepeat) {
-    error(sub.repeat->getRange(),
-          "repeat count must be between 1 and " + llvm::Twine(kMaxRepeat) +
-              ", got " + count->str());
+    error(sub.repeat->getRange(), "repeat count must be between 1 and " +
+                                      llvm::Twine(kMaxRepeat) + ", got " +
+                                      count->str());
     return fail();
   }
   Value value = Value::make(Value::Kind::Repeat);
@@ -736,8 +736,8 @@ void Sema::emitEntry(Instance &model, const FnStmt &fn) {
   if (!ok)
     return;
 
-  llvm::SmallVector<mlir::Value> args = gen.beginFunction(
-      fn.name, argTypes, argNames, gen.loc(fn.getLoc()));
+  llvm::SmallVector<mlir::Value> args =
+      gen.beginFunction(fn.name, argTypes, argNames, gen.loc(fn.getLoc()));
   for (size_t i = 0; i < argTypes.size(); ++i) {
     if (entry.locals.count(fn.params[i].name)) {
       error(SMRange(fn.params[i].loc, fn.params[i].loc),
@@ -762,9 +762,9 @@ void Sema::emitEntry(Instance &model, const FnStmt &fn) {
     gen.abandonFunction();
     return;
   }
-  std::vector<Value> values =
-      result->kind == Value::Kind::Tuple ? result->elems
-                                         : std::vector<Value>{*result};
+  std::vector<Value> values = result->kind == Value::Kind::Tuple
+                                  ? result->elems
+                                  : std::vector<Value>{*result};
   if (!fn.results.empty() && fn.results.size() != values.size()) {
     error(fn.getRange(), "function '" + fn.name + "' declares " +
                              llvm::Twine(fn.results.size()) +
@@ -822,16 +822,16 @@ bool Sema::matchAnnotation(const TypeAnnot &annot, const Value &arg,
     return false;
   }
   // Align annotation dims with actual dims, expanding one `...`.
-  size_t ellipses = llvm::count_if(
-      annot.dims, [](const ExprPtr &d) { return d == nullptr; });
+  size_t ellipses =
+      llvm::count_if(annot.dims, [](const ExprPtr &d) { return d == nullptr; });
   if (ellipses > 1) {
     error(annot.range, "a type can use '...' at most once");
     return false;
   }
   size_t fixed = annot.dims.size() - ellipses;
   if (ellipses ? type.dims.size() < fixed : type.dims.size() != fixed) {
-    error(argRange, what + " has rank " + llvm::Twine(type.dims.size()) +
-                        " (" + type.str() + ") but the signature wants " +
+    error(argRange, what + " has rank " + llvm::Twine(type.dims.size()) + " (" +
+                        type.str() + ") but the signature wants " +
                         (ellipses ? "at least " : "") + llvm::Twine(fixed) +
                         " dims");
     return false;
@@ -849,8 +849,7 @@ bool Sema::matchAnnotation(const TypeAnnot &annot, const Value &arg,
       auto bound = dimVars.find(name->name);
       if (bound == dimVars.end() && !lookup(name->name)) {
         if (!bindNew) {
-          error(dimExpr->getRange(), "dim '" + name->name + "' in the " +
-                                         what +
+          error(dimExpr->getRange(), "dim '" + name->name + "' in the " + what +
                                          " is not bound by any argument");
           return false;
         }
@@ -950,8 +949,8 @@ Value Sema::callFunction(Instance *self, const FnStmt &fn,
     if (!slots[i]) {
       error(site, "'" + fn.name + "'" + owner + " takes " +
                       llvm::Twine(fn.params.size()) + " argument" +
-                      (fn.params.size() == 1 ? "" : "s") +
-                      "; missing '" + fn.params[i].name + "'");
+                      (fn.params.size() == 1 ? "" : "s") + "; missing '" +
+                      fn.params[i].name + "'");
       diags.note(fn.getLoc(), "'" + fn.name + "' is declared here");
       return Value::error();
     }
@@ -997,9 +996,9 @@ Value Sema::callFunction(Instance *self, const FnStmt &fn,
     return Value::error();
   }
   if (!fn.results.empty()) {
-    std::vector<Value> values =
-        result->kind == Value::Kind::Tuple ? result->elems
-                                           : std::vector<Value>{*result};
+    std::vector<Value> values = result->kind == Value::Kind::Tuple
+                                    ? result->elems
+                                    : std::vector<Value>{*result};
     if (values.size() != fn.results.size()) {
       error(fn.getRange(), "function '" + fn.name + "' declares " +
                                llvm::Twine(fn.results.size()) +
@@ -1199,6 +1198,9 @@ void Sema::reportUnknown(StringRef name, SMRange range) {
   if (inst)
     for (auto &m : inst->members)
       candidates.push_back(m.first().str());
+  // Primitives last: a local or member at the same distance wins.
+  for (const std::string &p : primitiveNames())
+    candidates.push_back(p);
   std::string best;
   // At most 2 edits, and fewer than the name has characters: 'xx' suggests
   // 'x', but 'w' does not suggest 'x'.
@@ -1211,9 +1213,9 @@ void Sema::reportUnknown(StringRef name, SMRange range) {
       best = c;
     }
   }
-  error(range, "unknown name '" + name + "'" +
-                   (best.empty() ? std::string()
-                                 : "; did you mean '" + best + "'?"));
+  error(range,
+        "unknown name '" + name + "'" +
+            (best.empty() ? std::string() : "; did you mean '" + best + "'?"));
 }
 
 Value Sema::loadParam(const Value &param, SMRange range) {
@@ -1257,8 +1259,8 @@ Value Sema::evalMember(const MemberExpr &member) {
         v.block = b.get();
         return v;
       }
-    error(nameRange, "library '" + base.text + "' has no block '" +
-                         member.name + "'");
+    error(nameRange,
+          "library '" + base.text + "' has no block '" + member.name + "'");
     return Value::error();
   }
   case Value::Kind::Instance: {
@@ -1277,8 +1279,8 @@ Value Sema::evalMember(const MemberExpr &member) {
     if (member.name == "T")
       return callPrimitive("swap_last", {{"", base, member.base->getRange()}},
                            member.getRange());
-    error(nameRange, "tensors have no member '" + member.name +
-                         "' (did you mean '.T'?)");
+    error(nameRange,
+          "tensors have no member '" + member.name + "' (did you mean '.T'?)");
     return Value::error();
   default:
     error(nameRange, base.describe() + " has no member '" + member.name + "'");
@@ -1299,9 +1301,8 @@ Value Sema::evalIndex(const IndexExpr &index) {
     int64_t size = base.kind == Value::Kind::Repeat ? base.layers.size()
                                                     : base.elems.size();
     if (!n || *n < -size || *n >= size) {
-      error(index.index->getRange(), "index " + i->str() +
-                                         " is out of range for " +
-                                         base.describe());
+      error(index.index->getRange(),
+            "index " + i->str() + " is out of range for " + base.describe());
       return Value::error();
     }
     int64_t at = *n < 0 ? *n + size : *n;
@@ -1325,8 +1326,8 @@ std::optional<Dim> Sema::expectDim(const Expr &expr, StringRef what) {
   if (v.kind == Value::Kind::Float && std::floor(v.number) == v.number &&
       std::fabs(v.number) < 9.0e15)
     return Dim(static_cast<int64_t>(v.number));
-  error(expr.getRange(), "expected an integer for " + what + ", got " +
-                             v.describe());
+  error(expr.getRange(),
+        "expected an integer for " + what + ", got " + v.describe());
   return std::nullopt;
 }
 
@@ -1337,8 +1338,8 @@ Value Sema::evalUnary(const UnaryExpr &unary) {
   if (unary.op == UnaryOp::Not) {
     if (v.kind == Value::Kind::Bool)
       return Value::boolean(!v.flag);
-    error(unary.getRange(), "'!' needs a compile-time boolean, got " +
-                                v.describe());
+    error(unary.getRange(),
+          "'!' needs a compile-time boolean, got " + v.describe());
     return Value::error();
   }
   switch (v.kind) {
@@ -1385,8 +1386,7 @@ Value Sema::evalBinary(const BinaryExpr &binary) {
     return Value::boolean(op == BinaryOp::And ? lhs.flag && rhs.flag
                                               : lhs.flag || rhs.flag);
   }
-  if ((op == BinaryOp::Eq || op == BinaryOp::Ne) &&
-      lhs.kind == rhs.kind &&
+  if ((op == BinaryOp::Eq || op == BinaryOp::Ne) && lhs.kind == rhs.kind &&
       (lhs.kind == Value::Kind::Bool || lhs.kind == Value::Kind::String ||
        lhs.kind == Value::Kind::DType)) {
     bool equal = lhs.kind == Value::Kind::Bool     ? lhs.flag == rhs.flag
@@ -1395,8 +1395,8 @@ Value Sema::evalBinary(const BinaryExpr &binary) {
     return Value::boolean(op == BinaryOp::Eq ? equal : !equal);
   }
   if (!lhs.isNumber() || !rhs.isNumber()) {
-    error(range, "cannot apply " + opText + " to " + lhs.describe() +
-                     " and " + rhs.describe());
+    error(range, "cannot apply " + opText + " to " + lhs.describe() + " and " +
+                     rhs.describe());
     return Value::error();
   }
 
@@ -1423,8 +1423,8 @@ Value Sema::evalBinary(const BinaryExpr &binary) {
         auto a = lhs.dim.getConstant(), b = rhs.dim.getConstant();
         if (a && b)
           return Value::floating(double(*a) / double(*b));
-        error(range, "cannot divide " + lhs.dim.str() + " by " +
-                         rhs.dim.str() + " exactly");
+        error(range, "cannot divide " + lhs.dim.str() + " by " + rhs.dim.str() +
+                         " exactly");
         return Value::error();
       }
       break;
@@ -1449,8 +1449,8 @@ Value Sema::evalBinary(const BinaryExpr &binary) {
       if (!a || !b) {
         if (op == BinaryOp::Eq || op == BinaryOp::Ne)
           return Value::boolean((lhs.dim == rhs.dim) == (op == BinaryOp::Eq));
-        error(range, "cannot compare symbolic dims " + lhs.dim.str() +
-                         " and " + rhs.dim.str() + " at compile time");
+        error(range, "cannot compare symbolic dims " + lhs.dim.str() + " and " +
+                         rhs.dim.str() + " at compile time");
         return Value::error();
       }
       bool out = op == BinaryOp::Eq   ? *a == *b

@@ -145,6 +145,8 @@ struct ArgValue {
 
 /// True when `name` is a primitive (exp, matmul, attention, ...).
 bool isPrimitive(llvm::StringRef name);
+/// Every primitive's name, sorted.
+std::vector<std::string> primitiveNames();
 
 class Sema {
 public:

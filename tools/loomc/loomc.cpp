@@ -157,6 +157,23 @@ OwningOpRef<ModuleOp> loadModule(MLIRContext &context,
     if (!parseBindings(options.bindings))
       return nullptr;
     bound = true;
+    // `check` without --model checks every model of the file.
+    if (checkCmd && modelName.empty()) {
+      OwningOpRef<ModuleOp> last;
+      bool ok = true;
+      for (const std::string &name : loom::frontend::modelNames(*program)) {
+        options.model = name;
+        last = loom::frontend::generateModule(*program, context, sourceMgr,
+                                              diags, options);
+        ok &= static_cast<bool>(last);
+      }
+      if (!ok)
+        return nullptr;
+      if (!last)
+        return loom::frontend::generateModule(*program, context, sourceMgr,
+                                              diags, options);
+      return last;
+    }
     return loom::frontend::generateModule(*program, context, sourceMgr, diags,
                                           options);
   }
