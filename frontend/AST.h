@@ -30,8 +30,19 @@ namespace loom::frontend {
 
 class Expr {
 public:
-  enum class Kind { Int, Float, Bool, String, Name, Member, Index, Call, Unary,
-                    Binary, List };
+  enum class Kind {
+    Int,
+    Float,
+    Bool,
+    String,
+    Name,
+    Member,
+    Index,
+    Call,
+    Unary,
+    Binary,
+    List
+  };
   Expr(Kind kind, llvm::SMRange range) : kind(kind), range(range) {}
   virtual ~Expr() = default;
 
@@ -121,8 +132,22 @@ public:
 };
 
 enum class UnaryOp { Neg, Not };
-enum class BinaryOp { Add, Sub, Mul, Div, Mod, MatMul, Eq, Ne, Lt, Le, Gt, Ge,
-                      And, Or };
+enum class BinaryOp {
+  Add,
+  Sub,
+  Mul,
+  Div,
+  Mod,
+  MatMul,
+  Eq,
+  Ne,
+  Lt,
+  Le,
+  Gt,
+  Ge,
+  And,
+  Or
+};
 llvm::StringRef spell(BinaryOp op);
 
 class UnaryExpr : public Expr {
@@ -213,8 +238,8 @@ class IfStmt : public Stmt {
 public:
   IfStmt(llvm::SMRange r, ExprPtr cond, std::vector<StmtPtr> thenBody,
          std::vector<StmtPtr> elseBody)
-      : Stmt(Kind::If, r), cond(std::move(cond)),
-        thenBody(std::move(thenBody)), elseBody(std::move(elseBody)) {}
+      : Stmt(Kind::If, r), cond(std::move(cond)), thenBody(std::move(thenBody)),
+        elseBody(std::move(elseBody)) {}
   ExprPtr cond;
   std::vector<StmtPtr> thenBody, elseBody;
   static bool classof(const Stmt *s) { return s->getKind() == Kind::If; }

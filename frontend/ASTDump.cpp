@@ -62,9 +62,7 @@ public:
   }
 
 private:
-  llvm::raw_ostream &line(unsigned indent) {
-    return os.indent(2 * indent);
-  }
+  llvm::raw_ostream &line(unsigned indent) { return os.indent(2 * indent); }
   std::string where(llvm::SMLoc loc) {
     if (!loc.isValid())
       return "@?";

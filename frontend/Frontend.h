@@ -40,9 +40,8 @@ using ProgramPtr = std::unique_ptr<Program, ProgramDeleter>;
 /// `includeDirs`, then among the built-in libraries (`nn`). Returns null
 /// after reporting errors (syntax errors, missing files, import cycles).
 ProgramPtr loadProgram(llvm::StringRef path,
-                                     const std::vector<std::string> &includeDirs,
-                                     llvm::SourceMgr &sourceMgr,
-                                     DiagnosticEngine &diags);
+                       const std::vector<std::string> &includeDirs,
+                       llvm::SourceMgr &sourceMgr, DiagnosticEngine &diags);
 
 /// Like loadProgram, with the root file's text in `buffer` (its identifier
 /// names the file: imports are looked up beside it, its stem is the module

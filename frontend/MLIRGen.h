@@ -46,11 +46,9 @@ public:
 
   /// Starts `func.func @name` with the given argument types; symbolic dims
   /// are named in each argument's `loom.dims`. Returns the arguments.
-  llvm::SmallVector<mlir::Value> beginFunction(llvm::StringRef name,
-                                               llvm::ArrayRef<TensorType> args,
-                                               llvm::ArrayRef<std::string>
-                                                   argNames,
-                                               mlir::Location loc);
+  llvm::SmallVector<mlir::Value>
+  beginFunction(llvm::StringRef name, llvm::ArrayRef<TensorType> args,
+                llvm::ArrayRef<std::string> argNames, mlir::Location loc);
   /// Emits `return` and fixes the function type.
   void finishFunction(llvm::ArrayRef<mlir::Value> results, mlir::Location loc);
   /// Drops the function being built (after an error).

@@ -304,7 +304,8 @@ StmtPtr Parser::parseSub() {
   SMLoc start = tok.loc();
   std::string name = tok.text.str();
   consume();
-  if (!expect(Tok::Assign, "after '" + name + "' (a sub-block: name = Block(...))"))
+  if (!expect(Tok::Assign,
+              "after '" + name + "' (a sub-block: name = Block(...))"))
     return nullptr;
   ExprPtr repeat;
   if (consumeIf(Tok::KwRepeat)) {
@@ -319,8 +320,10 @@ StmtPtr Parser::parseSub() {
   if (!ctor)
     return nullptr;
   if (!llvm::isa<CallExpr>(ctor.get())) {
-    diags.error(ctorStart, "expected a block constructor such as "
-                           "'nn.Linear(d, d)' for '" + name + "'",
+    diags.error(ctorStart,
+                "expected a block constructor such as "
+                "'nn.Linear(d, d)' for '" +
+                    name + "'",
                 ctor->getRange());
     return nullptr;
   }
@@ -346,8 +349,8 @@ StmtPtr Parser::parseFn() {
   if (!consumeIf(Tok::RParen)) {
     do {
       if (!tok.is(Tok::Ident)) {
-        errorExpected("a parameter name", "in the parameter list of '" + name +
-                                              "'");
+        errorExpected("a parameter name",
+                      "in the parameter list of '" + name + "'");
         return nullptr;
       }
       FnParam param;
@@ -609,8 +612,8 @@ ExprPtr Parser::parsePrimary() {
     consume();
     int64_t value = 0;
     if (t.text.getAsInteger(10, value)) {
-      diags.error(t.loc(), "integer literal '" + t.text +
-                               "' does not fit in 64 bits",
+      diags.error(t.loc(),
+                  "integer literal '" + t.text + "' does not fit in 64 bits",
                   t.range());
       return nullptr;
     }
@@ -627,7 +630,8 @@ ExprPtr Parser::parsePrimary() {
   }
   case Tok::String:
     consume();
-    return std::make_unique<StringExpr>(t.range(), t.text.drop_front().drop_back());
+    return std::make_unique<StringExpr>(t.range(),
+                                        t.text.drop_front().drop_back());
   case Tok::KwTrue:
   case Tok::KwFalse:
     consume();

@@ -202,8 +202,7 @@ private:
                    llvm::SMRange site);
   /// Executes statements; sets `result` on `return`. False after an error
   /// that makes the rest meaningless.
-  void execBody(const std::vector<StmtPtr> &body,
-                std::optional<Value> &result);
+  void execBody(const std::vector<StmtPtr> &body, std::optional<Value> &result);
   bool matchAnnotation(const TypeAnnot &annot, const Value &arg,
                        llvm::StringRef what, llvm::SMRange argRange,
                        llvm::StringMap<Dim> &dimVars, bool bindNew);

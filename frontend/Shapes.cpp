@@ -165,6 +165,4 @@ std::string TensorType::shapeStr() const {
   return loom::frontend::shapeStr(dims);
 }
 
-std::string TensorType::str() const {
-  return spell(dtype).str() + shapeStr();
-}
+std::string TensorType::str() const { return spell(dtype).str() + shapeStr(); }

@@ -52,8 +52,7 @@ public:
   static std::optional<Dim> div(const Dim &a, const Dim &b);
 
   /// Replaces symbols by their values where `values` knows them.
-  std::optional<Dim>
-  substitute(const std::map<std::string, Dim> &values) const;
+  std::optional<Dim> substitute(const std::map<std::string, Dim> &values) const;
 
   bool operator==(const Dim &other) const { return terms == other.terms; }
   bool operator!=(const Dim &other) const { return !(*this == other); }

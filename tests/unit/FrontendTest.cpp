@@ -1,8 +1,8 @@
 //===- FrontendTest.cpp - Loom language frontend unit tests ---------------===//
 
+#include "frontend/Frontend.h"
 #include "frontend/AST.h"
 #include "frontend/Diagnostics.h"
-#include "frontend/Frontend.h"
 #include "frontend/Lexer.h"
 #include "frontend/Parser.h"
 #include "frontend/Shapes.h"
@@ -70,14 +70,14 @@ std::vector<Tok> lex(llvm::StringRef source, unsigned &errors) {
 
 TEST(Lexer, TokensAndComments) {
   unsigned errors = 0;
-  auto kinds = lex("fn f(x: f32[..., d]) -> f32 { return x @ w.T } // end",
-                   errors);
-  std::vector<Tok> want = {
-      Tok::KwFn,   Tok::Ident,    Tok::LParen,  Tok::Ident,  Tok::Colon,
-      Tok::Ident,  Tok::LBracket, Tok::Ellipsis, Tok::Comma, Tok::Ident,
-      Tok::RBracket, Tok::RParen, Tok::Arrow,   Tok::Ident,  Tok::LBrace,
-      Tok::KwReturn, Tok::Ident,  Tok::At,      Tok::Ident,  Tok::Dot,
-      Tok::Ident,  Tok::RBrace};
+  auto kinds =
+      lex("fn f(x: f32[..., d]) -> f32 { return x @ w.T } // end", errors);
+  std::vector<Tok> want = {Tok::KwFn,  Tok::Ident, Tok::LParen,   Tok::Ident,
+                           Tok::Colon, Tok::Ident, Tok::LBracket, Tok::Ellipsis,
+                           Tok::Comma, Tok::Ident, Tok::RBracket, Tok::RParen,
+                           Tok::Arrow, Tok::Ident, Tok::LBrace,   Tok::KwReturn,
+                           Tok::Ident, Tok::At,    Tok::Ident,    Tok::Dot,
+                           Tok::Ident, Tok::RBrace};
   EXPECT_EQ(kinds, want);
   EXPECT_EQ(errors, 0u);
 }
@@ -94,7 +94,7 @@ TEST(Lexer, NumbersAndBadCharacters) {
 TEST(Parser, RecoversAndReportsSeveralErrors) {
   llvm::SourceMgr sm;
   llvm::StringRef source = "model M {\n"
-                           "  param w f32[2]\n"      // missing ':'
+                           "  param w f32[2]\n"         // missing ':'
                            "  fn f(x) { return x + }\n" // missing operand
                            "  fn g(x) { return x }\n"
                            "}\n";
