@@ -10,6 +10,7 @@ preset=${1:-default}
 packages=(
   llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools clang-22 lld-22
   libfmt-dev libgtest-dev libgmock-dev cmake ninja-build ccache
+  libomp5-14  # the OpenMP runtime the JIT loads for parallel loops
 )
 missing=()
 for p in "${packages[@]}"; do

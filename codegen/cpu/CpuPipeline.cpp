@@ -21,6 +21,7 @@
 #include "mlir/Target/LLVMIR/Dialect/OpenMP/OpenMPToLLVMIRTranslation.h"
 
 #include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <mutex>
@@ -43,8 +44,9 @@ std::string loom::cpuPipelineText(const CpuPipelineOptions &options) {
   if (options.stopAfter == "linalg")
     return llvm::join(stages, ",");
   // Register blocks and vectors, on tensors.
+  int threads = llvm::sys::fs::exists(kOpenMPRuntime) ? options.threads : 1;
   stages.push_back("func.func(loom-cpu-tile-and-vectorize{threads=" +
-                   std::to_string(options.threads) + "})");
+                   std::to_string(threads) + "})");
   stages.push_back("canonicalize,cse");
   // Buffers: outputs become caller-provided arguments, temporaries are
   // freed when they die.

@@ -15,13 +15,18 @@ class DialectRegistry;
 
 namespace loom {
 
+/// The OpenMP runtime JIT-compiled parallel loops call into.
+inline constexpr const char *kOpenMPRuntime =
+    "/usr/lib/x86_64-linux-gnu/libomp.so.5";
+
 struct CpuPipelineOptions {
   /// Dim bindings NAME=VALUE for loom-specialize; empty when the IR is
   /// already static (the frontend binds dims itself).
   std::vector<std::string> bind;
   /// Stop after this stage: "linalg" (tensors on linalg), or "llvm" (all).
   std::string stopAfter = "llvm";
-  /// Threads for parallel loops (OpenMP); 1 compiles serial code.
+  /// Threads for parallel loops (OpenMP); 1 compiles serial code. Without
+  /// the OpenMP runtime on the machine, code is compiled serial.
   int threads = 2;
 };
 

@@ -1,6 +1,7 @@
 //===- Jit.cpp - JIT-compiling lowered modules for the host ---------------===//
 
 #include "codegen/cpu/Jit.h"
+#include "codegen/cpu/CpuPipeline.h"
 
 #include "ir/LoomOps.h"
 
@@ -118,7 +119,6 @@ JitModule::create(mlir::ModuleOp module, unsigned optLevel) {
   mlir::ExecutionEngineOptions options;
   options.transformer = transformer;
   // Parallel loops call into the OpenMP runtime (LLVM's libomp).
-  static const char *kOpenMP = "/usr/lib/x86_64-linux-gnu/libomp.so.5";
   llvm::SmallVector<llvm::StringRef, 1> libraries;
   bool usesOpenMP = false;
   module.walk([&](mlir::Operation *op) {
@@ -126,7 +126,7 @@ JitModule::create(mlir::ModuleOp module, unsigned optLevel) {
       usesOpenMP = true;
   });
   if (usesOpenMP)
-    libraries.push_back(kOpenMP);
+    libraries.push_back(kOpenMPRuntime);
   // memref.copy of strided views calls `memrefCopy` from MLIR's C runner
   // utilities.
   bool usesRunnerUtils = false;
