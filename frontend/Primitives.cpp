@@ -1072,10 +1072,11 @@ Value Sema::callPrimitive(StringRef name, std::vector<ArgValue> args,
     return Value::error();
   }
   const Primitive &prim = it->second;
-  if (++primitiveCalls > (1u << 20)) {
-    if (primitiveCalls == (1u << 20) + 1)
-      error(site, "the model expands to more than 1048576 operations; "
-                  "reduce the repeat counts");
+  if (++primitiveCalls > kMaxPrimitiveCalls) {
+    if (primitiveCalls == kMaxPrimitiveCalls + 1)
+      error(site, "the model expands to more than " +
+                      llvm::Twine(kMaxPrimitiveCalls) +
+                      " operations; reduce the repeat counts");
     return Value::error();
   }
   for (const ArgValue &a : args)

@@ -143,6 +143,10 @@ struct ArgValue {
   llvm::SMRange range;
 };
 
+/// Bound on the operations one model may expand to, so nested repeats
+/// cannot blow up exponentially.
+constexpr unsigned kMaxPrimitiveCalls = 1u << 20;
+
 /// True when `name` is a primitive (exp, matmul, attention, ...).
 bool isPrimitive(llvm::StringRef name);
 /// Every primitive's name, sorted.

@@ -283,19 +283,10 @@ struct SinusoidalLowering : OpRewritePattern<loom::SinusoidalOp> {
     auto type = op.getType();
     int64_t rank = type.getRank();
     int64_t dim = op.getDim();
-    // positions: [...] read at all but the last result dim.
-    SmallVector<AffineExpr> exprs;
-    for (int64_t i = 0; i + 1 < rank; ++i)
-      exprs.push_back(rewriter.getAffineDimExpr(i));
-    SmallVector<AffineMap> maps = {
-        AffineMap::get(rank, 0, exprs, rewriter.getContext()),
-        rewriter.getMultiDimIdentityMap(rank)};
-    SmallVector<utils::IteratorType> iterators(rank,
-                                               utils::IteratorType::parallel);
-    auto generic = linalg::GenericOp::create(
-        rewriter, op.getLoc(), TypeRange{type}, ValueRange{op.getPositions()},
-        ValueRange{lb.empty(type)}, maps, iterators,
-        [&](OpBuilder &b, Location loc, ValueRange args) {
+    // positions: [...] -> [..., dim]
+    Value result = lb.appendDim(
+        type, op.getPositions(),
+        [&](OpBuilder &b, Location loc, ValueRange args) -> Value {
           // angle = p / 10000^(2 * (j / 2) / dim), in f64.
           Type f64 = b.getF64Type();
           Value p = arith::SIToFPOp::create(b, loc, f64, args[0]);
@@ -316,12 +307,9 @@ struct SinusoidalLowering : OpRewritePattern<loom::SinusoidalOp> {
           Value v = arith::SelectOp::create(b, loc, isEven,
                                             math::SinOp::create(b, loc, angle),
                                             math::CosOp::create(b, loc, angle));
-          linalg::YieldOp::create(
-              b, loc,
-              arith::TruncFOp::create(b, loc, type.getElementType(), v)
-                  .getResult());
+          return arith::TruncFOp::create(b, loc, type.getElementType(), v);
         });
-    rewriter.replaceOp(op, generic.getResult(0));
+    rewriter.replaceOp(op, result);
     return success();
   }
 };

@@ -96,6 +96,25 @@ Value LinalgBuilder::elementwise(RankedTensorType resultType, ValueRange inputs,
   return generic.getResult(0);
 }
 
+Value LinalgBuilder::appendDim(RankedTensorType resultType, Value input,
+                               const BodyFn &body) {
+  int64_t rank = resultType.getRank();
+  SmallVector<AffineExpr> exprs;
+  for (int64_t i = 0; i + 1 < rank; ++i)
+    exprs.push_back(b.getAffineDimExpr(i));
+  SmallVector<AffineMap> maps = {AffineMap::get(rank, 0, exprs, b.getContext()),
+                                 b.getMultiDimIdentityMap(rank)};
+  SmallVector<utils::IteratorType> iterators(rank,
+                                             utils::IteratorType::parallel);
+  auto generic = linalg::GenericOp::create(
+      b, loc, TypeRange{resultType}, ValueRange{input},
+      ValueRange{empty(resultType)}, maps, iterators,
+      [&](OpBuilder &nb, Location nloc, ValueRange args) {
+        linalg::YieldOp::create(nb, nloc, body(nb, nloc, args.take_front()));
+      });
+  return generic.getResult(0);
+}
+
 Value LinalgBuilder::reduce(
     Value input, ArrayRef<int64_t> axes, double init,
     const std::function<Value(OpBuilder &, Location, Value, Value)> &combine) {

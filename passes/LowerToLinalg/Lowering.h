@@ -41,6 +41,12 @@ public:
   mlir::Value elementwise(mlir::RankedTensorType resultType,
                           mlir::ValueRange inputs, const BodyFn &body);
 
+  /// A parallel `linalg.generic` over `resultType` whose one input has all
+  /// but the last result dim (gathers and encodings that add a feature dim);
+  /// `body` gets the input element and builds the output element.
+  mlir::Value appendDim(mlir::RankedTensorType resultType, mlir::Value input,
+                        const BodyFn &body);
+
   /// Reduces `input` over sorted `axes` (dropping them) starting from
   /// `init`; `combine(acc, x)` folds one element in.
   mlir::Value

@@ -346,18 +346,8 @@ struct EmbeddingLowering : OpRewritePattern<loom::EmbeddingOp> {
     int64_t rank = out.getRank();
     Value table = op.getTable();
     int64_t rows = op.getTable().getType().getDimSize(0);
-    SmallVector<AffineExpr> idExprs;
-    for (int64_t i = 0; i + 1 < rank; ++i)
-      idExprs.push_back(rewriter.getAffineDimExpr(i));
-    SmallVector<AffineMap> maps = {
-        AffineMap::get(rank, 0, idExprs, rewriter.getContext()),
-        rewriter.getMultiDimIdentityMap(rank)};
-    SmallVector<utils::IteratorType> iterators(rank,
-                                               utils::IteratorType::parallel);
-    auto generic = linalg::GenericOp::create(
-        rewriter, op.getLoc(), TypeRange{out}, ValueRange{op.getIds()},
-        ValueRange{lb.empty(out)}, maps, iterators,
-        [&](OpBuilder &b, Location loc, ValueRange args) {
+    Value result = lb.appendDim(
+        out, op.getIds(), [&](OpBuilder &b, Location loc, ValueRange args) {
           // Clamp ids into the table so a bad id cannot read out of bounds.
           Value id =
               arith::IndexCastOp::create(b, loc, b.getIndexType(), args[0]);
@@ -366,10 +356,10 @@ struct EmbeddingLowering : OpRewritePattern<loom::EmbeddingOp> {
           id = arith::MaxSIOp::create(b, loc, id, zero);
           id = arith::MinSIOp::create(b, loc, id, top);
           Value d = linalg::IndexOp::create(b, loc, rank - 1);
-          Value v = tensor::ExtractOp::create(b, loc, table, ValueRange{id, d});
-          linalg::YieldOp::create(b, loc, v);
+          return tensor::ExtractOp::create(b, loc, table, ValueRange{id, d})
+              .getResult();
         });
-    rewriter.replaceOp(op, generic.getResult(0));
+    rewriter.replaceOp(op, result);
     return success();
   }
 };
