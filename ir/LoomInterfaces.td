@@ -26,4 +26,33 @@ def Loom_CostModelOpInterface : OpInterface<"CostModelOpInterface"> {
   ];
 }
 
+def Loom_VjpOpInterface : OpInterface<"VjpOpInterface"> {
+  let cppNamespace = "::loom";
+  let description = [{
+    A differentiable op states its vector-Jacobian product: given the
+    gradients of the loss with respect to its results, it builds (with loom
+    ops, at the builder's insertion point) the gradients with respect to its
+    operands. `loom-autodiff` walks a function backwards and asks each op
+    through this interface; it never switches over op kinds.
+  }];
+  let methods = [
+    InterfaceMethod<
+      /*desc=*/[{Builds the operand gradients. `resultGrads` has one entry
+                 per result, null where the result does not reach the loss
+                 (a zero gradient). `wanted` has one entry per operand: only
+                 operands marked true need a gradient, so work for frozen
+                 parameters and integer inputs is never emitted.
+                 `operandGrads` receives one entry per operand, each null or a
+                 value of exactly that operand's type. Fails (after emitting
+                 an error at the op) when the product cannot be built, e.g.
+                 for a dynamic shape.}],
+      /*retTy=*/"::mlir::LogicalResult",
+      /*methodName=*/"buildVjp",
+      /*args=*/(ins "::mlir::OpBuilder &":$builder,
+                    "::mlir::ArrayRef<::mlir::Value>":$resultGrads,
+                    "::mlir::ArrayRef<bool>":$wanted,
+                    "::llvm::SmallVectorImpl<::mlir::Value> &":$operandGrads)>,
+  ];
+}
+
 #endif // LOOM_IR_LOOMINTERFACES_TD

@@ -51,7 +51,8 @@ def Loom_ConstantOp : Loom_Op<"constant", [
 /// `lhs op rhs` elementwise, with NumPy broadcasting: shapes are aligned at
 /// their trailing dims and a dim of 1 stretches to the other operand's dim.
 class Loom_BinaryOp<string mnemonic, string what, list<Trait> traits = []>
-    : Loom_InferredOp<mnemonic, traits> {
+    : Loom_InferredOp<mnemonic, !listconcat(traits, [
+        DeclareOpInterfaceMethods<Loom_VjpOpInterface>])> {
   let summary = "Elementwise " # what # " with broadcasting";
   let description = [{
     Computes `lhs }] # what # [{ rhs` elementwise. Both operands have the same
@@ -76,7 +77,7 @@ def Loom_DivOp : Loom_BinaryOp<"div", "/">;
 /// `op(input)` elementwise on a floating-point tensor. `flops` is the FLOP
 /// count per element that `getFlopCount` reports (`kFlopsPerElement`).
 class Loom_UnaryFloatOp<string mnemonic, string what, int flops = 1>
-    : Loom_SameTypeOp<mnemonic> {
+    : Loom_SameTypeOp<mnemonic, [DeclareOpInterfaceMethods<Loom_VjpOpInterface>]> {
   let summary = "Elementwise " # what;
   let description = [{
     Computes }] # what # [{ of every element of a floating-point tensor.
@@ -108,7 +109,7 @@ def Loom_SqrtOp : Loom_UnaryFloatOp<"sqrt", "the square root", 4>;
 def Loom_RsqrtOp
     : Loom_UnaryFloatOp<"rsqrt", "the reciprocal square root `1 / sqrt(x)`", 4>;
 
-def Loom_GeluOp : Loom_SameTypeOp<"gelu"> {
+def Loom_GeluOp : Loom_SameTypeOp<"gelu", [DeclareOpInterfaceMethods<Loom_VjpOpInterface>]> {
   let summary = "Elementwise Gaussian error linear unit";
   let description = [{
     Computes `x * Phi(x)` elementwise, `Phi` being the standard normal CDF.
@@ -127,7 +128,7 @@ def Loom_GeluOp : Loom_SameTypeOp<"gelu"> {
       "$input `,` `approximate` `=` $approximate attr-dict `:` type($input)";
 }
 
-def Loom_PowOp : Loom_SameTypeOp<"pow"> {
+def Loom_PowOp : Loom_SameTypeOp<"pow", [DeclareOpInterfaceMethods<Loom_VjpOpInterface>]> {
   let summary = "Elementwise power with a constant exponent";
   let description = [{
     Computes `x ** exponent` elementwise (as C's `pow`: a negative base with a
@@ -165,7 +166,8 @@ def Loom_CompareOp : Loom_InferredOp<"compare"> {
   let hasVerifier = 1;
 }
 
-def Loom_WhereOp : Loom_InferredOp<"where"> {
+def Loom_WhereOp : Loom_InferredOp<"where", [
+    DeclareOpInterfaceMethods<Loom_VjpOpInterface>]> {
   let summary = "Elementwise selection with broadcasting";
   let description = [{
     `cond ? lhs : rhs` elementwise. `cond` is an `i1` tensor; `lhs` and `rhs`
@@ -186,7 +188,8 @@ def Loom_WhereOp : Loom_InferredOp<"where"> {
   }];
 }
 
-def Loom_CastOp : Loom_InferredOp<"cast"> {
+def Loom_CastOp : Loom_InferredOp<"cast", [
+    DeclareOpInterfaceMethods<Loom_VjpOpInterface>]> {
   let summary = "Elementwise element-type conversion";
   let description = [{
     Converts every element to the element type `to` (`f32`, `bf16`, `f16`,
@@ -210,7 +213,7 @@ def Loom_CastOp : Loom_InferredOp<"cast"> {
 /// Reduces `input` over `axes` (unique, sorted, in `[0, rank)`, non-empty);
 /// `keepdim` keeps the reduced dims as 1s.
 class Loom_ReduceOp<string mnemonic, string what, Type tensor = Loom_Tensor>
-    : Loom_InferredOp<mnemonic> {
+    : Loom_InferredOp<mnemonic, [DeclareOpInterfaceMethods<Loom_VjpOpInterface>]> {
   let summary = "Reduces a tensor by " # what # " over some axes";
   let description = [{
     Takes the }] # what # [{ of `input` over `axes`, which are unique, sorted,
@@ -242,7 +245,8 @@ def Loom_ReduceMaxOp : Loom_ReduceOp<"reduce_max", "the maximum">;
 // matmul
 //===----------------------------------------------------------------------===//
 
-def Loom_MatmulOp : Loom_InferredOp<"matmul"> {
+def Loom_MatmulOp : Loom_InferredOp<"matmul", [
+    DeclareOpInterfaceMethods<Loom_VjpOpInterface>]> {
   let summary = "Batched matrix product";
   let description = [{
     `lhs: [..., M, K] @ rhs: [..., K, N] -> [..., M, N]`. Both operands have
@@ -264,7 +268,8 @@ def Loom_MatmulOp : Loom_InferredOp<"matmul"> {
 // transpose
 //===----------------------------------------------------------------------===//
 
-def Loom_TransposeOp : Loom_InferredOp<"transpose"> {
+def Loom_TransposeOp : Loom_InferredOp<"transpose", [
+    DeclareOpInterfaceMethods<Loom_VjpOpInterface>]> {
   let summary = "Permutes the dims of a tensor";
   let description = [{
     Result dim `i` is input dim `perm[i]`; `perm` is a permutation of
@@ -287,7 +292,7 @@ def Loom_TransposeOp : Loom_InferredOp<"transpose"> {
 // softmax
 //===----------------------------------------------------------------------===//
 
-def Loom_SoftmaxOp : Loom_SameTypeOp<"softmax"> {
+def Loom_SoftmaxOp : Loom_SameTypeOp<"softmax", [DeclareOpInterfaceMethods<Loom_VjpOpInterface>]> {
   let summary = "Softmax along one axis";
   let description = [{
     `exp(x - max(x)) / sum(exp(x - max(x)))` along `axis`, which lies in
@@ -308,7 +313,8 @@ def Loom_SoftmaxOp : Loom_SameTypeOp<"softmax"> {
 // Shape ops
 //===----------------------------------------------------------------------===//
 
-def Loom_ReshapeOp : Loom_InferredOp<"reshape"> {
+def Loom_ReshapeOp : Loom_InferredOp<"reshape", [
+    DeclareOpInterfaceMethods<Loom_VjpOpInterface>]> {
   let summary = "Gives a tensor a new shape with the same elements";
   let description = [{
     Reinterprets the row-major elements of `input` with the shape `shape`. An
@@ -332,7 +338,8 @@ def Loom_ReshapeOp : Loom_InferredOp<"reshape"> {
       "$input `,` `shape` `=` $shape attr-dict `:` type($input)";
 }
 
-def Loom_SplitHeadsOp : Loom_InferredOp<"split_heads"> {
+def Loom_SplitHeadsOp : Loom_InferredOp<"split_heads", [
+    DeclareOpInterfaceMethods<Loom_VjpOpInterface>]> {
   let summary = "Splits the feature dim into attention heads";
   let description = [{
     `[B, T, H*Dh] -> [B, H, T, Dh]` with `H = heads`: reshapes the last dim to
@@ -351,7 +358,8 @@ def Loom_SplitHeadsOp : Loom_InferredOp<"split_heads"> {
       "$input `,` `heads` `=` $heads attr-dict `:` type($input)";
 }
 
-def Loom_MergeHeadsOp : Loom_InferredOp<"merge_heads"> {
+def Loom_MergeHeadsOp : Loom_InferredOp<"merge_heads", [
+    DeclareOpInterfaceMethods<Loom_VjpOpInterface>]> {
   let summary = "Merges attention heads back into the feature dim";
   let description = [{
     `[B, H, T, Dh] -> [B, T, H*Dh]`, the inverse of `split_heads`. The merged
@@ -367,7 +375,8 @@ def Loom_MergeHeadsOp : Loom_InferredOp<"merge_heads"> {
   let assemblyFormat = "$input attr-dict `:` type($input)";
 }
 
-def Loom_ConcatOp : Loom_InferredOp<"concat"> {
+def Loom_ConcatOp : Loom_InferredOp<"concat", [
+    DeclareOpInterfaceMethods<Loom_VjpOpInterface>]> {
   let summary = "Concatenates tensors along one axis";
   let description = [{
     Joins one or more tensors of the same rank and element type along `axis`
@@ -389,7 +398,8 @@ def Loom_ConcatOp : Loom_InferredOp<"concat"> {
       "type($inputs)";
 }
 
-def Loom_SliceOp : Loom_InferredOp<"slice"> {
+def Loom_SliceOp : Loom_InferredOp<"slice", [
+    DeclareOpInterfaceMethods<Loom_VjpOpInterface>]> {
   let summary = "Takes a contiguous range of one axis";
   let description = [{
     Keeps indices `[start, end)` of dim `axis`, with Python semantics: a
@@ -416,7 +426,8 @@ def Loom_SliceOp : Loom_InferredOp<"slice"> {
 // Model ops
 //===----------------------------------------------------------------------===//
 
-def Loom_EmbeddingOp : Loom_InferredOp<"embedding"> {
+def Loom_EmbeddingOp : Loom_InferredOp<"embedding", [
+    DeclareOpInterfaceMethods<Loom_VjpOpInterface>]> {
   let summary = "Looks up rows of an embedding table";
   let description = [{
     `table: [V, D]`, `ids: [...]` (`i32`) -> `[..., D]`: row `ids[...]` of
@@ -497,7 +508,8 @@ def Loom_FillOp : Loom_PureOp<"fill"> {
   let assemblyFormat = "`value` `=` $value attr-dict `:` type($result)";
 }
 
-def Loom_LayerNormOp : Loom_InferredOp<"layer_norm"> {
+def Loom_LayerNormOp : Loom_InferredOp<"layer_norm", [
+    DeclareOpInterfaceMethods<Loom_VjpOpInterface>]> {
   let summary = "Layer normalization over the last dim";
   let description = [{
     `(x - mean) / sqrt(var + eps) * gamma + beta`, with the (biased) mean and
@@ -521,7 +533,8 @@ def Loom_LayerNormOp : Loom_InferredOp<"layer_norm"> {
   let hasVerifier = 1;
 }
 
-def Loom_AttentionOp : Loom_InferredOp<"attention"> {
+def Loom_AttentionOp : Loom_InferredOp<"attention", [
+    DeclareOpInterfaceMethods<Loom_VjpOpInterface>]> {
   let summary = "Scaled dot-product attention";
   let description = [{
     `softmax(q @ k^T * scale + masks) @ v` over the key axis, with
@@ -558,7 +571,8 @@ def Loom_AttentionOp : Loom_InferredOp<"attention"> {
   }];
 }
 
-def Loom_CrossEntropyOp : Loom_InferredOp<"cross_entropy"> {
+def Loom_CrossEntropyOp : Loom_InferredOp<"cross_entropy", [
+    DeclareOpInterfaceMethods<Loom_VjpOpInterface>]> {
   let summary = "Mean softmax cross-entropy of logits against class ids";
   let description = [{
     `logits: [..., V]` (floating point), `targets: [...]` (`i32`, the shape of
@@ -583,7 +597,8 @@ def Loom_CrossEntropyOp : Loom_InferredOp<"cross_entropy"> {
   }];
 }
 
-def Loom_DropoutOp : Loom_InferredOp<"dropout"> {
+def Loom_DropoutOp : Loom_InferredOp<"dropout", [
+    DeclareOpInterfaceMethods<Loom_VjpOpInterface>]> {
   let summary = "Inverted dropout with a deterministic mask";
   let description = [{
     Zeroes each element of `input` with probability `rate` (`0 <= rate < 1`)
@@ -625,7 +640,8 @@ def Loom_DropoutOp : Loom_InferredOp<"dropout"> {
   let hasVerifier = 1;
 }
 
-def Loom_LstmOp : Loom_InferredOp<"lstm"> {
+def Loom_LstmOp : Loom_InferredOp<"lstm", [
+    DeclareOpInterfaceMethods<Loom_VjpOpInterface>]> {
   let summary = "A single-layer, batch-first LSTM over a whole sequence";
   let description = [{
     `input: [B, T, I]`, initial state `h0, c0: [B, H]`, weights
@@ -722,5 +738,7 @@ def Loom_GetParameterOp : Loom_PureOp<"get_parameter", [
     OpBuilder<(ins "ParameterOp":$parameter)>,
   ];
 }
+
+include "ir/LoomGradOps.td"
 
 #endif // LOOM_IR_LOOMOPS_TD
