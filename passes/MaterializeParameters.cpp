@@ -3,7 +3,9 @@
 // Lays the module's `loom.parameter`s out in one flat f32 buffer (each at a
 // 64-byte-aligned offset, recorded as `loom.offset` in bytes), gives every
 // function a leading `params` argument holding that buffer, and turns each
-// `loom.get_parameter` into a slice of it at a static offset.
+// `loom.get_parameter` into a slice of it at a static offset. A gradient
+// function's per-parameter results (marked `loom.grad_of`, see loom-autodiff)
+// are packed into one buffer of the same layout.
 //
 //===----------------------------------------------------------------------===//
 
@@ -11,7 +13,9 @@
 
 #include "ir/LoomOps.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Builders.h"
 
@@ -27,6 +31,81 @@ using namespace mlir;
 namespace {
 
 constexpr int64_t kAlignBytes = 64;
+
+/// `value` flattened to rank 1.
+Value flatten(OpBuilder &b, Location loc, Value value) {
+  auto type = llvm::cast<RankedTensorType>(value.getType());
+  if (type.getRank() == 1)
+    return value;
+  if (type.getRank() == 0)
+    return tensor::ExpandShapeOp::create(
+        b, loc, RankedTensorType::get({1}, type.getElementType()), value,
+        ArrayRef<ReassociationIndices>{});
+  ReassociationIndices all;
+  for (int64_t i = 0; i < type.getRank(); ++i)
+    all.push_back(i);
+  return tensor::CollapseShapeOp::create(b, loc, value,
+                                         ArrayRef<ReassociationIndices>{all});
+}
+
+/// Replaces the results of `func` marked `loom.grad_of` by one flat buffer
+/// of `bufferType` holding each at its parameter's offset (zeros elsewhere).
+LogicalResult packGradients(
+    func::FuncOp func, RankedTensorType bufferType,
+    const llvm::StringMap<std::pair<int64_t, RankedTensorType>> &layout) {
+  SmallVector<std::pair<unsigned, int64_t>> packed; // result, offset
+  for (unsigned i = 0, e = func.getNumResults(); i < e; ++i) {
+    auto of = func.getResultAttrOfType<StringAttr>(i, "loom.grad_of");
+    if (!of)
+      continue;
+    auto it = layout.find(of.getValue());
+    if (it == layout.end())
+      return func.emitError() << "gradient of unknown parameter " << of;
+    packed.emplace_back(i, it->second.first);
+  }
+  if (packed.empty())
+    return success();
+  auto ret = llvm::cast<func::ReturnOp>(func.getBody().front().getTerminator());
+  OpBuilder b(ret);
+  Location loc = ret.getLoc();
+  Value zero = arith::ConstantOp::create(
+      b, loc, b.getZeroAttr(bufferType.getElementType()));
+  Value buffer = linalg::FillOp::create(
+                     b, loc, zero,
+                     Value(tensor::EmptyOp::create(b, loc, bufferType.getShape(),
+                                                   bufferType.getElementType())))
+                     .getResult(0);
+  for (auto [index, offset] : packed) {
+    Value flat = flatten(b, loc, ret.getOperand(index));
+    int64_t n = llvm::cast<RankedTensorType>(flat.getType()).getDimSize(0);
+    buffer = tensor::InsertSliceOp::create(
+        b, loc, flat, buffer, ArrayRef<OpFoldResult>{b.getIndexAttr(offset)},
+        ArrayRef<OpFoldResult>{b.getIndexAttr(n)},
+        ArrayRef<OpFoldResult>{b.getIndexAttr(1)});
+  }
+  // Keep the other results, then the packed buffer.
+  SmallVector<Value> results;
+  SmallVector<DictionaryAttr> attrs;
+  llvm::BitVector isGrad(func.getNumResults());
+  for (auto [index, offset] : packed)
+    isGrad.set(index);
+  for (unsigned i = 0, e = func.getNumResults(); i < e; ++i)
+    if (!isGrad[i]) {
+      results.push_back(ret.getOperand(i));
+      attrs.push_back(func.getResultAttrDict(i)
+                          ? func.getResultAttrDict(i)
+                          : b.getDictionaryAttr({}));
+    }
+  results.push_back(buffer);
+  attrs.push_back(b.getDictionaryAttr(
+      b.getNamedAttr("loom.name", b.getStringAttr("grads"))));
+  func::ReturnOp::create(b, loc, results);
+  ret.erase();
+  func.setFunctionType(FunctionType::get(
+      func.getContext(), func.getArgumentTypes(), ValueRange(results).getTypes()));
+  func.setAllResultAttrs(attrs);
+  return success();
+}
 
 struct LoomMaterializeParameters
     : public loom::impl::LoomMaterializeParametersBase<
@@ -102,6 +181,8 @@ struct LoomMaterializeParameters
         load.replaceAllUsesWith(shaped);
         load.erase();
       }
+      if (failed(packGradients(func, bufferType, layout)))
+        return signalPassFailure();
     }
     // Calls between defined functions pass the caller's buffer along.
     module.walk([&](func::CallOp call) {

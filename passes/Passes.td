@@ -9,6 +9,52 @@
 
 include "mlir/Pass/PassBase.td"
 
+def LoomAutodiff : Pass<"loom-autodiff", "mlir::ModuleOp"> {
+  let summary = "Derives the gradient of a scalar loss function (reverse mode)";
+  let description = [{
+    For the function `function` (one rank-0 float result, the loss; static
+    shapes; loom ops only), builds `<function>_grad`: the forward body once,
+    then the backward sweep, which walks the ops in reverse and asks each
+    through `VjpOpInterface` for the gradients of its operands. It returns
+    the loss followed by one gradient per trainable parameter, in
+    declaration order, each marked with a `loom.grad_of` result attribute
+    (`loom-materialize-parameters` packs them into one buffer in the layout
+    of the parameter buffer).
+
+    Only values that depend on a trainable parameter are differentiated,
+    and an op is asked only for the operands that need a gradient: frozen
+    parameters and integer inputs cause no backward work at all. Trainable
+    parameters are marked `loom.trainable`. `trainable` lists parameter
+    names or name prefixes (`blocks.3` selects `blocks.3.ln1.weight`);
+    empty selects every parameter. The forward function is erased unless
+    `keep-forward` is set.
+
+    Before:
+    ```mlir
+    loom.parameter @w : tensor<4xf32> init = {kind = "zeros"}
+    func.func @loss(%x: tensor<4xf32>) -> tensor<f32> {
+      %w = loom.get_parameter @w : tensor<4xf32>
+      %y = loom.mul %x, %w : tensor<4xf32>, tensor<4xf32>
+      %l = loom.reduce_sum %y, axes = [0], keepdim = false : tensor<4xf32>
+      return %l : tensor<f32>
+    }
+    ```
+    After (`%g` is the gradient of `@w`: `%x` broadcast):
+    ```mlir
+    func.func @loss_grad(%x: tensor<4xf32>)
+        -> (tensor<f32>, tensor<4xf32> {loom.grad_of = "w"})
+    ```
+  }];
+  let options = [
+    Option<"function", "function", "std::string", "\"loss\"",
+           "The scalar function to differentiate">,
+    ListOption<"trainable", "trainable", "std::string",
+               "Trainable parameter names or prefixes (empty: all)">,
+    Option<"keepForward", "keep-forward", "bool", "false",
+           "Keep the forward function">,
+  ];
+}
+
 def LoomCountFlops : Pass<"loom-count-flops", "mlir::func::FuncOp"> {
   let summary = "Annotates each function with the floating-point operations "
                 "one call performs";
@@ -86,7 +132,59 @@ def LoomMaterializeParameters
       %w = tensor.expand_shape %s [[0, 1]] output_shape [2, 3]
     ```
   }];
-  let dependentDialects = ["mlir::tensor::TensorDialect"];
+  let dependentDialects = ["mlir::arith::ArithDialect",
+                           "mlir::linalg::LinalgDialect",
+                           "mlir::tensor::TensorDialect"];
+}
+
+def LoomOptimizer : Pass<"loom-optimizer", "mlir::ModuleOp"> {
+  let summary = "Builds a fused training step from a gradient function";
+  let description = [{
+    Runs after `loom-materialize-parameters` on the module holding
+    `<fn>_grad(params, inputs...) -> (loss, grads)` (see `loom-autodiff`)
+    and replaces it by
+
+    ```
+    train_step(params, state..., hyper: tensor<4xf32>, inputs...)
+        -> (loss, params', state'..., grad_norm)
+    ```
+
+    where `state` is the optimizer state, one flat buffer in the parameter
+    layout per moment (`sgd`: none, or the momentum buffer when
+    `momentum > 0`; `adam`/`adamw`: first and second moments), and `hyper`
+    holds the run-time values `[lr, 1 - beta1^t, 1 - beta2^t, 0]`, so
+    schedules never recompile. The gradients are scaled to a global norm of
+    at most `max-grad-norm` (when > 0); then one fused elementwise loop per
+    trainable parameter (`loom.trainable`) updates parameter and state with
+    the learning rate `lr * loom.lr_mult` (the parameter's multiplier,
+    default 1). Frozen parameters and their state are copied unchanged.
+    `grad_norm` is the norm before clipping.
+
+    - `sgd`: `g += wd * p; m = momentum * m + g; p -= lr * (nesterov ?
+      g + momentum * m : m)` (plain `p -= lr * g` without momentum).
+    - `adam`: `g += wd * p`; `m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
+      p -= lr * (m / bc1) / (sqrt(v / bc2) + eps)`.
+    - `adamw`: as `adam` without the `g += wd * p`, and with the decoupled
+      decay `p -= lr * wd * p` (PyTorch's AdamW).
+  }];
+  let options = [
+    Option<"function", "function", "std::string", "\"loss_grad\"",
+           "The gradient function">,
+    Option<"kind", "kind", "std::string", "\"adamw\"",
+           "sgd, adam or adamw">,
+    Option<"momentum", "momentum", "double", "0.0", "SGD momentum">,
+    Option<"nesterov", "nesterov", "bool", "false", "Nesterov momentum">,
+    Option<"beta1", "beta1", "double", "0.9", "Adam beta1">,
+    Option<"beta2", "beta2", "double", "0.999", "Adam beta2">,
+    Option<"eps", "eps", "double", "1e-8", "Adam epsilon">,
+    Option<"weightDecay", "weight-decay", "double", "0.0", "Weight decay">,
+    Option<"maxGradNorm", "max-grad-norm", "double", "0.0",
+           "Global gradient-norm clipping threshold (0: none)">,
+  ];
+  let dependentDialects = [
+    "mlir::arith::ArithDialect", "mlir::linalg::LinalgDialect",
+    "mlir::math::MathDialect", "mlir::tensor::TensorDialect",
+  ];
 }
 
 def LoomSpecialize : Pass<"loom-specialize", "mlir::ModuleOp"> {

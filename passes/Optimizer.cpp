@@ -1,0 +1,328 @@
+//===- Optimizer.cpp - A fused training step over flat buffers ------------===//
+//
+// Turns `<fn>_grad(params, inputs...) -> (loss, grads)` into
+// `train_step(params, state..., hyper, inputs...) -> (loss, params',
+// state'..., grad_norm)`: the gradient computation, the global gradient
+// norm (and clipping), then one fused elementwise loop per trainable
+// parameter that updates it and its optimizer state.
+//
+//===----------------------------------------------------------------------===//
+
+#include "passes/Passes.h"
+
+#include "ir/LoomOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/IRMapping.h"
+
+#define DEBUG_TYPE "loom-optimizer"
+
+namespace loom {
+#define GEN_PASS_DEF_LOOMOPTIMIZER
+#include "passes/Passes.h.inc"
+} // namespace loom
+
+using namespace mlir;
+
+namespace {
+
+/// Hyperparameters fixed at compile time.
+struct Rule {
+  enum Kind { Sgd, Adam, AdamW } kind;
+  double momentum, beta1, beta2, eps, weightDecay;
+  bool nesterov;
+
+  unsigned numStates() const {
+    if (kind == Sgd)
+      return momentum > 0 ? 1 : 0;
+    return 2;
+  }
+};
+
+/// Scalar f32 helpers inside a region.
+struct Scalars {
+  OpBuilder &b;
+  Location loc;
+  Value c(double v) {
+    return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(float(v)));
+  }
+  Value add(Value x, Value y) { return arith::AddFOp::create(b, loc, x, y); }
+  Value sub(Value x, Value y) { return arith::SubFOp::create(b, loc, x, y); }
+  Value mul(Value x, Value y) { return arith::MulFOp::create(b, loc, x, y); }
+  Value div(Value x, Value y) { return arith::DivFOp::create(b, loc, x, y); }
+};
+
+struct LoomOptimizer : public loom::impl::LoomOptimizerBase<LoomOptimizer> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    Rule rule;
+    if (kind == "sgd")
+      rule.kind = Rule::Sgd;
+    else if (kind == "adam")
+      rule.kind = Rule::Adam;
+    else if (kind == "adamw")
+      rule.kind = Rule::AdamW;
+    else {
+      module.emitError() << "loom-optimizer: unknown kind '" << kind
+                         << "'; expected sgd, adam or adamw";
+      return signalPassFailure();
+    }
+    rule.momentum = momentum;
+    rule.beta1 = beta1;
+    rule.beta2 = beta2;
+    rule.eps = eps;
+    rule.weightDecay = weightDecay;
+    rule.nesterov = nesterov;
+    if (momentum < 0 || beta1 < 0 || beta1 >= 1 || beta2 < 0 || beta2 >= 1 ||
+        eps < 0 || weightDecay < 0 || (nesterov && momentum <= 0)) {
+      module.emitError() << "loom-optimizer: invalid hyperparameters "
+                            "(need momentum >= 0, 0 <= beta < 1, eps >= 0, "
+                            "weight-decay >= 0, nesterov only with momentum)";
+      return signalPassFailure();
+    }
+
+    auto grad = module.lookupSymbol<func::FuncOp>(function);
+    if (!grad || grad.isExternal()) {
+      module.emitError() << "loom-optimizer: no gradient function '"
+                         << function << "'";
+      return signalPassFailure();
+    }
+    FunctionType gradType = grad.getFunctionType();
+    auto buffer = gradType.getNumInputs() > 0
+                      ? llvm::dyn_cast<RankedTensorType>(gradType.getInput(0))
+                      : RankedTensorType();
+    if (!buffer || buffer.getRank() != 1 || gradType.getNumResults() != 2 ||
+        gradType.getResult(1) != buffer) {
+      grad.emitError() << "loom-optimizer: expected (params, inputs...) -> "
+                          "(loss, grads) with grads in the parameter layout; "
+                          "run loom-autodiff and "
+                          "loom-materialize-parameters first";
+      return signalPassFailure();
+    }
+    if (failed(buildTrainStep(module, grad, buffer, rule)))
+      return signalPassFailure();
+    grad.erase();
+  }
+
+  LogicalResult buildTrainStep(ModuleOp module, func::FuncOp grad,
+                               RankedTensorType buffer, const Rule &rule) {
+    MLIRContext *ctx = &getContext();
+    OpBuilder b(grad);
+    Location loc = grad.getLoc();
+    Type f32 = b.getF32Type();
+    auto scalarType = RankedTensorType::get({}, f32);
+    auto hyperType = RankedTensorType::get({4}, f32);
+    unsigned numStates = rule.numStates();
+
+    // Signature.
+    SmallVector<Type> inputs = {buffer};
+    SmallVector<DictionaryAttr> argAttrs;
+    auto named = [&](StringRef name) {
+      return b.getDictionaryAttr(
+          {b.getNamedAttr("loom.name", b.getStringAttr(name)),
+           b.getNamedAttr("bufferization.writable", b.getBoolAttr(false))});
+    };
+    argAttrs.push_back(named("params"));
+    static const char *stateNames[] = {"m", "v"};
+    for (unsigned i = 0; i < numStates; ++i) {
+      inputs.push_back(buffer);
+      argAttrs.push_back(named(stateNames[i]));
+    }
+    inputs.push_back(hyperType);
+    argAttrs.push_back(named("hyper"));
+    for (unsigned i = 1; i < grad.getNumArguments(); ++i) {
+      inputs.push_back(grad.getArgument(i).getType());
+      argAttrs.push_back(grad.getArgAttrDict(i) ? grad.getArgAttrDict(i)
+                                                : b.getDictionaryAttr({}));
+    }
+    Type lossType = grad.getFunctionType().getResult(0);
+    SmallVector<Type> results = {lossType, buffer};
+    for (unsigned i = 0; i < numStates; ++i)
+      results.push_back(buffer);
+    results.push_back(scalarType);
+
+    auto step = func::FuncOp::create(b, loc, "train_step",
+                                     FunctionType::get(ctx, inputs, results));
+    step.setAllArgAttrs(argAttrs);
+    Block *entry = step.addEntryBlock();
+    b.setInsertionPointToStart(entry);
+
+    // The gradient computation, inlined.
+    IRMapping map;
+    map.map(grad.getArgument(0), entry->getArgument(0));
+    for (unsigned i = 1; i < grad.getNumArguments(); ++i)
+      map.map(grad.getArgument(i), entry->getArgument(numStates + 1 + i));
+    Block &gradBody = grad.getBody().front();
+    for (Operation &op : gradBody.without_terminator())
+      b.clone(op, map);
+    auto gradRet = llvm::cast<func::ReturnOp>(gradBody.getTerminator());
+    Value loss = map.lookup(gradRet.getOperand(0));
+    Value grads = map.lookup(gradRet.getOperand(1));
+    Value params = entry->getArgument(0);
+    SmallVector<Value> states;
+    for (unsigned i = 0; i < numStates; ++i)
+      states.push_back(entry->getArgument(1 + i));
+    Value hyper = entry->getArgument(1 + numStates);
+
+    Scalars s{b, loc};
+    auto hyperAt = [&](int64_t i) {
+      Value index = arith::ConstantIndexOp::create(b, loc, i);
+      return tensor::ExtractOp::create(b, loc, hyper, ValueRange{index})
+          .getResult();
+    };
+    Value lr = hyperAt(0), bc1 = hyperAt(1), bc2 = hyperAt(2);
+
+    // Global gradient norm and the clipping factor.
+    Value zero = s.c(0.0);
+    Value acc = linalg::FillOp::create(
+                    b, loc, zero,
+                    Value(tensor::EmptyOp::create(b, loc, ArrayRef<int64_t>{},
+                                                  f32)))
+                    .getResult(0);
+    MLIRContext *c = ctx;
+    AffineMap id1 = AffineMap::getMultiDimIdentityMap(1, c);
+    AffineMap toScalar = AffineMap::get(1, 0, {}, c);
+    Value sumSq =
+        linalg::GenericOp::create(
+            b, loc, scalarType, ValueRange{grads}, ValueRange{acc},
+            ArrayRef<AffineMap>{id1, toScalar},
+            ArrayRef<utils::IteratorType>{utils::IteratorType::reduction},
+            [](OpBuilder &nb, Location nl, ValueRange args) {
+              Value sq = arith::MulFOp::create(nb, nl, args[0], args[0]);
+              Value sum = arith::AddFOp::create(nb, nl, args[1], sq);
+              linalg::YieldOp::create(nb, nl, sum);
+            })
+            .getResult(0);
+    Value norm = math::SqrtOp::create(
+        b, loc, tensor::ExtractOp::create(b, loc, sumSq, ValueRange{}));
+    Value clip = s.c(1.0);
+    if (maxGradNorm > 0) {
+      Value ratio = s.div(s.c(maxGradNorm), s.add(norm, s.c(1e-6)));
+      clip = arith::MinimumFOp::create(b, loc, ratio, s.c(1.0));
+    }
+    Value gradNorm = tensor::FromElementsOp::create(b, loc, scalarType,
+                                                    ValueRange{norm});
+
+    // One fused update per trainable parameter.
+    Value newParams = params;
+    SmallVector<Value> newStates(states);
+    int64_t updateFlops = 0;
+    for (auto param : module.getOps<loom::ParameterOp>()) {
+      if (!param->hasAttr("loom.trainable"))
+        continue;
+      auto offsetAttr = param->getAttrOfType<IntegerAttr>("loom.offset");
+      if (!offsetAttr)
+        return param.emitError("loom-optimizer: parameter has no offset; run "
+                               "loom-materialize-parameters first");
+      int64_t offset = offsetAttr.getInt() / 4;
+      int64_t n = llvm::cast<RankedTensorType>(param.getType()).getNumElements();
+      double mult = 1.0;
+      if (auto m = param->getAttrOfType<FloatAttr>("loom.lr_mult"))
+        mult = m.getValueAsDouble();
+      if (mult < 0)
+        return param.emitError("loom-optimizer: negative loom.lr_mult");
+      Value lrEff = s.mul(lr, s.c(mult));
+      auto sliceType = RankedTensorType::get({n}, f32);
+      auto slice = [&](Value from) {
+        return tensor::ExtractSliceOp::create(
+                   b, loc, sliceType, from,
+                   ArrayRef<OpFoldResult>{b.getIndexAttr(offset)},
+                   ArrayRef<OpFoldResult>{b.getIndexAttr(n)},
+                   ArrayRef<OpFoldResult>{b.getIndexAttr(1)})
+            .getResult();
+      };
+      SmallVector<Value> ins = {slice(params), slice(grads)};
+      for (Value state : states)
+        ins.push_back(slice(state));
+      SmallVector<Value> outs;
+      SmallVector<Type> outTypes;
+      for (unsigned i = 0; i <= numStates; ++i) {
+        outs.push_back(tensor::EmptyOp::create(b, loc, ArrayRef<int64_t>{n}, f32));
+        outTypes.push_back(sliceType);
+      }
+      SmallVector<AffineMap> maps(ins.size() + outs.size(), id1);
+      auto update = linalg::GenericOp::create(
+          b, loc, outTypes, ins, outs, maps,
+          ArrayRef<utils::IteratorType>{utils::IteratorType::parallel},
+          [&](OpBuilder &nb, Location nl, ValueRange args) {
+            SmallVector<Value> yields =
+                updateBody(nb, nl, rule, args, lrEff, clip, bc1, bc2);
+            linalg::YieldOp::create(nb, nl, yields);
+          });
+      updateFlops += n * (rule.kind == Rule::Sgd ? 6 : 14);
+      auto insert = [&](Value piece, Value into) {
+        return tensor::InsertSliceOp::create(
+                   b, loc, piece, into,
+                   ArrayRef<OpFoldResult>{b.getIndexAttr(offset)},
+                   ArrayRef<OpFoldResult>{b.getIndexAttr(n)},
+                   ArrayRef<OpFoldResult>{b.getIndexAttr(1)})
+            .getResult();
+      };
+      newParams = insert(update.getResult(0), newParams);
+      for (unsigned i = 0; i < numStates; ++i)
+        newStates[i] = insert(update.getResult(1 + i), newStates[i]);
+    }
+
+    SmallVector<Value> returned = {loss, newParams};
+    llvm::append_range(returned, newStates);
+    returned.push_back(gradNorm);
+    func::ReturnOp::create(b, loc, returned);
+
+    SmallVector<DictionaryAttr> resultAttrs;
+    for (StringRef name : {"loss", "params"})
+      resultAttrs.push_back(b.getDictionaryAttr(
+          b.getNamedAttr("loom.name", b.getStringAttr(name))));
+    for (unsigned i = 0; i < numStates; ++i)
+      resultAttrs.push_back(b.getDictionaryAttr(
+          b.getNamedAttr("loom.name", b.getStringAttr(stateNames[i]))));
+    resultAttrs.push_back(b.getDictionaryAttr(
+        b.getNamedAttr("loom.name", b.getStringAttr("grad_norm"))));
+    step.setAllResultAttrs(resultAttrs);
+    if (auto flops = grad->getAttrOfType<IntegerAttr>("loom.flops"))
+      step->setAttr("loom.flops",
+                    b.getI64IntegerAttr(flops.getInt() + 2 * buffer.getNumElements() +
+                                        updateFlops));
+    step->setAttr("loom.optimizer_states", b.getI64IntegerAttr(numStates));
+    return success();
+  }
+
+  /// The update of one element: args are (p, g, state...), results
+  /// (p', state'...).
+  static SmallVector<Value> updateBody(OpBuilder &b, Location loc,
+                                       const Rule &rule, ValueRange args,
+                                       Value lr, Value clip, Value bc1,
+                                       Value bc2) {
+    Scalars s{b, loc};
+    Value p = args[0];
+    Value g = s.mul(args[1], clip);
+    if (rule.weightDecay > 0 && rule.kind != Rule::AdamW)
+      g = s.add(g, s.mul(s.c(rule.weightDecay), p));
+    if (rule.kind == Rule::Sgd) {
+      if (rule.momentum <= 0)
+        return {s.sub(p, s.mul(lr, g))};
+      Value mu = s.c(rule.momentum);
+      Value m = s.add(s.mul(mu, args[2]), g);
+      Value step = rule.nesterov ? s.add(g, s.mul(mu, m)) : m;
+      return {s.sub(p, s.mul(lr, step)), m};
+    }
+    Value m = s.add(s.mul(s.c(rule.beta1), args[2]),
+                    s.mul(s.c(1.0 - rule.beta1), g));
+    Value v = s.add(s.mul(s.c(rule.beta2), args[3]),
+                    s.mul(s.c(1.0 - rule.beta2), s.mul(g, g)));
+    Value denom = s.add(math::SqrtOp::create(b, loc, s.div(v, bc2)),
+                        s.c(rule.eps));
+    Value step = s.div(s.div(m, bc1), denom);
+    if (rule.weightDecay > 0 && rule.kind == Rule::AdamW)
+      step = s.add(step, s.mul(s.c(rule.weightDecay), p));
+    return {s.sub(p, s.mul(lr, step)), m, v};
+  }
+};
+
+} // namespace
