@@ -1,8 +1,9 @@
 //===- Evaluator.cpp - Reference interpreter of the loom dialect ----------===//
 //
 // One function per op, in double precision, straight from the op
-// descriptions in ir/LoomOps.td. Arrays are row-major; shape comments give
-// the layout (`// x: [B, T, C]`). Speed is no goal: every loop is the
+// descriptions in ir/LoomOps.td and ir/LoomGradOps.td (the fused backward
+// ops). Arrays are row-major; shape comments give the layout
+// (`// x: [B, T, C]`). Speed is no goal: every loop is the
 // textbook one, so that the code can be checked by reading it.
 //
 // Each op function checks the shapes it indexes with and returns an error
@@ -826,6 +827,456 @@ llvm::Expected<std::vector<Array>> lstm(const Array &x, const Array &h0,
 }
 
 //===----------------------------------------------------------------------===//
+// Backward ops (ir/LoomGradOps.td)
+//===----------------------------------------------------------------------===//
+
+/// The dims of attention operands q: [..., Tq, D], k: [..., Tk, D] and the
+/// optional keyMask: [B, Tk], B = q.shape[0]; perB = the batch entries per b
+/// (e.g. heads).
+struct AttentionDims {
+  Shape batch;
+  int64_t Tq, Tk, D, B, perB;
+};
+
+llvm::Expected<AttentionDims> attentionDims(const Array &q, const Array &k,
+                                            const Array *keyMask) {
+  size_t rank = q.shape.size();
+  if (rank < 3 || k.shape.size() != rank)
+    return fail("attention needs q and k of one rank >= 3");
+  AttentionDims dims;
+  dims.batch = Shape(q.shape.begin(), q.shape.end() - 2);
+  if (Shape(k.shape.begin(), k.shape.end() - 2) != dims.batch)
+    return fail("attention batch dims differ");
+  dims.Tq = q.shape[rank - 2];
+  dims.D = q.shape[rank - 1];
+  dims.Tk = k.shape[rank - 2];
+  if (k.shape[rank - 1] != dims.D)
+    return fail("attention shapes do not match: q " + str(q.shape) + ", k " +
+                str(k.shape));
+  dims.B = dims.batch[0];
+  dims.perB = product(llvm::ArrayRef(dims.batch).drop_front());
+  if (keyMask && keyMask->shape != Shape{dims.B, dims.Tk})
+    return fail("key_mask has shape " + str(keyMask->shape) + ", expected " +
+                str(Shape{dims.B, dims.Tk}));
+  return dims;
+}
+
+/// Whether query i of batch entry b may attend key j, as in attention().
+bool attends(const AttentionDims &dims, const Array *keyMask, bool causal,
+             int64_t b, int64_t i, int64_t j) {
+  return (!causal || j <= i + (dims.Tk - dims.Tq)) &&
+         (!keyMask || keyMask->data[b * dims.Tk + j] != 0);
+}
+
+// q: [..., Tq, D], k: [..., Tk, D], keyMask (optional): [B, Tk]
+// -> lse: [..., Tq]; lse[n, i] = log(sum_j exp(scale * q[n, i] . k[n, j]))
+// over the keys j that query i may attend (see attention()), 0 when it may
+// attend none. Computed as max + log(sum_j exp(s_j - max)).
+llvm::Expected<Array> attentionLse(const Array &q, const Array &k,
+                                   const Array *keyMask, bool causal,
+                                   double scale, Type type) {
+  llvm::Expected<AttentionDims> dims = attentionDims(q, k, keyMask);
+  if (!dims)
+    return dims.takeError();
+  int64_t Tq = dims->Tq, Tk = dims->Tk, D = dims->D;
+  Shape shape = dims->batch;
+  shape.push_back(Tq);
+  Array lse = filled(shape, type);
+  std::vector<double> scores(Tk);
+  for (int64_t n = 0; n < product(dims->batch); ++n) {
+    int64_t b = n / dims->perB;
+    const double *Q = q.data.data() + n * Tq * D;
+    const double *K = k.data.data() + n * Tk * D;
+    for (int64_t i = 0; i < Tq; ++i) {
+      double max = -kInf;
+      bool any = false;
+      for (int64_t j = 0; j < Tk; ++j) {
+        if (!attends(*dims, keyMask, causal, b, i, j))
+          continue;
+        double dot = 0.0;
+        for (int64_t d = 0; d < D; ++d)
+          dot += Q[i * D + d] * K[j * D + d];
+        scores[j] = dot * scale;
+        max = std::max(max, scores[j]);
+        any = true;
+      }
+      if (!any)
+        continue; // lse stays 0
+      double sum = 0.0;
+      for (int64_t j = 0; j < Tk; ++j)
+        if (attends(*dims, keyMask, causal, b, i, j))
+          sum += std::exp(scores[j] - max);
+      lse.data[n * Tq + i] = max + std::log(sum);
+    }
+  }
+  return lse;
+}
+
+// q: [..., Tq, D], k: [..., Tk, D], v: [..., Tk, Dv], out, dOut:
+// [..., Tq, Dv], lse: [..., Tq], keyMask (optional): [B, Tk] -> dQ, dK, dV
+// (the shapes of q, k, v). Per batch entry n, over the pairs (i, j) that
+// attention() lets attend:
+//   P[i, j]  = exp(scale * q[i] . k[j] - lse[i])   (0 for the other pairs)
+//   delta[i] = dOut[i] . out[i]
+//   dP[i, j] = dOut[i] . v[j]
+//   dS[i, j] = P[i, j] * (dP[i, j] - delta[i])
+//   dV = P^T @ dOut,  dQ = scale * dS @ k,  dK = scale * dS^T @ q
+llvm::Expected<std::vector<Array>>
+attentionGrad(const Array &q, const Array &k, const Array &v, const Array &out,
+              const Array &lse, const Array &dOut, const Array *keyMask,
+              bool causal, double scale) {
+  llvm::Expected<AttentionDims> dims = attentionDims(q, k, keyMask);
+  if (!dims)
+    return dims.takeError();
+  size_t rank = q.shape.size();
+  int64_t Tq = dims->Tq, Tk = dims->Tk, D = dims->D;
+  if (v.shape.size() != rank || Shape(v.shape.begin(), v.shape.end() - 1) !=
+                                    Shape(k.shape.begin(), k.shape.end() - 1))
+    return fail("v has shape " + str(v.shape) + ", expected [..., " +
+                std::to_string(Tk) + ", Dv] with the batch dims of k " +
+                str(k.shape));
+  int64_t Dv = v.shape.back();
+  Shape outShape = dims->batch, lseShape = dims->batch;
+  outShape.push_back(Tq);
+  outShape.push_back(Dv);
+  lseShape.push_back(Tq);
+  if (out.shape != outShape || dOut.shape != outShape)
+    return fail("out and d_out have shapes " + str(out.shape) + " and " +
+                str(dOut.shape) + ", expected " + str(outShape));
+  if (lse.shape != lseShape)
+    return fail("lse has shape " + str(lse.shape) + ", expected " +
+                str(lseShape));
+  Array dQ = filled(q.shape, q.elementType);
+  Array dK = filled(k.shape, k.elementType);
+  Array dV = filled(v.shape, v.elementType);
+  std::vector<double> P(Tq * Tk), dS(Tq * Tk), delta(Tq);
+  for (int64_t n = 0; n < product(dims->batch); ++n) {
+    int64_t b = n / dims->perB;
+    const double *Q = q.data.data() + n * Tq * D;
+    const double *K = k.data.data() + n * Tk * D;
+    const double *V = v.data.data() + n * Tk * Dv;
+    const double *O = out.data.data() + n * Tq * Dv;
+    const double *dO = dOut.data.data() + n * Tq * Dv;
+    const double *L = lse.data.data() + n * Tq;
+    double *dQn = dQ.data.data() + n * Tq * D;
+    double *dKn = dK.data.data() + n * Tk * D;
+    double *dVn = dV.data.data() + n * Tk * Dv;
+    // P, recomputed from lse.
+    for (int64_t i = 0; i < Tq; ++i)
+      for (int64_t j = 0; j < Tk; ++j) {
+        P[i * Tk + j] = 0.0;
+        if (!attends(*dims, keyMask, causal, b, i, j))
+          continue;
+        double dot = 0.0;
+        for (int64_t d = 0; d < D; ++d)
+          dot += Q[i * D + d] * K[j * D + d];
+        P[i * Tk + j] = std::exp(scale * dot - L[i]);
+      }
+    // delta = rowsum(dOut * out)
+    for (int64_t i = 0; i < Tq; ++i) {
+      delta[i] = 0.0;
+      for (int64_t d = 0; d < Dv; ++d)
+        delta[i] += dO[i * Dv + d] * O[i * Dv + d];
+    }
+    // dV = P^T @ dOut
+    for (int64_t j = 0; j < Tk; ++j)
+      for (int64_t d = 0; d < Dv; ++d)
+        for (int64_t i = 0; i < Tq; ++i)
+          dVn[j * Dv + d] += P[i * Tk + j] * dO[i * Dv + d];
+    // dS = P * (dOut @ v^T - delta)
+    for (int64_t i = 0; i < Tq; ++i)
+      for (int64_t j = 0; j < Tk; ++j) {
+        double dP = 0.0;
+        for (int64_t d = 0; d < Dv; ++d)
+          dP += dO[i * Dv + d] * V[j * Dv + d];
+        dS[i * Tk + j] = P[i * Tk + j] * (dP - delta[i]);
+      }
+    // dQ = scale * dS @ k, dK = scale * dS^T @ q
+    for (int64_t i = 0; i < Tq; ++i)
+      for (int64_t d = 0; d < D; ++d)
+        for (int64_t j = 0; j < Tk; ++j)
+          dQn[i * D + d] += scale * dS[i * Tk + j] * K[j * D + d];
+    for (int64_t j = 0; j < Tk; ++j)
+      for (int64_t d = 0; d < D; ++d)
+        for (int64_t i = 0; i < Tq; ++i)
+          dKn[j * D + d] += scale * dS[i * Tk + j] * Q[i * D + d];
+  }
+  return std::vector<Array>{std::move(dQ), std::move(dK), std::move(dV)};
+}
+
+// logits: [..., V], targets: [...], dLoss: [] -> dLogits: [..., V];
+// dLogits[p] = (softmax(logits[p]) - onehot(targets[p])) * dLoss / n for the
+// n positions p whose target is not ignoreIndex, 0 for the others (all 0
+// when every position is ignored).
+llvm::Expected<Array> crossEntropyGrad(const Array &logits,
+                                       const Array &targets, const Array &dLoss,
+                                       int64_t ignoreIndex, Type type) {
+  if (logits.shape.empty())
+    return fail("cross_entropy_grad needs logits of rank >= 1");
+  int64_t V = logits.shape.back();
+  if (Shape(logits.shape.begin(), logits.shape.end() - 1) != targets.shape)
+    return fail("targets " + str(targets.shape) + " do not match logits " +
+                str(logits.shape));
+  if (!dLoss.shape.empty())
+    return fail("d_loss must have rank 0, got " + str(dLoss.shape));
+  int64_t count = 0;
+  for (int64_t p = 0; p < targets.numElements(); ++p) {
+    double t = targets.data[p];
+    if (t == double(ignoreIndex))
+      continue;
+    if (!(t >= 0 && t < double(V)) || t != std::trunc(t))
+      return fail("target " + num(t) + " at targets" +
+                  str(unravel(p, targets.shape)) + " is out of range [0, " +
+                  std::to_string(V) + ") and is not ignore_index " +
+                  std::to_string(ignoreIndex));
+    ++count;
+  }
+  Array out = filled(logits.shape, type);
+  for (int64_t p = 0; p < targets.numElements(); ++p) {
+    double t = targets.data[p];
+    if (t == double(ignoreIndex))
+      continue; // the row stays zero
+    double factor = dLoss.data[0] / double(count);
+    const double *row = logits.data.data() + p * V;
+    double max = -kInf;
+    for (int64_t c = 0; c < V; ++c)
+      max = std::max(max, row[c]);
+    double sum = 0.0;
+    for (int64_t c = 0; c < V; ++c)
+      sum += std::exp(row[c] - max);
+    for (int64_t c = 0; c < V; ++c) {
+      double onehot = c == int64_t(t) ? 1.0 : 0.0;
+      out.data[p * V + c] = (std::exp(row[c] - max) / sum - onehot) * factor;
+    }
+  }
+  return out;
+}
+
+// x, dy: [..., D], gamma: [D] -> dx: [..., D], dGamma, dBeta: [D]. Per row
+// of D, with mean and var the biased moments of x, rstd = 1/sqrt(var + eps),
+// xhat = (x - mean) * rstd and g = dy * gamma:
+//   dx = rstd * (g - mean(g) - xhat * mean(g * xhat))
+//   dGamma += dy * xhat,  dBeta += dy  (summed over rows)
+llvm::Expected<std::vector<Array>>
+layerNormGrad(const Array &x, const Array &gamma, const Array &dy, double eps) {
+  if (x.shape.empty())
+    return fail("layer_norm_grad needs an input of rank >= 1");
+  int64_t D = x.shape.back();
+  if (gamma.shape != Shape{D})
+    return fail("gamma must have shape [" + std::to_string(D) + "], got " +
+                str(gamma.shape));
+  if (dy.shape != x.shape)
+    return fail("d_result has shape " + str(dy.shape) + ", expected " +
+                str(x.shape));
+  Array dx = filled(x.shape, x.elementType);
+  Array dGamma = filled({D}, gamma.elementType);
+  Array dBeta = filled({D}, gamma.elementType);
+  int64_t rows = D == 0 ? 0 : x.numElements() / D;
+  std::vector<double> xhat(D), g(D);
+  for (int64_t r = 0; r < rows; ++r) {
+    const double *row = x.data.data() + r * D;
+    const double *dyRow = dy.data.data() + r * D;
+    double mean = 0.0;
+    for (int64_t d = 0; d < D; ++d)
+      mean += row[d];
+    mean /= double(D);
+    double var = 0.0;
+    for (int64_t d = 0; d < D; ++d)
+      var += (row[d] - mean) * (row[d] - mean);
+    var /= double(D);
+    double rstd = 1.0 / std::sqrt(var + eps);
+    double meanG = 0.0, meanGXhat = 0.0;
+    for (int64_t d = 0; d < D; ++d) {
+      xhat[d] = (row[d] - mean) * rstd;
+      g[d] = dyRow[d] * gamma.data[d];
+      meanG += g[d];
+      meanGXhat += g[d] * xhat[d];
+    }
+    meanG /= double(D);
+    meanGXhat /= double(D);
+    for (int64_t d = 0; d < D; ++d) {
+      dx.data[r * D + d] = rstd * (g[d] - meanG - xhat[d] * meanGXhat);
+      dGamma.data[d] += dyRow[d] * xhat[d];
+      dBeta.data[d] += dyRow[d];
+    }
+  }
+  return std::vector<Array>{std::move(dx), std::move(dGamma), std::move(dBeta)};
+}
+
+/// The derivative of gelu(x, approximate): for the erf form
+/// Phi(x) + x * phi(x); for the tanh form, with
+/// u = sqrt(2/pi) * (x + 0.044715 x^3),
+/// 0.5 (1 + tanh u) + 0.5 x (1 - tanh^2 u) sqrt(2/pi) (1 + 0.134145 x^2).
+double geluDerivative(double x, bool approximate) {
+  if (approximate) {
+    double k = std::sqrt(2.0 / std::numbers::pi);
+    double t = std::tanh(k * (x + 0.044715 * x * x * x));
+    return 0.5 * (1.0 + t) +
+           0.5 * x * (1.0 - t * t) * k * (1.0 + 0.134145 * x * x);
+  }
+  double cdf = 0.5 * std::erfc(-x / std::sqrt(2.0));
+  double pdf = std::exp(-0.5 * x * x) / std::sqrt(2.0 * std::numbers::pi);
+  return cdf + x * pdf;
+}
+
+// x, dy: the same shape; dx[i] = dy[i] * gelu'(x[i])
+llvm::Expected<Array> geluGrad(const Array &x, const Array &dy,
+                               bool approximate, Type type) {
+  if (dy.shape != x.shape)
+    return fail("d_result has shape " + str(dy.shape) + ", expected " +
+                str(x.shape));
+  Array dx = filled(x.shape, type);
+  for (int64_t i = 0; i < x.numElements(); ++i)
+    dx.data[i] = dy.data[i] * geluDerivative(x.data[i], approximate);
+  return dx;
+}
+
+// ids: [...], dy: [..., D] -> dTable: [vocab, D];
+// dTable[r, :] = sum of dy[p, :] over the positions p with ids[p] == r
+llvm::Expected<Array> embeddingGrad(const Array &ids, const Array &dy,
+                                    int64_t vocab, Type type) {
+  if (vocab < 1)
+    return fail("vocab must be >= 1, got " + std::to_string(vocab));
+  if (dy.shape.size() != ids.shape.size() + 1 ||
+      Shape(dy.shape.begin(), dy.shape.end() - 1) != ids.shape)
+    return fail("d_result " + str(dy.shape) + " is not [..., D] over ids " +
+                str(ids.shape));
+  int64_t D = dy.shape.back();
+  Array out = filled({vocab, D}, type);
+  for (int64_t p = 0; p < ids.numElements(); ++p) {
+    double id = ids.data[p];
+    if (!(id >= 0 && id < double(vocab)) || id != std::trunc(id))
+      return fail("id " + num(id) + " at ids" + str(unravel(p, ids.shape)) +
+                  " is out of range [0, " + std::to_string(vocab) + ")");
+    for (int64_t d = 0; d < D; ++d)
+      out.data[int64_t(id) * D + d] += dy.data[p * D + d];
+  }
+  return out;
+}
+
+// The operands of lstm() plus dOutputs: [B, T, H], dHN, dCN: [B, H] -> the
+// gradients of the six operands, in their shapes. The forward recurrence of
+// lstm() is run again, keeping the gates and the states of every step; then
+// the steps are walked backwards (with x_t = x[:, t], c_t and h_t the states
+// after step t, c_{-1} = c0, h_{-1} = h0):
+//   dh = dHN;  dc = dCN
+//   for t = T-1 .. 0:
+//     dh += dOutputs[:, t]
+//     do = dh * tanh(c_t);  dc += dh * o * (1 - tanh(c_t)^2)
+//     di = dc * g;  dg = dc * i;  df = dc * c_{t-1};  dc = dc * f
+//     dz = [di * i(1-i), df * f(1-f), dg * (1-g^2), do * o(1-o)]
+//     dx[:, t] = dz @ wIh^T;  dh = dz @ wHh^T
+//     dWIh += x_t^T @ dz;  dWHh += h_{t-1}^T @ dz;  dBias += sum_b dz
+//   dH0 = dh;  dC0 = dc
+llvm::Expected<std::vector<Array>>
+lstmGrad(const Array &x, const Array &h0, const Array &c0, const Array &wIh,
+         const Array &wHh, const Array &bias, const Array &dOutputs,
+         const Array &dHN, const Array &dCN) {
+  if (x.shape.size() != 3 || h0.shape.size() != 2)
+    return fail("lstm_grad needs input [B, T, I] and h0 [B, H]");
+  int64_t B = x.shape[0], T = x.shape[1], I = x.shape[2], H = h0.shape[1];
+  if (h0.shape != Shape{B, H} || c0.shape != Shape{B, H} ||
+      wIh.shape != Shape{I, 4 * H} || wHh.shape != Shape{H, 4 * H} ||
+      bias.shape != Shape{4 * H})
+    return fail("lstm_grad operand shapes do not match: input " + str(x.shape) +
+                ", h0 " + str(h0.shape) + ", c0 " + str(c0.shape) + ", w_ih " +
+                str(wIh.shape) + ", w_hh " + str(wHh.shape) + ", bias " +
+                str(bias.shape));
+  if (dOutputs.shape != Shape{B, T, H} || dHN.shape != Shape{B, H} ||
+      dCN.shape != Shape{B, H})
+    return fail("lstm_grad result gradients do not match: d_outputs " +
+                str(dOutputs.shape) + ", d_h_n " + str(dHN.shape) + ", d_c_n " +
+                str(dCN.shape));
+
+  // Forward. gates[t][b, :] = i, f, g, o (activated), [B, 4H] per step;
+  // hs[t + 1], cs[t + 1]: [B, H], the states after step t; hs[0] = h0,
+  // cs[0] = c0.
+  std::vector<std::vector<double>> gates(T, std::vector<double>(B * 4 * H));
+  std::vector<std::vector<double>> hs(T + 1), cs(T + 1);
+  hs[0] = h0.data;
+  cs[0] = c0.data;
+  for (int64_t t = 0; t < T; ++t) {
+    hs[t + 1].assign(B * H, 0.0);
+    cs[t + 1].assign(B * H, 0.0);
+    for (int64_t b = 0; b < B; ++b) {
+      const double *xt = x.data.data() + (b * T + t) * I;
+      const double *hPrev = hs[t].data() + b * H;
+      double *gate = gates[t].data() + b * 4 * H;
+      for (int64_t n = 0; n < 4 * H; ++n) {
+        double z = bias.data[n];
+        for (int64_t k = 0; k < I; ++k)
+          z += xt[k] * wIh.data[k * 4 * H + n];
+        for (int64_t k = 0; k < H; ++k)
+          z += hPrev[k] * wHh.data[k * 4 * H + n];
+        gate[n] = n >= 2 * H && n < 3 * H ? std::tanh(z) : sigmoid(z);
+      }
+      for (int64_t j = 0; j < H; ++j) {
+        double c = gate[H + j] * cs[t][b * H + j] + gate[j] * gate[2 * H + j];
+        cs[t + 1][b * H + j] = c;
+        hs[t + 1][b * H + j] = gate[3 * H + j] * std::tanh(c);
+      }
+    }
+  }
+
+  // Backward through time.
+  Array dX = filled(x.shape, x.elementType);
+  Array dWIh = filled(wIh.shape, wIh.elementType);
+  Array dWHh = filled(wHh.shape, wHh.elementType);
+  Array dBias = filled(bias.shape, bias.elementType);
+  std::vector<double> dh = dHN.data, dc = dCN.data, dz(B * 4 * H);
+  for (int64_t t = T - 1; t >= 0; --t) {
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t j = 0; j < H; ++j) {
+        int64_t bj = b * H + j;
+        const double *gate = gates[t].data() + b * 4 * H;
+        double i = gate[j], f = gate[H + j], g = gate[2 * H + j],
+               o = gate[3 * H + j];
+        dh[bj] += dOutputs.data[(b * T + t) * H + j];
+        double tc = std::tanh(cs[t + 1][bj]);
+        double dO = dh[bj] * tc;
+        dc[bj] += dh[bj] * o * (1.0 - tc * tc);
+        double dI = dc[bj] * g, dG = dc[bj] * i, dF = dc[bj] * cs[t][bj];
+        dc[bj] *= f;
+        double *dzb = dz.data() + b * 4 * H;
+        dzb[j] = dI * i * (1.0 - i);
+        dzb[H + j] = dF * f * (1.0 - f);
+        dzb[2 * H + j] = dG * (1.0 - g * g);
+        dzb[3 * H + j] = dO * o * (1.0 - o);
+      }
+    for (int64_t b = 0; b < B; ++b) {
+      const double *dzb = dz.data() + b * 4 * H;
+      const double *xt = x.data.data() + (b * T + t) * I;
+      const double *hPrev = hs[t].data() + b * H;
+      for (int64_t k = 0; k < I; ++k) {
+        double sum = 0.0;
+        for (int64_t n = 0; n < 4 * H; ++n)
+          sum += dzb[n] * wIh.data[k * 4 * H + n];
+        dX.data[(b * T + t) * I + k] = sum;
+      }
+      for (int64_t k = 0; k < H; ++k) {
+        double sum = 0.0;
+        for (int64_t n = 0; n < 4 * H; ++n)
+          sum += dzb[n] * wHh.data[k * 4 * H + n];
+        dh[b * H + k] = sum;
+      }
+      for (int64_t n = 0; n < 4 * H; ++n) {
+        for (int64_t k = 0; k < I; ++k)
+          dWIh.data[k * 4 * H + n] += xt[k] * dzb[n];
+        for (int64_t k = 0; k < H; ++k)
+          dWHh.data[k * 4 * H + n] += hPrev[k] * dzb[n];
+        dBias.data[n] += dzb[n];
+      }
+    }
+  }
+  Array dH0 = filled(h0.shape, h0.elementType);
+  Array dC0 = filled(c0.shape, c0.elementType);
+  dH0.data = std::move(dh);
+  dC0.data = std::move(dc);
+  return std::vector<Array>{std::move(dX),   std::move(dH0),  std::move(dC0),
+                            std::move(dWIh), std::move(dWHh), std::move(dBias)};
+}
+
+//===----------------------------------------------------------------------===//
 // The driver
 //===----------------------------------------------------------------------===//
 
@@ -1046,6 +1497,34 @@ Interpreter::evalOp(Operation *op, llvm::ArrayRef<const Array *> in,
       })
       .Case([&](LstmOp) {
         return lstm(*in[0], *in[1], *in[2], *in[3], *in[4], *in[5], type);
+      })
+      .Case([&](AttentionLseOp a) {
+        const Array *mask = a.getKeyMask() ? in[2] : nullptr;
+        return one(attentionLse(*in[0], *in[1], mask, a.getCausal(),
+                                a.getScale(), type));
+      })
+      .Case([&](AttentionGradOp a) {
+        const Array *mask = a.getKeyMask() ? in[6] : nullptr;
+        return attentionGrad(*in[0], *in[1], *in[2], *in[3], *in[4], *in[5],
+                             mask, a.getCausal(), a.getScale());
+      })
+      .Case([&](CrossEntropyGradOp c) {
+        return one(crossEntropyGrad(*in[0], *in[1], *in[2],
+                                    c.getIgnoreIndexAttr().getInt(), type));
+      })
+      .Case([&](LayerNormGradOp l) {
+        return layerNormGrad(*in[0], *in[1], *in[2], l.getEps());
+      })
+      .Case([&](GeluGradOp g) {
+        return one(geluGrad(*in[0], *in[1], g.getApproximate(), type));
+      })
+      .Case([&](EmbeddingGradOp e) {
+        return one(
+            embeddingGrad(*in[0], *in[1], e.getVocabAttr().getInt(), type));
+      })
+      .Case([&](LstmGradOp) {
+        return lstmGrad(*in[0], *in[1], *in[2], *in[3], *in[4], *in[5], *in[6],
+                        *in[7], *in[8]);
       })
       .Case([&](GetParameterOp g) -> Result {
         const Array *param = params ? params(g.getName()) : nullptr;

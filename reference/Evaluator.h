@@ -3,7 +3,7 @@
 // A plain, slow, double-precision interpreter of `loom` functions: the oracle
 // that numerical tests compare compiled code against. Every op is one
 // readable function in Evaluator.cpp, written from the op descriptions in
-// ir/LoomOps.td and independently of any lowering.
+// ir/LoomOps.td and ir/LoomGradOps.td and independently of any lowering.
 //
 //===----------------------------------------------------------------------===//
 

@@ -16,7 +16,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <limits>
 #include <map>
 #include <random>
 #include <string>
@@ -98,6 +101,7 @@ bool contains(const std::string &haystack, const std::string &needle) {
 }
 
 constexpr double kTol = 1e-12;
+constexpr double kInfinity = std::numeric_limits<double>::infinity();
 
 //===----------------------------------------------------------------------===//
 // Elementwise and broadcasting
@@ -863,6 +867,402 @@ TEST_F(ReferenceTest, BadArgumentsAndMissingParametersAreErrors) {
       loom::reference::evaluate(*module, "g", {}, {});
   ASSERT_FALSE(missing);
   EXPECT_TRUE(contains(llvm::toString(missing.takeError()), "'g'"));
+}
+
+//===----------------------------------------------------------------------===//
+// Gradient checks of the fused backward ops (LoomGradOps.td)
+//===----------------------------------------------------------------------===//
+//
+// Each module has a @loss that runs the forward op and contracts its
+// result(s) with random tensors W to a scalar, sum(result * W), and a @grad
+// that runs the backward op with d_result = W. The backward op's answer is
+// compared with central differences of @loss, all in double precision: each
+// element x moves by h = 1e-6 * max(1, |x|), and the error is
+// max |analytic - numeric| / max(max |analytic|, max |numeric|, 1e-8), which
+// must stay below kGradTol.
+
+constexpr double kGradStep = 1e-6;
+constexpr double kGradTol = 1e-6;
+
+double maxAbs(const std::vector<double> &v) {
+  double m = 0.0;
+  for (double x : v)
+    m = std::max(m, std::fabs(x));
+  return m;
+}
+
+/// max |a - b| / max(max |a|, max |b|, 1e-8)
+double relativeError(const std::vector<double> &a,
+                     const std::vector<double> &b) {
+  if (a.size() != b.size())
+    return kInfinity;
+  double diff = 0.0;
+  for (size_t i = 0; i < a.size(); ++i)
+    diff = std::max(diff, std::fabs(a[i] - b[i]));
+  if (std::isnan(diff))
+    return kInfinity;
+  return diff / std::max({maxAbs(a), maxAbs(b), 1e-8});
+}
+
+class ReferenceGradTest : public ReferenceTest {
+protected:
+  /// Parses `source` into `module`.
+  bool load(StringRef source) {
+    module = parse(source);
+    EXPECT_TRUE(module) << source.str();
+    return bool(module);
+  }
+
+  /// Evaluates the function `name` of `module` on `args`.
+  std::vector<Array> call(StringRef name, const std::vector<Array> &args) {
+    llvm::Expected<std::vector<Array>> results =
+        loom::reference::evaluate(*module, name, args, {});
+    if (!results) {
+      ADD_FAILURE() << llvm::toString(results.takeError());
+      return {};
+    }
+    return std::move(*results);
+  }
+
+  /// @loss of `module` at `args`.
+  double loss(const std::vector<Array> &args) {
+    std::vector<Array> r = call("loss", args);
+    if (r.size() != 1 || r[0].data.size() != 1)
+      return std::nan("");
+    return r[0].data[0];
+  }
+
+  /// Central differences of @loss with respect to argument `which`.
+  std::vector<double> numericGradient(std::vector<Array> args, size_t which) {
+    std::vector<double> grad(args[which].data.size());
+    for (size_t i = 0; i < grad.size(); ++i) {
+      double x = args[which].data[i];
+      double h = kGradStep * std::max(1.0, std::fabs(x));
+      args[which].data[i] = x + h;
+      double up = loss(args);
+      args[which].data[i] = x - h;
+      double down = loss(args);
+      args[which].data[i] = x;
+      grad[i] = (up - down) / (2 * h);
+    }
+    return grad;
+  }
+
+  /// Checks `analytic`, the gradient of @loss with respect to argument
+  /// `which`, against central differences; records the error as a test
+  /// property named `what` and returns it.
+  double expectGradient(const std::vector<Array> &args, size_t which,
+                        const Array &analytic, const std::string &what) {
+    EXPECT_EQ(analytic.shape, args[which].shape) << what;
+    std::vector<double> numeric = numericGradient(args, which);
+    double error = relativeError(analytic.data, numeric);
+    char text[32];
+    std::snprintf(text, sizeof text, "%.3g", error);
+    RecordProperty(what, text);
+    EXPECT_LT(error, kGradTol) << what;
+    // A gradient that is zero everywhere would check nothing.
+    EXPECT_GT(maxAbs(numeric), 1e-3) << what;
+    return error;
+  }
+};
+
+/// The attention modules: q [2, 2, 3, 4], k [2, 2, 4, 4], v [2, 2, 4, 3]
+/// (Tq = 3 < Tk = 4, Dv = 3 != D = 4), scale 0.5, an optional key mask
+/// [2, 4]; @grad returns d_q, d_k, d_v and lse.
+std::string attentionSource(bool causal, bool mask) {
+  std::string c = causal ? "true" : "false";
+  std::string maskArg = mask ? " %m: tensor<2x4xi1>," : "";
+  std::string maskOperand = mask ? " mask %m," : "";
+  std::string maskType = mask ? ", tensor<2x4xi1>" : "";
+  std::string args = "(%q: tensor<2x2x3x4xf64>, %k: tensor<2x2x4x4xf64>, "
+                     "%v: tensor<2x2x4x3xf64>," +
+                     maskArg + " %w: tensor<2x2x3x3xf64>)";
+  std::string attention =
+      "%o = loom.attention %q, %k, %v," + maskOperand + " causal = " + c +
+      ", scale = 5.000000e-01 : tensor<2x2x3x4xf64>, tensor<2x2x4x4xf64>, "
+      "tensor<2x2x4x3xf64>" +
+      maskType + "\n";
+  return "func.func @loss" + args + " -> tensor<f64> {\n" + attention +
+         "%p = loom.mul %o, %w : tensor<2x2x3x3xf64>, tensor<2x2x3x3xf64>\n"
+         "%s = loom.reduce_sum %p, axes = [0, 1, 2, 3], keepdim = false "
+         ": tensor<2x2x3x3xf64>\n"
+         "return %s : tensor<f64>\n}\n"
+         "func.func @grad" +
+         args +
+         " -> (tensor<2x2x3x4xf64>, tensor<2x2x4x4xf64>, "
+         "tensor<2x2x4x3xf64>, tensor<2x2x3xf64>) {\n" +
+         attention + "%lse = loom.attention_lse %q, %k," + maskOperand +
+         " causal = " + c +
+         ", scale = 5.000000e-01 : tensor<2x2x3x4xf64>, "
+         "tensor<2x2x4x4xf64>" +
+         maskType +
+         " -> tensor<2x2x3xf64>\n"
+         "%dq, %dk, %dv = loom.attention_grad %q, %k, %v, %o, %lse, %w," +
+         maskOperand + " causal = " + c +
+         ", scale = 5.000000e-01 : tensor<2x2x3x4xf64>, tensor<2x2x4x4xf64>, "
+         "tensor<2x2x4x3xf64>, tensor<2x2x3x3xf64>, tensor<2x2x3xf64>" +
+         maskType +
+         "\n"
+         "return %dq, %dk, %dv, %lse : tensor<2x2x3x4xf64>, "
+         "tensor<2x2x4x4xf64>, tensor<2x2x4x3xf64>, tensor<2x2x3xf64>\n}\n";
+}
+
+TEST_F(ReferenceGradTest, AttentionGradMatchesFiniteDifferences) {
+  // Batch entry 0 masks key 1, entry 1 keys 0 and 1: with causal = true
+  // (query i sees keys j <= i + 1), query 0 of entry 1 attends no key.
+  Array maskValues = array({2, 4}, {1, 0, 1, 1, 0, 0, 1, 1});
+  for (bool causal : {false, true})
+    for (bool mask : {false, true}) {
+      std::string name = std::string("attention") + (causal ? "_causal" : "") +
+                         (mask ? "_mask" : "");
+      SCOPED_TRACE(name);
+      ASSERT_TRUE(load(attentionSource(causal, mask)));
+      std::vector<Array> args = {random({2, 2, 3, 4}), random({2, 2, 4, 4}),
+                                 random({2, 2, 4, 3})};
+      if (mask)
+        args.push_back(maskValues);
+      args.push_back(random({2, 2, 3, 3}));
+      std::vector<Array> r = call("grad", args);
+      ASSERT_EQ(r.size(), 4u);
+      for (size_t which = 0; which < 3; ++which)
+        expectGradient(args, which, r[which],
+                       name + "_d" + std::string(1, "qkv"[which]));
+
+      // lse by its definition: the log of the plain sum of exp over the
+      // attended keys, 0 where none is attended.
+      const Array &q = args[0], &k = args[1], &lse = r[3];
+      for (int n = 0; n < 4; ++n)
+        for (int i = 0; i < 3; ++i) {
+          double sum = 0.0;
+          bool any = false;
+          for (int j = 0; j < 4; ++j) {
+            if ((causal && j > i + 1) ||
+                (mask && maskValues.data[(n / 2) * 4 + j] == 0))
+              continue;
+            double dot = 0.0;
+            for (int d = 0; d < 4; ++d)
+              dot += q.data[(n * 3 + i) * 4 + d] * k.data[(n * 4 + j) * 4 + d];
+            sum += std::exp(0.5 * dot);
+            any = true;
+          }
+          EXPECT_NEAR(lse.data[n * 3 + i], any ? std::log(sum) : 0.0, 1e-12)
+              << "n " << n << ", i " << i;
+        }
+      if (causal && mask) {
+        // Query 0 of batch entry 1 (both heads) attends nothing.
+        for (int n = 2; n < 4; ++n) {
+          EXPECT_EQ(lse.data[n * 3], 0.0);
+          for (int d = 0; d < 4; ++d)
+            EXPECT_EQ(r[0].data[(n * 3) * 4 + d], 0.0);
+        }
+      }
+    }
+}
+
+TEST_F(ReferenceGradTest, CrossEntropyGradMatchesFiniteDifferences) {
+  ASSERT_TRUE(load(R"mlir(
+    func.func @loss(%l: tensor<2x3x5xf64>, %t: tensor<2x3xi32>, %w: tensor<f64>)
+        -> tensor<f64> {
+      %0 = loom.cross_entropy %l, %t, ignore_index = -100
+          : tensor<2x3x5xf64>, tensor<2x3xi32>
+      %1 = loom.mul %0, %w : tensor<f64>, tensor<f64>
+      return %1 : tensor<f64>
+    }
+    func.func @grad(%l: tensor<2x3x5xf64>, %t: tensor<2x3xi32>, %w: tensor<f64>)
+        -> tensor<2x3x5xf64> {
+      %0 = loom.cross_entropy_grad %l, %t, %w, ignore_index = -100
+          : tensor<2x3x5xf64>, tensor<2x3xi32>, tensor<f64>
+      return %0 : tensor<2x3x5xf64>
+    })mlir"));
+  std::vector<Array> args = {random({2, 3, 5}),
+                             array({2, 3}, {1, -100, 4, 0, 3, -100}),
+                             random({}, 0.5, 2.0)};
+  std::vector<Array> r = call("grad", args);
+  ASSERT_EQ(r.size(), 1u);
+  expectGradient(args, 0, r[0], "cross_entropy_d_logits");
+  for (int p : {1, 5}) // ignored positions
+    for (int c = 0; c < 5; ++c)
+      EXPECT_EQ(r[0].data[p * 5 + c], 0.0);
+
+  // Every position ignored: the loss is NaN, the gradient all zeros.
+  args[1] = array({2, 3}, {-100, -100, -100, -100, -100, -100});
+  r = call("grad", args);
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(maxAbs(r[0].data), 0.0);
+}
+
+TEST_F(ReferenceGradTest, LayerNormGradMatchesFiniteDifferences) {
+  ASSERT_TRUE(load(R"mlir(
+    func.func @loss(%x: tensor<3x5xf64>, %g: tensor<5xf64>, %b: tensor<5xf64>,
+                    %w: tensor<3x5xf64>) -> tensor<f64> {
+      %0 = loom.layer_norm %x, %g, %b, eps = 1.000000e-05
+          : tensor<3x5xf64>, tensor<5xf64>, tensor<5xf64>
+      %1 = loom.mul %0, %w : tensor<3x5xf64>, tensor<3x5xf64>
+      %2 = loom.reduce_sum %1, axes = [0, 1], keepdim = false : tensor<3x5xf64>
+      return %2 : tensor<f64>
+    }
+    func.func @grad(%x: tensor<3x5xf64>, %g: tensor<5xf64>, %b: tensor<5xf64>,
+                    %w: tensor<3x5xf64>)
+        -> (tensor<3x5xf64>, tensor<5xf64>, tensor<5xf64>) {
+      %dx, %dg, %db = loom.layer_norm_grad %x, %g, %w, eps = 1.000000e-05
+          : tensor<3x5xf64>, tensor<5xf64>
+      return %dx, %dg, %db : tensor<3x5xf64>, tensor<5xf64>, tensor<5xf64>
+    })mlir"));
+  std::vector<Array> args = {random({3, 5}), random({5}), random({5}),
+                             random({3, 5})};
+  std::vector<Array> r = call("grad", args);
+  ASSERT_EQ(r.size(), 3u);
+  expectGradient(args, 0, r[0], "layer_norm_d_input");
+  expectGradient(args, 1, r[1], "layer_norm_d_gamma");
+  expectGradient(args, 2, r[2], "layer_norm_d_beta");
+}
+
+TEST_F(ReferenceGradTest, GeluGradMatchesFiniteDifferences) {
+  for (bool approximate : {false, true}) {
+    std::string a = approximate ? "true" : "false";
+    SCOPED_TRACE("approximate = " + a);
+    ASSERT_TRUE(load(R"mlir(
+      func.func @loss(%x: tensor<3x4xf64>, %w: tensor<3x4xf64>) -> tensor<f64> {
+        %0 = loom.gelu %x, approximate = )mlir" +
+                     a + R"mlir( : tensor<3x4xf64>
+        %1 = loom.mul %0, %w : tensor<3x4xf64>, tensor<3x4xf64>
+        %2 = loom.reduce_sum %1, axes = [0, 1], keepdim = false : tensor<3x4xf64>
+        return %2 : tensor<f64>
+      }
+      func.func @grad(%x: tensor<3x4xf64>, %w: tensor<3x4xf64>) -> tensor<3x4xf64> {
+        %0 = loom.gelu_grad %x, %w, approximate = )mlir" +
+                     a + R"mlir( : tensor<3x4xf64>
+        return %0 : tensor<3x4xf64>
+      })mlir"));
+    std::vector<Array> args = {random({3, 4}, -3.0, 3.0), random({3, 4})};
+    std::vector<Array> r = call("grad", args);
+    ASSERT_EQ(r.size(), 1u);
+    expectGradient(args, 0, r[0], "gelu_" + a + "_d_input");
+  }
+}
+
+TEST_F(ReferenceGradTest, EmbeddingGradMatchesFiniteDifferences) {
+  ASSERT_TRUE(load(R"mlir(
+    func.func @loss(%t: tensor<5x3xf64>, %ids: tensor<2x3xi32>,
+                    %w: tensor<2x3x3xf64>) -> tensor<f64> {
+      %0 = loom.embedding %t, %ids : tensor<5x3xf64>, tensor<2x3xi32>
+      %1 = loom.mul %0, %w : tensor<2x3x3xf64>, tensor<2x3x3xf64>
+      %2 = loom.reduce_sum %1, axes = [0, 1, 2], keepdim = false
+          : tensor<2x3x3xf64>
+      return %2 : tensor<f64>
+    }
+    func.func @grad(%t: tensor<5x3xf64>, %ids: tensor<2x3xi32>,
+                    %w: tensor<2x3x3xf64>) -> tensor<5x3xf64> {
+      %0 = loom.embedding_grad %ids, %w, vocab = 5
+          : tensor<2x3xi32>, tensor<2x3x3xf64> -> tensor<5x3xf64>
+      return %0 : tensor<5x3xf64>
+    })mlir"));
+  // Id 1 three times, 4 twice, 0 once; 2 and 3 never.
+  std::vector<Array> args = {random({5, 3}), array({2, 3}, {1, 4, 1, 0, 1, 4}),
+                             random({2, 3, 3})};
+  std::vector<Array> r = call("grad", args);
+  ASSERT_EQ(r.size(), 1u);
+  expectGradient(args, 0, r[0], "embedding_d_table");
+  for (int row : {2, 3})
+    for (int d = 0; d < 3; ++d)
+      EXPECT_EQ(r[0].data[row * 3 + d], 0.0);
+  for (int d = 0; d < 3; ++d) // row 1 = the sum of positions 0, 2 and 4
+    EXPECT_NEAR(r[0].data[1 * 3 + d],
+                args[2].data[0 * 3 + d] + args[2].data[2 * 3 + d] +
+                    args[2].data[4 * 3 + d],
+                kTol);
+}
+
+TEST_F(ReferenceGradTest, LstmGradMatchesFiniteDifferences) {
+  // B = 2, T = 3, I = 3, H = 2; every result is contracted with its own W.
+  ASSERT_TRUE(load(R"mlir(
+    func.func @loss(%x: tensor<2x3x3xf64>, %h0: tensor<2x2xf64>,
+                    %c0: tensor<2x2xf64>, %wih: tensor<3x8xf64>,
+                    %whh: tensor<2x8xf64>, %b: tensor<8xf64>,
+                    %w1: tensor<2x3x2xf64>, %w2: tensor<2x2xf64>,
+                    %w3: tensor<2x2xf64>) -> tensor<f64> {
+      %out, %h, %c = loom.lstm %x, %h0, %c0, %wih, %whh, %b
+          : tensor<2x3x3xf64>, tensor<2x2xf64>, tensor<2x2xf64>,
+            tensor<3x8xf64>, tensor<2x8xf64>, tensor<8xf64>
+      %0 = loom.mul %out, %w1 : tensor<2x3x2xf64>, tensor<2x3x2xf64>
+      %1 = loom.reduce_sum %0, axes = [0, 1, 2], keepdim = false
+          : tensor<2x3x2xf64>
+      %2 = loom.mul %h, %w2 : tensor<2x2xf64>, tensor<2x2xf64>
+      %3 = loom.reduce_sum %2, axes = [0, 1], keepdim = false : tensor<2x2xf64>
+      %4 = loom.mul %c, %w3 : tensor<2x2xf64>, tensor<2x2xf64>
+      %5 = loom.reduce_sum %4, axes = [0, 1], keepdim = false : tensor<2x2xf64>
+      %6 = loom.add %1, %3 : tensor<f64>, tensor<f64>
+      %7 = loom.add %6, %5 : tensor<f64>, tensor<f64>
+      return %7 : tensor<f64>
+    }
+    func.func @grad(%x: tensor<2x3x3xf64>, %h0: tensor<2x2xf64>,
+                    %c0: tensor<2x2xf64>, %wih: tensor<3x8xf64>,
+                    %whh: tensor<2x8xf64>, %b: tensor<8xf64>,
+                    %w1: tensor<2x3x2xf64>, %w2: tensor<2x2xf64>,
+                    %w3: tensor<2x2xf64>)
+        -> (tensor<2x3x3xf64>, tensor<2x2xf64>, tensor<2x2xf64>,
+            tensor<3x8xf64>, tensor<2x8xf64>, tensor<8xf64>) {
+      %dx, %dh0, %dc0, %dwih, %dwhh, %db = loom.lstm_grad %x, %h0, %c0, %wih,
+          %whh, %b, %w1, %w2, %w3
+          : tensor<2x3x3xf64>, tensor<2x2xf64>, tensor<2x2xf64>,
+            tensor<3x8xf64>, tensor<2x8xf64>, tensor<8xf64>, tensor<2x3x2xf64>
+      return %dx, %dh0, %dc0, %dwih, %dwhh, %db
+          : tensor<2x3x3xf64>, tensor<2x2xf64>, tensor<2x2xf64>,
+            tensor<3x8xf64>, tensor<2x8xf64>, tensor<8xf64>
+    })mlir"));
+  std::vector<Array> args = {random({2, 3, 3}), random({2, 2}), random({2, 2}),
+                             random({3, 8}),    random({2, 8}), random({8}),
+                             random({2, 3, 2}), random({2, 2}), random({2, 2})};
+  std::vector<Array> r = call("grad", args);
+  ASSERT_EQ(r.size(), 6u);
+  const char *names[] = {"d_input", "d_h0",   "d_c0",
+                         "d_w_ih",  "d_w_hh", "d_bias"};
+  for (size_t which = 0; which < 6; ++which)
+    expectGradient(args, which, r[which], std::string("lstm_") + names[which]);
+}
+
+TEST_F(ReferenceGradTest, BadInputsOfBackwardOpsAreErrors) {
+  // An embedding_grad id out of [0, vocab).
+  std::string message = error(R"mlir(
+    func.func @f(%ids: tensor<2x2xi32>, %dy: tensor<2x2x3xf32>) -> tensor<5x3xf32> {
+      %0 = loom.embedding_grad %ids, %dy, vocab = 5
+          : tensor<2x2xi32>, tensor<2x2x3xf32> -> tensor<5x3xf32>
+      return %0 : tensor<5x3xf32>
+    })mlir",
+                              {array({2, 2}, {0, 1, 2, 5}), random({2, 2, 3})});
+  EXPECT_TRUE(contains(message, "loom.embedding_grad")) << message;
+  EXPECT_TRUE(contains(message, "\"test.mlir\":3:")) << message;
+  EXPECT_TRUE(contains(message, "id 5 at ids[1, 1]")) << message;
+
+  // A cross_entropy_grad target out of range that is not ignore_index.
+  message = error(R"mlir(
+    func.func @f(%l: tensor<3x4xf32>, %t: tensor<3xi32>, %d: tensor<f32>)
+        -> tensor<3x4xf32> {
+      %0 = loom.cross_entropy_grad %l, %t, %d, ignore_index = -100
+          : tensor<3x4xf32>, tensor<3xi32>, tensor<f32>
+      return %0 : tensor<3x4xf32>
+    })mlir",
+                  {random({3, 4}), array({3}, {0, -1, 1}), random({})});
+  EXPECT_TRUE(contains(message, "loom.cross_entropy_grad")) << message;
+  EXPECT_TRUE(contains(message, "target -1")) << message;
+
+  // lstm_grad weights that do not fit h0 (w_ih [3, 6] with H = 2): an error,
+  // whether the verifier or the evaluator catches it.
+  message = error(R"mlir(
+    func.func @f(%x: tensor<1x2x3xf32>, %h: tensor<1x2xf32>,
+                 %wih: tensor<3x6xf32>, %whh: tensor<2x8xf32>,
+                 %b: tensor<8xf32>, %dout: tensor<1x2x2xf32>)
+        -> tensor<1x2x3xf32> {
+      %0:6 = loom.lstm_grad %x, %h, %h, %wih, %whh, %b, %dout, %h, %h
+          : tensor<1x2x3xf32>, tensor<1x2xf32>, tensor<1x2xf32>,
+            tensor<3x6xf32>, tensor<2x8xf32>, tensor<8xf32>, tensor<1x2x2xf32>
+      return %0#0 : tensor<1x2x3xf32>
+    })mlir",
+                  {random({1, 2, 3}), random({1, 2}), random({3, 6}),
+                   random({2, 8}), random({8}), random({1, 2, 2})});
+  EXPECT_TRUE(contains(message, "loom.lstm_grad")) << message;
+  EXPECT_TRUE(contains(message, "w_ih [3, 6]") || contains(message, "verify"))
+      << message;
 }
 
 } // namespace
