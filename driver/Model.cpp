@@ -10,6 +10,11 @@
 
 #include "loom/Checkpoint.h"
 
+#include "llvm/Support/FormatVariadic.h"
+
+#include <cmath>
+#include <cstring>
+
 using namespace loom;
 
 struct Model::Impl {
@@ -40,6 +45,7 @@ Result<Model> loom::compile(const std::string &path,
   driver::SessionOptions sessionOptions;
   sessionOptions.includeDirs = options.includeDirs;
   sessionOptions.model = options.model;
+  sessionOptions.config = options.config;
   sessionOptions.training = options.training;
   auto session = driver::Session::open(path, sessionOptions);
   if (!session)
@@ -62,8 +68,33 @@ Result<Model> loom::compile(const std::string &path,
   return Model(std::move(impl));
 }
 
-Result<std::vector<Tensor>> Model::call(const std::string &name,
-                                        const std::vector<Tensor> &inputs) {
+namespace {
+/// The compiled variant of `name` for `inputs`, checked against the store.
+Result<driver::CompiledFunction *>
+compiledFor(Model::Impl &impl, const std::string &name,
+            const std::vector<Tensor> &inputs, const driver::Variant &variant);
+} // namespace
+
+/// Calls `fn` with the parameter buffer, then `inputs`, then fresh outputs.
+static Result<std::vector<Tensor>> invoke(driver::CompiledFunction &fn,
+                                          void *params,
+                                          const std::vector<void *> &inputs) {
+  std::vector<Tensor> outputs;
+  std::vector<void *> pointers = {params};
+  llvm::append_range(pointers, inputs);
+  for (const driver::ArgSpec &out : fn.signature.outputs) {
+    outputs.push_back(Tensor::empty(out.dtype, out.shape));
+    pointers.push_back(outputs.back().rawData());
+  }
+  if (llvm::Error err = fn.jit->call(fn.entry, pointers))
+    return Status::error(llvm::toString(std::move(err)));
+  return outputs;
+}
+
+namespace {
+Result<driver::CompiledFunction *>
+compiledFor(Model::Impl &impl, const std::string &name,
+            const std::vector<Tensor> &inputs, const driver::Variant &variant) {
   std::vector<std::vector<int64_t>> shapes;
   std::vector<DType> dtypes;
   for (size_t i = 0; i < inputs.size(); ++i) {
@@ -73,35 +104,114 @@ Result<std::vector<Tensor>> Model::call(const std::string &name,
     shapes.push_back(inputs[i].shape());
     dtypes.push_back(inputs[i].dtype());
   }
-  auto bindings = impl->session->bindFromShapes(name, shapes, dtypes);
+  auto bindings = impl.session->bindFromShapes(name, shapes, dtypes);
   if (!bindings)
     return Status::error(llvm::toString(bindings.takeError()));
-  unsigned before = impl->session->compileCount();
-  auto compiled = impl->session->get(name, *bindings);
+  unsigned before = impl.session->compileCount();
+  auto compiled = impl.session->get(name, *bindings, variant);
   if (!compiled)
     return Status::error(llvm::toString(compiled.takeError()));
   driver::CompiledFunction &fn = **compiled;
-  if (impl->session->compileCount() != before)
-    impl->compileSeconds += fn.compileSeconds;
-  if (fn.paramBytes != static_cast<int64_t>(impl->params.totalBytes()))
+  if (impl.session->compileCount() != before)
+    impl.compileSeconds += fn.compileSeconds;
+  if (fn.paramBytes != static_cast<int64_t>(impl.params.totalBytes()))
     return Status::error("internal error: compiled code expects a parameter "
                          "buffer of " +
                          std::to_string(fn.paramBytes) +
-                         " bytes, the store "
-                         "has " +
-                         std::to_string(impl->params.totalBytes()));
+                         " bytes, the store has " +
+                         std::to_string(impl.params.totalBytes()));
+  return &fn;
+}
 
-  std::vector<Tensor> outputs;
-  std::vector<void *> pointers = {impl->params.data()};
-  for (const Tensor &t : inputs)
+std::vector<void *> pointersOf(const std::vector<Tensor> &tensors) {
+  std::vector<void *> pointers;
+  for (const Tensor &t : tensors)
     pointers.push_back(t.rawData());
-  for (const driver::ArgSpec &out : fn.signature.outputs) {
-    outputs.push_back(Tensor::empty(out.dtype, out.shape));
-    pointers.push_back(outputs.back().rawData());
-  }
-  if (llvm::Error err = fn.jit->call(name, pointers))
-    return Status::error(llvm::toString(std::move(err)));
-  return outputs;
+  return pointers;
+}
+
+std::string optimizerText(const OptimizerOptions &o) {
+  return llvm::formatv("kind={0} momentum={1:e} nesterov={2} beta1={3:e} "
+                       "beta2={4:e} eps={5:e} weight-decay={6:e} "
+                       "max-grad-norm={7:e}",
+                       o.kind, o.momentum, o.nesterov ? "true" : "false",
+                       o.beta1, o.beta2, o.eps, o.weightDecay, o.maxGradNorm)
+      .str();
+}
+} // namespace
+
+Result<std::vector<Tensor>> Model::call(const std::string &name,
+                                        const std::vector<Tensor> &inputs) {
+  auto fn = compiledFor(*impl, name, inputs, driver::Variant());
+  if (!fn.ok())
+    return fn.status();
+  return invoke(*fn.value(), impl->params.data(), pointersOf(inputs));
+}
+
+Result<Gradient> Model::gradient(const std::string &name,
+                                 const std::vector<Tensor> &inputs,
+                                 const std::vector<std::string> &trainable) {
+  driver::Variant variant;
+  variant.kind = driver::Variant::Gradient;
+  variant.trainable = trainable;
+  auto fn = compiledFor(*impl, name, inputs, variant);
+  if (!fn.ok())
+    return fn.status();
+  auto outputs = invoke(*fn.value(), impl->params.data(), pointersOf(inputs));
+  if (!outputs.ok())
+    return outputs.status();
+  Gradient result;
+  result.loss = *static_cast<const float *>(outputs.value()[0].rawData());
+  result.grads = outputs.value()[1];
+  return result;
+}
+
+Result<StepResult> Model::trainStep(const StepOptions &options,
+                                    OptimizerState &state, double lr,
+                                    const std::vector<Tensor> &inputs) {
+  const OptimizerOptions &o = options.optimizer;
+  driver::Variant variant;
+  variant.kind = driver::Variant::TrainStep;
+  variant.trainable = options.trainable;
+  variant.lrMultipliers = options.lrMultipliers;
+  variant.optimizer = optimizerText(o);
+  auto compiled = compiledFor(*impl, options.loss, inputs, variant);
+  if (!compiled.ok())
+    return compiled.status();
+  driver::CompiledFunction &fn = *compiled.value();
+  size_t n = impl->params.totalBytes() / sizeof(float);
+  int states = fn.optimizerStates;
+  if (states >= 1 && state.m.size() != n)
+    state.m.assign(n, 0.0f);
+  if (states >= 2 && state.v.size() != n)
+    state.v.assign(n, 0.0f);
+  int64_t t = state.step + 1;
+  float hyper[4] = {float(lr), float(1.0 - std::pow(o.beta1, double(t))),
+                    float(1.0 - std::pow(o.beta2, double(t))), 0.0f};
+  std::vector<void *> args;
+  if (states >= 1)
+    args.push_back(state.m.data());
+  if (states >= 2)
+    args.push_back(state.v.data());
+  args.push_back(hyper);
+  llvm::append_range(args, pointersOf(inputs));
+  auto outputs = invoke(fn, impl->params.data(), args);
+  if (!outputs.ok())
+    return outputs.status();
+  std::vector<Tensor> &out = outputs.value();
+  StepResult result;
+  result.loss = *static_cast<const float *>(out[0].rawData());
+  result.gradNorm = *static_cast<const float *>(out.back().rawData());
+  if (!std::isfinite(result.loss) || !std::isfinite(result.gradNorm))
+    return result;
+  std::memcpy(impl->params.data(), out[1].rawData(), n * sizeof(float));
+  if (states >= 1)
+    std::memcpy(state.m.data(), out[2].rawData(), n * sizeof(float));
+  if (states >= 2)
+    std::memcpy(state.v.data(), out[3].rawData(), n * sizeof(float));
+  state.step = t;
+  result.committed = true;
+  return result;
 }
 
 Status Model::saveCheckpoint(const std::string &path) const {

@@ -13,6 +13,8 @@
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/Pass/PassManager.h"
 
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -179,6 +181,7 @@ Session::generate(llvm::StringRef function,
   gen.function = function.str();
   gen.bindings = bindings;
   gen.model = options.model;
+  gen.config = options.config;
   gen.training = options.training;
   auto module =
       frontend::generateModule(*program, *context, *sourceMgr, diags, gen);
@@ -238,10 +241,62 @@ Session::bindFromShapes(llvm::StringRef function,
   return bound;
 }
 
+std::string Variant::key() const {
+  std::string text = std::to_string(int(kind)) + "|";
+  for (const std::string &name : trainable)
+    text += name + ",";
+  text += "|";
+  for (const auto &[name, mult] : lrMultipliers)
+    text += name + "=" + llvm::formatv("{0:e}", mult).str() + ",";
+  return text + "|" + optimizer;
+}
+
+/// Matches a parameter name against a name or a prefix ending at a `.`.
+static bool matchesPrefix(llvm::StringRef name, llvm::StringRef pattern) {
+  return name == pattern ||
+         (name.starts_with(pattern) && name.size() > pattern.size() &&
+          (name[pattern.size()] == '.' || pattern.ends_with(".")));
+}
+
+/// Rewrites `sig` (the forward signature) into the variant's signature.
+static Signature variantSignature(const Signature &forward,
+                                  const Variant &variant, int64_t paramCount,
+                                  int states) {
+  if (variant.kind == Variant::Forward)
+    return forward;
+  auto spec = [](std::string name, std::vector<int64_t> shape) {
+    ArgSpec arg;
+    arg.name = std::move(name);
+    arg.dtype = DType::F32;
+    arg.shape = shape;
+    for (int64_t d : shape)
+      arg.dims.push_back(std::to_string(d));
+    return arg;
+  };
+  Signature sig;
+  sig.name = forward.name;
+  if (variant.kind == Variant::Gradient) {
+    sig.inputs = forward.inputs;
+    sig.outputs = {spec("loss", {}), spec("grads", {paramCount})};
+    return sig;
+  }
+  static const char *stateNames[] = {"m", "v"};
+  for (int i = 0; i < states; ++i)
+    sig.inputs.push_back(spec(stateNames[i], {paramCount}));
+  sig.inputs.push_back(spec("hyper", {4}));
+  llvm::append_range(sig.inputs, forward.inputs);
+  sig.outputs = {spec("loss", {}), spec("params", {paramCount})};
+  for (int i = 0; i < states; ++i)
+    sig.outputs.push_back(spec(stateNames[i], {paramCount}));
+  sig.outputs.push_back(spec("grad_norm", {}));
+  return sig;
+}
+
 llvm::Expected<CompiledFunction *>
 Session::get(llvm::StringRef function,
-             const std::map<std::string, int64_t> &bindings) {
-  std::string key = function.str() + "|";
+             const std::map<std::string, int64_t> &bindings,
+             const Variant &variant) {
+  std::string key = function.str() + "|" + variant.key() + "|";
   for (const auto &[name, value] : bindings)
     key += name + "=" + std::to_string(value) + ",";
   auto it = cache.find(key);
@@ -271,17 +326,46 @@ Session::get(llvm::StringRef function,
         os << d.getLocation() << ": " << d.str() << "\n";
         return mlir::success();
       });
+  CpuPipelineOptions pipeline;
+  compiled->entry = function.str();
+  if (variant.kind != Variant::Forward) {
+    pipeline.autodiff = "function=" + function.str();
+    if (!variant.trainable.empty())
+      pipeline.autodiff += " trainable=" + llvm::join(variant.trainable, ",");
+    compiled->entry = function.str() + "_grad";
+  }
+  if (variant.kind == Variant::TrainStep) {
+    pipeline.optimizer = "function=" + function.str() + "_grad " +
+                         (variant.optimizer.empty() ? std::string("kind=adamw")
+                                                    : variant.optimizer);
+    compiled->entry = "train_step";
+    mlir::Builder b(context.get());
+    for (auto param : (*module)->getOps<loom::ParameterOp>()) {
+      double mult = 1.0;
+      for (const auto &[pattern, value] : variant.lrMultipliers)
+        if (matchesPrefix(param.getSymName(), pattern))
+          mult = value;
+      param->setAttr("loom.lr_mult", b.getF64FloatAttr(mult));
+    }
+  }
   mlir::PassManager pm(context.get());
-  if (mlir::failed(buildCpuPipeline(pm, CpuPipelineOptions())) ||
+  if (mlir::failed(buildCpuPipeline(pm, pipeline)) ||
       mlir::failed(pm.run(**module)))
     return makeError("lowering '" + function + "' failed:\n" + diagnostics);
   if (auto bytes =
           (**module)->getAttrOfType<mlir::IntegerAttr>("loom.param_bytes"))
     compiled->paramBytes = bytes.getInt();
   for (auto func : (*module)->getOps<mlir::LLVM::LLVMFuncOp>())
-    if (func.getName() == function)
+    if (func.getName() == compiled->entry) {
       if (auto flops = func->getAttrOfType<mlir::IntegerAttr>("loom.flops"))
         compiled->flops = flops.getInt();
+      if (auto states =
+              func->getAttrOfType<mlir::IntegerAttr>("loom.optimizer_states"))
+        compiled->optimizerStates = states.getInt();
+    }
+  compiled->signature =
+      variantSignature(compiled->signature, variant, compiled->paramBytes / 4,
+                       compiled->optimizerStates);
   auto jit = JitModule::create(**module, options.optLevel);
   if (!jit)
     return jit.takeError();

@@ -52,6 +52,10 @@ struct Signature {
 struct CompiledFunction {
   Signature signature;
   std::unique_ptr<JitModule> jit;
+  /// The symbol to call: the function, `<fn>_grad` or `train_step`.
+  std::string entry;
+  /// Optimizer state buffers of a training step (0, 1 or 2).
+  int optimizerStates = 0;
   /// The specialized loom IR, for the reference evaluator.
   mlir::OwningOpRef<mlir::ModuleOp> loomModule;
   double compileSeconds = 0;
@@ -60,9 +64,30 @@ struct CompiledFunction {
   int64_t paramBytes = 0;
 };
 
+/// What is compiled from an entry function: the function itself, its
+/// gradient (`<fn>_grad(inputs...) -> (loss, grads)`) or a fused training
+/// step (`train_step(state..., hyper, inputs...) -> (loss, params',
+/// state'..., grad_norm)`); the parameter buffer is always the implicit
+/// first argument.
+struct Variant {
+  enum Kind { Forward, Gradient, TrainStep } kind = Forward;
+  /// Trainable parameter names or prefixes; empty: all.
+  std::vector<std::string> trainable;
+  /// Learning-rate multipliers by parameter name or prefix (the last match
+  /// wins); the others get 1.
+  std::vector<std::pair<std::string, double>> lrMultipliers;
+  /// `loom-optimizer` options, e.g. "kind=adamw weight-decay=0.01".
+  std::string optimizer;
+
+  /// A text that identifies the variant in the compile cache.
+  std::string key() const;
+};
+
 struct SessionOptions {
   std::vector<std::string> includeDirs;
   std::string model;
+  /// Overrides of the model's configuration values (see GenerateOptions).
+  std::map<std::string, std::string> config;
   bool training = false;
   unsigned optLevel = 3;
 };
@@ -90,18 +115,22 @@ public:
 
   /// The compiled specialization (compiled on first use, then cached).
   llvm::Expected<CompiledFunction *>
-  get(llvm::StringRef function, const std::map<std::string, int64_t> &bindings);
+  get(llvm::StringRef function, const std::map<std::string, int64_t> &bindings,
+      const Variant &variant = {});
 
   /// Number of compilations so far (cache misses).
   unsigned compileCount() const { return compiles; }
 
   mlir::MLIRContext &getContext() { return *context; }
 
-private:
-  Session() = default;
+  /// The loom IR of `function` specialized to `bindings` (verified, not
+  /// lowered): what tests hand the reference evaluator.
   llvm::Expected<mlir::OwningOpRef<mlir::ModuleOp>>
   generate(llvm::StringRef function,
            const std::map<std::string, int64_t> &bindings);
+
+private:
+  Session() = default;
 
   SessionOptions options;
   std::unique_ptr<mlir::MLIRContext> context;

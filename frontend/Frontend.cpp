@@ -190,7 +190,7 @@ mlir::OwningOpRef<mlir::ModuleOp> loom::frontend::generateModule(
   MLIRGen gen(context, sourceMgr);
   Sema sema(program, gen, diags, bindings);
   sema.setTraining(options.training);
-  if (!sema.run(*model, options.function))
+  if (!sema.run(*model, options.function, options.config))
     return nullptr;
   mlir::OwningOpRef<mlir::ModuleOp> module = gen.takeModule();
   // The frontend checked every shape; a verifier failure here is a bug, but

@@ -60,6 +60,9 @@ struct GenerateOptions {
   std::string model;
   /// When false, `dropout` is the identity and emits nothing.
   bool training = true;
+  /// Overrides of the model's configuration values by name ("d" -> "32",
+  /// "drop" -> "0.1", "causal" -> "true"), as if passed to the model.
+  std::map<std::string, std::string> config;
 };
 
 /// Elaborates a model of `program` into a verified loom module. Returns null

@@ -129,15 +129,35 @@ void Sema::error(SMRange range, const llvm::Twine &message) {
 // Entry point
 //===----------------------------------------------------------------------===//
 
-bool Sema::run(const BlockDecl &model, StringRef onlyFn) {
+bool Sema::run(const BlockDecl &model, StringRef onlyFn,
+               const std::map<std::string, std::string> &config) {
   unsigned errorsBefore = diags.errorCount();
   const SourceFile *file = program.root;
   for (const auto &f : program.files)
     for (const auto &b : f->blocks)
       if (b.get() == &model)
         file = f.get();
-  Instance *root = instantiate(model, *file, nullptr, "", "", {},
-                               SMRange(model.loc, model.loc));
+  SMRange site(model.loc, model.loc);
+  std::vector<ArgValue> overrides;
+  for (const auto &[name, text] : config) {
+    ArgValue arg{name, Value::error(), site};
+    int64_t integer = 0;
+    double number = 0;
+    if (!StringRef(text).getAsInteger(10, integer))
+      arg.value = Value::integer(Dim(integer));
+    else if (text == "true" || text == "false")
+      arg.value = Value::boolean(text == "true");
+    else if (!StringRef(text).getAsDouble(number))
+      arg.value = Value::floating(number);
+    else {
+      error(site, "configuration value '" + name + "' = '" + text +
+                      "' is not an integer, a number or true/false");
+      return false;
+    }
+    overrides.push_back(std::move(arg));
+  }
+  Instance *root =
+      instantiate(model, *file, nullptr, "", "", std::move(overrides), site);
   if (!root)
     return false;
   for (const ParamEntry &p : params)

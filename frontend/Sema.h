@@ -159,9 +159,11 @@ public:
   ~Sema();
 
   /// Instantiates `model`, emits its parameter table and its entry functions
-  /// (only `onlyFn` when non-empty). Returns false when any error was
-  /// reported.
-  bool run(const BlockDecl &model, llvm::StringRef onlyFn);
+  /// (only `onlyFn` when non-empty), with `config` overriding configuration
+  /// values by name (integers, numbers, true/false). Returns false when any
+  /// error was reported.
+  bool run(const BlockDecl &model, llvm::StringRef onlyFn,
+           const std::map<std::string, std::string> &config = {});
 
   /// The parameter table, in declaration order.
   llvm::ArrayRef<ParamEntry> getParams() const { return params; }

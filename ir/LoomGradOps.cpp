@@ -219,15 +219,33 @@ std::optional<int64_t> EmbeddingGradOp::getFlopCount() {
 
 LogicalResult LstmGradOp::verify() {
   RankedTensorType input = getInput().getType(), h0 = getH0().getType(),
+                   c0 = getC0().getType(), wIh = getWIh().getType(),
+                   wHh = getWHh().getType(), bias = getBias().getType(),
                    dOut = getDOutputs().getType();
   if (input.getRank() != 3 || h0.getRank() != 2)
     return emitOpError("expected input [B, T, I] and h0 [B, H], got ")
            << input << " and " << h0;
+  Type element = input.getElementType();
+  for (RankedTensorType t : {h0, c0, wIh, wHh, bias, dOut})
+    if (t.getElementType() != element)
+      return emitOpError("expected every operand to have element type ")
+             << element << ", got " << t;
+  int64_t h = h0.getDimSize(1), i = input.getDimSize(2);
+  int64_t gates = ShapedType::isDynamic(h) ? ShapedType::kDynamic : 4 * h;
+  if (!shapesAgree(c0.getShape(), h0.getShape()) ||
+      !dimsAgree(h0.getDimSize(0), input.getDimSize(0)))
+    return emitOpError("expected h0 and c0 [B, H], got ")
+           << h0 << " and " << c0;
+  if (!shapesAgree(wIh.getShape(), {i, gates}) ||
+      !shapesAgree(wHh.getShape(), {h, gates}) ||
+      !shapesAgree(bias.getShape(), {gates}))
+    return emitOpError("expected w_ih [I, 4H], w_hh [H, 4H] and bias [4H], "
+                       "got ")
+           << wIh << ", " << wHh << " and " << bias;
   if (dOut.getRank() != 3 ||
       !dimsAgree(dOut.getDimSize(0), input.getDimSize(0)) ||
       !dimsAgree(dOut.getDimSize(1), input.getDimSize(1)) ||
-      !dimsAgree(dOut.getDimSize(2), h0.getDimSize(1)) ||
-      dOut.getElementType() != input.getElementType())
+      !dimsAgree(dOut.getDimSize(2), h))
     return emitOpError("expected d_outputs [B, T, H], got ") << dOut;
   return success();
 }
@@ -238,5 +256,5 @@ std::optional<int64_t> LstmGradOp::getFlopCount() {
     return std::nullopt;
   int64_t b = input.getDimSize(0), t = input.getDimSize(1);
   int64_t i = input.getDimSize(2), h = h0.getDimSize(1);
-  return b * t * (16 * h * (i + h) + 60 * h);
+  return b * t * (24 * h * (i + h) + 90 * h);
 }

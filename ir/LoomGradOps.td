@@ -61,8 +61,8 @@ def Loom_AttentionGradOp : Loom_PureOp<"attention_grad", [
     ```
 
     Operands have the types of the forward op's (`lse` is `[..., Tq]`).
-    Counts `8*Tq*Tk*D + 6*Tq*Tk` per batch entry (with `Dv = D`: the four
-    products plus the recomputed `S`).
+    Counts `(6*D + 4*Dv + 6)*Tq*Tk` per batch entry: the recomputed `S`,
+    the four products and the elementwise work.
 
     ```mlir
     %dq, %dk, %dv = loom.attention_grad %q, %k, %v, %o, %lse, %do,
@@ -220,7 +220,8 @@ def Loom_LstmGradOp : Loom_PureOp<"lstm_grad", [
     d_h0 = dh;  d_c0 = dc
     ```
 
-    Counts `B*T*(16*H*(I + H) + 60*H)`, twice the forward.
+    Counts `B*T*(24*H*(I + H) + 90*H)`: the recomputed forward plus the
+    four backward products.
 
     ```mlir
     %dx, %dh0, %dc0, %dwih, %dwhh, %db = loom.lstm_grad %x, %h0, %c0, %wih,

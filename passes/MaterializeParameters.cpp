@@ -70,11 +70,12 @@ LogicalResult packGradients(
   Location loc = ret.getLoc();
   Value zero = arith::ConstantOp::create(
       b, loc, b.getZeroAttr(bufferType.getElementType()));
-  Value buffer = linalg::FillOp::create(
-                     b, loc, zero,
-                     Value(tensor::EmptyOp::create(b, loc, bufferType.getShape(),
-                                                   bufferType.getElementType())))
-                     .getResult(0);
+  Value buffer =
+      linalg::FillOp::create(
+          b, loc, zero,
+          Value(tensor::EmptyOp::create(b, loc, bufferType.getShape(),
+                                        bufferType.getElementType())))
+          .getResult(0);
   for (auto [index, offset] : packed) {
     Value flat = flatten(b, loc, ret.getOperand(index));
     int64_t n = llvm::cast<RankedTensorType>(flat.getType()).getDimSize(0);
@@ -92,17 +93,17 @@ LogicalResult packGradients(
   for (unsigned i = 0, e = func.getNumResults(); i < e; ++i)
     if (!isGrad[i]) {
       results.push_back(ret.getOperand(i));
-      attrs.push_back(func.getResultAttrDict(i)
-                          ? func.getResultAttrDict(i)
-                          : b.getDictionaryAttr({}));
+      attrs.push_back(func.getResultAttrDict(i) ? func.getResultAttrDict(i)
+                                                : b.getDictionaryAttr({}));
     }
   results.push_back(buffer);
   attrs.push_back(b.getDictionaryAttr(
       b.getNamedAttr("loom.name", b.getStringAttr("grads"))));
   func::ReturnOp::create(b, loc, results);
   ret.erase();
-  func.setFunctionType(FunctionType::get(
-      func.getContext(), func.getArgumentTypes(), ValueRange(results).getTypes()));
+  func.setFunctionType(FunctionType::get(func.getContext(),
+                                         func.getArgumentTypes(),
+                                         ValueRange(results).getTypes()));
   func.setAllResultAttrs(attrs);
   return success();
 }

@@ -90,8 +90,8 @@ struct LoomOptimizer : public loom::impl::LoomOptimizerBase<LoomOptimizer> {
 
     auto grad = module.lookupSymbol<func::FuncOp>(function);
     if (!grad || grad.isExternal()) {
-      module.emitError() << "loom-optimizer: no gradient function '"
-                         << function << "'";
+      module.emitError() << "loom-optimizer: no gradient function '" << function
+                         << "'";
       return signalPassFailure();
     }
     FunctionType gradType = grad.getFunctionType();
@@ -181,11 +181,11 @@ struct LoomOptimizer : public loom::impl::LoomOptimizerBase<LoomOptimizer> {
 
     // Global gradient norm and the clipping factor.
     Value zero = s.c(0.0);
-    Value acc = linalg::FillOp::create(
-                    b, loc, zero,
-                    Value(tensor::EmptyOp::create(b, loc, ArrayRef<int64_t>{},
-                                                  f32)))
-                    .getResult(0);
+    Value acc =
+        linalg::FillOp::create(
+            b, loc, zero,
+            Value(tensor::EmptyOp::create(b, loc, ArrayRef<int64_t>{}, f32)))
+            .getResult(0);
     MLIRContext *c = ctx;
     AffineMap id1 = AffineMap::getMultiDimIdentityMap(1, c);
     AffineMap toScalar = AffineMap::get(1, 0, {}, c);
@@ -207,8 +207,8 @@ struct LoomOptimizer : public loom::impl::LoomOptimizerBase<LoomOptimizer> {
       Value ratio = s.div(s.c(maxGradNorm), s.add(norm, s.c(1e-6)));
       clip = arith::MinimumFOp::create(b, loc, ratio, s.c(1.0));
     }
-    Value gradNorm = tensor::FromElementsOp::create(b, loc, scalarType,
-                                                    ValueRange{norm});
+    Value gradNorm =
+        tensor::FromElementsOp::create(b, loc, scalarType, ValueRange{norm});
 
     // One fused update per trainable parameter.
     Value newParams = params;
@@ -222,7 +222,8 @@ struct LoomOptimizer : public loom::impl::LoomOptimizerBase<LoomOptimizer> {
         return param.emitError("loom-optimizer: parameter has no offset; run "
                                "loom-materialize-parameters first");
       int64_t offset = offsetAttr.getInt() / 4;
-      int64_t n = llvm::cast<RankedTensorType>(param.getType()).getNumElements();
+      int64_t n =
+          llvm::cast<RankedTensorType>(param.getType()).getNumElements();
       double mult = 1.0;
       if (auto m = param->getAttrOfType<FloatAttr>("loom.lr_mult"))
         mult = m.getValueAsDouble();
@@ -244,7 +245,8 @@ struct LoomOptimizer : public loom::impl::LoomOptimizerBase<LoomOptimizer> {
       SmallVector<Value> outs;
       SmallVector<Type> outTypes;
       for (unsigned i = 0; i <= numStates; ++i) {
-        outs.push_back(tensor::EmptyOp::create(b, loc, ArrayRef<int64_t>{n}, f32));
+        outs.push_back(
+            tensor::EmptyOp::create(b, loc, ArrayRef<int64_t>{n}, f32));
         outTypes.push_back(sliceType);
       }
       SmallVector<AffineMap> maps(ins.size() + outs.size(), id1);
@@ -287,7 +289,8 @@ struct LoomOptimizer : public loom::impl::LoomOptimizerBase<LoomOptimizer> {
     step.setAllResultAttrs(resultAttrs);
     if (auto flops = grad->getAttrOfType<IntegerAttr>("loom.flops"))
       step->setAttr("loom.flops",
-                    b.getI64IntegerAttr(flops.getInt() + 2 * buffer.getNumElements() +
+                    b.getI64IntegerAttr(flops.getInt() +
+                                        2 * buffer.getNumElements() +
                                         updateFlops));
     step->setAttr("loom.optimizer_states", b.getI64IntegerAttr(numStates));
     return success();
@@ -312,12 +315,12 @@ struct LoomOptimizer : public loom::impl::LoomOptimizerBase<LoomOptimizer> {
       Value step = rule.nesterov ? s.add(g, s.mul(mu, m)) : m;
       return {s.sub(p, s.mul(lr, step)), m};
     }
-    Value m = s.add(s.mul(s.c(rule.beta1), args[2]),
-                    s.mul(s.c(1.0 - rule.beta1), g));
+    Value m =
+        s.add(s.mul(s.c(rule.beta1), args[2]), s.mul(s.c(1.0 - rule.beta1), g));
     Value v = s.add(s.mul(s.c(rule.beta2), args[3]),
                     s.mul(s.c(1.0 - rule.beta2), s.mul(g, g)));
-    Value denom = s.add(math::SqrtOp::create(b, loc, s.div(v, bc2)),
-                        s.c(rule.eps));
+    Value denom =
+        s.add(math::SqrtOp::create(b, loc, s.div(v, bc2)), s.c(rule.eps));
     Value step = s.div(s.div(m, bc1), denom);
     if (rule.weightDecay > 0 && rule.kind == Rule::AdamW)
       step = s.add(step, s.mul(s.c(rule.weightDecay), p));

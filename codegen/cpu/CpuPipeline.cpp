@@ -35,8 +35,13 @@ std::string loom::cpuPipelineText(const CpuPipelineOptions &options) {
                      "}");
   // On loom IR, then to linalg on tensors.
   stages.push_back("canonicalize,cse");
+  if (!options.autodiff.empty())
+    stages.push_back("loom-autodiff{" + options.autodiff +
+                     "},canonicalize,cse");
   stages.push_back("func.func(loom-count-flops)");
   stages.push_back("loom-materialize-parameters");
+  if (!options.optimizer.empty())
+    stages.push_back("loom-optimizer{" + options.optimizer + "}");
   stages.push_back("func.func(loom-lower-to-linalg)");
   stages.push_back("canonicalize,cse");
   stages.push_back("func.func(loom-cpu-fuse-elementwise)");

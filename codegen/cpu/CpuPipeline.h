@@ -23,6 +23,13 @@ struct CpuPipelineOptions {
   /// Dim bindings NAME=VALUE for loom-specialize; empty when the IR is
   /// already static (the frontend binds dims itself).
   std::vector<std::string> bind;
+  /// Options of `loom-autodiff` (e.g. "function=loss trainable=wte"); when
+  /// set, the gradient function is derived before parameters are
+  /// materialized. Empty: no autodiff.
+  std::string autodiff;
+  /// Options of `loom-optimizer` (e.g. "kind=adamw weight-decay=0.01");
+  /// when set, the gradient function becomes `train_step`. Needs autodiff.
+  std::string optimizer;
   /// Stop after this stage: "linalg" (tensors on linalg), or "llvm" (all).
   std::string stopAfter = "llvm";
   /// Threads for parallel loops (OpenMP); 1 compiles serial code. Without

@@ -17,6 +17,7 @@
 #include "loom/Status.h"
 #include "loom/Tensor.h"
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -28,6 +29,9 @@ struct CompileOptions {
   std::vector<std::string> includeDirs;
   /// The model to compile; empty for the first model of the file.
   std::string model;
+  /// Overrides of the model's configuration values by name, e.g.
+  /// {"d", "64"}, {"layers", "2"}: small variants of a model for tests.
+  std::map<std::string, std::string> config;
   /// Compile for training (dropout active); inference otherwise.
   bool training = false;
   /// Seed of the initial parameters.
@@ -48,6 +52,55 @@ struct FunctionInfo {
   std::vector<ArgInfo> outputs;
 };
 
+/// The loss and its gradient with respect to the parameters.
+struct Gradient {
+  double loss = 0;
+  /// F32, one element per float of the parameter buffer, in its layout:
+  /// parameter i's gradient starts at params().param(i).offset / 4. Frozen
+  /// parameters and the padding between parameters hold zeros.
+  Tensor grads;
+};
+
+/// The update rule of a compiled training step (see `loom-optimizer`).
+struct OptimizerOptions {
+  /// "sgd", "adam" or "adamw".
+  std::string kind = "adamw";
+  double momentum = 0;    // sgd
+  bool nesterov = false;  // sgd, needs momentum
+  double beta1 = 0.9;     // adam, adamw
+  double beta2 = 0.999;   // adam, adamw
+  double eps = 1e-8;      // adam, adamw
+  double weightDecay = 0; // coupled (sgd, adam) or decoupled (adamw)
+  double maxGradNorm = 0; // global-norm clipping; 0: none
+};
+
+/// What one compiled training step depends on; each distinct value compiles
+/// (and caches) its own step.
+struct StepOptions {
+  /// The scalar loss function.
+  std::string loss = "loss";
+  /// Trainable parameter names or prefixes ("blocks.3"); empty: all.
+  std::vector<std::string> trainable;
+  /// LR multipliers by parameter name or prefix (last match wins; others 1).
+  std::vector<std::pair<std::string, double>> lrMultipliers;
+  OptimizerOptions optimizer;
+};
+
+/// Optimizer moments, flat in the parameter layout, and the step count.
+struct OptimizerState {
+  std::vector<float> m, v;
+  int64_t step = 0;
+};
+
+struct StepResult {
+  double loss = 0;
+  /// Global gradient norm before clipping.
+  double gradNorm = 0;
+  /// False when the loss or the gradient norm was not finite: the
+  /// parameters and the state were then left unchanged.
+  bool committed = false;
+};
+
 class Model {
 public:
   ~Model();
@@ -63,6 +116,20 @@ public:
   /// argument and the expected shape.
   Result<std::vector<Tensor>> call(const std::string &name,
                                    const std::vector<Tensor> &inputs);
+
+  /// The loss computed by scalar function `name` and its gradient with
+  /// respect to the `trainable` parameters (names or prefixes; empty: all).
+  Result<Gradient> gradient(const std::string &name,
+                            const std::vector<Tensor> &inputs,
+                            const std::vector<std::string> &trainable = {});
+
+  /// One fused training step: gradient of `options.loss` on `inputs`, then
+  /// the optimizer update of the trainable parameters with learning rate
+  /// `lr` (times each parameter's multiplier). Updates params() and `state`
+  /// in place unless the loss or gradient norm is not finite.
+  Result<StepResult> trainStep(const StepOptions &options,
+                               OptimizerState &state, double lr,
+                               const std::vector<Tensor> &inputs);
 
   /// Seconds spent compiling, and the number of specializations compiled.
   double compileSeconds() const;
