@@ -19,6 +19,7 @@
 #include "ir/LoomDialect.h"
 #include "passes/Passes.h"
 #include "tools/loomc/Run.h"
+#include "tools/loomc/Train.h"
 
 #include "mlir/Target/LLVMIR/Export.h"
 #include "llvm/IR/LLVMContext.h"
@@ -55,18 +56,121 @@ cl::SubCommand runCmd("run",
                       "JIT-run one entry function on random inputs and print "
                       "output statistics");
 
+cl::SubCommand trainCmd("train",
+                        "Train a model's loss with the compiled fused step");
+cl::SubCommand sampleCmd("sample",
+                         "Generate text from a causal LM's logits function");
+
 cl::opt<std::string> inputFile(cl::Positional, cl::desc("FILE"), cl::Required,
                                cl::sub(checkCmd), cl::sub(compileCmd),
-                               cl::sub(runCmd), cl::cat(loomCategory));
+                               cl::sub(runCmd), cl::sub(trainCmd),
+                               cl::sub(sampleCmd), cl::cat(loomCategory));
+
+// train / sample
+cl::list<std::string>
+    configValues("config",
+                 cl::desc("Override model configuration values, e.g. d=64"),
+                 cl::value_desc("NAME=VALUE,..."), cl::CommaSeparated,
+                 cl::sub(trainCmd), cl::sub(sampleCmd), cl::cat(loomCategory));
+cl::opt<std::string> taskName("task",
+                              cl::desc("Objective: lm, mlm, classify, copy, "
+                                       "reverse (default: from the loss)"),
+                              cl::sub(trainCmd), cl::cat(loomCategory));
+cl::opt<std::string> dataFile("data", cl::desc("Training text (lm, mlm)"),
+                              cl::value_desc("TEXT"), cl::sub(trainCmd),
+                              cl::cat(loomCategory));
+cl::opt<int64_t> trainSteps("steps", cl::desc("Training steps"), cl::init(100),
+                            cl::sub(trainCmd), cl::cat(loomCategory));
+cl::opt<int64_t> batchSize("batch", cl::desc("Batch size"), cl::init(8),
+                           cl::sub(trainCmd), cl::cat(loomCategory));
+cl::opt<int64_t> ctxLen("ctx", cl::desc("Sequence length (train, sample)"),
+                        cl::init(64), cl::sub(trainCmd), cl::sub(sampleCmd),
+                        cl::cat(loomCategory));
+cl::opt<double> learningRate("lr", cl::desc("Base learning rate"),
+                             cl::init(1e-3), cl::sub(trainCmd),
+                             cl::cat(loomCategory));
+cl::opt<std::string> scheduleSpec(
+    "schedule",
+    cl::desc("LR schedule: constant, step:size=N,gamma=G, exp:gamma=G, "
+             "cyclic:min=,max=,size=, warmup-linear:warmup=,total=[,min=], "
+             "warmup-cosine:..."),
+    cl::init("constant"), cl::sub(trainCmd), cl::cat(loomCategory));
+cl::opt<std::string> optimizerKind("optimizer", cl::desc("sgd, adam or adamw"),
+                                   cl::init("adamw"), cl::sub(trainCmd),
+                                   cl::cat(loomCategory));
+cl::opt<double> momentumValue("momentum", cl::desc("SGD momentum"),
+                              cl::init(0.0), cl::sub(trainCmd),
+                              cl::cat(loomCategory));
+cl::opt<bool> nesterovFlag("nesterov", cl::desc("Nesterov momentum (sgd)"),
+                           cl::sub(trainCmd), cl::cat(loomCategory));
+cl::opt<double> weightDecayValue("weight-decay", cl::desc("Weight decay"),
+                                 cl::init(0.0), cl::sub(trainCmd),
+                                 cl::cat(loomCategory));
+cl::opt<double> clipNorm("clip", cl::desc("Global gradient-norm clipping"),
+                         cl::init(0.0), cl::sub(trainCmd),
+                         cl::cat(loomCategory));
+cl::opt<std::string> logFile("log", cl::desc("CSV log of every step"),
+                             cl::value_desc("CSV"), cl::sub(trainCmd),
+                             cl::cat(loomCategory));
+cl::opt<int64_t> logEvery("log-every",
+                          cl::desc("Progress line every N steps (no tty)"),
+                          cl::init(10), cl::sub(trainCmd),
+                          cl::cat(loomCategory));
+cl::opt<std::string> ckptOut("ckpt-out",
+                             cl::desc("Write a training checkpoint here"),
+                             cl::value_desc("CKPT"), cl::sub(trainCmd),
+                             cl::cat(loomCategory));
+cl::opt<int64_t> ckptEvery("ckpt-every",
+                           cl::desc("Also checkpoint every N steps"),
+                           cl::init(0), cl::sub(trainCmd),
+                           cl::cat(loomCategory));
+cl::opt<std::string> resumeFrom("resume",
+                                cl::desc("Resume from a training checkpoint"),
+                                cl::value_desc("CKPT"), cl::sub(trainCmd),
+                                cl::cat(loomCategory));
+cl::opt<std::string>
+    lrFindCsv("lr-find",
+              cl::desc("Run the LR range test, write CSV, print the "
+                       "suggested LR and exit"),
+              cl::value_desc("CSV"), cl::sub(trainCmd), cl::cat(loomCategory));
+cl::opt<int64_t> lrFindSteps("lr-find-steps", cl::desc("Steps of --lr-find"),
+                             cl::init(100), cl::sub(trainCmd),
+                             cl::cat(loomCategory));
+cl::opt<std::string> groupSpec(
+    "groups",
+    cl::desc("Layer groups bottom first: NAME=PREFIX[,PREFIX];NAME=..."),
+    cl::sub(trainCmd), cl::cat(loomCategory));
+cl::opt<double> lrDecay("lr-decay",
+                        cl::desc("Discriminative LRs: group k below the top "
+                                 "trains at lr / DECAY^k"),
+                        cl::init(1.0), cl::sub(trainCmd),
+                        cl::cat(loomCategory));
+cl::opt<int64_t> unfreezeEvery(
+    "unfreeze-every",
+    cl::desc("Gradual unfreezing: one more group (top-down) every N steps"),
+    cl::init(0), cl::sub(trainCmd), cl::cat(loomCategory));
+cl::opt<std::string> promptText("prompt", cl::desc("Text to continue"),
+                                cl::init("\n"), cl::sub(sampleCmd),
+                                cl::cat(loomCategory));
+cl::opt<int64_t> sampleTokens("tokens", cl::desc("Bytes to generate"),
+                              cl::init(200), cl::sub(sampleCmd),
+                              cl::cat(loomCategory));
+cl::opt<int64_t> sampleLines("lines", cl::desc("Stop after N generated lines"),
+                             cl::init(0), cl::sub(sampleCmd),
+                             cl::cat(loomCategory));
+cl::opt<double> temperature("temperature", cl::desc("Sampling temperature"),
+                            cl::init(0.8), cl::sub(sampleCmd),
+                            cl::cat(loomCategory));
 
 cl::opt<std::string> checkpoint("ckpt",
                                 cl::desc("Load parameters from a safetensors "
                                          "checkpoint"),
                                 cl::value_desc("CKPT"), cl::sub(runCmd),
-                                cl::cat(loomCategory));
+                                cl::sub(sampleCmd), cl::cat(loomCategory));
 cl::opt<uint64_t> seed("seed",
-                       cl::desc("Seed of the parameters and random inputs"),
-                       cl::init(0), cl::sub(runCmd), cl::cat(loomCategory));
+                       cl::desc("Seed of the parameters, data and sampling"),
+                       cl::init(0), cl::sub(runCmd), cl::sub(trainCmd),
+                       cl::sub(sampleCmd), cl::cat(loomCategory));
 
 enum class Emit { Ast, Loom, Linalg, Llvm };
 cl::opt<Emit> emit(
@@ -81,18 +185,21 @@ cl::opt<Emit> emit(
 cl::list<std::string> includeDirs("I", cl::desc("Add a library search dir"),
                                   cl::value_desc("DIR"), cl::Prefix,
                                   cl::sub(checkCmd), cl::sub(compileCmd),
-                                  cl::sub(runCmd), cl::cat(loomCategory));
+                                  cl::sub(runCmd), cl::sub(trainCmd),
+                                  cl::sub(sampleCmd), cl::cat(loomCategory));
 
 cl::opt<std::string> modelName("model",
                                cl::desc("The model to compile (default: the "
                                         "first in FILE)"),
                                cl::value_desc("NAME"), cl::sub(checkCmd),
                                cl::sub(compileCmd), cl::sub(runCmd),
+                               cl::sub(trainCmd), cl::sub(sampleCmd),
                                cl::cat(loomCategory));
 
 cl::opt<std::string> fnName("fn", cl::desc("Keep only entry function NAME"),
                             cl::value_desc("NAME"), cl::sub(checkCmd),
                             cl::sub(compileCmd), cl::sub(runCmd),
+                            cl::sub(trainCmd), cl::sub(sampleCmd),
                             cl::cat(loomCategory));
 
 cl::list<std::string> bindings("bind",
@@ -279,10 +386,70 @@ int main(int argc, char **argv) {
                               "loomc: the Loom compiler for transformer-family "
                               "models\n");
 
-  if (!checkCmd && !compileCmd && !runCmd) {
+  if (!checkCmd && !compileCmd && !runCmd && !trainCmd && !sampleCmd) {
     llvm::errs() << "loomc: error: expected a subcommand (check, compile, "
-                    "run); see loomc --help\n";
+                    "run, train, sample); see loomc --help\n";
     return 1;
+  }
+  std::map<std::string, std::string> config;
+  for (const std::string &entry : configValues) {
+    size_t eq = entry.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      llvm::errs() << "loomc: error: --config expects NAME=VALUE, got '"
+                   << entry << "'\n";
+      return 1;
+    }
+    config[entry.substr(0, eq)] = entry.substr(eq + 1);
+  }
+  if (trainCmd) {
+    loom::tools::TrainOptions t;
+    t.file = inputFile;
+    t.model = modelName;
+    if (!fnName.empty())
+      t.function = fnName;
+    t.includeDirs.assign(includeDirs.begin(), includeDirs.end());
+    t.config = config;
+    t.task = taskName;
+    t.data = dataFile;
+    t.steps = trainSteps;
+    t.batch = batchSize;
+    t.ctx = ctxLen;
+    t.lr = learningRate;
+    t.schedule = scheduleSpec;
+    t.optimizer = optimizerKind;
+    t.momentum = momentumValue;
+    t.nesterov = nesterovFlag;
+    t.weightDecay = weightDecayValue;
+    t.clip = clipNorm;
+    t.seed = seed;
+    t.log = logFile;
+    t.logEvery = logEvery;
+    t.checkpoint = ckptOut;
+    t.checkpointEvery = ckptEvery;
+    t.resume = resumeFrom;
+    t.lrFind = lrFindCsv;
+    t.lrFindSteps = lrFindSteps;
+    t.groups = groupSpec;
+    t.lrDecay = lrDecay;
+    t.unfreezeEvery = unfreezeEvery;
+    return loom::tools::trainModel(t);
+  }
+  if (sampleCmd) {
+    loom::tools::SampleOptions s;
+    s.file = inputFile;
+    s.model = modelName;
+    if (!fnName.empty())
+      s.function = fnName;
+    s.includeDirs.assign(includeDirs.begin(), includeDirs.end());
+    s.config = config;
+    s.checkpoint = checkpoint;
+    s.prompt = promptText == "\\n" ? "\n" : std::string(promptText);
+    s.tokens = sampleTokens;
+    s.lines = sampleLines;
+    s.ctx = ctxLen;
+    s.temperature = temperature;
+    s.seed = seed;
+    return loom::tools::sampleModel(s);
   }
   if (runCmd) {
     loom::tools::RunOptions run;

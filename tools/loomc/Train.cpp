@@ -1,0 +1,405 @@
+//===- Train.cpp - `loomc train` and `loomc sample` -----------------------===//
+//
+// `loomc train` drives loom::Trainer on one of the objectives of
+// loom/Data.h: it picks the data pipeline from the loss function's inputs
+// (or --task), prints a progress line with step, loss, LR and tokens/s,
+// writes a CSV log and checkpoints, and reports the validation loss at the
+// end. `loomc sample` generates text from a causal LM's `logits` function
+// with a plain loop over the forward pass. Both use only the public runtime
+// API (loom/Model.h, loom/Trainer.h, loom/Data.h).
+//
+//===----------------------------------------------------------------------===//
+
+#include "tools/loomc/Train.h"
+
+#include "loom/Checkpoint.h"
+#include "loom/Data.h"
+#include "loom/Trainer.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <unistd.h>
+
+using namespace loom;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+int fail(const std::string &message) {
+  std::fprintf(stderr, "loomc: error: %s\n", message.c_str());
+  return 1;
+}
+
+std::vector<std::string> split(const std::string &text, char sep) {
+  std::vector<std::string> parts;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t end = text.find(sep, start);
+    if (end == std::string::npos)
+      end = text.size();
+    if (end > start)
+      parts.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  return parts;
+}
+
+const FunctionInfo *findFunction(const Model &model, const std::string &name) {
+  for (const FunctionInfo &f : model.functions())
+    if (f.name == name)
+      return &f;
+  return nullptr;
+}
+
+/// The objective a loss function trains, from its input names.
+std::string taskOf(const FunctionInfo &loss) {
+  std::vector<std::string> names;
+  for (const ArgInfo &a : loss.inputs)
+    names.push_back(a.name);
+  using V = std::vector<std::string>;
+  if (names == V{"tokens", "targets"})
+    return "lm";
+  if (names == V{"tokens", "segments", "mlm_targets", "nsp_labels"})
+    return "mlm";
+  if (names == V{"tokens", "segments", "labels"})
+    return "classify";
+  if (names == V{"src", "tgt_in", "tgt_out"})
+    return "reverse";
+  return "";
+}
+
+/// Batches for step `step`: a pure function of (seed, step), so a resumed
+/// run sees exactly the batches it would have seen.
+using BatchFn = std::function<Result<std::vector<Tensor>>(uint64_t)>;
+
+Result<BatchFn> makeBatches(const std::string &task,
+                            const std::vector<uint8_t> *corpus, int64_t batch,
+                            int64_t ctx) {
+  if (task == "lm")
+    return BatchFn([=](uint64_t seed) -> Result<std::vector<Tensor>> {
+      Rng rng(seed);
+      auto b = sampleLmBatch(*corpus, batch, ctx, rng);
+      if (!b.ok())
+        return b.status();
+      return b.value().inputs();
+    });
+  if (task == "mlm")
+    return BatchFn([=](uint64_t seed) -> Result<std::vector<Tensor>> {
+      Rng rng(seed);
+      auto b = sampleBertBatch(*corpus, batch, ctx, rng);
+      if (!b.ok())
+        return b.status();
+      return b.value().inputs();
+    });
+  if (task == "classify")
+    return BatchFn([=](uint64_t seed) -> Result<std::vector<Tensor>> {
+      Rng rng(seed);
+      auto b = sampleCountTask(batch, ctx, rng);
+      if (!b.ok())
+        return b.status();
+      return b.value().inputs();
+    });
+  if (task == "copy" || task == "reverse") {
+    Seq2SeqTask kind =
+        task == "copy" ? Seq2SeqTask::Copy : Seq2SeqTask::Reverse;
+    return BatchFn([=](uint64_t seed) -> Result<std::vector<Tensor>> {
+      Rng rng(seed);
+      auto b = sampleSeq2SeqBatch(kind, batch, ctx, rng);
+      if (!b.ok())
+        return b.status();
+      return b.value().inputs();
+    });
+  }
+  return Status::error("unknown task '" + task +
+                       "' (expected lm, mlm, classify, copy or reverse)");
+}
+
+uint64_t mix(uint64_t seed, uint64_t step) {
+  uint64_t x = seed * 0x9E3779B97F4A7C15ull + step * 0xD1B54A32D192ED03ull;
+  x ^= x >> 31;
+  return x * 0xBF58476D1CE4E5B9ull;
+}
+
+/// Layer groups from "name=prefix,prefix;name=..." (bottom first), with LR
+/// multipliers lrDecay^-k counted from the top group.
+Result<std::vector<LayerGroup>> parseGroups(const std::string &text,
+                                            double lrDecay) {
+  std::vector<LayerGroup> groups;
+  for (const std::string &part : split(text, ';')) {
+    size_t eq = part.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == part.size())
+      return Status::error("--groups: expected NAME=PREFIX[,PREFIX...], got '" +
+                           part + "'");
+    groups.push_back({part.substr(0, eq), split(part.substr(eq + 1), ','), 1});
+  }
+  for (size_t k = 0; k < groups.size(); ++k)
+    groups[k].lrMultiplier = std::pow(lrDecay, -double(groups.size() - 1 - k));
+  return groups;
+}
+
+void progress(int64_t step, int64_t steps, double loss, double lr,
+              double tokensPerSecond, bool tty) {
+  constexpr int kWidth = 24;
+  int filled = int(kWidth * double(step) / double(std::max<int64_t>(steps, 1)));
+  std::string bar(filled, '=');
+  if (filled < kWidth)
+    bar += '>' + std::string(kWidth - filled - 1, ' ');
+  std::fprintf(stderr,
+               "%sstep %5lld/%lld [%s] loss %.4f  lr %.2e  %.0f tok/s%s",
+               tty ? "\r" : "", (long long)step, (long long)steps, bar.c_str(),
+               loss, lr, tokensPerSecond, tty ? "" : "\n");
+  std::fflush(stderr);
+}
+
+} // namespace
+
+int loom::tools::trainModel(const TrainOptions &o) {
+  CompileOptions compileOptions;
+  compileOptions.includeDirs = o.includeDirs;
+  compileOptions.model = o.model;
+  compileOptions.config = o.config;
+  compileOptions.seed = o.seed;
+  compileOptions.training = true;
+  auto compiled = compile(o.file, compileOptions);
+  if (!compiled.ok())
+    return fail(compiled.status().message());
+  Model &model = compiled.value();
+  const FunctionInfo *loss = findFunction(model, o.function);
+  if (!loss)
+    return fail("no function '" + o.function + "' in '" + o.file + "'");
+  std::string task = o.task.empty() ? taskOf(*loss) : o.task;
+  if (task.empty())
+    return fail("cannot tell the objective of '" + o.function +
+                "' from its inputs; pass --task");
+
+  std::vector<uint8_t> train, validation;
+  if (task == "lm" || task == "mlm") {
+    if (o.data.empty())
+      return fail("task '" + task + "' needs --data TEXT");
+    auto corpus = readCorpus(o.data);
+    if (!corpus.ok())
+      return fail(corpus.status().message());
+    auto parts = splitCorpus(corpus.value(), 0.1);
+    if (!parts.ok())
+      return fail(parts.status().message());
+    train = std::move(parts.value().train);
+    validation = std::move(parts.value().validation);
+  }
+  auto trainBatches = makeBatches(task, &train, o.batch, o.ctx);
+  if (!trainBatches.ok())
+    return fail(trainBatches.status().message());
+  auto validBatches = makeBatches(
+      task, validation.empty() ? &train : &validation, o.batch, o.ctx);
+  if (!validBatches.ok())
+    return fail(validBatches.status().message());
+
+  TrainerOptions options;
+  options.loss = o.function;
+  options.optimizer.kind = o.optimizer;
+  options.optimizer.momentum = o.momentum;
+  options.optimizer.nesterov = o.nesterov;
+  options.optimizer.weightDecay = o.weightDecay;
+  options.optimizer.maxGradNorm = o.clip;
+  auto schedule = parseLrSchedule(o.schedule, o.lr);
+  if (!schedule.ok())
+    return fail(schedule.status().message());
+  options.schedule = schedule.value();
+  if (!o.groups.empty()) {
+    auto groups = parseGroups(o.groups, o.lrDecay);
+    if (!groups.ok())
+      return fail(groups.status().message());
+    options.groups = groups.value();
+  }
+  Trainer trainer(model, options);
+  UnfreezeSchedule unfreezing{o.unfreezeEvery};
+
+  if (!o.lrFind.empty()) {
+    std::string error;
+    auto finder = trainer.findLr(
+        [&](int64_t i) {
+          auto b = trainBatches.value()(mix(o.seed, uint64_t(i)));
+          if (!b.ok() && error.empty())
+            error = b.status().message();
+          return b.ok() ? b.value() : std::vector<Tensor>();
+        },
+        1e-6, 1.0, o.lrFindSteps, o.lrFind);
+    if (!error.empty())
+      return fail(error);
+    if (!finder.ok())
+      return fail(finder.status().message());
+    auto suggestion = finder.value().suggestion();
+    std::printf("lr finder: %zu steps written to %s\n",
+                finder.value().points().size(), o.lrFind.c_str());
+    if (!suggestion.ok())
+      return fail(suggestion.status().message());
+    std::printf("suggested lr: %.3g\n", suggestion.value());
+    return 0;
+  }
+
+  if (!o.resume.empty()) {
+    Status s = trainer.loadCheckpoint(o.resume);
+    if (!s.ok())
+      return fail(s.message());
+    std::fprintf(stderr, "resumed from %s at step %lld\n", o.resume.c_str(),
+                 (long long)trainer.stepCount());
+  }
+
+  std::ofstream csv;
+  if (!o.log.empty()) {
+    bool append = !o.resume.empty();
+    csv.open(o.log, append ? std::ios::app : std::ios::trunc);
+    if (!csv)
+      return fail("cannot write '" + o.log + "'");
+    if (!append)
+      csv << "step,loss,lr,grad_norm,tokens_per_s,seconds\n";
+  }
+  auto saveCheckpoint = [&]() -> bool {
+    if (o.checkpoint.empty())
+      return true;
+    Status s = trainer.saveCheckpoint(
+        o.checkpoint, {{"loom.task", task}, {"loom.file", o.file}});
+    if (!s.ok())
+      fail(s.message());
+    return s.ok();
+  };
+
+  bool tty = isatty(2);
+  int64_t tokensPerStep = o.batch * o.ctx;
+  auto start = Clock::now();
+  double lastLoss = NAN;
+  while (trainer.stepCount() < o.steps) {
+    int64_t step = trainer.stepCount();
+    trainer.applyUnfreezing(unfreezing, step);
+    auto batch = trainBatches.value()(mix(o.seed, uint64_t(step)));
+    if (!batch.ok())
+      return fail(batch.status().message());
+    double lr = trainer.currentLr();
+    auto t0 = Clock::now();
+    auto result = trainer.step(batch.value());
+    double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    if (!result.ok()) {
+      if (tty)
+        std::fputc('\n', stderr);
+      return fail(result.status().message());
+    }
+    lastLoss = result.value().loss;
+    double tps = tokensPerStep / seconds;
+    if (csv.is_open())
+      csv << step + 1 << "," << lastLoss << "," << lr << ","
+          << result.value().gradNorm << "," << tps << ","
+          << std::chrono::duration<double>(Clock::now() - start).count()
+          << "\n";
+    if (step + 1 == o.steps ||
+        (step + 1) % std::max<int64_t>(o.logEvery, 1) == 0 || tty)
+      progress(step + 1, o.steps, lastLoss, lr, tps, tty);
+    if (o.checkpointEvery > 0 && (step + 1) % o.checkpointEvery == 0 &&
+        !saveCheckpoint())
+      return 1;
+  }
+  if (tty)
+    std::fputc('\n', stderr);
+  if (!saveCheckpoint())
+    return 1;
+
+  // Validation loss over a few fixed batches.
+  double sum = 0;
+  constexpr int kValidationBatches = 4;
+  for (int i = 0; i < kValidationBatches; ++i) {
+    auto batch = validBatches.value()(mix(o.seed ^ 0x5EED, uint64_t(i)));
+    if (!batch.ok())
+      return fail(batch.status().message());
+    auto out = model.call(o.function, batch.value());
+    if (!out.ok())
+      return fail(out.status().message());
+    sum += *static_cast<const float *>(out.value()[0].rawData());
+  }
+  double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  std::printf("trained %lld steps in %.1fs (compile %.1fs): train loss %.4f, "
+              "validation loss %.4f\n",
+              (long long)o.steps, seconds, model.compileSeconds(), lastLoss,
+              sum / kValidationBatches);
+  if (!o.checkpoint.empty())
+    std::printf("checkpoint: %s\n", o.checkpoint.c_str());
+  return 0;
+}
+
+int loom::tools::sampleModel(const SampleOptions &o) {
+  CompileOptions compileOptions;
+  compileOptions.includeDirs = o.includeDirs;
+  compileOptions.model = o.model;
+  compileOptions.config = o.config;
+  auto compiled = compile(o.file, compileOptions);
+  if (!compiled.ok())
+    return fail(compiled.status().message());
+  Model &model = compiled.value();
+  if (!o.checkpoint.empty()) {
+    // A training checkpoint also holds optimizer moments: load through a
+    // Trainer when it does.
+    auto meta = readCheckpointMetadata(o.checkpoint);
+    if (!meta.ok())
+      return fail(meta.status().message());
+    Status s = Status::success();
+    auto kind = meta.value().find("loom.optimizer");
+    if (kind != meta.value().end()) {
+      TrainerOptions options;
+      options.optimizer.kind = kind->second;
+      Trainer trainer(model, options);
+      s = trainer.loadCheckpoint(o.checkpoint);
+    } else {
+      s = model.loadCheckpoint(o.checkpoint);
+    }
+    if (!s.ok())
+      return fail(s.message());
+  }
+  const FunctionInfo *logits = findFunction(model, o.function);
+  if (!logits || logits->inputs.size() != 1)
+    return fail("sampling needs a function '" + o.function +
+                "(tokens: i32[B, T])' returning [B, T, vocab]");
+
+  ByteTokenizer tokenizer;
+  std::vector<int32_t> text = tokenizer.encode(o.prompt);
+  if (text.empty())
+    text.push_back('\n');
+  Rng rng(o.seed);
+  Tensor window = Tensor::empty(DType::I32, {1, o.ctx});
+  int64_t lines = 0;
+  std::string out = o.prompt;
+  std::fputs(o.prompt.c_str(), stdout);
+  for (int64_t n = 0; n < o.tokens; ++n) {
+    // The last ctx tokens, left-aligned: a causal model's logits at the
+    // last real position do not depend on the padding after it.
+    int64_t len = std::min<int64_t>(text.size(), o.ctx);
+    int32_t *w = window.data<int32_t>();
+    for (int64_t i = 0; i < o.ctx; ++i)
+      w[i] = i < len ? text[text.size() - len + i] : 0;
+    auto result = model.call(o.function, {window});
+    if (!result.ok())
+      return fail(result.status().message());
+    const Tensor &scores = result.value()[0];
+    int64_t vocab = scores.dim(2);
+    const float *row = scores.data<float>() + (len - 1) * vocab;
+    std::vector<double> p(vocab);
+    double top = *std::max_element(row, row + vocab), total = 0;
+    for (int64_t v = 0; v < vocab; ++v)
+      total += p[v] = std::exp((row[v] - top) / std::max(o.temperature, 1e-6));
+    double u = rng.uniform() * total;
+    int32_t next = int32_t(vocab - 1);
+    for (int64_t v = 0; v < vocab; ++v)
+      if ((u -= p[v]) <= 0) {
+        next = int32_t(v);
+        break;
+      }
+    text.push_back(next);
+    std::string piece = tokenizer.decode({next});
+    std::fputs(piece.c_str(), stdout);
+    std::fflush(stdout);
+    if (next == '\n' && o.lines > 0 && ++lines >= o.lines)
+      break;
+  }
+  std::fputc('\n', stdout);
+  return 0;
+}

@@ -1,0 +1,57 @@
+//===- Train.h - `loomc train` and `loomc sample` ---------------*- C++ -*-===//
+
+#ifndef LOOM_TOOLS_LOOMC_TRAIN_H
+#define LOOM_TOOLS_LOOMC_TRAIN_H
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace loom::tools {
+
+struct TrainOptions {
+  std::string file, model, function = "loss";
+  std::vector<std::string> includeDirs;
+  std::map<std::string, std::string> config;
+  /// lm, mlm, classify, copy, reverse; empty: from the loss's inputs.
+  std::string task;
+  std::string data; // a text corpus (lm, mlm)
+  int64_t steps = 100, batch = 8, ctx = 64;
+  double lr = 1e-3;
+  std::string schedule = "constant";
+  std::string optimizer = "adamw";
+  double momentum = 0, weightDecay = 0, clip = 0;
+  bool nesterov = false;
+  uint64_t seed = 0;
+  std::string log; // CSV
+  int64_t logEvery = 10;
+  std::string checkpoint; // written every ckptEvery and at the end
+  int64_t checkpointEvery = 0;
+  std::string resume;
+  std::string lrFind; // CSV of the LR range test; then exit
+  int64_t lrFindSteps = 100;
+  /// "name=prefix,prefix;name=..." bottom first (discriminative LRs and
+  /// gradual unfreezing act on these groups).
+  std::string groups;
+  double lrDecay = 1.0;      // group k from the top: lr / lrDecay^k
+  int64_t unfreezeEvery = 0; // gradual unfreezing stage length
+};
+
+int trainModel(const TrainOptions &options);
+
+struct SampleOptions {
+  std::string file, model, function = "logits";
+  std::vector<std::string> includeDirs;
+  std::map<std::string, std::string> config;
+  std::string checkpoint, prompt = "\n";
+  int64_t tokens = 200, ctx = 64, lines = 0;
+  double temperature = 0.8;
+  uint64_t seed = 0;
+};
+
+int sampleModel(const SampleOptions &options);
+
+} // namespace loom::tools
+
+#endif // LOOM_TOOLS_LOOMC_TRAIN_H
