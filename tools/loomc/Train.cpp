@@ -55,11 +55,29 @@ const FunctionInfo *findFunction(const Model &model, const std::string &name) {
   return nullptr;
 }
 
+/// Whether `fn` takes a dropout seed (its last input, added by the
+/// frontend when a model compiled for training uses dropout).
+bool takesDropoutSeed(const FunctionInfo &fn) {
+  return !fn.inputs.empty() && fn.inputs.back().name == "dropout_seed";
+}
+
+/// Appends the dropout seed `fn` takes, if any.
+std::vector<Tensor> withDropoutSeed(std::vector<Tensor> inputs,
+                                    const FunctionInfo &fn, uint64_t seed) {
+  if (!takesDropoutSeed(fn))
+    return inputs;
+  Tensor t = Tensor::empty(DType::I64, {});
+  *t.data<int64_t>() = int64_t(seed >> 11); // exact in a double, too
+  inputs.push_back(t);
+  return inputs;
+}
+
 /// The objective a loss function trains, from its input names.
 std::string taskOf(const FunctionInfo &loss) {
   std::vector<std::string> names;
   for (const ArgInfo &a : loss.inputs)
-    names.push_back(a.name);
+    if (a.name != "dropout_seed")
+      names.push_back(a.name);
   using V = std::vector<std::string>;
   if (names == V{"tokens", "targets"})
     return "lm";
@@ -221,10 +239,12 @@ int loom::tools::trainModel(const TrainOptions &o) {
     std::string error;
     auto finder = trainer.findLr(
         [&](int64_t i) {
-          auto b = trainBatches.value()(mix(o.seed, uint64_t(i)));
+          uint64_t key = mix(o.seed, uint64_t(i));
+          auto b = trainBatches.value()(key);
           if (!b.ok() && error.empty())
             error = b.status().message();
-          return b.ok() ? b.value() : std::vector<Tensor>();
+          return b.ok() ? withDropoutSeed(b.value(), *loss, key)
+                        : std::vector<Tensor>();
         },
         1e-6, 1.0, o.lrFindSteps, o.lrFind);
     if (!error.empty())
@@ -274,12 +294,13 @@ int loom::tools::trainModel(const TrainOptions &o) {
   while (trainer.stepCount() < o.steps) {
     int64_t step = trainer.stepCount();
     trainer.applyUnfreezing(unfreezing, step);
-    auto batch = trainBatches.value()(mix(o.seed, uint64_t(step)));
+    uint64_t key = mix(o.seed, uint64_t(step));
+    auto batch = trainBatches.value()(key);
     if (!batch.ok())
       return fail(batch.status().message());
     double lr = trainer.currentLr();
     auto t0 = Clock::now();
-    auto result = trainer.step(batch.value());
+    auto result = trainer.step(withDropoutSeed(batch.value(), *loss, key));
     double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     if (!result.ok()) {
       if (tty)
@@ -305,14 +326,17 @@ int loom::tools::trainModel(const TrainOptions &o) {
   if (!saveCheckpoint())
     return 1;
 
-  // Validation loss over a few fixed batches.
+  // Validation loss over a few fixed batches (with dropout active when the
+  // model uses it: the model was compiled for training).
   double sum = 0;
   constexpr int kValidationBatches = 4;
   for (int i = 0; i < kValidationBatches; ++i) {
-    auto batch = validBatches.value()(mix(o.seed ^ 0x5EED, uint64_t(i)));
+    uint64_t key = mix(o.seed ^ 0x5EED, uint64_t(i));
+    auto batch = validBatches.value()(key);
     if (!batch.ok())
       return fail(batch.status().message());
-    auto out = model.call(o.function, batch.value());
+    auto out =
+        model.call(o.function, withDropoutSeed(batch.value(), *loss, key));
     if (!out.ok())
       return fail(out.status().message());
     sum += *static_cast<const float *>(out.value()[0].rawData());
