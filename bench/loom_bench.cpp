@@ -1,6 +1,10 @@
 //===- loom_bench.cpp - Time one compiled entry function ------------------===//
 //
 //   loom_bench FILE FUNCTION B=8,T=256 [REPEATS] [--model NAME]
+//              [--train [sgd|adam|adamw]] [--config NAME=VALUE,...]
+//
+// With --train, FUNCTION is a loss and what is timed is the whole compiled
+// training step (forward, backward and the fused optimizer update).
 //
 // Compiles FUNCTION for the bindings (reporting compile time), then calls it
 // REPEATS times (default 11) on fixed random inputs and prints the median,
@@ -14,6 +18,7 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <random>
@@ -27,12 +32,25 @@ int main(int argc, char **argv) {
     return 2;
   }
   driver::SessionOptions options;
+  driver::Variant variant;
   int repeats = 11;
   for (int i = 4; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--model" && i + 1 < argc)
       options.model = argv[++i];
-    else
+    else if (arg == "--train") {
+      variant.kind = driver::Variant::TrainStep;
+      if (i + 1 < argc && argv[i + 1][0] != '-' &&
+          !std::isdigit(argv[i + 1][0]))
+        variant.optimizer = std::string("kind=") + argv[++i];
+    } else if (arg == "--config" && i + 1 < argc) {
+      llvm::SmallVector<llvm::StringRef> items;
+      llvm::StringRef(argv[++i]).split(items, ',', -1, false);
+      for (llvm::StringRef item : items) {
+        auto [name, value] = item.split('=');
+        options.config[name.str()] = value.str();
+      }
+    } else
       repeats = std::max(1, std::atoi(argv[i]));
   }
   std::map<std::string, int64_t> bindings;
@@ -52,7 +70,7 @@ int main(int argc, char **argv) {
     llvm::errs() << llvm::toString(session.takeError()) << "\n";
     return 1;
   }
-  auto compiled = (*session)->get(argv[2], bindings);
+  auto compiled = (*session)->get(argv[2], bindings, variant);
   if (!compiled) {
     llvm::errs() << llvm::toString(compiled.takeError()) << "\n";
     return 1;
@@ -68,7 +86,11 @@ int main(int argc, char **argv) {
   for (const driver::ArgSpec &spec : fn.signature.inputs) {
     Tensor t = Tensor::empty(spec.dtype, spec.shape);
     for (int64_t i = 0; i < t.numel(); ++i) {
-      if (spec.dtype == DType::F32)
+      if (spec.name == "m" || spec.name == "v")
+        t.data<float>()[i] = spec.name == "m" ? 0.0f : 1e-4f;
+      else if (spec.name == "hyper")
+        t.data<float>()[i] = i == 0 ? 1e-4f : 0.5f; // lr, 1 - beta^t
+      else if (spec.dtype == DType::F32)
         t.data<float>()[i] = std::normal_distribution<float>()(rng);
       else if (spec.dtype == DType::I32)
         t.data<int32_t>()[i] = static_cast<int32_t>(rng() % 32); // < any vocab
@@ -85,7 +107,7 @@ int main(int argc, char **argv) {
   std::vector<double> times;
   for (int i = 0; i < repeats + 1; ++i) { // the first call warms caches
     auto start = std::chrono::steady_clock::now();
-    if (llvm::Error err = fn.jit->call(argv[2], pointers)) {
+    if (llvm::Error err = fn.jit->call(fn.entry, pointers)) {
       llvm::errs() << llvm::toString(std::move(err)) << "\n";
       return 1;
     }
@@ -99,7 +121,8 @@ int main(int argc, char **argv) {
   double median = times[times.size() / 2];
   std::printf("%s %s %s: compile %.2f s; per call median %.2f ms (min %.2f, "
               "max %.2f, %d calls)",
-              argv[1], argv[2], argv[3], fn.compileSeconds, median * 1e3,
+              argv[1], fn.entry.c_str(), argv[3], fn.compileSeconds,
+              median * 1e3,
               times.front() * 1e3, times.back() * 1e3, repeats);
   if (fn.flops > 0)
     std::printf("; %.1f GFLOP/s", fn.flops / median / 1e9);
