@@ -210,9 +210,15 @@ struct LoomAutodiff : public loom::impl::LoomAutodiffBase<LoomAutodiff> {
           sum = sum ? Value(loom::AddOp::create(b, load.getLoc(), sum, g)) : g;
       }
       auto type = llvm::cast<RankedTensorType>(param.getType());
-      if (!sum)
+      if (!sum) {
+        param.emitWarning()
+            << "loom-autodiff: the loss does not depend differentiably on "
+               "parameter '"
+            << param.getSymName() << "' (unused, or only through integer or "
+            << "boolean values such as a compare); its gradient is zero";
         sum = loom::FillOp::create(b, param.getLoc(), type,
                                    b.getF64FloatAttr(0.0));
+      }
       results.push_back(sum);
       resultTypes.push_back(type);
     }
