@@ -26,8 +26,9 @@ def LoomAutodiff : Pass<"loom-autodiff", "mlir::ModuleOp"> {
     parameters and integer inputs cause no backward work at all. Trainable
     parameters are marked `loom.trainable`. `trainable` lists parameter
     names or name prefixes (`blocks.3` selects `blocks.3.ln1.weight`);
-    empty selects every parameter. The forward function is erased unless
-    `keep-forward` is set.
+    empty selects every parameter. A trainable parameter the loss does not
+    depend on gets a zero gradient and a warning. The forward function is
+    erased unless `keep-forward` is set.
 
     Before:
     ```mlir

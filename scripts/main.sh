@@ -1,10 +1,18 @@
 #!/usr/bin/env bash
-# Loom's main job at this stage: build, then compile the GPT example and run
-# it: `loomc run` executes the training objective (`loss`) on random tokens,
-# and the embedding host program calls `logits` through the C++ API.
+# Loom's main job: build, train the GPT example (a byte-level language
+# model, a small configuration of examples/gpt.loom) on a corpus every
+# Debian machine has (the GPL-3 text of base-files), then sample a few
+# lines from the trained checkpoint.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-./build/bin/loomc check examples/gpt.loom
-./build/bin/loomc run examples/gpt.loom --fn loss --bind B=4,T=64 --seed 1
-./build/bin/gpt_host
+CORPUS=/usr/share/common-licenses/GPL-3
+CONFIG=d=128,layers=3,heads=4,ctx=128
+mkdir -p out
+./build/bin/loomc train examples/gpt.loom --data "$CORPUS" --config "$CONFIG" \
+  --batch 8 --ctx 128 --steps 400 --lr 3e-3 \
+  --schedule warmup-cosine:warmup=40,total=400,min=1e-4 --clip 1.0 \
+  --log out/gpt-train.csv --ckpt-out out/gpt.safetensors --seed 1
+./build/bin/loomc sample examples/gpt.loom --config "$CONFIG" \
+  --ckpt out/gpt.safetensors --ctx 128 --prompt "The " --tokens 400 \
+  --lines 6 --seed 1

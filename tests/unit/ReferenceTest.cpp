@@ -1246,9 +1246,10 @@ TEST_F(ReferenceGradTest, BadInputsOfBackwardOpsAreErrors) {
   EXPECT_TRUE(contains(message, "loom.cross_entropy_grad")) << message;
   EXPECT_TRUE(contains(message, "target -1")) << message;
 
-  // lstm_grad weights that do not fit h0 (w_ih [3, 6] with H = 2): an error,
-  // whether the verifier or the evaluator catches it.
-  message = error(R"mlir(
+  // lstm_grad weights that do not fit h0 (w_ih [3, 6] with H = 2) never
+  // reach the evaluator: the verifier rejects them (see
+  // tests/lit/ir/grad-ops.mlir).
+  EXPECT_FALSE(parse(R"mlir(
     func.func @f(%x: tensor<1x2x3xf32>, %h: tensor<1x2xf32>,
                  %wih: tensor<3x6xf32>, %whh: tensor<2x8xf32>,
                  %b: tensor<8xf32>, %dout: tensor<1x2x2xf32>)
@@ -1257,12 +1258,7 @@ TEST_F(ReferenceGradTest, BadInputsOfBackwardOpsAreErrors) {
           : tensor<1x2x3xf32>, tensor<1x2xf32>, tensor<1x2xf32>,
             tensor<3x6xf32>, tensor<2x8xf32>, tensor<8xf32>, tensor<1x2x2xf32>
       return %0#0 : tensor<1x2x3xf32>
-    })mlir",
-                  {random({1, 2, 3}), random({1, 2}), random({3, 6}),
-                   random({2, 8}), random({8}), random({1, 2, 2})});
-  EXPECT_TRUE(contains(message, "loom.lstm_grad")) << message;
-  EXPECT_TRUE(contains(message, "w_ih [3, 6]") || contains(message, "verify"))
-      << message;
+    })mlir"));
 }
 
 } // namespace

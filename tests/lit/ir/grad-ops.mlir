@@ -265,6 +265,19 @@ func.func @lstm_grad_rank(%x: tensor<2x3xf32>, %h: tensor<2x4xf32>,
 
 // -----
 
+// Tests that lstm_grad checks the weights against I and H.
+func.func @lstm_grad_weights(%x: tensor<1x2x3xf32>, %h: tensor<1x2xf32>,
+                             %wih: tensor<3x6xf32>, %whh: tensor<2x8xf32>,
+                             %b: tensor<8xf32>, %dout: tensor<1x2x2xf32>) {
+  // expected-error @+1 {{expected w_ih [I, 4H], w_hh [H, 4H] and bias [4H]}}
+  %0:6 = loom.lstm_grad %x, %h, %h, %wih, %whh, %b, %dout, %h, %h
+      : tensor<1x2x3xf32>, tensor<1x2xf32>, tensor<1x2xf32>,
+        tensor<3x6xf32>, tensor<2x8xf32>, tensor<8xf32>, tensor<1x2x2xf32>
+  return
+}
+
+// -----
+
 // Tests that lstm_grad checks d_outputs against [B, T, H].
 func.func @lstm_grad_dout(%x: tensor<2x5x3xf32>, %h: tensor<2x4xf32>,
                           %wih: tensor<3x16xf32>, %whh: tensor<4x16xf32>,
