@@ -1,7 +1,8 @@
 //===- LowerToLinalg.cpp - loom ops to linalg, tensor, arith, math, scf ---===//
 //
 // The pass only sets up the patterns of each op family (Elementwise.cpp,
-// Structured.cpp, Model.cpp) and checks that no computing loom op is left.
+// Structured.cpp, Model.cpp, Backward.cpp) and checks that no computing loom
+// op is left.
 //
 //===----------------------------------------------------------------------===//
 
@@ -39,7 +40,10 @@ struct LoomLowerToLinalg
     WalkResult dynamic = func.walk([&](Operation *op) {
       if (!llvm::isa<loom::LoomDialect>(op->getDialect()))
         return WalkResult::advance();
-      for (Type t : op->getResultTypes())
+      // Operands too: an op can have static results over dynamic operands
+      // (attention_lse with an unbound Tk).
+      for (Type t : llvm::concat<const Type>(op->getOperandTypes(),
+                                             op->getResultTypes()))
         if (auto shaped = llvm::dyn_cast<ShapedType>(t);
             shaped && !shaped.hasStaticShape()) {
           op->emitError() << "cannot lower an op with the dynamic type " << t
@@ -55,6 +59,7 @@ struct LoomLowerToLinalg
     loom::lowering::populateElementwisePatterns(patterns);
     loom::lowering::populateStructuredPatterns(patterns);
     loom::lowering::populateModelPatterns(patterns);
+    loom::lowering::populateBackwardPatterns(patterns);
     GreedyRewriteConfig config;
     config.setRegionSimplificationLevel(GreedySimplifyRegionLevel::Disabled);
     if (failed(applyPatternsGreedily(func, std::move(patterns), config)))

@@ -87,6 +87,8 @@ mlir::Value lowerSoftmax(LinalgBuilder &lb, mlir::Value x, int64_t axis);
 void populateElementwisePatterns(mlir::RewritePatternSet &patterns);
 void populateStructuredPatterns(mlir::RewritePatternSet &patterns);
 void populateModelPatterns(mlir::RewritePatternSet &patterns);
+/// The fused backward ops of LoomGradOps.td (Backward.cpp).
+void populateBackwardPatterns(mlir::RewritePatternSet &patterns);
 
 } // namespace loom::lowering
 
