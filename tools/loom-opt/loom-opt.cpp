@@ -16,8 +16,11 @@ int main(int argc, char **argv) {
   // Upstream and loom passes, loom-prepare-pipeline, loom-cpu-pipeline.
   loom::registerCpuPipeline();
 
+  // The CPU dialects with their interface extensions (inlining into LLVM
+  // functions among them), as loomc and the JIT register them.
   mlir::DialectRegistry registry;
   mlir::registerAllDialects(registry);
+  loom::registerCpuDialects(registry);
   registry.insert<loom::LoomDialect>();
 
   return mlir::asMainReturnCode(
