@@ -18,6 +18,13 @@ namespace {
 
 constexpr const char *kMomentPrefixes[] = {"optimizer.m.", "optimizer.v."};
 
+/// The moments the update rule keeps (as `loom-optimizer` builds them).
+int momentCount(const OptimizerOptions &o) {
+  if (o.kind == "sgd")
+    return o.momentum > 0 ? 1 : 0;
+  return 2;
+}
+
 bool allFinite(const float *data, size_t n) {
   for (size_t i = 0; i < n; ++i)
     if (!std::isfinite(data[i]))
@@ -105,10 +112,10 @@ Status Trainer::saveCheckpoint(
     const std::map<std::string, std::string> &metadata) const {
   const ParamStore &store = model.params();
   std::vector<ParamInfo> infos = store.params();
-  bool hasMoments[2] = {!state.m.empty(), !state.v.empty()};
-  for (int k = 0; k < 2; ++k) {
-    if (!hasMoments[k])
-      continue;
+  // The moments of the rule, zeros before the first step (when the state
+  // is still empty), so that loadCheckpoint finds the layout it expects.
+  int moments = momentCount(options.optimizer);
+  for (int k = 0; k < moments; ++k) {
     for (const ParamInfo &info : store.params()) {
       ParamInfo moment = info;
       moment.name = kMomentPrefixes[k] + info.name;
@@ -122,13 +129,12 @@ Status Trainer::saveCheckpoint(
   ParamStore &all = combined.value();
   std::memcpy(all.data(), store.data(), store.totalBytes());
   size_t index = store.size();
-  for (int k = 0; k < 2; ++k) {
-    if (!hasMoments[k])
-      continue;
+  for (int k = 0; k < moments; ++k) {
     const std::vector<float> &moment = k == 0 ? state.m : state.v;
     for (const ParamInfo &info : store.params()) {
-      std::memcpy(all.data() + all.param(index).offset,
-                  moment.data() + info.offset / sizeof(float), info.nbytes());
+      if (!moment.empty())
+        std::memcpy(all.data() + all.param(index).offset,
+                    moment.data() + info.offset / sizeof(float), info.nbytes());
       ++index;
     }
   }
@@ -162,7 +168,7 @@ Status Trainer::loadCheckpoint(const std::string &path) {
     return Status::error(
         "checkpoint '" + path + "' was written by optimizer '" + kind +
         "', this trainer uses '" + options.optimizer.kind + "'");
-  int moments = kind == "sgd" ? (options.optimizer.momentum > 0 ? 1 : 0) : 2;
+  int moments = momentCount(options.optimizer);
   for (int k = 0; k < moments; ++k)
     for (const ParamInfo &info : store.params()) {
       ParamInfo moment = info;
