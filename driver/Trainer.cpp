@@ -32,6 +32,20 @@ bool allFinite(const float *data, size_t n) {
   return true;
 }
 
+/// The tensors of a training checkpoint: the parameters, then `moments`
+/// optimizer moments of each ("optimizer.m.<name>", "optimizer.v.<name>").
+std::vector<ParamInfo> checkpointLayout(const ParamStore &store, int moments) {
+  std::vector<ParamInfo> infos = store.params();
+  for (int k = 0; k < moments; ++k)
+    for (const ParamInfo &info : store.params()) {
+      ParamInfo moment = info;
+      moment.name = kMomentPrefixes[k] + info.name;
+      moment.init = InitSpec{"zeros", {}};
+      infos.push_back(moment);
+    }
+  return infos;
+}
+
 } // namespace
 
 Trainer::Trainer(Model &model, TrainerOptions options)
@@ -111,19 +125,10 @@ Status Trainer::saveCheckpoint(
     const std::string &path,
     const std::map<std::string, std::string> &metadata) const {
   const ParamStore &store = model.params();
-  std::vector<ParamInfo> infos = store.params();
   // The moments of the rule, zeros before the first step (when the state
   // is still empty), so that loadCheckpoint finds the layout it expects.
   int moments = momentCount(options.optimizer);
-  for (int k = 0; k < moments; ++k) {
-    for (const ParamInfo &info : store.params()) {
-      ParamInfo moment = info;
-      moment.name = kMomentPrefixes[k] + info.name;
-      moment.init = InitSpec{"zeros", {}};
-      infos.push_back(moment);
-    }
-  }
-  auto combined = ParamStore::create(infos);
+  auto combined = ParamStore::create(checkpointLayout(store, moments));
   if (!combined.ok())
     return combined.status();
   ParamStore &all = combined.value();
@@ -160,7 +165,6 @@ Status Trainer::loadCheckpoint(const std::string &path) {
                          stepIt->second + "'");
   // Which moments were saved decides the layout the file must match.
   ParamStore &store = model.params();
-  std::vector<ParamInfo> infos = store.params();
   auto kindIt = meta.value().find("loom.optimizer");
   std::string kind =
       kindIt == meta.value().end() ? std::string() : kindIt->second;
@@ -169,14 +173,7 @@ Status Trainer::loadCheckpoint(const std::string &path) {
         "checkpoint '" + path + "' was written by optimizer '" + kind +
         "', this trainer uses '" + options.optimizer.kind + "'");
   int moments = momentCount(options.optimizer);
-  for (int k = 0; k < moments; ++k)
-    for (const ParamInfo &info : store.params()) {
-      ParamInfo moment = info;
-      moment.name = kMomentPrefixes[k] + info.name;
-      moment.init = InitSpec{"zeros", {}};
-      infos.push_back(moment);
-    }
-  auto combined = ParamStore::create(infos);
+  auto combined = ParamStore::create(checkpointLayout(store, moments));
   if (!combined.ok())
     return combined.status();
   ParamStore &all = combined.value();
