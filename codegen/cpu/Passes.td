@@ -83,8 +83,9 @@ def LoomCpuTileAndVectorize
     "mlir::tensor::TensorDialect", "mlir::arith::ArithDialect",
   ];
   let options = [
-    Option<"vectorWidth", "vector-width", "int64_t", /*default=*/"16",
-           "Target elements per vector register (16 for f32 on AVX-512)">,
+    Option<"vectorWidth", "vector-width", "int64_t", /*default=*/"0",
+           "Target f32 elements per vector register (16 on AVX-512, 8 on "
+           "AVX2); 0 asks the host CPU">,
     Option<"threads", "threads", "int64_t", /*default=*/"1",
            "Split the outermost parallel loop of large ops into this many "
            "scf.forall chunks (run by OpenMP); 1 keeps everything serial">,

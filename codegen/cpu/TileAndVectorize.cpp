@@ -19,6 +19,8 @@
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
+#include "llvm/TargetParser/Host.h"
+
 #define DEBUG_TYPE "loom-cpu-tile-and-vectorize"
 
 namespace loom::cpu {
@@ -29,6 +31,17 @@ namespace loom::cpu {
 using namespace mlir;
 
 namespace {
+
+/// f32 lanes of the host's widest vector registers: 16 with AVX-512, else 8.
+/// The register block of a contraction (8 rows x 2 vectors of
+/// accumulators) then fits the register file: 16 of the 32 zmm registers,
+/// or 16 ymm on AVX2 (with 8x32 blocks on AVX2, the 32 accumulators spilled
+/// and matmuls ran 3x slower).
+int64_t hostVectorWidth() {
+  llvm::StringMap<bool> features = llvm::sys::getHostCPUFeatures();
+  auto it = features.find("avx512f");
+  return it != features.end() && it->second ? 16 : 8;
+}
 
 /// The largest of `candidates` that divides `size`; the whole dim when it
 /// is no larger than the largest candidate; 1 otherwise.
@@ -112,6 +125,7 @@ struct LoomCpuTileAndVectorize
         ops.push_back(op);
     });
     IRRewriter rewriter(&getContext());
+    int64_t width = vectorWidth > 0 ? int64_t(vectorWidth) : hostVectorWidth();
     for (linalg::LinalgOp original : ops) {
       linalg::LinalgOp op = original;
       // Thread-level split first: an scf.forall over even chunks.
@@ -131,7 +145,7 @@ struct LoomCpuTileAndVectorize
           op = llvm::cast<linalg::LinalgOp>(split->tiledOps.back());
         }
       }
-      SmallVector<int64_t> tiles = chooseTileSizes(op, vectorWidth);
+      SmallVector<int64_t> tiles = chooseTileSizes(op, width);
       if (tiles.empty())
         continue;
       Operation *target = op.getOperation();

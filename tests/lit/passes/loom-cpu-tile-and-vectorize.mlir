@@ -1,5 +1,5 @@
-// RUN: loom-opt %s -split-input-file -loom-cpu-tile-and-vectorize | FileCheck %s
-// RUN: loom-opt %s -split-input-file -loom-cpu-tile-and-vectorize="threads=2" | FileCheck %s --check-prefix=THREADS
+// RUN: loom-opt %s -split-input-file -loom-cpu-tile-and-vectorize="vector-width=16" | FileCheck %s
+// RUN: loom-opt %s -split-input-file -loom-cpu-tile-and-vectorize="threads=2 vector-width=16" | FileCheck %s --check-prefix=THREADS
 
 // Tests that a 16x64x32 matmul is tiled to 8 rows x 32 columns x 16 of K
 // (M, N, K loops in that order) and each tile becomes one vector.contract of
@@ -257,4 +257,18 @@ func.func @small(%x: tensor<4x128xf32>) -> tensor<4x128xf32> {
     linalg.yield %m : f32
   } -> tensor<4x128xf32>
   return %0 : tensor<4x128xf32>
+}
+
+// -----
+
+// Tests that an AVX2 width (8 lanes) gives 8x16 register blocks, so the 16
+// accumulator vectors fit the 16 ymm registers.
+// RUN: loom-opt %s -split-input-file -loom-cpu-tile-and-vectorize="vector-width=8" | FileCheck %s --check-prefix=AVX2
+// AVX2-LABEL: func.func @matmul_avx2
+// AVX2: vector.contract
+// AVX2-SAME: vector<8x16xf32>, vector<16x16xf32> into vector<8x16xf32>
+func.func @matmul_avx2(%a: tensor<64x128xf32>, %b: tensor<128x64xf32>) -> tensor<64x64xf32> {
+  %z = tensor.empty() : tensor<64x64xf32>
+  %c = linalg.matmul ins(%a, %b : tensor<64x128xf32>, tensor<128x64xf32>) outs(%z : tensor<64x64xf32>) -> tensor<64x64xf32>
+  return %c : tensor<64x64xf32>
 }
