@@ -204,6 +204,13 @@ Result<StepResult> Model::trainStep(const StepOptions &options,
   result.gradNorm = *static_cast<const float *>(out.back().rawData());
   if (!std::isfinite(result.loss) || !std::isfinite(result.gradNorm))
     return result;
+  // An update can overflow even when the gradient is finite (a huge LR).
+  const float *updated = static_cast<const float *>(out[1].rawData());
+  for (size_t i = 0; i < n; ++i)
+    if (!std::isfinite(updated[i])) {
+      result.nonFiniteUpdateAt = int64_t(i);
+      return result;
+    }
   std::memcpy(impl->params.data(), out[1].rawData(), n * sizeof(float));
   if (states >= 1)
     std::memcpy(state.m.data(), out[2].rawData(), n * sizeof(float));

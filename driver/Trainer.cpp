@@ -88,6 +88,22 @@ Result<StepResult> Trainer::stepWithLr(const std::vector<Tensor> &inputs,
     return result.status();
   if (result.value().committed)
     return result;
+  if (int64_t at = result.value().nonFiniteUpdateAt; at >= 0) {
+    std::string name = "(padding)";
+    for (const ParamInfo &info : model.params().params()) {
+      size_t first = info.offset / sizeof(float);
+      if (size_t(at) >= first && size_t(at) < first + info.nbytes() / 4)
+        name = info.name;
+    }
+    return Status::error(
+        "step " + std::to_string(state.step + 1) +
+        ": the update of parameter '" + name + "' is not finite (loss " +
+        std::to_string(result.value().loss) + ", gradient norm " +
+        std::to_string(result.value().gradNorm) +
+        "; is the learning rate too large?); parameters "
+        "left at step " +
+        std::to_string(state.step));
+  }
   std::string what =
       std::isfinite(result.value().loss)
           ? "the gradient norm is " + std::to_string(result.value().gradNorm)

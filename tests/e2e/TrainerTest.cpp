@@ -753,6 +753,26 @@ TEST_F(TrainerTest, DivergingLrIsCaught) {
   EXPECT_TRUE(failed) << "an LR of 1e30 trained without a non-finite step";
 }
 
+TEST_F(TrainerTest, OverflowingUpdateIsCaughtAtItsStep) {
+  // The loss and gradient of the first step are finite, but an LR beyond
+  // f32's range makes the update infinite: that very step must fail and
+  // name a parameter, leaving the parameters as they were.
+  TrainerOptions options;
+  options.optimizer = sgd();
+  options.schedule = LrSchedule::constant(1e39);
+  Trainer trainer(model(), options);
+  ParamStore &store = model().params();
+  std::vector<std::byte> before = bytesOf(store);
+  auto r = trainer.step(randomBatches(1, 709)[0]);
+  ASSERT_FALSE(r.ok());
+  const std::string &message = r.status().message();
+  EXPECT_NE(message.find("step 1: the update of parameter '"),
+            std::string::npos)
+      << message;
+  EXPECT_EQ(std::memcmp(store.data(), before.data(), before.size()), 0);
+  EXPECT_EQ(trainer.stepCount(), 0);
+}
+
 //===----------------------------------------------------------------------===//
 // 8. The LR finder
 //===----------------------------------------------------------------------===//
