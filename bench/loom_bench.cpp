@@ -122,8 +122,7 @@ int main(int argc, char **argv) {
   std::printf("%s %s %s: compile %.2f s; per call median %.2f ms (min %.2f, "
               "max %.2f, %d calls)",
               argv[1], fn.entry.c_str(), argv[3], fn.compileSeconds,
-              median * 1e3,
-              times.front() * 1e3, times.back() * 1e3, repeats);
+              median * 1e3, times.front() * 1e3, times.back() * 1e3, repeats);
   if (fn.flops > 0)
     std::printf("; %.1f GFLOP/s", fn.flops / median / 1e9);
   std::printf("\n");

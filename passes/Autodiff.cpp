@@ -96,8 +96,7 @@ struct LoomAutodiff : public loom::impl::LoomAutodiffBase<LoomAutodiff> {
 
   LogicalResult checkDifferentiable(func::FuncOp func) {
     FunctionType type = func.getFunctionType();
-    if (type.getNumResults() != 1 ||
-        !isFloatTensor(type.getResult(0)) ||
+    if (type.getNumResults() != 1 || !isFloatTensor(type.getResult(0)) ||
         llvm::cast<RankedTensorType>(type.getResult(0)).getRank() != 0)
       return func.emitError()
              << "loom-autodiff: '" << func.getSymName()
@@ -134,9 +133,8 @@ struct LoomAutodiff : public loom::impl::LoomAutodiffBase<LoomAutodiff> {
       if (auto load = llvm::dyn_cast<loom::GetParameterOp>(op))
         isActive = trainableNames.contains(load.getName());
       else
-        isActive = llvm::any_of(op.getOperands(), [&](Value v) {
-          return active.contains(v);
-        });
+        isActive = llvm::any_of(op.getOperands(),
+                                [&](Value v) { return active.contains(v); });
       if (!isActive)
         continue;
       for (Value result : op.getResults())
