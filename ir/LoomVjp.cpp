@@ -316,16 +316,25 @@ LogicalResult CastOp::buildVjp(OpBuilder &b, ArrayRef<Value> resultGrads,
 // Reductions
 //===----------------------------------------------------------------------===//
 
+/// The gradient of a sum (`scale` 1) or mean (`scale` 1/count) reduction of
+/// `input` over `axes`: the result gradient times `scale`, broadcast back.
+static Value reducedGradient(OpBuilder &b, Location loc, Value resultGrad,
+                             RankedTensorType input, ArrayRef<int64_t> axes,
+                             bool keepdim, double scale) {
+  Value g = keepReducedDims(b, loc, resultGrad, input, axes, keepdim);
+  if (scale != 1.0)
+    g = mulScalar(b, loc, g, scale);
+  return broadcastTo(b, loc, g, input);
+}
+
 LogicalResult ReduceSumOp::buildVjp(OpBuilder &b, ArrayRef<Value> resultGrads,
                                     ArrayRef<bool>,
                                     SmallVectorImpl<Value> &operandGrads) {
   if (failed(staticOnly(*this)))
     return failure();
-  Location loc = getLoc();
-  RankedTensorType input = getInput().getType();
-  Value g =
-      keepReducedDims(b, loc, resultGrads[0], input, getAxes(), getKeepdim());
-  operandGrads.push_back(broadcastTo(b, loc, g, input));
+  operandGrads.push_back(reducedGradient(b, getLoc(), resultGrads[0],
+                                         getInput().getType(), getAxes(),
+                                         getKeepdim(), 1.0));
   return success();
 }
 
@@ -334,15 +343,13 @@ LogicalResult ReduceMeanOp::buildVjp(OpBuilder &b, ArrayRef<Value> resultGrads,
                                      SmallVectorImpl<Value> &operandGrads) {
   if (failed(staticOnly(*this)))
     return failure();
-  Location loc = getLoc();
   RankedTensorType input = getInput().getType();
   int64_t count = 1;
   for (int64_t axis : getAxes())
     count *= input.getDimSize(axis);
-  Value g =
-      keepReducedDims(b, loc, resultGrads[0], input, getAxes(), getKeepdim());
-  operandGrads.push_back(
-      broadcastTo(b, loc, mulScalar(b, loc, g, 1.0 / double(count)), input));
+  operandGrads.push_back(reducedGradient(b, getLoc(), resultGrads[0], input,
+                                         getAxes(), getKeepdim(),
+                                         1.0 / double(count)));
   return success();
 }
 

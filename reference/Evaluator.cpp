@@ -728,18 +728,17 @@ llvm::Expected<Array> attention(const Array &q, const Array &k, const Array &v,
   return out;
 }
 
-// logits: [..., V], targets: [...] -> a scalar: the mean over the positions p
-// with targets[p] != ignoreIndex of logsumexp(logits[p]) - logits[p, t].
-// NaN when every position is ignored.
-llvm::Expected<Array> crossEntropy(const Array &logits, const Array &targets,
-                                   int64_t ignoreIndex, Type type) {
+/// Checks the class ids of cross_entropy(_grad): logits [..., V], targets
+/// [...], each target in [0, V) or ignoreIndex. Returns the number of
+/// positions that are not ignored.
+llvm::Expected<int64_t> countTargets(const Array &logits, const Array &targets,
+                                     int64_t ignoreIndex, StringRef op) {
   if (logits.shape.empty())
-    return fail("cross_entropy needs logits of rank >= 1");
+    return fail(op.str() + " needs logits of rank >= 1");
   int64_t V = logits.shape.back();
   if (Shape(logits.shape.begin(), logits.shape.end() - 1) != targets.shape)
     return fail("targets " + str(targets.shape) + " do not match logits " +
                 str(logits.shape));
-  double total = 0.0;
   int64_t count = 0;
   for (int64_t p = 0; p < targets.numElements(); ++p) {
     double t = targets.data[p];
@@ -750,6 +749,26 @@ llvm::Expected<Array> crossEntropy(const Array &logits, const Array &targets,
                   str(unravel(p, targets.shape)) + " is out of range [0, " +
                   std::to_string(V) + ") and is not ignore_index " +
                   std::to_string(ignoreIndex));
+    ++count;
+  }
+  return count;
+}
+
+// logits: [..., V], targets: [...] -> a scalar: the mean over the positions p
+// with targets[p] != ignoreIndex of logsumexp(logits[p]) - logits[p, t].
+// NaN when every position is ignored.
+llvm::Expected<Array> crossEntropy(const Array &logits, const Array &targets,
+                                   int64_t ignoreIndex, Type type) {
+  llvm::Expected<int64_t> count =
+      countTargets(logits, targets, ignoreIndex, "cross_entropy");
+  if (!count)
+    return count.takeError();
+  int64_t V = logits.shape.back();
+  double total = 0.0;
+  for (int64_t p = 0; p < targets.numElements(); ++p) {
+    double t = targets.data[p];
+    if (t == double(ignoreIndex))
+      continue;
     const double *row = logits.data.data() + p * V;
     double max = -kInf;
     for (int64_t c = 0; c < V; ++c)
@@ -762,9 +781,8 @@ llvm::Expected<Array> crossEntropy(const Array &logits, const Array &targets,
       logsumexp = max + std::log(sum);
     }
     total += logsumexp - row[int64_t(t)];
-    ++count;
   }
-  return filled({}, type, count == 0 ? kNaN : total / double(count));
+  return filled({}, type, *count == 0 ? kNaN : total / double(*count));
 }
 
 // x: any shape; out[i] = keep(i) ? x[i] / (1 - rate) : 0
@@ -1011,26 +1029,13 @@ attentionGrad(const Array &q, const Array &k, const Array &v, const Array &out,
 llvm::Expected<Array> crossEntropyGrad(const Array &logits,
                                        const Array &targets, const Array &dLoss,
                                        int64_t ignoreIndex, Type type) {
-  if (logits.shape.empty())
-    return fail("cross_entropy_grad needs logits of rank >= 1");
-  int64_t V = logits.shape.back();
-  if (Shape(logits.shape.begin(), logits.shape.end() - 1) != targets.shape)
-    return fail("targets " + str(targets.shape) + " do not match logits " +
-                str(logits.shape));
+  llvm::Expected<int64_t> counted =
+      countTargets(logits, targets, ignoreIndex, "cross_entropy_grad");
+  if (!counted)
+    return counted.takeError();
   if (!dLoss.shape.empty())
     return fail("d_loss must have rank 0, got " + str(dLoss.shape));
-  int64_t count = 0;
-  for (int64_t p = 0; p < targets.numElements(); ++p) {
-    double t = targets.data[p];
-    if (t == double(ignoreIndex))
-      continue;
-    if (!(t >= 0 && t < double(V)) || t != std::trunc(t))
-      return fail("target " + num(t) + " at targets" +
-                  str(unravel(p, targets.shape)) + " is out of range [0, " +
-                  std::to_string(V) + ") and is not ignore_index " +
-                  std::to_string(ignoreIndex));
-    ++count;
-  }
+  int64_t V = logits.shape.back(), count = *counted;
   Array out = filled(logits.shape, type);
   for (int64_t p = 0; p < targets.numElements(); ++p) {
     double t = targets.data[p];

@@ -29,6 +29,7 @@
 #include "loom/Trainer.h"
 #include "loom/Model.h"
 #include "loom/Schedule.h"
+#include "tests/TempDir.h"
 
 #include <gtest/gtest.h>
 
@@ -166,21 +167,10 @@ bool selected(const std::string &name,
   return false;
 }
 
-/// A fresh directory under /tmp, removed with its contents at the end.
-class TempDir {
+/// Scratch directories of this file's tests.
+class TempDir : public loom::testing::TempDir {
 public:
-  TempDir() {
-    char pattern[] = "/tmp/loom-trainer-test-XXXXXX";
-    const char *made = ::mkdtemp(pattern);
-    path = made ? made : "";
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    if (!path.empty())
-      std::filesystem::remove_all(path, ignored);
-  }
-  std::string file(const std::string &name) const { return path + "/" + name; }
-  std::string path;
+  TempDir() : loom::testing::TempDir("loom-trainer-test") {}
 };
 
 //===----------------------------------------------------------------------===//

@@ -12,6 +12,7 @@
 #include "loom/Status.h"
 #include "loom/Tensor.h"
 #include "runtime/Json.h"
+#include "tests/TempDir.h"
 
 #include <gtest/gtest.h>
 
@@ -32,30 +33,10 @@ namespace {
 // Helpers
 //===----------------------------------------------------------------------===//
 
-/// A fresh directory under /tmp, removed with its contents at the end.
-class TempDir {
+/// Scratch directories of this file's tests.
+class TempDir : public loom::testing::TempDir {
 public:
-  TempDir() {
-    char pattern[] = "/tmp/loom-runtime-test-XXXXXX";
-    const char *made = ::mkdtemp(pattern);
-    path = made ? made : "";
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    if (!path.empty())
-      std::filesystem::remove_all(path, ignored);
-  }
-  std::string file(const std::string &name) const { return path + "/" + name; }
-  /// The names in the directory.
-  std::vector<std::string> list() const {
-    std::vector<std::string> names;
-    std::error_code ignored;
-    for (const auto &entry : std::filesystem::directory_iterator(path, ignored))
-      names.push_back(entry.path().filename().string());
-    std::sort(names.begin(), names.end());
-    return names;
-  }
-  std::string path;
+  TempDir() : loom::testing::TempDir("loom-runtime-test") {}
 };
 
 std::string readBytes(const std::string &path) {

@@ -10,6 +10,7 @@
 
 #include "loom/Data.h"
 #include "loom/Schedule.h"
+#include "tests/TempDir.h"
 
 #include <gtest/gtest.h>
 
@@ -26,21 +27,10 @@ using namespace loom;
 
 namespace {
 
-/// A fresh directory under /tmp, removed with its contents at the end.
-class TempDir {
+/// Scratch directories of this file's tests.
+class TempDir : public loom::testing::TempDir {
 public:
-  TempDir() {
-    char pattern[] = "/tmp/loom-training-test-XXXXXX";
-    const char *made = ::mkdtemp(pattern);
-    path = made ? made : "";
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    if (!path.empty())
-      std::filesystem::remove_all(path, ignored);
-  }
-  std::string file(const std::string &name) const { return path + "/" + name; }
-  std::string path;
+  TempDir() : loom::testing::TempDir("loom-training-test") {}
 };
 
 void writeFile(const std::string &path, const std::string &bytes) {
