@@ -1,0 +1,98 @@
+//===- GemmKernelTest.cpp - loom_sgemm against a double reference ---------===//
+//
+// Odd sizes around the register and cache blocks, transposed operands
+// through strides, batches and accumulation, on random data.
+//
+//===----------------------------------------------------------------------===//
+
+#include "loom/Kernels.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+namespace {
+
+struct Case {
+  int64_t batch, m, n, k;
+  bool transA, transB, accumulate;
+};
+
+void PrintTo(const Case &c, std::ostream *os) {
+  *os << c.batch << "x" << c.m << "x" << c.n << "x" << c.k
+      << (c.transA ? " A^T" : "") << (c.transB ? " B^T" : "")
+      << (c.accumulate ? " +=" : "");
+}
+
+class GemmKernelTest : public ::testing::TestWithParam<Case> {};
+
+TEST_P(GemmKernelTest, MatchesDoubleReference) {
+  const Case &t = GetParam();
+  std::mt19937 rng(1234 + t.m * 7 + t.n * 13 + t.k);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  // Pad every row so that strides differ from the logical sizes.
+  int64_t aRows = t.transA ? t.k : t.m, aCols = t.transA ? t.m : t.k;
+  int64_t bRows = t.transB ? t.n : t.k, bCols = t.transB ? t.k : t.n;
+  int64_t lda = aCols + 3, ldb = bCols + 5, ldc = t.n + 2;
+  int64_t aBatch = aRows * lda + 1, bBatch = bRows * ldb + 7,
+          cBatch = t.m * ldc + 3;
+  std::vector<float> a(t.batch * aBatch), b(t.batch * bBatch),
+      c(t.batch * cBatch);
+  for (float &x : a)
+    x = dist(rng);
+  for (float &x : b)
+    x = dist(rng);
+  for (float &x : c)
+    x = dist(rng);
+  std::vector<float> before = c;
+  int64_t aRow = t.transA ? 1 : lda, aCol = t.transA ? lda : 1;
+  int64_t bRow = t.transB ? 1 : ldb, bCol = t.transB ? ldb : 1;
+  loom_sgemm(t.batch, t.m, t.n, t.k, reinterpret_cast<int64_t>(a.data()),
+             aBatch, aRow, aCol, reinterpret_cast<int64_t>(b.data()), bBatch,
+             bRow, bCol, reinterpret_cast<int64_t>(c.data()), cBatch, ldc,
+             t.accumulate);
+  double maxdiff = 0;
+  for (int64_t bi = 0; bi < t.batch; ++bi)
+    for (int64_t i = 0; i < t.m; ++i)
+      for (int64_t j = 0; j < t.n; ++j) {
+        int64_t at = bi * cBatch + i * ldc + j;
+        double want = t.accumulate ? before[at] : 0.0;
+        for (int64_t p = 0; p < t.k; ++p)
+          want += double(a[bi * aBatch + i * aRow + p * aCol]) *
+                  double(b[bi * bBatch + p * bRow + j * bCol]);
+        maxdiff = std::max(maxdiff, std::abs(want - double(c[at])));
+      }
+  EXPECT_LT(maxdiff, 1e-5 * std::sqrt(double(std::max<int64_t>(t.k, 1))) * 4)
+      << "isa " << loom_sgemm_isa();
+  // Padding between rows and batches is never written.
+  for (int64_t bi = 0; bi < t.batch; ++bi)
+    for (int64_t i = 0; i < t.m; ++i)
+      for (int64_t j = t.n;
+           j < ldc && bi * cBatch + i * ldc + j < int64_t(c.size()); ++j)
+        ASSERT_EQ(c[bi * cBatch + i * ldc + j],
+                  before[bi * cBatch + i * ldc + j]);
+}
+
+std::vector<Case> cases() {
+  std::vector<Case> all;
+  for (int64_t m : {1, 7, 33, 257})
+    for (int64_t n : {1, 7, 33, 257})
+      for (int64_t k : {1, 7, 33, 257})
+        all.push_back({1, m, n, k, false, false, false});
+  // Beyond one cache block in every dim, transposes, batches, accumulation.
+  for (bool ta : {false, true})
+    for (bool tb : {false, true})
+      for (bool acc : {false, true}) {
+        all.push_back({1, 150, 4200, 300, ta, tb, acc});
+        all.push_back({3, 19, 45, 70, ta, tb, acc});
+      }
+  all.push_back({2, 5, 9, 0, false, false, false});
+  all.push_back({2, 5, 9, 0, false, false, true});
+  return all;
+}
+
+INSTANTIATE_TEST_SUITE_P(Sizes, GemmKernelTest, ::testing::ValuesIn(cases()));
+
+} // namespace
