@@ -46,12 +46,15 @@ std::string loom::cpuPipelineText(const CpuPipelineOptions &options) {
   stages.push_back("canonicalize,cse");
   stages.push_back("func.func(loom-cpu-fuse-elementwise)");
   stages.push_back("canonicalize,cse");
+  if (options.gemmKernel)
+    stages.push_back("func.func(loom-cpu-prepare-gemms)");
   if (options.stopAfter == "linalg")
     return llvm::join(stages, ",");
   // Register blocks and vectors, on tensors.
   int threads = llvm::sys::fs::exists(kOpenMPRuntime) ? options.threads : 1;
   stages.push_back("func.func(loom-cpu-tile-and-vectorize{threads=" +
-                   std::to_string(threads) + "})");
+                   std::to_string(threads) +
+                   " gemm-kernel=" + (options.gemmKernel ? "1" : "0") + "})");
   stages.push_back("canonicalize,cse");
   // Buffers: outputs become caller-provided arguments, temporaries are
   // freed when they die.
@@ -66,6 +69,10 @@ std::string loom::cpuPipelineText(const CpuPipelineOptions &options) {
   // Dynamic-ownership deallocation calls a generated helper with dynamic
   // memrefs, which the bare-pointer convention cannot express: inline it.
   stages.push_back("buffer-deallocation-pipeline,inline,symbol-dce");
+  // Contractions call the packed GEMM kernel (after deallocation, which
+  // would otherwise free a buffer between reading its address and the call).
+  if (options.gemmKernel)
+    stages.push_back("loom-cpu-gemm-to-call");
   // What was not vectorized becomes loops; vectors become LLVM vectors.
   stages.push_back("func.func(convert-linalg-to-loops)");
   stages.push_back("func.func(lower-vector-multi-reduction{lowering-strategy="

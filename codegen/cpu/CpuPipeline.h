@@ -35,6 +35,9 @@ struct CpuPipelineOptions {
   /// Threads for parallel loops (OpenMP); 1 compiles serial code. Without
   /// the OpenMP runtime on the machine, code is compiled serial.
   int threads = 2;
+  /// f32 contractions call the packed GEMM kernel (loom_sgemm); false keeps
+  /// them as register-tiled vector loops (the earlier path, for comparison).
+  bool gemmKernel = true;
 };
 
 /// The passes from loom IR (static or bound shapes) to the LLVM dialect.

@@ -4,6 +4,7 @@
 #include "codegen/cpu/CpuPipeline.h"
 
 #include "ir/LoomOps.h"
+#include "loom/Kernels.h"
 
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/ExecutionEngine/ExecutionEngine.h"
@@ -148,6 +149,9 @@ JitModule::create(mlir::ModuleOp module, unsigned optLevel) {
         llvm::JITSymbolFlags::Exported};
     symbols[interner("__truncdfbf2")] = {
         llvm::orc::ExecutorAddr::fromPtr(&loomTruncDFBF2),
+        llvm::JITSymbolFlags::Exported};
+    symbols[interner("loom_sgemm")] = {
+        llvm::orc::ExecutorAddr::fromPtr(&loom_sgemm),
         llvm::JITSymbolFlags::Exported};
     return symbols;
   });

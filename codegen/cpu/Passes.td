@@ -31,6 +31,34 @@ def LoomCpuFuseElementwise
   let dependentDialects = ["mlir::linalg::LinalgDialect"];
 }
 
+def LoomCpuGemmToCall : Pass<"loom-cpu-gemm-to-call", "mlir::ModuleOp"> {
+  let summary = "Calls the packed GEMM kernel for contractions on buffers";
+  let description = [{
+    After bufferization and deallocation, every f32 contraction with one M,
+    N and K loop and at most one batch loop (`linalg.matmul`,
+    `linalg.batch_matmul`, or a generic with permuted operand maps) becomes
+    a call of `loom_sgemm` (runtime/include/loom/Kernels.h) with each
+    operand's address and strides, read from its strided metadata. An op
+    marked `loom.zero_init` overwrites its output; others accumulate into
+    it. An output whose rows and columns are both strided keeps the loop
+    nest (and gets its zero fill back).
+
+    Before:
+    ```mlir
+    linalg.matmul {loom.zero_init} ins(%a, %b : memref<8x16xf32>,
+        memref<16x4xf32>) outs(%c : memref<8x4xf32>)
+    ```
+    After:
+    ```mlir
+    func.call @loom_sgemm(%c1, %c8, %c4, %c16, %pa, %c0, %c16, %c1, %pb, %c0,
+        %c4, %c1, %pc, %c0, %c4, %c0) : (i64, ..., i64) -> ()
+    ```
+  }];
+  let dependentDialects = ["mlir::memref::MemRefDialect",
+                           "mlir::arith::ArithDialect",
+                           "mlir::func::FuncDialect"];
+}
+
 def LoomCpuPlanWorkspace
     : Pass<"loom-cpu-plan-workspace", "mlir::ModuleOp"> {
   let summary = "Places every temporary buffer in one workspace planned at "
@@ -64,6 +92,35 @@ def LoomCpuPlanWorkspace
                            "mlir::arith::ArithDialect"];
 }
 
+def LoomCpuPrepareGemms
+    : Pass<"loom-cpu-prepare-gemms", "mlir::func::FuncOp"> {
+  let summary = "Folds transposes and zero fills into the contractions that "
+                "the packed GEMM kernel computes";
+  let description = [{
+    On tensors, for each f32 contraction that `loom-cpu-gemm-to-call` will
+    turn into a kernel call: an input produced by `linalg.transpose` is read
+    in place through a permuted indexing map (the op becomes a
+    `linalg.generic`), and an output initialized by a zero `linalg.fill`
+    takes the fill's destination instead and the unit attribute
+    `loom.zero_init` (the kernel writes the product rather than adding it).
+
+    Before:
+    ```mlir
+    %kt = linalg.transpose ins(%k : tensor<4x16x8xf32>)
+          outs(%e : tensor<4x8x16xf32>) permutation = [0, 2, 1]
+    %z = linalg.fill ins(%zero : f32) outs(%e2 : tensor<4x16x16xf32>)
+    %s = linalg.batch_matmul ins(%q, %kt : ...) outs(%z : ...)
+    ```
+    After:
+    ```mlir
+    %s = linalg.generic {indexing_maps = [(b, m, n, k) -> (b, m, k),
+                                          (b, m, n, k) -> (b, n, k), ...]}
+         ins(%q, %k : ...) outs(%e2 : ...) attrs = {loom.zero_init}
+    ```
+  }];
+  let dependentDialects = ["mlir::linalg::LinalgDialect"];
+}
+
 def LoomCpuTileAndVectorize
     : Pass<"loom-cpu-tile-and-vectorize", "mlir::func::FuncOp"> {
   let summary = "Tiles linalg ops for registers and vectorizes the tiles";
@@ -89,6 +146,11 @@ def LoomCpuTileAndVectorize
     Option<"threads", "threads", "int64_t", /*default=*/"1",
            "Split the outermost parallel loop of large ops into this many "
            "scf.forall chunks (run by OpenMP); 1 keeps everything serial">,
+    Option<"gemmKernel", "gemm-kernel", "bool", /*default=*/"false",
+           "Leave the contractions that loom_sgemm computes untiled and "
+           "unvectorized (only split across threads, along the batch or "
+           "the larger of M and N): loom-cpu-gemm-to-call calls the "
+           "kernel for them">,
   ];
 }
 

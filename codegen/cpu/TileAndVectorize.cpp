@@ -5,6 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "codegen/cpu/Gemm.h"
 #include "codegen/cpu/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -109,6 +110,38 @@ SmallVector<int64_t> chooseThreadTiles(linalg::LinalgOp op, int64_t threads) {
   return {};
 }
 
+/// Forall tile sizes that split a GEMM for the packed kernel into `threads`
+/// chunks: along the batch when it divides, else along the larger of M and
+/// N (each thread packs the whole of the other operand, so split the side
+/// whose duplication costs least); empty when too small or nothing divides.
+SmallVector<int64_t> chooseGemmThreadTiles(linalg::LinalgOp op,
+                                           const loom::cpu::GemmLoops &loops,
+                                           int64_t threads) {
+  if (threads <= 1)
+    return {};
+  SmallVector<int64_t> ranges = op.getStaticLoopRanges();
+  int64_t work = 1;
+  for (int64_t r : ranges)
+    work *= r;
+  if (work < kMinParallelWork)
+    return {};
+  SmallVector<int64_t> order;
+  if (loops.batch >= 0)
+    order.push_back(loops.batch);
+  if (ranges[loops.m] >= ranges[loops.n])
+    order.append({loops.m, loops.n});
+  else
+    order.append({loops.n, loops.m});
+  SmallVector<int64_t> tiles(ranges.size(), 0);
+  for (int64_t loop : order) {
+    if (ranges[loop] % threads == 0 && ranges[loop] >= threads) {
+      tiles[loop] = ranges[loop] / threads;
+      return tiles;
+    }
+  }
+  return {};
+}
+
 struct LoomCpuTileAndVectorize
     : public loom::cpu::impl::LoomCpuTileAndVectorizeBase<
           LoomCpuTileAndVectorize> {
@@ -128,8 +161,14 @@ struct LoomCpuTileAndVectorize
     int64_t width = vectorWidth > 0 ? int64_t(vectorWidth) : hostVectorWidth();
     for (linalg::LinalgOp original : ops) {
       linalg::LinalgOp op = original;
+      // GEMMs for the packed kernel are only split across threads.
+      std::optional<loom::cpu::GemmLoops> gemm;
+      if (gemmKernel)
+        gemm = loom::cpu::matchGemm(op);
       // Thread-level split first: an scf.forall over even chunks.
-      SmallVector<int64_t> threadTiles = chooseThreadTiles(op, threads);
+      SmallVector<int64_t> threadTiles =
+          gemm ? chooseGemmThreadTiles(op, *gemm, threads)
+               : chooseThreadTiles(op, threads);
       if (!threadTiles.empty()) {
         rewriter.setInsertionPoint(op);
         scf::SCFTilingOptions options;
@@ -145,6 +184,8 @@ struct LoomCpuTileAndVectorize
           op = llvm::cast<linalg::LinalgOp>(split->tiledOps.back());
         }
       }
+      if (gemm)
+        continue;
       SmallVector<int64_t> tiles = chooseTileSizes(op, width);
       if (tiles.empty())
         continue;

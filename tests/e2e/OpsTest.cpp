@@ -78,6 +78,12 @@ const std::vector<Bindings> kMatmulShapes = {
     {{"B", 2}, {"H", 2}, {"M", 7}, {"K", 13}, {"N", 13}},
     {{"B", 2}, {"H", 3}, {"M", 33}, {"K", 65}, {"N", 17}},
     {{"B", 1}, {"H", 1}, {"M", 64}, {"K", 128}, {"N", 48}},
+    // Through the packed GEMM kernel's edges and its split across threads
+    // (along the batch, M or N, whichever divides).
+    {{"B", 1}, {"H", 1}, {"M", 257}, {"K", 33}, {"N", 257}},
+    {{"B", 1}, {"H", 1}, {"M", 256}, {"K", 7}, {"N", 257}},
+    {{"B", 2}, {"H", 1}, {"M", 33}, {"K", 257}, {"N", 7}},
+    {{"B", 1}, {"H", 1}, {"M", 7}, {"K", 257}, {"N", 1}},
 };
 
 void PrintTo(const MatmulForm &form, std::ostream *os) { *os << form.name; }

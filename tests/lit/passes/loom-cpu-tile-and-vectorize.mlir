@@ -1,5 +1,6 @@
 // RUN: loom-opt %s -split-input-file -loom-cpu-tile-and-vectorize="vector-width=16" | FileCheck %s
 // RUN: loom-opt %s -split-input-file -loom-cpu-tile-and-vectorize="threads=2 vector-width=16" | FileCheck %s --check-prefix=THREADS
+// RUN: loom-opt %s -split-input-file -loom-cpu-tile-and-vectorize="threads=2 vector-width=16 gemm-kernel=1" | FileCheck %s --check-prefix=GEMM
 
 // Tests that a 16x64x32 matmul is tiled to 8 rows x 32 columns x 16 of K
 // (M, N, K loops in that order) and each tile becomes one vector.contract of
@@ -271,4 +272,21 @@ func.func @matmul_avx2(%a: tensor<64x128xf32>, %b: tensor<128x64xf32>) -> tensor
   %z = tensor.empty() : tensor<64x64xf32>
   %c = linalg.matmul ins(%a, %b : tensor<64x128xf32>, tensor<128x64xf32>) outs(%z : tensor<64x64xf32>) -> tensor<64x64xf32>
   return %c : tensor<64x64xf32>
+}
+
+// -----
+
+// Tests that with gemm-kernel, a GEMM is only split across threads (along
+// the larger of M and N, here N = 64 into two chunks of 32), keeps its
+// loom.zero_init mark, and is neither register-tiled nor vectorized.
+// GEMM-LABEL: func.func @gemm_for_kernel
+// GEMM: scf.forall (%[[J:.*]]) = (0) to (64) step (32)
+// GEMM: linalg.matmul {loom.zero_init} ins(%{{.*}}, %{{.*}} : tensor<16x64xf32>, tensor<64x32xf32>) outs(%{{.*}} : tensor<16x32xf32>)
+// GEMM-NOT: vector.contract
+// GEMM: tensor.parallel_insert_slice
+func.func @gemm_for_kernel(%a: tensor<16x64xf32>, %b: tensor<64x64xf32>,
+                           %c: tensor<16x64xf32>) -> tensor<16x64xf32> {
+  %0 = linalg.matmul {loom.zero_init} ins(%a, %b : tensor<16x64xf32>, tensor<64x64xf32>)
+                     outs(%c : tensor<16x64xf32>) -> tensor<16x64xf32>
+  return %0 : tensor<16x64xf32>
 }
