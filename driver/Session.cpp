@@ -327,6 +327,7 @@ Session::get(llvm::StringRef function,
         return mlir::success();
       });
   CpuPipelineOptions pipeline;
+  pipeline.gemmKernel = options.gemmKernel;
   compiled->entry = function.str();
   if (variant.kind != Variant::Forward) {
     pipeline.autodiff = "function=" + function.str();

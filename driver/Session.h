@@ -90,6 +90,8 @@ struct SessionOptions {
   std::map<std::string, std::string> config;
   bool training = false;
   unsigned optLevel = 3;
+  /// f32 contractions call the packed GEMM kernel (CpuPipelineOptions).
+  bool gemmKernel = true;
 };
 
 class Session {

@@ -84,6 +84,7 @@ std::string loom::cpuPipelineText(const CpuPipelineOptions &options) {
   // Math first: libm calls for vector math (erf) are scalarized into vector
   // ops that vector-to-llvm then lowers. bf16 conversions are expanded to
   // integer ops (the JIT has no compiler-rt for __truncsfbf2).
+  stages.push_back("func.func(loom-cpu-approximate-math)");
   stages.push_back("convert-math-to-llvm,convert-math-to-libm");
   stages.push_back("func.func(arith-expand{include-bf16=true})");
   stages.push_back("convert-vector-to-llvm{vector-contract-lowering="

@@ -5,6 +5,28 @@
 
 include "mlir/Pass/PassBase.td"
 
+def LoomCpuApproximateMath
+    : Pass<"loom-cpu-approximate-math", "mlir::func::FuncOp"> {
+  let summary = "Replaces transcendental math ops on f32 vectors with "
+                "polynomial approximations";
+  let description = [{
+    `math.exp`, `expm1`, `tanh`, `erf`, `log`, `log1p` and `log2` on
+    vectors of f32 become upstream MLIR's polynomial approximations
+    (arithmetic on the same vectors), instead of one libm call per lane.
+    Scalars and f64 keep the libm calls.
+
+    Before:
+    ```mlir
+    %y = math.tanh %x : vector<8xf32>
+    ```
+    After: clamps, a rational polynomial in `%x` and selects, all on
+    `vector<8xf32>`.
+  }];
+  let dependentDialects = ["mlir::arith::ArithDialect",
+                           "mlir::math::MathDialect",
+                           "mlir::vector::VectorDialect"];
+}
+
 def LoomCpuDistinctResults
     : Pass<"loom-cpu-distinct-results", "mlir::func::FuncOp"> {
   let summary = "Gives each returned buffer its own allocation";
