@@ -26,6 +26,22 @@ bool isElementwise(Operation *op) {
   return generic && generic.getNumLoops() == generic.getNumParallelLoops();
 }
 
+/// True when recomputing `producer`'s body in each of its consumers costs
+/// about what reading its result would: no gathers (tensor.extract, an
+/// embedding lookup) and no transcendental math. An embedding table lookup
+/// with several consumers (BERT's embeddings feed the layer norm's mean,
+/// variance and normalization, then the residual stream) was recomputed,
+/// scalar, in every one of them.
+bool isCheapToRecompute(Operation *producer) {
+  bool cheap = true;
+  producer->walk([&](Operation *op) {
+    if (llvm::isa<tensor::ExtractOp>(op) ||
+        op->getDialect()->getNamespace() == "math")
+      cheap = false;
+  });
+  return cheap;
+}
+
 struct LoomCpuFuseElementwise
     : public loom::cpu::impl::LoomCpuFuseElementwiseBase<
           LoomCpuFuseElementwise> {
@@ -37,7 +53,10 @@ struct LoomCpuFuseElementwise
     linalg::populateElementwiseOpsFusionPatterns(
         patterns, [](OpOperand *operand) {
           Operation *producer = operand->get().getDefiningOp();
-          return isElementwise(producer) && isElementwise(operand->getOwner());
+          if (!isElementwise(producer) || !isElementwise(operand->getOwner()))
+            return false;
+          // A producer with other users stays; fusing then duplicates it.
+          return operand->get().hasOneUse() || isCheapToRecompute(producer);
         });
     linalg::FillOp::getCanonicalizationPatterns(patterns, &getContext());
     linalg::GenericOp::getCanonicalizationPatterns(patterns, &getContext());

@@ -172,19 +172,20 @@ func.func @into_reduction(%x: tensor<4x8xf32>) -> tensor<4xf32> {
 
 // -----
 
-// Tests that a producer that is also returned is fused into its consumer (its
-// body recomputed there) and kept for its other use.
+// Tests that a cheap producer (arithmetic only) that is also returned is
+// fused into its consumers (its body recomputed there) and kept for its other
+// use.
 // CHECK-LABEL: func.func @two_users
 // CHECK-SAME: (%[[X:.*]]: tensor<4x8xf32>)
 // CHECK: %[[P:.*]] = linalg.generic {{.*}} ins(%[[X]] : tensor<4x8xf32>)
 // CHECK-NEXT: ^bb0(%[[A:.*]]: f32, %{{.*}}: f32):
-// CHECK-NEXT: %[[EV:.*]] = math.exp %[[A]] : f32
+// CHECK-NEXT: %[[EV:.*]] = arith.mulf %[[A]], %[[A]] : f32
 // CHECK-NEXT: linalg.yield %[[EV]] : f32
 // CHECK: %[[C:.*]] = linalg.generic {{.*}} ins(%[[X]] : tensor<4x8xf32>)
 // CHECK-NEXT: ^bb0(%[[A:.*]]: f32, %{{.*}}: f32):
-// CHECK-NEXT: %[[E1:.*]] = math.exp %[[A]] : f32
+// CHECK-NEXT: %[[E1:.*]] = arith.mulf %[[A]], %[[A]] : f32
 // CHECK-NEXT: %[[T:.*]] = math.tanh %[[E1]] : f32
-// CHECK-NEXT: %[[E2:.*]] = math.exp %[[A]] : f32
+// CHECK-NEXT: %[[E2:.*]] = arith.mulf %[[A]], %[[A]] : f32
 // CHECK-NEXT: %[[S:.*]] = arith.addf %[[E2]], %[[T]] : f32
 // CHECK-NEXT: linalg.yield %[[S]] : f32
 // CHECK: return %[[C]], %[[P]]
@@ -195,7 +196,7 @@ func.func @two_users(%x: tensor<4x8xf32>) -> (tensor<4x8xf32>, tensor<4x8xf32>) 
                        iterator_types = ["parallel", "parallel"]}
       ins(%x : tensor<4x8xf32>) outs(%e0 : tensor<4x8xf32>) {
   ^bb0(%a: f32, %o: f32):
-    %t = math.exp %a : f32
+    %t = arith.mulf %a, %a : f32
     linalg.yield %t : f32
   } -> tensor<4x8xf32>
   %e1 = tensor.empty() : tensor<4x8xf32>
@@ -215,4 +216,55 @@ func.func @two_users(%x: tensor<4x8xf32>) -> (tensor<4x8xf32>, tensor<4x8xf32>) 
     linalg.yield %t : f32
   } -> tensor<4x8xf32>
   return %2, %0 : tensor<4x8xf32>, tensor<4x8xf32>
+}
+
+// -----
+
+// Tests that a producer with several users whose body is not cheap (a
+// transcendental or a gather) is computed once: fusing it would recompute it
+// in every consumer.
+// CHECK-LABEL: func.func @costly_two_users
+// CHECK-SAME: (%[[X:.*]]: tensor<4x8xf32>, %[[TABLE:.*]]: tensor<16x8xf32>, %[[IDS:.*]]: tensor<4xi32>)
+// CHECK: %[[E:.*]] = linalg.generic {{.*}} ins(%[[X]] : tensor<4x8xf32>)
+// CHECK: math.exp
+// CHECK: %[[G:.*]] = linalg.generic {{.*}} ins(%[[IDS]] : tensor<4xi32>)
+// CHECK: tensor.extract %[[TABLE]]
+// CHECK: %[[U1:.*]] = linalg.generic {{.*}} ins(%[[E]], %[[G]] : tensor<4x8xf32>, tensor<4x8xf32>)
+// CHECK-NOT: math.exp
+// CHECK-NOT: tensor.extract
+// CHECK: %[[U2:.*]] = linalg.generic {{.*}} ins(%[[E]], %[[G]] : tensor<4x8xf32>, tensor<4x8xf32>)
+// CHECK-NOT: math.exp
+// CHECK-NOT: tensor.extract
+// CHECK: return %[[U1]], %[[U2]]
+#id2 = affine_map<(d0, d1) -> (d0, d1)>
+#row = affine_map<(d0, d1) -> (d0)>
+func.func @costly_two_users(%x: tensor<4x8xf32>, %table: tensor<16x8xf32>, %ids: tensor<4xi32>) -> (tensor<4x8xf32>, tensor<4x8xf32>) {
+  %e0 = tensor.empty() : tensor<4x8xf32>
+  %exp = linalg.generic {indexing_maps = [#id2, #id2], iterator_types = ["parallel", "parallel"]}
+      ins(%x : tensor<4x8xf32>) outs(%e0 : tensor<4x8xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %t = math.exp %a : f32
+    linalg.yield %t : f32
+  } -> tensor<4x8xf32>
+  %gather = linalg.generic {indexing_maps = [#row, #id2], iterator_types = ["parallel", "parallel"]}
+      ins(%ids : tensor<4xi32>) outs(%e0 : tensor<4x8xf32>) {
+  ^bb0(%i: i32, %o: f32):
+    %r = arith.index_cast %i : i32 to index
+    %c = linalg.index 1 : index
+    %v = tensor.extract %table[%r, %c] : tensor<16x8xf32>
+    linalg.yield %v : f32
+  } -> tensor<4x8xf32>
+  %u1 = linalg.generic {indexing_maps = [#id2, #id2, #id2], iterator_types = ["parallel", "parallel"]}
+      ins(%exp, %gather : tensor<4x8xf32>, tensor<4x8xf32>) outs(%e0 : tensor<4x8xf32>) {
+  ^bb0(%a: f32, %b: f32, %o: f32):
+    %t = arith.addf %a, %b : f32
+    linalg.yield %t : f32
+  } -> tensor<4x8xf32>
+  %u2 = linalg.generic {indexing_maps = [#id2, #id2, #id2], iterator_types = ["parallel", "parallel"]}
+      ins(%exp, %gather : tensor<4x8xf32>, tensor<4x8xf32>) outs(%e0 : tensor<4x8xf32>) {
+  ^bb0(%a: f32, %b: f32, %o: f32):
+    %t = arith.mulf %a, %b : f32
+    linalg.yield %t : f32
+  } -> tensor<4x8xf32>
+  return %u1, %u2 : tensor<4x8xf32>, tensor<4x8xf32>
 }
