@@ -47,6 +47,9 @@ def parse_args():
     p.add_argument("--optim", choices=["default", "foreach", "fused"], default="default",
                    help="AdamW implementation (default: torch's choice for CPU)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--only", choices=["both", "fwd", "step"], default="both",
+                   help="time only the forward or only the step (the other "
+                        "prints as nan)")
     a = p.parse_args()
     a.seq = a.seq or a.ctx
     if a.seq > a.ctx or a.d % a.heads:
@@ -123,7 +126,7 @@ def median_ms(fn, warmup, repeats):
         t0 = time.perf_counter()
         fn()
         times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times), min(times)
+    return statistics.median(times), min(times), max(times)
 
 
 def main():
@@ -164,12 +167,16 @@ def main():
     if not math.isfinite(loss0):
         print(f"error: loss is {loss0}", file=sys.stderr)
         return 1
-    fwd, fwd_min = median_ms(forward, args.warmup, args.repeats)
-    stp, stp_min = median_ms(step, args.warmup, args.repeats)
+    nan = (float("nan"),) * 3
+    fwd, fwd_min, fwd_max = (median_ms(forward, args.warmup, args.repeats)
+                             if args.only != "step" else nan)
+    stp, stp_min, stp_max = (median_ms(step, args.warmup, args.repeats)
+                             if args.only != "fwd" else nan)
     tokens_per_call = args.batch * args.seq
     print(f"peer=torch-{torch.__version__.split('+')[0]} threads={args.threads} "
           f"fwd_ms={fwd:.1f} step_ms={stp:.1f} params={params} "
           f"fwd_min_ms={fwd_min:.1f} step_min_ms={stp_min:.1f} "
+          f"fwd_max_ms={fwd_max:.1f} step_max_ms={stp_max:.1f} "
           f"step_tok_s={tokens_per_call / stp * 1e3:.0f} batch={args.batch} "
           f"seq={args.seq} ctx={args.ctx} repeats={args.repeats} attn={args.attn} "
           f"optim={args.optim} loss0={loss0:.4f} "
