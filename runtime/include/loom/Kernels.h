@@ -30,7 +30,36 @@ void loom_sgemm(int64_t batch, int64_t m, int64_t n, int64_t k, int64_t a,
                 int64_t bBatch, int64_t bRow, int64_t bCol, int64_t c,
                 int64_t cBatch, int64_t cRow, int64_t accumulate);
 
-/// The instruction set `loom_sgemm` dispatches to on this host ("avx512",
+/// Flash attention of one head (runtime/kernels/AttentionIsa.cpp): no
+/// [Tq x Tk] buffer, one [64 x 64] block of scores at a time.
+///
+///   o = softmax(scale * q k^T, masked) v,  lse = row log-sum-exp
+///
+/// q: [tq, d], k: [tk, d], v: [tk, dv] with any row/column strides;
+/// o: [tq, dv] (columns contiguous); lse: [tq] floats or 0 (not written);
+/// keyMask: [tk] bytes (nonzero = attend) or 0; causal: query i attends key
+/// j <= i + tk - tq. A query that attends no key gets o = 0 and lse = 0.
+/// Single-threaded: callers run heads in parallel.
+void loom_attention_forward(int64_t tq, int64_t tk, int64_t d, int64_t dv,
+                            int64_t q, int64_t qRow, int64_t qCol, int64_t k,
+                            int64_t kRow, int64_t kCol, int64_t v, int64_t vRow,
+                            int64_t vCol, int64_t o, int64_t oRow, int64_t lse,
+                            int64_t keyMask, int64_t causal, double scale);
+
+/// The gradients of one head's attention (FlashAttention-2) from the saved
+/// o and lse of loom_attention_forward: dq [tq, d], dk [tk, d], dv [tk, dv]
+/// are overwritten (columns contiguous).
+void loom_attention_backward(int64_t tq, int64_t tk, int64_t d, int64_t dv,
+                             int64_t q, int64_t qRow, int64_t qCol, int64_t k,
+                             int64_t kRow, int64_t kCol, int64_t v,
+                             int64_t vRow, int64_t vCol, int64_t o,
+                             int64_t oRow, int64_t oCol, int64_t lse,
+                             int64_t dO, int64_t dORow, int64_t dOCol,
+                             int64_t keyMask, int64_t causal, double scale,
+                             int64_t dQ, int64_t dQRow, int64_t dK,
+                             int64_t dKRow, int64_t dV, int64_t dVRow);
+
+/// The instruction set the kernels dispatch to on this host ("avx512",
 /// "avx2" or "generic"), for reports.
 const char *loom_sgemm_isa();
 

@@ -1,0 +1,283 @@
+//===- AttentionIsa.cpp - Flash attention for one head, one vector ISA ----===//
+//
+// Compiled once per instruction set like GemmIsa.cpp (LOOM_GEMM_NS and
+// LOOM_GEMM_LANES pick the namespace and the vector width); the block
+// products are this ISA's packed GEMM (loom_sgemm's), so no T x T buffer
+// exists: only one [BQ x BK] block of scores per thread.
+//
+// Forward (FlashAttention-2): for each block of BQ queries, stream blocks of
+// BK keys:
+//
+//   S   = scale * Q_i K_j^T            [BQ, BK], masked entries -inf
+//   m'  = max(m, rowmax S);  alpha = exp(m - m')
+//   P   = exp(S - m');  l = alpha l + rowsum P
+//   acc = alpha acc + P V_j            [BQ, Dv]
+//
+// then o = acc / l and lse = m + log l (0 and 0 for a row that attends no
+// key). Causal attention stops at the last key block the block's last query
+// sees. Backward, per key block j (outer) and query block i (inner, from the
+// first query that sees block j):
+//
+//   P  = exp(S - lse_i);  dV_j += P^T dO_i;  dP = dO_i V_j^T
+//   dS = P o (dP - Delta_i) * scale;  dQ_i += dS K_j;  dK_j += dS^T Q_i
+//
+// with Delta = rowsum(dO o O).
+//
+//===----------------------------------------------------------------------===//
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+
+namespace loom::kernels::LOOM_GEMM_NS {
+
+bool sgemm(int64_t batch, int64_t m, int64_t n, int64_t k, const float *a,
+           int64_t aBatch, int64_t aRow, int64_t aCol, const float *b,
+           int64_t bBatch, int64_t bRow, int64_t bCol, float *c, int64_t cBatch,
+           int64_t cRow, bool accumulate);
+
+namespace {
+
+constexpr int W = LOOM_GEMM_LANES;
+/// Query and key block sizes: a [64 x 64] score block (16 KB) and the
+/// [64 x Dv] accumulator stay in L1/L2 while K and V stream.
+constexpr int64_t BQ = 64, BK = 64;
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
+typedef float vec __attribute__((ext_vector_type(W)));
+typedef int32_t ivec __attribute__((ext_vector_type(W)));
+
+inline vec load(const float *p) {
+  vec v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void store(float *p, vec v) { std::memcpy(p, &v, sizeof v); }
+
+/// exp on a vector: 2^n * p(r), x = n ln2 + r, |r| <= ln2 / 2, a degree-6
+/// polynomial (relative error ~2e-7); -inf gives 0, inputs below -87.3
+/// give 0 or a denormal's worth.
+inline vec expv(vec x) {
+  vec lo = -87.3f, hi = 88.3f;
+  vec clamped = __builtin_elementwise_min(__builtin_elementwise_max(x, lo), hi);
+  vec n = __builtin_elementwise_roundeven(clamped * 1.44269504088896341f);
+  vec r = clamped - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  vec p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  ivec bits = (__builtin_convertvector(n, ivec) + 127) << 23;
+  vec scaleBits;
+  std::memcpy(&scaleBits, &bits, sizeof bits);
+  vec result = p * scaleBits;
+  vec zero = 0.0f;
+  return x == kNegInf ? zero : result;
+}
+
+/// Grow-only per-thread scratch.
+struct Scratch {
+  float *data = nullptr;
+  int64_t capacity = 0;
+  ~Scratch() { std::free(data); }
+  float *get(int64_t floats) {
+    if (floats <= capacity)
+      return data;
+    std::free(data);
+    size_t bytes = (size_t(floats) * sizeof(float) + 63) & ~size_t(63);
+    data = static_cast<float *>(std::aligned_alloc(64, bytes));
+    capacity = data ? floats : 0;
+    return data;
+  }
+};
+
+/// One head's operands: X(i, c) = x[i * row + c * col].
+struct View {
+  const float *p;
+  int64_t row, col;
+  const float *at(int64_t i) const { return p + i * row; }
+};
+
+/// Sets masked entries of the [bq x bk] block `s` (row stride BK) at query
+/// i0 and key j0 to -inf: keys the padding mask drops, and with causal keys
+/// after query + shift.
+void maskBlock(float *s, int64_t bq, int64_t bk, int64_t i0, int64_t j0,
+               const uint8_t *keyMask, bool causal, int64_t shift) {
+  if (keyMask)
+    for (int64_t j = 0; j < bk; ++j)
+      if (!keyMask[j0 + j])
+        for (int64_t i = 0; i < bq; ++i)
+          s[i * BK + j] = kNegInf;
+  if (!causal || j0 + bk - 1 <= i0 + shift)
+    return;
+  for (int64_t i = 0; i < bq; ++i)
+    for (int64_t j = std::max<int64_t>(0, i0 + i + shift + 1 - j0); j < bk; ++j)
+      s[i * BK + j] = kNegInf;
+}
+
+/// Keys [0, end) that some query of block [i0, i0 + bq) may attend.
+int64_t keyEnd(int64_t tk, int64_t i0, int64_t bq, bool causal, int64_t shift) {
+  if (!causal)
+    return tk;
+  return std::clamp<int64_t>(i0 + bq + shift, 0, tk);
+}
+
+} // namespace
+
+bool attentionForward(int64_t tq, int64_t tk, int64_t d, int64_t dv,
+                      const float *q, int64_t qRow, int64_t qCol,
+                      const float *k, int64_t kRow, int64_t kCol,
+                      const float *v, int64_t vRow, int64_t vCol, float *o,
+                      int64_t oRow, float *lse, const uint8_t *keyMask,
+                      bool causal, float scale) {
+  thread_local Scratch sBuf, accBuf;
+  float *s = sBuf.get(BQ * BK);
+  float *acc = accBuf.get(BQ * dv);
+  if (!s || !acc)
+    return false;
+  int64_t shift = tk - tq;
+  float m[BQ], l[BQ];
+  for (int64_t i0 = 0; i0 < tq; i0 += BQ) {
+    int64_t bq = std::min(BQ, tq - i0);
+    std::fill(m, m + bq, kNegInf);
+    std::fill(l, l + bq, 0.0f);
+    std::fill(acc, acc + bq * dv, 0.0f);
+    int64_t end = keyEnd(tk, i0, bq, causal, shift);
+    for (int64_t j0 = 0; j0 < end; j0 += BK) {
+      int64_t bk = std::min(BK, end - j0);
+      // s = q_i k_j^T: B(p, j) = k[(j0 + j) * kRow + p * kCol].
+      sgemm(1, bq, bk, d, q + i0 * qRow, 0, qRow, qCol, k + j0 * kRow, 0, kCol,
+            kRow, s, 0, BK, false);
+      for (int64_t i = 0; i < bq; ++i)
+        for (int64_t j = 0; j < bk; ++j)
+          s[i * BK + j] *= scale;
+      maskBlock(s, bq, bk, i0, j0, keyMask, causal, shift);
+      for (int64_t i = 0; i < bq; ++i) {
+        float *row = s + i * BK;
+        float mx = m[i];
+        for (int64_t j = 0; j < bk; ++j)
+          mx = std::max(mx, row[j]);
+        if (mx == kNegInf) { // nothing attended yet: P row is 0
+          std::fill(row, row + bk, 0.0f);
+          continue;
+        }
+        float alpha = m[i] == kNegInf ? 0.0f : std::exp(m[i] - mx);
+        vec sum = 0.0f;
+        int64_t j = 0;
+        for (; j + W <= bk; j += W) {
+          vec p = expv(load(row + j) - mx);
+          store(row + j, p);
+          sum += p;
+        }
+        float tail = 0;
+        for (; j < bk; ++j) {
+          row[j] = row[j] == kNegInf ? 0.0f : std::exp(row[j] - mx);
+          tail += row[j];
+        }
+        for (int lane = 0; lane < W; ++lane)
+          tail += sum[lane];
+        l[i] = l[i] * alpha + tail;
+        m[i] = mx;
+        if (alpha != 1.0f)
+          for (int64_t c = 0; c < dv; ++c)
+            acc[i * dv + c] *= alpha;
+      }
+      // acc += p v_j
+      sgemm(1, bq, dv, bk, s, 0, BK, 1, v + j0 * vRow, 0, vRow, vCol, acc, 0,
+            dv, true);
+    }
+    for (int64_t i = 0; i < bq; ++i) {
+      float *out = o + (i0 + i) * oRow;
+      float inv = l[i] > 0 ? 1.0f / l[i] : 0.0f;
+      for (int64_t c = 0; c < dv; ++c)
+        out[c] = acc[i * dv + c] * inv;
+      if (lse)
+        lse[i0 + i] = l[i] > 0 ? m[i] + std::log(l[i]) : 0.0f;
+    }
+  }
+  return true;
+}
+
+bool attentionBackward(int64_t tq, int64_t tk, int64_t d, int64_t dv,
+                       const float *q, int64_t qRow, int64_t qCol,
+                       const float *k, int64_t kRow, int64_t kCol,
+                       const float *v, int64_t vRow, int64_t vCol,
+                       const float *o, int64_t oRow, int64_t oCol,
+                       const float *lse, const float *dO, int64_t dORow,
+                       int64_t dOCol, const uint8_t *keyMask, bool causal,
+                       float scale, float *dQ, int64_t dQRow, float *dK,
+                       int64_t dKRow, float *dV, int64_t dVRow) {
+  thread_local Scratch pBuf, dPBuf, deltaBuf;
+  float *p = pBuf.get(BQ * BK);
+  float *dP = dPBuf.get(BQ * BK);
+  float *delta = deltaBuf.get(tq);
+  if (!p || !dP || !delta)
+    return false;
+  int64_t shift = tk - tq;
+  // Delta = rowsum(dO o O)
+  for (int64_t i = 0; i < tq; ++i) {
+    float sum = 0;
+    for (int64_t c = 0; c < dv; ++c)
+      sum += dO[i * dORow + c * dOCol] * o[i * oRow + c * oCol];
+    delta[i] = sum;
+  }
+  for (int64_t i = 0; i < tq; ++i)
+    std::fill(dQ + i * dQRow, dQ + i * dQRow + d, 0.0f);
+  for (int64_t j = 0; j < tk; ++j) {
+    std::fill(dK + j * dKRow, dK + j * dKRow + d, 0.0f);
+    std::fill(dV + j * dVRow, dV + j * dVRow + dv, 0.0f);
+  }
+  for (int64_t j0 = 0; j0 < tk; j0 += BK) {
+    int64_t bk = std::min(BK, tk - j0);
+    // Query i sees key j when j <= i + shift: start at the block holding
+    // the first query that sees key j0.
+    int64_t first = causal ? std::max<int64_t>(0, j0 - shift) : 0;
+    for (int64_t i0 = first / BQ * BQ; i0 < tq; i0 += BQ) {
+      int64_t bq = std::min(BQ, tq - i0);
+      if (keyEnd(tk, i0, bq, causal, shift) <= j0)
+        continue;
+      // P = exp(scale * q_i k_j^T - lse_i), 0 where masked.
+      sgemm(1, bq, bk, d, q + i0 * qRow, 0, qRow, qCol, k + j0 * kRow, 0, kCol,
+            kRow, p, 0, BK, false);
+      for (int64_t i = 0; i < bq; ++i)
+        for (int64_t j = 0; j < bk; ++j)
+          p[i * BK + j] *= scale;
+      maskBlock(p, bq, bk, i0, j0, keyMask, causal, shift);
+      for (int64_t i = 0; i < bq; ++i) {
+        float *row = p + i * BK;
+        float rowLse = lse[i0 + i];
+        int64_t j = 0;
+        for (; j + W <= bk; j += W)
+          store(row + j, expv(load(row + j) - rowLse));
+        for (; j < bk; ++j)
+          row[j] = row[j] == kNegInf ? 0.0f : std::exp(row[j] - rowLse);
+      }
+      // dV_j += P^T dO_i: A(r, c) = P[c][r].
+      sgemm(1, bk, dv, bq, p, 0, 1, BK, dO + i0 * dORow, 0, dORow, dOCol,
+            dV + j0 * dVRow, 0, dVRow, true);
+      // dP = dO_i V_j^T
+      sgemm(1, bq, bk, dv, dO + i0 * dORow, 0, dORow, dOCol, v + j0 * vRow, 0,
+            vCol, vRow, dP, 0, BK, false);
+      // dS = P o (dP - Delta_i) * scale, into dP.
+      for (int64_t i = 0; i < bq; ++i) {
+        float di = delta[i0 + i];
+        for (int64_t j = 0; j < bk; ++j)
+          dP[i * BK + j] = p[i * BK + j] * (dP[i * BK + j] - di) * scale;
+      }
+      // dQ_i += dS K_j;  dK_j += dS^T Q_i
+      sgemm(1, bq, d, bk, dP, 0, BK, 1, k + j0 * kRow, 0, kRow, kCol,
+            dQ + i0 * dQRow, 0, dQRow, true);
+      sgemm(1, bk, d, bq, dP, 0, 1, BK, q + i0 * qRow, 0, qRow, qCol,
+            dK + j0 * dKRow, 0, dKRow, true);
+    }
+  }
+  return true;
+}
+
+} // namespace loom::kernels::LOOM_GEMM_NS

@@ -1,0 +1,141 @@
+//===- Dispatch.cpp - The host's kernels, chosen once ---------------------===//
+//
+// The one place where the host's vector ISA picks the kernels: GemmIsa.cpp
+// and AttentionIsa.cpp are compiled once per ISA, and the first call reads
+// the CPU's features.
+//
+//===----------------------------------------------------------------------===//
+
+#include "loom/Kernels.h"
+
+#include <cstdio>
+#include <cstdlib>
+
+#define LOOM_DECLARE_KERNELS(NS)                                               \
+  namespace loom::kernels::NS {                                                \
+  bool sgemm(int64_t batch, int64_t m, int64_t n, int64_t k, const float *a,   \
+             int64_t aBatch, int64_t aRow, int64_t aCol, const float *b,       \
+             int64_t bBatch, int64_t bRow, int64_t bCol, float *c,             \
+             int64_t cBatch, int64_t cRow, bool accumulate);                   \
+  bool attentionForward(int64_t tq, int64_t tk, int64_t d, int64_t dv,         \
+                        const float *q, int64_t qRow, int64_t qCol,            \
+                        const float *k, int64_t kRow, int64_t kCol,            \
+                        const float *v, int64_t vRow, int64_t vCol, float *o,  \
+                        int64_t oRow, float *lse, const uint8_t *keyMask,      \
+                        bool causal, float scale);                             \
+  bool attentionBackward(int64_t tq, int64_t tk, int64_t d, int64_t dv,        \
+                         const float *q, int64_t qRow, int64_t qCol,           \
+                         const float *k, int64_t kRow, int64_t kCol,           \
+                         const float *v, int64_t vRow, int64_t vCol,           \
+                         const float *o, int64_t oRow, int64_t oCol,           \
+                         const float *lse, const float *dO, int64_t dORow,     \
+                         int64_t dOCol, const uint8_t *keyMask, bool causal,   \
+                         float scale, float *dQ, int64_t dQRow, float *dK,     \
+                         int64_t dKRow, float *dV, int64_t dVRow);             \
+  }
+LOOM_DECLARE_KERNELS(avx512)
+LOOM_DECLARE_KERNELS(avx2)
+LOOM_DECLARE_KERNELS(generic)
+#undef LOOM_DECLARE_KERNELS
+
+namespace {
+
+struct Kernels {
+  decltype(&loom::kernels::generic::sgemm) sgemm;
+  decltype(&loom::kernels::generic::attentionForward) attentionForward;
+  decltype(&loom::kernels::generic::attentionBackward) attentionBackward;
+  const char *isa;
+};
+
+#define LOOM_KERNELS(NS)                                                       \
+  Kernels {                                                                    \
+    &loom::kernels::NS::sgemm, &loom::kernels::NS::attentionForward,           \
+        &loom::kernels::NS::attentionBackward, #NS                             \
+  }
+
+Kernels choose() {
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f"))
+    return LOOM_KERNELS(avx512);
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+    return LOOM_KERNELS(avx2);
+  return LOOM_KERNELS(generic);
+}
+
+const Kernels &chosen() {
+  static const Kernels kernels = choose();
+  return kernels;
+}
+
+template <typename T> T *ptr(int64_t address) {
+  return reinterpret_cast<T *>(address);
+}
+
+/// What compiled code does when a kernel cannot get its scratch buffers (a
+/// few hundred KB per thread): it has no error channel, and computing
+/// garbage silently is worse than stopping.
+[[noreturn]] void outOfMemory(const char *kernel) {
+  std::fprintf(stderr, "loom: %s: out of memory for scratch buffers\n", kernel);
+  std::abort();
+}
+
+} // namespace
+
+extern "C" void loom_sgemm(int64_t batch, int64_t m, int64_t n, int64_t k,
+                           int64_t a, int64_t aBatch, int64_t aRow,
+                           int64_t aCol, int64_t b, int64_t bBatch,
+                           int64_t bRow, int64_t bCol, int64_t c,
+                           int64_t cBatch, int64_t cRow, int64_t accumulate) {
+  bool ok = chosen().sgemm(batch, m, n, k, ptr<const float>(a), aBatch, aRow,
+                           aCol, ptr<const float>(b), bBatch, bRow, bCol,
+                           ptr<float>(c), cBatch, cRow, accumulate != 0);
+  if (ok)
+    return;
+  // The packing buffers (a few MB per thread) could not be allocated:
+  // compute without them.
+  auto *A = ptr<const float>(a);
+  auto *B = ptr<const float>(b);
+  auto *C = ptr<float>(c);
+  for (int64_t bi = 0; bi < batch; ++bi)
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j) {
+        float sum = accumulate ? C[bi * cBatch + i * cRow + j] : 0.0f;
+        for (int64_t p = 0; p < k; ++p)
+          sum += A[bi * aBatch + i * aRow + p * aCol] *
+                 B[bi * bBatch + p * bRow + j * bCol];
+        C[bi * cBatch + i * cRow + j] = sum;
+      }
+}
+
+extern "C" void loom_attention_forward(int64_t tq, int64_t tk, int64_t d,
+                                       int64_t dv, int64_t q, int64_t qRow,
+                                       int64_t qCol, int64_t k, int64_t kRow,
+                                       int64_t kCol, int64_t v, int64_t vRow,
+                                       int64_t vCol, int64_t o, int64_t oRow,
+                                       int64_t lse, int64_t keyMask,
+                                       int64_t causal, double scale) {
+  if (!chosen().attentionForward(
+          tq, tk, d, dv, ptr<const float>(q), qRow, qCol, ptr<const float>(k),
+          kRow, kCol, ptr<const float>(v), vRow, vCol, ptr<float>(o), oRow,
+          ptr<float>(lse), ptr<const uint8_t>(keyMask), causal != 0,
+          float(scale)))
+    outOfMemory("attention forward");
+}
+
+extern "C" void loom_attention_backward(
+    int64_t tq, int64_t tk, int64_t d, int64_t dv, int64_t q, int64_t qRow,
+    int64_t qCol, int64_t k, int64_t kRow, int64_t kCol, int64_t v,
+    int64_t vRow, int64_t vCol, int64_t o, int64_t oRow, int64_t oCol,
+    int64_t lse, int64_t dO, int64_t dORow, int64_t dOCol, int64_t keyMask,
+    int64_t causal, double scale, int64_t dQ, int64_t dQRow, int64_t dK,
+    int64_t dKRow, int64_t dV, int64_t dVRow) {
+  if (!chosen().attentionBackward(
+          tq, tk, d, dv, ptr<const float>(q), qRow, qCol, ptr<const float>(k),
+          kRow, kCol, ptr<const float>(v), vRow, vCol, ptr<const float>(o),
+          oRow, oCol, ptr<const float>(lse), ptr<const float>(dO), dORow, dOCol,
+          ptr<const uint8_t>(keyMask), causal != 0, float(scale),
+          ptr<float>(dQ), dQRow, ptr<float>(dK), dKRow, ptr<float>(dV), dVRow))
+    outOfMemory("attention backward");
+}
+
+extern "C" const char *loom_sgemm_isa() { return chosen().isa; }
