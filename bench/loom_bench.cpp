@@ -2,7 +2,7 @@
 //
 //   loom_bench FILE FUNCTION B=8,T=256 [REPEATS] [--model NAME]
 //              [--train [sgd|adam|adamw]] [--config NAME=VALUE,...]
-//              [--no-gemm-kernel]
+//              [--no-gemm-kernel] [--opt LEVEL]
 //
 // With --train, FUNCTION is a loss and what is timed is the whole compiled
 // training step (forward, backward and the fused optimizer update).
@@ -39,6 +39,8 @@ int main(int argc, char **argv) {
     std::string arg = argv[i];
     if (arg == "--model" && i + 1 < argc)
       options.model = argv[++i];
+    else if (arg == "--opt" && i + 1 < argc)
+      options.optLevel = unsigned(std::atoi(argv[++i]));
     else if (arg == "--no-gemm-kernel")
       options.gemmKernel = false;
     else if (arg == "--train") {

@@ -1249,3 +1249,10 @@ GetParameterOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
 }
 
 std::optional<int64_t> GetParameterOp::getFlopCount() { return 0; }
+
+bool loom::isBatchedF32Attention(mlir::Operation *op) {
+  if (!llvm::isa<AttentionOp, AttentionLseOp, AttentionGradOp>(op))
+    return false;
+  auto q = llvm::cast<mlir::RankedTensorType>(op->getOperand(0).getType());
+  return q.getElementType().isF32() && q.getRank() >= 3;
+}

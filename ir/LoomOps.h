@@ -28,6 +28,11 @@ namespace loom {
 mlir::FailureOr<llvm::SmallVector<int64_t>>
 broadcastShapes(llvm::ArrayRef<int64_t> lhs, llvm::ArrayRef<int64_t> rhs);
 
+/// True for an `attention`, `attention_lse` or `attention_grad` on f32 with
+/// at least one batch dim ([..., T, D] of rank >= 3): the ops a target may
+/// run as per-head attention kernels.
+bool isBatchedF32Attention(mlir::Operation *op);
+
 } // namespace loom
 
 #endif // LOOM_IR_LOOMOPS_H

@@ -105,6 +105,12 @@ def LoomLowerToLinalg : Pass<"loom-lower-to-linalg", "mlir::func::FuncOp"> {
     "mlir::math::MathDialect", "mlir::scf::SCFDialect",
     "mlir::tensor::TensorDialect",
   ];
+  let options = [
+    Option<"keepAttention", "keep-attention", "bool", /*default=*/"false",
+           "Leave f32 `attention`, `attention_lse` and `attention_grad` "
+           "with at least one batch dim for a target's attention kernels "
+           "(the CPU pipeline's loom-cpu-attention-to-call)">,
+  ];
 }
 
 def LoomMaterializeParameters

@@ -42,7 +42,9 @@ std::string loom::cpuPipelineText(const CpuPipelineOptions &options) {
   stages.push_back("loom-materialize-parameters");
   if (!options.optimizer.empty())
     stages.push_back("loom-optimizer{" + options.optimizer + "}");
-  stages.push_back("func.func(loom-lower-to-linalg)");
+  stages.push_back(
+      std::string("func.func(loom-lower-to-linalg{keep-attention=") +
+      (options.attentionKernel ? "1" : "0") + "})");
   stages.push_back("canonicalize,cse");
   stages.push_back("func.func(loom-cpu-fuse-elementwise)");
   stages.push_back("canonicalize,cse");
@@ -56,6 +58,12 @@ std::string loom::cpuPipelineText(const CpuPipelineOptions &options) {
                    std::to_string(threads) +
                    " gemm-kernel=" + (options.gemmKernel ? "1" : "0") + "})");
   stages.push_back("canonicalize,cse");
+  // Attention as flash-attention kernel calls on buffers, right before
+  // bufferization: a canonicalization in between would fold the buffers
+  // handed back as tensors into their later readers, out of the analysis'
+  // sight.
+  if (options.attentionKernel)
+    stages.push_back("loom-cpu-attention-to-call");
   // Buffers: outputs become caller-provided arguments, temporaries are
   // freed when they die.
   stages.push_back("one-shot-bufferize{bufferize-function-boundaries "

@@ -38,6 +38,10 @@ struct CpuPipelineOptions {
   /// f32 contractions call the packed GEMM kernel (loom_sgemm); false keeps
   /// them as register-tiled vector loops (the earlier path, for comparison).
   bool gemmKernel = true;
+  /// f32 attention (forward, lse, gradient) calls the flash attention
+  /// kernels; false materializes the [Tq x Tk] scores in linalg (the
+  /// earlier path, for comparison).
+  bool attentionKernel = true;
 };
 
 /// The passes from loom IR (static or bound shapes) to the LLVM dialect.

@@ -150,8 +150,15 @@ JitModule::create(mlir::ModuleOp module, unsigned optLevel) {
     symbols[interner("__truncdfbf2")] = {
         llvm::orc::ExecutorAddr::fromPtr(&loomTruncDFBF2),
         llvm::JITSymbolFlags::Exported};
+    // The runtime's kernels (loom/Kernels.h) that compiled code calls.
     symbols[interner("loom_sgemm")] = {
         llvm::orc::ExecutorAddr::fromPtr(&loom_sgemm),
+        llvm::JITSymbolFlags::Exported};
+    symbols[interner("loom_attention_forward")] = {
+        llvm::orc::ExecutorAddr::fromPtr(&loom_attention_forward),
+        llvm::JITSymbolFlags::Exported};
+    symbols[interner("loom_attention_backward")] = {
+        llvm::orc::ExecutorAddr::fromPtr(&loom_attention_backward),
         llvm::JITSymbolFlags::Exported};
     return symbols;
   });

@@ -27,6 +27,47 @@ def LoomCpuApproximateMath
                            "mlir::vector::VectorDialect"];
 }
 
+def LoomCpuAttentionToCall
+    : Pass<"loom-cpu-attention-to-call", "mlir::ModuleOp"> {
+  let summary = "Runs f32 attention, its lse and its gradient as flash "
+                "attention kernel calls, one per head";
+  let description = [{
+    On loom IR, before `loom-lower-to-linalg`: each f32 `loom.attention`,
+    `loom.attention_lse` and `loom.attention_grad` with at least one batch
+    dim becomes an `scf.parallel` over its heads (batch dims flattened) whose
+    body calls `loom_attention_forward` or `loom_attention_backward`
+    (runtime/include/loom/Kernels.h) with each head's addresses and strides.
+    The kernels tile queries and keys into 64 x 64 blocks with an online
+    softmax, so no [Tq x Tk] tensor or buffer exists; causal attention skips
+    the key blocks after the diagonal. An attention and an attention_lse of
+    the same q, k, mask, causal and scale share one call (the forward of a
+    training step computes q k^T once). Operands become buffers through
+    `bufferization.to_buffer`, results are fresh buffers returned through
+    `bufferization.to_tensor restrict writable`.
+
+    Before:
+    ```mlir
+    %o = loom.attention %q, %k, %v, causal = true, scale = 0.125
+        : tensor<2x4x16x8xf32>, tensor<2x4x16x8xf32>, tensor<2x4x16x8xf32>
+        -> tensor<2x4x16x8xf32>
+    ```
+    After:
+    ```mlir
+    %qb = bufferization.to_buffer %q_heads read_only : memref<8x16x8xf32>
+    %ob = memref.alloc() : memref<8x16x8xf32>
+    scf.parallel (%h) = (%c0) to (%c8) step (%c1) {
+      func.call @loom_attention_forward(...)
+    }
+    %o = bufferization.to_tensor %ob restrict writable ...
+    ```
+  }];
+  let dependentDialects = [
+    "mlir::arith::ArithDialect", "mlir::bufferization::BufferizationDialect",
+    "mlir::func::FuncDialect", "mlir::memref::MemRefDialect",
+    "mlir::scf::SCFDialect", "mlir::tensor::TensorDialect",
+  ];
+}
+
 def LoomCpuDistinctResults
     : Pass<"loom-cpu-distinct-results", "mlir::func::FuncOp"> {
   let summary = "Gives each returned buffer its own allocation";

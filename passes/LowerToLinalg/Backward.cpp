@@ -56,6 +56,8 @@ template <typename Op> struct BackwardPattern : OpRewritePattern<Op> {
   using OpRewritePattern<Op>::OpRewritePattern;
 
   LogicalResult matchAndRewrite(Op op, PatternRewriter &rewriter) const final {
+    if (op->hasAttr(kKeptForKernelAttr))
+      return rewriter.notifyMatchFailure(op, "left to a kernel");
     for (Type t :
          llvm::concat<const Type>(op->getOperandTypes(), op->getResultTypes()))
       if (auto shapedType = llvm::dyn_cast<ShapedType>(t);

@@ -32,6 +32,7 @@ namespace {
 
 struct LoomLowerToLinalg
     : public loom::impl::LoomLowerToLinalgBase<LoomLowerToLinalg> {
+  using LoomLowerToLinalgBase::LoomLowerToLinalgBase;
   /// 1. Refuse dynamic shapes (they must be bound first), naming the op.
   /// 2. Rewrite every loom op with its family's patterns.
   /// 3. Report any loom op that is left.
@@ -55,6 +56,16 @@ struct LoomLowerToLinalg
     if (dynamic.wasInterrupted())
       return signalPassFailure();
 
+    // The ops to lower: every loom op but the attention ops left to a
+    // target's kernels.
+    auto kept = [&](Operation *op) {
+      return keepAttention && loom::isBatchedF32Attention(op);
+    };
+    func.walk([&](Operation *op) {
+      if (kept(op))
+        op->setAttr(loom::lowering::kKeptForKernelAttr,
+                    UnitAttr::get(&getContext()));
+    });
     RewritePatternSet patterns(&getContext());
     loom::lowering::populateElementwisePatterns(patterns);
     loom::lowering::populateStructuredPatterns(patterns);
@@ -62,11 +73,17 @@ struct LoomLowerToLinalg
     loom::lowering::populateBackwardPatterns(patterns);
     GreedyRewriteConfig config;
     config.setRegionSimplificationLevel(GreedySimplifyRegionLevel::Disabled);
-    if (failed(applyPatternsGreedily(func, std::move(patterns), config)))
+    LogicalResult converged =
+        applyPatternsGreedily(func, std::move(patterns), config);
+    // (Walked again: the driver erases kept ops that are dead.)
+    func.walk([](Operation *op) {
+      op->removeAttr(loom::lowering::kKeptForKernelAttr);
+    });
+    if (failed(converged))
       return signalPassFailure();
 
     WalkResult left = func.walk([&](Operation *op) {
-      if (llvm::isa<loom::LoomDialect>(op->getDialect())) {
+      if (llvm::isa<loom::LoomDialect>(op->getDialect()) && !kept(op)) {
         op->emitError() << "no lowering to linalg for this op";
         return WalkResult::interrupt();
       }

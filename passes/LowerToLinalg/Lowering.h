@@ -16,6 +16,12 @@
 
 namespace loom::lowering {
 
+/// Unit attribute that `loom-lower-to-linalg{keep-attention}` sets, for the
+/// duration of the pass, on the attention ops it leaves to a target's
+/// kernels: their lowering patterns skip them.
+inline constexpr llvm::StringLiteral kKeptForKernelAttr =
+    "loom.kept_for_kernel";
+
 using BodyFn = std::function<mlir::Value(mlir::OpBuilder &, mlir::Location,
                                          mlir::ValueRange)>;
 

@@ -40,6 +40,8 @@ struct AttentionLowering : OpRewritePattern<loom::AttentionOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(loom::AttentionOp op,
                                 PatternRewriter &rewriter) const override {
+    if (op->hasAttr(kKeptForKernelAttr))
+      return rewriter.notifyMatchFailure(op, "left to a kernel");
     Location loc = op.getLoc();
     LinalgBuilder lb(rewriter, loc);
     auto qT = llvm::cast<RankedTensorType>(op.getQ().getType());

@@ -1,0 +1,404 @@
+//===- AttentionToCall.cpp - Attention as flash-attention kernel calls ----===//
+//
+// On loom IR, before the lowering to linalg: every f32 `loom.attention`,
+// `loom.attention_lse` and `loom.attention_grad` becomes one parallel loop
+// over its heads that calls the flash attention kernels of runtime/kernels
+// (loom/Kernels.h), so no [Tq x Tk] tensor or buffer exists. An attention
+// and an attention_lse of the same operands (the forward of a training
+// step) share one call that writes both the output and the lse.
+//
+// The operands reach the kernels as buffers (bufferization.to_buffer of the
+// tensors collapsed to [heads, T, D]); results are fresh buffers handed back
+// as tensors (bufferization.to_tensor restrict writable). Addresses and
+// strides are read inside the loop body, so the buffers live as long as the
+// loop for the workspace planner and the deallocation pipeline.
+//
+//===----------------------------------------------------------------------===//
+
+#include "codegen/cpu/Passes.h"
+
+#include "ir/LoomOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/Dominance.h"
+
+#define DEBUG_TYPE "loom-cpu-attention-to-call"
+
+namespace loom::cpu {
+#define GEN_PASS_DEF_LOOMCPUATTENTIONTOCALL
+#include "codegen/cpu/Passes.h.inc"
+} // namespace loom::cpu
+
+using namespace mlir;
+
+namespace {
+
+constexpr StringLiteral kForward = "loom_attention_forward";
+constexpr StringLiteral kBackward = "loom_attention_backward";
+
+func::FuncOp declare(ModuleOp module, StringRef name, unsigned ints,
+                     unsigned scalePosition) {
+  if (auto existing = module.lookupSymbol<func::FuncOp>(name))
+    return existing;
+  OpBuilder b = OpBuilder::atBlockBegin(module.getBody());
+  SmallVector<Type> args(ints, b.getI64Type());
+  args.insert(args.begin() + scalePosition, b.getF64Type());
+  auto fn = func::FuncOp::create(b, module.getLoc(), name,
+                                 b.getFunctionType(args, {}));
+  fn.setPrivate();
+  return fn;
+}
+
+/// Builds the loop over heads and the calls in it.
+class HeadLoopBuilder {
+public:
+  HeadLoopBuilder(OpBuilder &b, Location loc) : b(b), loc(loc) {}
+
+  /// `value` ([..., T, X]) as a buffer of [heads, T, X].
+  Value heads(Value value) {
+    auto t = llvm::cast<RankedTensorType>(value.getType());
+    int64_t rank = t.getRank();
+    if (rank != 3) {
+      SmallVector<ReassociationIndices> groups(1);
+      for (int64_t i = 0; i < rank - 2; ++i)
+        groups[0].push_back(i);
+      groups.push_back({rank - 2});
+      groups.push_back({rank - 1});
+      value = tensor::CollapseShapeOp::create(b, loc, value, groups);
+    }
+    return toBuffer(value);
+  }
+
+  /// `tensor` as a read-only buffer of any layout (fully dynamic strides:
+  /// a transposed or sliced tensor is read in place, through its strides).
+  Value toBuffer(Value tensor) {
+    auto t = llvm::cast<RankedTensorType>(tensor.getType());
+    SmallVector<int64_t> strides(t.getRank(), ShapedType::kDynamic);
+    auto layout =
+        StridedLayoutAttr::get(b.getContext(), ShapedType::kDynamic, strides);
+    auto type = MemRefType::get(t.getShape(), t.getElementType(), layout);
+    return bufferization::ToBufferOp::create(b, loc, type, tensor,
+                                             /*read_only=*/true);
+  }
+
+  /// The buffer `memref` as a tensor of `type` (expanding [heads, ...]).
+  Value toTensor(Value memref, RankedTensorType type) {
+    auto mt = llvm::cast<MemRefType>(memref.getType());
+    Value t = bufferization::ToTensorOp::create(
+        b, loc, RankedTensorType::get(mt.getShape(), mt.getElementType()),
+        memref, /*restrict=*/true, /*writable=*/true);
+    if (mt.getShape() == type.getShape())
+      return t;
+    SmallVector<ReassociationIndices> groups(1);
+    int64_t kept = mt.getRank() - 1; // trailing dims kept as they are
+    for (int64_t i = 0; i < type.getRank() - kept; ++i)
+      groups[0].push_back(i);
+    for (int64_t i = type.getRank() - kept; i < type.getRank(); ++i)
+      groups.push_back({i});
+    return tensor::ExpandShapeOp::create(b, loc, type, t, groups);
+  }
+
+  /// Heads of an operand [..., T, X] (the product of the leading dims).
+  static int64_t heads(RankedTensorType type) {
+    int64_t n = 1;
+    for (int64_t d : type.getShape().drop_back(2))
+      n *= d;
+    return n;
+  }
+
+  Value i64(int64_t v) {
+    return arith::ConstantIntOp::create(b, loc, b.getI64Type(), v);
+  }
+  Value cast(Value index) {
+    return arith::IndexCastOp::create(b, loc, b.getI64Type(), index);
+  }
+
+  /// Address of element [head, 0...] of `buffer` and its strides (i64),
+  /// built at the builder's point (inside the loop).
+  struct Operand {
+    Value address;
+    SmallVector<Value> strides; // of the dims after the head dim
+  };
+  Operand at(Value buffer, Value head, int64_t elementBytes) {
+    auto meta = memref::ExtractStridedMetadataOp::create(b, loc, buffer);
+    Value base =
+        cast(memref::ExtractAlignedPointerAsIndexOp::create(b, loc, buffer));
+    Value element = arith::AddIOp::create(
+        b, loc, cast(meta.getOffset()),
+        arith::MulIOp::create(b, loc, cast(head), cast(meta.getStrides()[0])));
+    Operand op;
+    op.address = arith::AddIOp::create(
+        b, loc, base,
+        arith::MulIOp::create(b, loc, element, i64(elementBytes)));
+    for (Value s : meta.getStrides().drop_front())
+      op.strides.push_back(cast(s));
+    return op;
+  }
+
+  OpBuilder &b;
+  Location loc;
+};
+
+/// The key mask [B, Tk] (i1, one byte each) as a buffer, and the number of
+/// heads per mask row.
+struct MaskInfo {
+  Value buffer;
+  int64_t headsPerRow = 1;
+};
+
+/// Emits the forward of `attention` (and of `lse`, if given) as kernel
+/// calls; replaces both.
+void lowerForward(ModuleOp module, Operation *anchor, Value q, Value k, Value v,
+                  Value keyMask, bool causal, double scale,
+                  loom::AttentionOp attention, loom::AttentionLseOp lse) {
+  OpBuilder b(anchor);
+  Location loc = anchor->getLoc();
+  HeadLoopBuilder hb(b, loc);
+  auto qT = llvm::cast<RankedTensorType>(q.getType());
+  auto kT = llvm::cast<RankedTensorType>(k.getType());
+  auto vT = llvm::cast<RankedTensorType>(v.getType());
+  int64_t heads = HeadLoopBuilder::heads(qT);
+  int64_t tq = qT.getDimSize(qT.getRank() - 2), d = qT.getShape().back();
+  int64_t tk = kT.getDimSize(kT.getRank() - 2), dv = vT.getShape().back();
+  Value qb = hb.heads(q), kb = hb.heads(k), vb = hb.heads(v);
+  MaskInfo mask;
+  if (keyMask) {
+    mask.buffer = hb.toBuffer(keyMask);
+    mask.headsPerRow =
+        heads / llvm::cast<RankedTensorType>(keyMask.getType()).getDimSize(0);
+  }
+  auto f32 = b.getF32Type();
+  Value ob =
+      memref::AllocOp::create(b, loc, MemRefType::get({heads, tq, dv}, f32));
+  Value lb;
+  if (lse)
+    lb = memref::AllocOp::create(b, loc, MemRefType::get({heads, tq}, f32));
+  func::FuncOp callee = declare(module, kForward, 18, 18);
+  Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+  Value one = arith::ConstantIndexOp::create(b, loc, 1);
+  Value count = arith::ConstantIndexOp::create(b, loc, heads);
+  scf::ParallelOp::create(
+      b, loc, ValueRange{zero}, ValueRange{count}, ValueRange{one},
+      [&](OpBuilder &nb, Location l, ValueRange ivs) {
+        HeadLoopBuilder body(nb, l);
+        Value h = ivs[0];
+        auto qo = body.at(qb, h, 4), ko = body.at(kb, h, 4),
+             vo = body.at(vb, h, 4), oo = body.at(ob, h, 4);
+        Value lseAddr = body.i64(0), maskAddr = body.i64(0);
+        if (lb)
+          lseAddr = body.at(lb, h, 4).address;
+        if (mask.buffer) {
+          Value row = arith::DivUIOp::create(
+              nb, l, h,
+              arith::ConstantIndexOp::create(nb, l, mask.headsPerRow));
+          maskAddr = body.at(mask.buffer, row, 1).address;
+        }
+        SmallVector<Value> args = {body.i64(tq),
+                                   body.i64(tk),
+                                   body.i64(d),
+                                   body.i64(dv),
+                                   qo.address,
+                                   qo.strides[0],
+                                   qo.strides[1],
+                                   ko.address,
+                                   ko.strides[0],
+                                   ko.strides[1],
+                                   vo.address,
+                                   vo.strides[0],
+                                   vo.strides[1],
+                                   oo.address,
+                                   oo.strides[0],
+                                   lseAddr,
+                                   maskAddr,
+                                   body.i64(causal),
+                                   arith::ConstantFloatOp::create(
+                                       nb, l, nb.getF64Type(), APFloat(scale))};
+        func::CallOp::create(nb, l, callee, args);
+        scf::ReduceOp::create(nb, l);
+      });
+  // Both results first: the builder inserts before `anchor`, which may be
+  // one of the ops replaced.
+  Value o = attention ? hb.toTensor(ob, attention.getType()) : Value();
+  Value l =
+      lse ? hb.toTensor(lb,
+                        llvm::cast<RankedTensorType>(lse.getResult().getType()))
+          : Value();
+  if (attention) {
+    attention.getResult().replaceAllUsesWith(o);
+    attention.erase();
+  }
+  if (lse) {
+    lse.getResult().replaceAllUsesWith(l);
+    lse.erase();
+  }
+}
+
+void lowerBackward(ModuleOp module, loom::AttentionGradOp op) {
+  OpBuilder b(op);
+  Location loc = op.getLoc();
+  HeadLoopBuilder hb(b, loc);
+  auto qT = llvm::cast<RankedTensorType>(op.getQ().getType());
+  auto kT = llvm::cast<RankedTensorType>(op.getK().getType());
+  auto vT = llvm::cast<RankedTensorType>(op.getV().getType());
+  int64_t heads = HeadLoopBuilder::heads(qT);
+  int64_t tq = qT.getDimSize(qT.getRank() - 2), d = qT.getShape().back();
+  int64_t tk = kT.getDimSize(kT.getRank() - 2), dv = vT.getShape().back();
+  Value qb = hb.heads(op.getQ()), kb = hb.heads(op.getK()),
+        vb = hb.heads(op.getV()), ob = hb.heads(op.getOut()),
+        dob = hb.heads(op.getDOut());
+  // lse: [..., Tq] -> [heads, Tq]
+  Value lse = op.getLse();
+  auto lseT = llvm::cast<RankedTensorType>(lse.getType());
+  if (lseT.getRank() != 2) {
+    SmallVector<ReassociationIndices> groups(1);
+    for (int64_t i = 0; i < lseT.getRank() - 1; ++i)
+      groups[0].push_back(i);
+    groups.push_back({lseT.getRank() - 1});
+    lse = tensor::CollapseShapeOp::create(b, loc, lse, groups);
+  }
+  Value lb = hb.toBuffer(lse);
+  MaskInfo mask;
+  if (Value keyMask = op.getKeyMask()) {
+    mask.buffer = hb.toBuffer(keyMask);
+    mask.headsPerRow =
+        heads / llvm::cast<RankedTensorType>(keyMask.getType()).getDimSize(0);
+  }
+  auto f32 = b.getF32Type();
+  Value dqb =
+      memref::AllocOp::create(b, loc, MemRefType::get({heads, tq, d}, f32));
+  Value dkb =
+      memref::AllocOp::create(b, loc, MemRefType::get({heads, tk, d}, f32));
+  Value dvb =
+      memref::AllocOp::create(b, loc, MemRefType::get({heads, tk, dv}, f32));
+  func::FuncOp callee = declare(module, kBackward, 28, 22);
+  Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+  Value one = arith::ConstantIndexOp::create(b, loc, 1);
+  Value count = arith::ConstantIndexOp::create(b, loc, heads);
+  scf::ParallelOp::create(
+      b, loc, ValueRange{zero}, ValueRange{count}, ValueRange{one},
+      [&](OpBuilder &nb, Location l, ValueRange ivs) {
+        HeadLoopBuilder body(nb, l);
+        Value h = ivs[0];
+        auto qo = body.at(qb, h, 4), ko = body.at(kb, h, 4),
+             vo = body.at(vb, h, 4), oo = body.at(ob, h, 4),
+             doo = body.at(dob, h, 4), lo = body.at(lb, h, 4),
+             dqo = body.at(dqb, h, 4), dko = body.at(dkb, h, 4),
+             dvo = body.at(dvb, h, 4);
+        Value maskAddr = body.i64(0);
+        if (mask.buffer) {
+          Value row = arith::DivUIOp::create(
+              nb, l, h,
+              arith::ConstantIndexOp::create(nb, l, mask.headsPerRow));
+          maskAddr = body.at(mask.buffer, row, 1).address;
+        }
+        SmallVector<Value> args = {
+            body.i64(tq),
+            body.i64(tk),
+            body.i64(d),
+            body.i64(dv),
+            qo.address,
+            qo.strides[0],
+            qo.strides[1],
+            ko.address,
+            ko.strides[0],
+            ko.strides[1],
+            vo.address,
+            vo.strides[0],
+            vo.strides[1],
+            oo.address,
+            oo.strides[0],
+            oo.strides[1],
+            lo.address,
+            doo.address,
+            doo.strides[0],
+            doo.strides[1],
+            maskAddr,
+            body.i64(op.getCausal()),
+            arith::ConstantFloatOp::create(nb, l, nb.getF64Type(),
+                                           APFloat(op.getScale())),
+            dqo.address,
+            dqo.strides[0],
+            dko.address,
+            dko.strides[0],
+            dvo.address,
+            dvo.strides[0]};
+        func::CallOp::create(nb, l, callee, args);
+        scf::ReduceOp::create(nb, l);
+      });
+  Value dq = hb.toTensor(dqb, qT), dk = hb.toTensor(dkb, kT),
+        dvT = hb.toTensor(dvb, vT);
+  op.getResult(0).replaceAllUsesWith(dq);
+  op.getResult(1).replaceAllUsesWith(dk);
+  op.getResult(2).replaceAllUsesWith(dvT);
+  op.erase();
+}
+
+struct LoomCpuAttentionToCall
+    : public loom::cpu::impl::LoomCpuAttentionToCallBase<
+          LoomCpuAttentionToCall> {
+  /// 1. Pair each f32 attention_lse with an attention of the same operands.
+  /// 2. Lower the pairs, the lone attentions and lone attention_lses.
+  /// 3. Lower each f32 attention_grad.
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    SmallVector<loom::AttentionOp> attentions;
+    SmallVector<loom::AttentionLseOp> lses;
+    SmallVector<loom::AttentionGradOp> grads;
+    module.walk([&](Operation *op) {
+      if (!loom::isBatchedF32Attention(op))
+        return;
+      if (auto a = llvm::dyn_cast<loom::AttentionOp>(op))
+        attentions.push_back(a);
+      else if (auto s = llvm::dyn_cast<loom::AttentionLseOp>(op))
+        lses.push_back(s);
+      else if (auto g = llvm::dyn_cast<loom::AttentionGradOp>(op))
+        grads.push_back(g);
+    });
+    auto scaleOf = [](auto op) { return double(op.getScale()); };
+    DominanceInfo dominance(module);
+    SmallVector<loom::AttentionOp> lonePartners;
+    for (loom::AttentionLseOp lse : lses) {
+      loom::AttentionOp partner;
+
+      for (loom::AttentionOp &a : attentions)
+        if (a && a.getQ() == lse.getQ() && a.getK() == lse.getK() &&
+            a.getKeyMask() == lse.getKeyMask() &&
+            a.getCausal() == lse.getCausal() && scaleOf(a) == scaleOf(lse) &&
+            a->getBlock() == lse->getBlock()) {
+          partner = a;
+          a = nullptr;
+          break;
+        }
+      // One call before the earlier of the two, where the partner's v must
+      // already exist; otherwise they are lowered apart.
+      Operation *anchor = lse;
+      if (partner && partner->isBeforeInBlock(lse))
+        anchor = partner;
+      if (partner && !dominance.properlyDominates(partner.getV(), anchor)) {
+        lonePartners.push_back(partner);
+        partner = nullptr;
+        anchor = lse;
+      }
+      // A lone lse computes a throwaway output from k (no v to hand).
+      Value v = partner ? partner.getV() : lse.getK();
+      lowerForward(module, anchor, lse.getQ(), lse.getK(), v, lse.getKeyMask(),
+                   lse.getCausal(), scaleOf(lse), partner, lse);
+    }
+    attentions.append(lonePartners);
+    for (loom::AttentionOp a : attentions)
+      if (a)
+        lowerForward(module, a, a.getQ(), a.getK(), a.getV(), a.getKeyMask(),
+                     a.getCausal(), scaleOf(a), a, nullptr);
+    for (loom::AttentionGradOp g : grads)
+      lowerBackward(module, g);
+  }
+};
+
+} // namespace

@@ -1,0 +1,45 @@
+// RUN: loom-opt %s -split-input-file -loom-cpu-attention-to-call | FileCheck %s --enable-var-scope
+
+// Tests that an attention and an attention_lse of the same operands (a
+// training step's forward) become one parallel loop over the 8 heads with
+// one forward kernel call writing both results, and that no [Tq x Tk]
+// tensor or buffer appears.
+// CHECK-LABEL: func.func private @loom_attention_forward(i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, f64)
+// CHECK-LABEL: func.func @forward_with_lse
+// CHECK-NOT: 16x16
+// CHECK-COUNT-1: scf.parallel (%[[H:.*]]) = (%{{.*}}) to (%{{.*}}) step (%{{.*}})
+// CHECK: func.call @loom_attention_forward
+// CHECK-NOT: func.call @loom_attention_forward
+// CHECK: bufferization.to_tensor %{{.*}} restrict writable : memref<8x16x8xf32> to tensor<8x16x8xf32>
+// CHECK: bufferization.to_tensor %{{.*}} restrict writable : memref<8x16xf32> to tensor<8x16xf32>
+// CHECK-NOT: loom.attention
+func.func @forward_with_lse(%q: tensor<2x4x16x8xf32>, %k: tensor<2x4x16x8xf32>, %v: tensor<2x4x16x8xf32>) -> (tensor<2x4x16x8xf32>, tensor<2x4x16xf32>) {
+  %o = loom.attention %q, %k, %v, causal = true, scale = 0.35
+      : tensor<2x4x16x8xf32>, tensor<2x4x16x8xf32>, tensor<2x4x16x8xf32>
+  %lse = loom.attention_lse %q, %k, causal = true, scale = 0.35
+      : tensor<2x4x16x8xf32>, tensor<2x4x16x8xf32> -> tensor<2x4x16xf32>
+  return %o, %lse : tensor<2x4x16x8xf32>, tensor<2x4x16xf32>
+}
+
+// -----
+
+// Tests that attention_grad becomes one backward kernel call per head, with
+// the key mask row of the head's batch entry (head / 3), and that f64
+// attention is left for the linalg lowering.
+// CHECK-LABEL: func.func private @loom_attention_backward
+// CHECK-LABEL: func.func @backward
+// CHECK: scf.parallel (%[[H:.*]]) =
+// CHECK: %[[ROW:.*]] = arith.divui %[[H]], %{{.*}} : index
+// CHECK: func.call @loom_attention_backward
+// CHECK: loom.attention %{{.*}} : tensor<2x3x5x4xf64>
+func.func @backward(%q: tensor<2x3x5x4xf32>, %k: tensor<2x3x7x4xf32>, %v: tensor<2x3x7x6xf32>,
+                    %o: tensor<2x3x5x6xf32>, %lse: tensor<2x3x5xf32>, %do: tensor<2x3x5x6xf32>,
+                    %m: tensor<2x7xi1>, %q64: tensor<2x3x5x4xf64>)
+    -> (tensor<2x3x5x4xf32>, tensor<2x3x7x4xf32>, tensor<2x3x7x6xf32>, tensor<2x3x5x4xf64>) {
+  %dq, %dk, %dv = loom.attention_grad %q, %k, %v, %o, %lse, %do, mask %m, causal = false, scale = 0.5
+      : tensor<2x3x5x4xf32>, tensor<2x3x7x4xf32>, tensor<2x3x7x6xf32>, tensor<2x3x5x6xf32>,
+        tensor<2x3x5xf32>, tensor<2x7xi1>
+  %o64 = loom.attention %q64, %q64, %q64, causal = true, scale = 0.5
+      : tensor<2x3x5x4xf64>, tensor<2x3x5x4xf64>, tensor<2x3x5x4xf64>
+  return %dq, %dk, %dv, %o64 : tensor<2x3x5x4xf32>, tensor<2x3x7x4xf32>, tensor<2x3x7x6xf32>, tensor<2x3x5x4xf64>
+}
