@@ -56,6 +56,13 @@ func::FuncOp declare(ModuleOp module, StringRef name, unsigned ints,
   return fn;
 }
 
+/// The key mask [B, Tk] (i1, one byte each) as a buffer, and the number of
+/// heads per mask row.
+struct MaskInfo {
+  Value buffer;
+  int64_t headsPerRow = 1;
+};
+
 /// Builds the loop over heads and the calls in it.
 class HeadLoopBuilder {
 public:
@@ -142,15 +149,43 @@ public:
     return op;
   }
 
+  /// The key mask (or none) of an op with `heads` heads.
+  MaskInfo mask(Value keyMask, int64_t heads) {
+    MaskInfo info;
+    if (!keyMask)
+      return info;
+    info.buffer = toBuffer(keyMask);
+    info.headsPerRow =
+        heads / llvm::cast<RankedTensorType>(keyMask.getType()).getDimSize(0);
+    return info;
+  }
+
+  /// Address of head `head`'s mask row, or 0 without a mask (in the loop).
+  Value maskAddress(const MaskInfo &info, Value head) {
+    if (!info.buffer)
+      return i64(0);
+    Value row = arith::DivUIOp::create(
+        b, loc, head, arith::ConstantIndexOp::create(b, loc, info.headsPerRow));
+    return at(info.buffer, row, 1).address;
+  }
+
+  /// scf.parallel over [0, heads) whose body `body` builds.
+  void parallelOverHeads(int64_t heads,
+                         function_ref<void(HeadLoopBuilder &, Value)> body) {
+    Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+    Value one = arith::ConstantIndexOp::create(b, loc, 1);
+    Value count = arith::ConstantIndexOp::create(b, loc, heads);
+    scf::ParallelOp::create(b, loc, ValueRange{zero}, ValueRange{count},
+                            ValueRange{one},
+                            [&](OpBuilder &nb, Location l, ValueRange ivs) {
+                              HeadLoopBuilder inner(nb, l);
+                              body(inner, ivs[0]);
+                              scf::ReduceOp::create(nb, l);
+                            });
+  }
+
   OpBuilder &b;
   Location loc;
-};
-
-/// The key mask [B, Tk] (i1, one byte each) as a buffer, and the number of
-/// heads per mask row.
-struct MaskInfo {
-  Value buffer;
-  int64_t headsPerRow = 1;
 };
 
 /// Emits the forward of `attention` (and of `lse`, if given) as kernel
@@ -168,12 +203,7 @@ void lowerForward(ModuleOp module, Operation *anchor, Value q, Value k, Value v,
   int64_t tq = qT.getDimSize(qT.getRank() - 2), d = qT.getShape().back();
   int64_t tk = kT.getDimSize(kT.getRank() - 2), dv = vT.getShape().back();
   Value qb = hb.heads(q), kb = hb.heads(k), vb = hb.heads(v);
-  MaskInfo mask;
-  if (keyMask) {
-    mask.buffer = hb.toBuffer(keyMask);
-    mask.headsPerRow =
-        heads / llvm::cast<RankedTensorType>(keyMask.getType()).getDimSize(0);
-  }
+  MaskInfo mask = hb.mask(keyMask, heads);
   auto f32 = b.getF32Type();
   Value ob =
       memref::AllocOp::create(b, loc, MemRefType::get({heads, tq, dv}, f32));
@@ -181,48 +211,35 @@ void lowerForward(ModuleOp module, Operation *anchor, Value q, Value k, Value v,
   if (lse)
     lb = memref::AllocOp::create(b, loc, MemRefType::get({heads, tq}, f32));
   func::FuncOp callee = declare(module, kForward, 18, 18);
-  Value zero = arith::ConstantIndexOp::create(b, loc, 0);
-  Value one = arith::ConstantIndexOp::create(b, loc, 1);
-  Value count = arith::ConstantIndexOp::create(b, loc, heads);
-  scf::ParallelOp::create(
-      b, loc, ValueRange{zero}, ValueRange{count}, ValueRange{one},
-      [&](OpBuilder &nb, Location l, ValueRange ivs) {
-        HeadLoopBuilder body(nb, l);
-        Value h = ivs[0];
-        auto qo = body.at(qb, h, 4), ko = body.at(kb, h, 4),
-             vo = body.at(vb, h, 4), oo = body.at(ob, h, 4);
-        Value lseAddr = body.i64(0), maskAddr = body.i64(0);
-        if (lb)
-          lseAddr = body.at(lb, h, 4).address;
-        if (mask.buffer) {
-          Value row = arith::DivUIOp::create(
-              nb, l, h,
-              arith::ConstantIndexOp::create(nb, l, mask.headsPerRow));
-          maskAddr = body.at(mask.buffer, row, 1).address;
-        }
-        SmallVector<Value> args = {body.i64(tq),
-                                   body.i64(tk),
-                                   body.i64(d),
-                                   body.i64(dv),
-                                   qo.address,
-                                   qo.strides[0],
-                                   qo.strides[1],
-                                   ko.address,
-                                   ko.strides[0],
-                                   ko.strides[1],
-                                   vo.address,
-                                   vo.strides[0],
-                                   vo.strides[1],
-                                   oo.address,
-                                   oo.strides[0],
-                                   lseAddr,
-                                   maskAddr,
-                                   body.i64(causal),
-                                   arith::ConstantFloatOp::create(
-                                       nb, l, nb.getF64Type(), APFloat(scale))};
-        func::CallOp::create(nb, l, callee, args);
-        scf::ReduceOp::create(nb, l);
-      });
+  hb.parallelOverHeads(heads, [&](HeadLoopBuilder &body, Value h) {
+    auto qo = body.at(qb, h, 4), ko = body.at(kb, h, 4), vo = body.at(vb, h, 4),
+         oo = body.at(ob, h, 4);
+    Value lseAddr = body.i64(0), maskAddr = body.maskAddress(mask, h);
+    if (lb)
+      lseAddr = body.at(lb, h, 4).address;
+    SmallVector<Value> args = {
+        body.i64(tq),
+        body.i64(tk),
+        body.i64(d),
+        body.i64(dv),
+        qo.address,
+        qo.strides[0],
+        qo.strides[1],
+        ko.address,
+        ko.strides[0],
+        ko.strides[1],
+        vo.address,
+        vo.strides[0],
+        vo.strides[1],
+        oo.address,
+        oo.strides[0],
+        lseAddr,
+        maskAddr,
+        body.i64(causal),
+        arith::ConstantFloatOp::create(body.b, body.loc, body.b.getF64Type(),
+                                       APFloat(scale))};
+    func::CallOp::create(body.b, body.loc, callee, args);
+  });
   // Both results first: the builder inserts before `anchor`, which may be
   // one of the ops replaced.
   Value o = attention ? hb.toTensor(ob, attention.getType()) : Value();
@@ -264,12 +281,7 @@ void lowerBackward(ModuleOp module, loom::AttentionGradOp op) {
     lse = tensor::CollapseShapeOp::create(b, loc, lse, groups);
   }
   Value lb = hb.toBuffer(lse);
-  MaskInfo mask;
-  if (Value keyMask = op.getKeyMask()) {
-    mask.buffer = hb.toBuffer(keyMask);
-    mask.headsPerRow =
-        heads / llvm::cast<RankedTensorType>(keyMask.getType()).getDimSize(0);
-  }
+  MaskInfo mask = hb.mask(op.getKeyMask(), heads);
   auto f32 = b.getF32Type();
   Value dqb =
       memref::AllocOp::create(b, loc, MemRefType::get({heads, tq, d}, f32));
@@ -278,60 +290,45 @@ void lowerBackward(ModuleOp module, loom::AttentionGradOp op) {
   Value dvb =
       memref::AllocOp::create(b, loc, MemRefType::get({heads, tk, dv}, f32));
   func::FuncOp callee = declare(module, kBackward, 28, 22);
-  Value zero = arith::ConstantIndexOp::create(b, loc, 0);
-  Value one = arith::ConstantIndexOp::create(b, loc, 1);
-  Value count = arith::ConstantIndexOp::create(b, loc, heads);
-  scf::ParallelOp::create(
-      b, loc, ValueRange{zero}, ValueRange{count}, ValueRange{one},
-      [&](OpBuilder &nb, Location l, ValueRange ivs) {
-        HeadLoopBuilder body(nb, l);
-        Value h = ivs[0];
-        auto qo = body.at(qb, h, 4), ko = body.at(kb, h, 4),
-             vo = body.at(vb, h, 4), oo = body.at(ob, h, 4),
-             doo = body.at(dob, h, 4), lo = body.at(lb, h, 4),
-             dqo = body.at(dqb, h, 4), dko = body.at(dkb, h, 4),
-             dvo = body.at(dvb, h, 4);
-        Value maskAddr = body.i64(0);
-        if (mask.buffer) {
-          Value row = arith::DivUIOp::create(
-              nb, l, h,
-              arith::ConstantIndexOp::create(nb, l, mask.headsPerRow));
-          maskAddr = body.at(mask.buffer, row, 1).address;
-        }
-        SmallVector<Value> args = {
-            body.i64(tq),
-            body.i64(tk),
-            body.i64(d),
-            body.i64(dv),
-            qo.address,
-            qo.strides[0],
-            qo.strides[1],
-            ko.address,
-            ko.strides[0],
-            ko.strides[1],
-            vo.address,
-            vo.strides[0],
-            vo.strides[1],
-            oo.address,
-            oo.strides[0],
-            oo.strides[1],
-            lo.address,
-            doo.address,
-            doo.strides[0],
-            doo.strides[1],
-            maskAddr,
-            body.i64(op.getCausal()),
-            arith::ConstantFloatOp::create(nb, l, nb.getF64Type(),
-                                           APFloat(op.getScale())),
-            dqo.address,
-            dqo.strides[0],
-            dko.address,
-            dko.strides[0],
-            dvo.address,
-            dvo.strides[0]};
-        func::CallOp::create(nb, l, callee, args);
-        scf::ReduceOp::create(nb, l);
-      });
+  hb.parallelOverHeads(heads, [&](HeadLoopBuilder &body, Value h) {
+    auto qo = body.at(qb, h, 4), ko = body.at(kb, h, 4), vo = body.at(vb, h, 4),
+         oo = body.at(ob, h, 4), doo = body.at(dob, h, 4),
+         lo = body.at(lb, h, 4), dqo = body.at(dqb, h, 4),
+         dko = body.at(dkb, h, 4), dvo = body.at(dvb, h, 4);
+    Value maskAddr = body.maskAddress(mask, h);
+    SmallVector<Value> args = {
+        body.i64(tq),
+        body.i64(tk),
+        body.i64(d),
+        body.i64(dv),
+        qo.address,
+        qo.strides[0],
+        qo.strides[1],
+        ko.address,
+        ko.strides[0],
+        ko.strides[1],
+        vo.address,
+        vo.strides[0],
+        vo.strides[1],
+        oo.address,
+        oo.strides[0],
+        oo.strides[1],
+        lo.address,
+        doo.address,
+        doo.strides[0],
+        doo.strides[1],
+        maskAddr,
+        body.i64(op.getCausal()),
+        arith::ConstantFloatOp::create(body.b, body.loc, body.b.getF64Type(),
+                                       APFloat(op.getScale())),
+        dqo.address,
+        dqo.strides[0],
+        dko.address,
+        dko.strides[0],
+        dvo.address,
+        dvo.strides[0]};
+    func::CallOp::create(body.b, body.loc, callee, args);
+  });
   Value dq = hb.toTensor(dqb, qT), dk = hb.toTensor(dkb, kT),
         dvT = hb.toTensor(dvb, vT);
   op.getResult(0).replaceAllUsesWith(dq);

@@ -25,6 +25,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "runtime/kernels/Scratch.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -40,6 +42,8 @@ bool sgemm(int64_t batch, int64_t m, int64_t n, int64_t k, const float *a,
            int64_t cRow, bool accumulate);
 
 namespace {
+
+using loom::kernels::Scratch;
 
 constexpr int W = LOOM_GEMM_LANES;
 /// Query and key block sizes: a [64 x 64] score block (16 KB) and the
@@ -81,22 +85,6 @@ inline vec expv(vec x) {
   return x == kNegInf ? zero : result;
 }
 
-/// Grow-only per-thread scratch.
-struct Scratch {
-  float *data = nullptr;
-  int64_t capacity = 0;
-  ~Scratch() { std::free(data); }
-  float *get(int64_t floats) {
-    if (floats <= capacity)
-      return data;
-    std::free(data);
-    size_t bytes = (size_t(floats) * sizeof(float) + 63) & ~size_t(63);
-    data = static_cast<float *>(std::aligned_alloc(64, bytes));
-    capacity = data ? floats : 0;
-    return data;
-  }
-};
-
 /// One head's operands: X(i, c) = x[i * row + c * col].
 struct View {
   const float *p;
@@ -119,6 +107,21 @@ void maskBlock(float *s, int64_t bq, int64_t bk, int64_t i0, int64_t j0,
   for (int64_t i = 0; i < bq; ++i)
     for (int64_t j = std::max<int64_t>(0, i0 + i + shift + 1 - j0); j < bk; ++j)
       s[i * BK + j] = kNegInf;
+}
+
+/// s = scale * q_i k_j^T for queries [i0, i0 + bq) and keys [j0, j0 + bk)
+/// (row stride BK), masked entries -inf.
+void scaledMaskedScores(float *s, int64_t bq, int64_t bk, int64_t d, int64_t i0,
+                        int64_t j0, const float *q, int64_t qRow, int64_t qCol,
+                        const float *k, int64_t kRow, int64_t kCol, float scale,
+                        const uint8_t *keyMask, bool causal, int64_t shift) {
+  // B(p, j) = k[(j0 + j) * kRow + p * kCol]
+  sgemm(1, bq, bk, d, q + i0 * qRow, 0, qRow, qCol, k + j0 * kRow, 0, kCol,
+        kRow, s, 0, BK, false);
+  for (int64_t i = 0; i < bq; ++i)
+    for (int64_t j = 0; j < bk; ++j)
+      s[i * BK + j] *= scale;
+  maskBlock(s, bq, bk, i0, j0, keyMask, causal, shift);
 }
 
 /// Keys [0, end) that some query of block [i0, i0 + bq) may attend.
@@ -151,13 +154,8 @@ bool attentionForward(int64_t tq, int64_t tk, int64_t d, int64_t dv,
     int64_t end = keyEnd(tk, i0, bq, causal, shift);
     for (int64_t j0 = 0; j0 < end; j0 += BK) {
       int64_t bk = std::min(BK, end - j0);
-      // s = q_i k_j^T: B(p, j) = k[(j0 + j) * kRow + p * kCol].
-      sgemm(1, bq, bk, d, q + i0 * qRow, 0, qRow, qCol, k + j0 * kRow, 0, kCol,
-            kRow, s, 0, BK, false);
-      for (int64_t i = 0; i < bq; ++i)
-        for (int64_t j = 0; j < bk; ++j)
-          s[i * BK + j] *= scale;
-      maskBlock(s, bq, bk, i0, j0, keyMask, causal, shift);
+      scaledMaskedScores(s, bq, bk, d, i0, j0, q, qRow, qCol, k, kRow, kCol,
+                         scale, keyMask, causal, shift);
       for (int64_t i = 0; i < bq; ++i) {
         float *row = s + i * BK;
         float mx = m[i];
@@ -243,12 +241,8 @@ bool attentionBackward(int64_t tq, int64_t tk, int64_t d, int64_t dv,
       if (keyEnd(tk, i0, bq, causal, shift) <= j0)
         continue;
       // P = exp(scale * q_i k_j^T - lse_i), 0 where masked.
-      sgemm(1, bq, bk, d, q + i0 * qRow, 0, qRow, qCol, k + j0 * kRow, 0, kCol,
-            kRow, p, 0, BK, false);
-      for (int64_t i = 0; i < bq; ++i)
-        for (int64_t j = 0; j < bk; ++j)
-          p[i * BK + j] *= scale;
-      maskBlock(p, bq, bk, i0, j0, keyMask, causal, shift);
+      scaledMaskedScores(p, bq, bk, d, i0, j0, q, qRow, qCol, k, kRow, kCol,
+                         scale, keyMask, causal, shift);
       for (int64_t i = 0; i < bq; ++i) {
         float *row = p + i * BK;
         float rowLse = lse[i0 + i];

@@ -32,16 +32,18 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "runtime/kernels/Scratch.h"
+
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
 
-#include <sys/mman.h>
-
 namespace loom::kernels::LOOM_GEMM_NS {
 namespace {
+
+using loom::kernels::Scratch;
 
 constexpr int W = LOOM_GEMM_LANES;
 constexpr int NR = 2 * W;
@@ -165,25 +167,6 @@ void packB(int64_t kc, int64_t nc, const float *b, int64_t bRow, int64_t bCol,
         pb[j] = j < nr ? src[j * bCol + p * bRow] : 0.0f;
   }
 }
-
-/// A grow-only, 64-byte aligned scratch buffer of one thread; large ones
-/// ask for transparent huge pages.
-struct Scratch {
-  float *data = nullptr;
-  int64_t capacity = 0;
-  ~Scratch() { std::free(data); }
-  float *get(int64_t floats) {
-    if (floats <= capacity)
-      return data;
-    std::free(data);
-    size_t bytes = (size_t(floats) * sizeof(float) + 4095) & ~size_t(4095);
-    data = static_cast<float *>(std::aligned_alloc(4096, bytes));
-    if (data && bytes >= (size_t(2) << 20))
-      (void)madvise(data, bytes, MADV_HUGEPAGE);
-    capacity = data ? floats : 0;
-    return data;
-  }
-};
 
 constexpr int64_t roundUp(int64_t x, int64_t to) {
   return (x + to - 1) / to * to;
