@@ -2,10 +2,11 @@
 //
 //   loom_bench FILE FUNCTION B=8,T=256 [REPEATS] [--model NAME]
 //              [--train [sgd|adam|adamw]] [--config NAME=VALUE,...]
-//              [--no-gemm-kernel] [--opt LEVEL]
+//              [--no-gemm-kernel] [--opt LEVEL] [--grad]
 //
 // With --train, FUNCTION is a loss and what is timed is the whole compiled
-// training step (forward, backward and the fused optimizer update).
+// training step (forward, backward and the fused optimizer update); with
+// --grad, the loss and its gradient.
 //
 // Compiles FUNCTION for the bindings (reporting compile time), then calls it
 // REPEATS times (default 11) on fixed random inputs and prints the median,
@@ -43,6 +44,8 @@ int main(int argc, char **argv) {
       options.optLevel = unsigned(std::atoi(argv[++i]));
     else if (arg == "--no-gemm-kernel")
       options.gemmKernel = false;
+    else if (arg == "--grad")
+      variant.kind = driver::Variant::Gradient;
     else if (arg == "--train") {
       variant.kind = driver::Variant::TrainStep;
       if (i + 1 < argc && argv[i + 1][0] != '-' &&
