@@ -85,6 +85,21 @@ inline vec expv(vec x) {
   return x == kNegInf ? zero : result;
 }
 
+/// max(init, row[0..n)), vectorized (the scores hold no NaN: a NaN input
+/// propagates through the products and the exp regardless).
+inline float rowMax(const float *row, int64_t n, float init) {
+  vec acc = kNegInf;
+  int64_t j = 0;
+  for (; j + W <= n; j += W)
+    acc = __builtin_elementwise_max(acc, load(row + j));
+  float mx = init;
+  for (int lane = 0; lane < W; ++lane)
+    mx = std::max(mx, acc[lane]);
+  for (; j < n; ++j)
+    mx = std::max(mx, row[j]);
+  return mx;
+}
+
 /// One head's operands: X(i, c) = x[i * row + c * col].
 struct View {
   const float *p;
@@ -158,9 +173,7 @@ bool attentionForward(int64_t tq, int64_t tk, int64_t d, int64_t dv,
                          scale, keyMask, causal, shift);
       for (int64_t i = 0; i < bq; ++i) {
         float *row = s + i * BK;
-        float mx = m[i];
-        for (int64_t j = 0; j < bk; ++j)
-          mx = std::max(mx, row[j]);
+        float mx = rowMax(row, bk, m[i]);
         if (mx == kNegInf) { // nothing attended yet: P row is 0
           std::fill(row, row + bk, 0.0f);
           continue;
