@@ -211,21 +211,8 @@ struct LoomOptimizer : public loom::impl::LoomOptimizerBase<LoomOptimizer> {
         tensor::FromElementsOp::create(b, loc, scalarType, ValueRange{norm});
 
     // One fused update per trainable parameter.
-    // The new buffers start as copies of the old ones (frozen parameters
-    // and padding keep their values); each update then writes into its
-    // slice of them in place (after eliminate-empty-tensors), where
-    // inserting into the read-only inputs themselves would copy the first
-    // parameter's slice out and back.
-    auto copyOf = [&](Value from) -> Value {
-      auto type = llvm::cast<RankedTensorType>(from.getType());
-      Value empty = tensor::EmptyOp::create(b, loc, type.getShape(),
-                                            type.getElementType());
-      return linalg::CopyOp::create(b, loc, from, empty).getResult(0);
-    };
-    Value newParams = copyOf(params);
-    SmallVector<Value> newStates;
-    for (Value state : states)
-      newStates.push_back(copyOf(state));
+    Value newParams = params;
+    SmallVector<Value> newStates(states);
     int64_t updateFlops = 0;
     for (auto param : module.getOps<loom::ParameterOp>()) {
       if (!param->hasAttr("loom.trainable"))

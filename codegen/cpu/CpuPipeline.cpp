@@ -66,10 +66,6 @@ std::string loom::cpuPipelineText(const CpuPipelineOptions &options) {
     stages.push_back("loom-cpu-attention-to-call");
   // Buffers: outputs become caller-provided arguments, temporaries are
   // freed when they die.
-  // A tensor.empty whose result is inserted into a larger tensor (each
-  // parameter's update into the new flat buffers, each gradient into the
-  // flat gradient) becomes a slice of that tensor: the op writes in place.
-  stages.push_back("eliminate-empty-tensors");
   stages.push_back("one-shot-bufferize{bufferize-function-boundaries "
                    "allow-return-allocs-from-loops "
                    "function-boundary-type-conversion=identity-layout-map}");

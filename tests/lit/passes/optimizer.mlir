@@ -37,8 +37,6 @@
 // SGD-NEXT: %[[NORM:.*]] = math.sqrt %[[SQS]] : f32
 // SGD-NOT: arith.minimumf
 // SGD: %[[GN:.*]] = tensor.from_elements %[[NORM]] : tensor<f32>
-// The new parameters start as a copy that each update writes its slice of.
-// SGD: %[[NP:.*]] = linalg.copy ins(%[[P]] : tensor<80xf32>)
 // SGD: %[[MW:.*]] = arith.constant 1.000000e+00 : f32
 // SGD-NEXT: %[[LRW:.*]] = arith.mulf %[[LR]], %[[MW]] : f32
 // SGD-NEXT: %[[PW:.*]] = tensor.extract_slice %[[P]][0] [40] [1] : tensor<80xf32> to tensor<40xf32>
@@ -49,7 +47,7 @@
 // SGD-NEXT: %[[step:.*]] = arith.mulf %[[LRW]], %[[gc]] : f32
 // SGD-NEXT: %[[new:.*]] = arith.subf %[[p]], %[[step]] : f32
 // SGD-NEXT: linalg.yield %[[new]] : f32
-// SGD: %[[P1:.*]] = tensor.insert_slice %[[UW]] into %[[NP]][0] [40] [1] : tensor<40xf32> into tensor<80xf32>
+// SGD: %[[P1:.*]] = tensor.insert_slice %[[UW]] into %[[P]][0] [40] [1] : tensor<40xf32> into tensor<80xf32>
 // SGD-NEXT: %[[MB:.*]] = arith.constant 5.000000e-01 : f32
 // SGD-NEXT: %[[LRB:.*]] = arith.mulf %[[LR]], %[[MB]] : f32
 // SGD-NEXT: %[[PB:.*]] = tensor.extract_slice %[[P]][48] [5] [1] : tensor<80xf32> to tensor<5xf32>
@@ -72,8 +70,6 @@
 // NESTEROV: %[[G:.*]] = tensor.insert_slice %{{.*}} into %{{.*}}[48] [5] [1] : tensor<5xf32> into tensor<80xf32>
 // NESTEROV: %[[LR:.*]] = tensor.extract %[[H]][%{{.*}}] : tensor<4xf32>
 // NESTEROV: linalg.generic {{.*}}iterator_types = ["reduction"]} ins(%[[G]] : tensor<80xf32>)
-// NESTEROV: %[[NP:.*]] = linalg.copy ins(%[[P]] : tensor<80xf32>)
-// NESTEROV: %[[NM:.*]] = linalg.copy ins(%[[M]] : tensor<80xf32>)
 // NESTEROV: %[[LRW:.*]] = arith.mulf %[[LR]], %{{.*}} : f32
 // NESTEROV-NEXT: %[[PW:.*]] = tensor.extract_slice %[[P]][0] [40] [1]
 // NESTEROV-NEXT: %[[GW:.*]] = tensor.extract_slice %[[G]][0] [40] [1]
@@ -89,8 +85,8 @@
 // NESTEROV-NEXT: %[[step:.*]] = arith.mulf %[[LRW]], %[[dir]] : f32
 // NESTEROV-NEXT: %[[new:.*]] = arith.subf %[[p]], %[[step]] : f32
 // NESTEROV-NEXT: linalg.yield %[[new]], %[[m1]] : f32, f32
-// NESTEROV: %[[P1:.*]] = tensor.insert_slice %[[UW]]#0 into %[[NP]][0] [40] [1]
-// NESTEROV-NEXT: %[[M1:.*]] = tensor.insert_slice %[[UW]]#1 into %[[NM]][0] [40] [1]
+// NESTEROV: %[[P1:.*]] = tensor.insert_slice %[[UW]]#0 into %[[P]][0] [40] [1]
+// NESTEROV-NEXT: %[[M1:.*]] = tensor.insert_slice %[[UW]]#1 into %[[M]][0] [40] [1]
 // NESTEROV: %[[UB:.*]]:2 = linalg.generic {{.*}} ins(%{{.*}}, %{{.*}}, %{{.*}} : tensor<5xf32>, tensor<5xf32>, tensor<5xf32>)
 // NESTEROV: %[[P2:.*]] = tensor.insert_slice %[[UB]]#0 into %[[P1]][48] [5] [1]
 // NESTEROV-NEXT: %[[M2:.*]] = tensor.insert_slice %[[UB]]#1 into %[[M1]][48] [5] [1]
@@ -112,9 +108,6 @@
 // ADAM-NEXT: %[[BC1:.*]] = tensor.extract %[[H]][%[[C1]]] : tensor<4xf32>
 // ADAM-NEXT: %[[C2:.*]] = arith.constant 2 : index
 // ADAM-NEXT: %[[BC2:.*]] = tensor.extract %[[H]][%[[C2]]] : tensor<4xf32>
-// ADAM: %[[NP:.*]] = linalg.copy ins(%[[P]] : tensor<80xf32>)
-// ADAM: %[[NM:.*]] = linalg.copy ins(%[[M]] : tensor<80xf32>)
-// ADAM: %[[NV:.*]] = linalg.copy ins(%[[V]] : tensor<80xf32>)
 // ADAM: %[[LRW:.*]] = arith.mulf %[[LR]], %{{.*}} : f32
 // ADAM: %[[UW:.*]]:3 = linalg.generic {{.*}} ins(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} : tensor<40xf32>, tensor<40xf32>, tensor<40xf32>, tensor<40xf32>)
 // ADAM-NEXT: ^bb0(%[[p:[^:]+]]: f32, %[[g:[^:]+]]: f32, %[[m:[^:]+]]: f32, %[[v:[^:]+]]: f32,
@@ -142,9 +135,9 @@
 // ADAM-NEXT: %[[step:.*]] = arith.mulf %[[LRW]], %[[dir]] : f32
 // ADAM-NEXT: %[[new:.*]] = arith.subf %[[p]], %[[step]] : f32
 // ADAM-NEXT: linalg.yield %[[new]], %[[m1]], %[[v1]] : f32, f32, f32
-// ADAM: tensor.insert_slice %[[UW]]#0 into %[[NP]][0] [40] [1]
-// ADAM-NEXT: tensor.insert_slice %[[UW]]#1 into %[[NM]][0] [40] [1]
-// ADAM-NEXT: tensor.insert_slice %[[UW]]#2 into %[[NV]][0] [40] [1]
+// ADAM: tensor.insert_slice %[[UW]]#0 into %[[P]][0] [40] [1]
+// ADAM-NEXT: tensor.insert_slice %[[UW]]#1 into %[[M]][0] [40] [1]
+// ADAM-NEXT: tensor.insert_slice %[[UW]]#2 into %[[V]][0] [40] [1]
 // ADAM: %[[MB:.*]] = arith.constant 5.000000e-01 : f32
 // ADAM-NEXT: arith.mulf %[[LR]], %[[MB]] : f32
 // ADAM: %[[UB:.*]]:3 = linalg.generic
