@@ -8,11 +8,10 @@ mean(o * o) with --backward, and prints one line:
 Prints a `skip:` line and exits 0 when torch cannot be imported.
 """
 import argparse
-import os
 import resource
-import statistics
 import sys
-import time
+
+from common import import_torch, time_calls, version
 
 
 def main():
@@ -25,15 +24,9 @@ def main():
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--backward", action="store_true")
     a = p.parse_args()
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[var] = str(a.threads)
-    try:
-        import torch
-    except Exception as e:  # noqa: BLE001 (any failure to load means no peer)
-        print(f"skip: torch is not importable ({type(e).__name__}: {e})")
+    torch = import_torch(a.threads)
+    if torch is None:
         return 0
-    torch.set_num_threads(a.threads)
-    torch.manual_seed(0)
     q, k, v = (torch.randn(1, a.heads, a.t, a.d, requires_grad=a.backward)
                for _ in range(3))
     sdpa = torch.nn.functional.scaled_dot_product_attention
@@ -48,17 +41,10 @@ def main():
         (o * o).mean().backward()
         return o
 
-    for _ in range(a.warmup):
-        call()
-    times = []
-    for _ in range(a.repeats):
-        t0 = time.perf_counter()
-        call()
-        times.append((time.perf_counter() - t0) * 1e3)
-    med = statistics.median(times)
+    med, lo, hi = time_calls(call, a.warmup, a.repeats)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"peer=torch-{torch.__version__.split('+')[0]} threads={a.threads} "
-          f"T={a.t} ms={med:.2f} min_ms={min(times):.2f} max_ms={max(times):.2f} "
+    print(f"peer=torch-{version(torch)} threads={a.threads} "
+          f"T={a.t} ms={med:.2f} min_ms={lo:.2f} max_ms={hi:.2f} "
           f"peak_rss_mb={rss:.0f}")
     return 0
 

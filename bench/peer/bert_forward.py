@@ -13,10 +13,9 @@ Prints a `skip:` line and exits 0 when torch cannot be imported.
 """
 import argparse
 import math
-import os
-import statistics
 import sys
-import time
+
+from common import import_torch, time_calls, version
 
 
 def main():
@@ -31,15 +30,9 @@ def main():
     p.add_argument("--layers", type=int, default=4)
     p.add_argument("--heads", type=int, default=4)
     a = p.parse_args()
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[var] = str(a.threads)
-    try:
-        import torch
-    except Exception as e:  # noqa: BLE001 (any failure to load means no peer)
-        print(f"skip: torch is not importable ({type(e).__name__}: {e})")
+    torch = import_torch(a.threads)
+    if torch is None:
         return 0
-    torch.set_num_threads(a.threads)
-    torch.manual_seed(0)
     nn, F = torch.nn, torch.nn.functional
 
     class Layer(nn.Module):
@@ -87,16 +80,9 @@ def main():
     if not math.isfinite(out.sum().item()):
         print("error: non-finite output", file=sys.stderr)
         return 1
-    for _ in range(a.warmup):
-        call()
-    times = []
-    for _ in range(a.repeats):
-        t0 = time.perf_counter()
-        call()
-        times.append((time.perf_counter() - t0) * 1e3)
-    med = statistics.median(times)
-    print(f"peer=torch-{torch.__version__.split('+')[0]} threads={a.threads} "
-          f"ms={med:.2f} min_ms={min(times):.2f} max_ms={max(times):.2f}")
+    med, lo, hi = time_calls(call, a.warmup, a.repeats)
+    print(f"peer=torch-{version(torch)} threads={a.threads} "
+          f"ms={med:.2f} min_ms={lo:.2f} max_ms={hi:.2f}")
     return 0
 
 

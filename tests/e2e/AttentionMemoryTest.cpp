@@ -67,15 +67,20 @@ void expectNoSquare(driver::Session &session, const std::string &autodiff,
                        << optimizer << "'";
 }
 
-TEST(AttentionMemory, GptAtT4096HasNoTByTBuffer) {
+/// A small GPT (d 64, one layer) whose context holds T = kT.
+llvm::Expected<std::unique_ptr<driver::Session>> openLongGpt() {
   driver::SessionOptions options;
   options.config = {{"ctx", std::to_string(kT)},
                     {"d", "64"},
                     {"heads", "2"},
                     {"layers", "1"},
                     {"vocab", "64"}};
-  auto session = driver::Session::open(
+  return driver::Session::open(
       std::string(LOOM_SOURCE_DIR) + "/examples/gpt.loom", options);
+}
+
+TEST(AttentionMemory, GptAtT4096HasNoTByTBuffer) {
+  auto session = openLongGpt();
   ASSERT_TRUE(bool(session)) << llvm::toString(session.takeError());
   expectNoSquare(**session, "", "");
   expectNoSquare(**session, "function=loss", "");
@@ -85,14 +90,7 @@ TEST(AttentionMemory, GptAtT4096HasNoTByTBuffer) {
 /// The same check fails on the linalg path that materializes the scores,
 /// so the test above can tell the two apart.
 TEST(AttentionMemory, UntiledPathHasTheSquare) {
-  driver::SessionOptions options;
-  options.config = {{"ctx", std::to_string(kT)},
-                    {"d", "64"},
-                    {"heads", "2"},
-                    {"layers", "1"},
-                    {"vocab", "64"}};
-  auto session = driver::Session::open(
-      std::string(LOOM_SOURCE_DIR) + "/examples/gpt.loom", options);
+  auto session = openLongGpt();
   ASSERT_TRUE(bool(session)) << llvm::toString(session.takeError());
   auto module = (*session)->generate("loss", {{"B", 1}, {"T", kT}});
   ASSERT_TRUE(bool(module)) << llvm::toString(module.takeError());
