@@ -23,9 +23,9 @@ Prints a `skip:` line and exits 0 when torch cannot be imported.
 import argparse
 import math
 import os
-import statistics
 import sys
-import time
+
+from common import time_calls
 
 
 def parse_args():
@@ -118,17 +118,6 @@ def build(args, torch):
     return GPT()
 
 
-def median_ms(fn, warmup, repeats):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times), min(times), max(times)
-
-
 def main():
     args = parse_args()
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
@@ -168,9 +157,9 @@ def main():
         print(f"error: loss is {loss0}", file=sys.stderr)
         return 1
     nan = (float("nan"),) * 3
-    fwd, fwd_min, fwd_max = (median_ms(forward, args.warmup, args.repeats)
+    fwd, fwd_min, fwd_max = (time_calls(forward, args.warmup, args.repeats)
                              if args.only != "step" else nan)
-    stp, stp_min, stp_max = (median_ms(step, args.warmup, args.repeats)
+    stp, stp_min, stp_max = (time_calls(step, args.warmup, args.repeats)
                              if args.only != "fwd" else nan)
     tokens_per_call = args.batch * args.seq
     print(f"peer=torch-{torch.__version__.split('+')[0]} threads={args.threads} "

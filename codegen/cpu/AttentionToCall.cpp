@@ -68,16 +68,17 @@ class HeadLoopBuilder {
 public:
   HeadLoopBuilder(OpBuilder &b, Location loc) : b(b), loc(loc) {}
 
-  /// `value` ([..., T, X]) as a buffer of [heads, T, X].
-  Value heads(Value value) {
+  /// `value` ([..., T, X], or [..., T] with trailing = 1) as a buffer of
+  /// [heads, T, X] ([heads, T]): the leading dims flattened.
+  Value heads(Value value, int64_t trailing = 2) {
     auto t = llvm::cast<RankedTensorType>(value.getType());
     int64_t rank = t.getRank();
-    if (rank != 3) {
+    if (rank != trailing + 1) {
       SmallVector<ReassociationIndices> groups(1);
-      for (int64_t i = 0; i < rank - 2; ++i)
+      for (int64_t i = 0; i < rank - trailing; ++i)
         groups[0].push_back(i);
-      groups.push_back({rank - 2});
-      groups.push_back({rank - 1});
+      for (int64_t i = rank - trailing; i < rank; ++i)
+        groups.push_back({i});
       value = tensor::CollapseShapeOp::create(b, loc, value, groups);
     }
     return toBuffer(value);
@@ -271,16 +272,7 @@ void lowerBackward(ModuleOp module, loom::AttentionGradOp op) {
         vb = hb.heads(op.getV()), ob = hb.heads(op.getOut()),
         dob = hb.heads(op.getDOut());
   // lse: [..., Tq] -> [heads, Tq]
-  Value lse = op.getLse();
-  auto lseT = llvm::cast<RankedTensorType>(lse.getType());
-  if (lseT.getRank() != 2) {
-    SmallVector<ReassociationIndices> groups(1);
-    for (int64_t i = 0; i < lseT.getRank() - 1; ++i)
-      groups[0].push_back(i);
-    groups.push_back({lseT.getRank() - 1});
-    lse = tensor::CollapseShapeOp::create(b, loc, lse, groups);
-  }
-  Value lb = hb.toBuffer(lse);
+  Value lb = hb.heads(op.getLse(), /*trailing=*/1);
   MaskInfo mask = hb.mask(op.getKeyMask(), heads);
   auto f32 = b.getF32Type();
   Value dqb =

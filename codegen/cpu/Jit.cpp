@@ -143,23 +143,21 @@ JitModule::create(mlir::ModuleOp module, unsigned optLevel) {
   if (!engine)
     return engine.takeError();
   (*engine)->registerSymbols([](llvm::orc::MangleAndInterner interner) {
+    // bf16 truncation (no compiler-rt in the JIT), then the runtime's
+    // kernels (loom/Kernels.h) that compiled code calls.
+    const std::pair<const char *, void *> provided[] = {
+        {"__truncsfbf2", reinterpret_cast<void *>(&loomTruncSFBF2)},
+        {"__truncdfbf2", reinterpret_cast<void *>(&loomTruncDFBF2)},
+        {"loom_sgemm", reinterpret_cast<void *>(&loom_sgemm)},
+        {"loom_attention_forward",
+         reinterpret_cast<void *>(&loom_attention_forward)},
+        {"loom_attention_backward",
+         reinterpret_cast<void *>(&loom_attention_backward)},
+    };
     llvm::orc::SymbolMap symbols;
-    symbols[interner("__truncsfbf2")] = {
-        llvm::orc::ExecutorAddr::fromPtr(&loomTruncSFBF2),
-        llvm::JITSymbolFlags::Exported};
-    symbols[interner("__truncdfbf2")] = {
-        llvm::orc::ExecutorAddr::fromPtr(&loomTruncDFBF2),
-        llvm::JITSymbolFlags::Exported};
-    // The runtime's kernels (loom/Kernels.h) that compiled code calls.
-    symbols[interner("loom_sgemm")] = {
-        llvm::orc::ExecutorAddr::fromPtr(&loom_sgemm),
-        llvm::JITSymbolFlags::Exported};
-    symbols[interner("loom_attention_forward")] = {
-        llvm::orc::ExecutorAddr::fromPtr(&loom_attention_forward),
-        llvm::JITSymbolFlags::Exported};
-    symbols[interner("loom_attention_backward")] = {
-        llvm::orc::ExecutorAddr::fromPtr(&loom_attention_backward),
-        llvm::JITSymbolFlags::Exported};
+    for (auto [name, address] : provided)
+      symbols[interner(name)] = {llvm::orc::ExecutorAddr::fromPtr(address),
+                                 llvm::JITSymbolFlags::Exported};
     return symbols;
   });
   // ORC compiles lazily, at the first lookup: do it now, so compilation is
