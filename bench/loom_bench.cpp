@@ -2,7 +2,8 @@
 //
 //   loom_bench FILE FUNCTION B=8,T=256 [REPEATS] [--model NAME]
 //              [--train [sgd|adam|adamw]] [--config NAME=VALUE,...]
-//              [--no-gemm-kernel] [--opt LEVEL] [--grad]
+//              [--no-gemm-kernel] [--opt LEVEL] [--grad] [--time-passes]
+//              [--no-outline]
 //
 // With --train, FUNCTION is a loss and what is timed is the whole compiled
 // training step (forward, backward and the fused optimizer update); with
@@ -42,6 +43,10 @@ int main(int argc, char **argv) {
       options.model = argv[++i];
     else if (arg == "--opt" && i + 1 < argc)
       options.optLevel = unsigned(std::atoi(argv[++i]));
+    else if (arg == "--no-outline")
+      options.outlineLayers = false;
+    else if (arg == "--time-passes")
+      options.timePasses = true;
     else if (arg == "--no-gemm-kernel")
       options.gemmKernel = false;
     else if (arg == "--grad")
@@ -127,10 +132,14 @@ int main(int argc, char **argv) {
   }
   std::sort(times.begin(), times.end());
   double median = times[times.size() / 2];
-  std::printf("%s %s %s: compile %.2f s; per call median %.2f ms (min %.2f, "
+  std::printf("%s %s %s: compile %.2f s (frontend %.2f, MLIR %.2f, LLVM opt "
+              "%.2f, codegen %.2f; %zu LLVM instructions); per call median "
+              "%.2f ms (min %.2f, "
               "max %.2f, %d calls)",
               argv[1], fn.entry.c_str(), argv[3], fn.compileSeconds,
-              median * 1e3, times.front() * 1e3, times.back() * 1e3, repeats);
+              fn.frontendSeconds, fn.mlirSeconds, fn.llvmOptSeconds,
+              fn.codegenSeconds, fn.jit->instructionCount(), median * 1e3,
+              times.front() * 1e3, times.back() * 1e3, repeats);
   if (fn.flops > 0)
     std::printf("; %.1f GFLOP/s", fn.flops / median / 1e9);
   std::printf("\n");

@@ -304,11 +304,16 @@ Session::get(llvm::StringRef function,
     return it->second.get();
 
   auto start = std::chrono::steady_clock::now();
+  auto since = [](std::chrono::steady_clock::time_point t) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t)
+        .count();
+  };
   auto module = generate(function, bindings);
   if (!module)
     return module.takeError();
   auto compiled = std::make_unique<CompiledFunction>();
   compiled->loomModule = mlir::OwningOpRef<mlir::ModuleOp>((*module)->clone());
+  compiled->frontendSeconds = since(start);
   std::vector<Signature> sigs = signaturesOf(**module);
   if (sigs.size() != 1)
     return makeError("no function '" + function + "'");
@@ -328,6 +333,7 @@ Session::get(llvm::StringRef function,
       });
   CpuPipelineOptions pipeline;
   pipeline.gemmKernel = options.gemmKernel;
+  pipeline.outlineLayers = options.outlineLayers;
   compiled->entry = function.str();
   if (variant.kind != Variant::Forward) {
     pipeline.autodiff = "function=" + function.str();
@@ -350,9 +356,13 @@ Session::get(llvm::StringRef function,
     }
   }
   mlir::PassManager pm(context.get());
+  if (options.timePasses)
+    pm.enableTiming();
+  auto mlirStart = std::chrono::steady_clock::now();
   if (mlir::failed(buildCpuPipeline(pm, pipeline)) ||
       mlir::failed(pm.run(**module)))
     return makeError("lowering '" + function + "' failed:\n" + diagnostics);
+  compiled->mlirSeconds = since(mlirStart);
   if (auto bytes =
           (**module)->getAttrOfType<mlir::IntegerAttr>("loom.param_bytes"))
     compiled->paramBytes = bytes.getInt();
@@ -367,13 +377,14 @@ Session::get(llvm::StringRef function,
   compiled->signature =
       variantSignature(compiled->signature, variant, compiled->paramBytes / 4,
                        compiled->optimizerStates);
+  auto jitStart = std::chrono::steady_clock::now();
   auto jit = JitModule::create(**module, options.optLevel);
   if (!jit)
     return jit.takeError();
   compiled->jit = std::move(*jit);
-  compiled->compileSeconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
-          .count();
+  compiled->llvmOptSeconds = compiled->jit->optimizeSeconds();
+  compiled->codegenSeconds = since(jitStart) - compiled->llvmOptSeconds;
+  compiled->compileSeconds = since(start);
   ++compiles;
   CompiledFunction *result = compiled.get();
   cache[key] = std::move(compiled);

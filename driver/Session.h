@@ -59,6 +59,10 @@ struct CompiledFunction {
   /// The specialized loom IR, for the reference evaluator.
   mlir::OwningOpRef<mlir::ModuleOp> loomModule;
   double compileSeconds = 0;
+  /// Where compileSeconds went: the frontend, the MLIR pipeline, LLVM's IR
+  /// optimizer and machine code generation (with translation to LLVM IR).
+  double frontendSeconds = 0, mlirSeconds = 0, llvmOptSeconds = 0,
+         codegenSeconds = 0;
   int64_t flops = -1;
   /// Size of the flat parameter buffer the code expects.
   int64_t paramBytes = 0;
@@ -92,6 +96,10 @@ struct SessionOptions {
   unsigned optLevel = 3;
   /// f32 contractions call the packed GEMM kernel (CpuPipelineOptions).
   bool gemmKernel = true;
+  /// Repeated layers compile once (CpuPipelineOptions::outlineLayers).
+  bool outlineLayers = true;
+  /// Prints MLIR's per-pass timing report of each compilation to stderr.
+  bool timePasses = false;
 };
 
 class Session {

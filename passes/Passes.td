@@ -194,6 +194,46 @@ def LoomOptimizer : Pass<"loom-optimizer", "mlir::ModuleOp"> {
   ];
 }
 
+def LoomOutlineLayers : Pass<"loom-outline-layers", "mlir::ModuleOp"> {
+  let summary = "Outlines the layers of a repeat into one function per phase";
+  let description = [{
+    The frontend inlines every layer of `repeat(n)`, and autodiff and the
+    optimizer work on that straight-line code; compiling it costs time
+    linear in the depth. This pass finds the layers again: each op's
+    location names its block instance (`blocks[2].attn.query`), so the ops
+    of layer 2 of `blocks` are known. Each layer's ops split into convex
+    phases: an op's phase counts how often a path to it leaves the layer
+    and comes back, so the forward of a layer is phase 0 and its backward
+    (which runs after the layers above) phase 1. The layers of one phase
+    are paired op by op (by source site) and proven isomorphic: same ops,
+    attributes and types, operands from the same op of the layer or from
+    the same outside value in every use. Slices of a parameter buffer may
+    differ in their offsets, which become index arguments. Each class of
+    two or more isomorphic layers becomes one private `no_inline` function
+    `<fn>_<repeat>_forward` / `_backward`, called once per layer with the
+    layer's outside values; constants and empty tensors are cloned into it.
+    What the layer's ops feed outside is returned. Layers that differ (the
+    first layer of a model whose inputs need no gradient, say) form their
+    own class or stay inline.
+
+    Before (two layers, `%w0`/`%w1` slices of the parameter buffer):
+    ```mlir
+    %h1 = loom.matmul %x, %w0 loc("blocks[0].fc")
+    %y1 = loom.gelu %h1 loc("blocks[0].act")
+    %h2 = loom.matmul %y1, %w1 loc("blocks[1].fc")
+    %y2 = loom.gelu %h2 loc("blocks[1].act")
+    ```
+    After:
+    ```mlir
+    %y1 = call @f_blocks_forward(%x, %params, %c0) : ...
+    %y2 = call @f_blocks_forward(%y1, %params, %c4096) : ...
+    ```
+  }];
+  let dependentDialects = ["mlir::arith::ArithDialect",
+                           "mlir::func::FuncDialect",
+                           "mlir::tensor::TensorDialect"];
+}
+
 def LoomSpecialize : Pass<"loom-specialize", "mlir::ModuleOp"> {
   let summary = "Binds the symbolic dims of function signatures and "
                 "re-infers every shape";

@@ -42,6 +42,8 @@ std::string loom::cpuPipelineText(const CpuPipelineOptions &options) {
   stages.push_back("loom-materialize-parameters");
   if (!options.optimizer.empty())
     stages.push_back("loom-optimizer{" + options.optimizer + "}");
+  if (options.outlineLayers)
+    stages.push_back("loom-outline-layers");
   stages.push_back(
       std::string("func.func(loom-lower-to-linalg{keep-attention=") +
       (options.attentionKernel ? "1" : "0") + "})");

@@ -42,6 +42,9 @@ struct CpuPipelineOptions {
   /// kernels; false materializes the [Tq x Tk] scores in linalg (the
   /// earlier path, for comparison).
   bool attentionKernel = true;
+  /// The layers of a repeat compile once, as a function called per layer
+  /// (loom-outline-layers); false inlines every layer.
+  bool outlineLayers = true;
 };
 
 /// The passes from loom IR (static or bound shapes) to the LLVM dialect.

@@ -16,6 +16,8 @@
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/TargetSelect.h"
 
+#include <chrono>
+#include <functional>
 #include <mutex>
 
 using namespace loom;
@@ -115,8 +117,20 @@ JitModule::create(mlir::ModuleOp module, unsigned optLevel) {
     return machine.takeError();
 
   // The options hold a reference: keep the transformer alive through create.
-  auto transformer =
-      mlir::makeOptimizingTransformer(optLevel, 0, machine->get());
+  auto optimize = mlir::makeOptimizingTransformer(optLevel, 0, machine->get());
+  double optSeconds = 0;
+  size_t irInstructions = 0;
+  std::function<llvm::Error(llvm::Module *)> transformer =
+      [&](llvm::Module *m) {
+        auto start = std::chrono::steady_clock::now();
+        for (llvm::Function &fn : *m)
+          irInstructions += fn.getInstructionCount();
+        llvm::Error err = optimize(m);
+        optSeconds += std::chrono::duration<double>(
+                          std::chrono::steady_clock::now() - start)
+                          .count();
+        return err;
+      };
   mlir::ExecutionEngineOptions options;
   options.transformer = transformer;
   // Parallel loops call into the OpenMP runtime (LLVM's libomp).
@@ -163,14 +177,17 @@ JitModule::create(mlir::ModuleOp module, unsigned optLevel) {
   // ORC compiles lazily, at the first lookup: do it now, so compilation is
   // paid (and timed) here rather than by the first call.
   for (auto func : module.getOps<mlir::LLVM::LLVMFuncOp>()) {
-    if (func.isExternal())
+    if (func.isExternal() || func.getLinkage() != mlir::LLVM::Linkage::External)
       continue;
     if (auto fn = (*engine)->lookupPacked(func.getName()); !fn)
       return fn.takeError();
   }
   // Runs global constructors, if the module has any.
   (*engine)->initialize();
-  return std::unique_ptr<JitModule>(new JitModule(std::move(*engine)));
+  std::unique_ptr<JitModule> jit(new JitModule(std::move(*engine)));
+  jit->optSeconds = optSeconds;
+  jit->irInstructions = irInstructions;
+  return jit;
 }
 
 llvm::Error JitModule::call(llvm::StringRef function,

@@ -31,12 +31,20 @@ public:
   static llvm::Expected<std::unique_ptr<JitModule>>
   create(mlir::ModuleOp module, unsigned optLevel = 3);
 
+  /// Seconds spent in LLVM's IR optimizer by `create` (the rest of its
+  /// time is translation and machine code generation).
+  double optimizeSeconds() const { return optSeconds; }
+  /// LLVM IR instructions handed to the optimizer: the size of the code.
+  size_t instructionCount() const { return irInstructions; }
+
   /// Calls `function` with `pointers[i]` as argument i.
   llvm::Error call(llvm::StringRef function, llvm::ArrayRef<void *> pointers);
 
 private:
   explicit JitModule(std::unique_ptr<mlir::ExecutionEngine> engine);
   std::unique_ptr<mlir::ExecutionEngine> engine;
+  double optSeconds = 0;
+  size_t irInstructions = 0;
 };
 
 } // namespace loom

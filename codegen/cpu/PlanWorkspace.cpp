@@ -40,7 +40,13 @@ bool collectLifetime(Value value, Block &entry,
                      const DenseMap<Operation *, int64_t> &position,
                      Buffer &buffer) {
   for (Operation *user : value.getUsers()) {
-    if (llvm::isa<func::ReturnOp, scf::YieldOp, func::CallOp>(user))
+    if (llvm::isa<func::ReturnOp, scf::YieldOp>(user))
+      return false;
+    // A callee without memref results (every function after
+    // buffer-results-to-out-params, and the kernels) cannot keep the buffer
+    // past the call.
+    if (llvm::isa<func::CallOp>(user) &&
+        llvm::any_of(user->getResultTypes(), llvm::IsaPred<BaseMemRefType>))
       return false;
     if (llvm::isa<memref::DeallocOp>(user))
       continue;

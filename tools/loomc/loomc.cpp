@@ -67,11 +67,10 @@ cl::opt<std::string> inputFile(cl::Positional, cl::desc("FILE"), cl::Required,
                                cl::sub(sampleCmd), cl::cat(loomCategory));
 
 // train / sample
-cl::list<std::string>
-    configValues("config",
-                 cl::desc("Override model configuration values, e.g. d=64"),
-                 cl::value_desc("NAME=VALUE,..."), cl::CommaSeparated,
-                 cl::sub(trainCmd), cl::sub(sampleCmd), cl::cat(loomCategory));
+cl::list<std::string> configValues(
+    "config", cl::desc("Override model configuration values, e.g. d=64"),
+    cl::value_desc("NAME=VALUE,..."), cl::CommaSeparated, cl::sub(compileCmd),
+    cl::sub(trainCmd), cl::sub(sampleCmd), cl::cat(loomCategory));
 cl::opt<std::string> taskName("task",
                               cl::desc("Objective: lm, mlm, classify, copy, "
                                        "reverse (default: from the loss)"),
@@ -222,6 +221,20 @@ cl::list<std::string>
 cl::opt<bool> timePasses("time-passes", cl::desc("Time each pass"),
                          cl::sub(compileCmd), cl::cat(loomCategory));
 
+cl::opt<bool> gradVariant("grad",
+                          cl::desc("Compile the gradient of --fn (a loss): "
+                                   "<fn>_grad"),
+                          cl::sub(compileCmd), cl::cat(loomCategory));
+cl::opt<std::string>
+    stepVariant("step",
+                cl::desc("Compile the fused training step of --fn (a loss) "
+                         "with this optimizer: sgd, adam or adamw"),
+                cl::value_desc("OPTIMIZER"), cl::sub(compileCmd),
+                cl::cat(loomCategory));
+cl::opt<bool> printLocations("print-locations",
+                             cl::desc("Print the source location of each op"),
+                             cl::sub(compileCmd), cl::cat(loomCategory));
+
 /// Set once `--emit=ast` has printed the tree (there is no module then).
 bool astDumped = false;
 
@@ -261,6 +274,10 @@ OwningOpRef<ModuleOp> loadModule(MLIRContext &context,
     loom::frontend::GenerateOptions options;
     options.function = fnName;
     options.model = modelName;
+    for (const std::string &entry : configValues) {
+      auto [name, value] = StringRef(entry).split('=');
+      options.config[name.str()] = value.str();
+    }
     if (!parseBindings(options.bindings))
       return nullptr;
     bound = true;
@@ -318,6 +335,18 @@ int runCompile(MLIRContext &context, ModuleOp module, bool frontendBound) {
     return 1;
 
   bool lower = emit == Emit::Linalg || emit == Emit::Llvm;
+  bool train = !stepVariant.empty();
+  if ((gradVariant || train) && (fnName.empty() || !lower)) {
+    llvm::errs() << "loomc: error: --grad and --step need --fn LOSS and "
+                    "--emit=linalg or --emit=llvm\n";
+    return 1;
+  }
+  if (train && stepVariant != "sgd" && stepVariant != "adam" &&
+      stepVariant != "adamw") {
+    llvm::errs() << "loomc: error: --step expects sgd, adam or adamw, got '"
+                 << stepVariant << "'\n";
+    return 1;
+  }
   if (!bindings.empty() || lower) {
     PassManager pm(&context);
     if (timePasses)
@@ -339,6 +368,10 @@ int runCompile(MLIRContext &context, ModuleOp module, bool frontendBound) {
       loom::CpuPipelineOptions options;
       options.bind = bind;
       options.stopAfter = emit == Emit::Linalg ? "linalg" : "llvm";
+      if (gradVariant || train)
+        options.autodiff = "function=" + fnName;
+      if (train)
+        options.optimizer = "function=" + fnName + "_grad kind=" + stepVariant;
       if (failed(loom::buildCpuPipeline(pm, options)))
         return 1;
     } else {
@@ -366,7 +399,10 @@ int runCompile(MLIRContext &context, ModuleOp module, bool frontendBound) {
     }
     llvmModule->print(output->os(), nullptr);
   } else {
-    module.print(output->os());
+    OpPrintingFlags flags;
+    if (printLocations)
+      flags.enableDebugInfo(/*enable=*/true, /*prettyForm=*/false);
+    module.print(output->os(), flags);
     output->os() << "\n";
   }
   output->keep();

@@ -195,11 +195,13 @@ func.func @forall(%out: memref<4x16xf32>) {
 
 // -----
 
-// Tests that an allocation passed to a call is left alone.
-// CHECK-NOT: memref.global
+// Tests that an allocation passed to a call that returns no memref (an
+// outlined layer, a kernel) is planned: the callee cannot keep it.
+// CHECK-LABEL: memref.global "private" @__loom_workspace_call
 // CHECK-LABEL: func.func @call
-// CHECK-NOT: loom.workspace_bytes
-// CHECK: %[[A:.*]] = memref.alloc() : memref<16xf32>
+// CHECK-SAME: loom.workspace_bytes = 64
+// CHECK-NOT: memref.alloc
+// CHECK: %[[A:.*]] = memref.view
 // CHECK: call @consume(%[[A]])
 func.func private @consume(memref<16xf32>)
 func.func @call() {
@@ -208,4 +210,22 @@ func.func @call() {
   linalg.fill ins(%cst : f32) outs(%a : memref<16xf32>)
   func.call @consume(%a) : (memref<16xf32>) -> ()
   return
+}
+
+// -----
+
+// Tests that an allocation passed to a call that returns a memref (which may
+// alias it) is left alone.
+// CHECK-NOT: memref.global
+// CHECK-LABEL: func.func @aliasing_call
+// CHECK-NOT: loom.workspace_bytes
+// CHECK: %[[A:.*]] = memref.alloc() : memref<16xf32>
+// CHECK: call @identity(%[[A]])
+func.func private @identity(memref<16xf32>) -> memref<16xf32>
+func.func @aliasing_call() -> memref<16xf32> {
+  %cst = arith.constant 1.0 : f32
+  %a = memref.alloc() : memref<16xf32>
+  linalg.fill ins(%cst : f32) outs(%a : memref<16xf32>)
+  %b = func.call @identity(%a) : (memref<16xf32>) -> memref<16xf32>
+  return %b : memref<16xf32>
 }
