@@ -3,8 +3,9 @@
 // Turns `<fn>_grad(params, inputs...) -> (loss, grads)` into
 // `train_step(params, state..., hyper, inputs...) -> (loss, params',
 // state'..., grad_norm)`: the gradient computation, the global gradient
-// norm (and clipping), then one fused elementwise loop per trainable
-// parameter that updates it and its optimizer state.
+// norm (and clipping), then one fused elementwise loop per run of adjacent
+// trainable parameters with the same learning rate (usually one loop over
+// the whole buffer) that updates them and their optimizer state.
 //
 //===----------------------------------------------------------------------===//
 
@@ -210,17 +211,27 @@ struct LoomOptimizer : public loom::impl::LoomOptimizerBase<LoomOptimizer> {
     Value gradNorm =
         tensor::FromElementsOp::create(b, loc, scalarType, ValueRange{norm});
 
-    // One fused update per trainable parameter.
-    Value newParams = params;
-    SmallVector<Value> newStates(states);
+    // Trainable parameters with the same learning-rate multiplier that sit
+    // next to each other in the buffer update as one range (the alignment
+    // padding between them holds zeros, which every rule keeps at zero):
+    // one fused loop over the whole buffer when everything trains alike.
+    struct Range {
+      int64_t begin, end;
+      double mult;
+    };
+    SmallVector<Range> ranges;
     int64_t updateFlops = 0;
+    bool lastTrainable = false;
     for (auto param : module.getOps<loom::ParameterOp>()) {
-      if (!param->hasAttr("loom.trainable"))
-        continue;
+      bool trainable = param->hasAttr("loom.trainable");
       auto offsetAttr = param->getAttrOfType<IntegerAttr>("loom.offset");
-      if (!offsetAttr)
+      if (trainable && !offsetAttr)
         return param.emitError("loom-optimizer: parameter has no offset; run "
                                "loom-materialize-parameters first");
+      if (!trainable) {
+        lastTrainable = false;
+        continue;
+      }
       int64_t offset = offsetAttr.getInt() / 4;
       int64_t n =
           llvm::cast<RankedTensorType>(param.getType()).getNumElements();
@@ -229,12 +240,32 @@ struct LoomOptimizer : public loom::impl::LoomOptimizerBase<LoomOptimizer> {
         mult = m.getValueAsDouble();
       if (mult < 0)
         return param.emitError("loom-optimizer: negative loom.lr_mult");
-      Value lrEff = s.mul(lr, s.c(mult));
+      updateFlops += n * (rule.kind == Rule::Sgd ? 6 : 14);
+      if (lastTrainable && ranges.back().mult == mult) {
+        ranges.back().end = offset + n;
+        continue;
+      }
+      ranges.push_back({offset, offset + n, mult});
+      lastTrainable = true;
+    }
+    // A range that ends with the last parameter covers the buffer's padded
+    // end.
+    if (lastTrainable)
+      ranges.back().end = buffer.getNumElements();
+
+    Value newParams = params;
+    SmallVector<Value> newStates(states);
+    for (const Range &range : ranges) {
+      Value lrEff = s.mul(lr, s.c(range.mult));
+      int64_t n = range.end - range.begin;
+      bool whole = n == buffer.getNumElements();
       auto sliceType = RankedTensorType::get({n}, f32);
-      auto slice = [&](Value from) {
+      auto slice = [&](Value from) -> Value {
+        if (whole)
+          return from;
         return tensor::ExtractSliceOp::create(
                    b, loc, sliceType, from,
-                   ArrayRef<OpFoldResult>{b.getIndexAttr(offset)},
+                   ArrayRef<OpFoldResult>{b.getIndexAttr(range.begin)},
                    ArrayRef<OpFoldResult>{b.getIndexAttr(n)},
                    ArrayRef<OpFoldResult>{b.getIndexAttr(1)})
             .getResult();
@@ -258,11 +289,12 @@ struct LoomOptimizer : public loom::impl::LoomOptimizerBase<LoomOptimizer> {
                 updateBody(nb, nl, rule, args, lrEff, clip, bc1, bc2);
             linalg::YieldOp::create(nb, nl, yields);
           });
-      updateFlops += n * (rule.kind == Rule::Sgd ? 6 : 14);
-      auto insert = [&](Value piece, Value into) {
+      auto insert = [&](Value piece, Value into) -> Value {
+        if (whole)
+          return piece;
         return tensor::InsertSliceOp::create(
                    b, loc, piece, into,
-                   ArrayRef<OpFoldResult>{b.getIndexAttr(offset)},
+                   ArrayRef<OpFoldResult>{b.getIndexAttr(range.begin)},
                    ArrayRef<OpFoldResult>{b.getIndexAttr(n)},
                    ArrayRef<OpFoldResult>{b.getIndexAttr(1)})
             .getResult();

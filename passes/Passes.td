@@ -162,9 +162,12 @@ def LoomOptimizer : Pass<"loom-optimizer", "mlir::ModuleOp"> {
     holds the run-time values `[lr, 1 - beta1^t, 1 - beta2^t, 0]`, so
     schedules never recompile. The gradients are scaled to a global norm of
     at most `max-grad-norm` (when > 0); then one fused elementwise loop per
-    trainable parameter (`loom.trainable`) updates parameter and state with
-    the learning rate `lr * loom.lr_mult` (the parameter's multiplier,
-    default 1). Frozen parameters and their state are copied unchanged.
+    run of adjacent trainable parameters (`loom.trainable`) with the same
+    multiplier updates parameters and state with the learning rate
+    `lr * loom.lr_mult` (default multiplier 1). A run spans the alignment
+    padding between its parameters (zeros, which every rule keeps at zero),
+    so a model that trains everything alike updates its whole buffer in one
+    loop. Frozen parameters and their state are copied unchanged.
     `grad_norm` is the norm before clipping.
 
     - `sgd`: `g += wd * p; m = momentum * m + g; p -= lr * (nesterov ?
