@@ -68,22 +68,33 @@ LogicalResult packGradients(
   auto ret = llvm::cast<func::ReturnOp>(func.getBody().front().getTerminator());
   OpBuilder b(ret);
   Location loc = ret.getLoc();
-  Value zero = arith::ConstantOp::create(
-      b, loc, b.getZeroAttr(bufferType.getElementType()));
-  Value buffer =
-      linalg::FillOp::create(
-          b, loc, zero,
-          Value(tensor::EmptyOp::create(b, loc, bufferType.getShape(),
-                                        bufferType.getElementType())))
-          .getResult(0);
+  // One concatenation of the gradients and zeros between them (alignment
+  // padding, parameters without a gradient): a chain of insert_slices into
+  // a zero buffer reads the same but costs bufferization time quadratic in
+  // its length.
+  llvm::sort(packed, [](auto x, auto y) { return x.second < y.second; });
+  SmallVector<Value> pieces;
+  int64_t cursor = 0;
+  auto zeros = [&](int64_t n) {
+    auto type = RankedTensorType::get({n}, bufferType.getElementType());
+    pieces.push_back(arith::ConstantOp::create(
+        b, loc, type,
+        DenseElementsAttr::get(type, b.getZeroAttr(type.getElementType()))));
+  };
   for (auto [index, offset] : packed) {
+    if (offset > cursor)
+      zeros(offset - cursor);
     Value flat = flatten(b, loc, ret.getOperand(index));
-    int64_t n = llvm::cast<RankedTensorType>(flat.getType()).getDimSize(0);
-    buffer = tensor::InsertSliceOp::create(
-        b, loc, flat, buffer, ArrayRef<OpFoldResult>{b.getIndexAttr(offset)},
-        ArrayRef<OpFoldResult>{b.getIndexAttr(n)},
-        ArrayRef<OpFoldResult>{b.getIndexAttr(1)});
+    pieces.push_back(flat);
+    cursor = offset + llvm::cast<RankedTensorType>(flat.getType()).getDimSize(0);
   }
+  if (cursor < bufferType.getDimSize(0))
+    zeros(bufferType.getDimSize(0) - cursor);
+  Value buffer = pieces.size() == 1
+                     ? pieces.front()
+                     : tensor::ConcatOp::create(b, loc, bufferType,
+                                                /*dim=*/0, pieces)
+                           .getResult();
   // Keep the other results, then the packed buffer.
   SmallVector<Value> results;
   SmallVector<DictionaryAttr> attrs;

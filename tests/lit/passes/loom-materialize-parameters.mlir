@@ -110,3 +110,27 @@ func.func @f() -> tensor<2x2xbf16> {
   %h = loom.get_parameter @h : tensor<2x2xbf16>
   return %h : tensor<2x2xbf16>
 }
+
+// -----
+
+// Tests that the gradients of a function (results marked loom.grad_of) are
+// packed into one buffer in the parameter layout by one concatenation: each
+// gradient flattened at its parameter's offset, zeros in the alignment
+// padding, for a parameter without a gradient (@c, floats 32-35) and up to
+// the padded end (48 floats: 16 for @a, 16 for @b, 4 for @c, 64-byte
+// aligned); other results come first.
+// CHECK-LABEL: func.func @g_grad
+// CHECK-SAME: -> (tensor<f32>, tensor<48xf32> {loom.name = "grads"})
+// CHECK: %[[FA:.*]] = tensor.collapse_shape %{{.*}} {{\[}}[0, 1]] : tensor<2x2xf32> into tensor<4xf32>
+// CHECK-NEXT: %[[Z12:.*]] = arith.constant dense<0.000000e+00> : tensor<12xf32>
+// CHECK-NEXT: %[[Z29:.*]] = arith.constant dense<0.000000e+00> : tensor<29xf32>
+// CHECK-NEXT: %[[G:.*]] = tensor.concat dim(0) %[[FA]], %[[Z12]], %{{.*}}, %[[Z29]] : (tensor<4xf32>, tensor<12xf32>, tensor<3xf32>, tensor<29xf32>) -> tensor<48xf32>
+// CHECK: return %{{.*}}, %[[G]] : tensor<f32>, tensor<48xf32>
+loom.parameter @a : tensor<2x2xf32> init = {kind = "zeros"}
+loom.parameter @b : tensor<3xf32> init = {kind = "zeros"}
+loom.parameter @c : tensor<4xf32> init = {kind = "zeros"}
+func.func @g_grad(%l: tensor<f32>, %ga: tensor<2x2xf32>, %gb: tensor<3xf32>)
+    -> (tensor<f32>, tensor<2x2xf32> {loom.grad_of = "a"},
+        tensor<3xf32> {loom.grad_of = "b"}) {
+  return %l, %ga, %gb : tensor<f32>, tensor<2x2xf32>, tensor<3xf32>
+}

@@ -9,7 +9,7 @@
 // CHECK-SAME: %[[P:arg[0-9]+]]: tensor<80xf32> {bufferization.writable = false, loom.name = "params"}
 // CHECK-SAME: %[[M:arg[0-9]+]]: tensor<80xf32> {bufferization.writable = false, loom.name = "m"}
 // CHECK-SAME: %[[V:arg[0-9]+]]: tensor<80xf32> {bufferization.writable = false, loom.name = "v"}
-// CHECK: %[[G:.*]] = tensor.insert_slice %{{.*}}[64] [4] [1]
+// CHECK: %[[G:.*]] = tensor.concat dim(0)
 // CHECK-NOT: tensor.extract_slice %[[P]]
 // CHECK: %[[U:.*]]:3 = linalg.generic {{.*}}iterator_types = ["parallel"]} ins(%[[P]], %[[G]], %[[M]], %[[V]] : tensor<80xf32>, tensor<80xf32>, tensor<80xf32>, tensor<80xf32>)
 // CHECK-NOT: linalg.generic

@@ -24,8 +24,7 @@
 // SGD-NOT: loom.get_parameter
 // SGD: loom.cross_entropy
 // SGD: %[[LOSS:.*]] = loom.add %{{.*}}, %{{.*}} : tensor<f32>, tensor<f32>
-// SGD: tensor.insert_slice %{{.*}} into %{{.*}}[0] [40] [1] : tensor<40xf32> into tensor<80xf32>
-// SGD-NEXT: %[[G:.*]] = tensor.insert_slice %{{.*}} into %{{.*}}[48] [5] [1] : tensor<5xf32> into tensor<80xf32>
+// SGD: %[[G:.*]] = tensor.concat dim(0) %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} : (tensor<40xf32>, tensor<8xf32>, tensor<5xf32>, tensor<27xf32>) -> tensor<80xf32>
 // SGD: %[[C0:.*]] = arith.constant 0 : index
 // SGD-NEXT: %[[LR:.*]] = tensor.extract %[[H]][%[[C0]]] : tensor<4xf32>
 // SGD: %[[SQ:.*]] = linalg.generic {{.*}}iterator_types = ["reduction"]} ins(%[[G]] : tensor<80xf32>)
@@ -67,7 +66,7 @@
 // NESTEROV-SAME: %[[H:arg[0-9]+]]: tensor<4xf32> {bufferization.writable = false, loom.name = "hyper"},
 // NESTEROV-SAME: -> (tensor<f32> {loom.name = "loss"}, tensor<80xf32> {loom.name = "params"}, tensor<80xf32> {loom.name = "m"}, tensor<f32> {loom.name = "grad_norm"})
 // NESTEROV-SAME: loom.optimizer_states = 1
-// NESTEROV: %[[G:.*]] = tensor.insert_slice %{{.*}} into %{{.*}}[48] [5] [1] : tensor<5xf32> into tensor<80xf32>
+// NESTEROV: %[[G:.*]] = tensor.concat dim(0)
 // NESTEROV: %[[LR:.*]] = tensor.extract %[[H]][%{{.*}}] : tensor<4xf32>
 // NESTEROV: linalg.generic {{.*}}iterator_types = ["reduction"]} ins(%[[G]] : tensor<80xf32>)
 // NESTEROV: %[[LRW:.*]] = arith.mulf %[[LR]], %{{.*}} : f32
@@ -152,7 +151,7 @@
 // (p -= lr * (step + wd * p)) and not added to the gradient.
 // ADAMW-LABEL: func.func @train_step(
 // ADAMW-SAME: loom.optimizer_states = 2
-// ADAMW: %[[G:.*]] = tensor.insert_slice %{{.*}} into %{{.*}}[48] [5] [1] : tensor<5xf32> into tensor<80xf32>
+// ADAMW: %[[G:.*]] = tensor.concat dim(0)
 // ADAMW: %[[SQ:.*]] = linalg.generic {{.*}}iterator_types = ["reduction"]} ins(%[[G]] : tensor<80xf32>)
 // ADAMW: %[[SQS:.*]] = tensor.extract %[[SQ]][] : tensor<f32>
 // ADAMW-NEXT: %[[NORM:.*]] = math.sqrt %[[SQS]] : f32
