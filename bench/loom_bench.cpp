@@ -132,14 +132,15 @@ int main(int argc, char **argv) {
   }
   std::sort(times.begin(), times.end());
   double median = times[times.size() / 2];
-  std::printf("%s %s %s: compile %.2f s (frontend %.2f, MLIR %.2f, LLVM opt "
-              "%.2f, codegen %.2f; %zu LLVM instructions); per call median "
-              "%.2f ms (min %.2f, "
-              "max %.2f, %d calls)",
+  std::printf("%s %s %s: compile %.2f s (frontend %.2f, MLIR %.2f, LLVM IR "
+              "%.2f, LLVM %.2f of which optimizer %.2f CPU, link %.2f; %zu "
+              "LLVM instructions); per call median %.2f ms (min %.2f, max "
+              "%.2f, %d calls)",
               argv[1], fn.entry.c_str(), argv[3], fn.compileSeconds,
-              fn.frontendSeconds, fn.mlirSeconds, fn.llvmOptSeconds,
-              fn.codegenSeconds, fn.jit->instructionCount(), median * 1e3,
-              times.front() * 1e3, times.back() * 1e3, repeats);
+              fn.frontendSeconds, fn.mlirSeconds, fn.llvm.translateSeconds,
+              fn.llvm.llvmSeconds, fn.llvm.optimizeSeconds, fn.linkSeconds,
+              fn.llvm.instructions, median * 1e3, times.front() * 1e3,
+              times.back() * 1e3, repeats);
   if (fn.flops > 0)
     std::printf("; %.1f GFLOP/s", fn.flops / median / 1e9);
   std::printf("\n");

@@ -377,13 +377,16 @@ Session::get(llvm::StringRef function,
   compiled->signature =
       variantSignature(compiled->signature, variant, compiled->paramBytes / 4,
                        compiled->optimizerStates);
-  auto jitStart = std::chrono::steady_clock::now();
-  auto jit = JitModule::create(**module, options.optLevel);
+  auto objects = JitModule::compile(**module, options.optLevel,
+                                    /*threads=*/0, &compiled->llvm);
+  if (!objects)
+    return objects.takeError();
+  auto linkStart = std::chrono::steady_clock::now();
+  auto jit = JitModule::load(*objects);
   if (!jit)
     return jit.takeError();
   compiled->jit = std::move(*jit);
-  compiled->llvmOptSeconds = compiled->jit->optimizeSeconds();
-  compiled->codegenSeconds = since(jitStart) - compiled->llvmOptSeconds;
+  compiled->linkSeconds = since(linkStart);
   compiled->compileSeconds = since(start);
   ++compiles;
   CompiledFunction *result = compiled.get();

@@ -1,4 +1,4 @@
-//===- Jit.cpp - JIT-compiling lowered modules for the host ---------------===//
+//===- Jit.cpp - Compiling lowered modules for the host and linking them ==//
 
 #include "codegen/cpu/Jit.h"
 #include "codegen/cpu/CpuPipeline.h"
@@ -7,18 +7,31 @@
 #include "loom/Kernels.h"
 
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
-#include "mlir/ExecutionEngine/ExecutionEngine.h"
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/Interfaces/FunctionInterfaces.h"
+#include "mlir/Target/LLVMIR/Export.h"
 
+#include "llvm/Bitcode/BitcodeReader.h"
+#include "llvm/Bitcode/BitcodeWriter.h"
+#include "llvm/ExecutionEngine/JITEventListener.h"
+#include "llvm/ExecutionEngine/Orc/ExecutionUtils.h"
 #include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
-#include "llvm/ExecutionEngine/Orc/Mangling.h"
+#include "llvm/ExecutionEngine/Orc/LLJIT.h"
+#include "llvm/ExecutionEngine/Orc/RTDyldObjectLinkingLayer.h"
+#include "llvm/ExecutionEngine/SectionMemoryManager.h"
+#include "llvm/IR/IRBuilder.h"
+#include "llvm/IR/LegacyPassManager.h"
+#include "llvm/IR/Module.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/TargetSelect.h"
+#include "llvm/Support/Threading.h"
+#include "llvm/Target/TargetMachine.h"
+#include "llvm/Transforms/Utils/SplitModule.h"
 
+#include <atomic>
 #include <chrono>
-#include <functional>
 #include <mutex>
+#include <thread>
 
 using namespace loom;
 
@@ -61,11 +74,6 @@ extern "C" __bf16 loomTruncDFBF2(double x) {
   return __builtin_bit_cast(__bf16, out);
 }
 
-JitModule::JitModule(std::unique_ptr<mlir::ExecutionEngine> engine)
-    : engine(std::move(engine)) {}
-JitModule::~JitModule() = default;
-JitModule::JitModule(JitModule &&) noexcept = default;
-
 void loom::stripLoomMetadata(mlir::ModuleOp module) {
   for (auto param :
        llvm::make_early_inc_range(module.getOps<loom::ParameterOp>()))
@@ -86,9 +94,16 @@ void loom::stripLoomMetadata(mlir::ModuleOp module) {
   }
 }
 
-llvm::Expected<std::unique_ptr<JitModule>>
-JitModule::create(mlir::ModuleOp module, unsigned optLevel) {
-  stripLoomMetadata(module);
+namespace {
+
+constexpr llvm::StringLiteral kPackedPrefix = "__loom_packed_";
+
+double secondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+      .count();
+}
+
+void initializeLlvm() {
   static std::once_flag once;
   std::call_once(once, [] {
     llvm::InitializeNativeTarget();
@@ -102,100 +117,277 @@ JitModule::create(mlir::ModuleOp module, unsigned optLevel) {
       if (llvm::cl::Option *option = registered.lookup(name))
         (void)option->addOccurrence(/*pos=*/1, name, "false");
   });
-  // Tune for the host CPU (AVX-512 where present).
+}
+
+/// The host as a target, machine code at LLVM's default level: -O3
+/// instruction selection and scheduling cost seconds on these large
+/// functions and gained nothing measurable (GPT logits: 87 vs 90 ms).
+llvm::Expected<llvm::orc::JITTargetMachineBuilder> hostTarget() {
+  initializeLlvm();
   auto builder = llvm::orc::JITTargetMachineBuilder::detectHost();
   if (!builder)
     return builder.takeError();
-  // The IR optimizer runs at `optLevel` (3 by default); machine code
-  // generation at its default level: -O3 instruction selection and
-  // scheduling cost seconds on these large functions and gained nothing
-  // measurable (GPT logits: 87 vs 90 ms).
-  llvm::CodeGenOptLevel level = llvm::CodeGenOptLevel::Default;
-  builder->setCodeGenOptLevel(level);
-  auto machine = builder->createTargetMachine();
+  builder->setCodeGenOptLevel(llvm::CodeGenOptLevel::Default);
+  return std::move(*builder);
+}
+
+/// Adds `void __loom_packed_<f>(void **args)` for each defined function
+/// `f` the module exports: argument i is read through args[i], a result is
+/// stored through args[n].
+void addPackedWrappers(llvm::Module &module, std::vector<std::string> &names) {
+  llvm::LLVMContext &ctx = module.getContext();
+  auto *ptr = llvm::PointerType::getUnqual(ctx);
+  std::vector<llvm::Function *> exported;
+  for (llvm::Function &fn : module)
+    if (!fn.isDeclaration() && fn.hasExternalLinkage())
+      exported.push_back(&fn);
+  for (llvm::Function *fn : exported) {
+    auto *type = llvm::FunctionType::get(llvm::Type::getVoidTy(ctx), {ptr},
+                                         /*isVarArg=*/false);
+    auto *wrapper =
+        llvm::Function::Create(type, llvm::GlobalValue::ExternalLinkage,
+                               (kPackedPrefix + fn->getName()).str(), module);
+    llvm::IRBuilder<> b(llvm::BasicBlock::Create(ctx, "entry", wrapper));
+    llvm::Value *args = wrapper->getArg(0);
+    llvm::SmallVector<llvm::Value *> operands;
+    for (auto [i, param] : llvm::enumerate(fn->args())) {
+      llvm::Value *slot = b.CreateConstGEP1_64(ptr, args, i);
+      llvm::Value *address = b.CreateLoad(ptr, slot);
+      operands.push_back(b.CreateLoad(param.getType(), address));
+    }
+    llvm::Value *result = b.CreateCall(fn, operands);
+    if (!fn->getReturnType()->isVoidTy()) {
+      llvm::Value *slot = b.CreateConstGEP1_64(ptr, args, fn->arg_size());
+      b.CreateStore(result, b.CreateLoad(ptr, slot));
+    }
+    b.CreateRetVoid();
+    names.push_back(fn->getName().str());
+  }
+}
+
+/// Optimizes and code-generates one partition (bitcode) in its own context.
+llvm::Expected<std::string>
+compilePartition(llvm::StringRef bitcode,
+                 llvm::orc::JITTargetMachineBuilder target, unsigned optLevel,
+                 double &optimizeSeconds) {
+  llvm::LLVMContext ctx;
+  auto module = llvm::parseBitcodeFile(
+      llvm::MemoryBufferRef(bitcode, "loom-partition"), ctx);
+  if (!module)
+    return module.takeError();
+  auto machine = target.createTargetMachine();
+  if (!machine)
+    return machine.takeError();
+  auto start = std::chrono::steady_clock::now();
+  auto optimize = mlir::makeOptimizingTransformer(optLevel, 0, machine->get());
+  if (llvm::Error err = optimize(module->get()))
+    return std::move(err);
+  optimizeSeconds = secondsSince(start);
+  llvm::SmallVector<char, 0> buffer;
+  llvm::raw_svector_ostream os(buffer);
+  llvm::legacy::PassManager codegen;
+  if ((*machine)->addPassesToEmitFile(codegen, os, nullptr,
+                                      llvm::CodeGenFileType::ObjectFile))
+    return llvm::createStringError("loom: the host target cannot emit "
+                                   "object files");
+  codegen.run(**module);
+  return std::string(buffer.begin(), buffer.end());
+}
+
+} // namespace
+
+JitModule::JitModule() = default;
+JitModule::~JitModule() = default;
+
+llvm::Expected<JitObjects> JitModule::compile(mlir::ModuleOp module,
+                                              unsigned optLevel,
+                                              unsigned threads,
+                                              JitStats *stats) {
+  JitStats local;
+  JitStats &stat = stats ? *stats : local;
+  auto start = std::chrono::steady_clock::now();
+  stripLoomMetadata(module);
+  auto target = hostTarget();
+  if (!target)
+    return target.takeError();
+  auto machine = target->createTargetMachine();
   if (!machine)
     return machine.takeError();
 
-  // The options hold a reference: keep the transformer alive through create.
-  auto optimize = mlir::makeOptimizingTransformer(optLevel, 0, machine->get());
-  double optSeconds = 0;
-  size_t irInstructions = 0;
-  std::function<llvm::Error(llvm::Module *)> transformer =
-      [&](llvm::Module *m) {
-        auto start = std::chrono::steady_clock::now();
-        for (llvm::Function &fn : *m)
-          irInstructions += fn.getInstructionCount();
-        llvm::Error err = optimize(m);
-        optSeconds += std::chrono::duration<double>(
-                          std::chrono::steady_clock::now() - start)
-                          .count();
-        return err;
-      };
-  mlir::ExecutionEngineOptions options;
-  options.transformer = transformer;
-  // Parallel loops call into the OpenMP runtime (LLVM's libomp).
-  llvm::SmallVector<llvm::StringRef, 1> libraries;
-  bool usesOpenMP = false;
-  module.walk([&](mlir::Operation *op) {
-    if (op->getName().getDialectNamespace() == "omp")
-      usesOpenMP = true;
-  });
-  if (usesOpenMP)
-    libraries.push_back(kOpenMPRuntime);
-  // memref.copy of strided views calls `memrefCopy` from MLIR's C runner
-  // utilities.
-  bool usesRunnerUtils = false;
-  module.walk([&](mlir::LLVM::LLVMFuncOp f) {
-    usesRunnerUtils |= f.isExternal() && f.getName() == "memrefCopy";
-  });
-  if (usesRunnerUtils)
-    libraries.push_back(LOOM_MLIR_C_RUNNER_UTILS);
-  options.sharedLibPaths = libraries;
-  options.jitCodeGenOptLevel = level;
-  auto engine =
-      mlir::ExecutionEngine::create(module, options, std::move(*machine));
-  if (!engine)
-    return engine.takeError();
-  (*engine)->registerSymbols([](llvm::orc::MangleAndInterner interner) {
-    // bf16 truncation (no compiler-rt in the JIT), then the runtime's
-    // kernels (loom/Kernels.h) that compiled code calls.
-    const std::pair<const char *, void *> provided[] = {
-        {"__truncsfbf2", reinterpret_cast<void *>(&loomTruncSFBF2)},
-        {"__truncdfbf2", reinterpret_cast<void *>(&loomTruncDFBF2)},
-        {"loom_sgemm", reinterpret_cast<void *>(&loom_sgemm)},
-        {"loom_attention_forward",
-         reinterpret_cast<void *>(&loom_attention_forward)},
-        {"loom_attention_backward",
-         reinterpret_cast<void *>(&loom_attention_backward)},
-    };
-    llvm::orc::SymbolMap symbols;
-    for (auto [name, address] : provided)
-      symbols[interner(name)] = {llvm::orc::ExecutorAddr::fromPtr(address),
-                                 llvm::JITSymbolFlags::Exported};
-    return symbols;
-  });
-  // ORC compiles lazily, at the first lookup: do it now, so compilation is
-  // paid (and timed) here rather than by the first call.
-  for (auto func : module.getOps<mlir::LLVM::LLVMFuncOp>()) {
-    if (func.isExternal() || func.getLinkage() != mlir::LLVM::Linkage::External)
+  llvm::LLVMContext ctx;
+  std::unique_ptr<llvm::Module> llvmModule =
+      mlir::translateModuleToLLVMIR(module, ctx);
+  if (!llvmModule)
+    return llvm::createStringError(
+        "loom: translating the lowered module to LLVM IR failed");
+  llvmModule->setDataLayout((*machine)->createDataLayout());
+  llvmModule->setTargetTriple((*machine)->getTargetTriple());
+
+  JitObjects result;
+  addPackedWrappers(*llvmModule, result.entries);
+  unsigned defined = 0;
+  for (llvm::Function &fn : *llvmModule) {
+    if (fn.isDeclaration()) {
+      result.openmp |= fn.getName().starts_with("__kmpc_");
+      result.runnerUtils |= fn.getName() == "memrefCopy";
       continue;
-    if (auto fn = (*engine)->lookupPacked(func.getName()); !fn)
-      return fn.takeError();
+    }
+    ++defined;
+    stat.instructions += fn.getInstructionCount();
   }
-  // Runs global constructors, if the module has any.
-  (*engine)->initialize();
-  std::unique_ptr<JitModule> jit(new JitModule(std::move(*engine)));
-  jit->optSeconds = optSeconds;
-  jit->irInstructions = irInstructions;
-  return jit;
+
+  // Partitions: functions dealt out by size, so that each thread gets a
+  // similar share (the outlined layers and OpenMP regions are many
+  // functions).
+  if (threads == 0)
+    threads = std::max(1u, llvm::get_physical_cores() > 0
+                               ? unsigned(llvm::get_physical_cores())
+                               : std::thread::hardware_concurrency());
+  unsigned parts = std::max(1u, std::min(2 * threads, defined / 4));
+  std::vector<std::string> bitcodes;
+  auto addBitcode = [&](llvm::Module &part) {
+    std::string bitcode;
+    llvm::raw_string_ostream os(bitcode);
+    llvm::WriteBitcodeToFile(part, os);
+    bitcodes.push_back(std::move(bitcode));
+  };
+  if (parts == 1)
+    addBitcode(*llvmModule);
+  else
+    llvm::SplitModule(
+        *llvmModule, parts,
+        [&](std::unique_ptr<llvm::Module> part) { addBitcode(*part); },
+        /*PreserveLocals=*/false, /*RoundRobin=*/true);
+  stat.translateSeconds = secondsSince(start);
+
+  auto llvmStart = std::chrono::steady_clock::now();
+  std::vector<llvm::Expected<std::string>> objects;
+  std::vector<double> optimizeTimes(bitcodes.size(), 0);
+  for (size_t i = 0; i < bitcodes.size(); ++i)
+    objects.emplace_back(std::string());
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t i; (i = next++) < bitcodes.size();)
+      objects[i] =
+          compilePartition(bitcodes[i], *target, optLevel, optimizeTimes[i]);
+  };
+  std::vector<std::thread> workers;
+  for (unsigned t = 1; t < std::min<size_t>(threads, bitcodes.size()); ++t)
+    workers.emplace_back(work);
+  work();
+  for (std::thread &worker : workers)
+    worker.join();
+  stat.llvmSeconds = secondsSince(llvmStart);
+  for (size_t i = 0; i < objects.size(); ++i) {
+    if (!objects[i])
+      return objects[i].takeError();
+    stat.optimizeSeconds += optimizeTimes[i];
+    result.objects.push_back(std::move(*objects[i]));
+  }
+  return result;
+}
+
+llvm::Expected<std::unique_ptr<JitModule>>
+JitModule::load(const JitObjects &objects) {
+  auto target = hostTarget();
+  if (!target)
+    return target.takeError();
+  llvm::orc::LLJITBuilder builder;
+  builder.setJITTargetMachineBuilder(std::move(*target));
+  builder.setObjectLinkingLayerCreator(
+      [](llvm::orc::ExecutionSession &session)
+          -> llvm::Expected<std::unique_ptr<llvm::orc::ObjectLayer>> {
+        auto layer = std::make_unique<llvm::orc::RTDyldObjectLinkingLayer>(
+            session, [](const llvm::MemoryBuffer &) {
+              return std::make_unique<llvm::SectionMemoryManager>();
+            });
+        // Debuggers and `perf` (with JITDUMPDIR set) see the code.
+        if (auto *gdb = llvm::JITEventListener::createGDBRegistrationListener())
+          layer->registerJITEventListener(*gdb);
+        if (auto *perf = llvm::JITEventListener::createPerfJITEventListener())
+          layer->registerJITEventListener(*perf);
+        return layer;
+      });
+  auto jit = builder.create();
+  if (!jit)
+    return jit.takeError();
+  llvm::orc::JITDylib &dylib = (*jit)->getMainJITDylib();
+  char prefix = (*jit)->getDataLayout().getGlobalPrefix();
+  auto process =
+      llvm::orc::DynamicLibrarySearchGenerator::GetForCurrentProcess(prefix);
+  if (!process)
+    return process.takeError();
+  dylib.addGenerator(std::move(*process));
+  // Parallel loops call into the OpenMP runtime (LLVM's libomp); memref.copy
+  // of strided views calls `memrefCopy` from MLIR's C runner utilities.
+  llvm::SmallVector<const char *, 2> libraries;
+  if (objects.openmp)
+    libraries.push_back(kOpenMPRuntime);
+  if (objects.runnerUtils)
+    libraries.push_back(LOOM_MLIR_C_RUNNER_UTILS);
+  for (const char *library : libraries) {
+    auto generator =
+        llvm::orc::DynamicLibrarySearchGenerator::Load(library, prefix);
+    if (!generator)
+      return generator.takeError();
+    dylib.addGenerator(std::move(*generator));
+  }
+  // bf16 truncation (no compiler-rt in the JIT), then the runtime's kernels
+  // (loom/Kernels.h) that compiled code calls.
+  const std::pair<const char *, void *> provided[] = {
+      {"__truncsfbf2", reinterpret_cast<void *>(&loomTruncSFBF2)},
+      {"__truncdfbf2", reinterpret_cast<void *>(&loomTruncDFBF2)},
+      {"loom_sgemm", reinterpret_cast<void *>(&loom_sgemm)},
+      {"loom_attention_forward",
+       reinterpret_cast<void *>(&loom_attention_forward)},
+      {"loom_attention_backward",
+       reinterpret_cast<void *>(&loom_attention_backward)},
+  };
+  llvm::orc::SymbolMap symbols;
+  for (auto [name, address] : provided)
+    symbols[(*jit)->mangleAndIntern(name)] = {
+        llvm::orc::ExecutorAddr::fromPtr(address),
+        llvm::JITSymbolFlags::Exported};
+  if (llvm::Error err =
+          dylib.define(llvm::orc::absoluteSymbols(std::move(symbols))))
+    return std::move(err);
+  for (const std::string &object : objects.objects)
+    if (llvm::Error err = (*jit)->addObjectFile(
+            llvm::MemoryBuffer::getMemBufferCopy(object, "loom-object")))
+      return std::move(err);
+
+  std::unique_ptr<JitModule> result(new JitModule());
+  // Linking happens at the first lookup: do it now, for every entry, so
+  // that it is paid (and timed) here rather than by the first call.
+  for (const std::string &entry : objects.entries) {
+    auto address = (*jit)->lookup(kPackedPrefix.str() + entry);
+    if (!address)
+      return address.takeError();
+    result->packed[entry] = address->toPtr<void (*)(void **)>();
+  }
+  result->jit = std::move(*jit);
+  return result;
+}
+
+llvm::Expected<std::unique_ptr<JitModule>>
+JitModule::create(mlir::ModuleOp module, unsigned optLevel, JitStats *stats) {
+  auto objects = compile(module, optLevel, /*threads=*/0, stats);
+  if (!objects)
+    return objects.takeError();
+  return load(*objects);
 }
 
 llvm::Error JitModule::call(llvm::StringRef function,
                             llvm::ArrayRef<void *> pointers) {
+  auto it = packed.find(function);
+  if (it == packed.end())
+    return llvm::createStringError("loom: no compiled function '" +
+                                   function.str() + "'");
   // The packed wrapper reads argument i through args[i].
   llvm::SmallVector<void *> storage(pointers.begin(), pointers.end());
   llvm::SmallVector<void *> args;
   for (void *&p : storage)
     args.push_back(&p);
-  return engine->invokePacked(function, args);
+  it->second(args.data());
+  return llvm::Error::success();
 }

@@ -1,17 +1,28 @@
-//===- Jit.h - JIT-compiling lowered modules for the host -------*- C++ -*-===//
+//===- Jit.h - Compiling lowered modules for the host and linking them -*- C++
+//-*-===//
+//
+// Two steps, so that what the first produces can be cached on disk:
+// `compile` turns an LLVM-dialect module into relocatable objects (the
+// module split into partitions, optimized and code-generated on several
+// threads), `load` links objects into this process.
+//
+//===----------------------------------------------------------------------===//
 
 #ifndef LOOM_CODEGEN_CPU_JIT_H
 #define LOOM_CODEGEN_CPU_JIT_H
 
 #include "mlir/IR/BuiltinOps.h"
 
+#include "llvm/ADT/StringMap.h"
 #include "llvm/Support/Error.h"
 
 #include <memory>
+#include <string>
+#include <vector>
 
-namespace mlir {
-class ExecutionEngine;
-} // namespace mlir
+namespace llvm::orc {
+class LLJIT;
+} // namespace llvm::orc
 
 namespace loom {
 
@@ -19,32 +30,60 @@ namespace loom {
 /// attributes) from an LLVM-dialect module; LLVM IR translation rejects it.
 void stripLoomMetadata(mlir::ModuleOp module);
 
-/// A JIT-compiled module. Every function was lowered with bare-pointer
-/// arguments; `call` passes one pointer per argument.
+/// Machine code for the host: what `JitModule::load` links, and what the
+/// compile cache stores.
+struct JitObjects {
+  /// Relocatable ELF objects, one per partition.
+  std::vector<std::string> objects;
+  /// The functions `JitModule::call` can call.
+  std::vector<std::string> entries;
+  /// The code calls into the OpenMP runtime / MLIR's C runner utilities.
+  bool openmp = false, runnerUtils = false;
+};
+
+/// Where `JitModule::compile` spent its time.
+struct JitStats {
+  /// Translation to LLVM IR (with OpenMP outlining) and partitioning.
+  double translateSeconds = 0;
+  /// LLVM's IR optimizer and machine code generation, wall time over all
+  /// threads; `optimizeSeconds` is the optimizer's share, summed over
+  /// partitions (CPU time).
+  double llvmSeconds = 0, optimizeSeconds = 0;
+  /// LLVM IR instructions handed to the optimizer: the size of the code.
+  size_t instructions = 0;
+};
+
+/// A module linked into this process. Every function was lowered with
+/// bare-pointer arguments; `call` passes one pointer per argument.
 class JitModule {
 public:
   ~JitModule();
-  JitModule(JitModule &&) noexcept;
 
-  /// Lowers nothing: `module` must already be in the LLVM dialect. Its
-  /// `loom.*` metadata is removed first.
+  /// Compiles `module` (in the LLVM dialect; its `loom.*` metadata is
+  /// removed first) for the host CPU: the IR optimizer at `optLevel`, on
+  /// `threads` threads (0: one per core).
+  static llvm::Expected<JitObjects> compile(mlir::ModuleOp module,
+                                            unsigned optLevel,
+                                            unsigned threads = 0,
+                                            JitStats *stats = nullptr);
+
+  /// Links `objects` into this process and resolves every entry.
   static llvm::Expected<std::unique_ptr<JitModule>>
-  create(mlir::ModuleOp module, unsigned optLevel = 3);
+  load(const JitObjects &objects);
 
-  /// Seconds spent in LLVM's IR optimizer by `create` (the rest of its
-  /// time is translation and machine code generation).
-  double optimizeSeconds() const { return optSeconds; }
-  /// LLVM IR instructions handed to the optimizer: the size of the code.
-  size_t instructionCount() const { return irInstructions; }
+  /// `compile`, then `load`.
+  static llvm::Expected<std::unique_ptr<JitModule>>
+  create(mlir::ModuleOp module, unsigned optLevel = 2,
+         JitStats *stats = nullptr);
 
   /// Calls `function` with `pointers[i]` as argument i.
   llvm::Error call(llvm::StringRef function, llvm::ArrayRef<void *> pointers);
 
 private:
-  explicit JitModule(std::unique_ptr<mlir::ExecutionEngine> engine);
-  std::unique_ptr<mlir::ExecutionEngine> engine;
-  double optSeconds = 0;
-  size_t irInstructions = 0;
+  JitModule();
+  std::unique_ptr<llvm::orc::LLJIT> jit;
+  /// Packed wrappers by function: `void(void **args)`.
+  llvm::StringMap<void (*)(void **)> packed;
 };
 
 } // namespace loom
