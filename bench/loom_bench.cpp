@@ -3,7 +3,7 @@
 //   loom_bench FILE FUNCTION B=8,T=256 [REPEATS] [--model NAME]
 //              [--train [sgd|adam|adamw]] [--config NAME=VALUE,...]
 //              [--no-gemm-kernel] [--opt LEVEL] [--grad] [--time-passes]
-//              [--no-outline]
+//              [--no-outline] [--no-cache]
 //
 // With --train, FUNCTION is a loss and what is timed is the whole compiled
 // training step (forward, backward and the fused optimizer update); with
@@ -43,6 +43,8 @@ int main(int argc, char **argv) {
       options.model = argv[++i];
     else if (arg == "--opt" && i + 1 < argc)
       options.optLevel = unsigned(std::atoi(argv[++i]));
+    else if (arg == "--no-cache")
+      options.useCache = false;
     else if (arg == "--no-outline")
       options.outlineLayers = false;
     else if (arg == "--time-passes")
@@ -132,11 +134,12 @@ int main(int argc, char **argv) {
   }
   std::sort(times.begin(), times.end());
   double median = times[times.size() / 2];
-  std::printf("%s %s %s: compile %.2f s (frontend %.2f, MLIR %.2f, LLVM IR "
+  std::printf("%s %s %s: compile %.2f s%s (frontend %.2f, MLIR %.2f, LLVM IR "
               "%.2f, LLVM %.2f of which optimizer %.2f CPU, link %.2f; %zu "
               "LLVM instructions); per call median %.2f ms (min %.2f, max "
               "%.2f, %d calls)",
               argv[1], fn.entry.c_str(), argv[3], fn.compileSeconds,
+              fn.fromDiskCache ? " from the disk cache" : "",
               fn.frontendSeconds, fn.mlirSeconds, fn.llvm.translateSeconds,
               fn.llvm.llvmSeconds, fn.llvm.optimizeSeconds, fn.linkSeconds,
               fn.llvm.instructions, median * 1e3, times.front() * 1e3,

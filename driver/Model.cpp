@@ -47,6 +47,8 @@ Result<Model> loom::compile(const std::string &path,
   sessionOptions.model = options.model;
   sessionOptions.config = options.config;
   sessionOptions.training = options.training;
+  sessionOptions.useCache = options.diskCache;
+  sessionOptions.cacheDir = options.cacheDir;
   auto session = driver::Session::open(path, sessionOptions);
   if (!session)
     return Status::error(llvm::toString(session.takeError()));

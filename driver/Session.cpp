@@ -1,6 +1,7 @@
 //===- Session.cpp - Compiling a Loom program, one specialization at a time =//
 
 #include "driver/Session.h"
+#include "driver/CompileCache.h"
 
 #include "codegen/cpu/CpuPipeline.h"
 #include "frontend/Diagnostics.h"
@@ -11,14 +12,18 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/Verifier.h"
 #include "mlir/Pass/PassManager.h"
 
 #include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/raw_ostream.h"
+#include "llvm/TargetParser/Host.h"
 
 #include <chrono>
+#include <dlfcn.h>
 
 using namespace loom;
 using namespace loom::driver;
@@ -78,6 +83,35 @@ ArgSpec specOf(mlir::Type type, llvm::StringRef name, mlir::ArrayAttr dims) {
     spec.shape.push_back(mlir::ShapedType::isDynamic(size) ? -1 : size);
   }
   return spec;
+}
+
+/// What the machine code depends on besides the IR and the pipeline: this
+/// Loom (its version, and the binaries that hold the compiler, which change
+/// with every rebuild), and the host CPU.
+std::string compilerAndHost() {
+  static const std::string text = [] {
+    std::string s = "loom " LOOM_VERSION "\n";
+    auto identify = [&](const std::string &path) {
+      llvm::sys::fs::file_status status;
+      if (path.empty() || llvm::sys::fs::status(path, status))
+        return;
+      s += path + " " + std::to_string(status.getSize()) + " " +
+           std::to_string(
+               status.getLastModificationTime().time_since_epoch().count()) +
+           "\n";
+    };
+    identify(llvm::sys::fs::getMainExecutable(
+        nullptr, reinterpret_cast<void *>(&compilerAndHost)));
+    for (void *symbol : {reinterpret_cast<void *>(&llvm::sys::getHostCPUName),
+                         reinterpret_cast<void *>(&mlir::verify)}) {
+      Dl_info info;
+      if (dladdr(symbol, &info) && info.dli_fname)
+        identify(info.dli_fname);
+    }
+    return s;
+  }();
+  // Not cached: LOOM_TARGET_CPU may change within a process.
+  return text + targetDescription();
 }
 
 } // namespace
@@ -153,6 +187,14 @@ Session::open(const std::string &path, const SessionOptions &options) {
   if (!session->program)
     return makeError(diagnostics.empty() ? "cannot load '" + path + "'"
                                          : diagnostics);
+  if (options.useCache) {
+    std::string dir = options.cacheDir.empty()
+                          ? CompileCache::defaultDirectory()
+                          : options.cacheDir;
+    if (!dir.empty())
+      session->diskCache =
+          std::make_unique<CompileCache>(dir, CompileCache::defaultLimit());
+  }
   auto module = session->generate("", {});
   if (!module)
     return module.takeError();
@@ -355,6 +397,39 @@ Session::get(llvm::StringRef function,
       param->setAttr("loom.lr_mult", b.getF64FloatAttr(mult));
     }
   }
+  // The disk cache: the key is everything the machine code depends on.
+  std::string cacheKey;
+  if (diskCache) {
+    std::string text;
+    llvm::raw_string_ostream os(text);
+    (*module)->print(os, mlir::OpPrintingFlags().enableDebugInfo());
+    std::string config = cpuPipelineText(pipeline) + "\nO" +
+                         std::to_string(options.optLevel) + "\n" +
+                         compiled->entry;
+    cacheKey = CompileCache::key({compilerAndHost(), config, text});
+    if (std::optional<CachedFunction> hit = diskCache->lookup(cacheKey)) {
+      auto linkStart = std::chrono::steady_clock::now();
+      auto jit = JitModule::load(hit->objects);
+      if (!jit)
+        return jit.takeError();
+      compiled->jit = std::move(*jit);
+      compiled->linkSeconds = since(linkStart);
+      compiled->flops = hit->flops;
+      compiled->paramBytes = hit->paramBytes;
+      compiled->optimizerStates = int(hit->optimizerStates);
+      compiled->signature =
+          variantSignature(compiled->signature, variant,
+                           compiled->paramBytes / 4, compiled->optimizerStates);
+      compiled->fromDiskCache = true;
+      compiled->compileSeconds = since(start);
+      ++compiles;
+      ++hits;
+      CompiledFunction *result = compiled.get();
+      cache[key] = std::move(compiled);
+      return result;
+    }
+  }
+
   mlir::PassManager pm(context.get());
   if (options.timePasses)
     pm.enableTiming();
@@ -387,6 +462,14 @@ Session::get(llvm::StringRef function,
     return jit.takeError();
   compiled->jit = std::move(*jit);
   compiled->linkSeconds = since(linkStart);
+  if (diskCache) {
+    CachedFunction entry;
+    entry.objects = std::move(*objects);
+    entry.flops = compiled->flops;
+    entry.paramBytes = compiled->paramBytes;
+    entry.optimizerStates = compiled->optimizerStates;
+    diskCache->store(cacheKey, entry);
+  }
   compiled->compileSeconds = since(start);
   ++compiles;
   CompiledFunction *result = compiled.get();

@@ -33,6 +33,8 @@ class SourceMgr;
 
 namespace loom::driver {
 
+class CompileCache;
+
 /// One argument or result: its source name, dtype and dims. In a signature,
 /// a dim is a number or a symbolic name; in a specialization, all numbers.
 struct ArgSpec {
@@ -59,6 +61,8 @@ struct CompiledFunction {
   /// The specialized loom IR, for the reference evaluator.
   mlir::OwningOpRef<mlir::ModuleOp> loomModule;
   double compileSeconds = 0;
+  /// Loaded from the disk cache rather than compiled.
+  bool fromDiskCache = false;
   /// Where compileSeconds went: the frontend, the MLIR pipeline, LLVM (see
   /// JitStats), linking into the process.
   double frontendSeconds = 0, mlirSeconds = 0, linkSeconds = 0;
@@ -100,6 +104,11 @@ struct SessionOptions {
   bool gemmKernel = true;
   /// Repeated layers compile once (CpuPipelineOptions::outlineLayers).
   bool outlineLayers = true;
+  /// Compiled functions are kept on disk and reused across processes
+  /// (driver/CompileCache.h); `cacheDir` empty: the default directory
+  /// (`LOOM_CACHE_DIR`, else `$XDG_CACHE_HOME/loom` or `~/.cache/loom`).
+  bool useCache = true;
+  std::string cacheDir;
   /// Prints MLIR's per-pass timing report of each compilation to stderr.
   bool timePasses = false;
 };
@@ -130,8 +139,11 @@ public:
   get(llvm::StringRef function, const std::map<std::string, int64_t> &bindings,
       const Variant &variant = {});
 
-  /// Number of compilations so far (cache misses).
+  /// Number of compilations so far (misses of the in-memory cache; some may
+  /// have been loaded from the disk cache, see diskHits).
   unsigned compileCount() const { return compiles; }
+  /// Functions loaded from the disk cache instead of compiled.
+  unsigned diskHits() const { return hits; }
 
   mlir::MLIRContext &getContext() { return *context; }
 
@@ -151,7 +163,8 @@ private:
   std::vector<ParamInfo> paramInfos;
   std::vector<Signature> signatures;
   std::map<std::string, std::unique_ptr<CompiledFunction>> cache;
-  unsigned compiles = 0;
+  unsigned compiles = 0, hits = 0;
+  std::unique_ptr<CompileCache> diskCache;
 };
 
 /// The runtime ParamInfo list of a module's `loom.parameter`s.

@@ -23,9 +23,11 @@
 #include "llvm/IR/LegacyPassManager.h"
 #include "llvm/IR/Module.h"
 #include "llvm/Support/CommandLine.h"
+#include "llvm/Support/Process.h"
 #include "llvm/Support/TargetSelect.h"
 #include "llvm/Support/Threading.h"
 #include "llvm/Target/TargetMachine.h"
+#include "llvm/TargetParser/SubtargetFeature.h"
 #include "llvm/Transforms/Utils/SplitModule.h"
 
 #include <atomic>
@@ -128,8 +130,27 @@ llvm::Expected<llvm::orc::JITTargetMachineBuilder> hostTarget() {
   if (!builder)
     return builder.takeError();
   builder->setCodeGenOptLevel(llvm::CodeGenOptLevel::Default);
+  if (auto cpu = llvm::sys::Process::GetEnv("LOOM_TARGET_CPU");
+      cpu && !cpu->empty()) {
+    builder->setCPU(*cpu);
+    builder->getFeatures() = llvm::SubtargetFeatures();
+  }
   return std::move(*builder);
 }
+
+} // namespace
+
+std::string loom::targetDescription() {
+  auto target = hostTarget();
+  if (!target) {
+    llvm::consumeError(target.takeError());
+    return "unknown";
+  }
+  return target->getTargetTriple().str() + " " + target->getCPU() + " " +
+         target->getFeatures().getString();
+}
+
+namespace {
 
 /// Adds `void __loom_packed_<f>(void **args)` for each defined function
 /// `f` the module exports: argument i is read through args[i], a result is

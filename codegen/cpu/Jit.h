@@ -1,5 +1,4 @@
-//===- Jit.h - Compiling lowered modules for the host and linking them -*- C++
-//-*-===//
+//===- Jit.h - Compiling for the host, linking into the process -*- C++ -*-===//
 //
 // Two steps, so that what the first produces can be cached on disk:
 // `compile` turns an LLVM-dialect module into relocatable objects (the
@@ -25,6 +24,12 @@ class LLJIT;
 } // namespace llvm::orc
 
 namespace loom {
+
+/// The CPU machine code is generated for and its features: the host's, or
+/// the CPU named by `LOOM_TARGET_CPU` (an LLVM CPU name such as `x86-64-v3`
+/// or `haswell`, with that CPU's features: AVX2 code on an AVX-512 host,
+/// say). Part of the compile cache's key.
+std::string targetDescription();
 
 /// Drops what only the compiler reads (the parameter table, `loom.*`
 /// attributes) from an LLVM-dialect module; LLVM IR translation rejects it.

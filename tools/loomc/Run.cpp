@@ -75,6 +75,7 @@ int loom::tools::runFunction(const RunOptions &options) {
   driver::SessionOptions sessionOptions;
   sessionOptions.includeDirs = options.includeDirs;
   sessionOptions.model = options.model;
+  sessionOptions.useCache = options.diskCache;
   auto session = driver::Session::open(options.file, sessionOptions);
   if (!session) {
     llvm::errs() << llvm::toString(session.takeError());

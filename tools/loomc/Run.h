@@ -18,6 +18,7 @@ struct RunOptions {
   std::map<std::string, int64_t> bindings;
   std::string checkpoint;
   uint64_t seed = 0;
+  bool diskCache = true;
 };
 
 /// Runs one entry function on random inputs; returns the exit status.

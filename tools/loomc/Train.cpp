@@ -177,6 +177,7 @@ void progress(int64_t step, int64_t steps, double loss, double lr,
 
 int loom::tools::trainModel(const TrainOptions &o) {
   CompileOptions compileOptions;
+  compileOptions.diskCache = o.diskCache;
   compileOptions.includeDirs = o.includeDirs;
   compileOptions.model = o.model;
   compileOptions.config = o.config;
@@ -353,6 +354,7 @@ int loom::tools::trainModel(const TrainOptions &o) {
 
 int loom::tools::sampleModel(const SampleOptions &o) {
   CompileOptions compileOptions;
+  compileOptions.diskCache = o.diskCache;
   compileOptions.includeDirs = o.includeDirs;
   compileOptions.model = o.model;
   compileOptions.config = o.config;

@@ -13,6 +13,7 @@ namespace loom::tools {
 struct TrainOptions {
   std::string file, model, function = "loss";
   std::vector<std::string> includeDirs;
+  bool diskCache = true;
   std::map<std::string, std::string> config;
   /// lm, mlm, classify, copy, reverse; empty: from the loss's inputs.
   std::string task;
@@ -43,6 +44,7 @@ int trainModel(const TrainOptions &options);
 struct SampleOptions {
   std::string file, model, function = "logits";
   std::vector<std::string> includeDirs;
+  bool diskCache = true;
   std::map<std::string, std::string> config;
   std::string checkpoint, prompt = "\n";
   int64_t tokens = 200, ctx = 64, lines = 0;

@@ -161,6 +161,13 @@ cl::opt<double> temperature("temperature", cl::desc("Sampling temperature"),
                             cl::init(0.8), cl::sub(sampleCmd),
                             cl::cat(loomCategory));
 
+cl::opt<bool> noCache("no-cache",
+                      cl::desc("Compile everything: neither read nor write "
+                               "the disk cache of compiled functions "
+                               "(LOOM_CACHE_DIR, default ~/.cache/loom)"),
+                      cl::sub(runCmd), cl::sub(trainCmd), cl::sub(sampleCmd),
+                      cl::cat(loomCategory));
+
 cl::opt<std::string> checkpoint("ckpt",
                                 cl::desc("Load parameters from a safetensors "
                                          "checkpoint"),
@@ -440,6 +447,7 @@ int main(int argc, char **argv) {
   if (trainCmd) {
     loom::tools::TrainOptions t;
     t.file = inputFile;
+    t.diskCache = !noCache;
     t.model = modelName;
     if (!fnName.empty())
       t.function = fnName;
@@ -473,6 +481,7 @@ int main(int argc, char **argv) {
   if (sampleCmd) {
     loom::tools::SampleOptions s;
     s.file = inputFile;
+    s.diskCache = !noCache;
     s.model = modelName;
     if (!fnName.empty())
       s.function = fnName;
@@ -490,6 +499,7 @@ int main(int argc, char **argv) {
   if (runCmd) {
     loom::tools::RunOptions run;
     run.file = inputFile;
+    run.diskCache = !noCache;
     run.function = fnName;
     run.model = modelName;
     run.includeDirs.assign(includeDirs.begin(), includeDirs.end());

@@ -36,6 +36,11 @@ struct CompileOptions {
   bool training = false;
   /// Seed of the initial parameters.
   uint64_t seed = 0;
+  /// Reuse compiled functions from the disk cache and add to it; the
+  /// directory is `cacheDir`, else `LOOM_CACHE_DIR`, else
+  /// `$XDG_CACHE_HOME/loom` or `~/.cache/loom`.
+  bool diskCache = true;
+  std::string cacheDir;
 };
 
 /// One argument or result of an entry function: dims are numbers or
