@@ -20,7 +20,7 @@ using namespace loom::driver;
 
 namespace {
 
-constexpr llvm::StringLiteral kMagic = "LOOMCACHE\x01";
+constexpr llvm::StringLiteral kMagic = "LOOMCACHE\x02";
 constexpr llvm::StringLiteral kSuffix = ".loomfn";
 
 void putU64(std::string &out, uint64_t v) {
@@ -73,6 +73,11 @@ std::string serialize(const CachedFunction &entry) {
   putU64(payload, entry.objects.objects.size());
   for (const std::string &object : entry.objects.objects)
     putString(payload, object);
+  putU64(payload, entry.objects.workspaces.size());
+  for (const auto &[name, bytes] : entry.objects.workspaces) {
+    putString(payload, name);
+    putU64(payload, bytes);
+  }
   std::string file = kMagic.str();
   putU64(file, payload.size());
   putU64(file, llvm::xxh3_64bits(llvm::StringRef(payload)));
@@ -108,6 +113,10 @@ std::optional<CachedFunction> deserialize(llvm::StringRef file,
     entry.objects.entries.push_back(r.string());
   for (uint64_t i = 0, n = r.u64(); r.ok && i < n; ++i)
     entry.objects.objects.push_back(r.string());
+  for (uint64_t i = 0, n = r.u64(); r.ok && i < n; ++i) {
+    std::string name = r.string();
+    entry.objects.workspaces.emplace_back(std::move(name), r.u64());
+  }
   if (!r.ok || !r.data.empty()) {
     why = "malformed";
     return std::nullopt;

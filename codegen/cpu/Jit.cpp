@@ -33,6 +33,7 @@
 #include <atomic>
 #include <chrono>
 #include <mutex>
+#include <sys/mman.h>
 #include <thread>
 
 using namespace loom;
@@ -218,7 +219,11 @@ compilePartition(llvm::StringRef bitcode,
 } // namespace
 
 JitModule::JitModule() = default;
-JitModule::~JitModule() = default;
+JitModule::~JitModule() {
+  jit.reset(); // the code goes before the memory it uses
+  for (auto [address, bytes] : workspaces)
+    ::munmap(address, bytes);
+}
 
 llvm::Expected<JitObjects> JitModule::compile(mlir::ModuleOp module,
                                               unsigned optLevel,
@@ -235,6 +240,26 @@ llvm::Expected<JitObjects> JitModule::compile(mlir::ModuleOp module,
   if (!machine)
     return machine.takeError();
 
+  JitObjects result;
+  // Workspaces become declarations that `load` defines.
+  for (auto global : module.getOps<mlir::LLVM::GlobalOp>()) {
+    auto array = llvm::dyn_cast<mlir::LLVM::LLVMArrayType>(global.getType());
+    if (!global.getSymName().starts_with("__loom_workspace_") ||
+        global.getValueAttr() || !array || !array.getElementType().isInteger(8))
+      continue;
+    // Uninitialized: no initializer, or one that returns undef.
+    mlir::Region &init = global.getInitializerRegion();
+    if (!init.empty()) {
+      mlir::Block &body = init.front();
+      if (body.getOperations().size() != 2 ||
+          !llvm::isa<mlir::LLVM::UndefOp>(body.front()))
+        continue;
+      init.getBlocks().clear();
+    }
+    result.workspaces.emplace_back(global.getSymName().str(),
+                                   array.getNumElements());
+    global.setLinkage(mlir::LLVM::Linkage::External);
+  }
   llvm::LLVMContext ctx;
   std::unique_ptr<llvm::Module> llvmModule =
       mlir::translateModuleToLLVMIR(module, ctx);
@@ -244,7 +269,6 @@ llvm::Expected<JitObjects> JitModule::compile(mlir::ModuleOp module,
   llvmModule->setDataLayout((*machine)->createDataLayout());
   llvmModule->setTargetTriple((*machine)->getTargetTriple());
 
-  JitObjects result;
   addPackedWrappers(*llvmModule, result.entries);
   unsigned defined = 0;
   for (llvm::Function &fn : *llvmModule) {
@@ -369,6 +393,19 @@ JitModule::load(const JitObjects &objects) {
     symbols[(*jit)->mangleAndIntern(name)] = {
         llvm::orc::ExecutorAddr::fromPtr(address),
         llvm::JITSymbolFlags::Exported};
+  std::unique_ptr<JitModule> result(new JitModule());
+  for (const auto &[name, bytes] : objects.workspaces) {
+    size_t size = std::max<size_t>(bytes, 1);
+    void *address = ::mmap(nullptr, size, PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (address == MAP_FAILED)
+      return llvm::createStringError("loom: cannot map a workspace of " +
+                                     std::to_string(bytes) + " bytes");
+    result->workspaces.emplace_back(address, size);
+    symbols[(*jit)->mangleAndIntern(name)] = {
+        llvm::orc::ExecutorAddr::fromPtr(address),
+        llvm::JITSymbolFlags::Exported};
+  }
   if (llvm::Error err =
           dylib.define(llvm::orc::absoluteSymbols(std::move(symbols))))
     return std::move(err);
@@ -377,7 +414,6 @@ JitModule::load(const JitObjects &objects) {
             llvm::MemoryBuffer::getMemBufferCopy(object, "loom-object")))
       return std::move(err);
 
-  std::unique_ptr<JitModule> result(new JitModule());
   // Linking happens at the first lookup: do it now, for every entry, so
   // that it is paid (and timed) here rather than by the first call.
   for (const std::string &entry : objects.entries) {

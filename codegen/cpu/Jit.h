@@ -44,6 +44,10 @@ struct JitObjects {
   std::vector<std::string> entries;
   /// The code calls into the OpenMP runtime / MLIR's C runner utilities.
   bool openmp = false, runnerUtils = false;
+  /// The planned workspaces (loom-cpu-plan-workspace) by symbol, in bytes:
+  /// `load` maps them as fresh zero pages (untouched until used) rather
+  /// than the objects carrying them as sections that linking would fill.
+  std::vector<std::pair<std::string, uint64_t>> workspaces;
 };
 
 /// Where `JitModule::compile` spent its time.
@@ -89,6 +93,8 @@ private:
   std::unique_ptr<llvm::orc::LLJIT> jit;
   /// Packed wrappers by function: `void(void **args)`.
   llvm::StringMap<void (*)(void **)> packed;
+  /// The mapped workspaces: address, bytes.
+  std::vector<std::pair<void *, size_t>> workspaces;
 };
 
 } // namespace loom
