@@ -28,6 +28,7 @@
 #include "llvm/Support/Threading.h"
 #include "llvm/Target/TargetMachine.h"
 #include "llvm/TargetParser/SubtargetFeature.h"
+#include "llvm/Transforms/IPO/MergeFunctions.h"
 #include "llvm/Transforms/Utils/SplitModule.h"
 
 #include <atomic>
@@ -270,6 +271,9 @@ llvm::Expected<JitObjects> JitModule::compile(mlir::ModuleOp module,
   llvmModule->setTargetTriple((*machine)->getTargetTriple());
 
   addPackedWrappers(*llvmModule, result.entries);
+  // Identical kernels (the same fused op on the same shapes: the q, k and v
+  // bias adds of a layer, say) are compiled once; the others call it.
+  llvm::MergeFunctionsPass::runOnModule(*llvmModule);
   unsigned defined = 0;
   for (llvm::Function &fn : *llvmModule) {
     if (fn.isDeclaration()) {
