@@ -40,15 +40,32 @@ bool sgemm(int64_t batch, int64_t m, int64_t n, int64_t k, const float *a,
            int64_t aBatch, int64_t aRow, int64_t aCol, const float *b,
            int64_t bBatch, int64_t bRow, int64_t bCol, float *c, int64_t cBatch,
            int64_t cRow, bool accumulate);
+void packPanelA(int64_t m, int64_t k, const float *a, int64_t aRow,
+                int64_t aCol, float scale, float *pa);
+void packPanelB(int64_t k, int64_t n, const float *b, int64_t bRow,
+                int64_t bCol, float *pb);
+void gemmPanels(int64_t m, int64_t n, int64_t k, const float *pa,
+                int64_t aStride, const float *pb, int64_t bStride, float *c,
+                int64_t ldc, bool accumulate);
 
 namespace {
 
 using loom::kernels::Scratch;
 
 constexpr int W = LOOM_GEMM_LANES;
-/// Query and key block sizes: a [64 x 64] score block (16 KB) and the
-/// [64 x Dv] accumulator stay in L1/L2 while K and V stream.
-constexpr int64_t BQ = 64, BK = 64;
+/// The GEMM's register tile: packed panels hold MR-tall / NR-wide slivers.
+constexpr int64_t MR = LOOM_GEMM_MR, NR = 2 * W;
+/// Query and key block sizes: a [~64 x 64] score block (16 KB) and the
+/// [~64 x Dv] accumulator stay in L1/L2 while K and V stream. BQ is a whole
+/// number of register tiles (66 on AVX2, 72 on AVX-512), BK of slivers.
+constexpr int64_t BQ = (64 + MR - 1) / MR * MR, BK = 64;
+static_assert(BK % NR == 0, "key blocks must hold whole slivers");
+/// Head dims up to the GEMM's depth block take the packed-panel path.
+constexpr int64_t kMaxPanelDepth = LOOM_GEMM_KC;
+
+constexpr int64_t roundUp(int64_t x, int64_t to) {
+  return (x + to - 1) / to * to;
+}
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
 typedef float vec __attribute__((ext_vector_type(W)));
@@ -146,14 +163,89 @@ int64_t keyEnd(int64_t tk, int64_t i0, int64_t bq, bool causal, int64_t shift) {
   return std::clamp<int64_t>(i0 + bq + shift, 0, tk);
 }
 
+/// The online-softmax step of one block of scores `s` (row stride BK):
+/// the running max m and sum l of each row are updated, the accumulator
+/// rows rescaled, and the block overwritten with P = exp(s - m).
+void softmaxBlock(float *s, int64_t bq, int64_t bk, float *m, float *l,
+                  float *acc, int64_t dv) {
+  for (int64_t i = 0; i < bq; ++i) {
+    float *row = s + i * BK;
+    float mx = rowMax(row, bk, m[i]);
+    if (mx == kNegInf) { // nothing attended yet: P row is 0
+      std::fill(row, row + bk, 0.0f);
+      continue;
+    }
+    float alpha = m[i] == kNegInf ? 0.0f : std::exp(m[i] - mx);
+    vec sum = 0.0f;
+    int64_t j = 0;
+    for (; j + W <= bk; j += W) {
+      vec p = expv(load(row + j) - mx);
+      store(row + j, p);
+      sum += p;
+    }
+    float tail = 0;
+    for (; j < bk; ++j) {
+      row[j] = row[j] == kNegInf ? 0.0f : std::exp(row[j] - mx);
+      tail += row[j];
+    }
+    for (int lane = 0; lane < W; ++lane)
+      tail += sum[lane];
+    l[i] = l[i] * alpha + tail;
+    m[i] = mx;
+    if (alpha != 1.0f)
+      for (int64_t c = 0; c < dv; ++c)
+        acc[i * dv + c] *= alpha;
+  }
+}
+
+/// o = acc / l and lse = m + log l for the rows [i0, i0 + bq); 0 and 0 for
+/// a row that attends no key.
+void finishRows(int64_t i0, int64_t bq, int64_t dv, const float *acc,
+                const float *m, const float *l, float *o, int64_t oRow,
+                float *lse) {
+  for (int64_t i = 0; i < bq; ++i) {
+    float *out = o + (i0 + i) * oRow;
+    float inv = l[i] > 0 ? 1.0f / l[i] : 0.0f;
+    for (int64_t c = 0; c < dv; ++c)
+      out[c] = acc[i * dv + c] * inv;
+    if (lse)
+      lse[i0 + i] = l[i] > 0 ? m[i] + std::log(l[i]) : 0.0f;
+  }
+}
+
+/// P = exp(s - lse) over a block of scores (row stride BK), 0 where masked.
+void expBlock(float *p, int64_t bq, int64_t bk, const float *lse) {
+  for (int64_t i = 0; i < bq; ++i) {
+    float *row = p + i * BK;
+    float rowLse = lse[i];
+    int64_t j = 0;
+    for (; j + W <= bk; j += W)
+      store(row + j, expv(load(row + j) - rowLse));
+    for (; j < bk; ++j)
+      row[j] = row[j] == kNegInf ? 0.0f : std::exp(row[j] - rowLse);
+  }
+}
+
+/// dS = P o (dP - Delta) * scale, into dP (both row stride BK).
+void dsBlock(const float *p, float *dP, int64_t bq, int64_t bk,
+             const float *delta, float scale) {
+  for (int64_t i = 0; i < bq; ++i) {
+    float di = delta[i];
+    for (int64_t j = 0; j < bk; ++j)
+      dP[i * BK + j] = p[i * BK + j] * (dP[i * BK + j] - di) * scale;
+  }
+}
+
 } // namespace
 
-bool attentionForward(int64_t tq, int64_t tk, int64_t d, int64_t dv,
-                      const float *q, int64_t qRow, int64_t qCol,
-                      const float *k, int64_t kRow, int64_t kCol,
-                      const float *v, int64_t vRow, int64_t vCol, float *o,
-                      int64_t oRow, float *lse, const uint8_t *keyMask,
-                      bool causal, float scale) {
+/// The forward through loom_sgemm calls (every operand block packed per
+/// call): for head dims beyond the panel path's depth.
+static bool forwardUnpanelled(int64_t tq, int64_t tk, int64_t d, int64_t dv,
+                       const float *q, int64_t qRow, int64_t qCol,
+                       const float *k, int64_t kRow, int64_t kCol,
+                       const float *v, int64_t vRow, int64_t vCol, float *o,
+                       int64_t oRow, float *lse, const uint8_t *keyMask,
+                       bool causal, float scale) {
   thread_local Scratch sBuf, accBuf;
   float *s = sBuf.get(BQ * BK);
   float *acc = accBuf.get(BQ * dv);
@@ -171,59 +263,27 @@ bool attentionForward(int64_t tq, int64_t tk, int64_t d, int64_t dv,
       int64_t bk = std::min(BK, end - j0);
       scaledMaskedScores(s, bq, bk, d, i0, j0, q, qRow, qCol, k, kRow, kCol,
                          scale, keyMask, causal, shift);
-      for (int64_t i = 0; i < bq; ++i) {
-        float *row = s + i * BK;
-        float mx = rowMax(row, bk, m[i]);
-        if (mx == kNegInf) { // nothing attended yet: P row is 0
-          std::fill(row, row + bk, 0.0f);
-          continue;
-        }
-        float alpha = m[i] == kNegInf ? 0.0f : std::exp(m[i] - mx);
-        vec sum = 0.0f;
-        int64_t j = 0;
-        for (; j + W <= bk; j += W) {
-          vec p = expv(load(row + j) - mx);
-          store(row + j, p);
-          sum += p;
-        }
-        float tail = 0;
-        for (; j < bk; ++j) {
-          row[j] = row[j] == kNegInf ? 0.0f : std::exp(row[j] - mx);
-          tail += row[j];
-        }
-        for (int lane = 0; lane < W; ++lane)
-          tail += sum[lane];
-        l[i] = l[i] * alpha + tail;
-        m[i] = mx;
-        if (alpha != 1.0f)
-          for (int64_t c = 0; c < dv; ++c)
-            acc[i * dv + c] *= alpha;
-      }
+      softmaxBlock(s, bq, bk, m, l, acc, dv);
       // acc += p v_j
       sgemm(1, bq, dv, bk, s, 0, BK, 1, v + j0 * vRow, 0, vRow, vCol, acc, 0,
             dv, true);
     }
-    for (int64_t i = 0; i < bq; ++i) {
-      float *out = o + (i0 + i) * oRow;
-      float inv = l[i] > 0 ? 1.0f / l[i] : 0.0f;
-      for (int64_t c = 0; c < dv; ++c)
-        out[c] = acc[i * dv + c] * inv;
-      if (lse)
-        lse[i0 + i] = l[i] > 0 ? m[i] + std::log(l[i]) : 0.0f;
-    }
+    finishRows(i0, bq, dv, acc, m, l, o, oRow, lse);
   }
   return true;
 }
 
-bool attentionBackward(int64_t tq, int64_t tk, int64_t d, int64_t dv,
-                       const float *q, int64_t qRow, int64_t qCol,
-                       const float *k, int64_t kRow, int64_t kCol,
-                       const float *v, int64_t vRow, int64_t vCol,
-                       const float *o, int64_t oRow, int64_t oCol,
-                       const float *lse, const float *dO, int64_t dORow,
-                       int64_t dOCol, const uint8_t *keyMask, bool causal,
-                       float scale, float *dQ, int64_t dQRow, float *dK,
-                       int64_t dKRow, float *dV, int64_t dVRow) {
+/// The backward through loom_sgemm calls: for head dims beyond the panel
+/// path's depth.
+static bool backwardUnpanelled(int64_t tq, int64_t tk, int64_t d, int64_t dv,
+                        const float *q, int64_t qRow, int64_t qCol,
+                        const float *k, int64_t kRow, int64_t kCol,
+                        const float *v, int64_t vRow, int64_t vCol,
+                        const float *o, int64_t oRow, int64_t oCol,
+                        const float *lse, const float *dO, int64_t dORow,
+                        int64_t dOCol, const uint8_t *keyMask, bool causal,
+                        float scale, float *dQ, int64_t dQRow, float *dK,
+                        int64_t dKRow, float *dV, int64_t dVRow) {
   thread_local Scratch pBuf, dPBuf, deltaBuf;
   float *p = pBuf.get(BQ * BK);
   float *dP = dPBuf.get(BQ * BK);
@@ -256,15 +316,7 @@ bool attentionBackward(int64_t tq, int64_t tk, int64_t d, int64_t dv,
       // P = exp(scale * q_i k_j^T - lse_i), 0 where masked.
       scaledMaskedScores(p, bq, bk, d, i0, j0, q, qRow, qCol, k, kRow, kCol,
                          scale, keyMask, causal, shift);
-      for (int64_t i = 0; i < bq; ++i) {
-        float *row = p + i * BK;
-        float rowLse = lse[i0 + i];
-        int64_t j = 0;
-        for (; j + W <= bk; j += W)
-          store(row + j, expv(load(row + j) - rowLse));
-        for (; j < bk; ++j)
-          row[j] = row[j] == kNegInf ? 0.0f : std::exp(row[j] - rowLse);
-      }
+      expBlock(p, bq, bk, lse + i0);
       // dV_j += P^T dO_i: A(r, c) = P[c][r].
       sgemm(1, bk, dv, bq, p, 0, 1, BK, dO + i0 * dORow, 0, dORow, dOCol,
             dV + j0 * dVRow, 0, dVRow, true);
@@ -272,16 +324,147 @@ bool attentionBackward(int64_t tq, int64_t tk, int64_t d, int64_t dv,
       sgemm(1, bq, bk, dv, dO + i0 * dORow, 0, dORow, dOCol, v + j0 * vRow, 0,
             vCol, vRow, dP, 0, BK, false);
       // dS = P o (dP - Delta_i) * scale, into dP.
-      for (int64_t i = 0; i < bq; ++i) {
-        float di = delta[i0 + i];
-        for (int64_t j = 0; j < bk; ++j)
-          dP[i * BK + j] = p[i * BK + j] * (dP[i * BK + j] - di) * scale;
-      }
+      dsBlock(p, dP, bq, bk, delta + i0, scale);
       // dQ_i += dS K_j;  dK_j += dS^T Q_i
       sgemm(1, bq, d, bk, dP, 0, BK, 1, k + j0 * kRow, 0, kRow, kCol,
             dQ + i0 * dQRow, 0, dQRow, true);
       sgemm(1, bk, d, bq, dP, 0, 1, BK, q + i0 * qRow, 0, qRow, qCol,
             dK + j0 * dKRow, 0, dKRow, true);
+    }
+  }
+  return true;
+}
+
+bool attentionForward(int64_t tq, int64_t tk, int64_t d, int64_t dv,
+                      const float *q, int64_t qRow, int64_t qCol,
+                      const float *k, int64_t kRow, int64_t kCol,
+                      const float *v, int64_t vRow, int64_t vCol, float *o,
+                      int64_t oRow, float *lse, const uint8_t *keyMask,
+                      bool causal, float scale) {
+  if (d > kMaxPanelDepth || dv > kMaxPanelDepth)
+    return forwardUnpanelled(tq, tk, d, dv, q, qRow, qCol, k, kRow, kCol, v,
+                             vRow, vCol, o, oRow, lse, keyMask, causal, scale);
+  // The GEMM operands packed once: K and V for the whole head, Q (scaled)
+  // once per query block; only P is packed per block pair.
+  thread_local Scratch sBuf, accBuf, qBuf, pBuf, kBuf, vBuf;
+  float *s = sBuf.get(BQ * BK);
+  float *acc = accBuf.get(BQ * dv);
+  float *qp = qBuf.get(BQ * d);
+  float *pp = pBuf.get(BQ * BK);
+  float *kp = kBuf.get(roundUp(tk, NR) * d);
+  float *vp = vBuf.get(roundUp(dv, NR) * tk);
+  if (!s || !acc || !qp || !pp || !kp || !vp)
+    return false;
+  packPanelB(d, tk, k, kCol, kRow, kp); // B(p, j) = K[j][p]
+  packPanelB(tk, dv, v, vRow, vCol, vp); // B(j, c) = V[j][c]
+  int64_t shift = tk - tq;
+  float m[BQ], l[BQ];
+  for (int64_t i0 = 0; i0 < tq; i0 += BQ) {
+    int64_t bq = std::min(BQ, tq - i0);
+    std::fill(m, m + bq, kNegInf);
+    std::fill(l, l + bq, 0.0f);
+    std::fill(acc, acc + bq * dv, 0.0f);
+    int64_t end = keyEnd(tk, i0, bq, causal, shift);
+    if (end > 0)
+      packPanelA(bq, d, q + i0 * qRow, qRow, qCol, scale, qp);
+    for (int64_t j0 = 0; j0 < end; j0 += BK) {
+      int64_t bk = std::min(BK, end - j0);
+      gemmPanels(bq, bk, d, qp, d * MR, kp + j0 / NR * d * NR, d * NR, s, BK,
+                 false);
+      maskBlock(s, bq, bk, i0, j0, keyMask, causal, shift);
+      softmaxBlock(s, bq, bk, m, l, acc, dv);
+      packPanelA(bq, bk, s, BK, 1, 1.0f, pp);
+      gemmPanels(bq, dv, bk, pp, bk * MR, vp + j0 * NR, tk * NR, acc, dv,
+                 true);
+    }
+    finishRows(i0, bq, dv, acc, m, l, o, oRow, lse);
+  }
+  return true;
+}
+
+bool attentionBackward(int64_t tq, int64_t tk, int64_t d, int64_t dv,
+                       const float *q, int64_t qRow, int64_t qCol,
+                       const float *k, int64_t kRow, int64_t kCol,
+                       const float *v, int64_t vRow, int64_t vCol,
+                       const float *o, int64_t oRow, int64_t oCol,
+                       const float *lse, const float *dO, int64_t dORow,
+                       int64_t dOCol, const uint8_t *keyMask, bool causal,
+                       float scale, float *dQ, int64_t dQRow, float *dK,
+                       int64_t dKRow, float *dV, int64_t dVRow) {
+  if (d > kMaxPanelDepth || dv > kMaxPanelDepth)
+    return backwardUnpanelled(tq, tk, d, dv, q, qRow, qCol, k, kRow, kCol, v,
+                              vRow, vCol, o, oRow, oCol, lse, dO, dORow, dOCol,
+                              keyMask, causal, scale, dQ, dQRow, dK, dKRow, dV,
+                              dVRow);
+  // Q and dO packed once per head in the two roles each plays (A and B
+  // operand), K and V once per key block; P and dS per block pair.
+  thread_local Scratch pBuf, dPBuf, deltaBuf, qaBuf, doaBuf, dobBuf, qbBuf,
+      kbBuf, vbBuf, kb2Buf, tBuf;
+  float *p = pBuf.get(BQ * BK);
+  float *dP = dPBuf.get(BQ * BK);
+  float *delta = deltaBuf.get(tq);
+  float *qA = qaBuf.get(roundUp(tq, MR) * d);
+  float *dOA = doaBuf.get(roundUp(tq, MR) * dv);
+  float *dOB = dobBuf.get(roundUp(dv, NR) * tq);
+  float *qB = qbBuf.get(roundUp(d, NR) * tq);
+  float *kB = kbBuf.get(BK * d);
+  float *vB = vbBuf.get(BK * dv);
+  float *kB2 = kb2Buf.get(roundUp(d, NR) * BK);
+  float *tA = tBuf.get(std::max(roundUp(BK, MR) * BQ, BQ * BK));
+  if (!p || !dP || !delta || !qA || !dOA || !dOB || !qB || !kB || !vB ||
+      !kB2 || !tA)
+    return false;
+  int64_t shift = tk - tq;
+  for (int64_t i = 0; i < tq; ++i) {
+    float sum = 0;
+    for (int64_t c = 0; c < dv; ++c)
+      sum += dO[i * dORow + c * dOCol] * o[i * oRow + c * oCol];
+    delta[i] = sum;
+  }
+  for (int64_t i = 0; i < tq; ++i)
+    std::fill(dQ + i * dQRow, dQ + i * dQRow + d, 0.0f);
+  for (int64_t j = 0; j < tk; ++j) {
+    std::fill(dK + j * dKRow, dK + j * dKRow + d, 0.0f);
+    std::fill(dV + j * dVRow, dV + j * dVRow + dv, 0.0f);
+  }
+  packPanelA(tq, d, q, qRow, qCol, scale, qA);       // S = (scale Q) K^T
+  packPanelA(tq, dv, dO, dORow, dOCol, 1.0f, dOA);   // dP = dO V^T
+  packPanelB(tq, dv, dO, dORow, dOCol, dOB);         // dV += P^T dO
+  packPanelB(tq, d, q, qRow, qCol, qB);              // dK += dS^T Q
+  for (int64_t j0 = 0; j0 < tk; j0 += BK) {
+    int64_t bk = std::min(BK, tk - j0);
+    const float *kj = k + j0 * kRow, *vj = v + j0 * vRow;
+    packPanelB(d, bk, kj, kCol, kRow, kB);  // B(p, j) = K[j][p]
+    packPanelB(dv, bk, vj, vCol, vRow, vB); // B(c, j) = V[j][c]
+    packPanelB(bk, d, kj, kRow, kCol, kB2); // B(j, c) = K[j][c]
+    // Query i sees key j when j <= i + shift: start at the block holding
+    // the first query that sees key j0.
+    int64_t first = causal ? std::max<int64_t>(0, j0 - shift) : 0;
+    for (int64_t i0 = first / BQ * BQ; i0 < tq; i0 += BQ) {
+      int64_t bq = std::min(BQ, tq - i0);
+      if (keyEnd(tk, i0, bq, causal, shift) <= j0)
+        continue;
+      // P = exp(scale q_i k_j^T - lse_i), 0 where masked.
+      gemmPanels(bq, bk, d, qA + i0 / MR * d * MR, d * MR, kB, d * NR, p, BK,
+                 false);
+      maskBlock(p, bq, bk, i0, j0, keyMask, causal, shift);
+      expBlock(p, bq, bk, lse + i0);
+      // dV_j += P^T dO_i
+      packPanelA(bk, bq, p, 1, BK, 1.0f, tA);
+      gemmPanels(bk, dv, bq, tA, bq * MR, dOB + i0 * NR, tq * NR,
+                 dV + j0 * dVRow, dVRow, true);
+      // dP = dO_i V_j^T, then dS into dP
+      gemmPanels(bq, bk, dv, dOA + i0 / MR * dv * MR, dv * MR, vB, dv * NR,
+                 dP, BK, false);
+      dsBlock(p, dP, bq, bk, delta + i0, scale);
+      // dQ_i += dS K_j
+      packPanelA(bq, bk, dP, BK, 1, 1.0f, tA);
+      gemmPanels(bq, d, bk, tA, bk * MR, kB2, bk * NR, dQ + i0 * dQRow, dQRow,
+                 true);
+      // dK_j += dS^T Q_i
+      packPanelA(bk, bq, dP, 1, BK, 1.0f, tA);
+      gemmPanels(bk, d, bq, tA, bq * MR, qB + i0 * NR, tq * NR,
+                 dK + j0 * dKRow, dKRow, true);
     }
   }
   return true;

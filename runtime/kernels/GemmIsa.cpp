@@ -174,6 +174,29 @@ constexpr int64_t roundUp(int64_t x, int64_t to) {
 
 } // namespace
 
+void packPanelA(int64_t m, int64_t k, const float *a, int64_t aRow,
+                int64_t aCol, float scale, float *pa) {
+  packA(m, k, a, aRow, aCol, pa);
+  if (scale != 1.0f)
+    for (int64_t i = 0, e = roundUp(m, MR) * k; i < e; ++i)
+      pa[i] *= scale;
+}
+
+void packPanelB(int64_t k, int64_t n, const float *b, int64_t bRow,
+                int64_t bCol, float *pb) {
+  packB(k, n, b, bRow, bCol, pb);
+}
+
+void gemmPanels(int64_t m, int64_t n, int64_t k, const float *pa,
+                int64_t aStride, const float *pb, int64_t bStride, float *c,
+                int64_t ldc, bool accumulate) {
+  for (int64_t jr = 0; jr < n; jr += NR)
+    for (int64_t ir = 0; ir < m; ir += MR)
+      microKernel(k, pa + ir / MR * aStride, pb + jr / NR * bStride,
+                  c + ir * ldc + jr, ldc, accumulate,
+                  std::min<int64_t>(MR, m - ir), std::min<int64_t>(NR, n - jr));
+}
+
 bool sgemm(int64_t batch, int64_t m, int64_t n, int64_t k, const float *a,
            int64_t aBatch, int64_t aRow, int64_t aCol, const float *b,
            int64_t bBatch, int64_t bRow, int64_t bCol, float *c, int64_t cBatch,
