@@ -193,7 +193,8 @@ public:
 /// calls; replaces both.
 void lowerForward(ModuleOp module, Operation *anchor, Value q, Value k, Value v,
                   Value keyMask, bool causal, double scale,
-                  loom::AttentionOp attention, loom::AttentionLseOp lse) {
+                  loom::AttentionOp attention, loom::AttentionLseOp lse,
+                  int64_t blockQ, int64_t blockK) {
   OpBuilder b(anchor);
   Location loc = anchor->getLoc();
   HeadLoopBuilder hb(b, loc);
@@ -211,7 +212,7 @@ void lowerForward(ModuleOp module, Operation *anchor, Value q, Value k, Value v,
   Value lb;
   if (lse)
     lb = memref::AllocOp::create(b, loc, MemRefType::get({heads, tq}, f32));
-  func::FuncOp callee = declare(module, kForward, 18, 18);
+  func::FuncOp callee = declare(module, kForward, 20, 18);
   hb.parallelOverHeads(heads, [&](HeadLoopBuilder &body, Value h) {
     auto qo = body.at(qb, h, 4), ko = body.at(kb, h, 4), vo = body.at(vb, h, 4),
          oo = body.at(ob, h, 4);
@@ -238,7 +239,9 @@ void lowerForward(ModuleOp module, Operation *anchor, Value q, Value k, Value v,
         maskAddr,
         body.i64(causal),
         arith::ConstantFloatOp::create(body.b, body.loc, body.b.getF64Type(),
-                                       APFloat(scale))};
+                                       APFloat(scale)),
+        body.i64(blockQ),
+        body.i64(blockK)};
     func::CallOp::create(body.b, body.loc, callee, args);
   });
   // Both results first: the builder inserts before `anchor`, which may be
@@ -258,7 +261,8 @@ void lowerForward(ModuleOp module, Operation *anchor, Value q, Value k, Value v,
   }
 }
 
-void lowerBackward(ModuleOp module, loom::AttentionGradOp op) {
+void lowerBackward(ModuleOp module, loom::AttentionGradOp op, int64_t blockQ,
+                   int64_t blockK) {
   OpBuilder b(op);
   Location loc = op.getLoc();
   HeadLoopBuilder hb(b, loc);
@@ -281,7 +285,7 @@ void lowerBackward(ModuleOp module, loom::AttentionGradOp op) {
       memref::AllocOp::create(b, loc, MemRefType::get({heads, tk, d}, f32));
   Value dvb =
       memref::AllocOp::create(b, loc, MemRefType::get({heads, tk, dv}, f32));
-  func::FuncOp callee = declare(module, kBackward, 28, 22);
+  func::FuncOp callee = declare(module, kBackward, 30, 22);
   hb.parallelOverHeads(heads, [&](HeadLoopBuilder &body, Value h) {
     auto qo = body.at(qb, h, 4), ko = body.at(kb, h, 4), vo = body.at(vb, h, 4),
          oo = body.at(ob, h, 4), doo = body.at(dob, h, 4),
@@ -318,7 +322,9 @@ void lowerBackward(ModuleOp module, loom::AttentionGradOp op) {
         dko.address,
         dko.strides[0],
         dvo.address,
-        dvo.strides[0]};
+        dvo.strides[0],
+        body.i64(blockQ),
+        body.i64(blockK)};
     func::CallOp::create(body.b, body.loc, callee, args);
   });
   Value dq = hb.toTensor(dqb, qT), dk = hb.toTensor(dkb, kT),
@@ -332,6 +338,7 @@ void lowerBackward(ModuleOp module, loom::AttentionGradOp op) {
 struct LoomCpuAttentionToCall
     : public loom::cpu::impl::LoomCpuAttentionToCallBase<
           LoomCpuAttentionToCall> {
+  using Base::Base;
   /// 1. Pair each f32 attention_lse with an attention of the same operands.
   /// 2. Lower the pairs, the lone attentions and lone attention_lses.
   /// 3. Lower each f32 attention_grad.
@@ -378,15 +385,15 @@ struct LoomCpuAttentionToCall
       // A lone lse computes a throwaway output from k (no v to hand).
       Value v = partner ? partner.getV() : lse.getK();
       lowerForward(module, anchor, lse.getQ(), lse.getK(), v, lse.getKeyMask(),
-                   lse.getCausal(), scaleOf(lse), partner, lse);
+                   lse.getCausal(), scaleOf(lse), partner, lse, blockQ, blockK);
     }
     attentions.append(lonePartners);
     for (loom::AttentionOp a : attentions)
       if (a)
         lowerForward(module, a, a.getQ(), a.getK(), a.getV(), a.getKeyMask(),
-                     a.getCausal(), scaleOf(a), a, nullptr);
+                     a.getCausal(), scaleOf(a), a, nullptr, blockQ, blockK);
     for (loom::AttentionGradOp g : grads)
-      lowerBackward(module, g);
+      lowerBackward(module, g, blockQ, blockK);
   }
 };
 

@@ -65,7 +65,9 @@ std::string loom::cpuPipelineText(const CpuPipelineOptions &options) {
   // handed back as tensors into their later readers, out of the analysis'
   // sight.
   if (options.attentionKernel)
-    stages.push_back("loom-cpu-attention-to-call");
+    stages.push_back("loom-cpu-attention-to-call{block-q=" +
+                     std::to_string(options.attentionBlockQ) + " block-k=" +
+                     std::to_string(options.attentionBlockK) + "}");
   // Buffers: outputs become caller-provided arguments, temporaries are
   // freed when they die.
   stages.push_back("one-shot-bufferize{bufferize-function-boundaries "

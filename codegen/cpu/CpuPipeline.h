@@ -42,6 +42,9 @@ struct CpuPipelineOptions {
   /// kernels; false materializes the [Tq x Tk] scores in linalg (the
   /// earlier path, for comparison).
   bool attentionKernel = true;
+  /// The flash attention kernels' block shape (loom-cpu-attention-to-call's
+  /// block-q / block-k); 0: the kernels' measured default.
+  int64_t attentionBlockQ = 0, attentionBlockK = 0;
   /// The layers of a repeat compile once, as a function called per layer
   /// (loom-outline-layers); false inlines every layer.
   bool outlineLayers = true;

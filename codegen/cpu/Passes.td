@@ -37,7 +37,7 @@ def LoomCpuAttentionToCall
     dim becomes an `scf.parallel` over its heads (batch dims flattened) whose
     body calls `loom_attention_forward` or `loom_attention_backward`
     (runtime/include/loom/Kernels.h) with each head's addresses and strides.
-    The kernels tile queries and keys into 64 x 64 blocks with an online
+    The kernels tile queries and keys into blocks with an online
     softmax, so no [Tq x Tk] tensor or buffer exists; causal attention skips
     the key blocks after the diagonal. An attention and an attention_lse of
     the same q, k, mask, causal and scale share one call (the forward of a
@@ -60,7 +60,18 @@ def LoomCpuAttentionToCall
     }
     %o = bufferization.to_tensor %ob restrict writable ...
     ```
+
+    The block shape is the kernels' `blockQ` / `blockK` argument, from
+    `block-q` / `block-k` (0: the kernels' default, 64 x 256, measured on
+    Zen 3; the supported shape nearest a request is used: queries 32, 64 or
+    128 rounded up to whole register tiles, keys 64, 128 or 256).
   }];
+  let options = [
+    Option<"blockQ", "block-q", "int64_t", "0",
+           "Queries per block (0: the kernels' default)">,
+    Option<"blockK", "block-k", "int64_t", "0",
+           "Keys per block (0: the kernels' default)">,
+  ];
   let dependentDialects = [
     "mlir::arith::ArithDialect", "mlir::bufferization::BufferizationDialect",
     "mlir::func::FuncDialect", "mlir::memref::MemRefDialect",

@@ -32,6 +32,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
 #include <limits>
 
 namespace loom::kernels::LOOM_GEMM_NS {
@@ -55,15 +56,13 @@ using loom::kernels::Scratch;
 constexpr int W = LOOM_GEMM_LANES;
 /// The GEMM's register tile: packed panels hold MR-tall / NR-wide slivers.
 constexpr int64_t MR = LOOM_GEMM_MR, NR = 2 * W;
-/// Query and key block sizes: a [~64 x 256] score block (66 KB) and the
-/// [~64 x Dv] accumulator stay in L2 while K and V stream. BQ is a whole
-/// number of register tiles (66 on AVX2, 72 on AVX-512), BK of slivers.
-/// Measured (Zen 3, AVX2, causal forward, 1 thread, T 1024 / 8192): BK 64
-/// 8.7 / 494 ms, 96 8.3 / 477, 128 8.2 / 472, 256 8.0 / 463; BQ 128 with BK
-/// 128 8.7 / 475, BQ 32 with BK 256 7.9 / 464. The backward is the same
-/// (within 1%) at each.
-constexpr int64_t BQ = (64 + MR - 1) / MR * MR, BK = 256;
-static_assert(BK % NR == 0, "key blocks must hold whole slivers");
+/// Query and key block sizes (the kernels' blockQ / blockK arguments, 0
+/// for these defaults): a [~64 x 256] score block (66 KB) and the [~64 x Dv]
+/// accumulator stay in L2 while K and V stream. Measured (Zen 3, AVX2,
+/// causal forward, 1 thread, T 1024 / 8192): BK 64 8.7 / 494 ms, 96 8.3 /
+/// 477, 128 8.2 / 472, 256 8.0 / 463; BQ 128 with BK 128 8.7 / 475, BQ 32
+/// with BK 256 7.9 / 464. The backward is the same (within 1%) at each.
+constexpr int64_t kDefaultBlockQ = 64, kDefaultBlockK = 256;
 /// Head dims up to the GEMM's depth block take the packed-panel path.
 constexpr int64_t kMaxPanelDepth = LOOM_GEMM_KC;
 
@@ -130,218 +129,402 @@ struct View {
   const float *at(int64_t i) const { return p + i * row; }
 };
 
-/// Sets masked entries of the [bq x bk] block `s` (row stride BK) at query
-/// i0 and key j0 to -inf: keys the padding mask drops, and with causal keys
-/// after query + shift.
-void maskBlock(float *s, int64_t bq, int64_t bk, int64_t i0, int64_t j0,
-               const uint8_t *keyMask, bool causal, int64_t shift) {
-  if (keyMask)
-    for (int64_t j = 0; j < bk; ++j)
-      if (!keyMask[j0 + j])
-        for (int64_t i = 0; i < bq; ++i)
-          s[i * BK + j] = kNegInf;
-  if (!causal || j0 + bk - 1 <= i0 + shift)
-    return;
-  for (int64_t i = 0; i < bq; ++i)
-    for (int64_t j = std::max<int64_t>(0, i0 + i + shift + 1 - j0); j < bk; ++j)
-      s[i * BK + j] = kNegInf;
-}
+/// The kernels for one block shape: BQ queries (a whole number of
+/// register tiles) by BK keys (a whole number of slivers).
+template <int64_t BQ, int64_t BK> struct Flash {
+  static_assert(BQ % MR == 0 && BK % NR == 0,
+                "blocks must hold whole register tiles and slivers");
 
-/// s = scale * q_i k_j^T for queries [i0, i0 + bq) and keys [j0, j0 + bk)
-/// (row stride BK), masked entries -inf.
-void scaledMaskedScores(float *s, int64_t bq, int64_t bk, int64_t d, int64_t i0,
-                        int64_t j0, const float *q, int64_t qRow, int64_t qCol,
-                        const float *k, int64_t kRow, int64_t kCol, float scale,
-                        const uint8_t *keyMask, bool causal, int64_t shift) {
-  // B(p, j) = k[(j0 + j) * kRow + p * kCol]
-  sgemm(1, bq, bk, d, q + i0 * qRow, 0, qRow, qCol, k + j0 * kRow, 0, kCol,
-        kRow, s, 0, BK, false);
-  for (int64_t i = 0; i < bq; ++i)
-    for (int64_t j = 0; j < bk; ++j)
-      s[i * BK + j] *= scale;
-  maskBlock(s, bq, bk, i0, j0, keyMask, causal, shift);
-}
+  /// Sets masked entries of the [bq x bk] block `s` (row stride BK) at query
+  /// i0 and key j0 to -inf: keys the padding mask drops, and with causal keys
+  /// after query + shift.
+  static void maskBlock(float *s, int64_t bq, int64_t bk, int64_t i0,
+                        int64_t j0, const uint8_t *keyMask, bool causal,
+                        int64_t shift) {
+    if (keyMask)
+      for (int64_t j = 0; j < bk; ++j)
+        if (!keyMask[j0 + j])
+          for (int64_t i = 0; i < bq; ++i)
+            s[i * BK + j] = kNegInf;
+    if (!causal || j0 + bk - 1 <= i0 + shift)
+      return;
+    for (int64_t i = 0; i < bq; ++i)
+      for (int64_t j = std::max<int64_t>(0, i0 + i + shift + 1 - j0); j < bk;
+           ++j)
+        s[i * BK + j] = kNegInf;
+  }
 
-/// Keys [0, end) that some query of block [i0, i0 + bq) may attend.
-int64_t keyEnd(int64_t tk, int64_t i0, int64_t bq, bool causal, int64_t shift) {
-  if (!causal)
-    return tk;
-  return std::clamp<int64_t>(i0 + bq + shift, 0, tk);
-}
+  /// s = scale * q_i k_j^T for queries [i0, i0 + bq) and keys [j0, j0 + bk)
+  /// (row stride BK), masked entries -inf.
+  static void scaledMaskedScores(float *s, int64_t bq, int64_t bk, int64_t d,
+                                 int64_t i0, int64_t j0, const float *q,
+                                 int64_t qRow, int64_t qCol, const float *k,
+                                 int64_t kRow, int64_t kCol, float scale,
+                                 const uint8_t *keyMask, bool causal,
+                                 int64_t shift) {
+    // B(p, j) = k[(j0 + j) * kRow + p * kCol]
+    sgemm(1, bq, bk, d, q + i0 * qRow, 0, qRow, qCol, k + j0 * kRow, 0, kCol,
+          kRow, s, 0, BK, false);
+    for (int64_t i = 0; i < bq; ++i)
+      for (int64_t j = 0; j < bk; ++j)
+        s[i * BK + j] *= scale;
+    maskBlock(s, bq, bk, i0, j0, keyMask, causal, shift);
+  }
 
-/// The online-softmax step of one block of scores `s` (row stride BK):
-/// the running max m and sum l of each row are updated, the accumulator
-/// rows rescaled, and the block overwritten with P = exp(s - m). `Masked`
-/// false: the block has no -inf (no mask touches it), so exp skips the
-/// check.
-template <bool Masked>
-void softmaxBlock(float *s, int64_t bq, int64_t bk, float *m, float *l,
-                  float *acc, int64_t dv) {
-  for (int64_t i = 0; i < bq; ++i) {
-    float *row = s + i * BK;
-    float mx = rowMax(row, bk, m[i]);
-    if (mx == kNegInf) { // nothing attended yet: P row is 0
-      std::fill(row, row + bk, 0.0f);
-      continue;
+  /// Keys [0, end) that some query of block [i0, i0 + bq) may attend.
+  static int64_t keyEnd(int64_t tk, int64_t i0, int64_t bq, bool causal,
+                        int64_t shift) {
+    if (!causal)
+      return tk;
+    return std::clamp<int64_t>(i0 + bq + shift, 0, tk);
+  }
+
+  /// The online-softmax step of one block of scores `s` (row stride BK):
+  /// the running max m and sum l of each row are updated, the accumulator
+  /// rows rescaled, and the block overwritten with P = exp(s - m). `Masked`
+  /// false: the block has no -inf (no mask touches it), so exp skips the
+  /// check.
+  template <bool Masked>
+  static void softmaxBlock(float *s, int64_t bq, int64_t bk, float *m, float *l,
+                           float *acc, int64_t dv) {
+    for (int64_t i = 0; i < bq; ++i) {
+      float *row = s + i * BK;
+      float mx = rowMax(row, bk, m[i]);
+      if (mx == kNegInf) { // nothing attended yet: P row is 0
+        std::fill(row, row + bk, 0.0f);
+        continue;
+      }
+      float alpha = m[i] == kNegInf ? 0.0f : std::exp(m[i] - mx);
+      vec sum = 0.0f;
+      int64_t j = 0;
+      for (; j + W <= bk; j += W) {
+        vec p = expv<Masked>(load(row + j) - mx);
+        store(row + j, p);
+        sum += p;
+      }
+      float tail = 0;
+      for (; j < bk; ++j) {
+        row[j] = row[j] == kNegInf ? 0.0f : std::exp(row[j] - mx);
+        tail += row[j];
+      }
+      for (int lane = 0; lane < W; ++lane)
+        tail += sum[lane];
+      l[i] = l[i] * alpha + tail;
+      m[i] = mx;
+      if (alpha != 1.0f)
+        for (int64_t c = 0; c < dv; ++c)
+          acc[i * dv + c] *= alpha;
     }
-    float alpha = m[i] == kNegInf ? 0.0f : std::exp(m[i] - mx);
-    vec sum = 0.0f;
-    int64_t j = 0;
-    for (; j + W <= bk; j += W) {
-      vec p = expv<Masked>(load(row + j) - mx);
-      store(row + j, p);
-      sum += p;
-    }
-    float tail = 0;
-    for (; j < bk; ++j) {
-      row[j] = row[j] == kNegInf ? 0.0f : std::exp(row[j] - mx);
-      tail += row[j];
-    }
-    for (int lane = 0; lane < W; ++lane)
-      tail += sum[lane];
-    l[i] = l[i] * alpha + tail;
-    m[i] = mx;
-    if (alpha != 1.0f)
+  }
+
+  /// o = acc / l and lse = m + log l for the rows [i0, i0 + bq); 0 and 0 for
+  /// a row that attends no key.
+  static void finishRows(int64_t i0, int64_t bq, int64_t dv, const float *acc,
+                         const float *m, const float *l, float *o, int64_t oRow,
+                         float *lse) {
+    for (int64_t i = 0; i < bq; ++i) {
+      float *out = o + (i0 + i) * oRow;
+      float inv = l[i] > 0 ? 1.0f / l[i] : 0.0f;
       for (int64_t c = 0; c < dv; ++c)
-        acc[i * dv + c] *= alpha;
+        out[c] = acc[i * dv + c] * inv;
+      if (lse)
+        lse[i0 + i] = l[i] > 0 ? m[i] + std::log(l[i]) : 0.0f;
+    }
   }
-}
 
-/// o = acc / l and lse = m + log l for the rows [i0, i0 + bq); 0 and 0 for
-/// a row that attends no key.
-void finishRows(int64_t i0, int64_t bq, int64_t dv, const float *acc,
-                const float *m, const float *l, float *o, int64_t oRow,
-                float *lse) {
-  for (int64_t i = 0; i < bq; ++i) {
-    float *out = o + (i0 + i) * oRow;
-    float inv = l[i] > 0 ? 1.0f / l[i] : 0.0f;
-    for (int64_t c = 0; c < dv; ++c)
-      out[c] = acc[i * dv + c] * inv;
-    if (lse)
-      lse[i0 + i] = l[i] > 0 ? m[i] + std::log(l[i]) : 0.0f;
+  /// P = exp(s - lse) over a block of scores (row stride BK), 0 where masked.
+  static void expBlock(float *p, int64_t bq, int64_t bk, const float *lse) {
+    for (int64_t i = 0; i < bq; ++i) {
+      float *row = p + i * BK;
+      float rowLse = lse[i];
+      int64_t j = 0;
+      for (; j + W <= bk; j += W)
+        store(row + j, expv(load(row + j) - rowLse));
+      for (; j < bk; ++j)
+        row[j] = row[j] == kNegInf ? 0.0f : std::exp(row[j] - rowLse);
+    }
   }
-}
 
-/// P = exp(s - lse) over a block of scores (row stride BK), 0 where masked.
-void expBlock(float *p, int64_t bq, int64_t bk, const float *lse) {
-  for (int64_t i = 0; i < bq; ++i) {
-    float *row = p + i * BK;
-    float rowLse = lse[i];
-    int64_t j = 0;
-    for (; j + W <= bk; j += W)
-      store(row + j, expv(load(row + j) - rowLse));
-    for (; j < bk; ++j)
-      row[j] = row[j] == kNegInf ? 0.0f : std::exp(row[j] - rowLse);
+  /// dS = P o (dP - Delta) * scale, into dP (both row stride BK).
+  static void dsBlock(const float *p, float *dP, int64_t bq, int64_t bk,
+                      const float *delta, float scale) {
+    for (int64_t i = 0; i < bq; ++i) {
+      float di = delta[i];
+      for (int64_t j = 0; j < bk; ++j)
+        dP[i * BK + j] = p[i * BK + j] * (dP[i * BK + j] - di) * scale;
+    }
   }
-}
 
-/// dS = P o (dP - Delta) * scale, into dP (both row stride BK).
-void dsBlock(const float *p, float *dP, int64_t bq, int64_t bk,
-             const float *delta, float scale) {
-  for (int64_t i = 0; i < bq; ++i) {
-    float di = delta[i];
-    for (int64_t j = 0; j < bk; ++j)
-      dP[i * BK + j] = p[i * BK + j] * (dP[i * BK + j] - di) * scale;
+  /// The forward through loom_sgemm calls (every operand block packed per
+  /// call): for head dims beyond the panel path's depth.
+  static bool forwardUnpanelled(int64_t tq, int64_t tk, int64_t d, int64_t dv,
+                                const float *q, int64_t qRow, int64_t qCol,
+                                const float *k, int64_t kRow, int64_t kCol,
+                                const float *v, int64_t vRow, int64_t vCol,
+                                float *o, int64_t oRow, float *lse,
+                                const uint8_t *keyMask, bool causal,
+                                float scale) {
+    thread_local Scratch sBuf, accBuf;
+    float *s = sBuf.get(BQ * BK);
+    float *acc = accBuf.get(BQ * dv);
+    if (!s || !acc)
+      return false;
+    int64_t shift = tk - tq;
+    float m[BQ], l[BQ];
+    for (int64_t i0 = 0; i0 < tq; i0 += BQ) {
+      int64_t bq = std::min(BQ, tq - i0);
+      std::fill(m, m + bq, kNegInf);
+      std::fill(l, l + bq, 0.0f);
+      std::fill(acc, acc + bq * dv, 0.0f);
+      int64_t end = keyEnd(tk, i0, bq, causal, shift);
+      for (int64_t j0 = 0; j0 < end; j0 += BK) {
+        int64_t bk = std::min(BK, end - j0);
+        scaledMaskedScores(s, bq, bk, d, i0, j0, q, qRow, qCol, k, kRow, kCol,
+                           scale, keyMask, causal, shift);
+        softmaxBlock<true>(s, bq, bk, m, l, acc, dv);
+        // acc += p v_j
+        sgemm(1, bq, dv, bk, s, 0, BK, 1, v + j0 * vRow, 0, vRow, vCol, acc, 0,
+              dv, true);
+      }
+      finishRows(i0, bq, dv, acc, m, l, o, oRow, lse);
+    }
+    return true;
   }
-}
+
+  /// The backward through loom_sgemm calls: for head dims beyond the panel
+  /// path's depth.
+  static bool
+  backwardUnpanelled(int64_t tq, int64_t tk, int64_t d, int64_t dv,
+                     const float *q, int64_t qRow, int64_t qCol, const float *k,
+                     int64_t kRow, int64_t kCol, const float *v, int64_t vRow,
+                     int64_t vCol, const float *o, int64_t oRow, int64_t oCol,
+                     const float *lse, const float *dO, int64_t dORow,
+                     int64_t dOCol, const uint8_t *keyMask, bool causal,
+                     float scale, float *dQ, int64_t dQRow, float *dK,
+                     int64_t dKRow, float *dV, int64_t dVRow) {
+    thread_local Scratch pBuf, dPBuf, deltaBuf;
+    float *p = pBuf.get(BQ * BK);
+    float *dP = dPBuf.get(BQ * BK);
+    float *delta = deltaBuf.get(tq);
+    if (!p || !dP || !delta)
+      return false;
+    int64_t shift = tk - tq;
+    // Delta = rowsum(dO o O)
+    for (int64_t i = 0; i < tq; ++i) {
+      float sum = 0;
+      for (int64_t c = 0; c < dv; ++c)
+        sum += dO[i * dORow + c * dOCol] * o[i * oRow + c * oCol];
+      delta[i] = sum;
+    }
+    for (int64_t i = 0; i < tq; ++i)
+      std::fill(dQ + i * dQRow, dQ + i * dQRow + d, 0.0f);
+    for (int64_t j = 0; j < tk; ++j) {
+      std::fill(dK + j * dKRow, dK + j * dKRow + d, 0.0f);
+      std::fill(dV + j * dVRow, dV + j * dVRow + dv, 0.0f);
+    }
+    for (int64_t j0 = 0; j0 < tk; j0 += BK) {
+      int64_t bk = std::min(BK, tk - j0);
+      // Query i sees key j when j <= i + shift: start at the block holding
+      // the first query that sees key j0.
+      int64_t first = causal ? std::max<int64_t>(0, j0 - shift) : 0;
+      for (int64_t i0 = first / BQ * BQ; i0 < tq; i0 += BQ) {
+        int64_t bq = std::min(BQ, tq - i0);
+        if (keyEnd(tk, i0, bq, causal, shift) <= j0)
+          continue;
+        // P = exp(scale * q_i k_j^T - lse_i), 0 where masked.
+        scaledMaskedScores(p, bq, bk, d, i0, j0, q, qRow, qCol, k, kRow, kCol,
+                           scale, keyMask, causal, shift);
+        expBlock(p, bq, bk, lse + i0);
+        // dV_j += P^T dO_i: A(r, c) = P[c][r].
+        sgemm(1, bk, dv, bq, p, 0, 1, BK, dO + i0 * dORow, 0, dORow, dOCol,
+              dV + j0 * dVRow, 0, dVRow, true);
+        // dP = dO_i V_j^T
+        sgemm(1, bq, bk, dv, dO + i0 * dORow, 0, dORow, dOCol, v + j0 * vRow, 0,
+              vCol, vRow, dP, 0, BK, false);
+        // dS = P o (dP - Delta_i) * scale, into dP.
+        dsBlock(p, dP, bq, bk, delta + i0, scale);
+        // dQ_i += dS K_j;  dK_j += dS^T Q_i
+        sgemm(1, bq, d, bk, dP, 0, BK, 1, k + j0 * kRow, 0, kRow, kCol,
+              dQ + i0 * dQRow, 0, dQRow, true);
+        sgemm(1, bk, d, bq, dP, 0, 1, BK, q + i0 * qRow, 0, qRow, qCol,
+              dK + j0 * dKRow, 0, dKRow, true);
+      }
+    }
+    return true;
+  }
+
+  static bool forward(int64_t tq, int64_t tk, int64_t d, int64_t dv,
+                      const float *q, int64_t qRow, int64_t qCol,
+                      const float *k, int64_t kRow, int64_t kCol,
+                      const float *v, int64_t vRow, int64_t vCol, float *o,
+                      int64_t oRow, float *lse, const uint8_t *keyMask,
+                      bool causal, float scale) {
+    if (d > kMaxPanelDepth || dv > kMaxPanelDepth)
+      return forwardUnpanelled(tq, tk, d, dv, q, qRow, qCol, k, kRow, kCol, v,
+                               vRow, vCol, o, oRow, lse, keyMask, causal,
+                               scale);
+    // The GEMM operands packed once: K and V for the whole head, Q (scaled)
+    // once per query block; only P is packed per block pair.
+    thread_local Scratch sBuf, accBuf, qBuf, pBuf, kBuf, vBuf;
+    float *s = sBuf.get(BQ * BK);
+    float *acc = accBuf.get(BQ * dv);
+    float *qp = qBuf.get(BQ * d);
+    float *pp = pBuf.get(BQ * BK);
+    float *kp = kBuf.get(roundUp(tk, NR) * d);
+    float *vp = vBuf.get(roundUp(dv, NR) * tk);
+    if (!s || !acc || !qp || !pp || !kp || !vp)
+      return false;
+    packPanelB(d, tk, k, kCol, kRow, kp);  // B(p, j) = K[j][p]
+    packPanelB(tk, dv, v, vRow, vCol, vp); // B(j, c) = V[j][c]
+    int64_t shift = tk - tq;
+    float m[BQ], l[BQ];
+    for (int64_t i0 = 0; i0 < tq; i0 += BQ) {
+      int64_t bq = std::min(BQ, tq - i0);
+      std::fill(m, m + bq, kNegInf);
+      std::fill(l, l + bq, 0.0f);
+      std::fill(acc, acc + bq * dv, 0.0f);
+      int64_t end = keyEnd(tk, i0, bq, causal, shift);
+      if (end > 0)
+        packPanelA(bq, d, q + i0 * qRow, qRow, qCol, scale, qp);
+      for (int64_t j0 = 0; j0 < end; j0 += BK) {
+        int64_t bk = std::min(BK, end - j0);
+        gemmPanels(bq, bk, d, qp, d * MR, kp + j0 / NR * d * NR, d * NR, s, BK,
+                   false);
+        if (keyMask || (causal && j0 + bk - 1 > i0 + shift)) {
+          maskBlock(s, bq, bk, i0, j0, keyMask, causal, shift);
+          softmaxBlock<true>(s, bq, bk, m, l, acc, dv);
+        } else {
+          softmaxBlock<false>(s, bq, bk, m, l, acc, dv);
+        }
+        packPanelA(bq, bk, s, BK, 1, 1.0f, pp);
+        gemmPanels(bq, dv, bk, pp, bk * MR, vp + j0 * NR, tk * NR, acc, dv,
+                   true);
+      }
+      finishRows(i0, bq, dv, acc, m, l, o, oRow, lse);
+    }
+    return true;
+  }
+
+  static bool backward(int64_t tq, int64_t tk, int64_t d, int64_t dv,
+                       const float *q, int64_t qRow, int64_t qCol,
+                       const float *k, int64_t kRow, int64_t kCol,
+                       const float *v, int64_t vRow, int64_t vCol,
+                       const float *o, int64_t oRow, int64_t oCol,
+                       const float *lse, const float *dO, int64_t dORow,
+                       int64_t dOCol, const uint8_t *keyMask, bool causal,
+                       float scale, float *dQ, int64_t dQRow, float *dK,
+                       int64_t dKRow, float *dV, int64_t dVRow) {
+    if (d > kMaxPanelDepth || dv > kMaxPanelDepth)
+      return backwardUnpanelled(tq, tk, d, dv, q, qRow, qCol, k, kRow, kCol, v,
+                                vRow, vCol, o, oRow, oCol, lse, dO, dORow,
+                                dOCol, keyMask, causal, scale, dQ, dQRow, dK,
+                                dKRow, dV, dVRow);
+    // Q and dO packed once per head in the two roles each plays (A and B
+    // operand), K and V once per key block; P and dS per block pair.
+    thread_local Scratch pBuf, dPBuf, deltaBuf, qaBuf, doaBuf, dobBuf, qbBuf,
+        kbBuf, vbBuf, kb2Buf, tBuf;
+    float *p = pBuf.get(BQ * BK);
+    float *dP = dPBuf.get(BQ * BK);
+    float *delta = deltaBuf.get(tq);
+    float *qA = qaBuf.get(roundUp(tq, MR) * d);
+    float *dOA = doaBuf.get(roundUp(tq, MR) * dv);
+    float *dOB = dobBuf.get(roundUp(dv, NR) * tq);
+    float *qB = qbBuf.get(roundUp(d, NR) * tq);
+    float *kB = kbBuf.get(BK * d);
+    float *vB = vbBuf.get(BK * dv);
+    float *kB2 = kb2Buf.get(roundUp(d, NR) * BK);
+    float *tA = tBuf.get(std::max(roundUp(BK, MR) * BQ, BQ * BK));
+    if (!p || !dP || !delta || !qA || !dOA || !dOB || !qB || !kB || !vB ||
+        !kB2 || !tA)
+      return false;
+    int64_t shift = tk - tq;
+    for (int64_t i = 0; i < tq; ++i) {
+      float sum = 0;
+      for (int64_t c = 0; c < dv; ++c)
+        sum += dO[i * dORow + c * dOCol] * o[i * oRow + c * oCol];
+      delta[i] = sum;
+    }
+    for (int64_t i = 0; i < tq; ++i)
+      std::fill(dQ + i * dQRow, dQ + i * dQRow + d, 0.0f);
+    for (int64_t j = 0; j < tk; ++j) {
+      std::fill(dK + j * dKRow, dK + j * dKRow + d, 0.0f);
+      std::fill(dV + j * dVRow, dV + j * dVRow + dv, 0.0f);
+    }
+    packPanelA(tq, d, q, qRow, qCol, scale, qA);     // S = (scale Q) K^T
+    packPanelA(tq, dv, dO, dORow, dOCol, 1.0f, dOA); // dP = dO V^T
+    packPanelB(tq, dv, dO, dORow, dOCol, dOB);       // dV += P^T dO
+    packPanelB(tq, d, q, qRow, qCol, qB);            // dK += dS^T Q
+    for (int64_t j0 = 0; j0 < tk; j0 += BK) {
+      int64_t bk = std::min(BK, tk - j0);
+      const float *kj = k + j0 * kRow, *vj = v + j0 * vRow;
+      packPanelB(d, bk, kj, kCol, kRow, kB);  // B(p, j) = K[j][p]
+      packPanelB(dv, bk, vj, vCol, vRow, vB); // B(c, j) = V[j][c]
+      packPanelB(bk, d, kj, kRow, kCol, kB2); // B(j, c) = K[j][c]
+      // Query i sees key j when j <= i + shift: start at the block holding
+      // the first query that sees key j0.
+      int64_t first = causal ? std::max<int64_t>(0, j0 - shift) : 0;
+      for (int64_t i0 = first / BQ * BQ; i0 < tq; i0 += BQ) {
+        int64_t bq = std::min(BQ, tq - i0);
+        if (keyEnd(tk, i0, bq, causal, shift) <= j0)
+          continue;
+        // P = exp(scale q_i k_j^T - lse_i), 0 where masked.
+        gemmPanels(bq, bk, d, qA + i0 / MR * d * MR, d * MR, kB, d * NR, p, BK,
+                   false);
+        maskBlock(p, bq, bk, i0, j0, keyMask, causal, shift);
+        expBlock(p, bq, bk, lse + i0);
+        // dV_j += P^T dO_i
+        packPanelA(bk, bq, p, 1, BK, 1.0f, tA);
+        gemmPanels(bk, dv, bq, tA, bq * MR, dOB + i0 * NR, tq * NR,
+                   dV + j0 * dVRow, dVRow, true);
+        // dP = dO_i V_j^T, then dS into dP
+        gemmPanels(bq, bk, dv, dOA + i0 / MR * dv * MR, dv * MR, vB, dv * NR,
+                   dP, BK, false);
+        dsBlock(p, dP, bq, bk, delta + i0, scale);
+        // dQ_i += dS K_j
+        packPanelA(bq, bk, dP, BK, 1, 1.0f, tA);
+        gemmPanels(bq, d, bk, tA, bk * MR, kB2, bk * NR, dQ + i0 * dQRow, dQRow,
+                   true);
+        // dK_j += dS^T Q_i
+        packPanelA(bk, bq, dP, 1, BK, 1.0f, tA);
+        gemmPanels(bk, d, bq, tA, bq * MR, qB + i0 * NR, tq * NR,
+                   dK + j0 * dKRow, dKRow, true);
+      }
+    }
+    return true;
+  }
+};
 
 } // namespace
 
-/// The forward through loom_sgemm calls (every operand block packed per
-/// call): for head dims beyond the panel path's depth.
-static bool forwardUnpanelled(int64_t tq, int64_t tk, int64_t d, int64_t dv,
-                       const float *q, int64_t qRow, int64_t qCol,
-                       const float *k, int64_t kRow, int64_t kCol,
-                       const float *v, int64_t vRow, int64_t vCol, float *o,
-                       int64_t oRow, float *lse, const uint8_t *keyMask,
-                       bool causal, float scale) {
-  thread_local Scratch sBuf, accBuf;
-  float *s = sBuf.get(BQ * BK);
-  float *acc = accBuf.get(BQ * dv);
-  if (!s || !acc)
-    return false;
-  int64_t shift = tk - tq;
-  float m[BQ], l[BQ];
-  for (int64_t i0 = 0; i0 < tq; i0 += BQ) {
-    int64_t bq = std::min(BQ, tq - i0);
-    std::fill(m, m + bq, kNegInf);
-    std::fill(l, l + bq, 0.0f);
-    std::fill(acc, acc + bq * dv, 0.0f);
-    int64_t end = keyEnd(tk, i0, bq, causal, shift);
-    for (int64_t j0 = 0; j0 < end; j0 += BK) {
-      int64_t bk = std::min(BK, end - j0);
-      scaledMaskedScores(s, bq, bk, d, i0, j0, q, qRow, qCol, k, kRow, kCol,
-                         scale, keyMask, causal, shift);
-      softmaxBlock<true>(s, bq, bk, m, l, acc, dv);
-      // acc += p v_j
-      sgemm(1, bq, dv, bk, s, 0, BK, 1, v + j0 * vRow, 0, vRow, vCol, acc, 0,
-            dv, true);
-    }
-    finishRows(i0, bq, dv, acc, m, l, o, oRow, lse);
-  }
-  return true;
+/// The supported block size nearest `want` (0: `fallback`).
+static int64_t nearestBlock(int64_t want, int64_t fallback,
+                            std::initializer_list<int64_t> sizes) {
+  if (want <= 0)
+    return fallback;
+  int64_t best = *sizes.begin();
+  for (int64_t size : sizes)
+    if (std::abs(size - want) < std::abs(best - want))
+      best = size;
+  return best;
 }
 
-/// The backward through loom_sgemm calls: for head dims beyond the panel
-/// path's depth.
-static bool backwardUnpanelled(int64_t tq, int64_t tk, int64_t d, int64_t dv,
-                        const float *q, int64_t qRow, int64_t qCol,
-                        const float *k, int64_t kRow, int64_t kCol,
-                        const float *v, int64_t vRow, int64_t vCol,
-                        const float *o, int64_t oRow, int64_t oCol,
-                        const float *lse, const float *dO, int64_t dORow,
-                        int64_t dOCol, const uint8_t *keyMask, bool causal,
-                        float scale, float *dQ, int64_t dQRow, float *dK,
-                        int64_t dKRow, float *dV, int64_t dVRow) {
-  thread_local Scratch pBuf, dPBuf, deltaBuf;
-  float *p = pBuf.get(BQ * BK);
-  float *dP = dPBuf.get(BQ * BK);
-  float *delta = deltaBuf.get(tq);
-  if (!p || !dP || !delta)
-    return false;
-  int64_t shift = tk - tq;
-  // Delta = rowsum(dO o O)
-  for (int64_t i = 0; i < tq; ++i) {
-    float sum = 0;
-    for (int64_t c = 0; c < dv; ++c)
-      sum += dO[i * dORow + c * dOCol] * o[i * oRow + c * oCol];
-    delta[i] = sum;
-  }
-  for (int64_t i = 0; i < tq; ++i)
-    std::fill(dQ + i * dQRow, dQ + i * dQRow + d, 0.0f);
-  for (int64_t j = 0; j < tk; ++j) {
-    std::fill(dK + j * dKRow, dK + j * dKRow + d, 0.0f);
-    std::fill(dV + j * dVRow, dV + j * dVRow + dv, 0.0f);
-  }
-  for (int64_t j0 = 0; j0 < tk; j0 += BK) {
-    int64_t bk = std::min(BK, tk - j0);
-    // Query i sees key j when j <= i + shift: start at the block holding
-    // the first query that sees key j0.
-    int64_t first = causal ? std::max<int64_t>(0, j0 - shift) : 0;
-    for (int64_t i0 = first / BQ * BQ; i0 < tq; i0 += BQ) {
-      int64_t bq = std::min(BQ, tq - i0);
-      if (keyEnd(tk, i0, bq, causal, shift) <= j0)
-        continue;
-      // P = exp(scale * q_i k_j^T - lse_i), 0 where masked.
-      scaledMaskedScores(p, bq, bk, d, i0, j0, q, qRow, qCol, k, kRow, kCol,
-                         scale, keyMask, causal, shift);
-      expBlock(p, bq, bk, lse + i0);
-      // dV_j += P^T dO_i: A(r, c) = P[c][r].
-      sgemm(1, bk, dv, bq, p, 0, 1, BK, dO + i0 * dORow, 0, dORow, dOCol,
-            dV + j0 * dVRow, 0, dVRow, true);
-      // dP = dO_i V_j^T
-      sgemm(1, bq, bk, dv, dO + i0 * dORow, 0, dORow, dOCol, v + j0 * vRow, 0,
-            vCol, vRow, dP, 0, BK, false);
-      // dS = P o (dP - Delta_i) * scale, into dP.
-      dsBlock(p, dP, bq, bk, delta + i0, scale);
-      // dQ_i += dS K_j;  dK_j += dS^T Q_i
-      sgemm(1, bq, d, bk, dP, 0, BK, 1, k + j0 * kRow, 0, kRow, kCol,
-            dQ + i0 * dQRow, 0, dQRow, true);
-      sgemm(1, bk, d, bq, dP, 0, 1, BK, q + i0 * qRow, 0, qRow, qCol,
-            dK + j0 * dKRow, 0, dKRow, true);
-    }
-  }
-  return true;
+#define LOOM_FLASH_BLOCKS(X)                                                   \
+  X(32, 64)                                                                    \
+  X(32, 128) X(32, 256) X(64, 64) X(64, 128) X(64, 256) X(128, 64) X(128, 128) \
+      X(128, 256)
+
+/// Calls `run(Flash<BQ, BK>{})` for the supported block shape nearest
+/// (blockQ, blockK), BQ rounded up to whole register tiles.
+template <typename Run>
+static bool withBlocks(int64_t blockQ, int64_t blockK, Run run) {
+  int64_t bq = nearestBlock(blockQ, kDefaultBlockQ, {32, 64, 128});
+  int64_t bk = nearestBlock(blockK, kDefaultBlockK, {64, 128, 256});
+#define LOOM_FLASH_CASE(Q, K)                                                  \
+  if (bq == Q && bk == K)                                                      \
+    return run(Flash<roundUp(Q, MR), K>{});
+  LOOM_FLASH_BLOCKS(LOOM_FLASH_CASE)
+#undef LOOM_FLASH_CASE
+  return false;
 }
 
 bool attentionForward(int64_t tq, int64_t tk, int64_t d, int64_t dv,
@@ -349,50 +532,13 @@ bool attentionForward(int64_t tq, int64_t tk, int64_t d, int64_t dv,
                       const float *k, int64_t kRow, int64_t kCol,
                       const float *v, int64_t vRow, int64_t vCol, float *o,
                       int64_t oRow, float *lse, const uint8_t *keyMask,
-                      bool causal, float scale) {
-  if (d > kMaxPanelDepth || dv > kMaxPanelDepth)
-    return forwardUnpanelled(tq, tk, d, dv, q, qRow, qCol, k, kRow, kCol, v,
-                             vRow, vCol, o, oRow, lse, keyMask, causal, scale);
-  // The GEMM operands packed once: K and V for the whole head, Q (scaled)
-  // once per query block; only P is packed per block pair.
-  thread_local Scratch sBuf, accBuf, qBuf, pBuf, kBuf, vBuf;
-  float *s = sBuf.get(BQ * BK);
-  float *acc = accBuf.get(BQ * dv);
-  float *qp = qBuf.get(BQ * d);
-  float *pp = pBuf.get(BQ * BK);
-  float *kp = kBuf.get(roundUp(tk, NR) * d);
-  float *vp = vBuf.get(roundUp(dv, NR) * tk);
-  if (!s || !acc || !qp || !pp || !kp || !vp)
-    return false;
-  packPanelB(d, tk, k, kCol, kRow, kp); // B(p, j) = K[j][p]
-  packPanelB(tk, dv, v, vRow, vCol, vp); // B(j, c) = V[j][c]
-  int64_t shift = tk - tq;
-  float m[BQ], l[BQ];
-  for (int64_t i0 = 0; i0 < tq; i0 += BQ) {
-    int64_t bq = std::min(BQ, tq - i0);
-    std::fill(m, m + bq, kNegInf);
-    std::fill(l, l + bq, 0.0f);
-    std::fill(acc, acc + bq * dv, 0.0f);
-    int64_t end = keyEnd(tk, i0, bq, causal, shift);
-    if (end > 0)
-      packPanelA(bq, d, q + i0 * qRow, qRow, qCol, scale, qp);
-    for (int64_t j0 = 0; j0 < end; j0 += BK) {
-      int64_t bk = std::min(BK, end - j0);
-      gemmPanels(bq, bk, d, qp, d * MR, kp + j0 / NR * d * NR, d * NR, s, BK,
-                 false);
-      if (keyMask || (causal && j0 + bk - 1 > i0 + shift)) {
-        maskBlock(s, bq, bk, i0, j0, keyMask, causal, shift);
-        softmaxBlock<true>(s, bq, bk, m, l, acc, dv);
-      } else {
-        softmaxBlock<false>(s, bq, bk, m, l, acc, dv);
-      }
-      packPanelA(bq, bk, s, BK, 1, 1.0f, pp);
-      gemmPanels(bq, dv, bk, pp, bk * MR, vp + j0 * NR, tk * NR, acc, dv,
-                 true);
-    }
-    finishRows(i0, bq, dv, acc, m, l, o, oRow, lse);
-  }
-  return true;
+                      bool causal, float scale, int64_t blockQ,
+                      int64_t blockK) {
+  return withBlocks(blockQ, blockK, [&](auto flash) {
+    return decltype(flash)::forward(tq, tk, d, dv, q, qRow, qCol, k, kRow, kCol,
+                                    v, vRow, vCol, o, oRow, lse, keyMask,
+                                    causal, scale);
+  });
 }
 
 bool attentionBackward(int64_t tq, int64_t tk, int64_t d, int64_t dv,
@@ -403,84 +549,14 @@ bool attentionBackward(int64_t tq, int64_t tk, int64_t d, int64_t dv,
                        const float *lse, const float *dO, int64_t dORow,
                        int64_t dOCol, const uint8_t *keyMask, bool causal,
                        float scale, float *dQ, int64_t dQRow, float *dK,
-                       int64_t dKRow, float *dV, int64_t dVRow) {
-  if (d > kMaxPanelDepth || dv > kMaxPanelDepth)
-    return backwardUnpanelled(tq, tk, d, dv, q, qRow, qCol, k, kRow, kCol, v,
-                              vRow, vCol, o, oRow, oCol, lse, dO, dORow, dOCol,
-                              keyMask, causal, scale, dQ, dQRow, dK, dKRow, dV,
-                              dVRow);
-  // Q and dO packed once per head in the two roles each plays (A and B
-  // operand), K and V once per key block; P and dS per block pair.
-  thread_local Scratch pBuf, dPBuf, deltaBuf, qaBuf, doaBuf, dobBuf, qbBuf,
-      kbBuf, vbBuf, kb2Buf, tBuf;
-  float *p = pBuf.get(BQ * BK);
-  float *dP = dPBuf.get(BQ * BK);
-  float *delta = deltaBuf.get(tq);
-  float *qA = qaBuf.get(roundUp(tq, MR) * d);
-  float *dOA = doaBuf.get(roundUp(tq, MR) * dv);
-  float *dOB = dobBuf.get(roundUp(dv, NR) * tq);
-  float *qB = qbBuf.get(roundUp(d, NR) * tq);
-  float *kB = kbBuf.get(BK * d);
-  float *vB = vbBuf.get(BK * dv);
-  float *kB2 = kb2Buf.get(roundUp(d, NR) * BK);
-  float *tA = tBuf.get(std::max(roundUp(BK, MR) * BQ, BQ * BK));
-  if (!p || !dP || !delta || !qA || !dOA || !dOB || !qB || !kB || !vB ||
-      !kB2 || !tA)
-    return false;
-  int64_t shift = tk - tq;
-  for (int64_t i = 0; i < tq; ++i) {
-    float sum = 0;
-    for (int64_t c = 0; c < dv; ++c)
-      sum += dO[i * dORow + c * dOCol] * o[i * oRow + c * oCol];
-    delta[i] = sum;
-  }
-  for (int64_t i = 0; i < tq; ++i)
-    std::fill(dQ + i * dQRow, dQ + i * dQRow + d, 0.0f);
-  for (int64_t j = 0; j < tk; ++j) {
-    std::fill(dK + j * dKRow, dK + j * dKRow + d, 0.0f);
-    std::fill(dV + j * dVRow, dV + j * dVRow + dv, 0.0f);
-  }
-  packPanelA(tq, d, q, qRow, qCol, scale, qA);       // S = (scale Q) K^T
-  packPanelA(tq, dv, dO, dORow, dOCol, 1.0f, dOA);   // dP = dO V^T
-  packPanelB(tq, dv, dO, dORow, dOCol, dOB);         // dV += P^T dO
-  packPanelB(tq, d, q, qRow, qCol, qB);              // dK += dS^T Q
-  for (int64_t j0 = 0; j0 < tk; j0 += BK) {
-    int64_t bk = std::min(BK, tk - j0);
-    const float *kj = k + j0 * kRow, *vj = v + j0 * vRow;
-    packPanelB(d, bk, kj, kCol, kRow, kB);  // B(p, j) = K[j][p]
-    packPanelB(dv, bk, vj, vCol, vRow, vB); // B(c, j) = V[j][c]
-    packPanelB(bk, d, kj, kRow, kCol, kB2); // B(j, c) = K[j][c]
-    // Query i sees key j when j <= i + shift: start at the block holding
-    // the first query that sees key j0.
-    int64_t first = causal ? std::max<int64_t>(0, j0 - shift) : 0;
-    for (int64_t i0 = first / BQ * BQ; i0 < tq; i0 += BQ) {
-      int64_t bq = std::min(BQ, tq - i0);
-      if (keyEnd(tk, i0, bq, causal, shift) <= j0)
-        continue;
-      // P = exp(scale q_i k_j^T - lse_i), 0 where masked.
-      gemmPanels(bq, bk, d, qA + i0 / MR * d * MR, d * MR, kB, d * NR, p, BK,
-                 false);
-      maskBlock(p, bq, bk, i0, j0, keyMask, causal, shift);
-      expBlock(p, bq, bk, lse + i0);
-      // dV_j += P^T dO_i
-      packPanelA(bk, bq, p, 1, BK, 1.0f, tA);
-      gemmPanels(bk, dv, bq, tA, bq * MR, dOB + i0 * NR, tq * NR,
-                 dV + j0 * dVRow, dVRow, true);
-      // dP = dO_i V_j^T, then dS into dP
-      gemmPanels(bq, bk, dv, dOA + i0 / MR * dv * MR, dv * MR, vB, dv * NR,
-                 dP, BK, false);
-      dsBlock(p, dP, bq, bk, delta + i0, scale);
-      // dQ_i += dS K_j
-      packPanelA(bq, bk, dP, BK, 1, 1.0f, tA);
-      gemmPanels(bq, d, bk, tA, bk * MR, kB2, bk * NR, dQ + i0 * dQRow, dQRow,
-                 true);
-      // dK_j += dS^T Q_i
-      packPanelA(bk, bq, dP, 1, BK, 1.0f, tA);
-      gemmPanels(bk, d, bq, tA, bq * MR, qB + i0 * NR, tq * NR,
-                 dK + j0 * dKRow, dKRow, true);
-    }
-  }
-  return true;
+                       int64_t dKRow, float *dV, int64_t dVRow, int64_t blockQ,
+                       int64_t blockK) {
+  return withBlocks(blockQ, blockK, [&](auto flash) {
+    return decltype(flash)::backward(tq, tk, d, dv, q, qRow, qCol, k, kRow,
+                                     kCol, v, vRow, vCol, o, oRow, oCol, lse,
+                                     dO, dORow, dOCol, keyMask, causal, scale,
+                                     dQ, dQRow, dK, dKRow, dV, dVRow);
+  });
 }
 
 } // namespace loom::kernels::LOOM_GEMM_NS

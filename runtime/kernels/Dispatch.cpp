@@ -22,7 +22,8 @@
                         const float *k, int64_t kRow, int64_t kCol,            \
                         const float *v, int64_t vRow, int64_t vCol, float *o,  \
                         int64_t oRow, float *lse, const uint8_t *keyMask,      \
-                        bool causal, float scale);                             \
+                        bool causal, float scale, int64_t blockQ,              \
+                        int64_t blockK);                                       \
   bool attentionBackward(int64_t tq, int64_t tk, int64_t d, int64_t dv,        \
                          const float *q, int64_t qRow, int64_t qCol,           \
                          const float *k, int64_t kRow, int64_t kCol,           \
@@ -31,7 +32,8 @@
                          const float *lse, const float *dO, int64_t dORow,     \
                          int64_t dOCol, const uint8_t *keyMask, bool causal,   \
                          float scale, float *dQ, int64_t dQRow, float *dK,     \
-                         int64_t dKRow, float *dV, int64_t dVRow);             \
+                         int64_t dKRow, float *dV, int64_t dVRow,              \
+                         int64_t blockQ, int64_t blockK);                      \
   }
 LOOM_DECLARE_KERNELS(avx512)
 LOOM_DECLARE_KERNELS(avx2)
@@ -113,12 +115,13 @@ extern "C" void loom_attention_forward(int64_t tq, int64_t tk, int64_t d,
                                        int64_t kCol, int64_t v, int64_t vRow,
                                        int64_t vCol, int64_t o, int64_t oRow,
                                        int64_t lse, int64_t keyMask,
-                                       int64_t causal, double scale) {
+                                       int64_t causal, double scale,
+                                       int64_t blockQ, int64_t blockK) {
   if (!chosen().attentionForward(
           tq, tk, d, dv, ptr<const float>(q), qRow, qCol, ptr<const float>(k),
           kRow, kCol, ptr<const float>(v), vRow, vCol, ptr<float>(o), oRow,
           ptr<float>(lse), ptr<const uint8_t>(keyMask), causal != 0,
-          float(scale)))
+          float(scale), blockQ, blockK))
     outOfMemory("attention forward");
 }
 
@@ -128,13 +131,14 @@ extern "C" void loom_attention_backward(
     int64_t vRow, int64_t vCol, int64_t o, int64_t oRow, int64_t oCol,
     int64_t lse, int64_t dO, int64_t dORow, int64_t dOCol, int64_t keyMask,
     int64_t causal, double scale, int64_t dQ, int64_t dQRow, int64_t dK,
-    int64_t dKRow, int64_t dV, int64_t dVRow) {
+    int64_t dKRow, int64_t dV, int64_t dVRow, int64_t blockQ, int64_t blockK) {
   if (!chosen().attentionBackward(
           tq, tk, d, dv, ptr<const float>(q), qRow, qCol, ptr<const float>(k),
           kRow, kCol, ptr<const float>(v), vRow, vCol, ptr<const float>(o),
           oRow, oCol, ptr<const float>(lse), ptr<const float>(dO), dORow, dOCol,
           ptr<const uint8_t>(keyMask), causal != 0, float(scale),
-          ptr<float>(dQ), dQRow, ptr<float>(dK), dKRow, ptr<float>(dV), dVRow))
+          ptr<float>(dQ), dQRow, ptr<float>(dK), dKRow, ptr<float>(dV), dVRow,
+          blockQ, blockK))
     outOfMemory("attention backward");
 }
 

@@ -80,19 +80,6 @@ TEST_P(AttentionKernelTest, MatchesDoubleReference) {
       for (int64_t c = 0; c < t.dv; ++c)
         o[i * t.dv + c] += P[i * t.tk + j] * v[j * t.dv + c];
   }
-  std::vector<float> gotO(t.tq * t.dv, NAN), gotLse(t.tq, NAN);
-  loom_attention_forward(t.tq, t.tk, t.d, t.dv, address(q.data()), 1, t.tq,
-                         address(k.data()), t.d, 1, address(v.data()), t.dv, 1,
-                         address(gotO.data()), t.dv, address(gotLse.data()),
-                         t.mask ? address(keep.data()) : 0, t.causal, scale);
-  double maxO = 0, maxLse = 0;
-  for (int64_t i = 0; i < t.tq * t.dv; ++i)
-    maxO = std::max(maxO, std::abs(double(gotO[i]) - o[i]));
-  for (int64_t i = 0; i < t.tq; ++i)
-    maxLse = std::max(maxLse, std::abs(double(gotLse[i]) - lse[i]));
-  EXPECT_LT(maxO, 2e-5) << "isa " << loom_sgemm_isa();
-  EXPECT_LT(maxLse, 2e-5);
-
   // Gradients: dV = P^T dO, dP = dO v^T, dS = P o (dP - Delta) * scale.
   std::vector<double> dQ(t.tq * t.d, 0.0), dK(t.tk * t.d, 0.0),
       dV(t.tk * t.dv, 0.0);
@@ -114,25 +101,46 @@ TEST_P(AttentionKernelTest, MatchesDoubleReference) {
       }
     }
   }
-  std::vector<float> gotDQ(t.tq * t.d, NAN), gotDK(t.tk * t.d, NAN),
-      gotDV(t.tk * t.dv, NAN);
-  loom_attention_backward(
-      t.tq, t.tk, t.d, t.dv, address(q.data()), 1, t.tq, address(k.data()), t.d,
-      1, address(v.data()), t.dv, 1, address(gotO.data()), t.dv, 1,
-      address(gotLse.data()), address(dO.data()), t.dv, 1,
-      t.mask ? address(keep.data()) : 0, t.causal, scale, address(gotDQ.data()),
-      t.d, address(gotDK.data()), t.d, address(gotDV.data()), t.dv);
-  auto maxdiff = [](const std::vector<float> &got,
-                    const std::vector<double> &want) {
-    double m = 0;
-    for (size_t i = 0; i < got.size(); ++i)
-      m = std::max(m, std::abs(double(got[i]) - want[i]));
-    return m;
-  };
-  double tol = 5e-5 * std::sqrt(double(t.tk));
-  EXPECT_LT(maxdiff(gotDQ, dQ), tol);
-  EXPECT_LT(maxdiff(gotDK, dK), tol);
-  EXPECT_LT(maxdiff(gotDV, dV), tol);
+  // Every block shape the kernels support the corners of: the default, the
+  // smallest and the largest queries with different key blocks.
+  for (auto [blockQ, blockK] :
+       {std::pair<int64_t, int64_t>{0, 0}, {32, 64}, {128, 128}}) {
+    SCOPED_TRACE("blocks " + std::to_string(blockQ) + " x " +
+                 std::to_string(blockK));
+    std::vector<float> gotO(t.tq * t.dv, NAN), gotLse(t.tq, NAN);
+    loom_attention_forward(
+        t.tq, t.tk, t.d, t.dv, address(q.data()), 1, t.tq, address(k.data()),
+        t.d, 1, address(v.data()), t.dv, 1, address(gotO.data()), t.dv,
+        address(gotLse.data()), t.mask ? address(keep.data()) : 0, t.causal,
+        scale, blockQ, blockK);
+    double maxO = 0, maxLse = 0;
+    for (int64_t i = 0; i < t.tq * t.dv; ++i)
+      maxO = std::max(maxO, std::abs(double(gotO[i]) - o[i]));
+    for (int64_t i = 0; i < t.tq; ++i)
+      maxLse = std::max(maxLse, std::abs(double(gotLse[i]) - lse[i]));
+    EXPECT_LT(maxO, 2e-5) << "isa " << loom_sgemm_isa();
+    EXPECT_LT(maxLse, 2e-5);
+    std::vector<float> gotDQ(t.tq * t.d, NAN), gotDK(t.tk * t.d, NAN),
+        gotDV(t.tk * t.dv, NAN);
+    loom_attention_backward(t.tq, t.tk, t.d, t.dv, address(q.data()), 1, t.tq,
+                            address(k.data()), t.d, 1, address(v.data()), t.dv,
+                            1, address(gotO.data()), t.dv, 1,
+                            address(gotLse.data()), address(dO.data()), t.dv, 1,
+                            t.mask ? address(keep.data()) : 0, t.causal, scale,
+                            address(gotDQ.data()), t.d, address(gotDK.data()),
+                            t.d, address(gotDV.data()), t.dv, blockQ, blockK);
+    auto maxdiff = [](const std::vector<float> &got,
+                      const std::vector<double> &want) {
+      double m = 0;
+      for (size_t i = 0; i < got.size(); ++i)
+        m = std::max(m, std::abs(double(got[i]) - want[i]));
+      return m;
+    };
+    double tol = 5e-5 * std::sqrt(double(t.tk));
+    EXPECT_LT(maxdiff(gotDQ, dQ), tol);
+    EXPECT_LT(maxdiff(gotDK, dK), tol);
+    EXPECT_LT(maxdiff(gotDV, dV), tol);
+  }
 }
 
 std::vector<Case> cases() {

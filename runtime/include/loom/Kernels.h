@@ -31,7 +31,10 @@ void loom_sgemm(int64_t batch, int64_t m, int64_t n, int64_t k, int64_t a,
                 int64_t cBatch, int64_t cRow, int64_t accumulate);
 
 /// Flash attention of one head (runtime/kernels/AttentionIsa.cpp): no
-/// [Tq x Tk] buffer, one [64 x 64] block of scores at a time.
+/// [Tq x Tk] buffer, one [blockQ x blockK] block of scores at a time
+/// (the supported shape nearest the request: blockQ 32, 64 or 128 rounded
+/// up to whole register tiles, blockK 64, 128 or 256; 0 picks the measured
+/// default, 64 x 256).
 ///
 ///   o = softmax(scale * q k^T, masked) v,  lse = row log-sum-exp
 ///
@@ -44,20 +47,20 @@ void loom_attention_forward(int64_t tq, int64_t tk, int64_t d, int64_t dv,
                             int64_t q, int64_t qRow, int64_t qCol, int64_t k,
                             int64_t kRow, int64_t kCol, int64_t v, int64_t vRow,
                             int64_t vCol, int64_t o, int64_t oRow, int64_t lse,
-                            int64_t keyMask, int64_t causal, double scale);
+                            int64_t keyMask, int64_t causal, double scale,
+                            int64_t blockQ, int64_t blockK);
 
-/// The gradients of one head's attention (FlashAttention-2) from the saved
+/// The gradients of one head's attention (FlashAttention-2, blocks as in
+/// loom_attention_forward) from the saved
 /// o and lse of loom_attention_forward: dq [tq, d], dk [tk, d], dv [tk, dv]
 /// are overwritten (columns contiguous).
-void loom_attention_backward(int64_t tq, int64_t tk, int64_t d, int64_t dv,
-                             int64_t q, int64_t qRow, int64_t qCol, int64_t k,
-                             int64_t kRow, int64_t kCol, int64_t v,
-                             int64_t vRow, int64_t vCol, int64_t o,
-                             int64_t oRow, int64_t oCol, int64_t lse,
-                             int64_t dO, int64_t dORow, int64_t dOCol,
-                             int64_t keyMask, int64_t causal, double scale,
-                             int64_t dQ, int64_t dQRow, int64_t dK,
-                             int64_t dKRow, int64_t dV, int64_t dVRow);
+void loom_attention_backward(
+    int64_t tq, int64_t tk, int64_t d, int64_t dv, int64_t q, int64_t qRow,
+    int64_t qCol, int64_t k, int64_t kRow, int64_t kCol, int64_t v,
+    int64_t vRow, int64_t vCol, int64_t o, int64_t oRow, int64_t oCol,
+    int64_t lse, int64_t dO, int64_t dORow, int64_t dOCol, int64_t keyMask,
+    int64_t causal, double scale, int64_t dQ, int64_t dQRow, int64_t dK,
+    int64_t dKRow, int64_t dV, int64_t dVRow, int64_t blockQ, int64_t blockK);
 
 /// The instruction set the kernels dispatch to on this host ("avx512",
 /// "avx2" or "generic"), for reports.

@@ -1,14 +1,23 @@
 // RUN: loom-opt %s -split-input-file -loom-cpu-attention-to-call | FileCheck %s --enable-var-scope
+// RUN: loom-opt %s -split-input-file -loom-cpu-attention-to-call="block-q=32 block-k=128" | FileCheck %s --check-prefix=BLOCKS
 
 // Tests that an attention and an attention_lse of the same operands (a
 // training step's forward) become one parallel loop over the 8 heads with
 // one forward kernel call writing both results, and that no [Tq x Tk]
 // tensor or buffer appears.
-// CHECK-LABEL: func.func private @loom_attention_forward(i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, f64)
+// The block shape is the last two arguments: 0 x 0 (the kernels' default)
+// unless block-q / block-k are given.
+// CHECK-LABEL: func.func private @loom_attention_forward(i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, f64, i64, i64)
+// BLOCKS-LABEL: func.func @forward_with_lse
+// BLOCKS: %[[BQ:.*]] = arith.constant 32 : i64
+// BLOCKS: %[[BK:.*]] = arith.constant 128 : i64
+// BLOCKS: func.call @loom_attention_forward({{.*}}, %[[BQ]], %[[BK]])
+// BLOCKS-LABEL: func.func @backward
+// BLOCKS: func.call @loom_attention_backward({{.*}}, %{{.*}}, %{{.*}})
 // CHECK-LABEL: func.func @forward_with_lse
 // CHECK-NOT: 16x16
 // CHECK-COUNT-1: scf.parallel (%[[H:.*]]) = (%{{.*}}) to (%{{.*}}) step (%{{.*}})
-// CHECK: func.call @loom_attention_forward
+// CHECK: func.call @loom_attention_forward({{.*}}, %cst{{[_0-9]*}}, %c0_i64{{[_0-9]*}}, %c0_i64{{[_0-9]*}})
 // CHECK-NOT: func.call @loom_attention_forward
 // CHECK: bufferization.to_tensor %{{.*}} restrict writable : memref<8x16x8xf32> to tensor<8x16x8xf32>
 // CHECK: bufferization.to_tensor %{{.*}} restrict writable : memref<8x16xf32> to tensor<8x16xf32>
