@@ -13,6 +13,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "loom/Params.h"
+#include "runtime/Memory.h"
 
 #include <algorithm>
 #include <cmath>
@@ -346,11 +347,10 @@ Result<ParamStore> ParamStore::create(std::vector<ParamInfo> params) {
     return total.status();
   ParamStore store;
   if (*total > 0) {
-    void *memory = std::aligned_alloc(kAlignment, *total);
+    void *memory = detail::allocateZeroed(kAlignment, *total);
     if (!memory)
       return Status::error("cannot allocate " + std::to_string(*total) +
                            " bytes for parameters");
-    std::memset(memory, 0, *total);
     store.buffer.reset(static_cast<std::byte *>(memory));
   }
   store.total = *total;

@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "loom/Tensor.h"
+#include "runtime/Memory.h"
 
 #include <bit>
 #include <cmath>
@@ -182,16 +183,11 @@ Tensor Tensor::empty(DType dtype, std::vector<int64_t> shape) {
                  loom::shapeString(shape).c_str());
     std::abort();
   }
-  // aligned_alloc wants a multiple of the alignment, and at least one block.
-  size_t rounded = (bytes + kAlignment - 1) / kAlignment * kAlignment;
-  if (rounded == 0)
-    rounded = kAlignment;
-  void *memory = std::aligned_alloc(kAlignment, rounded);
+  void *memory = detail::allocateZeroed(kAlignment, bytes);
   if (!memory) {
     std::fprintf(stderr, "loom: out of memory allocating %zu bytes\n", bytes);
     std::abort();
   }
-  std::memset(memory, 0, rounded);
   Tensor tensor = borrow(dtype, std::move(shape), memory);
   tensor.storage = std::shared_ptr<void>(memory, std::free);
   return tensor;

@@ -405,6 +405,9 @@ JitModule::load(const JitObjects &objects) {
     if (address == MAP_FAILED)
       return llvm::createStringError("loom: cannot map a workspace of " +
                                      std::to_string(bytes) + " bytes");
+    // Transparent huge pages where the OS allows them (madvise mode): a
+    // GPT-2-small step's 1 GB workspace is 500 page faults, not 250 000.
+    (void)::madvise(address, size, MADV_HUGEPAGE);
     result->workspaces.emplace_back(address, size);
     symbols[(*jit)->mangleAndIntern(name)] = {
         llvm::orc::ExecutorAddr::fromPtr(address),
