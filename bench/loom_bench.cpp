@@ -100,18 +100,20 @@ int main(int argc, char **argv) {
   std::vector<void *> pointers = {store->data()};
   for (const driver::ArgSpec &spec : fn.signature.inputs) {
     Tensor t = Tensor::empty(spec.dtype, spec.shape);
-    for (int64_t i = 0; i < t.numel(); ++i) {
-      if (spec.name == "m" || spec.name == "v")
-        t.data<float>()[i] = spec.name == "m" ? 0.0f : 1e-4f;
-      else if (spec.name == "hyper")
+    int64_t n = t.numel();
+    if (spec.name == "m" || spec.name == "v")
+      std::fill_n(t.data<float>(), n, spec.name == "m" ? 0.0f : 1e-4f);
+    else if (spec.name == "hyper")
+      for (int64_t i = 0; i < n; ++i)
         t.data<float>()[i] = i == 0 ? 1e-4f : 0.5f; // lr, 1 - beta^t
-      else if (spec.dtype == DType::F32)
+    else if (spec.dtype == DType::F32)
+      for (int64_t i = 0; i < n; ++i)
         t.data<float>()[i] = std::normal_distribution<float>()(rng);
-      else if (spec.dtype == DType::I32)
+    else if (spec.dtype == DType::I32)
+      for (int64_t i = 0; i < n; ++i)
         t.data<int32_t>()[i] = static_cast<int32_t>(rng() % 32); // < any vocab
-      else if (spec.dtype == DType::Bool)
-        static_cast<uint8_t *>(t.rawData())[i] = 1;
-    }
+    else if (spec.dtype == DType::Bool)
+      std::fill_n(static_cast<uint8_t *>(t.rawData()), n, uint8_t(1));
     pointers.push_back(t.rawData());
     buffers.push_back(std::move(t));
   }
