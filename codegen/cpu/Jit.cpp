@@ -219,12 +219,22 @@ compilePartition(llvm::StringRef bitcode,
 
 } // namespace
 
+/// One linked copy of the objects: its JIT, entries and workspaces.
+struct JitModule::Instance {
+  std::unique_ptr<llvm::orc::LLJIT> jit;
+  /// Packed wrappers by function: `void(void **args)`.
+  llvm::StringMap<void (*)(void **)> packed;
+  /// The mapped workspaces: address, bytes.
+  std::vector<std::pair<void *, size_t>> workspaces;
+  ~Instance() {
+    jit.reset(); // the code goes before the memory it uses
+    for (auto [address, bytes] : workspaces)
+      ::munmap(address, bytes);
+  }
+};
+
 JitModule::JitModule() = default;
-JitModule::~JitModule() {
-  jit.reset(); // the code goes before the memory it uses
-  for (auto [address, bytes] : workspaces)
-    ::munmap(address, bytes);
-}
+JitModule::~JitModule() = default;
 
 llvm::Expected<JitObjects> JitModule::compile(mlir::ModuleOp module,
                                               unsigned optLevel,
@@ -336,8 +346,9 @@ llvm::Expected<JitObjects> JitModule::compile(mlir::ModuleOp module,
   return result;
 }
 
-llvm::Expected<std::unique_ptr<JitModule>>
-JitModule::load(const JitObjects &objects) {
+/// Links `objects` into this process once more.
+static llvm::Expected<std::unique_ptr<JitModule::Instance>>
+linkInstance(const JitObjects &objects) {
   auto target = hostTarget();
   if (!target)
     return target.takeError();
@@ -397,7 +408,7 @@ JitModule::load(const JitObjects &objects) {
     symbols[(*jit)->mangleAndIntern(name)] = {
         llvm::orc::ExecutorAddr::fromPtr(address),
         llvm::JITSymbolFlags::Exported};
-  std::unique_ptr<JitModule> result(new JitModule());
+  auto result = std::make_unique<JitModule::Instance>();
   for (const auto &[name, bytes] : objects.workspaces) {
     size_t size = std::max<size_t>(bytes, 1);
     void *address = ::mmap(nullptr, size, PROT_READ | PROT_WRITE,
@@ -434,6 +445,47 @@ JitModule::load(const JitObjects &objects) {
 }
 
 llvm::Expected<std::unique_ptr<JitModule>>
+JitModule::load(const JitObjects &objects) {
+  auto instance = linkInstance(objects);
+  if (!instance)
+    return instance.takeError();
+  std::unique_ptr<JitModule> result(new JitModule());
+  result->objects = objects;
+  result->idle.push_back(instance->get());
+  result->instances.push_back(std::move(*instance));
+  return result;
+}
+
+size_t JitModule::instanceCount() const {
+  std::lock_guard<std::mutex> lock(mutex);
+  return instances.size();
+}
+
+llvm::Expected<JitModule::Instance *> JitModule::acquire() {
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (!idle.empty()) {
+      Instance *instance = idle.back();
+      idle.pop_back();
+      return instance;
+    }
+  }
+  // Every copy is busy: link another (outside the lock; linking is
+  // independent of the running calls).
+  auto instance = linkInstance(objects);
+  if (!instance)
+    return instance.takeError();
+  std::lock_guard<std::mutex> lock(mutex);
+  instances.push_back(std::move(*instance));
+  return instances.back().get();
+}
+
+void JitModule::release(Instance *instance) {
+  std::lock_guard<std::mutex> lock(mutex);
+  idle.push_back(instance);
+}
+
+llvm::Expected<std::unique_ptr<JitModule>>
 JitModule::create(mlir::ModuleOp module, unsigned optLevel, JitStats *stats) {
   auto objects = compile(module, optLevel, /*threads=*/0, stats);
   if (!objects)
@@ -443,15 +495,22 @@ JitModule::create(mlir::ModuleOp module, unsigned optLevel, JitStats *stats) {
 
 llvm::Error JitModule::call(llvm::StringRef function,
                             llvm::ArrayRef<void *> pointers) {
-  auto it = packed.find(function);
-  if (it == packed.end())
+  auto acquired = acquire();
+  if (!acquired)
+    return acquired.takeError();
+  Instance *instance = *acquired;
+  auto it = instance->packed.find(function);
+  if (it == instance->packed.end()) {
+    release(instance);
     return llvm::createStringError("loom: no compiled function '" +
                                    function.str() + "'");
+  }
   // The packed wrapper reads argument i through args[i].
   llvm::SmallVector<void *> storage(pointers.begin(), pointers.end());
   llvm::SmallVector<void *> args;
   for (void *&p : storage)
     args.push_back(&p);
   it->second(args.data());
+  release(instance);
   return llvm::Error::success();
 }

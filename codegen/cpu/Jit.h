@@ -16,6 +16,7 @@
 #include "llvm/Support/Error.h"
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -64,6 +65,11 @@ struct JitStats {
 
 /// A module linked into this process. Every function was lowered with
 /// bare-pointer arguments; `call` passes one pointer per argument.
+///
+/// `call` is thread-safe: the code keeps its temporaries in workspaces (one
+/// per function, at fixed addresses), so each concurrent caller gets its own
+/// linked copy of the objects with its own workspaces, linked on first need
+/// (milliseconds) and reused after.
 class JitModule {
 public:
   ~JitModule();
@@ -88,13 +94,20 @@ public:
   /// Calls `function` with `pointers[i]` as argument i.
   llvm::Error call(llvm::StringRef function, llvm::ArrayRef<void *> pointers);
 
+  /// Linked copies so far (one per caller that ran concurrently).
+  size_t instanceCount() const;
+
+  struct Instance;
+
 private:
   JitModule();
-  std::unique_ptr<llvm::orc::LLJIT> jit;
-  /// Packed wrappers by function: `void(void **args)`.
-  llvm::StringMap<void (*)(void **)> packed;
-  /// The mapped workspaces: address, bytes.
-  std::vector<std::pair<void *, size_t>> workspaces;
+  llvm::Expected<Instance *> acquire();
+  void release(Instance *instance);
+
+  JitObjects objects;
+  std::vector<std::unique_ptr<Instance>> instances;
+  std::vector<Instance *> idle;
+  mutable std::mutex mutex;
 };
 
 } // namespace loom
