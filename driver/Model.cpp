@@ -116,6 +116,14 @@ compiledFor(Model::Impl &impl, const std::string &name,
   driver::CompiledFunction &fn = **compiled;
   if (impl.session->compileCount() != before)
     impl.compileSeconds += fn.compileSeconds;
+  // Ids and targets out of their range are reported, never clamped. The
+  // inputs are the last of the compiled signature's (a training step takes
+  // its optimizer state first).
+  size_t first = fn.signature.inputs.size() - inputs.size();
+  for (size_t i = 0; i < inputs.size(); ++i)
+    if (llvm::Error err =
+            driver::checkRange(fn.signature.inputs[first + i], name, inputs[i]))
+      return Status::error(llvm::toString(std::move(err)));
   if (fn.paramBytes != static_cast<int64_t>(impl.params.totalBytes()))
     return Status::error("internal error: compiled code expects a parameter "
                          "buffer of " +

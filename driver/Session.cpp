@@ -114,7 +114,85 @@ std::string compilerAndHost() {
   return text + targetDescription();
 }
 
+/// The values an integer argument may hold, from its uses: the ids of an
+/// embedding index its table's rows, the targets of a cross-entropy its
+/// classes (or the ignore index). Reshapes, transposes and slices pass the
+/// values through; other uses (compares, masks) allow anything.
+std::optional<ArgSpec::Range> rangeOf(mlir::Value arg) {
+  std::optional<ArgSpec::Range> range;
+  auto narrow = [&](int64_t hi, std::optional<int64_t> also, std::string what) {
+    if (!range || hi < range->hi)
+      range = ArgSpec::Range{0, hi, also, std::move(what)};
+    else if (range->also != also)
+      range->also.reset();
+  };
+  llvm::SmallVector<mlir::Value> work = {arg};
+  llvm::DenseSet<mlir::Value> seen;
+  while (!work.empty()) {
+    mlir::Value v = work.pop_back_val();
+    if (!seen.insert(v).second)
+      continue;
+    for (mlir::OpOperand &use : v.getUses()) {
+      mlir::Operation *user = use.getOwner();
+      if (llvm::isa<loom::ReshapeOp, loom::TransposeOp, loom::SliceOp>(user)) {
+        work.push_back(user->getResult(0));
+      } else if (auto e = llvm::dyn_cast<loom::EmbeddingOp>(user)) {
+        if (use.getOperandNumber() == 1) {
+          int64_t rows =
+              llvm::cast<mlir::RankedTensorType>(e.getTable().getType())
+                  .getDimSize(0);
+          narrow(rows, std::nullopt,
+                 "ids of an embedding table of " + std::to_string(rows) +
+                     " rows");
+        }
+      } else if (auto ce = llvm::dyn_cast<loom::CrossEntropyOp>(user)) {
+        if (use.getOperandNumber() == 1) {
+          int64_t classes =
+              llvm::cast<mlir::RankedTensorType>(ce.getLogits().getType())
+                  .getShape()
+                  .back();
+          narrow(classes, ce.getIgnoreIndex(),
+                 "targets of a cross-entropy over " + std::to_string(classes) +
+                     " classes");
+        }
+      }
+    }
+  }
+  return range;
+}
+
 } // namespace
+
+llvm::Error loom::driver::checkRange(const ArgSpec &spec,
+                                     llvm::StringRef function,
+                                     const Tensor &input) {
+  if (!spec.range || input.dtype() != DType::I32)
+    return llvm::Error::success();
+  const ArgSpec::Range &r = *spec.range;
+  const int32_t *data = input.data<int32_t>();
+  for (int64_t i = 0, n = input.numel(); i < n; ++i) {
+    int64_t value = data[i];
+    if ((value >= r.lo && value < r.hi) || (r.also && value == *r.also))
+      continue;
+    std::string at = "[";
+    int64_t rest = i;
+    std::vector<int64_t> index(input.shape().size());
+    for (size_t d = index.size(); d-- > 0;) {
+      index[d] = rest % input.shape()[d];
+      rest /= input.shape()[d];
+    }
+    for (size_t d = 0; d < index.size(); ++d)
+      at += (d ? ", " : "") + std::to_string(index[d]);
+    at += "]";
+    std::string allowed = "[" + std::to_string(r.lo) + ", " +
+                          std::to_string(r.hi) + ")" +
+                          (r.also ? " or " + std::to_string(*r.also) : "");
+    return makeError("argument '" + spec.name + "' of '" + function +
+                     "': value " + std::to_string(value) + " at " + at +
+                     " is outside " + allowed + " (the " + r.what + ")");
+  }
+  return llvm::Error::success();
+}
 
 std::vector<Signature> loom::driver::signaturesOf(mlir::ModuleOp module) {
   std::vector<Signature> result;
@@ -360,6 +438,11 @@ Session::get(llvm::StringRef function,
   if (sigs.size() != 1)
     return makeError("no function '" + function + "'");
   compiled->signature = sigs.front();
+  for (auto func : (*module)->getOps<mlir::func::FuncOp>())
+    for (unsigned i = 0;
+         i < func.getNumArguments() && i < compiled->signature.inputs.size();
+         ++i)
+      compiled->signature.inputs[i].range = rangeOf(func.getArgument(i));
   for (const ArgSpec &arg : compiled->signature.inputs)
     for (int64_t d : arg.shape)
       if (d < 0)

@@ -24,6 +24,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -42,7 +43,22 @@ struct ArgSpec {
   DType dtype = DType::F32;
   std::vector<std::string> dims;
   std::vector<int64_t> shape; // specializations only
+  /// For integer inputs that index something (embedding ids, class
+  /// targets): the values allowed, [lo, hi) and `also` (an ignore index);
+  /// `what` says what they index, for messages. Specializations only.
+  struct Range {
+    int64_t lo = 0, hi = 0;
+    std::optional<int64_t> also;
+    std::string what;
+  };
+  std::optional<Range> range;
 };
+
+/// The first value of `input` outside `spec.range`, as an error naming the
+/// argument of `function`, the position and the value; success when it has
+/// no range or all values are in it.
+llvm::Error checkRange(const ArgSpec &spec, llvm::StringRef function,
+                       const Tensor &input);
 
 struct Signature {
   std::string name;

@@ -676,6 +676,21 @@ const llvm::StringMap<Primitive> &primitives() {
                                  table->str());
           if (ids->dtype != DType::I32)
             return c.fail(1, "embedding ids must be i32, got " + ids->str());
+          // Positions arange(n) into a table of fewer rows (T bound beyond
+          // a model's ctx): known wrong before anything runs.
+          if (auto positions = c.ir(1).getDefiningOp<loom::ArangeOp>()) {
+            std::optional<int64_t> rows = table->dims[0].getConstant();
+            std::optional<int64_t> n = ids->dims[0].getConstant();
+            if (rows && n && *n > *rows)
+              return c.fail(1, "positions arange(" + llvm::Twine(*n) +
+                                   ") index an embedding table of " +
+                                   llvm::Twine(*rows) + " rows: positions " +
+                                   llvm::Twine(*rows) + " to " +
+                                   llvm::Twine(*n - 1) +
+                                   " have no row; bind the length to at "
+                                   "most " +
+                                   llvm::Twine(*rows));
+          }
           TensorType out = *ids;
           out.dtype = table->dtype;
           out.dims.push_back(table->dims[1]);
