@@ -12,6 +12,9 @@ packages=(
   libfmt-dev libgtest-dev libgmock-dev cmake ninja-build ccache
   libomp5-14  # the OpenMP runtime the JIT loads for parallel loops
 )
+# The sanitizer and fuzzer builds link clang's runtime libraries
+# (libclang_rt.asan_cxx.a and friends).
+[ "$preset" = default ] || packages+=(libclang-rt-22-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' \
