@@ -255,6 +255,26 @@ template <int64_t BQ, int64_t BK> struct Flash {
     }
   }
 
+  /// The backward's start: Delta = rowsum(dO o O), and dQ, dK, dV zeroed.
+  static void startBackward(int64_t tq, int64_t tk, int64_t d, int64_t dv,
+                            const float *o, int64_t oRow, int64_t oCol,
+                            const float *dO, int64_t dORow, int64_t dOCol,
+                            float *delta, float *dQ, int64_t dQRow, float *dK,
+                            int64_t dKRow, float *dV, int64_t dVRow) {
+    for (int64_t i = 0; i < tq; ++i) {
+      float sum = 0;
+      for (int64_t c = 0; c < dv; ++c)
+        sum += dO[i * dORow + c * dOCol] * o[i * oRow + c * oCol];
+      delta[i] = sum;
+    }
+    for (int64_t i = 0; i < tq; ++i)
+      std::fill(dQ + i * dQRow, dQ + i * dQRow + d, 0.0f);
+    for (int64_t j = 0; j < tk; ++j) {
+      std::fill(dK + j * dKRow, dK + j * dKRow + d, 0.0f);
+      std::fill(dV + j * dVRow, dV + j * dVRow + dv, 0.0f);
+    }
+  }
+
   /// The forward through loom_sgemm calls (every operand block packed per
   /// call): for head dims beyond the panel path's depth.
   static bool forwardUnpanelled(int64_t tq, int64_t tk, int64_t d, int64_t dv,
@@ -309,19 +329,8 @@ template <int64_t BQ, int64_t BK> struct Flash {
     if (!p || !dP || !delta)
       return false;
     int64_t shift = tk - tq;
-    // Delta = rowsum(dO o O)
-    for (int64_t i = 0; i < tq; ++i) {
-      float sum = 0;
-      for (int64_t c = 0; c < dv; ++c)
-        sum += dO[i * dORow + c * dOCol] * o[i * oRow + c * oCol];
-      delta[i] = sum;
-    }
-    for (int64_t i = 0; i < tq; ++i)
-      std::fill(dQ + i * dQRow, dQ + i * dQRow + d, 0.0f);
-    for (int64_t j = 0; j < tk; ++j) {
-      std::fill(dK + j * dKRow, dK + j * dKRow + d, 0.0f);
-      std::fill(dV + j * dVRow, dV + j * dVRow + dv, 0.0f);
-    }
+    startBackward(tq, tk, d, dv, o, oRow, oCol, dO, dORow, dOCol, delta, dQ,
+                  dQRow, dK, dKRow, dV, dVRow);
     for (int64_t j0 = 0; j0 < tk; j0 += BK) {
       int64_t bk = std::min(BK, tk - j0);
       // Query i sees key j when j <= i + shift: start at the block holding
@@ -438,18 +447,8 @@ template <int64_t BQ, int64_t BK> struct Flash {
         !kB2 || !tA)
       return false;
     int64_t shift = tk - tq;
-    for (int64_t i = 0; i < tq; ++i) {
-      float sum = 0;
-      for (int64_t c = 0; c < dv; ++c)
-        sum += dO[i * dORow + c * dOCol] * o[i * oRow + c * oCol];
-      delta[i] = sum;
-    }
-    for (int64_t i = 0; i < tq; ++i)
-      std::fill(dQ + i * dQRow, dQ + i * dQRow + d, 0.0f);
-    for (int64_t j = 0; j < tk; ++j) {
-      std::fill(dK + j * dKRow, dK + j * dKRow + d, 0.0f);
-      std::fill(dV + j * dVRow, dV + j * dVRow + dv, 0.0f);
-    }
+    startBackward(tq, tk, d, dv, o, oRow, oCol, dO, dORow, dOCol, delta, dQ,
+                  dQRow, dK, dKRow, dV, dVRow);
     packPanelA(tq, d, q, qRow, qCol, scale, qA);     // S = (scale Q) K^T
     packPanelA(tq, dv, dO, dORow, dOCol, 1.0f, dOA); // dP = dO V^T
     packPanelB(tq, dv, dO, dORow, dOCol, dOB);       // dV += P^T dO
@@ -510,7 +509,8 @@ static int64_t nearestBlock(int64_t want, int64_t fallback,
 
 #define LOOM_FLASH_BLOCKS(X)                                                   \
   X(32, 64)                                                                    \
-  X(32, 128) X(32, 256) X(64, 64) X(64, 128) X(64, 256) X(128, 64) X(128, 128) \
+  X(32, 128)                                                                   \
+  X(32, 256) X(64, 64) X(64, 128) X(64, 256) X(128, 64) X(128, 128)            \
       X(128, 256)
 
 /// Calls `run(Flash<BQ, BK>{})` for the supported block shape nearest

@@ -13,6 +13,7 @@
 #include "driver/CompileCache.h"
 #include "driver/Session.h"
 #include "tests/TempDir.h"
+#include "tests/e2e/RandomCall.h"
 
 #include "loom/Params.h"
 #include "loom/Tensor.h"
@@ -26,7 +27,6 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <random>
 #include <sstream>
 
 using namespace loom;
@@ -88,40 +88,12 @@ driver::Variant trainStep(std::string optimizer = "kind=adamw") {
   return v;
 }
 
-/// Calls `fn` on seeded random parameters and inputs (zero optimizer
-/// state, lr 1e-3); returns every output, flattened.
+/// Calls `fn` on seeded parameters and inputs; returns every output.
 std::vector<float> run(driver::Session &session, driver::CompiledFunction &fn) {
   auto store = ParamStore::create(session.params());
   EXPECT_TRUE(store.ok());
   EXPECT_TRUE(store->initialize(7).ok());
-  std::mt19937 rng(11);
-  std::vector<Tensor> buffers;
-  std::vector<void *> pointers = {store->data()};
-  for (const driver::ArgSpec &spec : fn.signature.inputs) {
-    Tensor t = Tensor::empty(spec.dtype, spec.shape);
-    for (int64_t i = 0; i < t.numel(); ++i) {
-      if (spec.dtype == DType::I32)
-        t.data<int32_t>()[i] = int32_t(rng() % 64);
-      else if (spec.name == "hyper")
-        t.data<float>()[i] = i == 0 ? 1e-3f : 0.1f;
-      else
-        t.data<float>()[i] = 0.0f; // optimizer state
-    }
-    pointers.push_back(t.rawData());
-    buffers.push_back(std::move(t));
-  }
-  size_t firstOutput = buffers.size();
-  for (const driver::ArgSpec &spec : fn.signature.outputs) {
-    buffers.push_back(Tensor::empty(spec.dtype, spec.shape));
-    pointers.push_back(buffers.back().rawData());
-  }
-  llvm::Error err = fn.jit->call(fn.entry, pointers);
-  EXPECT_FALSE(bool(err)) << llvm::toString(std::move(err));
-  std::vector<float> out;
-  for (size_t i = firstOutput; i < buffers.size(); ++i)
-    for (int64_t j = 0; j < buffers[i].numel(); ++j)
-      out.push_back(buffers[i].data<float>()[j]);
-  return out;
+  return loom::testing::callOnSeededInputs(fn, store->data(), 11);
 }
 
 /// Compiles `function` in a fresh session; returns (loaded from disk?,

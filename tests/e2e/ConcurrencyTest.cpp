@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "driver/Session.h"
+#include "tests/e2e/RandomCall.h"
 
 #include "loom/Params.h"
 #include "loom/Tensor.h"
@@ -17,7 +18,6 @@
 
 #include <atomic>
 #include <cmath>
-#include <random>
 #include <thread>
 
 using namespace loom;
@@ -26,38 +26,10 @@ namespace {
 
 constexpr int kCases = 16, kThreads = 8, kCallsPerThread = 25;
 
-/// The outputs of `fn` on input case `c` (tokens from seed c; zero optimizer
-/// state), flattened.
+/// The outputs of `fn` on input case `c` (inputs from seed 1000 + c).
 std::vector<float> callOnCase(driver::CompiledFunction &fn, void *params,
                               int c) {
-  std::mt19937 rng(1000 + c);
-  std::vector<Tensor> buffers;
-  std::vector<void *> pointers = {params};
-  for (const driver::ArgSpec &spec : fn.signature.inputs) {
-    Tensor t = Tensor::empty(spec.dtype, spec.shape);
-    for (int64_t i = 0; i < t.numel(); ++i) {
-      if (spec.dtype == DType::I32)
-        t.data<int32_t>()[i] = int32_t(rng() % 64);
-      else if (spec.name == "hyper")
-        t.data<float>()[i] = i == 0 ? 1e-3f : 0.1f;
-    }
-    pointers.push_back(t.rawData());
-    buffers.push_back(std::move(t));
-  }
-  size_t firstOutput = buffers.size();
-  for (const driver::ArgSpec &spec : fn.signature.outputs) {
-    buffers.push_back(Tensor::empty(spec.dtype, spec.shape));
-    pointers.push_back(buffers.back().rawData());
-  }
-  if (llvm::Error err = fn.jit->call(fn.entry, pointers)) {
-    ADD_FAILURE() << llvm::toString(std::move(err));
-    return {};
-  }
-  std::vector<float> out;
-  for (size_t i = firstOutput; i < buffers.size(); ++i)
-    for (int64_t j = 0; j < buffers[i].numel(); ++j)
-      out.push_back(buffers[i].data<float>()[j]);
-  return out;
+  return loom::testing::callOnSeededInputs(fn, params, 1000 + c);
 }
 
 TEST(Concurrency, CallsFromEightThreadsMatchSerialCalls) {

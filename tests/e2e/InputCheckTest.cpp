@@ -22,9 +22,11 @@ using namespace loom;
 
 namespace {
 
-const std::map<std::string, std::string> kConfig = {
-    {"vocab", "300"}, {"ctx", "64"}, {"d", "32"}, {"layers", "1"},
-    {"heads", "2"}};
+const std::map<std::string, std::string> kConfig = {{"vocab", "300"},
+                                                    {"ctx", "64"},
+                                                    {"d", "32"},
+                                                    {"layers", "1"},
+                                                    {"heads", "2"}};
 
 Model open() {
   CompileOptions options;
@@ -55,8 +57,8 @@ std::string referenceError(const std::vector<int32_t> &tokens,
   driver::SessionOptions options;
   options.config = kConfig;
   options.useCache = false;
-  auto session = driver::Session::open(LOOM_SOURCE_DIR "/examples/gpt.loom",
-                                       options);
+  auto session =
+      driver::Session::open(LOOM_SOURCE_DIR "/examples/gpt.loom", options);
   if (!session)
     return llvm::toString(session.takeError());
   auto module = (*session)->generate("loss", {{"B", 2}, {"T", 4}});
@@ -75,8 +77,8 @@ std::string referenceError(const std::vector<int32_t> &tokens,
     array.shape = p.shape;
     array.data.assign(array.numElements(), 0.01);
   }
-  auto out = reference::evaluate(
-      **module, "loss", args, [&](llvm::StringRef name) {
+  auto out =
+      reference::evaluate(**module, "loss", args, [&](llvm::StringRef name) {
         auto it = params.find(name.str());
         return it == params.end() ? nullptr : &it->second;
       });

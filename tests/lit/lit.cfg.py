@@ -16,6 +16,10 @@ config.test_exec_root = os.path.join(config.loom_obj_root, "tests", "lit")
 
 config.substitutions.append(("%loom_src", config.loom_src_root))
 config.environment["FILECHECK_OPTS"] = "--enable-var-scope"
+# loomc run/train/sample keep compiled functions in the build tree, not in
+# the home directory.
+config.environment["LOOM_CACHE_DIR"] = os.path.join(config.loom_obj_root,
+                                                     "compile-cache")
 
 # FileCheck, not and count live beside lit in LLVM's bin folder; the loom
 # tools in the build tree.

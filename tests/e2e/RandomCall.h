@@ -1,0 +1,55 @@
+//===- RandomCall.h - Call a compiled function on seeded inputs -*- C++ -*-===//
+
+#ifndef LOOM_TESTS_E2E_RANDOMCALL_H
+#define LOOM_TESTS_E2E_RANDOMCALL_H
+
+#include "driver/Session.h"
+
+#include "loom/Tensor.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+#include <vector>
+
+namespace loom::testing {
+
+/// Calls `fn` with the parameter buffer `params` and inputs drawn from
+/// `seed`: i32 ids below 64, the training step's `hyper` as lr 1e-3 and
+/// bias corrections 0.1, optimizer state zero. Returns every output,
+/// flattened (empty after a reported failure).
+inline std::vector<float> callOnSeededInputs(driver::CompiledFunction &fn,
+                                             void *params, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<Tensor> buffers;
+  std::vector<void *> pointers = {params};
+  for (const driver::ArgSpec &spec : fn.signature.inputs) {
+    Tensor t = Tensor::empty(spec.dtype, spec.shape);
+    for (int64_t i = 0; i < t.numel(); ++i) {
+      if (spec.dtype == DType::I32)
+        t.data<int32_t>()[i] = int32_t(rng() % 64);
+      else if (spec.name == "hyper")
+        t.data<float>()[i] = i == 0 ? 1e-3f : 0.1f;
+    }
+    pointers.push_back(t.rawData());
+    buffers.push_back(std::move(t));
+  }
+  size_t firstOutput = buffers.size();
+  for (const driver::ArgSpec &spec : fn.signature.outputs) {
+    buffers.push_back(Tensor::empty(spec.dtype, spec.shape));
+    pointers.push_back(buffers.back().rawData());
+  }
+  if (llvm::Error err = fn.jit->call(fn.entry, pointers)) {
+    ADD_FAILURE() << llvm::toString(std::move(err));
+    return {};
+  }
+  std::vector<float> out;
+  for (size_t i = firstOutput; i < buffers.size(); ++i)
+    for (int64_t j = 0; j < buffers[i].numel(); ++j)
+      out.push_back(buffers[i].data<float>()[j]);
+  return out;
+}
+
+} // namespace loom::testing
+
+#endif // LOOM_TESTS_E2E_RANDOMCALL_H
