@@ -238,6 +238,10 @@ cl::opt<std::string>
                          "with this optimizer: sgd, adam or adamw"),
                 cl::value_desc("OPTIMIZER"), cl::sub(compileCmd),
                 cl::cat(loomCategory));
+cl::opt<bool> noOutline("no-outline",
+                        cl::desc("Inline every layer of a repeat (no "
+                                 "loom-outline-layers)"),
+                        cl::sub(compileCmd), cl::cat(loomCategory));
 cl::opt<bool> printLocations("print-locations",
                              cl::desc("Print the source location of each op"),
                              cl::sub(compileCmd), cl::cat(loomCategory));
@@ -375,6 +379,7 @@ int runCompile(MLIRContext &context, ModuleOp module, bool frontendBound) {
       loom::CpuPipelineOptions options;
       options.bind = bind;
       options.stopAfter = emit == Emit::Linalg ? "linalg" : "llvm";
+      options.outlineLayers = !noOutline;
       if (gradVariant || train)
         options.autodiff = "function=" + fnName;
       if (train)
