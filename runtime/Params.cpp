@@ -20,6 +20,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <set>
+#include <thread>
 
 #pragma STDC FP_CONTRACT OFF
 
@@ -116,10 +117,28 @@ void fill(DType dtype, std::byte *out, int64_t n, Fn value) {
     return std::clamp(std::round(v), lo, hi);
   };
   switch (dtype) {
-  case DType::F32:
-    for (int64_t i = 0; i < n; ++i)
-      reinterpret_cast<float *>(out)[i] = static_cast<float>(value(i));
+  case DType::F32: {
+    // Every value is a function of its index alone (Stream is counter
+    // based), so chunks on several threads give the same bits; a
+    // GPT-2-small's 124 M parameters take seconds on one core.
+    auto chunk = [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i)
+        reinterpret_cast<float *>(out)[i] = static_cast<float>(value(i));
+    };
+    int64_t threads = std::min<int64_t>(
+        {int64_t(std::max(1u, std::thread::hardware_concurrency())), 8,
+         n >> 20});
+    if (threads <= 1)
+      return chunk(0, n);
+    std::vector<std::thread> workers;
+    int64_t step = (n + threads - 1) / threads;
+    for (int64_t t = 1; t < threads; ++t)
+      workers.emplace_back(chunk, t * step, std::min(n, (t + 1) * step));
+    chunk(0, std::min(n, step));
+    for (std::thread &worker : workers)
+      worker.join();
     return;
+  }
   case DType::F64:
     for (int64_t i = 0; i < n; ++i)
       reinterpret_cast<double *>(out)[i] = value(i);
