@@ -30,6 +30,11 @@ export LOOM_CACHE_DIR=$cache OMP_NUM_THREADS=2
 
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 echo "machine: $cpu, $(nproc) cores; 2 threads; cache $cache (empty at start)"
+if [ -x "$jax" ] && "$jax" -c 'import jax, optax' 2>/dev/null; then
+  echo "peer: jax $("$jax" -c 'import jax; print(jax.__version__)') (XLA, CPU)"
+else
+  echo "peer: JAX skipped: no .venv-jax with jax and optax (bash scripts/jax-venv.sh installs them from PyPI)"
+fi
 printf '%-44s %9s %9s %11s %12s\n' work "cold s" "warm s" "call ms" "JAX cold s"
 
 field() { # line key -> value of key=value
