@@ -210,8 +210,10 @@ void CompileCache::store(llvm::StringRef key, const CachedFunction &entry) {
     os << serialize(entry);
     os.close();
     if (os.has_error()) {
+      std::string message = os.error().message();
+      os.clear_error(); // else the stream's destructor aborts
       (void)llvm::sys::fs::remove(temp);
-      return fail(os.error().message());
+      return fail(message);
     }
   }
   // Readers see the old entry or the whole new one, never a part.

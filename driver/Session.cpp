@@ -119,12 +119,16 @@ std::string compilerAndHost() {
 /// classes (or the ignore index). Reshapes, transposes and slices pass the
 /// values through; other uses (compares, masks) allow anything.
 std::optional<ArgSpec::Range> rangeOf(mlir::Value arg) {
-  std::optional<ArgSpec::Range> range;
+  // Every use's allowance: [0, hi) or `also`; the range is their
+  // intersection (an extra value survives only if every use allows it).
+  struct Use {
+    int64_t hi;
+    std::optional<int64_t> also;
+    std::string what;
+  };
+  std::vector<Use> uses;
   auto narrow = [&](int64_t hi, std::optional<int64_t> also, std::string what) {
-    if (!range || hi < range->hi)
-      range = ArgSpec::Range{0, hi, also, std::move(what)};
-    else if (range->also != also)
-      range->also.reset();
+    uses.push_back({hi, also, std::move(what)});
   };
   llvm::SmallVector<mlir::Value> work = {arg};
   llvm::DenseSet<mlir::Value> seen;
@@ -157,6 +161,23 @@ std::optional<ArgSpec::Range> rangeOf(mlir::Value arg) {
         }
       }
     }
+  }
+  if (uses.empty())
+    return std::nullopt;
+  const Use *tightest = &uses.front();
+  for (const Use &u : uses)
+    if (u.hi < tightest->hi)
+      tightest = &u;
+  ArgSpec::Range range{0, tightest->hi, std::nullopt, tightest->what};
+  for (const Use &candidate : uses) {
+    if (!candidate.also)
+      continue;
+    int64_t v = *candidate.also;
+    bool everyUseAllows = llvm::all_of(uses, [&](const Use &u) {
+      return (v >= 0 && v < u.hi) || u.also == v;
+    });
+    if (everyUseAllows && !(v >= 0 && v < range.hi))
+      range.also = v;
   }
   return range;
 }

@@ -212,6 +212,11 @@ bool match(Class &cls, Piece &piece, Member &member) {
   auto pairOutside = [&](Value a, Value b) {
     if (rep.contains(a))
       return true;
+    // An outside value of the same type, defined at the layers' level
+    // (not inside one of the member's ops).
+    if (a.getType() != b.getType() || piece.contains(b) ||
+        b.getParentRegion() != piece.ops.front()->getParentRegion())
+      return false;
     if (isRematerializable(a))
       return a == b || (isRematerializable(b) &&
                         llvm::cast<OpResult>(a).getResultNumber() ==
@@ -396,17 +401,21 @@ struct LoomOutlineLayers
           continue;
         classes.push_back(representedBy(piece));
       }
-      for (auto [i, cls] : llvm::enumerate(classes)) {
-        if (cls.members.size() < 2)
-          continue;
-        std::string name = func.getSymName().str() + "_" + key.first + "_" +
-                           (key.second == 0 ? "forward" : "backward");
-        if (key.second > 1)
-          name += std::to_string(key.second);
-        if (classes.size() > 1)
-          name += "_" + std::to_string(i);
-        outlineClass(module, func, cls, name);
-      }
+      // One class per (repeat, phase): the largest. The others were
+      // matched against values that outlining it replaces (alternating layer
+      // kinds, say), so they stay inline.
+      Class *best = nullptr;
+      for (Class &cls : classes)
+        if (cls.members.size() >= 2 &&
+            (!best || cls.members.size() > best->members.size()))
+          best = &cls;
+      if (!best)
+        continue;
+      std::string name = func.getSymName().str() + "_" + key.first + "_" +
+                         (key.second == 0 ? "forward" : "backward");
+      if (key.second > 1)
+        name += std::to_string(key.second);
+      outlineClass(module, func, *best, name);
     }
     for (Operation *op : dead)
       op->dropAllReferences();
@@ -522,6 +531,10 @@ struct LoomOutlineLayers
                      ArrayRef<Operation *> varying, ArrayRef<Value> outputs) {
     Piece &piece = *m.piece;
     Block *block = piece.ops.front()->getBlock();
+    // Earlier calls may have moved ops: take the order of the block now.
+    llvm::sort(piece.ops, [](Operation *a, Operation *b) {
+      return a->isBeforeInBlock(b);
+    });
     Operation *first = piece.ops.front(), *last = piece.ops.back();
     // Ops between the first and last op of the layer that depend on it go
     // after it (the phase is convex: nothing of the layer depends on them).

@@ -320,15 +320,18 @@ llvm::Expected<JitObjects> JitModule::compile(mlir::ModuleOp module,
   stat.translateSeconds = secondsSince(start);
 
   auto llvmStart = std::chrono::steady_clock::now();
-  std::vector<llvm::Expected<std::string>> objects;
+  std::vector<std::string> objects(bitcodes.size()), errors(bitcodes.size());
   std::vector<double> optimizeTimes(bitcodes.size(), 0);
-  for (size_t i = 0; i < bitcodes.size(); ++i)
-    objects.emplace_back(std::string());
   std::atomic<size_t> next{0};
   auto work = [&] {
-    for (size_t i; (i = next++) < bitcodes.size();)
-      objects[i] =
+    for (size_t i; (i = next++) < bitcodes.size();) {
+      auto object =
           compilePartition(bitcodes[i], *target, optLevel, optimizeTimes[i]);
+      if (object)
+        objects[i] = std::move(*object);
+      else
+        errors[i] = llvm::toString(object.takeError());
+    }
   };
   std::vector<std::thread> workers;
   for (unsigned t = 1; t < std::min<size_t>(threads, bitcodes.size()); ++t)
@@ -338,10 +341,10 @@ llvm::Expected<JitObjects> JitModule::compile(mlir::ModuleOp module,
     worker.join();
   stat.llvmSeconds = secondsSince(llvmStart);
   for (size_t i = 0; i < objects.size(); ++i) {
-    if (!objects[i])
-      return objects[i].takeError();
+    if (!errors[i].empty())
+      return llvm::createStringError(errors[i]);
     stat.optimizeSeconds += optimizeTimes[i];
-    result.objects.push_back(std::move(*objects[i]));
+    result.objects.push_back(std::move(objects[i]));
   }
   return result;
 }
@@ -361,11 +364,14 @@ linkInstance(const JitObjects &objects) {
             session, [](const llvm::MemoryBuffer &) {
               return std::make_unique<llvm::SectionMemoryManager>();
             });
-        // Debuggers and `perf` (with JITDUMPDIR set) see the code.
+        // Debuggers see the code; `perf` too when JITDUMPDIR names where
+        // its jitdump files go (otherwise LLVM's listener would write them
+        // under ~/.debug on every run).
         if (auto *gdb = llvm::JITEventListener::createGDBRegistrationListener())
           layer->registerJITEventListener(*gdb);
-        if (auto *perf = llvm::JITEventListener::createPerfJITEventListener())
-          layer->registerJITEventListener(*perf);
+        if (llvm::sys::Process::GetEnv("JITDUMPDIR"))
+          if (auto *perf = llvm::JITEventListener::createPerfJITEventListener())
+            layer->registerJITEventListener(*perf);
         return layer;
       });
   auto jit = builder.create();

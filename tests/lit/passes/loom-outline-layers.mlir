@@ -96,3 +96,34 @@ func.func @h(%p: tensor<32xf32>, %x: tensor<2x4xf32>) -> tensor<2x4xf32> {
   %y1 = loom.gelu %h1, approximate = false : tensor<2x4xf32> loc("blocks[1]"("nn.loom":9:5))
   return %y1 : tensor<2x4xf32>
 }
+
+// -----
+
+// Tests that with two classes of isomorphic layers (alternating GELU forms)
+// only one is outlined: the other class was matched against values that
+// outlining the first replaces, so its layers stay inline (and the IR stays
+// valid).
+// CHECK-LABEL: func.func private @a_blocks_forward
+// CHECK-COUNT-1: loom.gelu
+// CHECK-LABEL: func.func @a(
+// CHECK-COUNT-2: call @a_blocks_forward
+// CHECK-NOT: func.func private
+func.func @a(%p: tensor<64xf32>, %x: tensor<2x4xf32>) -> tensor<2x4xf32> {
+  %s0 = tensor.extract_slice %p[0] [16] [1] : tensor<64xf32> to tensor<16xf32> loc("blocks[0].fc"("nn.loom":3:5))
+  %w0 = tensor.expand_shape %s0 [[0, 1]] output_shape [4, 4] : tensor<16xf32> into tensor<4x4xf32> loc("blocks[0].fc"("nn.loom":3:5))
+  %h0 = loom.matmul %x, %w0 : tensor<2x4xf32>, tensor<4x4xf32> loc("blocks[0].fc"("nn.loom":4:5))
+  %y0 = loom.gelu %h0, approximate = true : tensor<2x4xf32> loc("blocks[0]"("nn.loom":9:5))
+  %s1 = tensor.extract_slice %p[16] [16] [1] : tensor<64xf32> to tensor<16xf32> loc("blocks[1].fc"("nn.loom":3:5))
+  %w1 = tensor.expand_shape %s1 [[0, 1]] output_shape [4, 4] : tensor<16xf32> into tensor<4x4xf32> loc("blocks[1].fc"("nn.loom":3:5))
+  %h1 = loom.matmul %y0, %w1 : tensor<2x4xf32>, tensor<4x4xf32> loc("blocks[1].fc"("nn.loom":4:5))
+  %y1 = loom.gelu %h1, approximate = false : tensor<2x4xf32> loc("blocks[1]"("nn.loom":9:5))
+  %s2 = tensor.extract_slice %p[32] [16] [1] : tensor<64xf32> to tensor<16xf32> loc("blocks[2].fc"("nn.loom":3:5))
+  %w2 = tensor.expand_shape %s2 [[0, 1]] output_shape [4, 4] : tensor<16xf32> into tensor<4x4xf32> loc("blocks[2].fc"("nn.loom":3:5))
+  %h2 = loom.matmul %y1, %w2 : tensor<2x4xf32>, tensor<4x4xf32> loc("blocks[2].fc"("nn.loom":4:5))
+  %y2 = loom.gelu %h2, approximate = true : tensor<2x4xf32> loc("blocks[2]"("nn.loom":9:5))
+  %s3 = tensor.extract_slice %p[48] [16] [1] : tensor<64xf32> to tensor<16xf32> loc("blocks[3].fc"("nn.loom":3:5))
+  %w3 = tensor.expand_shape %s3 [[0, 1]] output_shape [4, 4] : tensor<16xf32> into tensor<4x4xf32> loc("blocks[3].fc"("nn.loom":3:5))
+  %h3 = loom.matmul %y2, %w3 : tensor<2x4xf32>, tensor<4x4xf32> loc("blocks[3].fc"("nn.loom":4:5))
+  %y3 = loom.gelu %h3, approximate = false : tensor<2x4xf32> loc("blocks[3]"("nn.loom":9:5))
+  return %y3 : tensor<2x4xf32>
+}
