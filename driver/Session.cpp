@@ -503,6 +503,7 @@ Session::get(llvm::StringRef function,
   }
   // The disk cache: the key is everything the machine code depends on.
   std::string cacheKey;
+  std::optional<CachedFunction> built;
   if (diskCache) {
     std::string text;
     llvm::raw_string_ostream os(text);
@@ -511,71 +512,53 @@ Session::get(llvm::StringRef function,
                          std::to_string(options.optLevel) + "\n" +
                          compiled->entry;
     cacheKey = CompileCache::key({compilerAndHost(), config, text});
-    if (std::optional<CachedFunction> hit = diskCache->lookup(cacheKey)) {
-      auto linkStart = std::chrono::steady_clock::now();
-      auto jit = JitModule::load(hit->objects);
-      if (!jit)
-        return jit.takeError();
-      compiled->jit = std::move(*jit);
-      compiled->linkSeconds = since(linkStart);
-      compiled->flops = hit->flops;
-      compiled->paramBytes = hit->paramBytes;
-      compiled->optimizerStates = int(hit->optimizerStates);
-      compiled->signature =
-          variantSignature(compiled->signature, variant,
-                           compiled->paramBytes / 4, compiled->optimizerStates);
-      compiled->fromDiskCache = true;
-      compiled->compileSeconds = since(start);
-      ++compiles;
-      ++hits;
-      CompiledFunction *result = compiled.get();
-      cache[key] = std::move(compiled);
-      return result;
-    }
+    built = diskCache->lookup(cacheKey);
+    compiled->fromDiskCache = built.has_value();
   }
-
-  mlir::PassManager pm(context.get());
-  if (options.timePasses)
-    pm.enableTiming();
-  auto mlirStart = std::chrono::steady_clock::now();
-  if (mlir::failed(buildCpuPipeline(pm, pipeline)) ||
-      mlir::failed(pm.run(**module)))
-    return makeError("lowering '" + function + "' failed:\n" + diagnostics);
-  compiled->mlirSeconds = since(mlirStart);
-  if (auto bytes =
-          (**module)->getAttrOfType<mlir::IntegerAttr>("loom.param_bytes"))
-    compiled->paramBytes = bytes.getInt();
-  for (auto func : (*module)->getOps<mlir::LLVM::LLVMFuncOp>())
-    if (func.getName() == compiled->entry) {
-      if (auto flops = func->getAttrOfType<mlir::IntegerAttr>("loom.flops"))
-        compiled->flops = flops.getInt();
-      if (auto states =
-              func->getAttrOfType<mlir::IntegerAttr>("loom.optimizer_states"))
-        compiled->optimizerStates = states.getInt();
-    }
+  if (!built) {
+    mlir::PassManager pm(context.get());
+    if (options.timePasses)
+      pm.enableTiming();
+    auto mlirStart = std::chrono::steady_clock::now();
+    if (mlir::failed(buildCpuPipeline(pm, pipeline)) ||
+        mlir::failed(pm.run(**module)))
+      return makeError("lowering '" + function + "' failed:\n" + diagnostics);
+    compiled->mlirSeconds = since(mlirStart);
+    built.emplace();
+    if (auto bytes =
+            (**module)->getAttrOfType<mlir::IntegerAttr>("loom.param_bytes"))
+      built->paramBytes = bytes.getInt();
+    for (auto func : (*module)->getOps<mlir::LLVM::LLVMFuncOp>())
+      if (func.getName() == compiled->entry) {
+        if (auto flops = func->getAttrOfType<mlir::IntegerAttr>("loom.flops"))
+          built->flops = flops.getInt();
+        if (auto states =
+                func->getAttrOfType<mlir::IntegerAttr>("loom.optimizer_states"))
+          built->optimizerStates = states.getInt();
+      }
+    auto objects = JitModule::compile(**module, options.optLevel,
+                                      /*threads=*/0, &compiled->llvm);
+    if (!objects)
+      return objects.takeError();
+    built->objects = std::move(*objects);
+    if (diskCache)
+      diskCache->store(cacheKey, *built);
+  }
+  compiled->flops = built->flops;
+  compiled->paramBytes = built->paramBytes;
+  compiled->optimizerStates = int(built->optimizerStates);
   compiled->signature =
       variantSignature(compiled->signature, variant, compiled->paramBytes / 4,
                        compiled->optimizerStates);
-  auto objects = JitModule::compile(**module, options.optLevel,
-                                    /*threads=*/0, &compiled->llvm);
-  if (!objects)
-    return objects.takeError();
   auto linkStart = std::chrono::steady_clock::now();
-  auto jit = JitModule::load(*objects);
+  auto jit = JitModule::load(built->objects);
   if (!jit)
     return jit.takeError();
   compiled->jit = std::move(*jit);
   compiled->linkSeconds = since(linkStart);
-  if (diskCache) {
-    CachedFunction entry;
-    entry.objects = std::move(*objects);
-    entry.flops = compiled->flops;
-    entry.paramBytes = compiled->paramBytes;
-    entry.optimizerStates = compiled->optimizerStates;
-    diskCache->store(cacheKey, entry);
-  }
   compiled->compileSeconds = since(start);
   ++compiles;
+  hits += compiled->fromDiskCache;
   CompiledFunction *result = compiled.get();
   cache[key] = std::move(compiled);
   return result;

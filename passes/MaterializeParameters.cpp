@@ -86,7 +86,8 @@ LogicalResult packGradients(
       zeros(offset - cursor);
     Value flat = flatten(b, loc, ret.getOperand(index));
     pieces.push_back(flat);
-    cursor = offset + llvm::cast<RankedTensorType>(flat.getType()).getDimSize(0);
+    cursor =
+        offset + llvm::cast<RankedTensorType>(flat.getType()).getDimSize(0);
   }
   if (cursor < bufferType.getDimSize(0))
     zeros(bufferType.getDimSize(0) - cursor);

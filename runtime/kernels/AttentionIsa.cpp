@@ -2,8 +2,9 @@
 //
 // Compiled once per instruction set like GemmIsa.cpp (LOOM_GEMM_NS and
 // LOOM_GEMM_LANES pick the namespace and the vector width); the block
-// products are this ISA's packed GEMM (loom_sgemm's), so no T x T buffer
-// exists: only one [BQ x BK] block of scores per thread.
+// products run this ISA's GEMM micro-kernel on packed panels (GemmIsa.cpp's
+// packPanelA/B and gemmPanels), so no T x T buffer exists: only one
+// [BQ x BK] block of scores per thread.
 //
 // Forward (FlashAttention-2): for each block of BQ queries, stream blocks of
 // BK keys:
@@ -37,10 +38,6 @@
 
 namespace loom::kernels::LOOM_GEMM_NS {
 
-bool sgemm(int64_t batch, int64_t m, int64_t n, int64_t k, const float *a,
-           int64_t aBatch, int64_t aRow, int64_t aCol, const float *b,
-           int64_t bBatch, int64_t bRow, int64_t bCol, float *c, int64_t cBatch,
-           int64_t cRow, bool accumulate);
 void packPanelA(int64_t m, int64_t k, const float *a, int64_t aRow,
                 int64_t aCol, float scale, float *pa);
 void packPanelB(int64_t k, int64_t n, const float *b, int64_t bRow,
@@ -63,8 +60,6 @@ constexpr int64_t MR = LOOM_GEMM_MR, NR = 2 * W;
 /// 477, 128 8.2 / 472, 256 8.0 / 463; BQ 128 with BK 128 8.7 / 475, BQ 32
 /// with BK 256 7.9 / 464. The backward is the same (within 1%) at each.
 constexpr int64_t kDefaultBlockQ = 64, kDefaultBlockK = 256;
-/// Head dims up to the GEMM's depth block take the packed-panel path.
-constexpr int64_t kMaxPanelDepth = LOOM_GEMM_KC;
 
 constexpr int64_t roundUp(int64_t x, int64_t to) {
   return (x + to - 1) / to * to;
@@ -152,23 +147,6 @@ template <int64_t BQ, int64_t BK> struct Flash {
       for (int64_t j = std::max<int64_t>(0, i0 + i + shift + 1 - j0); j < bk;
            ++j)
         s[i * BK + j] = kNegInf;
-  }
-
-  /// s = scale * q_i k_j^T for queries [i0, i0 + bq) and keys [j0, j0 + bk)
-  /// (row stride BK), masked entries -inf.
-  static void scaledMaskedScores(float *s, int64_t bq, int64_t bk, int64_t d,
-                                 int64_t i0, int64_t j0, const float *q,
-                                 int64_t qRow, int64_t qCol, const float *k,
-                                 int64_t kRow, int64_t kCol, float scale,
-                                 const uint8_t *keyMask, bool causal,
-                                 int64_t shift) {
-    // B(p, j) = k[(j0 + j) * kRow + p * kCol]
-    sgemm(1, bq, bk, d, q + i0 * qRow, 0, qRow, qCol, k + j0 * kRow, 0, kCol,
-          kRow, s, 0, BK, false);
-    for (int64_t i = 0; i < bq; ++i)
-      for (int64_t j = 0; j < bk; ++j)
-        s[i * BK + j] *= scale;
-    maskBlock(s, bq, bk, i0, j0, keyMask, causal, shift);
   }
 
   /// Keys [0, end) that some query of block [i0, i0 + bq) may attend.
@@ -275,103 +253,12 @@ template <int64_t BQ, int64_t BK> struct Flash {
     }
   }
 
-  /// The forward through loom_sgemm calls (every operand block packed per
-  /// call): for head dims beyond the panel path's depth.
-  static bool forwardUnpanelled(int64_t tq, int64_t tk, int64_t d, int64_t dv,
-                                const float *q, int64_t qRow, int64_t qCol,
-                                const float *k, int64_t kRow, int64_t kCol,
-                                const float *v, int64_t vRow, int64_t vCol,
-                                float *o, int64_t oRow, float *lse,
-                                const uint8_t *keyMask, bool causal,
-                                float scale) {
-    thread_local Scratch sBuf, accBuf;
-    float *s = sBuf.get(BQ * BK);
-    float *acc = accBuf.get(BQ * dv);
-    if (!s || !acc)
-      return false;
-    int64_t shift = tk - tq;
-    float m[BQ], l[BQ];
-    for (int64_t i0 = 0; i0 < tq; i0 += BQ) {
-      int64_t bq = std::min(BQ, tq - i0);
-      std::fill(m, m + bq, kNegInf);
-      std::fill(l, l + bq, 0.0f);
-      std::fill(acc, acc + bq * dv, 0.0f);
-      int64_t end = keyEnd(tk, i0, bq, causal, shift);
-      for (int64_t j0 = 0; j0 < end; j0 += BK) {
-        int64_t bk = std::min(BK, end - j0);
-        scaledMaskedScores(s, bq, bk, d, i0, j0, q, qRow, qCol, k, kRow, kCol,
-                           scale, keyMask, causal, shift);
-        softmaxBlock<true>(s, bq, bk, m, l, acc, dv);
-        // acc += p v_j
-        sgemm(1, bq, dv, bk, s, 0, BK, 1, v + j0 * vRow, 0, vRow, vCol, acc, 0,
-              dv, true);
-      }
-      finishRows(i0, bq, dv, acc, m, l, o, oRow, lse);
-    }
-    return true;
-  }
-
-  /// The backward through loom_sgemm calls: for head dims beyond the panel
-  /// path's depth.
-  static bool
-  backwardUnpanelled(int64_t tq, int64_t tk, int64_t d, int64_t dv,
-                     const float *q, int64_t qRow, int64_t qCol, const float *k,
-                     int64_t kRow, int64_t kCol, const float *v, int64_t vRow,
-                     int64_t vCol, const float *o, int64_t oRow, int64_t oCol,
-                     const float *lse, const float *dO, int64_t dORow,
-                     int64_t dOCol, const uint8_t *keyMask, bool causal,
-                     float scale, float *dQ, int64_t dQRow, float *dK,
-                     int64_t dKRow, float *dV, int64_t dVRow) {
-    thread_local Scratch pBuf, dPBuf, deltaBuf;
-    float *p = pBuf.get(BQ * BK);
-    float *dP = dPBuf.get(BQ * BK);
-    float *delta = deltaBuf.get(tq);
-    if (!p || !dP || !delta)
-      return false;
-    int64_t shift = tk - tq;
-    startBackward(tq, tk, d, dv, o, oRow, oCol, dO, dORow, dOCol, delta, dQ,
-                  dQRow, dK, dKRow, dV, dVRow);
-    for (int64_t j0 = 0; j0 < tk; j0 += BK) {
-      int64_t bk = std::min(BK, tk - j0);
-      // Query i sees key j when j <= i + shift: start at the block holding
-      // the first query that sees key j0.
-      int64_t first = causal ? std::max<int64_t>(0, j0 - shift) : 0;
-      for (int64_t i0 = first / BQ * BQ; i0 < tq; i0 += BQ) {
-        int64_t bq = std::min(BQ, tq - i0);
-        if (keyEnd(tk, i0, bq, causal, shift) <= j0)
-          continue;
-        // P = exp(scale * q_i k_j^T - lse_i), 0 where masked.
-        scaledMaskedScores(p, bq, bk, d, i0, j0, q, qRow, qCol, k, kRow, kCol,
-                           scale, keyMask, causal, shift);
-        expBlock(p, bq, bk, lse + i0);
-        // dV_j += P^T dO_i: A(r, c) = P[c][r].
-        sgemm(1, bk, dv, bq, p, 0, 1, BK, dO + i0 * dORow, 0, dORow, dOCol,
-              dV + j0 * dVRow, 0, dVRow, true);
-        // dP = dO_i V_j^T
-        sgemm(1, bq, bk, dv, dO + i0 * dORow, 0, dORow, dOCol, v + j0 * vRow, 0,
-              vCol, vRow, dP, 0, BK, false);
-        // dS = P o (dP - Delta_i) * scale, into dP.
-        dsBlock(p, dP, bq, bk, delta + i0, scale);
-        // dQ_i += dS K_j;  dK_j += dS^T Q_i
-        sgemm(1, bq, d, bk, dP, 0, BK, 1, k + j0 * kRow, 0, kRow, kCol,
-              dQ + i0 * dQRow, 0, dQRow, true);
-        sgemm(1, bk, d, bq, dP, 0, 1, BK, q + i0 * qRow, 0, qRow, qCol,
-              dK + j0 * dKRow, 0, dKRow, true);
-      }
-    }
-    return true;
-  }
-
   static bool forward(int64_t tq, int64_t tk, int64_t d, int64_t dv,
                       const float *q, int64_t qRow, int64_t qCol,
                       const float *k, int64_t kRow, int64_t kCol,
                       const float *v, int64_t vRow, int64_t vCol, float *o,
                       int64_t oRow, float *lse, const uint8_t *keyMask,
                       bool causal, float scale) {
-    if (d > kMaxPanelDepth || dv > kMaxPanelDepth)
-      return forwardUnpanelled(tq, tk, d, dv, q, qRow, qCol, k, kRow, kCol, v,
-                               vRow, vCol, o, oRow, lse, keyMask, causal,
-                               scale);
     // The GEMM operands packed once: K and V for the whole head, Q (scaled)
     // once per query block; only P is packed per block pair.
     thread_local Scratch sBuf, accBuf, qBuf, pBuf, kBuf, vBuf;
@@ -423,11 +310,6 @@ template <int64_t BQ, int64_t BK> struct Flash {
                        int64_t dOCol, const uint8_t *keyMask, bool causal,
                        float scale, float *dQ, int64_t dQRow, float *dK,
                        int64_t dKRow, float *dV, int64_t dVRow) {
-    if (d > kMaxPanelDepth || dv > kMaxPanelDepth)
-      return backwardUnpanelled(tq, tk, d, dv, q, qRow, qCol, k, kRow, kCol, v,
-                                vRow, vCol, o, oRow, oCol, lse, dO, dORow,
-                                dOCol, keyMask, causal, scale, dQ, dQRow, dK,
-                                dKRow, dV, dVRow);
     // Q and dO packed once per head in the two roles each plays (A and B
     // operand), K and V once per key block; P and dS per block pair.
     thread_local Scratch pBuf, dPBuf, deltaBuf, qaBuf, doaBuf, dobBuf, qbBuf,
@@ -510,8 +392,7 @@ static int64_t nearestBlock(int64_t want, int64_t fallback,
 #define LOOM_FLASH_BLOCKS(X)                                                   \
   X(32, 64)                                                                    \
   X(32, 128)                                                                   \
-  X(32, 256) X(64, 64) X(64, 128) X(64, 256) X(128, 64) X(128, 128)            \
-      X(128, 256)
+  X(32, 256) X(64, 64) X(64, 128) X(64, 256) X(128, 64) X(128, 128) X(128, 256)
 
 /// Calls `run(Flash<BQ, BK>{})` for the supported block shape nearest
 /// (blockQ, blockK), BQ rounded up to whole register tiles.

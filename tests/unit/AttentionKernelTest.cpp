@@ -155,6 +155,8 @@ std::vector<Case> cases() {
     all.push_back({130, 33, d, d, true, true});   // early rows see nothing
   }
   all.push_back({200, 1024, 64, 64, true, true});
+  // A head dim beyond the GEMM's depth block (KC: 256 or 384).
+  all.push_back({20, 33, 400, 24, true, true});
   return all;
 }
 
