@@ -6,6 +6,7 @@
 
 #include "loom/Model.h"
 
+#include "driver/ModelImpl.h"
 #include "driver/Session.h"
 
 #include "loom/Checkpoint.h"
@@ -17,12 +18,6 @@
 
 using namespace loom;
 
-struct Model::Impl {
-  std::unique_ptr<driver::Session> session;
-  ParamStore params;
-  std::vector<FunctionInfo> functions;
-  double compileSeconds = 0;
-};
 
 Model::Model(std::unique_ptr<Impl> impl) : impl(std::move(impl)) {}
 Model::~Model() = default;
@@ -70,17 +65,9 @@ Result<Model> loom::compile(const std::string &path,
   return Model(std::move(impl));
 }
 
-namespace {
-/// The compiled variant of `name` for `inputs`, checked against the store.
-Result<driver::CompiledFunction *>
-compiledFor(Model::Impl &impl, const std::string &name,
-            const std::vector<Tensor> &inputs, const driver::Variant &variant);
-} // namespace
-
-/// Calls `fn` with the parameter buffer, then `inputs`, then fresh outputs.
-static Result<std::vector<Tensor>> invoke(driver::CompiledFunction &fn,
-                                          void *params,
-                                          const std::vector<void *> &inputs) {
+Result<std::vector<Tensor>>
+loom::driver::invoke(driver::CompiledFunction &fn, void *params,
+                     const std::vector<void *> &inputs) {
   std::vector<Tensor> outputs;
   std::vector<void *> pointers = {params};
   llvm::append_range(pointers, inputs);
@@ -93,10 +80,10 @@ static Result<std::vector<Tensor>> invoke(driver::CompiledFunction &fn,
   return outputs;
 }
 
-namespace {
 Result<driver::CompiledFunction *>
-compiledFor(Model::Impl &impl, const std::string &name,
-            const std::vector<Tensor> &inputs, const driver::Variant &variant) {
+loom::driver::compiledFor(Model::Impl &impl, const std::string &name,
+                          const std::vector<Tensor> &inputs,
+                          const driver::Variant &variant) {
   std::vector<std::vector<int64_t>> shapes;
   std::vector<DType> dtypes;
   for (size_t i = 0; i < inputs.size(); ++i) {
@@ -133,6 +120,7 @@ compiledFor(Model::Impl &impl, const std::string &name,
   return &fn;
 }
 
+namespace {
 std::vector<void *> pointersOf(const std::vector<Tensor> &tensors) {
   std::vector<void *> pointers;
   for (const Tensor &t : tensors)
@@ -152,10 +140,10 @@ std::string optimizerText(const OptimizerOptions &o) {
 
 Result<std::vector<Tensor>> Model::call(const std::string &name,
                                         const std::vector<Tensor> &inputs) {
-  auto fn = compiledFor(*impl, name, inputs, driver::Variant());
+  auto fn = driver::compiledFor(*impl, name, inputs, driver::Variant());
   if (!fn.ok())
     return fn.status();
-  return invoke(*fn.value(), impl->params.data(), pointersOf(inputs));
+  return driver::invoke(*fn.value(), impl->params.data(), pointersOf(inputs));
 }
 
 Result<Gradient> Model::gradient(const std::string &name,
@@ -164,10 +152,10 @@ Result<Gradient> Model::gradient(const std::string &name,
   driver::Variant variant;
   variant.kind = driver::Variant::Gradient;
   variant.trainable = trainable;
-  auto fn = compiledFor(*impl, name, inputs, variant);
+  auto fn = driver::compiledFor(*impl, name, inputs, variant);
   if (!fn.ok())
     return fn.status();
-  auto outputs = invoke(*fn.value(), impl->params.data(), pointersOf(inputs));
+  auto outputs = driver::invoke(*fn.value(), impl->params.data(), pointersOf(inputs));
   if (!outputs.ok())
     return outputs.status();
   Gradient result;
@@ -185,7 +173,7 @@ Result<StepResult> Model::trainStep(const StepOptions &options,
   variant.trainable = options.trainable;
   variant.lrMultipliers = options.lrMultipliers;
   variant.optimizer = optimizerText(o);
-  auto compiled = compiledFor(*impl, options.loss, inputs, variant);
+  auto compiled = driver::compiledFor(*impl, options.loss, inputs, variant);
   if (!compiled.ok())
     return compiled.status();
   driver::CompiledFunction &fn = *compiled.value();
@@ -205,7 +193,7 @@ Result<StepResult> Model::trainStep(const StepOptions &options,
     args.push_back(state.v.data());
   args.push_back(hyper);
   llvm::append_range(args, pointersOf(inputs));
-  auto outputs = invoke(fn, impl->params.data(), args);
+  auto outputs = driver::invoke(fn, impl->params.data(), args);
   if (!outputs.ok())
     return outputs.status();
   std::vector<Tensor> &out = outputs.value();

@@ -14,6 +14,7 @@
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/Verifier.h"
 #include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
 
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/FileSystem.h"
@@ -230,7 +231,8 @@ std::vector<Signature> loom::driver::signaturesOf(mlir::ModuleOp module) {
     }
     auto results = func.getFunctionType().getResults();
     for (unsigned i = 0; i < results.size(); ++i)
-      sig.outputs.push_back(
+      if (!func.getResultAttr(i, "loom.updates")) // updated in place
+        sig.outputs.push_back(
           specOf(results[i], "result" + std::to_string(i), nullptr));
     result.push_back(std::move(sig));
   }
@@ -382,6 +384,26 @@ Session::bindFromShapes(llvm::StringRef function,
   return bound;
 }
 
+/// A copy of `module` with `loom-derive-decode{options}` run on it.
+static llvm::Expected<mlir::OwningOpRef<mlir::ModuleOp>>
+deriveDecode(mlir::ModuleOp module, const std::string &options) {
+  mlir::OwningOpRef<mlir::ModuleOp> copy(module.clone());
+  std::string diagnostics;
+  llvm::raw_string_ostream os(diagnostics);
+  mlir::ScopedDiagnosticHandler handler(
+      module.getContext(), [&](mlir::Diagnostic &d) {
+        os << d.getLocation() << ": " << d.str() << "\n";
+        return mlir::success();
+      });
+  registerCpuPipeline();
+  mlir::PassManager pm(module.getContext());
+  if (mlir::failed(mlir::parsePassPipeline(
+          "loom-derive-decode{" + options + "}", pm, os)) ||
+      mlir::failed(pm.run(*copy)))
+    return makeError("cannot derive a decode step: " + diagnostics);
+  return std::move(copy);
+}
+
 std::string Variant::key() const {
   std::string text = std::to_string(int(kind)) + "|";
   for (const std::string &name : trainable)
@@ -389,7 +411,7 @@ std::string Variant::key() const {
   text += "|";
   for (const auto &[name, mult] : lrMultipliers)
     text += name + "=" + llvm::formatv("{0:e}", mult).str() + ",";
-  return text + "|" + optimizer;
+  return text + "|" + optimizer + "|" + std::to_string(capacity);
 }
 
 /// Matches a parameter name against a name or a prefix ending at a `.`.
@@ -403,7 +425,7 @@ static bool matchesPrefix(llvm::StringRef name, llvm::StringRef pattern) {
 static Signature variantSignature(const Signature &forward,
                                   const Variant &variant, int64_t paramCount,
                                   int states) {
-  if (variant.kind == Variant::Forward)
+  if (variant.kind == Variant::Forward || variant.kind == Variant::Decode)
     return forward;
   auto spec = [](std::string name, std::vector<int64_t> shape) {
     ArgSpec arg;
@@ -458,6 +480,25 @@ Session::get(llvm::StringRef function,
   std::vector<Signature> sigs = signaturesOf(**module);
   if (sigs.size() != 1)
     return makeError("no function '" + function + "'");
+  std::string decodeOptions;
+  if (variant.kind == Variant::Decode) {
+    // The decode step's signature (start, caches) is the derived function's.
+    decodeOptions = "function=" + function.str() +
+                    " capacity=" + std::to_string(variant.capacity);
+    auto derived = deriveDecode(**module, decodeOptions);
+    if (!derived)
+      return derived.takeError();
+    sigs = signaturesOf(**derived);
+    sigs.front().name = function.str();
+    // start + T <= capacity, so the caches are never written out of bounds.
+    int64_t steps = sigs.front().inputs[0].shape[1];
+    ArgSpec &start = sigs.front().inputs[1];
+    start.range = ArgSpec::Range{
+        0, variant.capacity - steps + 1, std::nullopt,
+        "start positions of " + std::to_string(steps) +
+            " new tokens in a cache of " + std::to_string(variant.capacity) +
+            " positions"};
+  }
   compiled->signature = sigs.front();
   for (auto func : (*module)->getOps<mlir::func::FuncOp>())
     for (unsigned i = 0;
@@ -481,7 +522,10 @@ Session::get(llvm::StringRef function,
   pipeline.gemmKernel = options.gemmKernel;
   pipeline.outlineLayers = options.outlineLayers;
   compiled->entry = function.str();
-  if (variant.kind != Variant::Forward) {
+  if (variant.kind == Variant::Decode) {
+    pipeline.decode = decodeOptions;
+    compiled->entry = function.str() + "_decode";
+  } else if (variant.kind != Variant::Forward) {
     pipeline.autodiff = "function=" + function.str();
     if (!variant.trainable.empty())
       pipeline.autodiff += " trainable=" + llvm::join(variant.trainable, ",");

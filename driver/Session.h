@@ -89,12 +89,17 @@ struct CompiledFunction {
 };
 
 /// What is compiled from an entry function: the function itself, its
-/// gradient (`<fn>_grad(inputs...) -> (loss, grads)`) or a fused training
+/// gradient (`<fn>_grad(inputs...) -> (loss, grads)`), a fused training
 /// step (`train_step(state..., hyper, inputs...) -> (loss, params',
-/// state'..., grad_norm)`); the parameter buffer is always the implicit
-/// first argument.
+/// state'..., grad_norm)`) or an incremental decoding step; the parameter
+/// buffer is always the implicit first argument.
 struct Variant {
-  enum Kind { Forward, Gradient, TrainStep } kind = Forward;
+  enum Kind { Forward, Gradient, TrainStep, Decode } kind = Forward;
+  /// Decode: positions per sequence in the key/value caches
+  /// (`loom-derive-decode`'s capacity). The function compiled is
+  /// `<fn>_decode(tokens, start, caches...) -> logits`, the caches updated
+  /// in place.
+  int64_t capacity = 0;
   /// Trainable parameter names or prefixes; empty: all.
   std::vector<std::string> trainable;
   /// Learning-rate multipliers by parameter name or prefix (the last match

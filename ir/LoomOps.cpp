@@ -981,6 +981,110 @@ std::optional<int64_t> AttentionOp::getFlopCount() {
 }
 
 //===----------------------------------------------------------------------===//
+// CachedAttentionOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult
+CachedAttentionOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+                                    Adaptor adaptor,
+                                    SmallVectorImpl<Type> &inferred) {
+  std::pair<StringRef, Type> operands[] = {
+      {"q", adaptor.getQ().getType()},
+      {"k", adaptor.getK().getType()},
+      {"v", adaptor.getV().getType()},
+      {"k_cache", adaptor.getKCache().getType()},
+      {"v_cache", adaptor.getVCache().getType()}};
+  SmallVector<RankedTensorType> types;
+  for (auto [name, type] : operands) {
+    FailureOr<RankedTensorType> ranked = rankedOperand(loc, type, name);
+    if (failed(ranked))
+      return failure();
+    if (ranked->getRank() != 4)
+      return emitOptionalError(loc, "expected ", name,
+                               " of rank 4 [B, H, T, D], got ", Type(*ranked));
+    if (!types.empty() &&
+        ranked->getElementType() != types.front().getElementType())
+      return emitOptionalError(loc, name, " element type ",
+                               ranked->getElementType(), " differs from q's");
+    types.push_back(*ranked);
+  }
+  FailureOr<RankedTensorType> startOr =
+      rankedOperand(loc, adaptor.getStart().getType(), "start");
+  if (failed(startOr))
+    return failure();
+  if (startOr->getRank() != 1)
+    return emitOptionalError(loc, "expected start of rank 1 [B], got ",
+                             Type(*startOr));
+  RankedTensorType q = types[0], k = types[1], v = types[2], kc = types[3],
+                   vc = types[4];
+  SharedDim batch{"batch B"}, heads{"heads H"}, tokens{"new tokens T"},
+      headDim{"head dim D"}, valueDim{"value dim Dv"},
+      capacity{"cache capacity C"};
+  for (auto [name, type] : llvm::zip(
+           ArrayRef<StringRef>{"q", "k", "v", "k_cache", "v_cache"}, types)) {
+    if (failed(batch.unify(loc, type.getDimSize(0), dimOf(0, name))) ||
+        failed(heads.unify(loc, type.getDimSize(1), dimOf(1, name))))
+      return failure();
+  }
+  if (failed(batch.unify(loc, startOr->getDimSize(0), dimOf(0, "start"))) ||
+      failed(tokens.unify(loc, q.getDimSize(2), dimOf(2, "q"))) ||
+      failed(tokens.unify(loc, k.getDimSize(2), dimOf(2, "k"))) ||
+      failed(tokens.unify(loc, v.getDimSize(2), dimOf(2, "v"))) ||
+      failed(capacity.unify(loc, kc.getDimSize(2), dimOf(2, "k_cache"))) ||
+      failed(capacity.unify(loc, vc.getDimSize(2), dimOf(2, "v_cache"))) ||
+      failed(headDim.unify(loc, q.getDimSize(3), dimOf(3, "q"))) ||
+      failed(headDim.unify(loc, k.getDimSize(3), dimOf(3, "k"))) ||
+      failed(headDim.unify(loc, kc.getDimSize(3), dimOf(3, "k_cache"))) ||
+      failed(valueDim.unify(loc, v.getDimSize(3), dimOf(3, "v"))) ||
+      failed(valueDim.unify(loc, vc.getDimSize(3), dimOf(3, "v_cache"))))
+    return failure();
+  inferred.push_back(RankedTensorType::get(
+      {batch.size, heads.size, tokens.size, valueDim.size},
+      q.getElementType()));
+  inferred.push_back(kc);
+  inferred.push_back(vc);
+  return success();
+}
+
+std::optional<int64_t> CachedAttentionOp::getFlopCount() {
+  RankedTensorType q = getQ().getType(), kc = getKCache().getType(),
+                   vc = getVCache().getType();
+  if (!q.hasStaticShape() || !kc.hasStaticShape() || !vc.hasStaticShape())
+    return std::nullopt;
+  int64_t batch = q.getDimSize(0) * q.getDimSize(1), tq = q.getDimSize(2),
+          d = q.getDimSize(3), tk = kc.getDimSize(2), dv = vc.getDimSize(3);
+  return batch * (2 * tq * tk * d + 2 * tq * tk * dv + 6 * tq * tk);
+}
+
+//===----------------------------------------------------------------------===//
+// DecodePositionsOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult
+DecodePositionsOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+                                    Adaptor adaptor,
+                                    SmallVectorImpl<Type> &inferred) {
+  FailureOr<RankedTensorType> start =
+      rankedOperand(loc, adaptor.getStart().getType(), "start");
+  FailureOr<RankedTensorType> tokens =
+      rankedOperand(loc, adaptor.getTokens().getType(), "tokens");
+  if (failed(start) || failed(tokens))
+    return failure();
+  if (start->getRank() != 1 || tokens->getRank() != 2)
+    return emitOptionalError(loc, "expected start [B] and tokens [B, T], got ",
+                             Type(*start), " and ", Type(*tokens));
+  SharedDim batch{"batch B"};
+  if (failed(batch.unify(loc, start->getDimSize(0), dimOf(0, "start"))) ||
+      failed(batch.unify(loc, tokens->getDimSize(0), dimOf(0, "tokens"))))
+    return failure();
+  inferred.push_back(RankedTensorType::get(
+      {batch.size, tokens->getDimSize(1)}, start->getElementType()));
+  return success();
+}
+
+std::optional<int64_t> DecodePositionsOp::getFlopCount() { return 0; }
+
+//===----------------------------------------------------------------------===//
 // CrossEntropyOp
 //===----------------------------------------------------------------------===//
 

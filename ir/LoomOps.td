@@ -571,6 +571,63 @@ def Loom_AttentionOp : Loom_InferredOp<"attention", [
   }];
 }
 
+def Loom_CachedAttentionOp : Loom_InferredOp<"cached_attention"> {
+  let summary = "Causal attention of new tokens over a key/value cache";
+  let description = [{
+    One step of incremental decoding (made by `loom-derive-decode` from a
+    causal `loom.attention`). `q`, `k`, `v: [B, H, T, D]` (`Dv` for `v`) are
+    the queries, keys and values of `T` new tokens per sequence;
+    `k_cache: [B, H, C, D]`, `v_cache: [B, H, C, Dv]` hold `C` positions;
+    `start: [B]` (`i32`) is the position of each sequence's first new token.
+
+    Results: the caches with the new keys and values written at positions
+    `start[b] .. start[b] + T - 1` (every other entry unchanged), and the
+    attention `[B, H, T, Dv]` of each new token over the updated cache: token
+    `t` of sequence `b` attends the keys at positions `j <= start[b] + t`,
+    so positions past `start[b] + T` (unfilled, or another sequence's
+    padding) are never read. `start[b] + T > C` is undefined behavior (the
+    runtime checks it before a call). Counts the FLOPs of an attention over
+    all `C` keys (an upper bound).
+
+    ```mlir
+    %o, %kc2, %vc2 = loom.cached_attention %q, %k, %v, %kc, %vc, %start,
+        scale = 1.250000e-01
+        : tensor<1x4x1x64xf32>, tensor<1x4x1x64xf32>, tensor<1x4x1x64xf32>,
+          tensor<1x4x256x64xf32>, tensor<1x4x256x64xf32>, tensor<1xi32>
+    ```
+  }];
+  let arguments = (ins Loom_FloatTensor:$q, Loom_FloatTensor:$k,
+                       Loom_FloatTensor:$v, Loom_FloatTensor:$k_cache,
+                       Loom_FloatTensor:$v_cache, Loom_IndexTensor:$start,
+                       Loom_F64Attr:$scale);
+  let results = (outs Loom_FloatTensor:$result, Loom_FloatTensor:$k_cache_out,
+                      Loom_FloatTensor:$v_cache_out);
+  let assemblyFormat = [{
+    $q `,` $k `,` $v `,` $k_cache `,` $v_cache `,` $start `,` `scale` `=`
+    $scale attr-dict `:` type($q) `,` type($k) `,` type($v) `,`
+    type($k_cache) `,` type($v_cache) `,` type($start)
+  }];
+}
+
+def Loom_DecodePositionsOp : Loom_InferredOp<"decode_positions"> {
+  let summary = "Absolute positions of new tokens: start[b] + t";
+  let description = [{
+    `start: [B]` and `tokens: [B, T]` (both `i32`) -> `[B, T]` (`i32`) with
+    `start[b] + t`: the positions of `T` new tokens per sequence, which
+    `loom-derive-decode` puts where a full forward used `arange(T)`. Only the
+    shape of `tokens` is read. Counts no FLOPs.
+
+    ```mlir
+    %p = loom.decode_positions %start, %tokens : tensor<2xi32>, tensor<2x1xi32>
+    // %p : tensor<2x1xi32>
+    ```
+  }];
+  let arguments = (ins Loom_IndexTensor:$start, Loom_IndexTensor:$tokens);
+  let results = (outs Loom_IndexTensor:$result);
+  let assemblyFormat =
+      "$start `,` $tokens attr-dict `:` type($start) `,` type($tokens)";
+}
+
 def Loom_CrossEntropyOp : Loom_InferredOp<"cross_entropy", [
     DeclareOpInterfaceMethods<Loom_VjpOpInterface>]> {
   let summary = "Mean softmax cross-entropy of logits against class ids";

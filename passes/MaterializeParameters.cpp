@@ -19,6 +19,8 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Builders.h"
 
+#include "llvm/ADT/DenseSet.h"
+
 #define DEBUG_TYPE "loom-materialize-parameters"
 
 namespace loom {
@@ -158,9 +160,18 @@ struct LoomMaterializeParameters
                                   func.getLoc())))
         return signalPassFailure();
       // Parameters and inputs belong to the caller: bufferization must not
-      // write into them.
+      // write into them, except those a result updates (`loom.updates`, a
+      // decode step's caches; shifted past the parameter buffer).
+      llvm::SmallDenseSet<int64_t> updated;
+      for (unsigned i = 0, e = func.getNumResults(); i < e; ++i)
+        if (auto arg = func.getResultAttrOfType<IntegerAttr>(i, "loom.updates")) {
+          func.setResultAttr(i, "loom.updates",
+                             b.getI64IntegerAttr(arg.getInt() + 1));
+          updated.insert(arg.getInt() + 1);
+        }
       for (unsigned i = 0, e = func.getNumArguments(); i < e; ++i)
-        func.setArgAttr(i, "bufferization.writable", b.getBoolAttr(false));
+        if (!updated.contains(i))
+          func.setArgAttr(i, "bufferization.writable", b.getBoolAttr(false));
       Value buffer = func.getArgument(0);
       SmallVector<loom::GetParameterOp> loads;
       func.walk([&](loom::GetParameterOp op) { loads.push_back(op); });

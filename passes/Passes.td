@@ -76,6 +76,46 @@ def LoomCountFlops : Pass<"loom-count-flops", "mlir::func::FuncOp"> {
   }];
 }
 
+def LoomDeriveDecode : Pass<"loom-derive-decode", "mlir::ModuleOp"> {
+  let summary = "Derives an incremental-decoding step from a decoder's "
+                "forward function";
+  let description = [{
+    Rewrites `function(tokens: i32[B, T]) -> ...` (static shapes; a decoder
+    whose only mixing along T is causal self-attention) into
+    `<function>_decode(tokens, start: i32[B], k_cache.0, v_cache.0, ...)`:
+    `T` new tokens per sequence at positions `start[b] .. start[b] + T - 1`.
+    One call with `start = 0` and the prompt is the prefill; calls with
+    `T = 1` are decode steps. Batched sequences may sit at different
+    positions.
+
+    - Each `arange(T)` (the positions of a full forward) becomes
+      `decode_positions(start, tokens)`; it may only feed embeddings (whose
+      tables must have at least `capacity` rows) and sinusoidal encodings.
+    - Each causal `loom.attention` becomes a `loom.cached_attention` over two
+      new arguments `[B, H, capacity, D]`, its key and value cache; the
+      updated caches are extra results marked `loom.updates = <argument
+      index>`, which the CPU pipeline updates in place and drops from the
+      signature.
+    - Result types downstream of the rewritten ops are re-inferred.
+
+    Non-causal attention (cross-attention), a key mask, or another use of
+    `arange(T)` is an error at that op: the result would depend on tokens
+    outside the step.
+
+    ```mlir
+    // before: %o = loom.attention %q, %k, %v, causal = true, scale = ...
+    // after:
+    %o, %kc2, %vc2 = loom.cached_attention %q, %k, %v, %kc, %vc, %start, ...
+    ```
+  }];
+  let options = [
+    Option<"function", "function", "std::string", "\"logits\"",
+           "The forward function to derive the decode step of">,
+    Option<"capacity", "capacity", "int64_t", "0",
+           "Positions each sequence's cache holds (C > 0)">,
+  ];
+}
+
 def LoomLowerToLinalg : Pass<"loom-lower-to-linalg", "mlir::func::FuncOp"> {
   let summary = "Lowers loom ops to linalg, tensor, arith, math and scf";
   let description = [{

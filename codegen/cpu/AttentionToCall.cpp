@@ -335,6 +335,78 @@ void lowerBackward(ModuleOp module, loom::AttentionGradOp op, int64_t blockQ,
   op.erase();
 }
 
+/// A decode step's attention: the new keys and values written into the
+/// caches at each sequence's start (tensor inserts, which bufferize in place
+/// into the cache arguments), then one kernel call per head over the
+/// filled keys [0, start[b] + T) with the causal shift start[b].
+void lowerCached(ModuleOp module, loom::CachedAttentionOp op, int64_t blockQ,
+                 int64_t blockK) {
+  OpBuilder b(op);
+  Location loc = op.getLoc();
+  HeadLoopBuilder hb(b, loc);
+  auto qT = op.getQ().getType();
+  auto vT = op.getV().getType();
+  int64_t batch = qT.getDimSize(0), headsPerSeq = qT.getDimSize(1),
+          tq = qT.getDimSize(2), d = qT.getDimSize(3), dv = vT.getDimSize(3);
+  Value kc = op.getKCache(), vc = op.getVCache();
+  auto one = [&](int64_t n) { return b.getIndexAttr(n); };
+  for (int64_t s = 0; s < batch; ++s) {
+    Value index = arith::ConstantIndexOp::create(b, loc, s);
+    Value start = arith::IndexCastOp::create(
+        b, loc, b.getIndexType(),
+        tensor::ExtractOp::create(b, loc, op.getStart(), ValueRange{index}));
+    auto append = [&](Value cache, Value fresh, int64_t width) -> Value {
+      SmallVector<OpFoldResult> sizes = {one(1), one(headsPerSeq), one(tq),
+                                         one(width)};
+      SmallVector<OpFoldResult> strides(4, one(1));
+      Value rows = tensor::ExtractSliceOp::create(
+          b, loc, fresh,
+          SmallVector<OpFoldResult>{one(s), one(0), one(0), one(0)}, sizes,
+          strides);
+      return tensor::InsertSliceOp::create(
+          b, loc, rows, cache,
+          SmallVector<OpFoldResult>{one(s), one(0), start, one(0)}, sizes,
+          strides);
+    };
+    kc = append(kc, op.getK(), d);
+    vc = append(vc, op.getV(), dv);
+  }
+  int64_t heads = batch * headsPerSeq;
+  Value qb = hb.heads(op.getQ()), kb = hb.heads(kc), vb = hb.heads(vc);
+  Value startBuffer = hb.toBuffer(op.getStart());
+  Value ob = memref::AllocOp::create(
+      b, loc, MemRefType::get({heads, tq, dv}, b.getF32Type()));
+  func::FuncOp callee = declare(module, kForward, 20, 18);
+  hb.parallelOverHeads(heads, [&](HeadLoopBuilder &body, Value h) {
+    auto qo = body.at(qb, h, 4), ko = body.at(kb, h, 4), vo = body.at(vb, h, 4),
+         oo = body.at(ob, h, 4);
+    Value seq = arith::DivUIOp::create(
+        body.b, body.loc, h,
+        arith::ConstantIndexOp::create(body.b, body.loc, headsPerSeq));
+    Value start = memref::LoadOp::create(body.b, body.loc, startBuffer,
+                                         ValueRange{seq});
+    Value filled = arith::AddIOp::create(
+        body.b, body.loc,
+        arith::ExtSIOp::create(body.b, body.loc, body.b.getI64Type(), start),
+        body.i64(tq));
+    SmallVector<Value> args = {
+        body.i64(tq),  filled,         body.i64(d),   body.i64(dv),
+        qo.address,    qo.strides[0],  qo.strides[1], ko.address,
+        ko.strides[0], ko.strides[1],  vo.address,    vo.strides[0],
+        vo.strides[1], oo.address,     oo.strides[0], body.i64(0),
+        body.i64(0),   body.i64(true),
+        arith::ConstantFloatOp::create(body.b, body.loc, body.b.getF64Type(),
+                                       APFloat(double(op.getScale()))),
+        body.i64(blockQ), body.i64(blockK)};
+    func::CallOp::create(body.b, body.loc, callee, args);
+  });
+  Value o = hb.toTensor(ob, op.getResult().getType());
+  op.getResult().replaceAllUsesWith(o);
+  op.getKCacheOut().replaceAllUsesWith(kc);
+  op.getVCacheOut().replaceAllUsesWith(vc);
+  op.erase();
+}
+
 struct LoomCpuAttentionToCall
     : public loom::cpu::impl::LoomCpuAttentionToCallBase<
           LoomCpuAttentionToCall> {
@@ -394,6 +466,13 @@ struct LoomCpuAttentionToCall
                      a.getCausal(), scaleOf(a), a, nullptr, blockQ, blockK);
     for (loom::AttentionGradOp g : grads)
       lowerBackward(module, g, blockQ, blockK);
+    SmallVector<loom::CachedAttentionOp> cached;
+    module.walk([&](loom::CachedAttentionOp op) {
+      if (op.getQ().getType().getElementType().isF32())
+        cached.push_back(op);
+    });
+    for (loom::CachedAttentionOp op : cached)
+      lowerCached(module, op, blockQ, blockK);
   }
 };
 

@@ -33,6 +33,8 @@ std::string loom::cpuPipelineText(const CpuPipelineOptions &options) {
   if (!options.bind.empty())
     stages.push_back("loom-specialize{bind=" + llvm::join(options.bind, ",") +
                      "}");
+  if (!options.decode.empty())
+    stages.push_back("loom-derive-decode{" + options.decode + "}");
   // On loom IR, then to linalg on tensors.
   stages.push_back("canonicalize,cse");
   if (!options.autodiff.empty())
@@ -42,7 +44,9 @@ std::string loom::cpuPipelineText(const CpuPipelineOptions &options) {
   stages.push_back("loom-materialize-parameters");
   if (!options.optimizer.empty())
     stages.push_back("loom-optimizer{" + options.optimizer + "}");
-  if (options.outlineLayers)
+  // (A decode step's caches are updated in place through the calls of
+  // outlined layers only with inter-procedural bufferization; not yet.)
+  if (options.outlineLayers && options.decode.empty())
     stages.push_back("loom-outline-layers");
   stages.push_back(
       std::string("func.func(loom-lower-to-linalg{keep-attention=") +
@@ -73,6 +77,8 @@ std::string loom::cpuPipelineText(const CpuPipelineOptions &options) {
   stages.push_back("one-shot-bufferize{bufferize-function-boundaries "
                    "allow-return-allocs-from-loops "
                    "function-boundary-type-conversion=identity-layout-map}");
+  if (!options.decode.empty())
+    stages.push_back("canonicalize,loom-cpu-drop-updated-results");
   stages.push_back("func.func(loom-cpu-distinct-results)");
   stages.push_back("buffer-results-to-out-params{hoist-static-allocs=true "
                    "modify-public-functions=true}");

@@ -30,6 +30,11 @@ struct CpuPipelineOptions {
   /// Options of `loom-optimizer` (e.g. "kind=adamw weight-decay=0.01");
   /// when set, the gradient function becomes `train_step`. Needs autodiff.
   std::string optimizer;
+  /// Options of `loom-derive-decode` (e.g. "function=logits capacity=256");
+  /// when set, the function becomes `<function>_decode`, whose key/value
+  /// caches are updated in place (and layers are not outlined). Empty: no
+  /// decode step.
+  std::string decode;
   /// Stop after this stage: "linalg" (tensors on linalg), or "llvm" (all).
   std::string stopAfter = "llvm";
   /// Threads for parallel loops (OpenMP); 1 compiles serial code. Without

@@ -32,8 +32,10 @@ def LoomCpuAttentionToCall
   let summary = "Runs f32 attention, its lse and its gradient as flash "
                 "attention kernel calls, one per head";
   let description = [{
-    On loom IR, before `loom-lower-to-linalg`: each f32 `loom.attention`,
-    `loom.attention_lse` and `loom.attention_grad` with at least one batch
+    Right before bufferization: each f32 `loom.attention`,
+    `loom.attention_lse`, `loom.attention_grad` and `loom.cached_attention`
+    (whose new keys and values are first inserted into its caches at each
+    sequence's start) with at least one batch
     dim becomes an `scf.parallel` over its heads (batch dims flattened) whose
     body calls `loom_attention_forward` or `loom_attention_backward`
     (runtime/include/loom/Kernels.h) with each head's addresses and strides.
@@ -89,6 +91,18 @@ def LoomCpuDistinctResults
     own output argument.
   }];
   let dependentDialects = ["mlir::memref::MemRefDialect"];
+}
+
+def LoomCpuDropUpdatedResults
+    : Pass<"loom-cpu-drop-updated-results", "mlir::ModuleOp"> {
+  let summary = "Drops results that bufferized into the argument they update";
+  let description = [{
+    After bufferization: a function result marked `loom.updates = i` (a
+    key/value cache of `loom-derive-decode`) must be the buffer of argument
+    `i` itself, updated in place; it is removed from the results, since the
+    caller owns that buffer. A marked result that bufferization copied
+    instead is an error at the function (the cache would not persist).
+  }];
 }
 
 def LoomCpuFuseElementwise

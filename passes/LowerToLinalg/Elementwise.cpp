@@ -12,6 +12,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 
 #include <cmath>
 
@@ -275,6 +276,37 @@ struct ArangeLowering : OpRewritePattern<loom::ArangeOp> {
   }
 };
 
+/// positions[b, t] = start[b] + t.
+struct DecodePositionsLowering : OpRewritePattern<loom::DecodePositionsOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(loom::DecodePositionsOp op,
+                                PatternRewriter &rewriter) const override {
+    auto type = op.getType();
+    if (!type.hasStaticShape())
+      return rewriter.notifyMatchFailure(op, "dynamic positions");
+    Location loc = op.getLoc();
+    MLIRContext *ctx = rewriter.getContext();
+    SmallVector<AffineMap> maps = {
+        AffineMap::get(2, 0, {rewriter.getAffineDimExpr(0)}, ctx),
+        rewriter.getMultiDimIdentityMap(2)};
+    Value init = tensor::EmptyOp::create(rewriter, loc, type.getShape(),
+                                         type.getElementType());
+    auto generic = linalg::GenericOp::create(
+        rewriter, loc, TypeRange{type}, ValueRange{op.getStart()},
+        ValueRange{init}, maps,
+        {utils::IteratorType::parallel, utils::IteratorType::parallel},
+        [&](OpBuilder &b, Location l, ValueRange args) {
+          Value t = arith::IndexCastOp::create(b, l, b.getI32Type(),
+                                               linalg::IndexOp::create(b, l, 1));
+          linalg::YieldOp::create(b, l,
+                                  arith::AddIOp::create(b, l, args[0], t)
+                                      .getResult());
+        });
+    rewriter.replaceOp(op, generic.getResult(0));
+    return success();
+  }
+};
+
 struct SinusoidalLowering : OpRewritePattern<loom::SinusoidalOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(loom::SinusoidalOp op,
@@ -375,7 +407,7 @@ void loom::lowering::populateElementwisePatterns(RewritePatternSet &patterns) {
                BinaryLowering<loom::DivOp, arith::DivFOp, arith::DivSIOp>,
                GeluLowering, PowLowering, CompareLowering, WhereLowering,
                CastLowering, ConstantLowering, FillLowering, ArangeLowering,
-               SinusoidalLowering, DropoutLowering>(ctx);
+               DecodePositionsLowering, SinusoidalLowering, DropoutLowering>(ctx);
   auto unary = [&](auto tag, auto fn) {
     using Op = decltype(tag);
     patterns.add<UnaryLowering<Op>>(ctx, fn);

@@ -59,7 +59,8 @@ struct LoomLowerToLinalg
     // The ops to lower: every loom op but the attention ops left to a
     // target's kernels.
     auto kept = [&](Operation *op) {
-      return keepAttention && loom::isBatchedF32Attention(op);
+      return keepAttention && (loom::isBatchedF32Attention(op) ||
+                               llvm::isa<loom::CachedAttentionOp>(op));
     };
     func.walk([&](Operation *op) {
       if (kept(op))

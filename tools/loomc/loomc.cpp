@@ -238,6 +238,13 @@ cl::opt<std::string>
                          "with this optimizer: sgd, adam or adamw"),
                 cl::value_desc("OPTIMIZER"), cl::sub(compileCmd),
                 cl::cat(loomCategory));
+cl::opt<int64_t>
+    decodeCapacity("decode",
+                   cl::desc("Derive the incremental decoding step of --fn (a "
+                            "decoder's forward) with key/value caches of C "
+                            "positions: <fn>_decode"),
+                   cl::value_desc("C"), cl::init(0), cl::sub(compileCmd),
+                   cl::cat(loomCategory));
 cl::opt<bool> noOutline("no-outline",
                         cl::desc("Inline every layer of a repeat (no "
                                  "loom-outline-layers)"),
@@ -352,13 +359,23 @@ int runCompile(MLIRContext &context, ModuleOp module, bool frontendBound) {
                     "--emit=linalg or --emit=llvm\n";
     return 1;
   }
+  if (decodeCapacity != 0 && (fnName.empty() || gradVariant || train ||
+                              decodeCapacity < 0)) {
+    llvm::errs() << "loomc: error: --decode=C needs --fn FORWARD and C > 0, "
+                    "and no --grad or --step\n";
+    return 1;
+  }
   if (train && stepVariant != "sgd" && stepVariant != "adam" &&
       stepVariant != "adamw") {
     llvm::errs() << "loomc: error: --step expects sgd, adam or adamw, got '"
                  << stepVariant << "'\n";
     return 1;
   }
-  if (!bindings.empty() || lower) {
+  std::string decode;
+  if (decodeCapacity > 0)
+    decode = "function=" + fnName +
+             " capacity=" + std::to_string(decodeCapacity);
+  if (!bindings.empty() || lower || !decode.empty()) {
     PassManager pm(&context);
     if (timePasses)
       pm.enableTiming();
@@ -380,6 +397,7 @@ int runCompile(MLIRContext &context, ModuleOp module, bool frontendBound) {
       options.bind = bind;
       options.stopAfter = emit == Emit::Linalg ? "linalg" : "llvm";
       options.outlineLayers = !noOutline;
+      options.decode = decode;
       if (gradVariant || train)
         options.autodiff = "function=" + fnName;
       if (train)
@@ -390,6 +408,12 @@ int runCompile(MLIRContext &context, ModuleOp module, bool frontendBound) {
       loom::PreparePipelineOptions options;
       options.bind = bind;
       loom::buildPreparePipeline(pm, options);
+      if (!decode.empty()) {
+        loom::LoomDeriveDecodeOptions derive;
+        derive.function = fnName;
+        derive.capacity = decodeCapacity;
+        pm.addPass(loom::createLoomDeriveDecode(derive));
+      }
     }
     if (failed(pm.run(module)))
       return 1;

@@ -109,6 +109,8 @@ struct StepResult {
   int64_t nonFiniteUpdateAt = -1;
 };
 
+class Generator;
+
 class Model {
 public:
   ~Model();
@@ -151,6 +153,7 @@ public:
 private:
   explicit Model(std::unique_ptr<Impl> impl);
   friend Result<Model> compile(const std::string &, const CompileOptions &);
+  friend class Generator;
   std::unique_ptr<Impl> impl;
 };
 

@@ -1,0 +1,263 @@
+//===- Generator.cpp - Incremental decoding with a key/value cache --------===//
+//
+// The implementation of runtime/include/loom/Generator.h: the decode steps
+// come from the Session (Variant::Decode), the caches live here, one tensor
+// per cache argument, shared by the prefill and the step specializations.
+//
+//===----------------------------------------------------------------------===//
+
+#include "loom/Generator.h"
+
+#include "driver/ModelImpl.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+using namespace loom;
+
+//===----------------------------------------------------------------------===//
+// Sampler
+//===----------------------------------------------------------------------===//
+
+Sampler::Sampler(const SamplingOptions &options)
+    : options(options), state(options.seed ^ 0x9E3779B97F4A7C15ull) {}
+
+double Sampler::uniform() {
+  // splitmix64: the same stream on every platform.
+  uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  z ^= z >> 31;
+  return double(z >> 11) * 0x1.0p-53;
+}
+
+int32_t Sampler::sample(const float *logits, int64_t vocab) {
+  if (options.temperature <= 0)
+    return int32_t(std::max_element(logits, logits + vocab) - logits);
+  // Candidates by descending logit (ties: lower id first), cut by top-k.
+  scratch.resize(vocab);
+  for (int64_t v = 0; v < vocab; ++v)
+    scratch[v] = {logits[v], int32_t(v)};
+  int64_t keep = options.topK > 0 ? std::min(options.topK, vocab) : vocab;
+  auto better = [](const auto &a, const auto &b) {
+    return a.first > b.first || (a.first == b.first && a.second < b.second);
+  };
+  std::partial_sort(scratch.begin(), scratch.begin() + keep, scratch.end(),
+                    better);
+  scratch.resize(keep);
+  double top = scratch.front().first, total = 0;
+  std::vector<double> p(keep);
+  for (int64_t i = 0; i < keep; ++i)
+    total += p[i] = std::exp((scratch[i].first - top) / options.temperature);
+  // Top-p: the smallest prefix whose probability reaches p.
+  if (options.topP < 1) {
+    double mass = 0;
+    int64_t cut = keep;
+    for (int64_t i = 0; i < keep; ++i) {
+      mass += p[i] / total;
+      if (mass >= options.topP) {
+        cut = i + 1;
+        break;
+      }
+    }
+    keep = cut;
+    total = std::accumulate(p.begin(), p.begin() + keep, 0.0);
+  }
+  double u = uniform() * total;
+  for (int64_t i = 0; i < keep; ++i)
+    if ((u -= p[i]) < 0)
+      return scratch[i].second;
+  return scratch[keep - 1].second;
+}
+
+//===----------------------------------------------------------------------===//
+// Generator
+//===----------------------------------------------------------------------===//
+
+struct Generator::Impl {
+  Model::Impl *model = nullptr;
+  GeneratorOptions options;
+  std::vector<Tensor> caches;
+  std::vector<int64_t> lengths;
+  int64_t vocab = 0;
+};
+
+Generator::Generator(std::unique_ptr<Impl> impl) : impl(std::move(impl)) {}
+Generator::~Generator() = default;
+Generator::Generator(Generator &&) noexcept = default;
+Generator &Generator::operator=(Generator &&) noexcept = default;
+
+const std::vector<int64_t> &Generator::lengths() const {
+  return impl->lengths;
+}
+int64_t Generator::vocabSize() const { return impl->vocab; }
+const GeneratorOptions &Generator::options() const { return impl->options; }
+int64_t Generator::cacheBytes() const {
+  int64_t bytes = 0;
+  for (const Tensor &cache : impl->caches)
+    bytes += cache.numel() * int64_t(sizeof(float));
+  return bytes;
+}
+
+namespace {
+
+/// The decode step for `tokens` [batch, T].
+Result<driver::CompiledFunction *> decodeStep(Model::Impl &model,
+                                              const GeneratorOptions &options,
+                                              const Tensor &tokens) {
+  auto bindings = model.session->bindFromShapes(
+      options.function, {tokens.shape()}, {tokens.dtype()});
+  if (!bindings)
+    return Status::error(llvm::toString(bindings.takeError()));
+  driver::Variant variant;
+  variant.kind = driver::Variant::Decode;
+  variant.capacity = options.capacity;
+  unsigned before = model.session->compileCount();
+  auto compiled = model.session->get(options.function, *bindings, variant);
+  if (!compiled)
+    return Status::error(llvm::toString(compiled.takeError()));
+  if (model.session->compileCount() != before)
+    model.compileSeconds += (*compiled)->compileSeconds;
+  return *compiled;
+}
+
+} // namespace
+
+Result<Generator> Generator::create(Model &model,
+                                    const GeneratorOptions &options) {
+  const driver::Signature *sig =
+      model.impl->session->findFunction(options.function);
+
+  if (!sig)
+    return Status::error("no function '" + options.function + "' to decode");
+  if (sig->inputs.size() != 1 || sig->inputs[0].dtype != DType::I32 ||
+      sig->inputs[0].dims.size() != 2 || sig->outputs.size() != 1 ||
+      sig->outputs[0].dims.size() != 3)
+    return Status::error("decoding needs '" + options.function +
+                         "(tokens: i32[B, T]) -> f32[B, T, vocab]'");
+  if (options.batch <= 0 || options.capacity <= 0)
+    return Status::error("a generator needs batch > 0 and capacity > 0");
+  auto impl = std::make_unique<Impl>();
+  impl->model = model.impl.get();
+  impl->options = options;
+  impl->lengths.assign(options.batch, 0);
+  // The step specialization (T = 1) fixes the caches' shapes.
+  Tensor probe = Tensor::empty(DType::I32, {options.batch, 1});
+  auto step = decodeStep(*impl->model, options, probe);
+
+  if (!step.ok())
+    return step.status();
+  const driver::Signature &decode = step.value()->signature;
+  for (size_t i = 2; i < decode.inputs.size(); ++i)
+    impl->caches.push_back(Tensor::empty(DType::F32, decode.inputs[i].shape));
+  impl->vocab = decode.outputs[0].shape.back();
+  return Generator(std::move(impl));
+}
+
+Result<Tensor> Generator::decode(const Tensor &tokens,
+                                 const std::vector<int32_t> &start) {
+  Impl &g = *impl;
+  if (tokens.dtype() != DType::I32 || tokens.rank() != 2 ||
+      tokens.dim(0) != g.options.batch || !tokens.isContiguous())
+    return Status::error("decode: expected contiguous tokens i32[" +
+                         std::to_string(g.options.batch) + ", T]");
+  if (int64_t(start.size()) != g.options.batch)
+    return Status::error("decode: expected " +
+                         std::to_string(g.options.batch) +
+                         " start positions, got " +
+                         std::to_string(start.size()));
+  auto compiled = decodeStep(*g.model, g.options, tokens);
+  if (!compiled.ok())
+    return compiled.status();
+  driver::CompiledFunction &fn = *compiled.value();
+  Tensor starts = Tensor::borrow(DType::I32, {g.options.batch},
+                                 const_cast<int32_t *>(start.data()));
+  std::string name = g.options.function + "_decode";
+  for (auto [spec, input] : {std::pair<const driver::ArgSpec &, const Tensor &>{
+                                 fn.signature.inputs[0], tokens},
+                             {fn.signature.inputs[1], starts}})
+    if (llvm::Error err = driver::checkRange(spec, name, input))
+      return Status::error(llvm::toString(std::move(err)));
+  std::vector<void *> inputs = {tokens.rawData(), starts.rawData()};
+  for (Tensor &cache : g.caches)
+    inputs.push_back(cache.rawData());
+  auto outputs = driver::invoke(fn, g.model->params.data(), inputs);
+  if (!outputs.ok())
+    return outputs.status();
+  int64_t steps = tokens.dim(1);
+  for (int64_t b = 0; b < g.options.batch; ++b)
+    g.lengths[b] = start[b] + steps;
+  return outputs.value()[0];
+}
+
+Result<Tensor> Generator::prefill(
+    const std::vector<std::vector<int32_t>> &prompts) {
+  Impl &g = *impl;
+  int64_t batch = g.options.batch;
+  if (int64_t(prompts.size()) != batch)
+    return Status::error("prefill: expected " + std::to_string(batch) +
+                         " prompts, got " + std::to_string(prompts.size()));
+  int64_t longest = 0;
+  for (size_t b = 0; b < prompts.size(); ++b) {
+    if (prompts[b].empty())
+      return Status::error("prefill: prompt " + std::to_string(b) +
+                           " is empty (give at least one token)");
+    longest = std::max<int64_t>(longest, prompts[b].size());
+  }
+  if (longest > g.options.capacity)
+    return Status::error("prefill: a prompt of " + std::to_string(longest) +
+                         " tokens does not fit the cache of " +
+                         std::to_string(g.options.capacity) + " positions");
+  // Prompts right-padded to a power of two (at least 8): few prefill
+  // specializations. The padding sits after each prompt, so causal
+  // attention never lets a real token see it, and the decode steps
+  // overwrite its cache entries before any query can reach them.
+  int64_t steps = 8;
+  while (steps < longest)
+    steps *= 2;
+  steps = std::min(steps, g.options.capacity);
+  Tensor tokens = Tensor::empty(DType::I32, {batch, steps});
+  int32_t *t = tokens.data<int32_t>();
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t i = 0; i < steps; ++i)
+      t[b * steps + i] = i < int64_t(prompts[b].size()) ? prompts[b][i] : 0;
+  std::vector<int32_t> start(batch, 0);
+  auto logits = decode(tokens, start);
+  if (!logits.ok())
+    return logits.status();
+  Tensor last = Tensor::empty(DType::F32, {batch, g.vocab});
+  for (int64_t b = 0; b < batch; ++b) {
+    int64_t len = prompts[b].size();
+    std::copy_n(logits.value().data<float>() + (b * steps + len - 1) * g.vocab,
+                g.vocab, last.data<float>() + b * g.vocab);
+    g.lengths[b] = len;
+  }
+  return last;
+}
+
+Result<Tensor> Generator::step(const std::vector<int32_t> &tokens) {
+  Impl &g = *impl;
+  if (int64_t(tokens.size()) != g.options.batch)
+    return Status::error("step: expected " + std::to_string(g.options.batch) +
+                         " tokens, got " + std::to_string(tokens.size()));
+  std::vector<int32_t> start(g.options.batch);
+  for (int64_t b = 0; b < g.options.batch; ++b) {
+    if (g.lengths[b] == 0)
+      return Status::error("step: sequence " + std::to_string(b) +
+                           " has no prompt; call prefill first");
+    if (g.lengths[b] >= g.options.capacity)
+      return Status::error("step: sequence " + std::to_string(b) +
+                           " fills its cache of " +
+                           std::to_string(g.options.capacity) + " positions");
+    start[b] = int32_t(g.lengths[b]);
+  }
+  Tensor input = Tensor::borrow(DType::I32, {g.options.batch, 1},
+                                const_cast<int32_t *>(tokens.data()));
+  auto logits = decode(input, start);
+  if (!logits.ok())
+    return logits.status();
+  Tensor rows = Tensor::empty(DType::F32, {g.options.batch, g.vocab});
+  std::copy_n(logits.value().data<float>(), rows.numel(), rows.data<float>());
+  return rows;
+}

@@ -1,0 +1,241 @@
+//===- DeriveDecode.cpp - An incremental-decoding step from a forward -----===//
+//
+// `logits(tokens: i32[B, T])` of a decoder recomputes every position. The
+// decode step derived here takes T new tokens per sequence at positions
+// start[b] .. start[b] + T - 1 and a key/value cache per causal attention:
+// positions come from `start` instead of `arange(T)`, and each attention
+// appends its new keys and values to its cache and attends over the filled
+// part. Everything else in a decoder acts on each position alone, so it is
+// kept as it is; result types are re-inferred where the shapes changed (an
+// embedding of [B, T] positions instead of [T]).
+//
+//===----------------------------------------------------------------------===//
+
+#include "passes/Passes.h"
+
+#include "ir/LoomOps.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/Interfaces/InferTypeOpInterface.h"
+
+#define DEBUG_TYPE "loom-derive-decode"
+
+namespace loom {
+#define GEN_PASS_DEF_LOOMDERIVEDECODE
+#include "passes/Passes.h.inc"
+} // namespace loom
+
+using namespace mlir;
+
+namespace {
+
+/// Re-derives the result types of the ops of `func` in order.
+LogicalResult reinferTypes(func::FuncOp func) {
+  WalkResult walk = func.walk<WalkOrder::PreOrder>([&](Operation *op) {
+    auto infer = llvm::dyn_cast<InferTypeOpInterface>(op);
+    if (!infer || op == func.getOperation())
+      return WalkResult::advance();
+    SmallVector<Type> types;
+    if (failed(infer.inferReturnTypes(
+            op->getContext(), op->getLoc(), op->getOperands(),
+            op->getRawDictionaryAttrs(), op->getPropertiesStorage(),
+            op->getRegions(), types)))
+      return WalkResult::interrupt();
+    for (auto [value, type] : llvm::zip_equal(op->getResults(), types))
+      value.setType(type);
+    return WalkResult::advance();
+  });
+  return failure(walk.wasInterrupted());
+}
+
+struct LoomDeriveDecode
+    : public loom::impl::LoomDeriveDecodeBase<LoomDeriveDecode> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    auto func = module.lookupSymbol<func::FuncOp>(function);
+    if (!func || func.isExternal()) {
+      module.emitError() << "loom-derive-decode: no function '" << function
+                         << "'";
+      return signalPassFailure();
+    }
+    if (capacity <= 0) {
+      func.emitError() << "loom-derive-decode: the cache capacity must be "
+                          "positive, got "
+                       << int64_t(capacity);
+      return signalPassFailure();
+    }
+    auto tokensType =
+        func.getNumArguments() == 1
+            ? llvm::dyn_cast<RankedTensorType>(func.getArgument(0).getType())
+            : RankedTensorType();
+    if (!tokensType || tokensType.getRank() != 2 ||
+        !tokensType.getElementType().isSignlessInteger(32) ||
+        !tokensType.hasStaticShape()) {
+      func.emitError() << "loom-derive-decode: '" << function
+                       << "' must take one input, the token ids i32[B, T] "
+                          "with bound dims, to be decoded incrementally";
+      return signalPassFailure();
+    }
+    int64_t batch = tokensType.getDimSize(0), steps = tokensType.getDimSize(1);
+    if (steps > capacity) {
+      func.emitError() << "loom-derive-decode: " << steps
+                       << " new tokens per call do not fit a cache of "
+                       << int64_t(capacity) << " positions";
+      return signalPassFailure();
+    }
+
+    // Check everything before changing anything.
+    SmallVector<loom::ArangeOp> aranges;
+    SmallVector<loom::AttentionOp> attentions;
+    WalkResult checked = func.walk([&](Operation *op) {
+      if (auto arange = llvm::dyn_cast<loom::ArangeOp>(op)) {
+        if (arange.getType().getDimSize(0) != steps)
+          return WalkResult::advance(); // a constant, not positions
+        if (failed(checkPositions(arange)))
+          return WalkResult::interrupt();
+        aranges.push_back(arange);
+      } else if (auto attention = llvm::dyn_cast<loom::AttentionOp>(op)) {
+        if (failed(checkAttention(attention, steps)))
+          return WalkResult::interrupt();
+        attentions.push_back(attention);
+      } else if (llvm::isa<loom::AttentionLseOp, loom::AttentionGradOp,
+                           loom::DropoutOp>(op)) {
+        op->emitError() << "loom-derive-decode: '" << op->getName()
+                        << "' has no decoding form (decode an inference "
+                           "function)";
+        return WalkResult::interrupt();
+      }
+      return WalkResult::advance();
+    });
+    if (checked.wasInterrupted())
+      return signalPassFailure();
+
+    MLIRContext *ctx = &getContext();
+    Builder b(ctx);
+    Location loc = func.getLoc();
+    auto i32 = b.getI32Type();
+    auto named = [&](StringRef name) {
+      return b.getDictionaryAttr(b.getNamedAttr("loom.name", b.getStringAttr(name)));
+    };
+    if (failed(func.insertArgument(1, RankedTensorType::get({batch}, i32),
+                                   named("start"), loc)))
+      return signalPassFailure();
+    Value tokens = func.getArgument(0), start = func.getArgument(1);
+
+    for (loom::ArangeOp arange : aranges) {
+      OpBuilder ob(arange);
+      Value positions =
+          loom::DecodePositionsOp::create(ob, arange.getLoc(), start, tokens);
+      arange.getResult().replaceAllUsesWith(positions);
+      arange.erase();
+    }
+
+    SmallVector<Value> caches;
+    SmallVector<unsigned> cacheArgs;
+    for (auto [index, attention] : llvm::enumerate(attentions)) {
+      auto q = llvm::cast<RankedTensorType>(attention.getQ().getType());
+      auto v = llvm::cast<RankedTensorType>(attention.getV().getType());
+      int64_t heads = q.getDimSize(1);
+      auto keyType = RankedTensorType::get(
+          {batch, heads, capacity, q.getDimSize(3)}, q.getElementType());
+      auto valueType = RankedTensorType::get(
+          {batch, heads, capacity, v.getDimSize(3)}, v.getElementType());
+      unsigned k = func.getNumArguments();
+      std::string suffix = "." + std::to_string(index);
+      if (failed(func.insertArgument(k, keyType, named("k_cache" + suffix),
+                                     attention.getLoc())) ||
+          failed(func.insertArgument(k + 1, valueType,
+                                     named("v_cache" + suffix),
+                                     attention.getLoc())))
+        return signalPassFailure();
+      OpBuilder ob(attention);
+      auto cached = loom::CachedAttentionOp::create(
+          ob, attention.getLoc(), attention.getQ(), attention.getK(),
+          attention.getV(), func.getArgument(k), func.getArgument(k + 1),
+          start, attention.getScaleAttr());
+      attention.getResult().replaceAllUsesWith(cached.getResult());
+      attention.erase();
+      caches.append({cached.getKCacheOut(), cached.getVCacheOut()});
+      cacheArgs.append({k, k + 1});
+    }
+
+    if (failed(reinferTypes(func)))
+      return signalPassFailure();
+    auto ret = llvm::cast<func::ReturnOp>(func.getBody().front().getTerminator());
+    for (auto [i, value] : llvm::enumerate(ret.getOperands()))
+      if (value.getType() != func.getResultTypes()[i]) {
+        ret.emitError() << "loom-derive-decode: result #" << i
+                        << " would change type from "
+                        << func.getResultTypes()[i] << " to "
+                        << value.getType()
+                        << " (does it mix positions other than through "
+                           "causal attention?)";
+        return signalPassFailure();
+      }
+    unsigned firstCache = ret.getNumOperands();
+    ret.getOperandsMutable().append(caches);
+    SmallVector<Type> resultTypes(ret.getOperandTypes());
+    SmallVector<DictionaryAttr> resultAttrs;
+    func.getAllResultAttrs(resultAttrs);
+    resultAttrs.resize(firstCache);
+    for (unsigned arg : cacheArgs)
+      resultAttrs.push_back(b.getDictionaryAttr(
+          b.getNamedAttr("loom.updates", b.getI64IntegerAttr(arg))));
+    func.setFunctionType(
+        b.getFunctionType(func.getArgumentTypes(), resultTypes));
+    func.setAllResultAttrs(resultAttrs);
+    func.setSymName(function + "_decode");
+  }
+
+  /// `arange(T)` may only be the positions an embedding or a sinusoidal
+  /// encoding reads; tables must cover the cache.
+  LogicalResult checkPositions(loom::ArangeOp arange) {
+    for (Operation *user : arange->getUsers()) {
+      if (auto embedding = llvm::dyn_cast<loom::EmbeddingOp>(user)) {
+        if (embedding.getIds() != arange.getResult())
+          return user->emitError()
+                 << "loom-derive-decode: positions used as an embedding table";
+        int64_t rows = embedding.getTable().getType().getDimSize(0);
+        if (rows < capacity)
+          return user->emitError()
+                 << "loom-derive-decode: a cache of " << int64_t(capacity)
+                 << " positions reads past this position table of " << rows
+                 << " rows; decode with a capacity of at most " << rows;
+        continue;
+      }
+      if (llvm::isa<loom::SinusoidalOp>(user))
+        continue;
+      return user->emitError()
+             << "loom-derive-decode: arange(T) feeds '" << user->getName()
+             << "'; only position embeddings can be decoded incrementally";
+    }
+    return success();
+  }
+
+  /// A causal self-attention over [B, H, T, D] with no key mask.
+  LogicalResult checkAttention(loom::AttentionOp attention, int64_t steps) {
+    auto q = llvm::cast<RankedTensorType>(attention.getQ().getType());
+    auto k = llvm::cast<RankedTensorType>(attention.getK().getType());
+    if (!attention.getCausal())
+      return attention.emitError()
+             << "loom-derive-decode: a non-causal attention (cross-attention "
+                "or an encoder) has no incremental form here";
+    if (attention.getKeyMask())
+      return attention.emitError()
+             << "loom-derive-decode: an attention with a key mask cannot be "
+                "decoded incrementally";
+    if (q.getRank() != 4 || k.getRank() != 4 || q.getDimSize(2) != steps ||
+        k.getDimSize(2) != steps)
+      return attention.emitError()
+             << "loom-derive-decode: expected a self-attention of [B, H, "
+             << steps << ", D] queries and keys, got " << Type(q) << " and "
+             << Type(k);
+    return success();
+  }
+};
+
+} // namespace
