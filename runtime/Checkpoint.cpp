@@ -286,10 +286,16 @@ Status loadInto(const std::string &path, ParamStore &store) {
     return header.status();
 
   // Against the model: same names, dtypes and shapes.
+  // A training checkpoint (loom.optimizer in its metadata) also holds the
+  // optimizer state, `optimizer.*`: into a store without it (a model for
+  // inference) the parameters alone load.
+  bool training = header->metadata.count("loom.optimizer") > 0;
   std::vector<bool> found(store.size(), false);
-  std::vector<size_t> indices;
+  std::vector<std::pair<const Entry *, size_t>> reads;
   for (const Entry &entry : header->entries) {
     std::optional<size_t> index = store.indexOf(entry.name);
+    if (!index && training && entry.name.rfind("optimizer.", 0) == 0)
+      continue;
     if (!index)
       return Status::error("tensor '" + entry.name +
                            "' is in the checkpoint but not in the model");
@@ -304,7 +310,7 @@ Status loadInto(const std::string &path, ParamStore &store) {
           "tensor '" + entry.name + "': shape " + shapeString(entry.shape) +
           " does not match the model's " + shapeString(info.shape));
     found[*index] = true;
-    indices.push_back(*index);
+    reads.push_back({&entry, *index});
   }
   size_t missing = std::count(found.begin(), found.end(), false);
   if (missing > 0) {
@@ -315,10 +321,10 @@ Status loadInto(const std::string &path, ParamStore &store) {
         (missing > 1 ? " (and " + std::to_string(missing - 1) + " more)" : ""));
   }
 
-  for (size_t i = 0; i < indices.size(); ++i) {
-    const Entry &entry = header->entries[i];
+  for (auto [entryPtr, index] : reads) {
+    const Entry &entry = *entryPtr;
     LOOM_RETURN_IF_ERROR(
-        readAt(fd.get(), store.data() + store.param(indices[i]).offset,
+        readAt(fd.get(), store.data() + store.param(index).offset,
                entry.end - entry.begin, header->dataStart + entry.begin)
             .withContext("tensor '" + entry.name + "'"));
   }

@@ -117,6 +117,83 @@ inline float rowMax(const float *row, int64_t n, float init) {
   return mx;
 }
 
+/// Queries at most this many (decode steps) skip the packed block products.
+constexpr int64_t kFewQueries = 4;
+
+/// The forward of a few queries straight from rows of K and V (columns
+/// contiguous), nothing packed: per query one pass over the keys it may
+/// attend for the scores, then one for the weighted sum of V.
+bool fewQueries(int64_t tq, int64_t tk, int64_t d, int64_t dv, const float *q,
+                int64_t qRow, int64_t qCol, const float *k, int64_t kRow,
+                const float *v, int64_t vRow, float *o, int64_t oRow,
+                float *lse, const uint8_t *keyMask, bool causal, float scale) {
+  thread_local Scratch sBuf, qBuf;
+  float *s = sBuf.get(std::max<int64_t>(tk, 1));
+  float *qs = qBuf.get(std::max<int64_t>(d, 1));
+  if (!s || !qs)
+    return false;
+  int64_t shift = tk - tq;
+  for (int64_t i = 0; i < tq; ++i) {
+    int64_t end = causal ? std::clamp<int64_t>(i + shift + 1, 0, tk) : tk;
+    for (int64_t c = 0; c < d; ++c)
+      qs[c] = q[i * qRow + c * qCol] * scale;
+    for (int64_t j = 0; j < end; ++j) {
+      if (keyMask && !keyMask[j]) {
+        s[j] = kNegInf;
+        continue;
+      }
+      const float *kr = k + j * kRow;
+      vec acc = 0.0f;
+      int64_t c = 0;
+      for (; c + W <= d; c += W)
+        acc += load(qs + c) * load(kr + c);
+      float dot = 0;
+      for (; c < d; ++c)
+        dot += qs[c] * kr[c];
+      for (int lane = 0; lane < W; ++lane)
+        dot += acc[lane];
+      s[j] = dot;
+    }
+    float *out = o + i * oRow;
+    std::fill(out, out + dv, 0.0f);
+    float mx = rowMax(s, end, kNegInf);
+    if (mx == kNegInf) { // attends no key
+      if (lse)
+        lse[i] = 0;
+      continue;
+    }
+    float sum = 0;
+    int64_t j = 0;
+    vec vsum = 0.0f;
+    for (; j + W <= end; j += W) {
+      vec p = expv(load(s + j) - mx);
+      store(s + j, p);
+      vsum += p;
+    }
+    for (; j < end; ++j)
+      sum += s[j] = s[j] == kNegInf ? 0.0f : std::exp(s[j] - mx);
+    for (int lane = 0; lane < W; ++lane)
+      sum += vsum[lane];
+    for (j = 0; j < end; ++j) {
+      float p = s[j];
+      if (p == 0)
+        continue;
+      const float *vr = v + j * vRow;
+      int64_t c = 0;
+      for (; c + W <= dv; c += W)
+        store(out + c, load(out + c) + p * load(vr + c));
+      for (; c < dv; ++c)
+        out[c] += p * vr[c];
+    }
+    float inv = 1.0f / sum;
+    for (int64_t c = 0; c < dv; ++c)
+      out[c] *= inv;
+    if (lse)
+      lse[i] = mx + std::log(sum);
+  }
+  return true;
+}
+
 /// One head's operands: X(i, c) = x[i * row + c * col].
 struct View {
   const float *p;
@@ -415,6 +492,9 @@ bool attentionForward(int64_t tq, int64_t tk, int64_t d, int64_t dv,
                       int64_t oRow, float *lse, const uint8_t *keyMask,
                       bool causal, float scale, int64_t blockQ,
                       int64_t blockK) {
+  if (tq <= kFewQueries && kCol == 1 && vCol == 1)
+    return fewQueries(tq, tk, d, dv, q, qRow, qCol, k, kRow, v, vRow, o, oRow,
+                      lse, keyMask, causal, scale);
   return withBlocks(blockQ, blockK, [&](auto flash) {
     return decltype(flash)::forward(tq, tk, d, dv, q, qRow, qCol, k, kRow, kCol,
                                     v, vRow, vCol, o, oRow, lse, keyMask,

@@ -39,6 +39,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <type_traits>
 
 namespace loom::kernels::LOOM_GEMM_NS {
 namespace {
@@ -197,6 +198,138 @@ void gemmPanels(int64_t m, int64_t n, int64_t k, const float *pa,
                   std::min<int64_t>(MR, m - ir), std::min<int64_t>(NR, n - jr));
 }
 
+/// A decode step multiplies one row per sequence by each weight: packing
+/// the weight would cost more than the product. Up to kSmallRows rows of A
+/// are multiplied with B streamed once from memory, in groups of R <= 4
+/// rows whose accumulators stay in registers.
+constexpr int64_t kSmallRows = 4;
+
+/// B with contiguous rows (B(p, j) = b[p * bRow + j]): C's rows (in L1/L2)
+/// accumulate four rows of B at a time, so B streams through in order, one
+/// pass, four sequential streams the prefetchers follow.
+template <int R>
+void rowsTimesRows(int64_t n, int64_t k, const float *a, int64_t aRow,
+                   int64_t aCol, const float *b, int64_t bRow, float *c,
+                   int64_t cRow, bool accumulate) {
+  if (!accumulate)
+    for (int r = 0; r < R; ++r)
+      std::memset(c + r * cRow, 0, size_t(n) * sizeof(float));
+  int64_t p = 0;
+  for (; p + 4 <= k; p += 4) {
+    const float *b0 = b + p * bRow, *b1 = b0 + bRow, *b2 = b1 + bRow,
+                *b3 = b2 + bRow;
+    float x[R][4];
+    for (int r = 0; r < R; ++r)
+      for (int i = 0; i < 4; ++i)
+        x[r][i] = a[r * aRow + (p + i) * aCol];
+    int64_t j = 0;
+    for (; j + W <= n; j += W) {
+      vec v0 = load(b0 + j), v1 = load(b1 + j), v2 = load(b2 + j),
+          v3 = load(b3 + j);
+#pragma clang loop unroll(full)
+      for (int r = 0; r < R; ++r) {
+        float *out = c + r * cRow + j;
+        store(out, load(out) + x[r][0] * v0 + x[r][1] * v1 + x[r][2] * v2 +
+                       x[r][3] * v3);
+      }
+    }
+    for (; j < n; ++j)
+      for (int r = 0; r < R; ++r)
+        c[r * cRow + j] += x[r][0] * b0[j] + x[r][1] * b1[j] +
+                           x[r][2] * b2[j] + x[r][3] * b3[j];
+  }
+  for (; p < k; ++p) {
+    const float *bp = b + p * bRow;
+    for (int r = 0; r < R; ++r) {
+      float x = a[r * aRow + p * aCol];
+      float *out = c + r * cRow;
+      int64_t j = 0;
+      for (; j + W <= n; j += W)
+        store(out + j, load(out + j) + x * load(bp + j));
+      for (; j < n; ++j)
+        out[j] += x * bp[j];
+    }
+  }
+}
+
+/// B with contiguous columns (B(p, j) = b[j * bCol + p], a transposed
+/// weight such as a tied output layer) and contiguous rows of A: dot
+/// products of the R rows of A with 4 columns of B at a time.
+template <int R>
+void rowsTimesColumns(int64_t n, int64_t k, const float *a, int64_t aRow,
+                      const float *b, int64_t bCol, float *c, int64_t cRow,
+                      bool accumulate) {
+  constexpr int J = 4;
+  auto hsum = [](vec v) {
+    float s = 0;
+    for (int l = 0; l < W; ++l)
+      s += v[l];
+    return s;
+  };
+  for (int64_t j0 = 0; j0 < n; j0 += J) {
+    int64_t nj = std::min<int64_t>(J, n - j0);
+    vec acc[R][J] = {};
+    float tail[R][J] = {};
+    int64_t p = 0;
+    if (nj == J) {
+      for (; p + W <= k; p += W) {
+        vec bv[J];
+#pragma clang loop unroll(full)
+        for (int jj = 0; jj < J; ++jj)
+          bv[jj] = load(b + (j0 + jj) * bCol + p);
+#pragma clang loop unroll(full)
+        for (int r = 0; r < R; ++r) {
+          vec x = load(a + r * aRow + p);
+#pragma clang loop unroll(full)
+          for (int jj = 0; jj < J; ++jj)
+            acc[r][jj] += x * bv[jj];
+        }
+      }
+    }
+    for (; p < k; ++p)
+      for (int r = 0; r < R; ++r)
+        for (int64_t jj = 0; jj < nj; ++jj)
+          tail[r][jj] += a[r * aRow + p] * b[(j0 + jj) * bCol + p];
+    for (int r = 0; r < R; ++r)
+      for (int64_t jj = 0; jj < nj; ++jj) {
+        float *out = c + r * cRow + j0 + jj;
+        float sum = hsum(acc[r][jj]) + tail[r][jj];
+        *out = accumulate ? *out + sum : sum;
+      }
+  }
+}
+
+/// The small-row product when the operands' layout suits it; false if not.
+bool smallRows(int64_t m, int64_t n, int64_t k, const float *a, int64_t aRow,
+               int64_t aCol, const float *b, int64_t bRow, int64_t bCol,
+               float *c, int64_t cRow, bool accumulate) {
+  bool rows = bCol == 1, columns = bRow == 1 && aCol == 1;
+  if (m > kSmallRows || k == 0 || (!rows && !columns))
+    return false;
+  auto run = [&](auto tag) {
+    constexpr int R = decltype(tag)::value;
+    if (rows)
+      rowsTimesRows<R>(n, k, a, aRow, aCol, b, bRow, c, cRow, accumulate);
+    else
+      rowsTimesColumns<R>(n, k, a, aRow, b, bCol, c, cRow, accumulate);
+  };
+  switch (m) {
+  case 1:
+    run(std::integral_constant<int, 1>());
+    break;
+  case 2:
+    run(std::integral_constant<int, 2>());
+    break;
+  case 3:
+    run(std::integral_constant<int, 3>());
+    break;
+  default:
+    run(std::integral_constant<int, 4>());
+    break;
+  }
+  return true;
+}
+
 bool sgemm(int64_t batch, int64_t m, int64_t n, int64_t k, const float *a,
            int64_t aBatch, int64_t aRow, int64_t aCol, const float *b,
            int64_t bBatch, int64_t bRow, int64_t bCol, float *c, int64_t cBatch,
@@ -211,6 +344,9 @@ bool sgemm(int64_t batch, int64_t m, int64_t n, int64_t k, const float *a,
     const float *ab = a + bi * aBatch;
     const float *bb = b + bi * bBatch;
     float *cb = c + bi * cBatch;
+    if (smallRows(m, n, k, ab, aRow, aCol, bb, bRow, bCol, cb, cRow,
+                  accumulate))
+      continue;
     if (k == 0) {
       if (!accumulate)
         for (int64_t i = 0; i < m; ++i)

@@ -155,6 +155,13 @@ std::vector<Case> cases() {
     all.push_back({130, 33, d, d, true, true});   // early rows see nothing
   }
   all.push_back({200, 1024, 64, 64, true, true});
+  // Few queries (decode steps: the unpacked path), the last of a long cache.
+  for (bool causal : {false, true})
+    for (bool mask : {false, true}) {
+      all.push_back({1, 300, 64, 64, causal, mask});
+      all.push_back({3, 77, 20, 36, causal, mask});
+      all.push_back({4, 4, 64, 64, causal, mask});
+    }
   // A head dim beyond the GEMM's depth block (KC: 256 or 384).
   all.push_back({20, 33, 400, 24, true, true});
   return all;

@@ -88,6 +88,14 @@ std::vector<Case> cases() {
         all.push_back({1, 150, 4200, 300, ta, tb, acc});
         all.push_back({3, 19, 45, 70, ta, tb, acc});
       }
+  // Few rows (decode steps: no packing), every layout, tails in n and k.
+  for (int64_t m : {1, 2, 3, 4})
+    for (bool ta : {false, true})
+      for (bool tb : {false, true})
+        for (bool acc : {false, true}) {
+          all.push_back({1, m, 1030, 257, ta, tb, acc});
+          all.push_back({2, m, 13, 9, ta, tb, acc});
+        }
   all.push_back({2, 5, 9, 0, false, false, false});
   all.push_back({2, 5, 9, 0, false, false, true});
   return all;

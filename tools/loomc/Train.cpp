@@ -352,6 +352,23 @@ int loom::tools::trainModel(const TrainOptions &o) {
   return 0;
 }
 
+namespace {
+/// The parameters of `path` into `model`. A training checkpoint also holds
+/// optimizer moments: it is loaded through a Trainer.
+Status loadParameters(Model &model, const std::string &path) {
+  auto meta = readCheckpointMetadata(path);
+  if (!meta.ok())
+    return meta.status();
+  auto kind = meta.value().find("loom.optimizer");
+  if (kind == meta.value().end())
+    return model.loadCheckpoint(path);
+  TrainerOptions options;
+  options.optimizer.kind = kind->second;
+  Trainer trainer(model, options);
+  return trainer.loadCheckpoint(path);
+}
+} // namespace
+
 int loom::tools::sampleModel(const SampleOptions &o) {
   CompileOptions compileOptions;
   compileOptions.diskCache = o.diskCache;
@@ -363,21 +380,7 @@ int loom::tools::sampleModel(const SampleOptions &o) {
     return fail(compiled.status().message());
   Model &model = compiled.value();
   if (!o.checkpoint.empty()) {
-    // A training checkpoint also holds optimizer moments: load through a
-    // Trainer when it does.
-    auto meta = readCheckpointMetadata(o.checkpoint);
-    if (!meta.ok())
-      return fail(meta.status().message());
-    Status s = Status::success();
-    auto kind = meta.value().find("loom.optimizer");
-    if (kind != meta.value().end()) {
-      TrainerOptions options;
-      options.optimizer.kind = kind->second;
-      Trainer trainer(model, options);
-      s = trainer.loadCheckpoint(o.checkpoint);
-    } else {
-      s = model.loadCheckpoint(o.checkpoint);
-    }
+    Status s = loadParameters(model, o.checkpoint);
     if (!s.ok())
       return fail(s.message());
   }
@@ -427,5 +430,86 @@ int loom::tools::sampleModel(const SampleOptions &o) {
       break;
   }
   std::fputc('\n', stdout);
+  return 0;
+}
+
+int loom::tools::generateText(const GenerateOptions &o) {
+  CompileOptions compileOptions;
+  compileOptions.diskCache = o.diskCache;
+  compileOptions.includeDirs = o.includeDirs;
+  compileOptions.model = o.model;
+  compileOptions.config = o.config;
+  auto compiled = compile(o.file, compileOptions);
+  if (!compiled.ok())
+    return fail(compiled.status().message());
+  Model &model = compiled.value();
+  if (!o.checkpoint.empty()) {
+    Status s = loadParameters(model, o.checkpoint);
+    if (!s.ok())
+      return fail(s.message());
+  }
+  ByteTokenizer tokenizer;
+  std::vector<int32_t> prompt = tokenizer.encode(o.prompt);
+  if (prompt.empty())
+    prompt.push_back('\n');
+  GeneratorOptions options;
+  options.function = o.function;
+  options.capacity =
+      o.capacity > 0 ? o.capacity : int64_t(prompt.size()) + o.maxTokens;
+  auto generator = Generator::create(model, options);
+  if (!generator.ok())
+    return fail(generator.status().message());
+  Sampler sampler(o.sampling);
+
+  std::fputs(o.prompt.c_str(), stdout);
+  std::fflush(stdout);
+  auto t0 = Clock::now();
+  auto logits = generator->prefill({prompt});
+  if (!logits.ok())
+    return fail(logits.status().message());
+  auto t1 = Clock::now();
+  std::string text;
+  int64_t produced = 0;
+  const char *why = "max tokens";
+  int64_t vocab = generator->vocabSize();
+  for (; produced < o.maxTokens; ++produced) {
+    int32_t next = sampler.sample(logits.value().data<float>(), vocab);
+    std::string piece = tokenizer.decode({next});
+    text += piece;
+    std::fputs(piece.c_str(), stdout);
+    std::fflush(stdout);
+    bool stopped = false;
+    for (const std::string &stop : o.stop)
+      if (!stop.empty() && text.size() >= stop.size() &&
+          text.compare(text.size() - stop.size(), stop.size(), stop) == 0)
+        stopped = true;
+    if (stopped) {
+      why = "stop string";
+      ++produced;
+      break;
+    }
+    if (generator->lengths()[0] >= options.capacity) {
+      why = "cache full";
+      ++produced;
+      break;
+    }
+    if (produced + 1 == o.maxTokens) {
+      ++produced;
+      break;
+    }
+    logits = generator->step({next});
+    if (!logits.ok())
+      return fail(logits.status().message());
+  }
+  auto t2 = Clock::now();
+  std::fputc('\n', stdout);
+  double prefill = std::chrono::duration<double>(t1 - t0).count();
+  double decode = std::chrono::duration<double>(t2 - t1).count();
+  std::fprintf(stderr,
+               "generated %lld tokens (%s): prefill %zu tokens in %.1f ms, "
+               "decode %.1f tokens/s; compile %.2fs; cache %.1f MB\n",
+               (long long)produced, why, prompt.size(), prefill * 1e3,
+               produced / std::max(decode, 1e-9), model.compileSeconds(),
+               generator->cacheBytes() / 1e6);
   return 0;
 }

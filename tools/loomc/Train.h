@@ -1,7 +1,9 @@
-//===- Train.h - `loomc train` and `loomc sample` ---------------*- C++ -*-===//
+//===- Train.h - `loomc train`, `sample` and `generate` ---------*- C++ -*-===//
 
 #ifndef LOOM_TOOLS_LOOMC_TRAIN_H
 #define LOOM_TOOLS_LOOMC_TRAIN_H
+
+#include "loom/Generator.h"
 
 #include <cstdint>
 #include <map>
@@ -53,6 +55,23 @@ struct SampleOptions {
 };
 
 int sampleModel(const SampleOptions &options);
+
+struct GenerateOptions {
+  std::string file, model, function = "logits";
+  std::vector<std::string> includeDirs;
+  bool diskCache = true;
+  std::map<std::string, std::string> config;
+  std::string checkpoint, prompt = "\n";
+  int64_t maxTokens = 200;
+  /// Key/value cache positions; 0: the prompt plus maxTokens.
+  int64_t capacity = 0;
+  SamplingOptions sampling;
+  std::vector<std::string> stop;
+};
+
+/// Streams the prompt's continuation to stdout through the KV-cache decode
+/// step; prints tokens/s (prefill and decode apart) to stderr.
+int generateText(const GenerateOptions &options);
 
 } // namespace loom::tools
 

@@ -59,18 +59,22 @@ cl::SubCommand runCmd("run",
 cl::SubCommand trainCmd("train",
                         "Train a model's loss with the compiled fused step");
 cl::SubCommand sampleCmd("sample",
-                         "Generate text from a causal LM's logits function");
+                         "Generate text from a causal LM's logits function "
+                         "(recomputing the window per token)");
+cl::SubCommand generateCmd("generate",
+                           "Generate text with the derived KV-cache decode "
+                           "step, streamed, with tokens/s");
 
 cl::opt<std::string> inputFile(cl::Positional, cl::desc("FILE"), cl::Required,
                                cl::sub(checkCmd), cl::sub(compileCmd),
                                cl::sub(runCmd), cl::sub(trainCmd),
-                               cl::sub(sampleCmd), cl::cat(loomCategory));
+                               cl::sub(sampleCmd), cl::sub(generateCmd), cl::cat(loomCategory));
 
 // train / sample
 cl::list<std::string> configValues(
     "config", cl::desc("Override model configuration values, e.g. d=64"),
     cl::value_desc("NAME=VALUE,..."), cl::CommaSeparated, cl::sub(compileCmd),
-    cl::sub(trainCmd), cl::sub(sampleCmd), cl::cat(loomCategory));
+    cl::sub(trainCmd), cl::sub(sampleCmd), cl::sub(generateCmd), cl::cat(loomCategory));
 cl::opt<std::string> taskName("task",
                               cl::desc("Objective: lm, mlm, classify, copy, "
                                        "reverse (default: from the loss)"),
@@ -149,7 +153,7 @@ cl::opt<int64_t> unfreezeEvery(
     cl::desc("Gradual unfreezing: one more group (top-down) every N steps"),
     cl::init(0), cl::sub(trainCmd), cl::cat(loomCategory));
 cl::opt<std::string> promptText("prompt", cl::desc("Text to continue"),
-                                cl::init("\n"), cl::sub(sampleCmd),
+                                cl::init("\n"), cl::sub(sampleCmd), cl::sub(generateCmd),
                                 cl::cat(loomCategory));
 cl::opt<int64_t> sampleTokens("tokens", cl::desc("Bytes to generate"),
                               cl::init(200), cl::sub(sampleCmd),
@@ -158,25 +162,46 @@ cl::opt<int64_t> sampleLines("lines", cl::desc("Stop after N generated lines"),
                              cl::init(0), cl::sub(sampleCmd),
                              cl::cat(loomCategory));
 cl::opt<double> temperature("temperature", cl::desc("Sampling temperature"),
-                            cl::init(0.8), cl::sub(sampleCmd),
+                            cl::init(0.8), cl::sub(sampleCmd), cl::sub(generateCmd),
                             cl::cat(loomCategory));
+
+cl::opt<int64_t> maxTokens("max-tokens", cl::desc("Tokens to generate"),
+                           cl::init(200), cl::sub(generateCmd),
+                           cl::cat(loomCategory));
+cl::opt<int64_t> topK("top-k", cl::desc("Sample from the K likeliest (0: all)"),
+                      cl::init(0), cl::sub(generateCmd),
+                      cl::cat(loomCategory));
+cl::opt<double> topP("top-p",
+                     cl::desc("Sample from the likeliest tokens holding "
+                              "probability P (1: all)"),
+                     cl::init(1.0), cl::sub(generateCmd),
+                     cl::cat(loomCategory));
+cl::list<std::string> stopStrings("stop",
+                                  cl::desc("Stop when the text ends with S "
+                                           "(repeatable)"),
+                                  cl::value_desc("S"), cl::sub(generateCmd),
+                                  cl::cat(loomCategory));
+cl::opt<int64_t> cacheCapacity(
+    "capacity",
+    cl::desc("Positions of the key/value cache (default: the model's ctx)"),
+    cl::init(0), cl::sub(generateCmd), cl::cat(loomCategory));
 
 cl::opt<bool> noCache("no-cache",
                       cl::desc("Compile everything: neither read nor write "
                                "the disk cache of compiled functions "
                                "(LOOM_CACHE_DIR, default ~/.cache/loom)"),
-                      cl::sub(runCmd), cl::sub(trainCmd), cl::sub(sampleCmd),
+                      cl::sub(runCmd), cl::sub(trainCmd), cl::sub(sampleCmd), cl::sub(generateCmd),
                       cl::cat(loomCategory));
 
 cl::opt<std::string> checkpoint("ckpt",
                                 cl::desc("Load parameters from a safetensors "
                                          "checkpoint"),
                                 cl::value_desc("CKPT"), cl::sub(runCmd),
-                                cl::sub(sampleCmd), cl::cat(loomCategory));
+                                cl::sub(sampleCmd), cl::sub(generateCmd), cl::cat(loomCategory));
 cl::opt<uint64_t> seed("seed",
                        cl::desc("Seed of the parameters, data and sampling"),
                        cl::init(0), cl::sub(runCmd), cl::sub(trainCmd),
-                       cl::sub(sampleCmd), cl::cat(loomCategory));
+                       cl::sub(sampleCmd), cl::sub(generateCmd), cl::cat(loomCategory));
 
 enum class Emit { Ast, Loom, Linalg, Llvm };
 cl::opt<Emit> emit(
@@ -192,20 +217,20 @@ cl::list<std::string> includeDirs("I", cl::desc("Add a library search dir"),
                                   cl::value_desc("DIR"), cl::Prefix,
                                   cl::sub(checkCmd), cl::sub(compileCmd),
                                   cl::sub(runCmd), cl::sub(trainCmd),
-                                  cl::sub(sampleCmd), cl::cat(loomCategory));
+                                  cl::sub(sampleCmd), cl::sub(generateCmd), cl::cat(loomCategory));
 
 cl::opt<std::string> modelName("model",
                                cl::desc("The model to compile (default: the "
                                         "first in FILE)"),
                                cl::value_desc("NAME"), cl::sub(checkCmd),
                                cl::sub(compileCmd), cl::sub(runCmd),
-                               cl::sub(trainCmd), cl::sub(sampleCmd),
+                               cl::sub(trainCmd), cl::sub(sampleCmd), cl::sub(generateCmd),
                                cl::cat(loomCategory));
 
 cl::opt<std::string> fnName("fn", cl::desc("Keep only entry function NAME"),
                             cl::value_desc("NAME"), cl::sub(checkCmd),
                             cl::sub(compileCmd), cl::sub(runCmd),
-                            cl::sub(trainCmd), cl::sub(sampleCmd),
+                            cl::sub(trainCmd), cl::sub(sampleCmd), cl::sub(generateCmd),
                             cl::cat(loomCategory));
 
 cl::list<std::string> bindings("bind",
@@ -458,9 +483,10 @@ int main(int argc, char **argv) {
                               "loomc: the Loom compiler for transformer-family "
                               "models\n");
 
-  if (!checkCmd && !compileCmd && !runCmd && !trainCmd && !sampleCmd) {
+  if (!checkCmd && !compileCmd && !runCmd && !trainCmd && !sampleCmd &&
+      !generateCmd) {
     llvm::errs() << "loomc: error: expected a subcommand (check, compile, "
-                    "run, train, sample); see loomc --help\n";
+                    "run, train, sample, generate); see loomc --help\n";
     return 1;
   }
   std::map<std::string, std::string> config;
@@ -524,6 +550,26 @@ int main(int argc, char **argv) {
     s.temperature = temperature;
     s.seed = seed;
     return loom::tools::sampleModel(s);
+  }
+  if (generateCmd) {
+    loom::tools::GenerateOptions g;
+    g.file = inputFile;
+    g.diskCache = !noCache;
+    g.model = modelName;
+    if (!fnName.empty())
+      g.function = fnName;
+    g.includeDirs.assign(includeDirs.begin(), includeDirs.end());
+    g.config = config;
+    g.checkpoint = checkpoint;
+    g.prompt = promptText == "\\n" ? "\n" : std::string(promptText);
+    g.maxTokens = maxTokens;
+    g.capacity = cacheCapacity;
+    g.sampling.temperature = temperature;
+    g.sampling.topK = topK;
+    g.sampling.topP = topP;
+    g.sampling.seed = seed;
+    g.stop.assign(stopStrings.begin(), stopStrings.end());
+    return loom::tools::generateText(g);
   }
   if (runCmd) {
     loom::tools::RunOptions run;

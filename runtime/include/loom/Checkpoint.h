@@ -35,7 +35,8 @@ Status saveCheckpoint(const std::string &path, const ParamStore &store,
                       const std::map<std::string, std::string> &metadata = {});
 
 /// Reads `path` into `store`. The file must hold exactly the store's
-/// parameters with the same dtypes and shapes (in any order). On error the
+/// parameters with the same dtypes and shapes (in any order); a training
+/// checkpoint's optimizer state (`optimizer.*`) is skipped. On error the
 /// store is unchanged, unless reading the data itself fails midway.
 Status loadCheckpoint(const std::string &path, ParamStore &store);
 
