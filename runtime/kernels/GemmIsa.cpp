@@ -200,9 +200,9 @@ void gemmPanels(int64_t m, int64_t n, int64_t k, const float *pa,
 
 /// A decode step multiplies one row per sequence by each weight: packing
 /// the weight would cost more than the product. Up to kSmallRows rows of A
-/// are multiplied with B streamed once from memory, in groups of R <= 4
-/// rows whose accumulators stay in registers.
-constexpr int64_t kSmallRows = 4;
+/// are multiplied with B streamed from memory once per group of R <= 4
+/// rows.
+constexpr int64_t kSmallRows = 8;
 
 /// B with contiguous rows (B(p, j) = b[p * bRow + j]): C's rows (in L1/L2)
 /// accumulate four rows of B at a time, so B streams through in order, one
@@ -306,6 +306,10 @@ bool smallRows(int64_t m, int64_t n, int64_t k, const float *a, int64_t aRow,
   bool rows = bCol == 1, columns = bRow == 1 && aCol == 1;
   if (m > kSmallRows || k == 0 || (!rows && !columns))
     return false;
+  for (int64_t i = 4; i < m; i += 4) // groups of 4 rows, the last first
+    if (!smallRows(std::min<int64_t>(4, m - i), n, k, a + i * aRow, aRow, aCol,
+                   b, bRow, bCol, c + i * cRow, cRow, accumulate))
+      return false;
   auto run = [&](auto tag) {
     constexpr int R = decltype(tag)::value;
     if (rows)
@@ -313,7 +317,7 @@ bool smallRows(int64_t m, int64_t n, int64_t k, const float *a, int64_t aRow,
     else
       rowsTimesColumns<R>(n, k, a, aRow, b, bCol, c, cRow, accumulate);
   };
-  switch (m) {
+  switch (std::min<int64_t>(m, 4)) {
   case 1:
     run(std::integral_constant<int, 1>());
     break;

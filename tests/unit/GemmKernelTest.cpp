@@ -89,7 +89,7 @@ std::vector<Case> cases() {
         all.push_back({3, 19, 45, 70, ta, tb, acc});
       }
   // Few rows (decode steps: no packing), every layout, tails in n and k.
-  for (int64_t m : {1, 2, 3, 4})
+  for (int64_t m : {1, 2, 3, 4, 6, 8})
     for (bool ta : {false, true})
       for (bool tb : {false, true})
         for (bool acc : {false, true}) {
