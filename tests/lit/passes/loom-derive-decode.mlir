@@ -1,0 +1,74 @@
+// RUN: loom-opt %s -split-input-file -verify-diagnostics -loom-derive-decode="capacity=16" | FileCheck %s
+
+// A one-layer decoder: positions come from `start`, the causal attention
+// reads and extends its cache, the updated caches are extra results that
+// name the argument they update; position-wise ops keep their shapes.
+// CHECK-LABEL: func.func @logits_decode(
+// CHECK-SAME: %[[TOK:[a-z0-9]+]]: tensor<2x1xi32> {loom.name = "tokens"}
+// CHECK-SAME: %[[START:[a-z0-9]+]]: tensor<2xi32> {loom.name = "start"}
+// CHECK-SAME: %[[KC:[a-z0-9]+]]: tensor<2x2x16x4xf32> {loom.name = "k_cache.0"}
+// CHECK-SAME: %[[VC:[a-z0-9]+]]: tensor<2x2x16x4xf32> {loom.name = "v_cache.0"}
+// CHECK-SAME: -> (tensor<2x1x8xf32>, tensor<2x2x16x4xf32> {loom.updates = 2 : i64}, tensor<2x2x16x4xf32> {loom.updates = 3 : i64})
+// CHECK-NOT: loom.arange
+// CHECK: %[[POS:.*]] = loom.decode_positions %[[START]], %[[TOK]] : tensor<2xi32>, tensor<2x1xi32>
+// CHECK: loom.embedding %{{.*}}, %[[POS]] : tensor<16x8xf32>, tensor<2x1xi32>
+// CHECK: %[[O:.*]], %[[K2:.*]], %[[V2:.*]] = loom.cached_attention %{{.*}}, %{{.*}}, %{{.*}}, %[[KC]], %[[VC]], %[[START]], scale = 5.000000e-01
+// CHECK-NOT: loom.attention
+// CHECK: return %{{.*}}, %[[K2]], %[[V2]]
+loom.parameter @wte : tensor<8x8xf32> init = {kind = "zeros"}
+loom.parameter @wpe : tensor<16x8xf32> init = {kind = "zeros"}
+func.func @logits(%tokens: tensor<2x1xi32> {loom.name = "tokens"}) -> tensor<2x1x8xf32> {
+  %wte = loom.get_parameter @wte : tensor<8x8xf32>
+  %wpe = loom.get_parameter @wpe : tensor<16x8xf32>
+  %e = loom.embedding %wte, %tokens : tensor<8x8xf32>, tensor<2x1xi32>
+  %r = loom.arange size = 1 : tensor<1xi32>
+  %p = loom.embedding %wpe, %r : tensor<16x8xf32>, tensor<1xi32>
+  %h = loom.add %e, %p : tensor<2x1x8xf32>, tensor<1x8xf32>
+  %q = loom.split_heads %h, heads = 2 : tensor<2x1x8xf32>
+  %a = loom.attention %q, %q, %q, causal = true, scale = 5.000000e-01 : tensor<2x2x1x4xf32>, tensor<2x2x1x4xf32>, tensor<2x2x1x4xf32>
+  %m = loom.merge_heads %a : tensor<2x2x1x4xf32>
+  %o = loom.add %h, %m : tensor<2x1x8xf32>, tensor<2x1x8xf32>
+  return %o : tensor<2x1x8xf32>
+}
+
+// -----
+
+// A forward of two inputs (an encoder-decoder) is not a decoder of tokens.
+func.func @logits(%tokens: tensor<1x1xi32>, %x: tensor<1x2x1x4xf32>) -> tensor<1x2x1x4xf32> {
+  // expected-error @-1 {{must take one input, the token ids i32[B, T]}}
+  return %x : tensor<1x2x1x4xf32>
+}
+
+// -----
+
+loom.parameter @wte : tensor<8x8xf32> init = {kind = "zeros"}
+func.func @logits(%tokens: tensor<1x3xi32>) -> tensor<1x2x3x4xf32> {
+  %wte = loom.get_parameter @wte : tensor<8x8xf32>
+  %e = loom.embedding %wte, %tokens : tensor<8x8xf32>, tensor<1x3xi32>
+  %q = loom.split_heads %e, heads = 2 : tensor<1x3x8xf32>
+  // expected-error @+1 {{a non-causal attention (cross-attention or an encoder) has no incremental form}}
+  %a = loom.attention %q, %q, %q, causal = false, scale = 5.000000e-01 : tensor<1x2x3x4xf32>, tensor<1x2x3x4xf32>, tensor<1x2x3x4xf32>
+  return %a : tensor<1x2x3x4xf32>
+}
+
+// -----
+
+// Positions that feed anything but an embedding or a sinusoidal encoding.
+func.func @logits(%tokens: tensor<1x3xi32>) -> tensor<3xi32> {
+  %r = loom.arange size = 3 : tensor<3xi32>
+  // expected-error @+1 {{arange(T) feeds 'loom.add'; only position embeddings can be decoded incrementally}}
+  %s = loom.add %r, %r : tensor<3xi32>, tensor<3xi32>
+  return %s : tensor<3xi32>
+}
+
+// -----
+
+// A position table shorter than the cache.
+loom.parameter @wpe : tensor<8x4xf32> init = {kind = "zeros"}
+func.func @logits(%tokens: tensor<1x3xi32>) -> tensor<3x4xf32> {
+  %wpe = loom.get_parameter @wpe : tensor<8x4xf32>
+  %r = loom.arange size = 3 : tensor<3xi32>
+  // expected-error @+1 {{a cache of 16 positions reads past this position table of 8 rows; decode with a capacity of at most 8}}
+  %p = loom.embedding %wpe, %r : tensor<8x4xf32>, tensor<3xi32>
+  return %p : tensor<3x4xf32>
+}
