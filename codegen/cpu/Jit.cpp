@@ -240,6 +240,27 @@ llvm::Expected<JitObjects> JitModule::compile(mlir::ModuleOp module,
                                               unsigned optLevel,
                                               unsigned threads,
                                               JitStats *stats) {
+  return compileObjects(module, optLevel, threads, stats, /*aotEntry=*/"");
+}
+
+llvm::Expected<JitObjects>
+JitModule::compileAheadOfTime(mlir::ModuleOp module, llvm::StringRef entry,
+                              unsigned optLevel) {
+  if (entry.empty())
+    return llvm::createStringError("loom: an ahead-of-time object needs an "
+                                   "entry function");
+  return compileObjects(module, optLevel, /*threads=*/1, nullptr, entry);
+}
+
+/// `JitModule::compile`; with `aotEntry`: one object that exports only that
+/// function and defines its workspaces (zero-filled .bss, mapped lazily by
+/// the OS when a program starts).
+llvm::Expected<JitObjects> loom::compileObjects(mlir::ModuleOp module,
+                                                unsigned optLevel,
+                                                unsigned threads,
+                                                JitStats *stats,
+                                                llvm::StringRef aotEntry) {
+  bool aot = !aotEntry.empty();
   JitStats local;
   JitStats &stat = stats ? *stats : local;
   auto start = std::chrono::steady_clock::now();
@@ -247,6 +268,8 @@ llvm::Expected<JitObjects> JitModule::compile(mlir::ModuleOp module,
   auto target = hostTarget();
   if (!target)
     return target.takeError();
+  if (aot) // linked into position-independent executables and libraries
+    target->setRelocationModel(llvm::Reloc::PIC_);
   auto machine = target->createTargetMachine();
   if (!machine)
     return machine.takeError();
@@ -269,6 +292,17 @@ llvm::Expected<JitObjects> JitModule::compile(mlir::ModuleOp module,
     }
     result.workspaces.emplace_back(global.getSymName().str(),
                                    array.getNumElements());
+    if (aot) {
+      // Zero-initialized, internal: .bss of the program that links it.
+      mlir::Block *block = new mlir::Block();
+      init.push_back(block);
+      auto b = mlir::OpBuilder::atBlockBegin(block);
+      auto zero =
+          mlir::LLVM::ZeroOp::create(b, global.getLoc(), global.getType());
+      mlir::LLVM::ReturnOp::create(b, global.getLoc(), zero.getResult());
+      global.setLinkage(mlir::LLVM::Linkage::Internal);
+      continue;
+    }
     global.setLinkage(mlir::LLVM::Linkage::External);
   }
   llvm::LLVMContext ctx;
@@ -281,6 +315,13 @@ llvm::Expected<JitObjects> JitModule::compile(mlir::ModuleOp module,
   llvmModule->setTargetTriple((*machine)->getTargetTriple());
 
   addPackedWrappers(*llvmModule, result.entries);
+  if (!aotEntry.empty()) { // the entry (and its packed form) is the API
+    for (llvm::Function &fn : *llvmModule)
+      if (!fn.isDeclaration() && fn.getName() != aotEntry &&
+          fn.getName() != (kPackedPrefix + aotEntry).str())
+        fn.setLinkage(llvm::GlobalValue::InternalLinkage);
+    result.entries = {aotEntry.str()};
+  }
   // Identical kernels (the same fused op on the same shapes: the q, k and v
   // bias adds of a layer, say) are compiled once; the others call it.
   llvm::MergeFunctionsPass::runOnModule(*llvmModule);
@@ -302,7 +343,7 @@ llvm::Expected<JitObjects> JitModule::compile(mlir::ModuleOp module,
     threads = std::max(1u, llvm::get_physical_cores() > 0
                                ? unsigned(llvm::get_physical_cores())
                                : std::thread::hardware_concurrency());
-  unsigned parts = std::max(1u, std::min(2 * threads, defined / 4));
+  unsigned parts = aot ? 1 : std::max(1u, std::min(2 * threads, defined / 4));
   std::vector<std::string> bitcodes;
   auto addBitcode = [&](llvm::Module &part) {
     std::string bitcode;

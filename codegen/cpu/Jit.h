@@ -63,6 +63,12 @@ struct JitStats {
   size_t instructions = 0;
 };
 
+/// `JitModule::compile` (`aotEntry` empty) or `compileAheadOfTime`.
+llvm::Expected<JitObjects> compileObjects(mlir::ModuleOp module,
+                                          unsigned optLevel, unsigned threads,
+                                          JitStats *stats,
+                                          llvm::StringRef aotEntry);
+
 /// A module linked into this process. Every function was lowered with
 /// bare-pointer arguments; `call` passes one pointer per argument.
 ///
@@ -81,6 +87,15 @@ public:
                                             unsigned optLevel,
                                             unsigned threads = 0,
                                             JitStats *stats = nullptr);
+
+  /// Ahead of time: one relocatable object for the host CPU that defines
+  /// its workspaces (zero-filled .bss; so the functions of one object must
+  /// not run concurrently). It calls the kernels of loom/Kernels.h
+  /// (LoomKernels), and the OpenMP runtime when `openmp`.
+  /// Only `entry` (and `__loom_packed_<entry>`) is exported.
+  static llvm::Expected<JitObjects>
+  compileAheadOfTime(mlir::ModuleOp module, llvm::StringRef entry,
+                     unsigned optLevel = 2);
 
   /// Links `objects` into this process and resolves every entry.
   static llvm::Expected<std::unique_ptr<JitModule>>

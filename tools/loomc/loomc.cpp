@@ -18,6 +18,8 @@
 #include "frontend/Frontend.h"
 #include "ir/LoomDialect.h"
 #include "passes/Passes.h"
+#include "driver/Session.h"
+#include "tools/loomc/Aot.h"
 #include "tools/loomc/Run.h"
 #include "tools/loomc/Train.h"
 
@@ -203,14 +205,19 @@ cl::opt<uint64_t> seed("seed",
                        cl::init(0), cl::sub(runCmd), cl::sub(trainCmd),
                        cl::sub(sampleCmd), cl::sub(generateCmd), cl::cat(loomCategory));
 
-enum class Emit { Ast, Loom, Linalg, Llvm };
+enum class Emit { Ast, Loom, Linalg, Llvm, Obj, Header };
 cl::opt<Emit> emit(
     "emit", cl::desc("The stage to print"),
     cl::values(clEnumValN(Emit::Ast, "ast", "the syntax tree of a .loom file"),
                clEnumValN(Emit::Loom, "loom", "loom dialect IR"),
                clEnumValN(Emit::Linalg, "linalg",
                           "linalg on tensors (CPU pipeline)"),
-               clEnumValN(Emit::Llvm, "llvm", "LLVM IR for the host CPU")),
+               clEnumValN(Emit::Llvm, "llvm", "LLVM IR for the host CPU"),
+               clEnumValN(Emit::Obj, "obj",
+                          "an object file with --fn for the host CPU "
+                          "(ahead of time; needs -o)"),
+               clEnumValN(Emit::Header, "header",
+                          "the C header of --emit=obj's object")),
     cl::init(Emit::Loom), cl::sub(compileCmd), cl::cat(loomCategory));
 
 cl::list<std::string> includeDirs("I", cl::desc("Add a library search dir"),
@@ -377,7 +384,55 @@ int runCompile(MLIRContext &context, ModuleOp module, bool frontendBound) {
       failed(keepOnlyFunction(module, fnName)))
     return 1;
 
-  bool lower = emit == Emit::Linalg || emit == Emit::Llvm;
+  bool aot = emit == Emit::Obj || emit == Emit::Header;
+  bool lower = emit == Emit::Linalg || emit == Emit::Llvm || aot;
+  if (aot && (fnName.empty() || gradVariant || !stepVariant.empty() ||
+              outputFile == "-")) {
+    llvm::errs() << "loomc: error: --emit=obj and --emit=header need --fn "
+                    "(a forward function, or a decode step with --decode), "
+                    "bound dims and -o FILE\n";
+    return 1;
+  }
+  // What the header describes, from the loom IR before lowering.
+  loom::tools::AotDescription description;
+  if (aot) {
+    OwningOpRef<ModuleOp> copy(module.clone());
+    if (decodeCapacity > 0) {
+      PassManager pm(&context);
+      loom::LoomDeriveDecodeOptions derive;
+      derive.function = fnName;
+      derive.capacity = decodeCapacity;
+      pm.addPass(loom::createLoomDeriveDecode(derive));
+      if (failed(pm.run(*copy)))
+        return 1;
+    }
+    auto sigs = loom::driver::signaturesOf(*copy);
+    auto params = loom::driver::paramTable(*copy);
+    if (!params) {
+      llvm::errs() << "loomc: error: " << llvm::toString(params.takeError())
+                   << "\n";
+      return 1;
+    }
+    auto bytes = loom::ParamStore::layout(*params);
+    if (sigs.size() != 1 || !bytes.ok()) {
+      llvm::errs() << "loomc: error: cannot describe '" << fnName << "'\n";
+      return 1;
+    }
+    for (const auto &arg : sigs.front().inputs)
+      for (int64_t d : arg.shape)
+        if (d < 0) {
+          llvm::errs() << "loomc: error: argument '" << arg.name
+                       << "' has a symbolic dim; bind every dim (--bind)\n";
+          return 1;
+        }
+    description.source = inputFile;
+    description.model = modelName.empty() ? std::string("(first)")
+                                          : std::string(modelName);
+    description.entry = sigs.front().name;
+    description.signature = sigs.front();
+    description.params = std::move(*params);
+    description.paramBytes = bytes.value();
+  }
   bool train = !stepVariant.empty();
   if ((gradVariant || train) && (fnName.empty() || !lower)) {
     llvm::errs() << "loomc: error: --grad and --step need --fn LOSS and "
@@ -450,7 +505,24 @@ int runCompile(MLIRContext &context, ModuleOp module, bool frontendBound) {
     llvm::errs() << "loomc: error: " << error << "\n";
     return 1;
   }
-  if (emit == Emit::Llvm) {
+  if (aot) {
+    auto objects =
+        loom::JitModule::compileAheadOfTime(module, description.entry);
+    if (!objects) {
+      llvm::errs() << "loomc: error: " << llvm::toString(objects.takeError())
+                   << "\n";
+      return 1;
+    }
+    if (objects->objects.size() != 1) {
+      llvm::errs() << "loomc: error: expected one object\n";
+      return 1;
+    }
+    description.objects = std::move(*objects);
+    if (emit == Emit::Obj)
+      output->os() << description.objects.objects.front();
+    else
+      loom::tools::writeAotHeader(output->os(), description);
+  } else if (emit == Emit::Llvm) {
     loom::stripLoomMetadata(module);
     llvm::LLVMContext llvmContext;
     auto llvmModule = mlir::translateModuleToLLVMIR(module, llvmContext);
