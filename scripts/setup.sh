@@ -2,7 +2,10 @@
 # Installs what Loom's build and tests need (only the Debian packages that are
 # missing: a no-op when everything is present), then configures and builds.
 #
-#   scripts/setup.sh [preset]     preset: default (Release) or sanitize
+#   scripts/setup.sh [preset]     preset: default (Release), sanitize
+#                                 (ASan + UBSan) or tsan (ThreadSanitizer:
+#                                 the e2e tests; `ctest --preset tsan` runs
+#                                 the concurrency stress test and decoding)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 preset=${1:-default}
@@ -13,7 +16,7 @@ packages=(
   libomp5-14  # the OpenMP runtime the JIT loads for parallel loops
 )
 # The sanitizer and fuzzer builds link clang's runtime libraries
-# (libclang_rt.asan_cxx.a and friends).
+# (libclang_rt.asan_cxx.a, libclang_rt.tsan.a and friends).
 [ "$preset" = default ] || packages+=(libclang-rt-22-dev)
 missing=()
 for p in "${packages[@]}"; do
