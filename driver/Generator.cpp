@@ -106,8 +106,14 @@ namespace {
 Result<driver::CompiledFunction *> decodeStep(Model::Impl &model,
                                               const GeneratorOptions &options,
                                               const Tensor &tokens) {
-  auto bindings = model.session->bindFromShapes(
-      options.function, {tokens.shape()}, {tokens.dtype()});
+  std::vector<std::vector<int64_t>> shapes = {tokens.shape()};
+  std::vector<DType> dtypes = {tokens.dtype()};
+  for (const Tensor &input : options.context) {
+    shapes.push_back(input.shape());
+    dtypes.push_back(input.dtype());
+  }
+  auto bindings =
+      model.session->bindFromShapes(options.function, shapes, dtypes);
   if (!bindings)
     return Status::error(llvm::toString(bindings.takeError()));
   driver::Variant variant;
@@ -131,11 +137,18 @@ Result<Generator> Generator::create(Model &model,
 
   if (!sig)
     return Status::error("no function '" + options.function + "' to decode");
-  if (sig->inputs.size() != 1 || sig->inputs[0].dtype != DType::I32 ||
-      sig->inputs[0].dims.size() != 2 || sig->outputs.size() != 1 ||
-      sig->outputs[0].dims.size() != 3)
-    return Status::error("decoding needs '" + options.function +
-                         "(tokens: i32[B, T]) -> f32[B, T, vocab]'");
+  if (sig->inputs.size() != 1 + options.context.size() ||
+      sig->inputs[0].dtype != DType::I32 || sig->inputs[0].dims.size() != 2 ||
+      sig->outputs.size() != 1 || sig->outputs[0].dims.size() != 3)
+    return Status::error(
+        "decoding needs '" + options.function +
+        "(tokens: i32[B, T], context...) -> f32[B, T, vocab]' with " +
+        std::to_string(options.context.size()) + " context inputs");
+  for (const Tensor &input : options.context)
+    if (!input.isContiguous() || input.rank() == 0 ||
+        input.dim(0) != options.batch)
+      return Status::error("context inputs must be contiguous with batch " +
+                           std::to_string(options.batch) + " first");
   if (options.batch <= 0 || options.capacity <= 0)
     return Status::error("a generator needs batch > 0 and capacity > 0");
   auto impl = std::make_unique<Impl>();
@@ -149,7 +162,7 @@ Result<Generator> Generator::create(Model &model,
   if (!step.ok())
     return step.status();
   const driver::Signature &decode = step.value()->signature;
-  for (size_t i = 2; i < decode.inputs.size(); ++i)
+  for (size_t i = 2 + options.context.size(); i < decode.inputs.size(); ++i)
     impl->caches.push_back(Tensor::empty(DType::F32, decode.inputs[i].shape));
   impl->vocab = decode.outputs[0].shape.back();
   return Generator(std::move(impl));
@@ -174,12 +187,16 @@ Result<Tensor> Generator::decode(const Tensor &tokens,
   Tensor starts = Tensor::borrow(DType::I32, {g.options.batch},
                                  const_cast<int32_t *>(start.data()));
   std::string name = g.options.function + "_decode";
-  for (auto [spec, input] : {std::pair<const driver::ArgSpec &, const Tensor &>{
-                                 fn.signature.inputs[0], tokens},
-                             {fn.signature.inputs[1], starts}})
-    if (llvm::Error err = driver::checkRange(spec, name, input))
+  std::vector<const Tensor *> given = {&tokens, &starts};
+  for (const Tensor &input : g.options.context)
+    given.push_back(&input);
+  std::vector<void *> inputs;
+  for (size_t i = 0; i < given.size(); ++i) {
+    if (llvm::Error err =
+            driver::checkRange(fn.signature.inputs[i], name, *given[i]))
       return Status::error(llvm::toString(std::move(err)));
-  std::vector<void *> inputs = {tokens.rawData(), starts.rawData()};
+    inputs.push_back(given[i]->rawData());
+  }
   for (Tensor &cache : g.caches)
     inputs.push_back(cache.rawData());
   auto outputs = driver::invoke(fn, g.model->params.data(), inputs);

@@ -20,6 +20,8 @@
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Interfaces/InferTypeOpInterface.h"
 
+#include "llvm/ADT/DenseSet.h"
+
 #define DEBUG_TYPE "loom-derive-decode"
 
 namespace loom {
@@ -69,15 +71,15 @@ struct LoomDeriveDecode
       return signalPassFailure();
     }
     auto tokensType =
-        func.getNumArguments() == 1
+        func.getNumArguments() >= 1
             ? llvm::dyn_cast<RankedTensorType>(func.getArgument(0).getType())
             : RankedTensorType();
     if (!tokensType || tokensType.getRank() != 2 ||
         !tokensType.getElementType().isSignlessInteger(32) ||
         !tokensType.hasStaticShape()) {
-      func.emitError() << "loom-derive-decode: '" << function
-                       << "' must take one input, the token ids i32[B, T] "
-                          "with bound dims, to be decoded incrementally";
+      func.emitError() << "loom-derive-decode: the first input of '" << function
+                       << "' must be the token ids i32[B, T] with bound "
+                          "dims, to be decoded incrementally";
       return signalPassFailure();
     }
     int64_t batch = tokensType.getDimSize(0), steps = tokensType.getDimSize(1);
@@ -88,20 +90,36 @@ struct LoomDeriveDecode
       return signalPassFailure();
     }
 
-    // Check everything before changing anything.
+    // Check everything before changing anything. Values that depend on the
+    // new tokens (or their positions) vary along T; the other inputs (an
+    // encoder's memory, source ids) are the same at every step, and an
+    // attention whose keys and values depend only on them (cross-attention)
+    // acts on each query alone, so it stays.
+    llvm::DenseSet<Value> perToken;
     SmallVector<loom::ArangeOp> aranges;
     SmallVector<loom::AttentionOp> attentions;
+    perToken.insert(func.getArgument(0));
     WalkResult checked = func.walk([&](Operation *op) {
+      bool fromTokens = llvm::any_of(op->getOperands(), [&](Value v) {
+        return perToken.contains(v);
+      });
       if (auto arange = llvm::dyn_cast<loom::ArangeOp>(op)) {
         if (arange.getType().getDimSize(0) != steps)
           return WalkResult::advance(); // a constant, not positions
         if (failed(checkPositions(arange)))
           return WalkResult::interrupt();
         aranges.push_back(arange);
+        fromTokens = true;
       } else if (auto attention = llvm::dyn_cast<loom::AttentionOp>(op)) {
-        if (failed(checkAttention(attention, steps)))
-          return WalkResult::interrupt();
-        attentions.push_back(attention);
+        bool selfAttention = perToken.contains(attention.getK()) ||
+                             perToken.contains(attention.getV()) ||
+                             (attention.getKeyMask() &&
+                              perToken.contains(attention.getKeyMask()));
+        if (selfAttention) {
+          if (failed(checkAttention(attention, steps)))
+            return WalkResult::interrupt();
+          attentions.push_back(attention);
+        }
       } else if (llvm::isa<loom::AttentionLseOp, loom::AttentionGradOp,
                            loom::DropoutOp>(op)) {
         op->emitError() << "loom-derive-decode: '" << op->getName()
@@ -109,6 +127,8 @@ struct LoomDeriveDecode
                            "function)";
         return WalkResult::interrupt();
       }
+      if (fromTokens)
+        perToken.insert(op->getResults().begin(), op->getResults().end());
       return WalkResult::advance();
     });
     if (checked.wasInterrupted())
@@ -216,18 +236,19 @@ struct LoomDeriveDecode
     return success();
   }
 
-  /// A causal self-attention over [B, H, T, D] with no key mask.
+  /// A causal self-attention over [B, H, T, D] with no key mask (keys or
+  /// values that depend on the new tokens).
   LogicalResult checkAttention(loom::AttentionOp attention, int64_t steps) {
     auto q = llvm::cast<RankedTensorType>(attention.getQ().getType());
     auto k = llvm::cast<RankedTensorType>(attention.getK().getType());
     if (!attention.getCausal())
       return attention.emitError()
-             << "loom-derive-decode: a non-causal attention (cross-attention "
-                "or an encoder) has no incremental form here";
+             << "loom-derive-decode: a non-causal attention over the new "
+                "tokens (an encoder) has no incremental form";
     if (attention.getKeyMask())
       return attention.emitError()
-             << "loom-derive-decode: an attention with a key mask cannot be "
-                "decoded incrementally";
+             << "loom-derive-decode: a self-attention with a key mask cannot "
+                "be decoded incrementally";
     if (q.getRank() != 4 || k.getRank() != 4 || q.getDimSize(2) != steps ||
         k.getDimSize(2) != steps)
       return attention.emitError()

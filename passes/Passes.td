@@ -80,9 +80,11 @@ def LoomDeriveDecode : Pass<"loom-derive-decode", "mlir::ModuleOp"> {
   let summary = "Derives an incremental-decoding step from a decoder's "
                 "forward function";
   let description = [{
-    Rewrites `function(tokens: i32[B, T]) -> ...` (static shapes; a decoder
-    whose only mixing along T is causal self-attention) into
-    `<function>_decode(tokens, start: i32[B], k_cache.0, v_cache.0, ...)`:
+    Rewrites `function(tokens: i32[B, T], context...) -> ...` (static
+    shapes; a decoder whose only mixing along T is causal self-attention;
+    `context`: inputs the same at every step, such as an encoder's memory and
+    the source ids) into `<function>_decode(tokens, start: i32[B],
+    context..., k_cache.0, v_cache.0, ...)`:
     `T` new tokens per sequence at positions `start[b] .. start[b] + T - 1`.
     One call with `start = 0` and the prompt is the prefill; calls with
     `T = 1` are decode steps. Batched sequences may sit at different
@@ -98,9 +100,11 @@ def LoomDeriveDecode : Pass<"loom-derive-decode", "mlir::ModuleOp"> {
       signature.
     - Result types downstream of the rewritten ops are re-inferred.
 
-    Non-causal attention (cross-attention), a key mask, or another use of
-    `arange(T)` is an error at that op: the result would depend on tokens
-    outside the step.
+    An attention whose keys and values do not depend on the tokens
+    (cross-attention to a context input) acts on each query alone and stays
+    as it is. A non-causal or masked attention over the tokens, or another
+    use of `arange(T)`, is an error at that op: the result would depend on
+    tokens outside the step.
 
     ```mlir
     // before: %o = loom.attention %q, %k, %v, causal = true, scale = ...

@@ -3,7 +3,9 @@
 // A small GPT with random parameters: a batch of two prompts of different
 // lengths is prefilled and then decoded token by token through the derived
 // decode step (loom-derive-decode); the logits at every position match the
-// full forward of the whole sequences. Sampling is deterministic per seed;
+// full forward of the whole sequences; the same for the Transformer's
+// decoder with its encoder's memory as context. Sampling is deterministic
+// per seed;
 // bad positions, full caches and models without a decoding form are errors.
 //
 //===----------------------------------------------------------------------===//
@@ -147,6 +149,69 @@ TEST(Decode, PrefillAndStepGiveTheLastLogits) {
                        full2->at(0).data<float>() + (seq.size() - 1) * 61, 61),
               2e-5);
   }
+}
+
+TEST(Decode, EncoderDecoderStepsMatchTheFullDecoder) {
+  // The Transformer's `decode(tgt, memory, src)`: the memory and the source
+  // ids (a padding mask for the cross-attention) are context, computed once.
+  CompileOptions options;
+  options.config = {{"d", "32"}, {"heads", "2"}, {"layers", "2"}};
+  auto model =
+      loom::compile(LOOM_SOURCE_DIR "/examples/transformer.loom", options);
+  ASSERT_TRUE(model.ok()) << model.status().message();
+  std::mt19937 rng(9);
+  std::uniform_real_distribution<float> u(-0.3f, 0.3f);
+  auto *p = reinterpret_cast<float *>(model->params().data());
+  for (size_t i = 0; i < model->params().totalBytes() / sizeof(float); ++i)
+    p[i] = u(rng);
+  const int64_t batch = 2, sourceLen = 6, steps = 9, vocab = 32;
+  Tensor src = Tensor::empty(DType::I32, {batch, sourceLen});
+  for (int64_t i = 0; i < batch * sourceLen; ++i) // the second padded
+    src.data<int32_t>()[i] = i >= batch * sourceLen - 2 ? 0 : 1 + rng() % 31;
+  auto memory = model->call("encode", {src});
+  ASSERT_TRUE(memory.ok()) << memory.status().message();
+
+  GeneratorOptions g;
+  g.function = "decode";
+  g.batch = batch;
+  g.capacity = 16;
+  g.context = {memory->at(0), src};
+  auto gen = Generator::create(*model, g);
+  ASSERT_TRUE(gen.ok()) << gen.status().message();
+  Tensor tgt = Tensor::empty(DType::I32, {batch, steps});
+  for (int64_t i = 0; i < batch * steps; ++i)
+    tgt.data<int32_t>()[i] = 1 + rng() % 31;
+  // Three tokens of prefill, then one per step.
+  std::vector<std::vector<float>> decoded(batch * steps);
+  Tensor first = Tensor::empty(DType::I32, {batch, 3});
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t i = 0; i < 3; ++i)
+      first.data<int32_t>()[b * 3 + i] = tgt.data<int32_t>()[b * steps + i];
+  auto out = gen->decode(first, {0, 0});
+  ASSERT_TRUE(out.ok()) << out.status().message();
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t i = 0; i < 3; ++i) {
+      const float *row = out->data<float>() + (b * 3 + i) * vocab;
+      decoded[b * steps + i].assign(row, row + vocab);
+    }
+  for (int64_t t = 3; t < steps; ++t) {
+    Tensor one = Tensor::empty(DType::I32, {batch, 1});
+    for (int64_t b = 0; b < batch; ++b)
+      one.data<int32_t>()[b] = tgt.data<int32_t>()[b * steps + t];
+    auto step = gen->decode(one, {int32_t(t), int32_t(t)});
+    ASSERT_TRUE(step.ok()) << step.status().message();
+    for (int64_t b = 0; b < batch; ++b) {
+      const float *row = step->data<float>() + b * vocab;
+      decoded[b * steps + t].assign(row, row + vocab);
+    }
+  }
+  auto full = model->call("decode", {tgt, memory->at(0), src});
+  ASSERT_TRUE(full.ok()) << full.status().message();
+  for (int64_t i = 0; i < batch * steps; ++i)
+    ASSERT_LT(maxError(decoded[i].data(),
+                       full->at(0).data<float>() + i * vocab, vocab),
+              2e-5)
+        << "sequence " << i / steps << " position " << i % steps;
 }
 
 std::vector<int32_t> sampleText(Model &model, uint64_t seed) {

@@ -32,14 +32,17 @@
 namespace loom {
 
 struct GeneratorOptions {
-  /// The forward function: one input, token ids i32[B, T]; one output
-  /// [B, T, vocab].
+  /// The forward function: token ids i32[B, T] first (then the context);
+  /// one output [B, T, vocab].
   std::string function = "logits";
   /// Sequences decoded together.
   int64_t batch = 1;
   /// Positions each sequence's cache holds (prompt plus generated tokens);
   /// at most the model's position table.
   int64_t capacity = 256;
+  /// The function's inputs after the token ids, the same at every step (an
+  /// encoder-decoder's memory and source ids), batch dim first.
+  std::vector<Tensor> context;
 };
 
 /// How the next token is drawn from a row of logits.

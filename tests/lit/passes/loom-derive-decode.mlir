@@ -33,10 +33,28 @@ func.func @logits(%tokens: tensor<2x1xi32> {loom.name = "tokens"}) -> tensor<2x1
 
 // -----
 
-// A forward of two inputs (an encoder-decoder) is not a decoder of tokens.
-func.func @logits(%tokens: tensor<1x1xi32>, %x: tensor<1x2x1x4xf32>) -> tensor<1x2x1x4xf32> {
-  // expected-error @-1 {{must take one input, the token ids i32[B, T]}}
+// The first input must be the token ids.
+func.func @logits(%x: tensor<1x2x1x4xf32>, %tokens: tensor<1x1xi32>) -> tensor<1x2x1x4xf32> {
+  // expected-error @-1 {{the first input of 'logits' must be the token ids i32[B, T]}}
   return %x : tensor<1x2x1x4xf32>
+}
+
+// -----
+
+// Cross-attention to a context input (keys and values from `memory`, a
+// mask from it too) stays; the context input keeps its place after `start`.
+// CHECK-LABEL: func.func @logits_decode(
+// CHECK-SAME: %[[TOK:[a-z0-9]+]]: tensor<1x1xi32>, %[[START:[a-z0-9]+]]: tensor<1xi32> {loom.name = "start"}, %[[MEM:[a-z0-9]+]]: tensor<1x2x5x4xf32>, %[[MASK:[a-z0-9]+]]: tensor<1x5xi1>)
+// CHECK-SAME: -> tensor<1x2x1x4xf32>
+// CHECK: loom.attention %{{.*}}, %[[MEM]], %[[MEM]], mask %[[MASK]], causal = false
+// CHECK-NOT: loom.cached_attention
+loom.parameter @wte : tensor<8x8xf32> init = {kind = "zeros"}
+func.func @logits(%tokens: tensor<1x1xi32>, %memory: tensor<1x2x5x4xf32>, %mask: tensor<1x5xi1>) -> tensor<1x2x1x4xf32> {
+  %wte = loom.get_parameter @wte : tensor<8x8xf32>
+  %e = loom.embedding %wte, %tokens : tensor<8x8xf32>, tensor<1x1xi32>
+  %q = loom.split_heads %e, heads = 2 : tensor<1x1x8xf32>
+  %a = loom.attention %q, %memory, %memory, mask %mask, causal = false, scale = 5.000000e-01 : tensor<1x2x1x4xf32>, tensor<1x2x5x4xf32>, tensor<1x2x5x4xf32>, tensor<1x5xi1>
+  return %a : tensor<1x2x1x4xf32>
 }
 
 // -----
@@ -46,7 +64,7 @@ func.func @logits(%tokens: tensor<1x3xi32>) -> tensor<1x2x3x4xf32> {
   %wte = loom.get_parameter @wte : tensor<8x8xf32>
   %e = loom.embedding %wte, %tokens : tensor<8x8xf32>, tensor<1x3xi32>
   %q = loom.split_heads %e, heads = 2 : tensor<1x3x8xf32>
-  // expected-error @+1 {{a non-causal attention (cross-attention or an encoder) has no incremental form}}
+  // expected-error @+1 {{a non-causal attention over the new tokens (an encoder) has no incremental form}}
   %a = loom.attention %q, %q, %q, causal = false, scale = 5.000000e-01 : tensor<1x2x3x4xf32>, tensor<1x2x3x4xf32>, tensor<1x2x3x4xf32>
   return %a : tensor<1x2x3x4xf32>
 }
