@@ -503,6 +503,7 @@ int loom::tools::generateText(const GenerateOptions &o) {
   }
   auto t2 = Clock::now();
   std::fputc('\n', stdout);
+  std::fflush(stdout);
   double prefill = std::chrono::duration<double>(t1 - t0).count();
   double decode = std::chrono::duration<double>(t2 - t1).count();
   std::fprintf(stderr,
