@@ -81,6 +81,8 @@ struct Generator::Impl {
   std::vector<Tensor> caches;
   std::vector<int64_t> lengths;
   int64_t vocab = 0;
+  /// The step carries a recurrent state (an LSTM's): the prefill cannot pad.
+  bool recurrent = false;
 };
 
 Generator::Generator(std::unique_ptr<Impl> impl) : impl(std::move(impl)) {}
@@ -162,8 +164,10 @@ Result<Generator> Generator::create(Model &model,
   if (!step.ok())
     return step.status();
   const driver::Signature &decode = step.value()->signature;
-  for (size_t i = 2 + options.context.size(); i < decode.inputs.size(); ++i)
+  for (size_t i = 2 + options.context.size(); i < decode.inputs.size(); ++i) {
     impl->caches.push_back(Tensor::empty(DType::F32, decode.inputs[i].shape));
+    impl->recurrent |= llvm::StringRef(decode.inputs[i].name).starts_with("lstm_");
+  }
   impl->vocab = decode.outputs[0].shape.back();
   return Generator(std::move(impl));
 }
@@ -229,11 +233,19 @@ Result<Tensor> Generator::prefill(
   // Prompts right-padded to a power of two (at least 8): few prefill
   // specializations. The padding sits after each prompt, so causal
   // attention never lets a real token see it, and the decode steps
-  // overwrite its cache entries before any query can reach them.
+  // overwrite its cache entries before any query can reach them. A
+  // recurrent state would run through the padding: no padding then.
   int64_t steps = 8;
   while (steps < longest)
     steps *= 2;
   steps = std::min(steps, g.options.capacity);
+  if (g.recurrent) {
+    for (const auto &prompt : prompts)
+      if (int64_t(prompt.size()) != longest)
+        return Status::error("prefill: the prompts of a decoder with a "
+                             "recurrent state (an LSTM) must have one length");
+    steps = longest;
+  }
   Tensor tokens = Tensor::empty(DType::I32, {batch, steps});
   int32_t *t = tokens.data<int32_t>();
   for (int64_t b = 0; b < batch; ++b)

@@ -98,6 +98,7 @@ struct LoomDeriveDecode
     llvm::DenseSet<Value> perToken;
     SmallVector<loom::ArangeOp> aranges;
     SmallVector<loom::AttentionOp> attentions;
+    SmallVector<loom::LstmOp> lstms;
     perToken.insert(func.getArgument(0));
     WalkResult checked = func.walk([&](Operation *op) {
       bool fromTokens = llvm::any_of(op->getOperands(), [&](Value v) {
@@ -119,6 +120,17 @@ struct LoomDeriveDecode
           if (failed(checkAttention(attention, steps)))
             return WalkResult::interrupt();
           attentions.push_back(attention);
+        }
+      } else if (auto lstm = llvm::dyn_cast<loom::LstmOp>(op)) {
+        if (perToken.contains(lstm.getInput())) {
+          if (perToken.contains(lstm.getH0()) ||
+              perToken.contains(lstm.getC0())) {
+            lstm.emitError() << "loom-derive-decode: an LSTM whose initial "
+                                "state depends on the new tokens has no "
+                                "incremental form";
+            return WalkResult::interrupt();
+          }
+          lstms.push_back(lstm);
         }
       } else if (llvm::isa<loom::AttentionLseOp, loom::AttentionGradOp,
                            loom::DropoutOp>(op)) {
@@ -180,6 +192,37 @@ struct LoomDeriveDecode
       attention.getResult().replaceAllUsesWith(cached.getResult());
       attention.erase();
       caches.append({cached.getKCacheOut(), cached.getVCacheOut()});
+      cacheArgs.append({k, k + 1});
+    }
+
+    // Each recurrence over the tokens carries its state between steps: the
+    // function's initial state where a sequence starts (start = 0), the
+    // cached one elsewhere; the final state is the new cache.
+    for (auto [index, lstm] : llvm::enumerate(lstms)) {
+      auto stateType = llvm::cast<RankedTensorType>(lstm.getH0().getType());
+      unsigned k = func.getNumArguments();
+      std::string suffix = "." + std::to_string(index);
+      if (failed(func.insertArgument(k, stateType, named("lstm_h" + suffix),
+                                     lstm.getLoc())) ||
+          failed(func.insertArgument(k + 1, stateType, named("lstm_c" + suffix),
+                                     lstm.getLoc())))
+        return signalPassFailure();
+      OpBuilder ob(lstm);
+      Location l = lstm.getLoc();
+      Value column = loom::ReshapeOp::create(
+          ob, l, RankedTensorType::get({batch, 1}, i32), start,
+          ob.getDenseI64ArrayAttr({batch, 1}));
+      Value zero = loom::ConstantOp::create(
+          ob, l, DenseElementsAttr::get(RankedTensorType::get({}, i32), 0));
+      Value first = loom::CompareOp::create(ob, l, column, zero,
+                                            ob.getStringAttr("eq"));
+      Value h = loom::WhereOp::create(ob, l, first, lstm.getH0(),
+                                      func.getArgument(k));
+      Value c = loom::WhereOp::create(ob, l, first, lstm.getC0(),
+                                      func.getArgument(k + 1));
+      lstm.getH0Mutable().assign(h);
+      lstm.getC0Mutable().assign(c);
+      caches.append({lstm.getHN(), lstm.getCN()});
       cacheArgs.append({k, k + 1});
     }
 

@@ -1,4 +1,4 @@
-//===- DropUpdatedResults.cpp - Caches updated in place leave the results -===//
+//===- DropUpdatedResults.cpp - Updated arguments leave the results ------===//
 
 #include "codegen/cpu/Passes.h"
 
@@ -43,12 +43,17 @@ struct LoomCpuDropUpdatedResults
           auto ret = llvm::dyn_cast<func::ReturnOp>(block.getTerminator());
           if (!ret)
             continue;
-          Value returned = stripCasts(ret.getOperand(i));
-          if (arg < 0 || arg >= int64_t(func.getNumArguments()) ||
-              returned != func.getArgument(arg)) {
-            func.emitError() << "result #" << i << " (loom.updates = " << arg
-                             << ") was not updated in place in its argument";
+          if (arg < 0 || arg >= int64_t(func.getNumArguments())) {
+            func.emitError() << "result #" << i << ": loom.updates = " << arg
+                             << " names no argument";
             return signalPassFailure();
+          }
+          // A new value (an LSTM's final state) is copied into the argument.
+          Value returned = stripCasts(ret.getOperand(i));
+          if (returned != func.getArgument(arg)) {
+            OpBuilder b(ret);
+            memref::CopyOp::create(b, ret.getLoc(), ret.getOperand(i),
+                                   func.getArgument(arg));
           }
         }
         drop.set(i);

@@ -98,10 +98,10 @@ def LoomCpuDropUpdatedResults
   let summary = "Drops results that bufferized into the argument they update";
   let description = [{
     After bufferization: a function result marked `loom.updates = i` (a
-    key/value cache of `loom-derive-decode`) must be the buffer of argument
-    `i` itself, updated in place; it is removed from the results, since the
-    caller owns that buffer. A marked result that bufferization copied
-    instead is an error at the function (the cache would not persist).
+    key/value cache or a recurrent state of `loom-derive-decode`) is removed
+    from the results, since the caller owns that buffer: a key/value cache
+    is argument `i`'s buffer itself, updated in place; another value (an
+    LSTM's final state) is copied into argument `i` before the return.
   }];
 }
 

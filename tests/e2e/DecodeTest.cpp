@@ -214,6 +214,64 @@ TEST(Decode, EncoderDecoderStepsMatchTheFullDecoder) {
         << "sequence " << i / steps << " position " << i % steps;
 }
 
+TEST(Decode, LstmStepsCarryTheStateAndMatchTheFullDecoder) {
+  // seq2seq_lstm's `decode(tgt, enc, h, c, src)`: the decode step carries
+  // the decoder LSTM's state between calls (starting from the encoder's
+  // where start = 0); the attention over the encoder states is context.
+  CompileOptions options;
+  options.config = {{"emb", "16"}, {"hidden", "32"}};
+  auto model =
+      loom::compile(LOOM_SOURCE_DIR "/examples/seq2seq_lstm.loom", options);
+  ASSERT_TRUE(model.ok()) << model.status().message();
+  std::mt19937 rng(13);
+  std::uniform_real_distribution<float> u(-0.4f, 0.4f);
+  auto *p = reinterpret_cast<float *>(model->params().data());
+  for (size_t i = 0; i < model->params().totalBytes() / sizeof(float); ++i)
+    p[i] = u(rng);
+  const int64_t batch = 2, sourceLen = 5, steps = 7, vocab = 32;
+  Tensor src = Tensor::empty(DType::I32, {batch, sourceLen});
+  for (int64_t i = 0; i < batch * sourceLen; ++i)
+    src.data<int32_t>()[i] = i == batch * sourceLen - 1 ? 0 : 1 + rng() % 31;
+  auto encoded = model->call("encode", {src});
+  ASSERT_TRUE(encoded.ok()) << encoded.status().message();
+  GeneratorOptions g;
+  g.function = "decode";
+  g.batch = batch;
+  g.capacity = 12;
+  g.context = {encoded->at(0), encoded->at(1), encoded->at(2), src};
+  auto gen = Generator::create(*model, g);
+  ASSERT_TRUE(gen.ok()) << gen.status().message();
+  Tensor tgt = Tensor::empty(DType::I32, {batch, steps});
+  for (int64_t i = 0; i < batch * steps; ++i)
+    tgt.data<int32_t>()[i] = 1 + rng() % 31;
+  std::vector<std::vector<int32_t>> prompts(batch);
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t i = 0; i < 2; ++i)
+      prompts[b].push_back(tgt.data<int32_t>()[b * steps + i]);
+  auto full = model->call(
+      "decode", {tgt, encoded->at(0), encoded->at(1), encoded->at(2), src});
+  ASSERT_TRUE(full.ok()) << full.status().message();
+  auto last = gen->prefill(prompts);
+  ASSERT_TRUE(last.ok()) << last.status().message();
+  for (int64_t t = 1; t < steps; ++t) {
+    for (int64_t b = 0; b < batch; ++b)
+      ASSERT_LT(maxError(last->data<float>() + b * vocab,
+                         full->at(0).data<float>() + (b * steps + t) * vocab,
+                         vocab),
+                2e-5)
+          << "sequence " << b << " position " << t;
+    if (t + 1 == steps)
+      break;
+    std::vector<int32_t> next(batch);
+    for (int64_t b = 0; b < batch; ++b)
+      next[b] = tgt.data<int32_t>()[b * steps + t + 1];
+    last = gen->step(next);
+    ASSERT_TRUE(last.ok()) << last.status().message();
+  }
+  // Ragged prompts cannot be padded through a recurrence.
+  EXPECT_FALSE(gen->prefill({{1, 2, 3}, {4}}).ok());
+}
+
 std::vector<int32_t> sampleText(Model &model, uint64_t seed) {
   GeneratorOptions options;
   options.capacity = 40;
