@@ -90,3 +90,31 @@ func.func @logits(%tokens: tensor<1x3xi32>) -> tensor<3x4xf32> {
   %p = loom.embedding %wpe, %r : tensor<8x4xf32>, tensor<3xi32>
   return %p : tensor<3x4xf32>
 }
+
+// -----
+
+// A recurrence over the tokens carries its state: the function's initial
+// state where a sequence starts (start = 0), the cached one elsewhere; the
+// final state is the updated cache.
+// CHECK-LABEL: func.func @logits_decode(
+// CHECK-SAME: %[[START:[a-z0-9]+]]: tensor<2xi32> {loom.name = "start"}, %[[H0:[a-z0-9]+]]: tensor<2x4xf32>, %[[HS:[a-z0-9]+]]: tensor<2x4xf32> {loom.name = "lstm_h.0"}, %[[CS:[a-z0-9]+]]: tensor<2x4xf32> {loom.name = "lstm_c.0"})
+// CHECK-SAME: -> (tensor<2x1x4xf32>, tensor<2x4xf32> {loom.updates = 3 : i64}, tensor<2x4xf32> {loom.updates = 4 : i64})
+// CHECK: %[[COL:.*]] = loom.reshape %[[START]]
+// CHECK: %[[FIRST:.*]] = loom.compare %[[COL]], %{{.*}}, predicate = "eq"
+// CHECK: %[[H:.*]] = loom.where %[[FIRST]], %[[H0]], %[[HS]]
+// CHECK: %[[C:.*]] = loom.where %[[FIRST]], %[[H0]], %[[CS]]
+// CHECK: %[[OUT:.*]], %[[HN:.*]], %[[CN:.*]] = loom.lstm %{{.*}}, %[[H]], %[[C]]
+// CHECK: return %[[OUT]], %[[HN]], %[[CN]]
+loom.parameter @emb : tensor<8x3xf32> init = {kind = "zeros"}
+loom.parameter @wih : tensor<3x16xf32> init = {kind = "zeros"}
+loom.parameter @whh : tensor<4x16xf32> init = {kind = "zeros"}
+loom.parameter @b : tensor<16xf32> init = {kind = "zeros"}
+func.func @logits(%tokens: tensor<2x1xi32>, %h0: tensor<2x4xf32>) -> tensor<2x1x4xf32> {
+  %emb = loom.get_parameter @emb : tensor<8x3xf32>
+  %wih = loom.get_parameter @wih : tensor<3x16xf32>
+  %whh = loom.get_parameter @whh : tensor<4x16xf32>
+  %b = loom.get_parameter @b : tensor<16xf32>
+  %x = loom.embedding %emb, %tokens : tensor<8x3xf32>, tensor<2x1xi32>
+  %out, %h, %c = loom.lstm %x, %h0, %h0, %wih, %whh, %b : tensor<2x1x3xf32>, tensor<2x4xf32>, tensor<2x4xf32>, tensor<3x16xf32>, tensor<4x16xf32>, tensor<16xf32>
+  return %out : tensor<2x1x4xf32>
+}
