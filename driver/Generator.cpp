@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <numeric>
 
 using namespace loom;
@@ -289,4 +290,131 @@ Result<Tensor> Generator::step(const std::vector<int32_t> &tokens) {
   Tensor rows = Tensor::empty(DType::F32, {g.options.batch, g.vocab});
   std::copy_n(logits.value().data<float>(), rows.numel(), rows.data<float>());
   return rows;
+}
+
+//===----------------------------------------------------------------------===//
+// Beam search
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+/// log_softmax of `row[0, n)` into `out`.
+void logSoftmax(const float *row, int64_t n, std::vector<double> &out) {
+  double top = *std::max_element(row, row + n), sum = 0;
+  for (int64_t v = 0; v < n; ++v)
+    sum += std::exp(double(row[v]) - top);
+  double shift = top + std::log(sum);
+  out.resize(n);
+  for (int64_t v = 0; v < n; ++v)
+    out[v] = double(row[v]) - shift;
+}
+
+} // namespace
+
+Result<BeamResult> Generator::beamSearch(const std::vector<int32_t> &prompt,
+                                         const BeamSearchOptions &options) {
+  Impl &g = *impl;
+  const int64_t beams = options.beams;
+  if (beams != g.options.batch)
+    return Status::error("beamSearch: " + std::to_string(beams) +
+                         " beams need a generator of batch " +
+                         std::to_string(beams) + ", this one has " +
+                         std::to_string(g.options.batch));
+  auto logits = prefill(std::vector<std::vector<int32_t>>(beams, prompt));
+  if (!logits.ok())
+    return logits.status();
+  struct Hypothesis {
+    std::vector<int32_t> tokens;
+    double logProb;
+  };
+  // One live hypothesis at first (the others would repeat it).
+  std::vector<Hypothesis> live(beams, {{}, -INFINITY});
+  live[0].logProb = 0;
+  std::vector<BeamResult> finished;
+  auto rank = [&](const BeamResult &r) {
+    return r.logProb /
+           std::pow(double(std::max<size_t>(r.tokens.size(), 1)),
+                    options.lengthPenalty);
+  };
+  std::vector<double> lp;
+  std::vector<std::vector<std::byte>> scratch(g.caches.size());
+  for (int64_t n = 0; n < options.maxTokens; ++n) {
+    // Every extension of every live hypothesis, best first.
+    struct Candidate {
+      double logProb;
+      int64_t parent;
+      int32_t token;
+    };
+    std::vector<Candidate> candidates;
+    for (int64_t b = 0; b < beams; ++b) {
+      if (live[b].logProb == -INFINITY)
+        continue;
+      logSoftmax(logits.value().data<float>() + b * g.vocab, g.vocab, lp);
+      for (int64_t v = 0; v < g.vocab; ++v)
+        candidates.push_back({live[b].logProb + lp[v], b, int32_t(v)});
+    }
+    if (candidates.empty())
+      break;
+    std::sort(candidates.begin(), candidates.end(),
+              [](const Candidate &a, const Candidate &b) {
+                return a.logProb > b.logProb ||
+                       (a.logProb == b.logProb &&
+                        (a.parent < b.parent ||
+                         (a.parent == b.parent && a.token < b.token)));
+              });
+    // The best `beams` that continue; those that end are finished.
+    std::vector<Hypothesis> next;
+    std::vector<int64_t> parents;
+    std::vector<int32_t> tokens;
+    for (const Candidate &c : candidates) {
+      if (int64_t(next.size()) == beams)
+        break;
+      Hypothesis h{live[c.parent].tokens, c.logProb};
+      h.tokens.push_back(c.token);
+      if (c.token == options.endToken) {
+        finished.push_back({h.tokens, h.logProb, true});
+        continue;
+      }
+      next.push_back(std::move(h));
+      parents.push_back(c.parent);
+      tokens.push_back(c.token);
+    }
+    if (next.empty() || n + 1 == options.maxTokens ||
+        int64_t(finished.size()) >= beams) {
+      live = std::move(next);
+      break;
+    }
+    while (int64_t(next.size()) < beams) { // fewer survivors: pad, dead
+      next.push_back({next.front().tokens, -INFINITY});
+      parents.push_back(parents.front());
+      tokens.push_back(tokens.front());
+    }
+    // The caches follow their hypotheses: row b takes row parents[b].
+    for (size_t i = 0; i < g.caches.size(); ++i) {
+      Tensor &cache = g.caches[i];
+      size_t row = cache.nbytes() / size_t(beams);
+      auto *data = static_cast<std::byte *>(cache.rawData());
+      scratch[i].assign(data, data + cache.nbytes());
+      for (int64_t b = 0; b < beams; ++b)
+        std::memcpy(data + b * row, scratch[i].data() + parents[b] * row, row);
+    }
+    live = std::move(next);
+    logits = step(tokens);
+    if (!logits.ok())
+      return logits.status();
+  }
+  for (const Hypothesis &h : live)
+    if (h.logProb != -INFINITY)
+      finished.push_back({h.tokens, h.logProb, false});
+  if (finished.empty())
+    return Status::error("beamSearch: no hypothesis");
+  // Finished hypotheses first, then by length-normalized log-probability.
+  auto best = std::max_element(
+      finished.begin(), finished.end(),
+      [&](const BeamResult &a, const BeamResult &b) {
+        if (a.finished != b.finished)
+          return !a.finished;
+        return rank(a) < rank(b);
+      });
+  return *best;
 }

@@ -272,6 +272,101 @@ TEST(Decode, LstmStepsCarryTheStateAndMatchTheFullDecoder) {
   EXPECT_FALSE(gen->prefill({{1, 2, 3}, {4}}).ok());
 }
 
+/// `rows` copies of the batch-1 tensor `t`, stacked along dim 0.
+Tensor repeatRows(const Tensor &t, int64_t rows) {
+  std::vector<int64_t> shape = t.shape();
+  shape[0] = rows;
+  Tensor out = Tensor::empty(t.dtype(), shape);
+  for (int64_t r = 0; r < rows; ++r)
+    std::memcpy(static_cast<char *>(out.rawData()) + r * t.nbytes(),
+                t.rawData(), t.nbytes());
+  return out;
+}
+
+TEST(Decode, BeamSearchScoresItsSequenceAndOneBeamIsGreedy) {
+  CompileOptions options;
+  options.config = {{"d", "32"}, {"heads", "2"}, {"layers", "1"}};
+  auto model =
+      loom::compile(LOOM_SOURCE_DIR "/examples/transformer.loom", options);
+  ASSERT_TRUE(model.ok()) << model.status().message();
+  std::mt19937 rng(21);
+  std::uniform_real_distribution<float> u(-0.5f, 0.5f);
+  auto *p = reinterpret_cast<float *>(model->params().data());
+  for (size_t i = 0; i < model->params().totalBytes() / sizeof(float); ++i)
+    p[i] = u(rng);
+  Tensor src = Tensor::empty(DType::I32, {1, 5});
+  for (int i = 0; i < 5; ++i)
+    src.data<int32_t>()[i] = 1 + rng() % 31;
+  auto memory = model->call("encode", {src});
+  ASSERT_TRUE(memory.ok()) << memory.status().message();
+  const int64_t vocab = 32, beams = 4;
+  const std::vector<int32_t> prompt = {1};
+  BeamSearchOptions search;
+  search.maxTokens = 6;
+  search.endToken = 2;
+
+  // The log-probability of `tokens` after the prompt under the full decoder.
+  auto score = [&](const std::vector<int32_t> &tokens) {
+    std::vector<int32_t> seq = prompt;
+    seq.insert(seq.end(), tokens.begin(), tokens.end());
+    Tensor tgt = Tensor::empty(DType::I32, {1, int64_t(seq.size())});
+    std::memcpy(tgt.rawData(), seq.data(), seq.size() * 4);
+    auto out = model->call("decode", {tgt, memory->at(0), src});
+    EXPECT_TRUE(out.ok());
+    double total = 0;
+    for (size_t i = 0; i < tokens.size(); ++i) {
+      const float *row =
+          out->at(0).data<float>() + (prompt.size() - 1 + i) * vocab;
+      double top = *std::max_element(row, row + vocab), sum = 0;
+      for (int64_t v = 0; v < vocab; ++v)
+        sum += std::exp(row[v] - top);
+      total += row[tokens[i]] - top - std::log(sum);
+    }
+    return total;
+  };
+
+  GeneratorOptions g;
+  g.function = "decode";
+  g.batch = beams;
+  g.capacity = 16;
+  g.context = {repeatRows(memory->at(0), beams), repeatRows(src, beams)};
+  auto gen = Generator::create(*model, g);
+  ASSERT_TRUE(gen.ok()) << gen.status().message();
+  search.beams = beams;
+  auto best = gen->beamSearch(prompt, search);
+  ASSERT_TRUE(best.ok()) << best.status().message();
+  ASSERT_FALSE(best->tokens.empty());
+  EXPECT_NEAR(best->logProb, score(best->tokens), 1e-4);
+  auto again = gen->beamSearch(prompt, search);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->tokens, best->tokens);
+
+  // One beam is greedy decoding.
+  g.batch = 1;
+  g.context = {memory->at(0), src};
+  auto one = Generator::create(*model, g);
+  ASSERT_TRUE(one.ok()) << one.status().message();
+  search.beams = 1;
+  auto beam1 = one->beamSearch(prompt, search);
+  ASSERT_TRUE(beam1.ok()) << beam1.status().message();
+  std::vector<int32_t> greedy;
+  auto logits = one->prefill({prompt});
+  ASSERT_TRUE(logits.ok());
+  for (int n = 0; n < search.maxTokens; ++n) {
+    const float *row = logits->data<float>();
+    int32_t next = int32_t(std::max_element(row, row + vocab) - row);
+    greedy.push_back(next);
+    if (next == search.endToken)
+      break;
+    logits = one->step({next});
+    ASSERT_TRUE(logits.ok());
+  }
+  EXPECT_EQ(beam1->tokens, greedy);
+  EXPECT_NEAR(beam1->logProb, score(greedy), 1e-4);
+  search.beams = 3;
+  EXPECT_FALSE(one->beamSearch(prompt, search).ok()); // batch 1, 3 beams
+}
+
 std::vector<int32_t> sampleText(Model &model, uint64_t seed) {
   GeneratorOptions options;
   options.capacity = 40;

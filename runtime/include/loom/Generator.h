@@ -71,6 +71,24 @@ private:
   std::vector<std::pair<float, int32_t>> scratch;
 };
 
+/// Beam search (`Generator::beamSearch`).
+struct BeamSearchOptions {
+  /// Hypotheses kept; the generator's batch must be this large.
+  int64_t beams = 4;
+  /// Tokens generated at most per hypothesis.
+  int64_t maxTokens = 32;
+  /// A hypothesis ending with this token is finished; -1: none.
+  int32_t endToken = -1;
+  /// Finished hypotheses rank by log-probability / length^lengthPenalty.
+  double lengthPenalty = 1.0;
+};
+
+struct BeamResult {
+  std::vector<int32_t> tokens; // generated after the prompt
+  double logProb = 0;          // sum of the tokens' log-probabilities
+  bool finished = false;       // ended with endToken
+};
+
 class Generator {
 public:
   static Result<Generator> create(Model &model,
@@ -92,6 +110,13 @@ public:
   /// onwards; returns the logits [batch, T, vocab]. Caches are written at
   /// start[b] .. start[b] + T - 1 (start[b] + T <= capacity, checked).
   Result<Tensor> decode(const Tensor &tokens, const std::vector<int32_t> &start);
+
+  /// Beam search from one prompt: every sequence of the batch is a
+  /// hypothesis (so the context holds one source repeated `beams` times);
+  /// after each step the caches are reordered to follow the surviving
+  /// hypotheses. Returns the best, finished ones first.
+  Result<BeamResult> beamSearch(const std::vector<int32_t> &prompt,
+                                const BeamSearchOptions &options);
 
   /// Tokens in each sequence's cache.
   const std::vector<int64_t> &lengths() const;
