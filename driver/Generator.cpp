@@ -80,6 +80,8 @@ struct Generator::Impl {
   Model::Impl *model = nullptr;
   GeneratorOptions options;
   std::vector<Tensor> caches;
+  /// The results of the step's context function (computed once).
+  std::vector<Tensor> contextWork;
   std::vector<int64_t> lengths;
   int64_t vocab = 0;
   /// The step carries a recurrent state (an LSTM's): the prefill cannot pad.
@@ -164,8 +166,22 @@ Result<Generator> Generator::create(Model &model,
 
   if (!step.ok())
     return step.status();
-  const driver::Signature &decode = step.value()->signature;
-  for (size_t i = 2 + options.context.size(); i < decode.inputs.size(); ++i) {
+  driver::CompiledFunction &fn = *step.value();
+  const driver::Signature &decode = fn.signature;
+  // The context's work, once: cross-attention keys and values, masks.
+  if (fn.contextSignature) {
+    std::vector<void *> pointers = {impl->model->params.data()};
+    for (const Tensor &input : options.context)
+      pointers.push_back(input.rawData());
+    for (const driver::ArgSpec &out : fn.contextSignature->outputs) {
+      impl->contextWork.push_back(Tensor::empty(out.dtype, out.shape));
+      pointers.push_back(impl->contextWork.back().rawData());
+    }
+    if (llvm::Error err = fn.jit->call(fn.contextEntry, pointers))
+      return Status::error(llvm::toString(std::move(err)));
+  }
+  size_t firstCache = 2 + options.context.size() + impl->contextWork.size();
+  for (size_t i = firstCache; i < decode.inputs.size(); ++i) {
     impl->caches.push_back(Tensor::empty(DType::F32, decode.inputs[i].shape));
     impl->recurrent |= llvm::StringRef(decode.inputs[i].name).starts_with("lstm_");
   }
@@ -194,6 +210,8 @@ Result<Tensor> Generator::decode(const Tensor &tokens,
   std::string name = g.options.function + "_decode";
   std::vector<const Tensor *> given = {&tokens, &starts};
   for (const Tensor &input : g.options.context)
+    given.push_back(&input);
+  for (const Tensor &input : g.contextWork)
     given.push_back(&input);
   std::vector<void *> inputs;
   for (size_t i = 0; i < given.size(); ++i) {

@@ -488,7 +488,18 @@ Session::get(llvm::StringRef function,
     auto derived = deriveDecode(**module, decodeOptions);
     if (!derived)
       return derived.takeError();
-    sigs = signaturesOf(**derived);
+    std::vector<Signature> derivedSigs = signaturesOf(**derived);
+    sigs.clear();
+    for (Signature &sig : derivedSigs) {
+      if (sig.name == function.str() + "_decode")
+        sigs.push_back(std::move(sig));
+      else if (sig.name == function.str() + "_decode_context")
+        compiled->contextSignature = std::move(sig);
+    }
+    if (sigs.size() != 1)
+      return makeError("internal error: no decode step of '" + function + "'");
+    if (compiled->contextSignature)
+      compiled->contextEntry = compiled->contextSignature->name;
     sigs.front().name = function.str();
     // start + T <= capacity, so the caches are never written out of bounds.
     int64_t steps = sigs.front().inputs[0].shape[1];

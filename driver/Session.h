@@ -72,6 +72,11 @@ struct CompiledFunction {
   std::unique_ptr<JitModule> jit;
   /// The symbol to call: the function, `<fn>_grad` or `train_step`.
   std::string entry;
+  /// A decode step's context function (`<fn>_decode_context`: the work
+  /// that depends on the context inputs alone, run once per context; its
+  /// results are the step's `context.<i>` inputs), when it has one.
+  std::string contextEntry;
+  std::optional<Signature> contextSignature;
   /// Optimizer state buffers of a training step (0, 1 or 2).
   int optimizerStates = 0;
   /// The specialized loom IR, for the reference evaluator.

@@ -18,7 +18,10 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/IRMapping.h"
 #include "mlir/Interfaces/InferTypeOpInterface.h"
+
+#include <functional>
 
 #include "llvm/ADT/DenseSet.h"
 
@@ -157,6 +160,8 @@ struct LoomDeriveDecode
                                    named("start"), loc)))
       return signalPassFailure();
     Value tokens = func.getArgument(0), start = func.getArgument(1);
+    if (failed(hoistContextWork(func, perToken)))
+      return signalPassFailure();
 
     for (loom::ArangeOp arange : aranges) {
       OpBuilder ob(arange);
@@ -252,6 +257,103 @@ struct LoomDeriveDecode
         b.getFunctionType(func.getArgumentTypes(), resultTypes));
     func.setAllResultAttrs(resultAttrs);
     func.setSymName(function + "_decode");
+  }
+
+  /// The work that depends on the context inputs but not on the tokens (an
+  /// encoder-decoder's cross-attention keys and values, its source mask)
+  /// is the same at every step: it moves to `<function>_decode_context(
+  /// context...) -> values`, run once per context, and the step takes the
+  /// values it needs as inputs `context.<i>` after the context inputs.
+  LogicalResult hoistContextWork(func::FuncOp func,
+                                 const llvm::DenseSet<Value> &perToken) {
+    Block &body = func.getBody().front();
+    llvm::DenseSet<Value> fromContext;
+    for (unsigned i = 2; i < func.getNumArguments(); ++i)
+      fromContext.insert(func.getArgument(i));
+    SmallVector<Operation *> hoisted;
+    llvm::DenseSet<Operation *> isHoisted;
+    for (Operation &op : body.without_terminator()) {
+      bool varies = llvm::any_of(op.getResults(),
+                                 [&](Value v) { return perToken.contains(v); });
+      bool reads = llvm::any_of(op.getOperands(), [&](Value v) {
+        return fromContext.contains(v);
+      });
+      if (varies || !reads || op.getNumRegions() > 0)
+        continue;
+      hoisted.push_back(&op);
+      isHoisted.insert(&op);
+      fromContext.insert(op.getResults().begin(), op.getResults().end());
+    }
+    SmallVector<Value> boundary;
+    for (Operation *op : hoisted)
+      for (Value result : op->getResults())
+        if (llvm::any_of(result.getUsers(), [&](Operation *user) {
+              return !isHoisted.contains(user);
+            }))
+          boundary.push_back(result);
+    if (boundary.empty())
+      return success();
+
+    // The context function: the hoisted ops and the parameter-only values
+    // they read (parameters, constants, views of them), cloned in order.
+    SmallVector<Type> inputs;
+    for (unsigned i = 2; i < func.getNumArguments(); ++i)
+      inputs.push_back(func.getArgument(i).getType());
+    SmallVector<Type> outputs;
+    for (Value v : boundary)
+      outputs.push_back(v.getType());
+    OpBuilder mb(func);
+    auto context = func::FuncOp::create(
+        mb, func.getLoc(), function + "_decode_context",
+        mb.getFunctionType(inputs, outputs));
+    for (unsigned i = 2; i < func.getNumArguments(); ++i)
+      if (DictionaryAttr attrs = func.getArgAttrDict(i))
+        context.setArgAttrs(i - 2, attrs);
+    Block *entry = context.addEntryBlock();
+    IRMapping map;
+    for (unsigned i = 2; i < func.getNumArguments(); ++i)
+      map.map(func.getArgument(i), entry->getArgument(i - 2));
+    OpBuilder cb = OpBuilder::atBlockEnd(entry);
+    std::function<LogicalResult(Value)> need = [&](Value v) -> LogicalResult {
+      if (map.contains(v))
+        return success();
+      Operation *def = v.getDefiningOp();
+      if (!def || perToken.contains(v))
+        return func.emitError() << "loom-derive-decode: internal error: "
+                                   "context work reads a per-token value";
+      for (Value operand : def->getOperands())
+        if (failed(need(operand)))
+          return failure();
+      cb.clone(*def, map);
+      return success();
+    };
+    for (Operation *op : hoisted) {
+      for (Value operand : op->getOperands())
+        if (failed(need(operand)))
+          return failure();
+      cb.clone(*op, map);
+    }
+    SmallVector<Value> returned;
+    for (Value v : boundary)
+      returned.push_back(map.lookup(v));
+    func::ReturnOp::create(cb, func.getLoc(), returned);
+
+    // The step reads the values instead of computing them.
+    for (auto [i, v] : llvm::enumerate(boundary)) {
+      unsigned index = func.getNumArguments();
+      Builder b(&getContext());
+      if (failed(func.insertArgument(
+              index, v.getType(),
+              b.getDictionaryAttr({b.getNamedAttr(
+                  "loom.name",
+                  b.getStringAttr("context." + std::to_string(i)))}),
+              v.getLoc())))
+        return failure();
+      v.replaceAllUsesWith(func.getArgument(index));
+    }
+    for (Operation *op : llvm::reverse(hoisted))
+      op->erase();
+    return success();
   }
 
   /// `arange(T)` may only be the positions an embedding or a sinusoidal

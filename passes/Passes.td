@@ -102,7 +102,12 @@ def LoomDeriveDecode : Pass<"loom-derive-decode", "mlir::ModuleOp"> {
 
     An attention whose keys and values do not depend on the tokens
     (cross-attention to a context input) acts on each query alone and stays
-    as it is. A non-causal or masked attention over the tokens, or another
+    as it is. Work that depends on the context inputs but not on the tokens
+    (the cross-attention's key and value projections of an encoder's
+    memory, a source mask) moves to `<function>_decode_context(context...)`,
+    run once per context; the step takes its results as inputs
+    `context.<i>` after the context inputs. An `lstm` over the tokens carries
+    its state in two more cache arguments (`lstm_h.<i>`, `lstm_c.<i>`). A non-causal or masked attention over the tokens, or another
     use of `arange(T)`, is an error at that op: the result would depend on
     tokens outside the step.
 

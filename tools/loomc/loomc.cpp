@@ -407,6 +407,13 @@ int runCompile(MLIRContext &context, ModuleOp module, bool frontendBound) {
         return 1;
     }
     auto sigs = loom::driver::signaturesOf(*copy);
+    if (decodeCapacity > 0 && sigs.size() != 1) {
+      llvm::errs() << "loomc: error: '" << fnName
+                   << "' has work on its context inputs alone (a "
+                      "<fn>_decode_context function); ahead-of-time decode "
+                      "steps are for decoders of tokens alone so far\n";
+      return 1;
+    }
     auto params = loom::driver::paramTable(*copy);
     if (!params) {
       llvm::errs() << "loomc: error: " << llvm::toString(params.takeError())

@@ -118,3 +118,28 @@ func.func @logits(%tokens: tensor<2x1xi32>, %h0: tensor<2x4xf32>) -> tensor<2x1x
   %out, %h, %c = loom.lstm %x, %h0, %h0, %wih, %whh, %b : tensor<2x1x3xf32>, tensor<2x4xf32>, tensor<2x4xf32>, tensor<3x16xf32>, tensor<4x16xf32>, tensor<16xf32>
   return %out : tensor<2x1x4xf32>
 }
+
+// -----
+
+// Work on the context alone (the cross-attention's key projection of the
+// memory) moves to <fn>_decode_context, run once per context; the step
+// reads its result as input `context.0`.
+// CHECK-LABEL: func.func @logits_decode_context(
+// CHECK-SAME: %[[M:[a-z0-9]+]]: tensor<1x2x5x4xf32>) -> tensor<1x2x5x4xf32>
+// CHECK: %[[K:.*]] = loom.matmul %[[M]], %{{.*}} : tensor<1x2x5x4xf32>, tensor<4x4xf32>
+// CHECK: return %[[K]]
+// CHECK-LABEL: func.func @logits_decode(
+// CHECK-SAME: %[[MEM:[a-z0-9]+]]: tensor<1x2x5x4xf32>, %[[CTX:[a-z0-9]+]]: tensor<1x2x5x4xf32> {loom.name = "context.0"})
+// CHECK-NOT: loom.matmul
+// CHECK: loom.attention %{{.*}}, %[[CTX]], %[[MEM]], causal = false
+loom.parameter @wte : tensor<8x8xf32> init = {kind = "zeros"}
+loom.parameter @wk : tensor<4x4xf32> init = {kind = "zeros"}
+func.func @logits(%tokens: tensor<1x1xi32>, %memory: tensor<1x2x5x4xf32>) -> tensor<1x2x1x4xf32> {
+  %wte = loom.get_parameter @wte : tensor<8x8xf32>
+  %wk = loom.get_parameter @wk : tensor<4x4xf32>
+  %e = loom.embedding %wte, %tokens : tensor<8x8xf32>, tensor<1x1xi32>
+  %q = loom.split_heads %e, heads = 2 : tensor<1x1x8xf32>
+  %k = loom.matmul %memory, %wk : tensor<1x2x5x4xf32>, tensor<4x4xf32>
+  %a = loom.attention %q, %k, %memory, causal = false, scale = 5.000000e-01 : tensor<1x2x1x4xf32>, tensor<1x2x5x4xf32>, tensor<1x2x5x4xf32>
+  return %a : tensor<1x2x1x4xf32>
+}
