@@ -1020,8 +1020,9 @@ CachedAttentionOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
   SharedDim batch{"batch B"}, heads{"heads H"}, tokens{"new tokens T"},
       headDim{"head dim D"}, valueDim{"value dim Dv"},
       capacity{"cache capacity C"};
-  for (auto [name, type] : llvm::zip(
-           ArrayRef<StringRef>{"q", "k", "v", "k_cache", "v_cache"}, types)) {
+  static constexpr StringLiteral names[] = {"q", "k", "v", "k_cache",
+                                           "v_cache"};
+  for (auto [name, type] : llvm::zip(names, types)) {
     if (failed(batch.unify(loc, type.getDimSize(0), dimOf(0, name))) ||
         failed(heads.unify(loc, type.getDimSize(1), dimOf(1, name))))
       return failure();
