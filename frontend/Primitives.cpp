@@ -326,6 +326,16 @@ const llvm::StringMap<Primitive> &primitives() {
     t["rsqrt"] = {{{"x", req()}}, unaryFloat<loom::RsqrtOp>()};
     t["neg"] = {{{"x", req()}}, unaryFloat<loom::NegOp>()};
 
+    // error(message): stops the compilation with `message` at the call; a
+    // library block's check of its configuration (only a branch taken for
+    // the configuration at hand is elaborated).
+    t["error"] = {{{"message", req()}}, [](PrimitiveCall &c) -> Value {
+                    if (c.args[0].kind != Value::Kind::String)
+                      return c.fail(0, "expected a string message for "
+                                       "'error'");
+                    return c.fail(c.args[0].text);
+                  }};
+
     // gelu(x, approximate = true): tanh form; false: erf form.
     t["gelu"] = {{{"x", req()}, {"approximate", boolV(true)}},
                  [](PrimitiveCall &c) -> Value {
