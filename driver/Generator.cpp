@@ -170,6 +170,11 @@ Result<Generator> Generator::create(Model &model,
   const driver::Signature &decode = fn.signature;
   // The context's work, once: cross-attention keys and values, masks.
   if (fn.contextSignature) {
+    for (size_t i = 0; i < options.context.size(); ++i)
+      if (llvm::Error err =
+              driver::checkRange(fn.contextSignature->inputs[i],
+                                 fn.contextEntry, options.context[i]))
+        return Status::error(llvm::toString(std::move(err)));
     std::vector<void *> pointers = {impl->model->params.data()};
     for (const Tensor &input : options.context)
       pointers.push_back(input.rawData());
@@ -201,6 +206,14 @@ Result<Tensor> Generator::decode(const Tensor &tokens,
                          std::to_string(g.options.batch) +
                          " start positions, got " +
                          std::to_string(start.size()));
+  // A gap would let attention read cache entries never written.
+  for (int64_t b = 0; b < g.options.batch; ++b)
+    if (start[b] > g.lengths[b])
+      return Status::error("decode: sequence " + std::to_string(b) +
+                           " starts at " + std::to_string(start[b]) +
+                           " but its cache holds " +
+                           std::to_string(g.lengths[b]) +
+                           " positions (no gaps)");
   auto compiled = decodeStep(*g.model, g.options, tokens);
   if (!compiled.ok())
     return compiled.status();
@@ -341,6 +354,9 @@ Result<BeamResult> Generator::beamSearch(const std::vector<int32_t> &prompt,
   auto logits = prefill(std::vector<std::vector<int32_t>>(beams, prompt));
   if (!logits.ok())
     return logits.status();
+  // As many tokens as the caches hold after the prompt.
+  const int64_t maxTokens = std::min<int64_t>(
+      options.maxTokens, g.options.capacity - int64_t(prompt.size()) + 1);
   struct Hypothesis {
     std::vector<int32_t> tokens;
     double logProb;
@@ -356,7 +372,7 @@ Result<BeamResult> Generator::beamSearch(const std::vector<int32_t> &prompt,
   };
   std::vector<double> lp;
   std::vector<std::vector<std::byte>> scratch(g.caches.size());
-  for (int64_t n = 0; n < options.maxTokens; ++n) {
+  for (int64_t n = 0; n < maxTokens; ++n) {
     // Every extension of every live hypothesis, best first.
     struct Candidate {
       double logProb;
@@ -397,7 +413,7 @@ Result<BeamResult> Generator::beamSearch(const std::vector<int32_t> &prompt,
       parents.push_back(c.parent);
       tokens.push_back(c.token);
     }
-    if (next.empty() || n + 1 == options.maxTokens ||
+    if (next.empty() || n + 1 == maxTokens ||
         int64_t(finished.size()) >= beams) {
       live = std::move(next);
       break;

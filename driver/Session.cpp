@@ -500,6 +500,22 @@ Session::get(llvm::StringRef function,
       return makeError("internal error: no decode step of '" + function + "'");
     if (compiled->contextSignature)
       compiled->contextEntry = compiled->contextSignature->name;
+    // The ranges of the derived functions' own arguments (start sits at 1;
+    // a context input's uses may have moved to the context function).
+    for (auto func : (*derived)->getOps<mlir::func::FuncOp>()) {
+      Signature *sig = func.getSymName() == sigs.front().name
+                           ? &sigs.front()
+                           : (compiled->contextSignature &&
+                              func.getSymName() ==
+                                  compiled->contextSignature->name)
+                               ? &*compiled->contextSignature
+                               : nullptr;
+      if (!sig)
+        continue;
+      for (unsigned i = 0;
+           i < func.getNumArguments() && i < sig->inputs.size(); ++i)
+        sig->inputs[i].range = rangeOf(func.getArgument(i));
+    }
     sigs.front().name = function.str();
     // start + T <= capacity, so the caches are never written out of bounds.
     int64_t steps = sigs.front().inputs[0].shape[1];
@@ -511,11 +527,12 @@ Session::get(llvm::StringRef function,
             " positions"};
   }
   compiled->signature = sigs.front();
-  for (auto func : (*module)->getOps<mlir::func::FuncOp>())
-    for (unsigned i = 0;
-         i < func.getNumArguments() && i < compiled->signature.inputs.size();
-         ++i)
-      compiled->signature.inputs[i].range = rangeOf(func.getArgument(i));
+  if (variant.kind != Variant::Decode)
+    for (auto func : (*module)->getOps<mlir::func::FuncOp>())
+      for (unsigned i = 0;
+           i < func.getNumArguments() && i < compiled->signature.inputs.size();
+           ++i)
+        compiled->signature.inputs[i].range = rangeOf(func.getArgument(i));
   for (const ArgSpec &arg : compiled->signature.inputs)
     for (int64_t d : arg.shape)
       if (d < 0)

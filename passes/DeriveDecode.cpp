@@ -103,6 +103,10 @@ struct LoomDeriveDecode
     SmallVector<loom::AttentionOp> attentions;
     SmallVector<loom::LstmOp> lstms;
     perToken.insert(func.getArgument(0));
+    // Where T is in each value that depends on the tokens (-1: nowhere, a
+    // summary of the whole sequence such as an LSTM's final state).
+    llvm::DenseMap<Value, int64_t> tAxis;
+    tAxis[func.getArgument(0)] = 1;
     WalkResult checked = func.walk([&](Operation *op) {
       bool fromTokens = llvm::any_of(op->getOperands(), [&](Value v) {
         return perToken.contains(v);
@@ -113,7 +117,9 @@ struct LoomDeriveDecode
         if (failed(checkPositions(arange)))
           return WalkResult::interrupt();
         aranges.push_back(arange);
-        fromTokens = true;
+        perToken.insert(arange.getResult());
+        tAxis[arange.getResult()] = 0;
+        return WalkResult::advance();
       } else if (auto attention = llvm::dyn_cast<loom::AttentionOp>(op)) {
         bool selfAttention = perToken.contains(attention.getK()) ||
                              perToken.contains(attention.getV()) ||
@@ -142,12 +148,24 @@ struct LoomDeriveDecode
                            "function)";
         return WalkResult::interrupt();
       }
-      if (fromTokens)
+      if (fromTokens && !llvm::isa<func::ReturnOp>(op)) {
+        if (failed(trackTimeAxis(op, tAxis)))
+          return WalkResult::interrupt();
         perToken.insert(op->getResults().begin(), op->getResults().end());
+      }
       return WalkResult::advance();
     });
     if (checked.wasInterrupted())
       return signalPassFailure();
+    for (Value result :
+         func.getBody().front().getTerminator()->getOperands())
+      if (perToken.contains(result) && tAxis.lookup(result) < 0) {
+        func.emitError() << "loom-derive-decode: a result of '" << function
+                         << "' sums up the whole sequence (an LSTM's final "
+                            "state); a decode step returns values per "
+                            "position";
+        return signalPassFailure();
+      }
 
     MLIRContext *ctx = &getContext();
     Builder b(ctx);
@@ -381,11 +399,178 @@ struct LoomDeriveDecode
     return success();
   }
 
+  /// Sets the T axis of `op`'s results from its operands' (in `tAxis`), or
+  /// fails at `op` when it combines positions (a reduction, a softmax, a
+  /// slice or concat along T, a contraction over T, a reshape that moves T)
+  /// or is an op this pass does not know to act on each position alone: the
+  /// decode step would compute something else than the full forward.
+  LogicalResult trackTimeAxis(Operation *op,
+                              llvm::DenseMap<Value, int64_t> &tAxis) {
+    auto rankOf = [](Value v) {
+      return llvm::cast<RankedTensorType>(v.getType()).getRank();
+    };
+    auto axisOf = [&](Value v) -> std::optional<int64_t> {
+      auto it = tAxis.find(v);
+      if (it == tAxis.end())
+        return std::nullopt;
+      return it->second;
+    };
+    auto mixes = [&](const Twine &why) {
+      return op->emitError()
+             << "loom-derive-decode: '" << op->getName() << "' " << why
+             << "; the decode step would differ from the full forward";
+    };
+    auto set = [&](Value result, int64_t axis) { tAxis[result] = axis; };
+    // The T axis of the result of a broadcasting elementwise op.
+    auto elementwise = [&]() -> LogicalResult {
+      int64_t rank = rankOf(op->getResult(0));
+      std::optional<int64_t> axis;
+      for (Value operand : op->getOperands()) {
+        std::optional<int64_t> a = axisOf(operand);
+        if (!a)
+          continue;
+        if (*a < 0)
+          return mixes("reads a summary of the whole sequence");
+        int64_t aligned = *a + rank - rankOf(operand);
+        if (axis && *axis != aligned)
+          return mixes("combines values whose T axes differ");
+        axis = aligned;
+      }
+      for (Value result : op->getResults())
+        set(result, *axis);
+      return success();
+    };
+    if (llvm::isa<loom::AddOp, loom::SubOp, loom::MulOp, loom::DivOp,
+                  loom::NegOp, loom::ExpOp, loom::LogOp, loom::TanhOp,
+                  loom::SigmoidOp, loom::ReluOp, loom::SqrtOp, loom::RsqrtOp,
+                  loom::GeluOp, loom::PowOp, loom::CompareOp, loom::WhereOp,
+                  loom::CastOp>(op))
+      return elementwise();
+    if (auto e = llvm::dyn_cast<loom::EmbeddingOp>(op)) {
+      if (axisOf(e.getTable()))
+        return mixes("looks up a table that depends on the tokens");
+      std::optional<int64_t> a = axisOf(e.getIds());
+      if (!a || *a < 0)
+        return mixes("reads a summary of the whole sequence");
+      set(e.getResult(), *a);
+      return success();
+    }
+    if (auto e = llvm::dyn_cast<loom::SinusoidalOp>(op)) {
+      std::optional<int64_t> a = axisOf(e.getPositions());
+      if (!a || *a < 0)
+        return mixes("reads a summary of the whole sequence");
+      set(e.getResult(), *a);
+      return success();
+    }
+    if (auto m = llvm::dyn_cast<loom::MatmulOp>(op)) {
+      std::optional<int64_t> a = axisOf(m.getLhs());
+      if (axisOf(m.getRhs()) || !a || *a < 0 || *a == rankOf(m.getLhs()) - 1)
+        return mixes("contracts over the tokens (attention written by hand?)");
+      set(m.getResult(), *a + rankOf(m.getResult()) - rankOf(m.getLhs()));
+      return success();
+    }
+    if (auto n = llvm::dyn_cast<loom::LayerNormOp>(op)) {
+      std::optional<int64_t> a = axisOf(n.getInput());
+      if (axisOf(n.getGamma()) || axisOf(n.getBeta()) || !a || *a < 0 ||
+          *a == rankOf(n.getInput()) - 1)
+        return mixes("normalizes along T");
+      set(n.getResult(), *a);
+      return success();
+    }
+    if (auto sm = llvm::dyn_cast<loom::SoftmaxOp>(op)) {
+      std::optional<int64_t> a = axisOf(sm.getInput());
+      int64_t rank = rankOf(sm.getInput());
+      int64_t axis = sm.getAxis() < 0 ? sm.getAxis() + rank : sm.getAxis();
+      if (!a || *a < 0 || *a == axis)
+        return mixes("normalizes along T");
+      set(sm.getResult(), *a);
+      return success();
+    }
+    if (auto sh = llvm::dyn_cast<loom::SplitHeadsOp>(op)) {
+      if (axisOf(sh.getInput()) != std::optional<int64_t>(1))
+        return mixes("splits heads of a value whose T is not dim 1");
+      set(sh.getResult(), 2);
+      return success();
+    }
+    if (auto mh = llvm::dyn_cast<loom::MergeHeadsOp>(op)) {
+      if (axisOf(mh.getInput()) != std::optional<int64_t>(2))
+        return mixes("merges heads of a value whose T is not dim 2");
+      set(mh.getResult(), 1);
+      return success();
+    }
+    if (auto t = llvm::dyn_cast<loom::TransposeOp>(op)) {
+      std::optional<int64_t> a = axisOf(t.getInput());
+      if (!a || *a < 0)
+        return mixes("reads a summary of the whole sequence");
+      for (auto [i, p] : llvm::enumerate(t.getPerm()))
+        if (p == *a)
+          set(t.getResult(), int64_t(i));
+      return success();
+    }
+    if (auto r = llvm::dyn_cast<loom::ReshapeOp>(op)) {
+      // T and every dim before it stay where they are.
+      std::optional<int64_t> a = axisOf(r.getInput());
+      auto in = llvm::cast<RankedTensorType>(r.getInput().getType());
+      auto out = llvm::cast<RankedTensorType>(r.getResult().getType());
+      if (!a || *a < 0 || out.getRank() <= *a ||
+          in.getShape().take_front(*a + 1) != out.getShape().take_front(*a + 1))
+        return mixes("reshapes across T");
+      set(r.getResult(), *a);
+      return success();
+    }
+    if (auto sl = llvm::dyn_cast<loom::SliceOp>(op)) {
+      std::optional<int64_t> a = axisOf(sl.getInput());
+      int64_t rank = rankOf(sl.getInput());
+      int64_t axis = sl.getAxis() < 0 ? sl.getAxis() + rank : sl.getAxis();
+      if (!a || *a < 0 || *a == axis)
+        return mixes("slices along T");
+      set(sl.getResult(), *a);
+      return success();
+    }
+    if (auto c = llvm::dyn_cast<loom::ConcatOp>(op)) {
+      int64_t rank = rankOf(c.getResult());
+      int64_t axis = c.getAxis() < 0 ? c.getAxis() + rank : c.getAxis();
+      std::optional<int64_t> found;
+      for (Value input : c.getInputs()) {
+        std::optional<int64_t> a = axisOf(input);
+        if (!a)
+          return mixes("joins values of the tokens with others");
+        if (*a < 0 || *a == axis || (found && *found != *a))
+          return mixes("concatenates along T");
+        found = a;
+      }
+      set(c.getResult(), *found);
+      return success();
+    }
+    if (auto at = llvm::dyn_cast<loom::AttentionOp>(op)) {
+      int64_t rank = rankOf(at.getQ());
+      if (axisOf(at.getQ()) != std::optional<int64_t>(rank - 2))
+        return mixes("attends with queries whose T is not dim -2");
+      set(at.getResult(), rank - 2);
+      return success();
+    }
+    if (auto l = llvm::dyn_cast<loom::LstmOp>(op)) {
+      if (axisOf(l.getInput()) != std::optional<int64_t>(1) ||
+          axisOf(l.getWIh()) || axisOf(l.getWHh()) || axisOf(l.getBias()))
+        return mixes("runs over a value whose T is not dim 1");
+      set(l.getOutputs(), 1);
+      set(l.getHN(), -1);
+      set(l.getCN(), -1);
+      return success();
+    }
+    return mixes("is not known to act on each position alone");
+  }
+
   /// A causal self-attention over [B, H, T, D] with no key mask (keys or
   /// values that depend on the new tokens).
   LogicalResult checkAttention(loom::AttentionOp attention, int64_t steps) {
     auto q = llvm::cast<RankedTensorType>(attention.getQ().getType());
     auto k = llvm::cast<RankedTensorType>(attention.getK().getType());
+    if (!q.getElementType().isF32())
+      return attention.emitError()
+             << "loom-derive-decode: decode steps run f32 attention (the "
+                "kernels'), got "
+             << q.getElementType();
     if (!attention.getCausal())
       return attention.emitError()
              << "loom-derive-decode: a non-causal attention over the new "

@@ -306,6 +306,8 @@ bool smallRows(int64_t m, int64_t n, int64_t k, const float *a, int64_t aRow,
   bool rows = bCol == 1, columns = bRow == 1 && aCol == 1;
   if (m > kSmallRows || k == 0 || (!rows && !columns))
     return false;
+  if (m <= 0 || n <= 0)
+    return true; // nothing to write
   for (int64_t i = 4; i < m; i += 4) // groups of 4 rows, the last first
     if (!smallRows(std::min<int64_t>(4, m - i), n, k, a + i * aRow, aRow, aCol,
                    b, bRow, bCol, c + i * cRow, cRow, accumulate))

@@ -207,6 +207,13 @@ TEST(Decode, EncoderDecoderStepsMatchTheFullDecoder) {
   }
   auto full = model->call("decode", {tgt, memory->at(0), src});
   ASSERT_TRUE(full.ok()) << full.status().message();
+  // The start check holds with context inputs too (start is argument 1 of
+  // the step, the memory argument 1 of the forward).
+  Tensor one = Tensor::empty(DType::I32, {batch, 1});
+  auto past = gen->decode(one, {int32_t(steps), 16});
+  ASSERT_FALSE(past.ok());
+  EXPECT_NE(past.status().message().find("start"), std::string::npos)
+      << past.status().message();
   for (int64_t i = 0; i < batch * steps; ++i)
     ASSERT_LT(maxError(decoded[i].data(),
                        full->at(0).data<float>() + i * vocab, vocab),
@@ -439,6 +446,10 @@ TEST(Decode, BadPositionsAndFullCachesAreErrors) {
       << badToken.status().message();
   EXPECT_FALSE(gen->prefill({std::vector<int32_t>(9, 1)}).ok());
   EXPECT_FALSE(gen->step({1}).ok()); // no prompt yet
+  auto gap = gen->decode(one, {3});  // nothing written before position 3
+  ASSERT_FALSE(gap.ok());
+  EXPECT_NE(gap.status().message().find("no gaps"), std::string::npos)
+      << gap.status().message();
   ASSERT_TRUE(gen->prefill({std::vector<int32_t>(7, 1)}).ok());
   ASSERT_TRUE(gen->step({2}).ok());
   auto full = gen->step({3});

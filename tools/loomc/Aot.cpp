@@ -38,6 +38,12 @@ std::string identifier(llvm::StringRef name) {
   return out;
 }
 
+/// An argument a decode step updates in place (its caches and states).
+bool isUpdated(llvm::StringRef name) {
+  return name.starts_with("k_cache.") || name.starts_with("v_cache.") ||
+         name.starts_with("lstm_h.") || name.starts_with("lstm_c.");
+}
+
 } // namespace
 
 void tools::writeAotHeader(llvm::raw_ostream &os, const AotDescription &aot) {
@@ -102,9 +108,26 @@ void tools::writeAotHeader(llvm::raw_ostream &os, const AotDescription &aot) {
     os << ", " << a.name << ": " << dtypeName(a.dtype) << shapeText(a.shape);
   for (const driver::ArgSpec &a : aot.signature.outputs)
     os << " -> " << a.name << ": " << dtypeName(a.dtype) << shapeText(a.shape);
-  os << ") */\nvoid " << aot.entry << "(const float *params";
+  os << ") */\n";
   for (const driver::ArgSpec &a : aot.signature.inputs)
-    os << ", " << (llvm::StringRef(a.name).contains("cache") ? "" : "const ")
+    if (a.name == "start") {
+      int64_t steps = aot.signature.inputs[0].shape.back();
+      int64_t capacity = 0;
+      for (const driver::ArgSpec &c : aot.signature.inputs)
+        if (isUpdated(c.name) && c.shape.size() == 4)
+          capacity = c.shape[2];
+      os << "/* A decode step: write T = " << steps
+         << " new tokens per sequence at positions start[b] .. start[b] + "
+         << steps - 1 << ";\n * callers must keep 0 <= start[b] <= "
+         << capacity - steps
+         << " (the caches hold " << capacity
+         << " positions; nothing is checked here)\n"
+         << " * and start[b] <= the positions already written. The caches "
+            "and states are updated in place. */\n";
+    }
+  os << "void " << aot.entry << "(const float *params";
+  for (const driver::ArgSpec &a : aot.signature.inputs)
+    os << ", " << (isUpdated(a.name) ? "" : "const ")
        << cType(a.dtype) << " *" << identifier(a.name);
   for (const driver::ArgSpec &a : aot.signature.outputs)
     os << ", " << cType(a.dtype) << " *" << identifier(a.name);

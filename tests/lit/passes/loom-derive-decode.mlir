@@ -143,3 +143,40 @@ func.func @logits(%tokens: tensor<1x1xi32>, %memory: tensor<1x2x5x4xf32>) -> ten
   %a = loom.attention %q, %k, %memory, causal = false, scale = 5.000000e-01 : tensor<1x2x1x4xf32>, tensor<1x2x5x4xf32>, tensor<1x2x5x4xf32>
   return %a : tensor<1x2x1x4xf32>
 }
+
+// -----
+
+// Ops that combine positions have no decoding form: a reduction over T ...
+loom.parameter @wte : tensor<8x4xf32> init = {kind = "zeros"}
+func.func @logits(%tokens: tensor<1x3xi32>) -> tensor<1x1x4xf32> {
+  %wte = loom.get_parameter @wte : tensor<8x4xf32>
+  %e = loom.embedding %wte, %tokens : tensor<8x4xf32>, tensor<1x3xi32>
+  // expected-error @+1 {{'loom.reduce_sum' is not known to act on each position alone; the decode step would differ from the full forward}}
+  %s = loom.reduce_sum %e, axes = [1], keepdim = true : tensor<1x3x4xf32>
+  return %s : tensor<1x1x4xf32>
+}
+
+// -----
+
+// ... attention written by hand (a product that contracts over T) ...
+loom.parameter @wte : tensor<8x4xf32> init = {kind = "zeros"}
+func.func @logits(%tokens: tensor<1x3xi32>) -> tensor<1x3x3xf32> {
+  %wte = loom.get_parameter @wte : tensor<8x4xf32>
+  %e = loom.embedding %wte, %tokens : tensor<8x4xf32>, tensor<1x3xi32>
+  %t = loom.transpose %e, perm = [0, 2, 1] : tensor<1x3x4xf32>
+  // expected-error @+1 {{'loom.matmul' contracts over the tokens (attention written by hand?)}}
+  %s = loom.matmul %e, %t : tensor<1x3x4xf32>, tensor<1x4x3xf32>
+  return %s : tensor<1x3x3xf32>
+}
+
+// -----
+
+// ... and a slice along T (a token shift).
+loom.parameter @wte : tensor<8x4xf32> init = {kind = "zeros"}
+func.func @logits(%tokens: tensor<1x3xi32>) -> tensor<1x2x4xf32> {
+  %wte = loom.get_parameter @wte : tensor<8x4xf32>
+  %e = loom.embedding %wte, %tokens : tensor<8x4xf32>, tensor<1x3xi32>
+  // expected-error @+1 {{'loom.slice' slices along T}}
+  %s = loom.slice %e, axis = 1, start = 1, end = 3 : tensor<1x3x4xf32>
+  return %s : tensor<1x2x4xf32>
+}
