@@ -93,9 +93,7 @@ Generator::~Generator() = default;
 Generator::Generator(Generator &&) noexcept = default;
 Generator &Generator::operator=(Generator &&) noexcept = default;
 
-const std::vector<int64_t> &Generator::lengths() const {
-  return impl->lengths;
-}
+const std::vector<int64_t> &Generator::lengths() const { return impl->lengths; }
 int64_t Generator::vocabSize() const { return impl->vocab; }
 const GeneratorOptions &Generator::options() const { return impl->options; }
 int64_t Generator::cacheBytes() const {
@@ -188,7 +186,8 @@ Result<Generator> Generator::create(Model &model,
   size_t firstCache = 2 + options.context.size() + impl->contextWork.size();
   for (size_t i = firstCache; i < decode.inputs.size(); ++i) {
     impl->caches.push_back(Tensor::empty(DType::F32, decode.inputs[i].shape));
-    impl->recurrent |= llvm::StringRef(decode.inputs[i].name).starts_with("lstm_");
+    impl->recurrent |=
+        llvm::StringRef(decode.inputs[i].name).starts_with("lstm_");
   }
   impl->vocab = decode.outputs[0].shape.back();
   return Generator(std::move(impl));
@@ -202,18 +201,16 @@ Result<Tensor> Generator::decode(const Tensor &tokens,
     return Status::error("decode: expected contiguous tokens i32[" +
                          std::to_string(g.options.batch) + ", T]");
   if (int64_t(start.size()) != g.options.batch)
-    return Status::error("decode: expected " +
-                         std::to_string(g.options.batch) +
+    return Status::error("decode: expected " + std::to_string(g.options.batch) +
                          " start positions, got " +
                          std::to_string(start.size()));
   // A gap would let attention read cache entries never written.
   for (int64_t b = 0; b < g.options.batch; ++b)
     if (start[b] > g.lengths[b])
-      return Status::error("decode: sequence " + std::to_string(b) +
-                           " starts at " + std::to_string(start[b]) +
-                           " but its cache holds " +
-                           std::to_string(g.lengths[b]) +
-                           " positions (no gaps)");
+      return Status::error(
+          "decode: sequence " + std::to_string(b) + " starts at " +
+          std::to_string(start[b]) + " but its cache holds " +
+          std::to_string(g.lengths[b]) + " positions (no gaps)");
   auto compiled = decodeStep(*g.model, g.options, tokens);
   if (!compiled.ok())
     return compiled.status();
@@ -244,8 +241,8 @@ Result<Tensor> Generator::decode(const Tensor &tokens,
   return outputs.value()[0];
 }
 
-Result<Tensor> Generator::prefill(
-    const std::vector<std::vector<int32_t>> &prompts) {
+Result<Tensor>
+Generator::prefill(const std::vector<std::vector<int32_t>> &prompts) {
   Impl &g = *impl;
   int64_t batch = g.options.batch;
   if (int64_t(prompts.size()) != batch)
@@ -366,9 +363,8 @@ Result<BeamResult> Generator::beamSearch(const std::vector<int32_t> &prompt,
   live[0].logProb = 0;
   std::vector<BeamResult> finished;
   auto rank = [&](const BeamResult &r) {
-    return r.logProb /
-           std::pow(double(std::max<size_t>(r.tokens.size(), 1)),
-                    options.lengthPenalty);
+    return r.logProb / std::pow(double(std::max<size_t>(r.tokens.size(), 1)),
+                                options.lengthPenalty);
   };
   std::vector<double> lp;
   std::vector<std::vector<std::byte>> scratch(g.caches.size());
@@ -443,12 +439,11 @@ Result<BeamResult> Generator::beamSearch(const std::vector<int32_t> &prompt,
   if (finished.empty())
     return Status::error("beamSearch: no hypothesis");
   // Finished hypotheses first, then by length-normalized log-probability.
-  auto best = std::max_element(
-      finished.begin(), finished.end(),
-      [&](const BeamResult &a, const BeamResult &b) {
-        if (a.finished != b.finished)
-          return !a.finished;
-        return rank(a) < rank(b);
-      });
+  auto best = std::max_element(finished.begin(), finished.end(),
+                               [&](const BeamResult &a, const BeamResult &b) {
+                                 if (a.finished != b.finished)
+                                   return !a.finished;
+                                 return rank(a) < rank(b);
+                               });
   return *best;
 }

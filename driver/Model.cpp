@@ -18,7 +18,6 @@
 
 using namespace loom;
 
-
 Model::Model(std::unique_ptr<Impl> impl) : impl(std::move(impl)) {}
 Model::~Model() = default;
 Model::Model(Model &&) noexcept = default;
@@ -155,7 +154,8 @@ Result<Gradient> Model::gradient(const std::string &name,
   auto fn = driver::compiledFor(*impl, name, inputs, variant);
   if (!fn.ok())
     return fn.status();
-  auto outputs = driver::invoke(*fn.value(), impl->params.data(), pointersOf(inputs));
+  auto outputs =
+      driver::invoke(*fn.value(), impl->params.data(), pointersOf(inputs));
   if (!outputs.ok())
     return outputs.status();
   Gradient result;

@@ -233,7 +233,7 @@ std::vector<Signature> loom::driver::signaturesOf(mlir::ModuleOp module) {
     for (unsigned i = 0; i < results.size(); ++i)
       if (!func.getResultAttr(i, "loom.updates")) // updated in place
         sig.outputs.push_back(
-          specOf(results[i], "result" + std::to_string(i), nullptr));
+            specOf(results[i], "result" + std::to_string(i), nullptr));
     result.push_back(std::move(sig));
   }
   return result;
@@ -503,28 +503,26 @@ Session::get(llvm::StringRef function,
     // The ranges of the derived functions' own arguments (start sits at 1;
     // a context input's uses may have moved to the context function).
     for (auto func : (*derived)->getOps<mlir::func::FuncOp>()) {
-      Signature *sig = func.getSymName() == sigs.front().name
-                           ? &sigs.front()
-                           : (compiled->contextSignature &&
-                              func.getSymName() ==
-                                  compiled->contextSignature->name)
-                               ? &*compiled->contextSignature
-                               : nullptr;
+      Signature *sig = func.getSymName() == sigs.front().name ? &sigs.front()
+                       : (compiled->contextSignature &&
+                          func.getSymName() == compiled->contextSignature->name)
+                           ? &*compiled->contextSignature
+                           : nullptr;
       if (!sig)
         continue;
-      for (unsigned i = 0;
-           i < func.getNumArguments() && i < sig->inputs.size(); ++i)
+      for (unsigned i = 0; i < func.getNumArguments() && i < sig->inputs.size();
+           ++i)
         sig->inputs[i].range = rangeOf(func.getArgument(i));
     }
     sigs.front().name = function.str();
     // start + T <= capacity, so the caches are never written out of bounds.
     int64_t steps = sigs.front().inputs[0].shape[1];
     ArgSpec &start = sigs.front().inputs[1];
-    start.range = ArgSpec::Range{
-        0, variant.capacity - steps + 1, std::nullopt,
-        "start positions of " + std::to_string(steps) +
-            " new tokens in a cache of " + std::to_string(variant.capacity) +
-            " positions"};
+    start.range =
+        ArgSpec::Range{0, variant.capacity - steps + 1, std::nullopt,
+                       "start positions of " + std::to_string(steps) +
+                           " new tokens in a cache of " +
+                           std::to_string(variant.capacity) + " positions"};
   }
   compiled->signature = sigs.front();
   if (variant.kind != Variant::Decode)

@@ -1021,7 +1021,7 @@ CachedAttentionOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
       headDim{"head dim D"}, valueDim{"value dim Dv"},
       capacity{"cache capacity C"};
   static constexpr StringLiteral names[] = {"q", "k", "v", "k_cache",
-                                           "v_cache"};
+                                            "v_cache"};
   for (auto [name, type] : llvm::zip(names, types)) {
     if (failed(batch.unify(loc, type.getDimSize(0), dimOf(0, name))) ||
         failed(heads.unify(loc, type.getDimSize(1), dimOf(1, name))))
@@ -1078,8 +1078,8 @@ DecodePositionsOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
   if (failed(batch.unify(loc, start->getDimSize(0), dimOf(0, "start"))) ||
       failed(batch.unify(loc, tokens->getDimSize(0), dimOf(0, "tokens"))))
     return failure();
-  inferred.push_back(RankedTensorType::get(
-      {batch.size, tokens->getDimSize(1)}, start->getElementType()));
+  inferred.push_back(RankedTensorType::get({batch.size, tokens->getDimSize(1)},
+                                           start->getElementType()));
   return success();
 }
 

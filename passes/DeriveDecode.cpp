@@ -108,9 +108,8 @@ struct LoomDeriveDecode
     llvm::DenseMap<Value, int64_t> tAxis;
     tAxis[func.getArgument(0)] = 1;
     WalkResult checked = func.walk([&](Operation *op) {
-      bool fromTokens = llvm::any_of(op->getOperands(), [&](Value v) {
-        return perToken.contains(v);
-      });
+      bool fromTokens = llvm::any_of(
+          op->getOperands(), [&](Value v) { return perToken.contains(v); });
       if (auto arange = llvm::dyn_cast<loom::ArangeOp>(op)) {
         if (arange.getType().getDimSize(0) != steps)
           return WalkResult::advance(); // a constant, not positions
@@ -157,8 +156,7 @@ struct LoomDeriveDecode
     });
     if (checked.wasInterrupted())
       return signalPassFailure();
-    for (Value result :
-         func.getBody().front().getTerminator()->getOperands())
+    for (Value result : func.getBody().front().getTerminator()->getOperands())
       if (perToken.contains(result) && tAxis.lookup(result) < 0) {
         func.emitError() << "loom-derive-decode: a result of '" << function
                          << "' sums up the whole sequence (an LSTM's final "
@@ -172,7 +170,8 @@ struct LoomDeriveDecode
     Location loc = func.getLoc();
     auto i32 = b.getI32Type();
     auto named = [&](StringRef name) {
-      return b.getDictionaryAttr(b.getNamedAttr("loom.name", b.getStringAttr(name)));
+      return b.getDictionaryAttr(
+          b.getNamedAttr("loom.name", b.getStringAttr(name)));
     };
     if (failed(func.insertArgument(1, RankedTensorType::get({batch}, i32),
                                    named("start"), loc)))
@@ -203,15 +202,14 @@ struct LoomDeriveDecode
       std::string suffix = "." + std::to_string(index);
       if (failed(func.insertArgument(k, keyType, named("k_cache" + suffix),
                                      attention.getLoc())) ||
-          failed(func.insertArgument(k + 1, valueType,
-                                     named("v_cache" + suffix),
-                                     attention.getLoc())))
+          failed(func.insertArgument(
+              k + 1, valueType, named("v_cache" + suffix), attention.getLoc())))
         return signalPassFailure();
       OpBuilder ob(attention);
       auto cached = loom::CachedAttentionOp::create(
           ob, attention.getLoc(), attention.getQ(), attention.getK(),
-          attention.getV(), func.getArgument(k), func.getArgument(k + 1),
-          start, attention.getScaleAttr());
+          attention.getV(), func.getArgument(k), func.getArgument(k + 1), start,
+          attention.getScaleAttr());
       attention.getResult().replaceAllUsesWith(cached.getResult());
       attention.erase();
       caches.append({cached.getKCacheOut(), cached.getVCacheOut()});
@@ -232,13 +230,13 @@ struct LoomDeriveDecode
         return signalPassFailure();
       OpBuilder ob(lstm);
       Location l = lstm.getLoc();
-      Value column = loom::ReshapeOp::create(
-          ob, l, RankedTensorType::get({batch, 1}, i32), start,
-          ob.getDenseI64ArrayAttr({batch, 1}));
+      Value column =
+          loom::ReshapeOp::create(ob, l, RankedTensorType::get({batch, 1}, i32),
+                                  start, ob.getDenseI64ArrayAttr({batch, 1}));
       Value zero = loom::ConstantOp::create(
           ob, l, DenseElementsAttr::get(RankedTensorType::get({}, i32), 0));
-      Value first = loom::CompareOp::create(ob, l, column, zero,
-                                            ob.getStringAttr("eq"));
+      Value first =
+          loom::CompareOp::create(ob, l, column, zero, ob.getStringAttr("eq"));
       Value h = loom::WhereOp::create(ob, l, first, lstm.getH0(),
                                       func.getArgument(k));
       Value c = loom::WhereOp::create(ob, l, first, lstm.getC0(),
@@ -251,13 +249,13 @@ struct LoomDeriveDecode
 
     if (failed(reinferTypes(func)))
       return signalPassFailure();
-    auto ret = llvm::cast<func::ReturnOp>(func.getBody().front().getTerminator());
+    auto ret =
+        llvm::cast<func::ReturnOp>(func.getBody().front().getTerminator());
     for (auto [i, value] : llvm::enumerate(ret.getOperands()))
       if (value.getType() != func.getResultTypes()[i]) {
         ret.emitError() << "loom-derive-decode: result #" << i
                         << " would change type from "
-                        << func.getResultTypes()[i] << " to "
-                        << value.getType()
+                        << func.getResultTypes()[i] << " to " << value.getType()
                         << " (does it mix positions other than through "
                            "causal attention?)";
         return signalPassFailure();
@@ -293,9 +291,8 @@ struct LoomDeriveDecode
     for (Operation &op : body.without_terminator()) {
       bool varies = llvm::any_of(op.getResults(),
                                  [&](Value v) { return perToken.contains(v); });
-      bool reads = llvm::any_of(op.getOperands(), [&](Value v) {
-        return fromContext.contains(v);
-      });
+      bool reads = llvm::any_of(
+          op.getOperands(), [&](Value v) { return fromContext.contains(v); });
       if (varies || !reads || op.getNumRegions() > 0)
         continue;
       hoisted.push_back(&op);
@@ -321,9 +318,9 @@ struct LoomDeriveDecode
     for (Value v : boundary)
       outputs.push_back(v.getType());
     OpBuilder mb(func);
-    auto context = func::FuncOp::create(
-        mb, func.getLoc(), function + "_decode_context",
-        mb.getFunctionType(inputs, outputs));
+    auto context =
+        func::FuncOp::create(mb, func.getLoc(), function + "_decode_context",
+                             mb.getFunctionType(inputs, outputs));
     for (unsigned i = 2; i < func.getNumArguments(); ++i)
       if (DictionaryAttr attrs = func.getArgAttrDict(i))
         context.setArgAttrs(i - 2, attrs);

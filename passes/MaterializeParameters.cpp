@@ -164,7 +164,8 @@ struct LoomMaterializeParameters
       // decode step's caches; shifted past the parameter buffer).
       llvm::SmallDenseSet<int64_t> updated;
       for (unsigned i = 0, e = func.getNumResults(); i < e; ++i)
-        if (auto arg = func.getResultAttrOfType<IntegerAttr>(i, "loom.updates")) {
+        if (auto arg =
+                func.getResultAttrOfType<IntegerAttr>(i, "loom.updates")) {
           func.setResultAttr(i, "loom.updates",
                              b.getI64IntegerAttr(arg.getInt() + 1));
           updated.insert(arg.getInt() + 1);

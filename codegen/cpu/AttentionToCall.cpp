@@ -383,21 +383,35 @@ void lowerCached(ModuleOp module, loom::CachedAttentionOp op, int64_t blockQ,
     Value seq = arith::DivUIOp::create(
         body.b, body.loc, h,
         arith::ConstantIndexOp::create(body.b, body.loc, headsPerSeq));
-    Value start = memref::LoadOp::create(body.b, body.loc, startBuffer,
-                                         ValueRange{seq});
+    Value start =
+        memref::LoadOp::create(body.b, body.loc, startBuffer, ValueRange{seq});
     Value filled = arith::AddIOp::create(
         body.b, body.loc,
         arith::ExtSIOp::create(body.b, body.loc, body.b.getI64Type(), start),
         body.i64(tq));
     SmallVector<Value> args = {
-        body.i64(tq),  filled,         body.i64(d),   body.i64(dv),
-        qo.address,    qo.strides[0],  qo.strides[1], ko.address,
-        ko.strides[0], ko.strides[1],  vo.address,    vo.strides[0],
-        vo.strides[1], oo.address,     oo.strides[0], body.i64(0),
-        body.i64(0),   body.i64(true),
+        body.i64(tq),
+        filled,
+        body.i64(d),
+        body.i64(dv),
+        qo.address,
+        qo.strides[0],
+        qo.strides[1],
+        ko.address,
+        ko.strides[0],
+        ko.strides[1],
+        vo.address,
+        vo.strides[0],
+        vo.strides[1],
+        oo.address,
+        oo.strides[0],
+        body.i64(0),
+        body.i64(0),
+        body.i64(true),
         arith::ConstantFloatOp::create(body.b, body.loc, body.b.getF64Type(),
                                        APFloat(double(op.getScale()))),
-        body.i64(blockQ), body.i64(blockK)};
+        body.i64(blockQ),
+        body.i64(blockK)};
     func::CallOp::create(body.b, body.loc, callee, args);
   });
   Value o = hb.toTensor(ob, op.getResult().getType());

@@ -243,9 +243,9 @@ llvm::Expected<JitObjects> JitModule::compile(mlir::ModuleOp module,
   return compileObjects(module, optLevel, threads, stats, /*aotEntry=*/"");
 }
 
-llvm::Expected<JitObjects>
-JitModule::compileAheadOfTime(mlir::ModuleOp module, llvm::StringRef entry,
-                              unsigned optLevel) {
+llvm::Expected<JitObjects> JitModule::compileAheadOfTime(mlir::ModuleOp module,
+                                                         llvm::StringRef entry,
+                                                         unsigned optLevel) {
   if (entry.empty())
     return llvm::createStringError("loom: an ahead-of-time object needs an "
                                    "entry function");
@@ -255,11 +255,9 @@ JitModule::compileAheadOfTime(mlir::ModuleOp module, llvm::StringRef entry,
 /// `JitModule::compile`; with `aotEntry`: one object that exports only that
 /// function and defines its workspaces (zero-filled .bss, mapped lazily by
 /// the OS when a program starts).
-llvm::Expected<JitObjects> loom::compileObjects(mlir::ModuleOp module,
-                                                unsigned optLevel,
-                                                unsigned threads,
-                                                JitStats *stats,
-                                                llvm::StringRef aotEntry) {
+llvm::Expected<JitObjects>
+loom::compileObjects(mlir::ModuleOp module, unsigned optLevel, unsigned threads,
+                     JitStats *stats, llvm::StringRef aotEntry) {
   bool aot = !aotEntry.empty();
   JitStats local;
   JitStats &stat = stats ? *stats : local;

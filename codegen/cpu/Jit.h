@@ -93,9 +93,9 @@ public:
   /// not run concurrently). It calls the kernels of loom/Kernels.h
   /// (LoomKernels), and the OpenMP runtime when `openmp`.
   /// Only `entry` (and `__loom_packed_<entry>`) is exported.
-  static llvm::Expected<JitObjects>
-  compileAheadOfTime(mlir::ModuleOp module, llvm::StringRef entry,
-                     unsigned optLevel = 2);
+  static llvm::Expected<JitObjects> compileAheadOfTime(mlir::ModuleOp module,
+                                                       llvm::StringRef entry,
+                                                       unsigned optLevel = 2);
 
   /// Links `objects` into this process and resolves every entry.
   static llvm::Expected<std::unique_ptr<JitModule>>

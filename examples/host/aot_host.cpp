@@ -61,10 +61,10 @@ int main(int argc, char **argv) {
   const int calls = 20;
   for (int i = 0; i < calls; ++i)
     logits(params, tokens.data(), out.data());
-  double perCall = std::chrono::duration<double>(
-                       std::chrono::steady_clock::now() - start)
-                       .count() /
-                   calls;
+  double perCall =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count() /
+      calls;
   double sum = 0;
   for (float x : out)
     sum += x;

@@ -296,11 +296,10 @@ struct DecodePositionsLowering : OpRewritePattern<loom::DecodePositionsOp> {
         ValueRange{init}, maps,
         {utils::IteratorType::parallel, utils::IteratorType::parallel},
         [&](OpBuilder &b, Location l, ValueRange args) {
-          Value t = arith::IndexCastOp::create(b, l, b.getI32Type(),
-                                               linalg::IndexOp::create(b, l, 1));
-          linalg::YieldOp::create(b, l,
-                                  arith::AddIOp::create(b, l, args[0], t)
-                                      .getResult());
+          Value t = arith::IndexCastOp::create(
+              b, l, b.getI32Type(), linalg::IndexOp::create(b, l, 1));
+          linalg::YieldOp::create(
+              b, l, arith::AddIOp::create(b, l, args[0], t).getResult());
         });
     rewriter.replaceOp(op, generic.getResult(0));
     return success();
@@ -407,7 +406,8 @@ void loom::lowering::populateElementwisePatterns(RewritePatternSet &patterns) {
                BinaryLowering<loom::DivOp, arith::DivFOp, arith::DivSIOp>,
                GeluLowering, PowLowering, CompareLowering, WhereLowering,
                CastLowering, ConstantLowering, FillLowering, ArangeLowering,
-               DecodePositionsLowering, SinusoidalLowering, DropoutLowering>(ctx);
+               DecodePositionsLowering, SinusoidalLowering, DropoutLowering>(
+      ctx);
   auto unary = [&](auto tag, auto fn) {
     using Op = decltype(tag);
     patterns.add<UnaryLowering<Op>>(ctx, fn);

@@ -235,8 +235,8 @@ void rowsTimesRows(int64_t n, int64_t k, const float *a, int64_t aRow,
     }
     for (; j < n; ++j)
       for (int r = 0; r < R; ++r)
-        c[r * cRow + j] += x[r][0] * b0[j] + x[r][1] * b1[j] +
-                           x[r][2] * b2[j] + x[r][3] * b3[j];
+        c[r * cRow + j] += x[r][0] * b0[j] + x[r][1] * b1[j] + x[r][2] * b2[j] +
+                           x[r][3] * b3[j];
   }
   for (; p < k; ++p) {
     const float *bp = b + p * bRow;
@@ -307,7 +307,7 @@ bool smallRows(int64_t m, int64_t n, int64_t k, const float *a, int64_t aRow,
   if (m > kSmallRows || k == 0 || (!rows && !columns))
     return false;
   if (m <= 0 || n <= 0)
-    return true; // nothing to write
+    return true;                     // nothing to write
   for (int64_t i = 4; i < m; i += 4) // groups of 4 rows, the last first
     if (!smallRows(std::min<int64_t>(4, m - i), n, k, a + i * aRow, aRow, aCol,
                    b, bRow, bCol, c + i * cRow, cRow, accumulate))

@@ -23,8 +23,11 @@ using namespace loom;
 
 namespace {
 
-const std::map<std::string, std::string> kConfig = {
-    {"vocab", "61"}, {"ctx", "48"}, {"d", "32"}, {"layers", "2"}, {"heads", "2"}};
+const std::map<std::string, std::string> kConfig = {{"vocab", "61"},
+                                                    {"ctx", "48"},
+                                                    {"d", "32"},
+                                                    {"layers", "2"},
+                                                    {"heads", "2"}};
 
 Model randomGpt() {
   CompileOptions options;
@@ -51,7 +54,8 @@ std::vector<int32_t> randomTokens(std::mt19937 &rng, size_t n) {
 double maxError(const float *a, const float *b, int64_t n) {
   double worst = 0;
   for (int64_t i = 0; i < n; ++i)
-    worst = std::max(worst, std::abs(double(a[i]) - b[i]) / (1 + std::abs(b[i])));
+    worst =
+        std::max(worst, std::abs(double(a[i]) - b[i]) / (1 + std::abs(b[i])));
   return worst;
 }
 
@@ -126,7 +130,8 @@ TEST(Decode, PrefillAndStepGiveTheLastLogits) {
   options.capacity = 24;
   auto gen = Generator::create(model, options);
   ASSERT_TRUE(gen.ok()) << gen.status().message();
-  std::vector<std::vector<int32_t>> prompts = {{3, 1, 4}, {1, 5, 9, 2, 6, 5, 3}};
+  std::vector<std::vector<int32_t>> prompts = {{3, 1, 4},
+                                               {1, 5, 9, 2, 6, 5, 3}};
   auto last = gen->prefill(prompts);
   ASSERT_TRUE(last.ok()) << last.status().message();
   auto after = gen->step({8, 9});
@@ -215,8 +220,8 @@ TEST(Decode, EncoderDecoderStepsMatchTheFullDecoder) {
   EXPECT_NE(past.status().message().find("start"), std::string::npos)
       << past.status().message();
   for (int64_t i = 0; i < batch * steps; ++i)
-    ASSERT_LT(maxError(decoded[i].data(),
-                       full->at(0).data<float>() + i * vocab, vocab),
+    ASSERT_LT(maxError(decoded[i].data(), full->at(0).data<float>() + i * vocab,
+                       vocab),
               2e-5)
         << "sequence " << i / steps << " position " << i % steps;
 }

@@ -73,8 +73,8 @@ void tools::writeAotHeader(llvm::raw_ostream &os, const AotDescription &aot) {
                                  : "")
      << " and -lm.\n"
      << " * All arrays are contiguous, row-major; outputs are written by the\n"
-     << " * function. Its temporaries live in a static workspace ("
-     << workspace << " bytes of .bss),\n"
+     << " * function. Its temporaries live in a static workspace (" << workspace
+     << " bytes of .bss),\n"
      << " * so calls must not run concurrently (one thread at a time).\n"
      << " */\n"
      << "#ifndef " << guard << "\n#define " << guard << "\n\n"
@@ -84,8 +84,7 @@ void tools::writeAotHeader(llvm::raw_ostream &os, const AotDescription &aot) {
      << " tensors, 64-byte aligned offsets (the layout of loom::ParamStore\n"
      << " * and of Loom checkpoints). */\n"
      << "#define LOOM_" << upper << "_PARAM_BYTES " << aot.paramBytes << "\n"
-     << "#define LOOM_" << upper << "_PARAM_COUNT " << aot.params.size()
-     << "\n"
+     << "#define LOOM_" << upper << "_PARAM_COUNT " << aot.params.size() << "\n"
      << "#define LOOM_" << upper << "_WORKSPACE_BYTES " << workspace << "\n\n";
   size_t maxRank = 1;
   for (const ParamInfo &p : aot.params)
@@ -118,8 +117,8 @@ void tools::writeAotHeader(llvm::raw_ostream &os, const AotDescription &aot) {
           capacity = c.shape[2];
       os << "/* A decode step: write T = " << steps
          << " new tokens per sequence at positions start[b] .. start[b] + "
-         << steps - 1 << ";\n * callers must keep 0 <= start[b] <= "
-         << capacity - steps
+         << steps - 1
+         << ";\n * callers must keep 0 <= start[b] <= " << capacity - steps
          << " (the caches hold " << capacity
          << " positions; nothing is checked here)\n"
          << " * and start[b] <= the positions already written. The caches "
@@ -127,10 +126,9 @@ void tools::writeAotHeader(llvm::raw_ostream &os, const AotDescription &aot) {
     }
   os << "void " << aot.entry << "(const float *params";
   for (const driver::ArgSpec &a : aot.signature.inputs)
-    os << ", " << (isUpdated(a.name) ? "" : "const ")
-       << cType(a.dtype) << " *" << identifier(a.name);
+    os << ", " << (isUpdated(a.name) ? "" : "const ") << cType(a.dtype) << " *"
+       << identifier(a.name);
   for (const driver::ArgSpec &a : aot.signature.outputs)
     os << ", " << cType(a.dtype) << " *" << identifier(a.name);
-  os << ");\n\n#ifdef __cplusplus\n}\n#endif\n\n#endif /* " << guard
-     << " */\n";
+  os << ");\n\n#ifdef __cplusplus\n}\n#endif\n\n#endif /* " << guard << " */\n";
 }

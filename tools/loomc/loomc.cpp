@@ -13,12 +13,12 @@
 
 #include "codegen/cpu/CpuPipeline.h"
 #include "codegen/cpu/Jit.h"
+#include "driver/Session.h"
 #include "frontend/AST.h"
 #include "frontend/Diagnostics.h"
 #include "frontend/Frontend.h"
 #include "ir/LoomDialect.h"
 #include "passes/Passes.h"
-#include "driver/Session.h"
 #include "tools/loomc/Aot.h"
 #include "tools/loomc/Run.h"
 #include "tools/loomc/Train.h"
@@ -70,13 +70,16 @@ cl::SubCommand generateCmd("generate",
 cl::opt<std::string> inputFile(cl::Positional, cl::desc("FILE"), cl::Required,
                                cl::sub(checkCmd), cl::sub(compileCmd),
                                cl::sub(runCmd), cl::sub(trainCmd),
-                               cl::sub(sampleCmd), cl::sub(generateCmd), cl::cat(loomCategory));
+                               cl::sub(sampleCmd), cl::sub(generateCmd),
+                               cl::cat(loomCategory));
 
 // train / sample
-cl::list<std::string> configValues(
-    "config", cl::desc("Override model configuration values, e.g. d=64"),
-    cl::value_desc("NAME=VALUE,..."), cl::CommaSeparated, cl::sub(compileCmd),
-    cl::sub(trainCmd), cl::sub(sampleCmd), cl::sub(generateCmd), cl::cat(loomCategory));
+cl::list<std::string>
+    configValues("config",
+                 cl::desc("Override model configuration values, e.g. d=64"),
+                 cl::value_desc("NAME=VALUE,..."), cl::CommaSeparated,
+                 cl::sub(compileCmd), cl::sub(trainCmd), cl::sub(sampleCmd),
+                 cl::sub(generateCmd), cl::cat(loomCategory));
 cl::opt<std::string> taskName("task",
                               cl::desc("Objective: lm, mlm, classify, copy, "
                                        "reverse (default: from the loss)"),
@@ -155,8 +158,8 @@ cl::opt<int64_t> unfreezeEvery(
     cl::desc("Gradual unfreezing: one more group (top-down) every N steps"),
     cl::init(0), cl::sub(trainCmd), cl::cat(loomCategory));
 cl::opt<std::string> promptText("prompt", cl::desc("Text to continue"),
-                                cl::init("\n"), cl::sub(sampleCmd), cl::sub(generateCmd),
-                                cl::cat(loomCategory));
+                                cl::init("\n"), cl::sub(sampleCmd),
+                                cl::sub(generateCmd), cl::cat(loomCategory));
 cl::opt<int64_t> sampleTokens("tokens", cl::desc("Bytes to generate"),
                               cl::init(200), cl::sub(sampleCmd),
                               cl::cat(loomCategory));
@@ -164,15 +167,14 @@ cl::opt<int64_t> sampleLines("lines", cl::desc("Stop after N generated lines"),
                              cl::init(0), cl::sub(sampleCmd),
                              cl::cat(loomCategory));
 cl::opt<double> temperature("temperature", cl::desc("Sampling temperature"),
-                            cl::init(0.8), cl::sub(sampleCmd), cl::sub(generateCmd),
-                            cl::cat(loomCategory));
+                            cl::init(0.8), cl::sub(sampleCmd),
+                            cl::sub(generateCmd), cl::cat(loomCategory));
 
 cl::opt<int64_t> maxTokens("max-tokens", cl::desc("Tokens to generate"),
                            cl::init(200), cl::sub(generateCmd),
                            cl::cat(loomCategory));
 cl::opt<int64_t> topK("top-k", cl::desc("Sample from the K likeliest (0: all)"),
-                      cl::init(0), cl::sub(generateCmd),
-                      cl::cat(loomCategory));
+                      cl::init(0), cl::sub(generateCmd), cl::cat(loomCategory));
 cl::opt<double> topP("top-p",
                      cl::desc("Sample from the likeliest tokens holding "
                               "probability P (1: all)"),
@@ -192,18 +194,20 @@ cl::opt<bool> noCache("no-cache",
                       cl::desc("Compile everything: neither read nor write "
                                "the disk cache of compiled functions "
                                "(LOOM_CACHE_DIR, default ~/.cache/loom)"),
-                      cl::sub(runCmd), cl::sub(trainCmd), cl::sub(sampleCmd), cl::sub(generateCmd),
-                      cl::cat(loomCategory));
+                      cl::sub(runCmd), cl::sub(trainCmd), cl::sub(sampleCmd),
+                      cl::sub(generateCmd), cl::cat(loomCategory));
 
 cl::opt<std::string> checkpoint("ckpt",
                                 cl::desc("Load parameters from a safetensors "
                                          "checkpoint"),
                                 cl::value_desc("CKPT"), cl::sub(runCmd),
-                                cl::sub(sampleCmd), cl::sub(generateCmd), cl::cat(loomCategory));
+                                cl::sub(sampleCmd), cl::sub(generateCmd),
+                                cl::cat(loomCategory));
 cl::opt<uint64_t> seed("seed",
                        cl::desc("Seed of the parameters, data and sampling"),
                        cl::init(0), cl::sub(runCmd), cl::sub(trainCmd),
-                       cl::sub(sampleCmd), cl::sub(generateCmd), cl::cat(loomCategory));
+                       cl::sub(sampleCmd), cl::sub(generateCmd),
+                       cl::cat(loomCategory));
 
 enum class Emit { Ast, Loom, Linalg, Llvm, Obj, Header };
 cl::opt<Emit> emit(
@@ -224,21 +228,22 @@ cl::list<std::string> includeDirs("I", cl::desc("Add a library search dir"),
                                   cl::value_desc("DIR"), cl::Prefix,
                                   cl::sub(checkCmd), cl::sub(compileCmd),
                                   cl::sub(runCmd), cl::sub(trainCmd),
-                                  cl::sub(sampleCmd), cl::sub(generateCmd), cl::cat(loomCategory));
+                                  cl::sub(sampleCmd), cl::sub(generateCmd),
+                                  cl::cat(loomCategory));
 
 cl::opt<std::string> modelName("model",
                                cl::desc("The model to compile (default: the "
                                         "first in FILE)"),
                                cl::value_desc("NAME"), cl::sub(checkCmd),
                                cl::sub(compileCmd), cl::sub(runCmd),
-                               cl::sub(trainCmd), cl::sub(sampleCmd), cl::sub(generateCmd),
-                               cl::cat(loomCategory));
+                               cl::sub(trainCmd), cl::sub(sampleCmd),
+                               cl::sub(generateCmd), cl::cat(loomCategory));
 
 cl::opt<std::string> fnName("fn", cl::desc("Keep only entry function NAME"),
                             cl::value_desc("NAME"), cl::sub(checkCmd),
                             cl::sub(compileCmd), cl::sub(runCmd),
-                            cl::sub(trainCmd), cl::sub(sampleCmd), cl::sub(generateCmd),
-                            cl::cat(loomCategory));
+                            cl::sub(trainCmd), cl::sub(sampleCmd),
+                            cl::sub(generateCmd), cl::cat(loomCategory));
 
 cl::list<std::string> bindings("bind",
                                cl::desc("Bind symbolic dims, e.g. B=2,T=16"),
@@ -433,8 +438,8 @@ int runCompile(MLIRContext &context, ModuleOp module, bool frontendBound) {
           return 1;
         }
     description.source = inputFile;
-    description.model = modelName.empty() ? std::string("(first)")
-                                          : std::string(modelName);
+    description.model =
+        modelName.empty() ? std::string("(first)") : std::string(modelName);
     description.entry = sigs.front().name;
     description.signature = sigs.front();
     description.params = std::move(*params);
@@ -446,8 +451,8 @@ int runCompile(MLIRContext &context, ModuleOp module, bool frontendBound) {
                     "--emit=linalg or --emit=llvm\n";
     return 1;
   }
-  if (decodeCapacity != 0 && (fnName.empty() || gradVariant || train ||
-                              decodeCapacity < 0)) {
+  if (decodeCapacity != 0 &&
+      (fnName.empty() || gradVariant || train || decodeCapacity < 0)) {
     llvm::errs() << "loomc: error: --decode=C needs --fn FORWARD and C > 0, "
                     "and no --grad or --step\n";
     return 1;
@@ -460,8 +465,8 @@ int runCompile(MLIRContext &context, ModuleOp module, bool frontendBound) {
   }
   std::string decode;
   if (decodeCapacity > 0)
-    decode = "function=" + fnName +
-             " capacity=" + std::to_string(decodeCapacity);
+    decode =
+        "function=" + fnName + " capacity=" + std::to_string(decodeCapacity);
   if (!bindings.empty() || lower || !decode.empty()) {
     PassManager pm(&context);
     if (timePasses)

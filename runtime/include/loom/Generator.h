@@ -1,4 +1,5 @@
-//===- Generator.h - Incremental decoding with a key/value cache -*- C++ -*-===//
+//===- Generator.h - Incremental decoding with a key/value cache -*- C++
+//-*-===//
 //
 //   loom::GeneratorOptions options;
 //   options.capacity = 256;                   // positions per sequence
@@ -109,7 +110,8 @@ public:
   /// The low-level step: `tokens` [batch, T] at positions `start[b]`
   /// onwards; returns the logits [batch, T, vocab]. Caches are written at
   /// start[b] .. start[b] + T - 1 (start[b] + T <= capacity, checked).
-  Result<Tensor> decode(const Tensor &tokens, const std::vector<int32_t> &start);
+  Result<Tensor> decode(const Tensor &tokens,
+                        const std::vector<int32_t> &start);
 
   /// Beam search from one prompt: every sequence of the batch is a
   /// hypothesis (so the context holds one source repeated `beams` times);
