@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <map>
 #include <numeric>
 
 using namespace loom;
@@ -86,6 +87,9 @@ struct Generator::Impl {
   int64_t vocab = 0;
   /// The step carries a recurrent state (an LSTM's): the prefill cannot pad.
   bool recurrent = false;
+  /// The compiled steps by T, so a decode step does not look them up in the
+  /// session (binding dims, building the cache key) every token.
+  std::map<int64_t, driver::CompiledFunction *> steps;
 };
 
 Generator::Generator(std::unique_ptr<Impl> impl) : impl(std::move(impl)) {}
@@ -211,10 +215,16 @@ Result<Tensor> Generator::decode(const Tensor &tokens,
           "decode: sequence " + std::to_string(b) + " starts at " +
           std::to_string(start[b]) + " but its cache holds " +
           std::to_string(g.lengths[b]) + " positions (no gaps)");
-  auto compiled = decodeStep(*g.model, g.options, tokens);
-  if (!compiled.ok())
-    return compiled.status();
-  driver::CompiledFunction &fn = *compiled.value();
+  driver::CompiledFunction *&cached = g.steps[tokens.dim(1)];
+  if (!cached) {
+    auto compiled = decodeStep(*g.model, g.options, tokens);
+    if (!compiled.ok()) {
+      g.steps.erase(tokens.dim(1));
+      return compiled.status();
+    }
+    cached = compiled.value();
+  }
+  driver::CompiledFunction &fn = *cached;
   Tensor starts = Tensor::borrow(DType::I32, {g.options.batch},
                                  const_cast<int32_t *>(start.data()));
   std::string name = g.options.function + "_decode";

@@ -19,7 +19,6 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/IRMapping.h"
-#include "mlir/Interfaces/InferTypeOpInterface.h"
 
 #include <functional>
 
@@ -39,18 +38,9 @@ namespace {
 /// Re-derives the result types of the ops of `func` in order.
 LogicalResult reinferTypes(func::FuncOp func) {
   WalkResult walk = func.walk<WalkOrder::PreOrder>([&](Operation *op) {
-    auto infer = llvm::dyn_cast<InferTypeOpInterface>(op);
-    if (!infer || op == func.getOperation())
+    if (op == func.getOperation() || succeeded(loom::reinferResultTypes(op)))
       return WalkResult::advance();
-    SmallVector<Type> types;
-    if (failed(infer.inferReturnTypes(
-            op->getContext(), op->getLoc(), op->getOperands(),
-            op->getRawDictionaryAttrs(), op->getPropertiesStorage(),
-            op->getRegions(), types)))
-      return WalkResult::interrupt();
-    for (auto [value, type] : llvm::zip_equal(op->getResults(), types))
-      value.setType(type);
-    return WalkResult::advance();
+    return WalkResult::interrupt();
   });
   return failure(walk.wasInterrupted());
 }
@@ -474,15 +464,20 @@ struct LoomDeriveDecode
       set(n.getResult(), *a);
       return success();
     }
-    if (auto sm = llvm::dyn_cast<loom::SoftmaxOp>(op)) {
-      std::optional<int64_t> a = axisOf(sm.getInput());
-      int64_t rank = rankOf(sm.getInput());
-      int64_t axis = sm.getAxis() < 0 ? sm.getAxis() + rank : sm.getAxis();
+    // An op along one axis (negative: from the end) that keeps the shape
+    // elsewhere: fine unless that axis is T.
+    auto alongAxis = [&](Value input, int64_t along, Value result,
+                         const char *why) -> LogicalResult {
+      std::optional<int64_t> a = axisOf(input);
+      int64_t axis = along < 0 ? along + rankOf(input) : along;
       if (!a || *a < 0 || *a == axis)
-        return mixes("normalizes along T");
-      set(sm.getResult(), *a);
+        return mixes(why);
+      set(result, *a);
       return success();
-    }
+    };
+    if (auto sm = llvm::dyn_cast<loom::SoftmaxOp>(op))
+      return alongAxis(sm.getInput(), sm.getAxis(), sm.getResult(),
+                       "normalizes along T");
     if (auto sh = llvm::dyn_cast<loom::SplitHeadsOp>(op)) {
       if (axisOf(sh.getInput()) != std::optional<int64_t>(1))
         return mixes("splits heads of a value whose T is not dim 1");
@@ -515,15 +510,9 @@ struct LoomDeriveDecode
       set(r.getResult(), *a);
       return success();
     }
-    if (auto sl = llvm::dyn_cast<loom::SliceOp>(op)) {
-      std::optional<int64_t> a = axisOf(sl.getInput());
-      int64_t rank = rankOf(sl.getInput());
-      int64_t axis = sl.getAxis() < 0 ? sl.getAxis() + rank : sl.getAxis();
-      if (!a || *a < 0 || *a == axis)
-        return mixes("slices along T");
-      set(sl.getResult(), *a);
-      return success();
-    }
+    if (auto sl = llvm::dyn_cast<loom::SliceOp>(op))
+      return alongAxis(sl.getInput(), sl.getAxis(), sl.getResult(),
+                       "slices along T");
     if (auto c = llvm::dyn_cast<loom::ConcatOp>(op)) {
       int64_t rank = rankOf(c.getResult());
       int64_t axis = c.getAxis() < 0 ? c.getAxis() + rank : c.getAxis();

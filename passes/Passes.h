@@ -34,6 +34,11 @@ struct PreparePipelineOptions {
 void buildPreparePipeline(mlir::OpPassManager &pm,
                           const PreparePipelineOptions &options);
 
+/// Sets the result types of `op` to what its InferTypeOpInterface derives
+/// from its operands now (after a pass changed their types); fails with the
+/// inference's diagnostic. A no-op for ops without the interface.
+mlir::LogicalResult reinferResultTypes(mlir::Operation *op);
+
 /// Registers every loom pass and pipeline with the global registry, for
 /// loom-opt and for `loomc --dump-after`.
 void registerAllPassesAndPipelines();

@@ -321,15 +321,9 @@ static LogicalResult reinferBody(func::FuncOp func,
   WalkResult result = func.walk<WalkOrder::PreOrder>([&](Operation *op) {
     if (op == func.getOperation())
       return WalkResult::advance();
-    if (auto infer = llvm::dyn_cast<InferTypeOpInterface>(op)) {
-      SmallVector<Type> types;
-      if (failed(infer.inferReturnTypes(
-              op->getContext(), op->getLoc(), op->getOperands(),
-              op->getRawDictionaryAttrs(), op->getPropertiesStorage(),
-              op->getRegions(), types)))
+    if (llvm::isa<InferTypeOpInterface>(op)) {
+      if (failed(loom::reinferResultTypes(op)))
         return WalkResult::interrupt();
-      for (auto [value, type] : llvm::zip_equal(op->getResults(), types))
-        value.setType(type);
     } else if (!llvm::isa<loom::ArangeOp, loom::FillOp>(op)) {
       for (Type type : op->getResultTypes()) {
         auto shaped = llvm::dyn_cast<ShapedType>(type);

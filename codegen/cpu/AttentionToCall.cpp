@@ -189,6 +189,41 @@ public:
   Location loc;
 };
 
+/// The call of `loom_attention_forward` for one head (loom/Kernels.h gives
+/// the argument order); `tk` is an i64 value (a decode step's filled keys).
+void callForward(HeadLoopBuilder &body, func::FuncOp callee, int64_t tq,
+                 Value tk, int64_t d, int64_t dv,
+                 const HeadLoopBuilder::Operand &q,
+                 const HeadLoopBuilder::Operand &k,
+                 const HeadLoopBuilder::Operand &v,
+                 const HeadLoopBuilder::Operand &o, Value lse, Value mask,
+                 bool causal, double scale, int64_t blockQ, int64_t blockK) {
+  SmallVector<Value> args = {body.i64(tq),
+                             tk,
+                             body.i64(d),
+                             body.i64(dv),
+                             q.address,
+                             q.strides[0],
+                             q.strides[1],
+                             k.address,
+                             k.strides[0],
+                             k.strides[1],
+                             v.address,
+                             v.strides[0],
+                             v.strides[1],
+                             o.address,
+                             o.strides[0],
+                             lse,
+                             mask,
+                             body.i64(causal),
+                             arith::ConstantFloatOp::create(body.b, body.loc,
+                                                            body.b.getF64Type(),
+                                                            APFloat(scale)),
+                             body.i64(blockQ),
+                             body.i64(blockK)};
+  func::CallOp::create(body.b, body.loc, callee, args);
+}
+
 /// Emits the forward of `attention` (and of `lse`, if given) as kernel
 /// calls; replaces both.
 void lowerForward(ModuleOp module, Operation *anchor, Value q, Value k, Value v,
@@ -219,30 +254,8 @@ void lowerForward(ModuleOp module, Operation *anchor, Value q, Value k, Value v,
     Value lseAddr = body.i64(0), maskAddr = body.maskAddress(mask, h);
     if (lb)
       lseAddr = body.at(lb, h, 4).address;
-    SmallVector<Value> args = {
-        body.i64(tq),
-        body.i64(tk),
-        body.i64(d),
-        body.i64(dv),
-        qo.address,
-        qo.strides[0],
-        qo.strides[1],
-        ko.address,
-        ko.strides[0],
-        ko.strides[1],
-        vo.address,
-        vo.strides[0],
-        vo.strides[1],
-        oo.address,
-        oo.strides[0],
-        lseAddr,
-        maskAddr,
-        body.i64(causal),
-        arith::ConstantFloatOp::create(body.b, body.loc, body.b.getF64Type(),
-                                       APFloat(scale)),
-        body.i64(blockQ),
-        body.i64(blockK)};
-    func::CallOp::create(body.b, body.loc, callee, args);
+    callForward(body, callee, tq, body.i64(tk), d, dv, qo, ko, vo, oo, lseAddr,
+                maskAddr, causal, scale, blockQ, blockK);
   });
   // Both results first: the builder inserts before `anchor`, which may be
   // one of the ops replaced.
@@ -389,30 +402,9 @@ void lowerCached(ModuleOp module, loom::CachedAttentionOp op, int64_t blockQ,
         body.b, body.loc,
         arith::ExtSIOp::create(body.b, body.loc, body.b.getI64Type(), start),
         body.i64(tq));
-    SmallVector<Value> args = {
-        body.i64(tq),
-        filled,
-        body.i64(d),
-        body.i64(dv),
-        qo.address,
-        qo.strides[0],
-        qo.strides[1],
-        ko.address,
-        ko.strides[0],
-        ko.strides[1],
-        vo.address,
-        vo.strides[0],
-        vo.strides[1],
-        oo.address,
-        oo.strides[0],
-        body.i64(0),
-        body.i64(0),
-        body.i64(true),
-        arith::ConstantFloatOp::create(body.b, body.loc, body.b.getF64Type(),
-                                       APFloat(double(op.getScale()))),
-        body.i64(blockQ),
-        body.i64(blockK)};
-    func::CallOp::create(body.b, body.loc, callee, args);
+    callForward(body, callee, tq, filled, d, dv, qo, ko, vo, oo, body.i64(0),
+                body.i64(0), /*causal=*/true, double(op.getScale()), blockQ,
+                blockK);
   });
   Value o = hb.toTensor(ob, op.getResult().getType());
   op.getResult().replaceAllUsesWith(o);

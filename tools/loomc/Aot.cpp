@@ -21,13 +21,6 @@ const char *cType(DType dtype) {
   }
 }
 
-std::string shapeText(const std::vector<int64_t> &shape) {
-  std::string text = "[";
-  for (size_t i = 0; i < shape.size(); ++i)
-    text += (i ? ", " : "") + std::to_string(shape[i]);
-  return text + "]";
-}
-
 /// A C identifier from an argument name ("k_cache.0" -> "k_cache_0").
 std::string identifier(llvm::StringRef name) {
   std::string out;
@@ -104,9 +97,10 @@ void tools::writeAotHeader(llvm::raw_ostream &os, const AotDescription &aot) {
   os << "};\n\n";
   os << "/* " << aot.entry << "(params";
   for (const driver::ArgSpec &a : aot.signature.inputs)
-    os << ", " << a.name << ": " << dtypeName(a.dtype) << shapeText(a.shape);
+    os << ", " << a.name << ": " << dtypeName(a.dtype) << shapeString(a.shape);
   for (const driver::ArgSpec &a : aot.signature.outputs)
-    os << " -> " << a.name << ": " << dtypeName(a.dtype) << shapeText(a.shape);
+    os << " -> " << a.name << ": " << dtypeName(a.dtype)
+       << shapeString(a.shape);
   os << ") */\n";
   for (const driver::ArgSpec &a : aot.signature.inputs)
     if (a.name == "start") {

@@ -367,23 +367,28 @@ Status loadParameters(Model &model, const std::string &path) {
   Trainer trainer(model, options);
   return trainer.loadCheckpoint(path);
 }
+/// `source` compiled, with its checkpoint's parameters when it names one.
+Result<Model> openModel(const loom::tools::InferenceModel &source) {
+  CompileOptions options;
+  options.diskCache = source.diskCache;
+  options.includeDirs = source.includeDirs;
+  options.model = source.model;
+  options.config = source.config;
+  auto model = compile(source.file, options);
+  if (!model.ok() || source.checkpoint.empty())
+    return model;
+  Status loaded = loadParameters(model.value(), source.checkpoint);
+  if (!loaded.ok())
+    return loaded;
+  return model;
+}
 } // namespace
 
 int loom::tools::sampleModel(const SampleOptions &o) {
-  CompileOptions compileOptions;
-  compileOptions.diskCache = o.diskCache;
-  compileOptions.includeDirs = o.includeDirs;
-  compileOptions.model = o.model;
-  compileOptions.config = o.config;
-  auto compiled = compile(o.file, compileOptions);
+  auto compiled = openModel(o);
   if (!compiled.ok())
     return fail(compiled.status().message());
   Model &model = compiled.value();
-  if (!o.checkpoint.empty()) {
-    Status s = loadParameters(model, o.checkpoint);
-    if (!s.ok())
-      return fail(s.message());
-  }
   const FunctionInfo *logits = findFunction(model, o.function);
   if (!logits || logits->inputs.size() != 1)
     return fail("sampling needs a function '" + o.function +
@@ -434,20 +439,10 @@ int loom::tools::sampleModel(const SampleOptions &o) {
 }
 
 int loom::tools::generateText(const GenerateOptions &o) {
-  CompileOptions compileOptions;
-  compileOptions.diskCache = o.diskCache;
-  compileOptions.includeDirs = o.includeDirs;
-  compileOptions.model = o.model;
-  compileOptions.config = o.config;
-  auto compiled = compile(o.file, compileOptions);
+  auto compiled = openModel(o);
   if (!compiled.ok())
     return fail(compiled.status().message());
   Model &model = compiled.value();
-  if (!o.checkpoint.empty()) {
-    Status s = loadParameters(model, o.checkpoint);
-    if (!s.ok())
-      return fail(s.message());
-  }
   ByteTokenizer tokenizer;
   std::vector<int32_t> prompt = tokenizer.encode(o.prompt);
   if (prompt.empty())

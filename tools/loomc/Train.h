@@ -43,12 +43,17 @@ struct TrainOptions {
 
 int trainModel(const TrainOptions &options);
 
-struct SampleOptions {
+/// A model to run and its weights: what `sample` and `generate` share.
+struct InferenceModel {
   std::string file, model, function = "logits";
   std::vector<std::string> includeDirs;
   bool diskCache = true;
   std::map<std::string, std::string> config;
-  std::string checkpoint, prompt = "\n";
+  std::string checkpoint; // a model or training checkpoint; empty: random
+};
+
+struct SampleOptions : InferenceModel {
+  std::string prompt = "\n";
   int64_t tokens = 200, ctx = 64, lines = 0;
   double temperature = 0.8;
   uint64_t seed = 0;
@@ -56,12 +61,8 @@ struct SampleOptions {
 
 int sampleModel(const SampleOptions &options);
 
-struct GenerateOptions {
-  std::string file, model, function = "logits";
-  std::vector<std::string> includeDirs;
-  bool diskCache = true;
-  std::map<std::string, std::string> config;
-  std::string checkpoint, prompt = "\n";
+struct GenerateOptions : InferenceModel {
+  std::string prompt = "\n";
   int64_t maxTokens = 200;
   /// Key/value cache positions; 0: the prompt plus maxTokens.
   int64_t capacity = 0;

@@ -617,16 +617,20 @@ int main(int argc, char **argv) {
     t.unfreezeEvery = unfreezeEvery;
     return loom::tools::trainModel(t);
   }
+  // What sample and generate run.
+  auto inferenceModel = [&](loom::tools::InferenceModel &m) {
+    m.file = inputFile;
+    m.diskCache = !noCache;
+    m.model = modelName;
+    if (!fnName.empty())
+      m.function = fnName;
+    m.includeDirs.assign(includeDirs.begin(), includeDirs.end());
+    m.config = config;
+    m.checkpoint = checkpoint;
+  };
   if (sampleCmd) {
     loom::tools::SampleOptions s;
-    s.file = inputFile;
-    s.diskCache = !noCache;
-    s.model = modelName;
-    if (!fnName.empty())
-      s.function = fnName;
-    s.includeDirs.assign(includeDirs.begin(), includeDirs.end());
-    s.config = config;
-    s.checkpoint = checkpoint;
+    inferenceModel(s);
     s.prompt = promptText == "\\n" ? "\n" : std::string(promptText);
     s.tokens = sampleTokens;
     s.lines = sampleLines;
@@ -637,14 +641,7 @@ int main(int argc, char **argv) {
   }
   if (generateCmd) {
     loom::tools::GenerateOptions g;
-    g.file = inputFile;
-    g.diskCache = !noCache;
-    g.model = modelName;
-    if (!fnName.empty())
-      g.function = fnName;
-    g.includeDirs.assign(includeDirs.begin(), includeDirs.end());
-    g.config = config;
-    g.checkpoint = checkpoint;
+    inferenceModel(g);
     g.prompt = promptText == "\\n" ? "\n" : std::string(promptText);
     g.maxTokens = maxTokens;
     g.capacity = cacheCapacity;
