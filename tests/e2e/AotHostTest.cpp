@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "tests/TempDir.h"
+#include "tests/e2e/RandomCall.h"
 
 #include "loom/Model.h"
 
@@ -30,10 +31,7 @@ TEST(AotHost, MatchesTheJit) {
   auto model = loom::compile(LOOM_SOURCE_DIR "/examples/gpt.loom", options);
   ASSERT_TRUE(model.ok()) << model.status().message();
   std::mt19937 rng(3);
-  std::uniform_real_distribution<float> u(-0.2f, 0.2f);
-  auto *p = reinterpret_cast<float *>(model->params().data());
-  for (size_t i = 0; i < model->params().totalBytes() / 4; ++i)
-    p[i] = u(rng);
+  loom::testing::randomizeParams(model->params(), rng, 0.2f);
   TempDir dir("loom-aot-host");
   std::string ckpt = dir.file("gpt.safetensors"), out = dir.file("out.bin");
   ASSERT_TRUE(model->saveCheckpoint(ckpt).ok());

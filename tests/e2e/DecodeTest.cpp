@@ -10,6 +10,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "tests/e2e/RandomCall.h"
+
 #include "loom/Generator.h"
 #include "loom/Model.h"
 
@@ -36,10 +38,7 @@ Model randomGpt() {
   EXPECT_TRUE(model.ok()) << model.status().message();
   // Every parameter random (layer norm gains and biases included).
   std::mt19937 rng(11);
-  std::uniform_real_distribution<float> u(-0.3f, 0.3f);
-  auto *p = reinterpret_cast<float *>(model->params().data());
-  for (size_t i = 0; i < model->params().totalBytes() / sizeof(float); ++i)
-    p[i] = u(rng);
+  loom::testing::randomizeParams(model->params(), rng, 0.3f);
   return std::move(*model);
 }
 
@@ -165,10 +164,7 @@ TEST(Decode, EncoderDecoderStepsMatchTheFullDecoder) {
       loom::compile(LOOM_SOURCE_DIR "/examples/transformer.loom", options);
   ASSERT_TRUE(model.ok()) << model.status().message();
   std::mt19937 rng(9);
-  std::uniform_real_distribution<float> u(-0.3f, 0.3f);
-  auto *p = reinterpret_cast<float *>(model->params().data());
-  for (size_t i = 0; i < model->params().totalBytes() / sizeof(float); ++i)
-    p[i] = u(rng);
+  loom::testing::randomizeParams(model->params(), rng, 0.3f);
   const int64_t batch = 2, sourceLen = 6, steps = 9, vocab = 32;
   Tensor src = Tensor::empty(DType::I32, {batch, sourceLen});
   for (int64_t i = 0; i < batch * sourceLen; ++i) // the second padded
@@ -236,10 +232,7 @@ TEST(Decode, LstmStepsCarryTheStateAndMatchTheFullDecoder) {
       loom::compile(LOOM_SOURCE_DIR "/examples/seq2seq_lstm.loom", options);
   ASSERT_TRUE(model.ok()) << model.status().message();
   std::mt19937 rng(13);
-  std::uniform_real_distribution<float> u(-0.4f, 0.4f);
-  auto *p = reinterpret_cast<float *>(model->params().data());
-  for (size_t i = 0; i < model->params().totalBytes() / sizeof(float); ++i)
-    p[i] = u(rng);
+  loom::testing::randomizeParams(model->params(), rng, 0.4f);
   const int64_t batch = 2, sourceLen = 5, steps = 7, vocab = 32;
   Tensor src = Tensor::empty(DType::I32, {batch, sourceLen});
   for (int64_t i = 0; i < batch * sourceLen; ++i)
@@ -302,10 +295,7 @@ TEST(Decode, BeamSearchScoresItsSequenceAndOneBeamIsGreedy) {
       loom::compile(LOOM_SOURCE_DIR "/examples/transformer.loom", options);
   ASSERT_TRUE(model.ok()) << model.status().message();
   std::mt19937 rng(21);
-  std::uniform_real_distribution<float> u(-0.5f, 0.5f);
-  auto *p = reinterpret_cast<float *>(model->params().data());
-  for (size_t i = 0; i < model->params().totalBytes() / sizeof(float); ++i)
-    p[i] = u(rng);
+  loom::testing::randomizeParams(model->params(), rng, 0.5f);
   Tensor src = Tensor::empty(DType::I32, {1, 5});
   for (int i = 0; i < 5; ++i)
     src.data<int32_t>()[i] = 1 + rng() % 31;

@@ -5,6 +5,7 @@
 
 #include "driver/Session.h"
 
+#include "loom/Params.h"
 #include "loom/Tensor.h"
 
 #include <gtest/gtest.h>
@@ -13,6 +14,16 @@
 #include <vector>
 
 namespace loom::testing {
+
+/// Every float of `params` (layer-norm gains and biases included) drawn
+/// uniformly from [-scale, scale) with `rng`.
+inline void randomizeParams(ParamStore &params, std::mt19937 &rng,
+                            float scale) {
+  std::uniform_real_distribution<float> u(-scale, scale);
+  auto *p = reinterpret_cast<float *>(params.data());
+  for (size_t i = 0; i < params.totalBytes() / sizeof(float); ++i)
+    p[i] = u(rng);
+}
 
 /// Calls `fn` with the parameter buffer `params` and inputs drawn from
 /// `seed`: i32 ids below 64, the training step's `hyper` as lr 1e-3 and
