@@ -43,6 +43,11 @@ Result<Model> loom::compile(const std::string &path,
   sessionOptions.training = options.training;
   sessionOptions.useCache = options.diskCache;
   sessionOptions.cacheDir = options.cacheDir;
+  if (options.target == "cuda")
+    sessionOptions.target = driver::Target::Cuda;
+  else if (options.target != "cpu")
+    return Status::error("unknown target '" + options.target +
+                         "' (expected cpu or cuda)");
   auto session = driver::Session::open(path, sessionOptions);
   if (!session)
     return Status::error(llvm::toString(session.takeError()));
@@ -74,8 +79,12 @@ loom::driver::invoke(driver::CompiledFunction &fn, void *params,
     outputs.push_back(Tensor::empty(out.dtype, out.shape));
     pointers.push_back(outputs.back().rawData());
   }
-  if (llvm::Error err = fn.jit->call(fn.entry, pointers))
+  if (fn.gpu) {
+    if (Status s = fn.gpu->run(fn.entry, pointers); !s.ok())
+      return s;
+  } else if (llvm::Error err = fn.jit->call(fn.entry, pointers)) {
     return Status::error(llvm::toString(std::move(err)));
+  }
   return outputs;
 }
 

@@ -4,6 +4,7 @@
 #include "driver/CompileCache.h"
 
 #include "codegen/cpu/CpuPipeline.h"
+#include "codegen/nvptx/NvptxPipeline.h"
 #include "frontend/Diagnostics.h"
 #include "frontend/Frontend.h"
 #include "ir/LoomDialect.h"
@@ -273,8 +274,12 @@ llvm::Expected<std::unique_ptr<Session>>
 Session::open(const std::string &path, const SessionOptions &options) {
   std::unique_ptr<Session> session(new Session());
   session->options = options;
+  if (options.target == Target::Cuda)
+    if (Status cuda = cuda::available(); !cuda.ok())
+      return makeError("target cuda: " + cuda.message());
   mlir::DialectRegistry registry;
   registerCpuDialects(registry);
+  registerNvptxDialects(registry);
   registry.insert<loom::LoomDialect>();
   session->context = std::make_unique<mlir::MLIRContext>(registry);
   session->context->loadAllAvailableDialects();
@@ -455,6 +460,49 @@ static Signature variantSignature(const Signature &forward,
   return sig;
 }
 
+/// Lowers `module` with the NVPTX pipeline (the same autodiff and optimizer
+/// as the CPU pipeline's `cpu`) and loads its kernels on the device.
+static llvm::Error compileForCuda(mlir::ModuleOp module,
+                                  const CpuPipelineOptions &cpu,
+                                  CompiledFunction &compiled) {
+  NvptxPipelineOptions options;
+  options.autodiff = cpu.autodiff;
+  options.optimizer = cpu.optimizer;
+  auto arch = cuda::deviceArch();
+  if (!arch.ok())
+    return makeError("target cuda: " + arch.status().message());
+  options.arch = arch.value();
+  std::string diagnostics;
+  llvm::raw_string_ostream os(diagnostics);
+  mlir::ScopedDiagnosticHandler handler(
+      module.getContext(), [&](mlir::Diagnostic &d) {
+        os << d.getLocation() << ": " << d.str() << "\n";
+        return mlir::success();
+      });
+  mlir::PassManager pm(module.getContext());
+  if (mlir::failed(buildNvptxPipeline(pm, options)) ||
+      mlir::failed(pm.run(module)))
+    return makeError("lowering '" + compiled.entry + "' for " + options.arch +
+                     " failed:\n" + diagnostics);
+  if (auto bytes = module->getAttrOfType<mlir::IntegerAttr>("loom.param_bytes"))
+    compiled.paramBytes = bytes.getInt();
+  if (auto func = module.lookupSymbol<mlir::func::FuncOp>(compiled.entry)) {
+    if (auto flops = func->getAttrOfType<mlir::IntegerAttr>("loom.flops"))
+      compiled.flops = flops.getInt();
+    if (auto states =
+            func->getAttrOfType<mlir::IntegerAttr>("loom.optimizer_states"))
+      compiled.optimizerStates = int(states.getInt());
+  }
+  auto program = extractGpuProgram(module, options.arch, "");
+  if (!program)
+    return program.takeError();
+  auto exe = cuda::Executable::load(std::move(*program));
+  if (!exe.ok())
+    return makeError(exe.status().message());
+  compiled.gpu = std::move(exe.value());
+  return llvm::Error::success();
+}
+
 llvm::Expected<CompiledFunction *>
 Session::get(llvm::StringRef function,
              const std::map<std::string, int64_t> &bindings,
@@ -570,6 +618,21 @@ Session::get(llvm::StringRef function,
           mult = value;
       param->setAttr("loom.lr_mult", b.getF64FloatAttr(mult));
     }
+  }
+  if (options.target == Target::Cuda) {
+    if (variant.kind == Variant::Decode)
+      return makeError("decode steps have no GPU pipeline yet (target cpu)");
+    if (llvm::Error err = compileForCuda(**module, pipeline, *compiled))
+      return std::move(err);
+    compiled->mlirSeconds = since(start) - compiled->frontendSeconds;
+    compiled->signature =
+        variantSignature(compiled->signature, variant,
+                         compiled->paramBytes / 4, compiled->optimizerStates);
+    compiled->compileSeconds = since(start);
+    ++compiles;
+    CompiledFunction *result = compiled.get();
+    cache[key] = std::move(compiled);
+    return result;
   }
   // The disk cache: the key is everything the machine code depends on.
   std::string cacheKey;

@@ -13,6 +13,7 @@
 #include "codegen/cpu/Jit.h"
 #include "frontend/Frontend.h"
 
+#include "loom/Cuda.h"
 #include "loom/Params.h"
 #include "loom/Tensor.h"
 
@@ -69,7 +70,10 @@ struct Signature {
 /// A function compiled for one specialization.
 struct CompiledFunction {
   Signature signature;
+  /// The host code (target cpu), or the GPU kernels and launch plan (target
+  /// cuda): exactly one is set.
   std::unique_ptr<JitModule> jit;
+  std::unique_ptr<cuda::Executable> gpu;
   /// The symbol to call: the function, `<fn>_grad` or `train_step`.
   std::string entry;
   /// A decode step's context function (`<fn>_decode_context`: the work
@@ -117,7 +121,14 @@ struct Variant {
   std::string key() const;
 };
 
+/// Where compiled functions run.
+enum class Target { Cpu, Cuda };
+
 struct SessionOptions {
+  /// Cpu: JIT-compiled host code. Cuda: NVPTX kernels run through the CUDA
+  /// driver (codegen/nvptx, loom/Cuda.h); opening such a session without a
+  /// driver or device is an error.
+  Target target = Target::Cpu;
   std::vector<std::string> includeDirs;
   std::string model;
   /// Overrides of the model's configuration values (see GenerateOptions).

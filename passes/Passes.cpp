@@ -8,11 +8,14 @@
 #include "passes/Passes.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/InitAllPasses.h"
 #include "mlir/Interfaces/InferTypeOpInterface.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassOptions.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/Passes.h"
+
+#include <mutex>
 
 using namespace mlir;
 
@@ -51,14 +54,52 @@ void loom::buildPreparePipeline(OpPassManager &pm,
   pm.addNestedPass<func::FuncOp>(createLoomCountFlops());
 }
 
+std::vector<std::string>
+loom::linalgStages(const LinalgStagesOptions &options) {
+  std::vector<std::string> stages;
+  auto join = [](const std::vector<std::string> &parts) {
+    std::string text;
+    for (const std::string &part : parts)
+      text += (text.empty() ? "" : ",") + part;
+    return text;
+  };
+  if (!options.bind.empty())
+    stages.push_back("loom-specialize{bind=" + join(options.bind) + "}");
+  if (!options.decode.empty())
+    stages.push_back("loom-derive-decode{" + options.decode + "}");
+  stages.push_back("canonicalize,cse");
+  if (!options.autodiff.empty())
+    stages.push_back("loom-autodiff{" + options.autodiff +
+                     "},canonicalize,cse");
+  stages.push_back("func.func(loom-count-flops)");
+  stages.push_back("loom-materialize-parameters");
+  if (!options.optimizer.empty())
+    stages.push_back("loom-optimizer{" + options.optimizer + "}");
+  // (A decode step's caches are updated in place through the calls of
+  // outlined layers only with inter-procedural bufferization; not yet.)
+  if (options.outlineLayers && options.decode.empty())
+    stages.push_back("loom-outline-layers");
+  stages.push_back(
+      std::string("func.func(loom-lower-to-linalg{keep-attention=") +
+      (options.keepAttention ? "1" : "0") + "})");
+  stages.push_back("canonicalize,cse");
+  stages.push_back("func.func(loom-fuse-elementwise)");
+  stages.push_back("canonicalize,cse");
+  return stages;
+}
+
 void loom::registerAllPassesAndPipelines() {
-  registerLoomPasses();
-  PassPipelineRegistration<PreparePipelineCLOptions>(
-      "loom-prepare-pipeline",
-      "Specialize, canonicalize, CSE and count FLOPs on loom IR",
-      [](OpPassManager &pm, const PreparePipelineCLOptions &cl) {
-        PreparePipelineOptions options;
-        options.bind.assign(cl.bind.begin(), cl.bind.end());
-        buildPreparePipeline(pm, options);
-      });
+  static std::once_flag once;
+  std::call_once(once, [] {
+    mlir::registerAllPasses();
+    registerLoomPasses();
+    PassPipelineRegistration<PreparePipelineCLOptions>(
+        "loom-prepare-pipeline",
+        "Specialize, canonicalize, CSE and count FLOPs on loom IR",
+        [](OpPassManager &pm, const PreparePipelineCLOptions &cl) {
+          PreparePipelineOptions options;
+          options.bind.assign(cl.bind.begin(), cl.bind.end());
+          buildPreparePipeline(pm, options);
+        });
+  });
 }

@@ -34,6 +34,32 @@ struct PreparePipelineOptions {
 void buildPreparePipeline(mlir::OpPassManager &pm,
                           const PreparePipelineOptions &options);
 
+/// What the stages from loom IR to linalg on tensors depend on; every
+/// target runs them (see `linalgStages`).
+struct LinalgStagesOptions {
+  /// Dim bindings NAME=VALUE for loom-specialize; empty when the IR is
+  /// already static.
+  std::vector<std::string> bind;
+  /// Options of `loom-derive-decode`; empty: no decode step.
+  std::string decode;
+  /// Options of `loom-autodiff`; empty: no gradient.
+  std::string autodiff;
+  /// Options of `loom-optimizer` (needs autodiff); empty: no training step.
+  std::string optimizer;
+  /// The layers of a repeat compile once (loom-outline-layers).
+  bool outlineLayers = true;
+  /// `loom.attention` and its gradient stay for a target's attention
+  /// kernels; false lowers them to linalg (scores materialized).
+  bool keepAttention = true;
+};
+
+/// The stages from loom IR to fused linalg on tensors, as pass-pipeline
+/// text elements (to be joined with ',' inside `builtin.module(...)`):
+/// specialize, derive the decode step, autodiff, count FLOPs, materialize
+/// parameters, the optimizer, outline layers, lower to linalg, fuse
+/// elementwise chains.
+std::vector<std::string> linalgStages(const LinalgStagesOptions &options);
+
 /// Sets the result types of `op` to what its InferTypeOpInterface derives
 /// from its operands now (after a pass changed their types); fails with the
 /// inference's diagnostic. A no-op for ops without the interface.

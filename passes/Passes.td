@@ -125,6 +125,32 @@ def LoomDeriveDecode : Pass<"loom-derive-decode", "mlir::ModuleOp"> {
   ];
 }
 
+def LoomDistinctResults
+    : Pass<"loom-distinct-results", "mlir::func::FuncOp"> {
+  let summary = "Gives each returned buffer its own allocation";
+  let description = [{
+    After bufferization, a function that returns the same buffer twice
+    (`return %y, %y`) gets a fresh allocation and a copy for each repeated
+    result, so `buffer-results-to-out-params` can turn every result into its
+    own output argument.
+  }];
+  let dependentDialects = ["mlir::memref::MemRefDialect"];
+}
+
+def LoomFuseElementwise
+    : Pass<"loom-fuse-elementwise", "mlir::func::FuncOp"> {
+  let summary = "Fuses chains of elementwise linalg.generics";
+  let description = [{
+    Fuses a producer `linalg.generic` into its consumer when both are
+    elementwise (all loops parallel), so a chain such as
+    `x * rsqrt(var + eps) * gamma + beta` makes one pass over memory. Unlike
+    upstream `linalg-fuse-elementwise-ops` it does not propagate reshapes
+    through named ops, so `linalg.matmul` stays a named op for the register
+    tiling that follows.
+  }];
+  let dependentDialects = ["mlir::linalg::LinalgDialect"];
+}
+
 def LoomLowerToLinalg : Pass<"loom-lower-to-linalg", "mlir::func::FuncOp"> {
   let summary = "Lowers loom ops to linalg, tensor, arith, math and scf";
   let description = [{

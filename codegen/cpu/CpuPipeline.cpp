@@ -29,31 +29,15 @@
 using namespace mlir;
 
 std::string loom::cpuPipelineText(const CpuPipelineOptions &options) {
-  std::vector<std::string> stages;
-  if (!options.bind.empty())
-    stages.push_back("loom-specialize{bind=" + llvm::join(options.bind, ",") +
-                     "}");
-  if (!options.decode.empty())
-    stages.push_back("loom-derive-decode{" + options.decode + "}");
-  // On loom IR, then to linalg on tensors.
-  stages.push_back("canonicalize,cse");
-  if (!options.autodiff.empty())
-    stages.push_back("loom-autodiff{" + options.autodiff +
-                     "},canonicalize,cse");
-  stages.push_back("func.func(loom-count-flops)");
-  stages.push_back("loom-materialize-parameters");
-  if (!options.optimizer.empty())
-    stages.push_back("loom-optimizer{" + options.optimizer + "}");
-  // (A decode step's caches are updated in place through the calls of
-  // outlined layers only with inter-procedural bufferization; not yet.)
-  if (options.outlineLayers && options.decode.empty())
-    stages.push_back("loom-outline-layers");
-  stages.push_back(
-      std::string("func.func(loom-lower-to-linalg{keep-attention=") +
-      (options.attentionKernel ? "1" : "0") + "})");
-  stages.push_back("canonicalize,cse");
-  stages.push_back("func.func(loom-cpu-fuse-elementwise)");
-  stages.push_back("canonicalize,cse");
+  LinalgStagesOptions front;
+  front.bind = options.bind;
+  front.decode = options.decode;
+  front.autodiff = options.autodiff;
+  front.optimizer = options.optimizer;
+  front.outlineLayers = options.outlineLayers;
+  front.keepAttention = options.attentionKernel;
+  // On loom IR, then to fused linalg on tensors.
+  std::vector<std::string> stages = linalgStages(front);
   if (options.gemmKernel)
     stages.push_back("func.func(loom-cpu-prepare-gemms)");
   if (options.stopAfter == "linalg")
@@ -79,7 +63,7 @@ std::string loom::cpuPipelineText(const CpuPipelineOptions &options) {
                    "function-boundary-type-conversion=identity-layout-map}");
   if (!options.decode.empty())
     stages.push_back("canonicalize,loom-cpu-drop-updated-results");
-  stages.push_back("func.func(loom-cpu-distinct-results)");
+  stages.push_back("func.func(loom-distinct-results)");
   stages.push_back("buffer-results-to-out-params{hoist-static-allocs=true "
                    "modify-public-functions=true}");
   stages.push_back("canonicalize,cse");
@@ -121,7 +105,6 @@ std::string loom::cpuPipelineText(const CpuPipelineOptions &options) {
 void loom::registerCpuPipeline() {
   static std::once_flag once;
   std::call_once(once, [] {
-    mlir::registerAllPasses();
     loom::registerAllPassesAndPipelines();
     loom::cpu::registerLoomCpuPasses();
     PassPipelineRegistration<>(

@@ -81,18 +81,6 @@ def LoomCpuAttentionToCall
   ];
 }
 
-def LoomCpuDistinctResults
-    : Pass<"loom-cpu-distinct-results", "mlir::func::FuncOp"> {
-  let summary = "Gives each returned buffer its own allocation";
-  let description = [{
-    After bufferization, a function that returns the same buffer twice
-    (`return %y, %y`) gets a fresh allocation and a copy for each repeated
-    result, so `buffer-results-to-out-params` can turn every result into its
-    own output argument.
-  }];
-  let dependentDialects = ["mlir::memref::MemRefDialect"];
-}
-
 def LoomCpuDropUpdatedResults
     : Pass<"loom-cpu-drop-updated-results", "mlir::ModuleOp"> {
   let summary = "Drops results that bufferized into the argument they update";
@@ -103,20 +91,6 @@ def LoomCpuDropUpdatedResults
     is argument `i`'s buffer itself, updated in place; another value (an
     LSTM's final state) is copied into argument `i` before the return.
   }];
-}
-
-def LoomCpuFuseElementwise
-    : Pass<"loom-cpu-fuse-elementwise", "mlir::func::FuncOp"> {
-  let summary = "Fuses chains of elementwise linalg.generics";
-  let description = [{
-    Fuses a producer `linalg.generic` into its consumer when both are
-    elementwise (all loops parallel), so a chain such as
-    `x * rsqrt(var + eps) * gamma + beta` makes one pass over memory. Unlike
-    upstream `linalg-fuse-elementwise-ops` it does not propagate reshapes
-    through named ops, so `linalg.matmul` stays a named op for the register
-    tiling that follows.
-  }];
-  let dependentDialects = ["mlir::linalg::LinalgDialect"];
 }
 
 def LoomCpuGemmToCall : Pass<"loom-cpu-gemm-to-call", "mlir::ModuleOp"> {

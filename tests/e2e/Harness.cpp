@@ -89,7 +89,8 @@ std::map<std::string, std::unique_ptr<Program>> &programs() {
 
 std::string programKey(const Case &c) {
   return (c.source.empty() ? "path:" + c.path : "source:" + c.source) +
-         "|model=" + c.model + "|training=" + (c.training ? "1" : "0");
+         "|model=" + c.model + "|training=" + (c.training ? "1" : "0") +
+         "|target=" + (c.target == driver::Target::Cuda ? "cuda" : "cpu");
 }
 
 /// The cached program of `c`; on error null, with a gtest failure, or with
@@ -112,6 +113,7 @@ Program *program(const Case &c, std::string *error = nullptr) {
   driver::SessionOptions options;
   options.model = c.model;
   options.training = c.training;
+  options.target = c.target;
   auto session = driver::Session::open(prog->path, options);
   if (!session) {
     std::string message = llvm::toString(session.takeError());
@@ -621,7 +623,12 @@ Outcome run(const Case &c) {
     pointers.push_back(t.rawData());
     outputs.push_back(std::move(t));
   }
-  if (llvm::Error err = fn.jit->call(c.function, pointers)) {
+  if (fn.gpu) {
+    if (Status s = fn.gpu->run(c.function, pointers); !s.ok()) {
+      ADD_FAILURE() << where << ": GPU run failed: " << s.message();
+      return outcome;
+    }
+  } else if (llvm::Error err = fn.jit->call(c.function, pointers)) {
     ADD_FAILURE() << where
                   << ": JIT call failed: " << llvm::toString(std::move(err));
     return outcome;

@@ -94,6 +94,8 @@ struct Case {
   /// SessionOptions.
   std::string model;
   bool training = false;
+  /// Where the compiled code runs (the GPU tests set Cuda).
+  driver::Target target = driver::Target::Cpu;
 
   std::string function;
   /// Dim bindings; names that the function's signature does not use are

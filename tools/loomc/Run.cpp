@@ -76,9 +76,12 @@ int loom::tools::runFunction(const RunOptions &options) {
   sessionOptions.includeDirs = options.includeDirs;
   sessionOptions.model = options.model;
   sessionOptions.useCache = options.diskCache;
+  if (options.target == "cuda")
+    sessionOptions.target = driver::Target::Cuda;
   auto session = driver::Session::open(options.file, sessionOptions);
   if (!session) {
-    llvm::errs() << llvm::toString(session.takeError());
+    llvm::errs() << "loomc: error: " << llvm::toString(session.takeError())
+                 << "\n";
     return 1;
   }
   if (!(*session)->findFunction(options.function)) {
@@ -150,7 +153,12 @@ int loom::tools::runFunction(const RunOptions &options) {
     pointers.push_back(outputs.back().rawData());
   }
   auto start = std::chrono::steady_clock::now();
-  if (llvm::Error err = fn.jit->call(options.function, pointers)) {
+  if (fn.gpu) {
+    if (Status s = fn.gpu->run(options.function, pointers); !s.ok()) {
+      llvm::errs() << "loomc: error: " << s.message() << "\n";
+      return 1;
+    }
+  } else if (llvm::Error err = fn.jit->call(options.function, pointers)) {
     llvm::errs() << "loomc: error: " << llvm::toString(std::move(err)) << "\n";
     return 1;
   }
@@ -161,6 +169,9 @@ int loom::tools::runFunction(const RunOptions &options) {
   llvm::outs() << options.function << ": compiled in "
                << llvm::format("%.2f", fn.compileSeconds) << " s, ran in "
                << llvm::format("%.2f", seconds * 1e3) << " ms";
+  if (fn.gpu)
+    llvm::outs() << llvm::format(" (kernels %.3f ms on the GPU)",
+                                 fn.gpu->lastKernelMilliseconds());
   if (fn.flops > 0)
     llvm::outs() << llvm::format(" (%.2f GFLOP/s)", fn.flops / seconds / 1e9);
   llvm::outs() << "\ninputs:\n";

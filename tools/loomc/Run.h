@@ -19,6 +19,8 @@ struct RunOptions {
   std::string checkpoint;
   uint64_t seed = 0;
   bool diskCache = true;
+  /// "cpu" or "cuda".
+  std::string target = "cpu";
 };
 
 /// Runs one entry function on random inputs; returns the exit status.

@@ -183,6 +183,7 @@ int loom::tools::trainModel(const TrainOptions &o) {
   compileOptions.config = o.config;
   compileOptions.seed = o.seed;
   compileOptions.training = true;
+  compileOptions.target = o.target;
   auto compiled = compile(o.file, compileOptions);
   if (!compiled.ok())
     return fail(compiled.status().message());

@@ -16,6 +16,8 @@ struct TrainOptions {
   std::string file, model, function = "loss";
   std::vector<std::string> includeDirs;
   bool diskCache = true;
+  /// "cpu" or "cuda".
+  std::string target = "cpu";
   std::map<std::string, std::string> config;
   /// lm, mlm, classify, copy, reverse; empty: from the loss's inputs.
   std::string task;

@@ -3,6 +3,8 @@
 //   loomc check   FILE [-I DIR] [--model NAME]
 //   loomc compile FILE --emit=ast|loom [--fn NAME] [--bind B=2,T=16] [-o OUT]
 //                      [--dump-after=PASS] [--time-passes]
+//   loomc compile FILE --target=nvptx [--gpu-arch=sm_90] --emit=ptx
+//                      --fn NAME --bind B=2,T=16 -o DIR
 //   loomc run     FILE --fn NAME --bind B=2,T=16 [--ckpt CKPT] [--seed N]
 //
 // FILE is a Loom program (.loom) or loom dialect IR (.mlir).
@@ -13,6 +15,7 @@
 
 #include "codegen/cpu/CpuPipeline.h"
 #include "codegen/cpu/Jit.h"
+#include "codegen/nvptx/NvptxPipeline.h"
 #include "driver/Session.h"
 #include "frontend/AST.h"
 #include "frontend/Diagnostics.h"
@@ -39,6 +42,7 @@
 
 #include "llvm/Config/llvm-config.h"
 #include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/ToolOutputFile.h"
@@ -209,7 +213,7 @@ cl::opt<uint64_t> seed("seed",
                        cl::sub(sampleCmd), cl::sub(generateCmd),
                        cl::cat(loomCategory));
 
-enum class Emit { Ast, Loom, Linalg, Llvm, Obj, Header };
+enum class Emit { Ast, Loom, Linalg, Llvm, Obj, Header, Gpu, Ptx };
 cl::opt<Emit> emit(
     "emit", cl::desc("The stage to print"),
     cl::values(clEnumValN(Emit::Ast, "ast", "the syntax tree of a .loom file"),
@@ -221,7 +225,13 @@ cl::opt<Emit> emit(
                           "an object file with --fn for the host CPU "
                           "(ahead of time; needs -o)"),
                clEnumValN(Emit::Header, "header",
-                          "the C header of --emit=obj's object")),
+                          "the C header of --emit=obj's object"),
+               clEnumValN(Emit::Gpu, "gpu",
+                          "host launch sequences and GPU kernels "
+                          "(--target=nvptx)"),
+               clEnumValN(Emit::Ptx, "ptx",
+                          "kernels.ptx and manifest.json in the directory "
+                          "-o DIR (--target=nvptx)")),
     cl::init(Emit::Loom), cl::sub(compileCmd), cl::cat(loomCategory));
 
 cl::list<std::string> includeDirs("I", cl::desc("Add a library search dir"),
@@ -289,6 +299,25 @@ cl::opt<bool> noOutline("no-outline",
 cl::opt<bool> printLocations("print-locations",
                              cl::desc("Print the source location of each op"),
                              cl::sub(compileCmd), cl::cat(loomCategory));
+
+enum class Target { Cpu, Nvptx };
+cl::opt<Target> target(
+    "target", cl::desc("The code to generate"),
+    cl::values(clEnumValN(Target::Cpu, "cpu", "the host CPU (default)"),
+               clEnumValN(Target::Nvptx, "nvptx",
+                          "NVIDIA GPUs: PTX kernels and launch plans")),
+    cl::init(Target::Cpu), cl::sub(compileCmd), cl::cat(loomCategory));
+cl::opt<std::string> gpuArch("gpu-arch",
+                             cl::desc("The GPU architecture of --target=nvptx "
+                                      "(sm_80, sm_90, ...)"),
+                             cl::value_desc("SM"), cl::init("sm_90"),
+                             cl::sub(compileCmd), cl::cat(loomCategory));
+
+cl::opt<std::string> runTarget(
+    "target", cl::desc("Where to run: cpu (default) or cuda (NVPTX kernels "
+                       "through the CUDA driver)"),
+    cl::value_desc("cpu|cuda"), cl::init("cpu"), cl::sub(runCmd),
+    cl::sub(trainCmd), cl::cat(loomCategory));
 
 /// Set once `--emit=ast` has printed the tree (there is no module then).
 bool astDumped = false;
@@ -384,10 +413,113 @@ LogicalResult keepOnlyFunction(ModuleOp module, StringRef name) {
   return success();
 }
 
+/// Writes DIR/kernels.ptx and DIR/manifest.json.
+int writeGpuProgram(const loom::gpu::Program &program, StringRef dir) {
+  if (std::error_code ec = llvm::sys::fs::create_directories(dir)) {
+    llvm::errs() << "loomc: error: cannot create '" << dir
+                 << "': " << ec.message() << "\n";
+    return 1;
+  }
+  for (auto [name, text] :
+       {std::pair<std::string, std::string>{"kernels.ptx", program.ptx},
+        {"manifest.json", loom::gpu::toManifest(program)}}) {
+    std::string error;
+    auto file = openOutputFile((dir + "/" + name).str(), &error);
+    if (!file) {
+      llvm::errs() << "loomc: error: " << error << "\n";
+      return 1;
+    }
+    file->os() << text;
+    file->keep();
+  }
+  return 0;
+}
+
+/// `compile --target=nvptx`: the GPU pipeline to a stage.
+int runCompileNvptx(ModuleOp module, bool frontendBound) {
+  if (emit != Emit::Linalg && emit != Emit::Gpu && emit != Emit::Ptx) {
+    llvm::errs() << "loomc: error: --target=nvptx emits linalg, gpu or ptx\n";
+    return 1;
+  }
+  if (emit == Emit::Ptx && outputFile == "-") {
+    llvm::errs() << "loomc: error: --emit=ptx writes a directory: -o DIR\n";
+    return 1;
+  }
+  if (decodeCapacity != 0) {
+    llvm::errs() << "loomc: error: --decode has no GPU pipeline yet "
+                    "(--target=cpu)\n";
+    return 1;
+  }
+  bool train = !stepVariant.empty();
+  if ((gradVariant || train) && fnName.empty()) {
+    llvm::errs() << "loomc: error: --grad and --step need --fn LOSS\n";
+    return 1;
+  }
+  if (train && stepVariant != "sgd" && stepVariant != "adam" &&
+      stepVariant != "adamw") {
+    llvm::errs() << "loomc: error: --step expects sgd, adam or adamw, got '"
+                 << stepVariant << "'\n";
+    return 1;
+  }
+  loom::NvptxPipelineOptions options;
+  if (!frontendBound)
+    options.bind.assign(bindings.begin(), bindings.end());
+  options.arch = gpuArch;
+  options.stopAfter = emit == Emit::Linalg ? "linalg"
+                      : emit == Emit::Gpu  ? "kernels"
+                                           : "ptx";
+  if (gradVariant || train)
+    options.autodiff = "function=" + fnName;
+  if (train)
+    options.optimizer = "function=" + fnName + "_grad kind=" + stepVariant;
+  PassManager pm(module.getContext());
+  if (timePasses)
+    pm.enableTiming();
+  if (!dumpAfter.empty()) {
+    module.getContext()->disableMultithreading();
+    auto after = [](Pass *pass, Operation *) {
+      return llvm::is_contained(dumpAfter, pass->getArgument());
+    };
+    pm.enableIRPrinting([](Pass *, Operation *) { return false; }, after,
+                        /*printModuleScope=*/true,
+                        /*printAfterOnlyOnChange=*/false);
+  }
+  if (failed(loom::buildNvptxPipeline(pm, options)) ||
+      failed(pm.run(module)))
+    return 1;
+  if (emit == Emit::Ptx) {
+    auto program = loom::extractGpuProgram(module, gpuArch,
+                                           llvm::join(bindings, ","));
+    if (!program) {
+      llvm::errs() << "loomc: error: " << llvm::toString(program.takeError())
+                   << "\n";
+      return 1;
+    }
+    return writeGpuProgram(*program, outputFile);
+  }
+  std::string error;
+  auto output = openOutputFile(outputFile, &error);
+  if (!output) {
+    llvm::errs() << "loomc: error: " << error << "\n";
+    return 1;
+  }
+  module.print(output->os());
+  output->os() << "\n";
+  output->keep();
+  return 0;
+}
+
 int runCompile(MLIRContext &context, ModuleOp module, bool frontendBound) {
   if (!frontendBound && !fnName.empty() &&
       failed(keepOnlyFunction(module, fnName)))
     return 1;
+  if (target == Target::Nvptx)
+    return runCompileNvptx(module, frontendBound);
+  if (emit == Emit::Gpu || emit == Emit::Ptx) {
+    llvm::errs() << "loomc: error: --emit=gpu and --emit=ptx need "
+                    "--target=nvptx\n";
+    return 1;
+  }
 
   bool aot = emit == Emit::Obj || emit == Emit::Header;
   bool lower = emit == Emit::Linalg || emit == Emit::Llvm || aot;
@@ -567,6 +699,11 @@ int main(int argc, char **argv) {
                               "loomc: the Loom compiler for transformer-family "
                               "models\n");
 
+  if ((runCmd || trainCmd) && runTarget != "cpu" && runTarget != "cuda") {
+    llvm::errs() << "loomc: error: --target expects cpu or cuda, got '"
+                 << runTarget << "'\n";
+    return 1;
+  }
   if (!checkCmd && !compileCmd && !runCmd && !trainCmd && !sampleCmd &&
       !generateCmd) {
     llvm::errs() << "loomc: error: expected a subcommand (check, compile, "
@@ -615,6 +752,7 @@ int main(int argc, char **argv) {
     t.groups = groupSpec;
     t.lrDecay = lrDecay;
     t.unfreezeEvery = unfreezeEvery;
+    t.target = runTarget;
     return loom::tools::trainModel(t);
   }
   // What sample and generate run.
@@ -661,6 +799,7 @@ int main(int argc, char **argv) {
     run.includeDirs.assign(includeDirs.begin(), includeDirs.end());
     run.checkpoint = checkpoint;
     run.seed = seed;
+    run.target = runTarget;
     if (run.function.empty()) {
       llvm::errs() << "loomc: error: 'run' needs --fn NAME\n";
       return 1;
@@ -672,6 +811,7 @@ int main(int argc, char **argv) {
 
   DialectRegistry registry;
   loom::registerCpuDialects(registry);
+  loom::registerNvptxDialects(registry);
   registry.insert<loom::LoomDialect>();
   MLIRContext context(registry);
   context.loadAllAvailableDialects();

@@ -41,6 +41,10 @@ struct CompileOptions {
   /// `$XDG_CACHE_HOME/loom` or `~/.cache/loom`.
   bool diskCache = true;
   std::string cacheDir;
+  /// Where compiled functions run: "cpu" (JIT-compiled host code) or
+  /// "cuda" (NVPTX kernels through the CUDA driver; an error without a
+  /// driver or device). Decode steps (Generator) are CPU-only so far.
+  std::string target = "cpu";
 };
 
 /// One argument or result of an entry function: dims are numbers or

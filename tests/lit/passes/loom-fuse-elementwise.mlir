@@ -1,4 +1,4 @@
-// RUN: loom-opt %s -split-input-file -loom-cpu-fuse-elementwise | FileCheck %s
+// RUN: loom-opt %s -split-input-file -loom-fuse-elementwise | FileCheck %s
 
 // Tests that two chained elementwise generics fuse into one whose body runs
 // both bodies, keeping the producer's broadcast operand map.

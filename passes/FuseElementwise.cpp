@@ -1,6 +1,6 @@
 //===- FuseElementwise.cpp - Fuse elementwise linalg chains ---------------===//
 
-#include "codegen/cpu/Passes.h"
+#include "passes/Passes.h"
 
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -9,12 +9,12 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
-#define DEBUG_TYPE "loom-cpu-fuse-elementwise"
+#define DEBUG_TYPE "loom-fuse-elementwise"
 
-namespace loom::cpu {
-#define GEN_PASS_DEF_LOOMCPUFUSEELEMENTWISE
-#include "codegen/cpu/Passes.h.inc"
-} // namespace loom::cpu
+namespace loom {
+#define GEN_PASS_DEF_LOOMFUSEELEMENTWISE
+#include "passes/Passes.h.inc"
+} // namespace loom
 
 using namespace mlir;
 
@@ -42,9 +42,9 @@ bool isCheapToRecompute(Operation *producer) {
   return cheap;
 }
 
-struct LoomCpuFuseElementwise
-    : public loom::cpu::impl::LoomCpuFuseElementwiseBase<
-          LoomCpuFuseElementwise> {
+struct LoomFuseElementwise
+    : public loom::impl::LoomFuseElementwiseBase<
+          LoomFuseElementwise> {
   /// Greedily fuses elementwise producers into elementwise consumers (a
   /// producer with several users is recomputed only if it is cheap to: the
   /// upstream patterns keep it otherwise).

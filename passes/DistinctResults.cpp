@@ -1,24 +1,24 @@
 //===- DistinctResults.cpp - One buffer per returned result ---------------===//
 
-#include "codegen/cpu/Passes.h"
+#include "passes/Passes.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 
-#define DEBUG_TYPE "loom-cpu-distinct-results"
+#define DEBUG_TYPE "loom-distinct-results"
 
-namespace loom::cpu {
-#define GEN_PASS_DEF_LOOMCPUDISTINCTRESULTS
-#include "codegen/cpu/Passes.h.inc"
-} // namespace loom::cpu
+namespace loom {
+#define GEN_PASS_DEF_LOOMDISTINCTRESULTS
+#include "passes/Passes.h.inc"
+} // namespace loom
 
 using namespace mlir;
 
 namespace {
 
-struct LoomCpuDistinctResults
-    : public loom::cpu::impl::LoomCpuDistinctResultsBase<
-          LoomCpuDistinctResults> {
+struct LoomDistinctResults
+    : public loom::impl::LoomDistinctResultsBase<
+          LoomDistinctResults> {
   void runOnOperation() override {
     getOperation().walk([](func::ReturnOp ret) {
       llvm::SmallPtrSet<Value, 4> seen;

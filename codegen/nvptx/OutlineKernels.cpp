@@ -1,0 +1,610 @@
+//===- OutlineKernels.cpp - Device work of host functions as kernels ------===//
+//
+// See `loom-gpu-outline-kernels` in Passes.td: each parallel loop nest, copy
+// or run of serial memory work at the top level of a host function becomes
+// a kernel of `gpu.module @loom_kernels` and a `gpu.launch_func`, so that
+// the host function is a straight-line launch sequence over buffers.
+//
+//===----------------------------------------------------------------------===//
+
+#include "codegen/nvptx/Passes.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/SCF/Utils/Utils.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/IRMapping.h"
+#include "mlir/IR/Matchers.h"
+#include "mlir/IR/SymbolTable.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+#include "mlir/Interfaces/ViewLikeInterface.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+
+#include "llvm/ADT/SetVector.h"
+
+#define DEBUG_TYPE "loom-gpu-outline-kernels"
+
+namespace loom::nvptx {
+#define GEN_PASS_DEF_LOOMGPUOUTLINEKERNELS
+#include "codegen/nvptx/Passes.h.inc"
+} // namespace loom::nvptx
+
+using namespace mlir;
+
+namespace {
+
+constexpr llvm::StringLiteral kKernelModule = "loom_kernels";
+/// On each launch: which of its arguments the kernel may write.
+constexpr llvm::StringLiteral kWritesAttr = "loom.writes";
+/// On each launch: elements from each argument's buffer start to the first
+/// element the kernel sees (offsets taken out of the kernel's types).
+constexpr llvm::StringLiteral kArgOffsetsAttr = "loom.arg_offsets";
+
+/// Ops that stay in the host function: buffers, views of them, constants.
+bool staysOnHost(Operation *op) {
+  // (A top-level load is not run on the host: it is cloned into the kernels
+  // that use its value, see `Outliner::outline`.)
+  return llvm::isa<memref::LoadOp, memref::AllocOp, memref::DeallocOp,
+                   memref::SubViewOp, memref::ExpandShapeOp,
+                   memref::CollapseShapeOp, memref::ReinterpretCastOp,
+                   memref::CastOp, memref::GetGlobalOp, func::ReturnOp>(op) ||
+         op->hasTrait<OpTrait::ConstantLike>() ||
+         // Index arithmetic (an unrolled loop's offsets): cloned into the
+         // kernels that use it, then dead on the host.
+         (isPure(op) && op->getNumRegions() == 0);
+}
+
+/// True when `user` may write through its operand `buffer` (not through
+/// views of it).
+bool mayWriteOperand(Operation *user, Value buffer) {
+  auto effects = llvm::dyn_cast<MemoryEffectOpInterface>(user);
+  if (!effects)
+    return !user->hasTrait<OpTrait::HasRecursiveMemoryEffects>();
+  SmallVector<MemoryEffects::EffectInstance> list;
+  effects.getEffectsOnValue(buffer, list);
+  return llvm::any_of(list, [](const MemoryEffects::EffectInstance &e) {
+    return llvm::isa<MemoryEffects::Write>(e.getEffect());
+  });
+}
+
+/// True when the kernel may write through `buffer` (a view of it included).
+bool mayWrite(Value buffer) {
+  for (OpOperand &use : buffer.getUses()) {
+    Operation *user = use.getOwner();
+    if (auto view = llvm::dyn_cast<ViewLikeOpInterface>(user)) {
+      if (view.getViewSource() == buffer &&
+          llvm::any_of(user->getResults(), mayWrite))
+        return true;
+      continue;
+    }
+    if (mayWriteOperand(user, buffer))
+      return true;
+  }
+  return false;
+}
+
+/// The buffer a memref value views.
+Value rootOf(Value v) {
+  while (auto view = v.getDefiningOp<ViewLikeOpInterface>())
+    v = view.getViewSource();
+  return v;
+}
+
+/// The first op strictly between `from` and `to` (same block) that may write
+/// the buffer `buffer` views, or null.
+Operation *writtenBetween(Value buffer, Operation *from, Operation *to) {
+  Value root = rootOf(buffer);
+  for (Operation *op = from->getNextNode(); op && op != to;
+       op = op->getNextNode()) {
+    if (auto launch = llvm::dyn_cast<gpu::LaunchFuncOp>(op)) {
+      auto writes = launch->getAttrOfType<DenseBoolArrayAttr>(kWritesAttr);
+      for (auto [i, operand] : llvm::enumerate(launch.getKernelOperands()))
+        if (rootOf(operand) == root &&
+            (!writes || int64_t(i) >= writes.size() || writes[i]))
+          return op;
+      continue;
+    }
+    bool writes = false;
+    op->walk([&](Operation *nested) {
+      for (Value operand : nested->getOperands())
+        if (llvm::isa<MemRefType>(operand.getType()) &&
+            rootOf(operand) == root && mayWriteOperand(nested, operand))
+          writes = true;
+    });
+    if (writes)
+      return op;
+  }
+  return nullptr;
+}
+
+/// What the kernel body computes from the linear thread index (null for a
+/// serial kernel), with `map` holding the kernel's view of captured values.
+using BodyBuilder =
+    llvm::function_ref<LogicalResult(OpBuilder &, IRMapping &, Value linear)>;
+
+class Outliner {
+public:
+  Outliner(ModuleOp module, int64_t blockSize)
+      : module(module), blockSize(blockSize) {}
+
+  /// Replaces `ops` (consecutive, top level of `host`) with a launch of a
+  /// new kernel over `points` threads (0: one thread, serial) whose body
+  /// `build` makes.
+  LogicalResult outline(func::FuncOp host, ArrayRef<Operation *> ops,
+                        StringRef what, int64_t points, BodyBuilder build);
+
+private:
+  gpu::GPUModuleOp kernels();
+  /// Copies the memref.global that `use` reads into the kernel module.
+  LogicalResult copyGlobal(memref::GetGlobalOp use);
+  /// Values `ops` use that are defined outside them, in first-use order.
+  llvm::SetVector<Value> captured(ArrayRef<Operation *> ops);
+
+  ModuleOp module;
+  int64_t blockSize;
+  gpu::GPUModuleOp kernelModule;
+  llvm::DenseMap<Operation *, int> counters;
+  /// Kernels by their code (printed with a placeholder name).
+  llvm::StringMap<gpu::GPUFuncOp> seen;
+};
+
+LogicalResult Outliner::copyGlobal(memref::GetGlobalOp use) {
+  gpu::GPUModuleOp gpuModule = kernels();
+  if (gpuModule.lookupSymbol(use.getName()))
+    return success();
+  auto global = module.lookupSymbol<memref::GlobalOp>(use.getName());
+  if (!global)
+    return use.emitOpError("reads a global that the module does not define");
+  OpBuilder b = OpBuilder::atBlockBegin(gpuModule.getBody());
+  b.clone(*global);
+  return success();
+}
+
+gpu::GPUModuleOp Outliner::kernels() {
+  if (kernelModule)
+    return kernelModule;
+  if (auto existing = module.lookupSymbol<gpu::GPUModuleOp>(kKernelModule))
+    return kernelModule = existing;
+  OpBuilder b(module.getBodyRegion());
+  b.setInsertionPointToEnd(module.getBody());
+  kernelModule = gpu::GPUModuleOp::create(b, module.getLoc(), kKernelModule);
+  module->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
+                  b.getUnitAttr());
+  return kernelModule;
+}
+
+llvm::SetVector<Value> Outliner::captured(ArrayRef<Operation *> ops) {
+  // Inside: defined by an op of the group or in one (a block argument
+  // belongs to its block's parent op, e.g. a loop's induction variables).
+  auto inside = [&](Value v) {
+    Operation *def = v.getDefiningOp();
+    if (!def)
+      def = llvm::cast<BlockArgument>(v).getOwner()->getParentOp();
+    return llvm::any_of(ops,
+                        [&](Operation *op) { return op->isAncestor(def); });
+  };
+  llvm::SetVector<Value> values;
+  for (Operation *op : ops)
+    op->walk([&](Operation *nested) {
+      for (Value operand : nested->getOperands())
+        if (!inside(operand))
+          values.insert(operand);
+    });
+  return values;
+}
+
+LogicalResult Outliner::outline(func::FuncOp host, ArrayRef<Operation *> ops,
+                                StringRef what, int64_t points,
+                                BodyBuilder build) {
+  Location loc = ops.front()->getLoc();
+  for (Operation *op : ops) {
+    WalkResult walk = op->walk([&](memref::AllocOp alloc) {
+      alloc.emitOpError("allocates inside device work; a kernel cannot "
+                        "(expected every buffer at the top level)");
+      return WalkResult::interrupt();
+    });
+    if (walk.wasInterrupted())
+      return failure();
+  }
+  llvm::SetVector<Value> values = captured(ops);
+  // Buffers become arguments; constants (and pure arithmetic on them) are
+  // cloned into the kernel; anything else computed on the host cannot be.
+  SmallVector<Value> args;
+  SmallVector<Operation *> cloned;
+  std::function<LogicalResult(Value)> classify = [&](Value v) -> LogicalResult {
+    Operation *def = v.getDefiningOp();
+    if (llvm::isa<MemRefType>(v.getType())) {
+      // A constant array (memref.global): the kernel reads its own copy.
+      if (auto global = rootOf(v).getDefiningOp<memref::GetGlobalOp>()) {
+        if (failed(copyGlobal(global)))
+          return failure();
+        for (Value operand : def->getOperands())
+          if (failed(classify(operand)))
+            return failure();
+        if (!llvm::is_contained(cloned, def))
+          cloned.push_back(def);
+        return success();
+      }
+      if (!llvm::is_contained(args, v))
+        args.push_back(v);
+      return success();
+    }
+    if (auto load = llvm::dyn_cast_or_null<memref::LoadOp>(def)) {
+      // A scalar read on the host (a hyperparameter, a global norm): the
+      // kernel reads it itself, which is the same value as long as nothing
+      // in between writes the buffer.
+      if (Operation *writer =
+              writtenBetween(load.getMemRef(), load, ops.front()))
+        return writer
+                   ->emitOpError(
+                       "writes a buffer whose value a later kernel reads as it "
+                       "was before; the GPU pipeline cannot keep both")
+                   .attachNote(load.getLoc())
+               << "read here";
+      for (Value operand : def->getOperands())
+        if (failed(classify(operand)))
+          return failure();
+      if (!llvm::is_contained(cloned, def))
+        cloned.push_back(def);
+      return success();
+    }
+    if (def && isPure(def) && def->getNumRegions() == 0) {
+      for (Value operand : def->getOperands())
+        if (failed(classify(operand)))
+          return failure();
+      if (!llvm::is_contained(cloned, def))
+        cloned.push_back(def);
+      return success();
+    }
+    return emitError(v.getLoc())
+           << "a kernel needs this value, computed on the host (expected a "
+              "constant or a buffer)";
+  };
+  for (Value v : values)
+    if (failed(classify(v)))
+      return failure();
+
+  // A buffer that the kernel only loads from and stores to is passed as the
+  // address of its first element: its static offset leaves the kernel's
+  // type, so the same code over another slice (the next layer's weights)
+  // is the same kernel.
+  auto loadsAndStoresOnly = [&](Value v) {
+    return llvm::all_of(v.getUsers(), [&](Operation *user) {
+      bool used = llvm::is_contained(cloned, user) ||
+                  llvm::any_of(
+                      ops, [&](Operation *op) { return op->isAncestor(user); });
+      // (A copy's kernel body is a load and a store.)
+      return !used ||
+             llvm::isa<memref::LoadOp, memref::StoreOp, memref::CopyOp>(user);
+    });
+  };
+  SmallVector<Type> argTypes;
+  SmallVector<int64_t> argOffsets;
+  for (Value v : args) {
+    auto type = llvm::cast<MemRefType>(v.getType());
+    SmallVector<int64_t> strides;
+    int64_t offset = 0;
+    if (type.hasStaticShape() &&
+        succeeded(type.getStridesAndOffset(strides, offset)) &&
+        !ShapedType::isDynamic(offset) &&
+        llvm::none_of(strides, ShapedType::isDynamic) &&
+        loadsAndStoresOnly(v)) {
+      MemRefType folded =
+          MemRefType::get(type.getShape(), type.getElementType(),
+                          StridedLayoutAttr::get(type.getContext(), 0, strides),
+                          type.getMemorySpace());
+      // Row-major strides: the identity layout, one spelling per shape.
+      auto identity =
+          MemRefType::get(type.getShape(), type.getElementType(),
+                          MemRefLayoutAttrInterface(), type.getMemorySpace());
+      if (identity.getStridesAndOffset() ==
+          std::make_pair(SmallVector<int64_t>(strides), int64_t(0)))
+        folded = identity;
+      argTypes.push_back(folded);
+      argOffsets.push_back(offset);
+    } else {
+      argTypes.push_back(type);
+      argOffsets.push_back(0);
+    }
+  }
+
+  // The kernel.
+  gpu::GPUModuleOp gpuModule = kernels();
+  int n = counters[host]++;
+  std::string name =
+      (host.getSymName() + "_" + std::to_string(n) + "_" + what).str();
+  OpBuilder mb = OpBuilder::atBlockEnd(gpuModule.getBody());
+  auto kernel =
+      gpu::GPUFuncOp::create(mb, loc, name, mb.getFunctionType(argTypes, {}));
+  kernel->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), mb.getUnitAttr());
+  int64_t threads = points == 0 ? 1 : std::min(points, blockSize);
+  int64_t blocks = points == 0 ? 1 : (points + threads - 1) / threads;
+  kernel.setKnownBlockSizeAttr(
+      mb.getDenseI32ArrayAttr({int32_t(threads), 1, 1}));
+
+  Block &entry = kernel.getBody().front();
+  OpBuilder kb = OpBuilder::atBlockBegin(&entry);
+  IRMapping map;
+  for (auto [value, arg] : llvm::zip(args, entry.getArguments()))
+    map.map(value, arg);
+  // Cloned in dominance order (operands before users).
+  llvm::sort(cloned,
+             [](Operation *a, Operation *b) { return a->isBeforeInBlock(b); });
+  for (Operation *op : cloned)
+    kb.clone(*op, map);
+  Value linear;
+  auto ret = gpu::ReturnOp::create(kb, loc);
+  kb.setInsertionPoint(ret);
+  if (points > 0) {
+    Value bid = gpu::BlockIdOp::create(kb, loc, gpu::Dimension::x);
+    Value tid = gpu::ThreadIdOp::create(kb, loc, gpu::Dimension::x);
+    Value width = arith::ConstantIndexOp::create(kb, loc, threads);
+    linear = arith::AddIOp::create(
+        kb, loc, arith::MulIOp::create(kb, loc, bid, width), tid);
+    if (points % threads != 0) {
+      Value bound = arith::ConstantIndexOp::create(kb, loc, points);
+      Value inBounds = arith::CmpIOp::create(kb, loc, arith::CmpIPredicate::ult,
+                                             linear, bound);
+      auto guard = scf::IfOp::create(kb, loc, inBounds, /*withElse=*/false);
+      kb.setInsertionPoint(guard.thenBlock()->getTerminator());
+    }
+  }
+  if (failed(build(kb, map, linear)))
+    return failure();
+
+  // Which arguments the kernel writes: what the host copies back.
+  SmallVector<bool> writes;
+  for (BlockArgument arg : entry.getArguments())
+    writes.push_back(mayWrite(arg));
+
+  // The same code was outlined before (another layer): launch that kernel.
+  std::string text;
+  {
+    llvm::raw_string_ostream os(text);
+    kernel.setName("k");
+    kernel->print(os, OpPrintingFlags().printGenericOpForm());
+    kernel.setName(name);
+  }
+  auto [known, inserted] = seen.try_emplace(text, kernel);
+  if (!inserted) {
+    kernel.erase();
+    kernel = known->second;
+    --counters[host];
+  }
+
+  // The launch replaces the ops; an argument whose offset moved into the
+  // address is passed as a view of its buffer's start, the offset in
+  // `loom.arg_offsets` (elements) for the launch plan.
+  OpBuilder hb(ops.front());
+  auto c = [&](int64_t v) -> Value {
+    return arith::ConstantIndexOp::create(hb, loc, v);
+  };
+  Value one = c(1);
+  SmallVector<Value> operands;
+  for (auto [v, type] : llvm::zip(args, argTypes)) {
+    if (v.getType() == type) {
+      operands.push_back(v);
+      continue;
+    }
+    auto memref = llvm::cast<MemRefType>(type);
+    auto [strides, offset] = memref.getStridesAndOffset();
+    operands.push_back(memref::ReinterpretCastOp::create(
+        hb, loc, memref, v, /*offset=*/0, memref.getShape(), strides));
+  }
+  auto launch =
+      gpu::LaunchFuncOp::create(hb, loc, kernel, {c(blocks), one, one},
+                                {c(threads), one, one}, Value(), operands);
+  launch->setAttr(kWritesAttr, hb.getDenseBoolArrayAttr(writes));
+  launch->setAttr(kArgOffsetsAttr, hb.getDenseI64ArrayAttr(argOffsets));
+  for (Operation *op : llvm::reverse(ops))
+    op->erase();
+  return success();
+}
+
+/// Constant bounds of a loop dimension, or failure.
+struct Range {
+  int64_t lb, ub, step, trips;
+};
+
+FailureOr<SmallVector<Range>> staticRanges(scf::ParallelOp loop) {
+  SmallVector<Range> ranges;
+  for (auto [lb, ub, step] :
+       llvm::zip(loop.getLowerBound(), loop.getUpperBound(), loop.getStep())) {
+    APInt l, u, s;
+    if (!matchPattern(lb, m_ConstantInt(&l)) ||
+        !matchPattern(ub, m_ConstantInt(&u)) ||
+        !matchPattern(step, m_ConstantInt(&s)) || s.getSExtValue() <= 0)
+      return loop.emitOpError("has dynamic bounds or steps; the GPU "
+                              "pipeline expects static shapes (bind every "
+                              "dim)");
+    Range r{l.getSExtValue(), u.getSExtValue(), s.getSExtValue(), 0};
+    r.trips = r.ub > r.lb ? (r.ub - r.lb + r.step - 1) / r.step : 0;
+    ranges.push_back(r);
+  }
+  return ranges;
+}
+
+/// The induction values of the point `linear` of `ranges`, the last
+/// dimension fastest.
+SmallVector<Value> delinearize(OpBuilder &b, Location loc, Value linear,
+                               ArrayRef<Range> ranges) {
+  SmallVector<Value> ivs(ranges.size());
+  Value rest = linear;
+  for (int64_t d = int64_t(ranges.size()) - 1; d >= 0; --d) {
+    Value trips = arith::ConstantIndexOp::create(b, loc, ranges[d].trips);
+    Value index = d == 0 ? rest : arith::RemUIOp::create(b, loc, rest, trips);
+    if (d > 0)
+      rest = arith::DivUIOp::create(b, loc, rest, trips);
+    Value iv = index;
+    if (ranges[d].step != 1)
+      iv = arith::MulIOp::create(
+          b, loc, iv, arith::ConstantIndexOp::create(b, loc, ranges[d].step));
+    if (ranges[d].lb != 0)
+      iv = arith::AddIOp::create(
+          b, loc, iv, arith::ConstantIndexOp::create(b, loc, ranges[d].lb));
+    ivs[d] = iv;
+  }
+  return ivs;
+}
+
+int64_t product(ArrayRef<Range> ranges) {
+  int64_t n = 1;
+  for (const Range &r : ranges)
+    n *= r.trips;
+  return n;
+}
+
+struct LoomGpuOutlineKernels
+    : public loom::nvptx::impl::LoomGpuOutlineKernelsBase<
+          LoomGpuOutlineKernels> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    Outliner outliner(module, blockSize);
+    for (auto host : llvm::to_vector(module.getOps<func::FuncOp>())) {
+      if (host.isExternal())
+        continue;
+      if (failed(outlineFunction(outliner, host)))
+        return signalPassFailure();
+    }
+  }
+
+  LogicalResult outlineFunction(Outliner &outliner, func::FuncOp host) {
+    if (!host.getBody().hasOneBlock())
+      return host.emitOpError("has control flow between blocks; the GPU "
+                              "pipeline expects one block of host code");
+    // A host loop that allocates (an LSTM's time steps, each with its own
+    // buffers) is unrolled: each step's launches then read and write their
+    // own slices, at offsets that folding makes static again. Other loops
+    // (a scatter over data-dependent rows) become serial kernels.
+    bool unrolled = false;
+    for (bool changed = true; changed;) {
+      changed = false;
+      for (auto loop : llvm::to_vector(host.getOps<scf::ForOp>())) {
+        bool allocates = false;
+        loop->walk([&](memref::AllocOp) { allocates = true; });
+        if (!allocates)
+          continue;
+        if (failed(loopUnrollFull(loop)))
+          return loop.emitOpError("runs kernels in a loop whose trip count "
+                                  "is not static; the GPU pipeline cannot "
+                                  "unroll it");
+        changed = unrolled = true;
+      }
+    }
+    if (unrolled) {
+      MLIRContext *context = host.getContext();
+      RewritePatternSet patterns(context);
+      for (Dialect *dialect : context->getLoadedDialects())
+        dialect->getCanonicalizationPatterns(patterns);
+      for (RegisteredOperationName op : context->getRegisteredOperations())
+        op.getCanonicalizationPatterns(patterns, context);
+      if (failed(applyPatternsGreedily(host, std::move(patterns))))
+        return host.emitOpError("did not fold after unrolling its loops");
+    }
+    SmallVector<Operation *> serial;
+    auto flushSerial = [&]() -> LogicalResult {
+      if (serial.empty())
+        return success();
+      SmallVector<Operation *> ops = std::move(serial);
+      serial.clear();
+      llvm::SmallPtrSet<Operation *, 8> group(ops.begin(), ops.end());
+      for (Operation *op : ops)
+        for (Operation *user : op->getUsers())
+          if (!group.contains(user) && !llvm::any_of(ops, [&](Operation *o) {
+                return o->isAncestor(user);
+              }))
+            return op->emitOpError(
+                "computes a value on the device that the host needs; the "
+                "GPU pipeline cannot bring it back");
+      return outliner.outline(host, ops, "serial", 0,
+                              [&](OpBuilder &b, IRMapping &map, Value) {
+                                for (Operation *op : ops)
+                                  b.clone(*op, map);
+                                return success();
+                              });
+    };
+    for (Operation &opRef : llvm::make_early_inc_range(host.getOps())) {
+      Operation *op = &opRef;
+      if (staysOnHost(op) || llvm::isa<gpu::LaunchFuncOp>(op)) {
+        if (failed(flushSerial()))
+          return failure();
+        continue;
+      }
+      if (auto loop = llvm::dyn_cast<scf::ParallelOp>(op)) {
+        if (failed(flushSerial()) ||
+            failed(outlineParallel(outliner, host, loop)))
+          return failure();
+        continue;
+      }
+      if (auto copy = llvm::dyn_cast<memref::CopyOp>(op)) {
+        if (failed(flushSerial()) || failed(outlineCopy(outliner, host, copy)))
+          return failure();
+        continue;
+      }
+      serial.push_back(op);
+    }
+    return flushSerial();
+  }
+
+  LogicalResult outlineParallel(Outliner &outliner, func::FuncOp host,
+                                scf::ParallelOp loop) {
+    if (loop.getNumResults() != 0)
+      return loop.emitOpError("reduces into results; the GPU pipeline "
+                              "expects loops that store to buffers");
+    auto ranges = staticRanges(loop);
+    if (failed(ranges))
+      return failure();
+    int64_t points = product(*ranges);
+    if (points == 0) {
+      loop.erase();
+      return success();
+    }
+    return outliner.outline(
+        host, {loop}, "loop", points,
+        [&](OpBuilder &b, IRMapping &map, Value linear) {
+          SmallVector<Value> ivs =
+              delinearize(b, loop.getLoc(), linear, *ranges);
+          for (auto [iv, value] : llvm::zip(loop.getInductionVars(), ivs))
+            map.map(iv, value);
+          for (Operation &op : loop.getBody()->without_terminator())
+            b.clone(op, map);
+          return success();
+        });
+  }
+
+  LogicalResult outlineCopy(Outliner &outliner, func::FuncOp host,
+                            memref::CopyOp copy) {
+    auto type = llvm::cast<MemRefType>(copy.getTarget().getType());
+    if (!type.hasStaticShape())
+      return copy.emitOpError("copies a buffer of dynamic shape; the GPU "
+                              "pipeline expects static shapes");
+    SmallVector<Range> ranges;
+    for (int64_t size : type.getShape())
+      ranges.push_back({0, size, 1, size});
+    int64_t points = product(ranges);
+    if (points == 0) {
+      copy.erase();
+      return success();
+    }
+    return outliner.outline(
+        host, {copy}, "copy", points,
+        [&](OpBuilder &b, IRMapping &map, Value linear) {
+          Location loc = copy.getLoc();
+          SmallVector<Value> ivs = delinearize(b, loc, linear, ranges);
+          if (ranges.empty())
+            ivs.clear();
+          Value x =
+              memref::LoadOp::create(b, loc, map.lookup(copy.getSource()), ivs);
+          memref::StoreOp::create(b, loc, x, map.lookup(copy.getTarget()), ivs);
+          return success();
+        });
+  }
+};
+
+} // namespace

@@ -1,0 +1,350 @@
+//===- Cuda.cpp - The CUDA driver, opened at run time ---------------------===//
+//
+// The few driver API entry points Loom uses, resolved with dlsym from
+// libcuda.so.1 (by their versioned names, which is what cuda.h's macros
+// expand to). Types are declared here with the driver ABI's layout, so the
+// runtime builds without the CUDA toolkit.
+//
+//===----------------------------------------------------------------------===//
+
+#include "loom/Cuda.h"
+
+#include <dlfcn.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <mutex>
+
+using namespace loom;
+using namespace loom::cuda;
+
+namespace {
+
+// The driver ABI (cuda.h): results are ints (0 = CUDA_SUCCESS), handles
+// are opaque pointers, device pointers 64-bit integers.
+using CUresult = int;
+using CUdevice = int;
+using CUcontext = struct CUctx_st *;
+using CUmodule = struct CUmod_st *;
+using CUfunction = struct CUfunc_st *;
+using CUstream = struct CUstream_st *;
+using CUevent = struct CUevent_st *;
+using CUdeviceptr = unsigned long long;
+constexpr int kJitInfoLogBuffer = 3, kJitInfoLogBufferSize = 4,
+              kJitErrorLogBuffer = 5, kJitErrorLogBufferSize = 6;
+constexpr int kAttrComputeMajor = 75, kAttrComputeMinor = 76;
+
+struct Driver {
+  void *handle = nullptr;
+  Status status;
+  CUcontext context = nullptr;
+  CUdevice device = 0;
+
+  CUresult (*cuInit)(unsigned);
+  CUresult (*cuDeviceGetCount)(int *);
+  CUresult (*cuDeviceGet)(CUdevice *, int);
+  CUresult (*cuDeviceGetName)(char *, int, CUdevice);
+  CUresult (*cuDeviceGetAttribute)(int *, int, CUdevice);
+  CUresult (*cuDevicePrimaryCtxRetain)(CUcontext *, CUdevice);
+  CUresult (*cuCtxSetCurrent)(CUcontext);
+  CUresult (*cuCtxSynchronize)();
+  CUresult (*cuModuleLoadDataEx)(CUmodule *, const void *, unsigned, int *,
+                                 void **);
+  CUresult (*cuModuleUnload)(CUmodule);
+  CUresult (*cuModuleGetFunction)(CUfunction *, CUmodule, const char *);
+  CUresult (*cuMemAlloc)(CUdeviceptr *, size_t);
+  CUresult (*cuMemFree)(CUdeviceptr);
+  CUresult (*cuMemcpyHtoD)(CUdeviceptr, const void *, size_t);
+  CUresult (*cuMemcpyDtoH)(void *, CUdeviceptr, size_t);
+  CUresult (*cuLaunchKernel)(CUfunction, unsigned, unsigned, unsigned, unsigned,
+                             unsigned, unsigned, unsigned, CUstream, void **,
+                             void **);
+  CUresult (*cuEventCreate)(CUevent *, unsigned);
+  CUresult (*cuEventRecord)(CUevent, CUstream);
+  CUresult (*cuEventSynchronize)(CUevent);
+  CUresult (*cuEventElapsedTime)(float *, CUevent, CUevent);
+  CUresult (*cuEventDestroy)(CUevent);
+  CUresult (*cuGetErrorString)(CUresult, const char **);
+
+  std::string errorText(CUresult r) const {
+    const char *text = nullptr;
+    if (cuGetErrorString && cuGetErrorString(r, &text) == 0 && text)
+      return std::string(text) + " (CUDA error " + std::to_string(r) + ")";
+    return "CUDA error " + std::to_string(r);
+  }
+  Status check(CUresult r, const std::string &what) const {
+    if (r == 0)
+      return Status();
+    return Status::error(what + ": " + errorText(r));
+  }
+};
+
+template <class Fn> bool resolve(void *handle, Fn &fn, const char *name) {
+  fn = reinterpret_cast<Fn>(dlsym(handle, name));
+  return fn != nullptr;
+}
+
+Driver &driver() {
+  static Driver d;
+  static std::once_flag once;
+  std::call_once(once, [] {
+    const char *library = "libcuda.so.1";
+    d.handle = dlopen(library, RTLD_NOW | RTLD_LOCAL);
+    if (!d.handle) {
+      const char *why = dlerror();
+      d.status = Status::error(std::string("no CUDA driver: ") +
+                               (why ? why : library));
+      return;
+    }
+    bool ok =
+        resolve(d.handle, d.cuInit, "cuInit") &&
+        resolve(d.handle, d.cuDeviceGetCount, "cuDeviceGetCount") &&
+        resolve(d.handle, d.cuDeviceGet, "cuDeviceGet") &&
+        resolve(d.handle, d.cuDeviceGetName, "cuDeviceGetName") &&
+        resolve(d.handle, d.cuDeviceGetAttribute, "cuDeviceGetAttribute") &&
+        resolve(d.handle, d.cuDevicePrimaryCtxRetain,
+                "cuDevicePrimaryCtxRetain") &&
+        resolve(d.handle, d.cuCtxSetCurrent, "cuCtxSetCurrent") &&
+        resolve(d.handle, d.cuCtxSynchronize, "cuCtxSynchronize") &&
+        resolve(d.handle, d.cuModuleLoadDataEx, "cuModuleLoadDataEx") &&
+        resolve(d.handle, d.cuModuleUnload, "cuModuleUnload") &&
+        resolve(d.handle, d.cuModuleGetFunction, "cuModuleGetFunction") &&
+        resolve(d.handle, d.cuMemAlloc, "cuMemAlloc_v2") &&
+        resolve(d.handle, d.cuMemFree, "cuMemFree_v2") &&
+        resolve(d.handle, d.cuMemcpyHtoD, "cuMemcpyHtoD_v2") &&
+        resolve(d.handle, d.cuMemcpyDtoH, "cuMemcpyDtoH_v2") &&
+        resolve(d.handle, d.cuLaunchKernel, "cuLaunchKernel") &&
+        resolve(d.handle, d.cuEventCreate, "cuEventCreate") &&
+        resolve(d.handle, d.cuEventRecord, "cuEventRecord") &&
+        resolve(d.handle, d.cuEventSynchronize, "cuEventSynchronize") &&
+        resolve(d.handle, d.cuEventElapsedTime, "cuEventElapsedTime") &&
+        resolve(d.handle, d.cuEventDestroy, "cuEventDestroy_v2") &&
+        resolve(d.handle, d.cuGetErrorString, "cuGetErrorString");
+    if (!ok) {
+      d.status = Status::error("the CUDA driver lacks an entry point Loom "
+                               "needs (driver too old?)");
+      return;
+    }
+    if (Status s = d.check(d.cuInit(0), "no usable CUDA driver (cuInit)");
+        !s.ok()) {
+      d.status = s;
+      return;
+    }
+    int count = 0;
+    if (d.cuDeviceGetCount(&count) != 0 || count == 0) {
+      d.status = Status::error("no CUDA device");
+      return;
+    }
+    if (Status s = d.check(d.cuDeviceGet(&d.device, 0), "cuDeviceGet");
+        !s.ok()) {
+      d.status = s;
+      return;
+    }
+    d.status = d.check(d.cuDevicePrimaryCtxRetain(&d.context, d.device),
+                       "cuDevicePrimaryCtxRetain");
+  });
+  return d;
+}
+
+/// The driver, made current on this thread; an error when unavailable.
+Result<Driver *> current() {
+  Driver &d = driver();
+  if (!d.status.ok())
+    return d.status;
+  LOOM_RETURN_IF_ERROR(
+      d.check(d.cuCtxSetCurrent(d.context), "cuCtxSetCurrent"));
+  return &d;
+}
+
+} // namespace
+
+Status loom::cuda::available() {
+  auto d = current();
+  return d.ok() ? Status() : d.status();
+}
+
+Result<std::string> loom::cuda::deviceArch() {
+  auto d = current();
+  if (!d.ok())
+    return d.status();
+  int major = 0, minor = 0;
+  Driver &drv = *d.value();
+  LOOM_RETURN_IF_ERROR(
+      drv.check(drv.cuDeviceGetAttribute(&major, kAttrComputeMajor, drv.device),
+                "cuDeviceGetAttribute"));
+  LOOM_RETURN_IF_ERROR(
+      drv.check(drv.cuDeviceGetAttribute(&minor, kAttrComputeMinor, drv.device),
+                "cuDeviceGetAttribute"));
+  return "sm_" + std::to_string(major) + std::to_string(minor);
+}
+
+Result<std::string> loom::cuda::deviceDescription() {
+  auto d = current();
+  if (!d.ok())
+    return d.status();
+  char name[256] = {0};
+  Driver &drv = *d.value();
+  LOOM_RETURN_IF_ERROR(
+      drv.check(drv.cuDeviceGetName(name, sizeof(name) - 1, drv.device),
+                "cuDeviceGetName"));
+  auto arch = deviceArch();
+  if (!arch.ok())
+    return arch.status();
+  return std::string(name) + " (" + arch.value() + ")";
+}
+
+/// Device memory of one function: a buffer per argument and the workspace.
+struct FunctionMemory {
+  std::vector<CUdeviceptr> args;
+  CUdeviceptr workspace = 0;
+  std::vector<CUfunction> kernels; // per launch
+};
+
+struct Executable::State {
+  Driver *driver = nullptr;
+  CUmodule module = nullptr;
+  std::map<std::string, CUfunction> functions;
+  std::map<std::string, FunctionMemory> memory;
+  CUevent start = nullptr, stop = nullptr;
+
+  ~State() {
+    if (!driver)
+      return;
+    driver->cuCtxSetCurrent(driver->context);
+    for (auto &[name, mem] : memory) {
+      for (CUdeviceptr p : mem.args)
+        if (p)
+          driver->cuMemFree(p);
+      if (mem.workspace)
+        driver->cuMemFree(mem.workspace);
+    }
+    if (start)
+      driver->cuEventDestroy(start);
+    if (stop)
+      driver->cuEventDestroy(stop);
+    if (module)
+      driver->cuModuleUnload(module);
+  }
+};
+
+Executable::~Executable() = default;
+
+Result<std::unique_ptr<Executable>> Executable::load(gpu::Program program) {
+  auto d = current();
+  if (!d.ok())
+    return d.status();
+  Driver &drv = *d.value();
+  std::unique_ptr<Executable> exe(new Executable());
+  exe->state = std::make_unique<State>();
+  exe->state->driver = &drv;
+  std::string ptx = program.ptx;
+  std::vector<char> errorLog(1 << 16, 0), infoLog(1 << 16, 0);
+  int options[] = {kJitErrorLogBuffer, kJitErrorLogBufferSize,
+                   kJitInfoLogBuffer, kJitInfoLogBufferSize};
+  void *values[] = {
+      errorLog.data(), reinterpret_cast<void *>(uintptr_t(errorLog.size())),
+      infoLog.data(), reinterpret_cast<void *>(uintptr_t(infoLog.size()))};
+  CUresult r = drv.cuModuleLoadDataEx(&exe->state->module, ptx.c_str(), 4,
+                                      options, values);
+  if (r != 0)
+    return Status::error("loading the PTX (" + program.arch +
+                         ") failed: " + drv.errorText(r) + "\n" +
+                         std::string(errorLog.data()));
+  for (const gpu::Function &fn : program.functions)
+    for (const gpu::Launch &launch : fn.launches) {
+      if (exe->state->functions.count(launch.kernel))
+        continue;
+      CUfunction f = nullptr;
+      LOOM_RETURN_IF_ERROR(
+          drv.check(drv.cuModuleGetFunction(&f, exe->state->module,
+                                            launch.kernel.c_str()),
+                    "kernel '" + launch.kernel + "' is not in the PTX"));
+      exe->state->functions[launch.kernel] = f;
+    }
+  LOOM_RETURN_IF_ERROR(
+      drv.check(drv.cuEventCreate(&exe->state->start, 0), "cuEventCreate"));
+  LOOM_RETURN_IF_ERROR(
+      drv.check(drv.cuEventCreate(&exe->state->stop, 0), "cuEventCreate"));
+  exe->prog = std::move(program);
+  return exe;
+}
+
+Status Executable::run(const std::string &name,
+                       const std::vector<void *> &pointers) {
+  const gpu::Function *fn = prog.find(name);
+  if (!fn)
+    return Status::error("no GPU function '" + name + "' in the program");
+  if (pointers.size() != fn->args.size())
+    return Status::error("GPU function '" + name + "' takes " +
+                         std::to_string(fn->args.size()) + " buffers, got " +
+                         std::to_string(pointers.size()));
+  Driver &drv = *state->driver;
+  LOOM_RETURN_IF_ERROR(
+      drv.check(drv.cuCtxSetCurrent(drv.context), "cuCtxSetCurrent"));
+  FunctionMemory &mem = state->memory[name];
+  if (mem.args.empty()) {
+    mem.args.assign(fn->args.size(), 0);
+    for (size_t i = 0; i < fn->args.size(); ++i)
+      LOOM_RETURN_IF_ERROR(drv.check(
+          drv.cuMemAlloc(&mem.args[i], std::max<size_t>(fn->args[i].bytes, 4)),
+          "allocating " + std::to_string(fn->args[i].bytes) +
+              " device bytes for '" + fn->args[i].name + "'"));
+    if (fn->workspaceBytes > 0)
+      LOOM_RETURN_IF_ERROR(
+          drv.check(drv.cuMemAlloc(&mem.workspace, size_t(fn->workspaceBytes)),
+                    "allocating the " + std::to_string(fn->workspaceBytes) +
+                        "-byte workspace of '" + name + "'"));
+  }
+  for (size_t i = 0; i < fn->args.size(); ++i)
+    if (!fn->args[i].output && fn->args[i].bytes > 0)
+      LOOM_RETURN_IF_ERROR(drv.check(
+          drv.cuMemcpyHtoD(mem.args[i], pointers[i], fn->args[i].bytes),
+          "copying '" + fn->args[i].name + "' to the device"));
+  LOOM_RETURN_IF_ERROR(
+      drv.check(drv.cuEventRecord(state->start, nullptr), "cuEventRecord"));
+  static const bool syncEach = [] {
+    const char *v = std::getenv("LOOM_CUDA_SYNC");
+    return v && std::strcmp(v, "0") != 0;
+  }();
+  std::vector<CUdeviceptr> addresses;
+  std::vector<void *> params;
+  for (const gpu::Launch &launch : fn->launches) {
+    addresses.clear();
+    for (const gpu::BufferRef &ref : launch.args)
+      addresses.push_back((ref.kind == gpu::BufferRef::Kind::Argument
+                               ? mem.args[ref.index]
+                               : mem.workspace) +
+                          CUdeviceptr(ref.offset));
+    params.clear();
+    for (CUdeviceptr &a : addresses)
+      params.push_back(&a);
+    CUresult r = drv.cuLaunchKernel(
+        state->functions.at(launch.kernel), unsigned(launch.grid[0]),
+        unsigned(launch.grid[1]), unsigned(launch.grid[2]),
+        unsigned(launch.block[0]), unsigned(launch.block[1]),
+        unsigned(launch.block[2]), unsigned(launch.sharedBytes), nullptr,
+        params.data(), nullptr);
+    if (r != 0)
+      return Status::error("launching kernel '" + launch.kernel +
+                           "' failed: " + drv.errorText(r));
+    // LOOM_CUDA_SYNC=1: wait for each kernel, so a fault names its kernel.
+    if (syncEach)
+      LOOM_RETURN_IF_ERROR(
+          drv.check(drv.cuCtxSynchronize(), "kernel '" + launch.kernel + "'"));
+  }
+  LOOM_RETURN_IF_ERROR(
+      drv.check(drv.cuEventRecord(state->stop, nullptr), "cuEventRecord"));
+  // Errors inside kernels surface at the synchronization.
+  LOOM_RETURN_IF_ERROR(drv.check(drv.cuEventSynchronize(state->stop),
+                                 "running '" + name + "' on the device"));
+  float ms = 0;
+  if (drv.cuEventElapsedTime(&ms, state->start, state->stop) == 0)
+    kernelMs = ms;
+  for (size_t i = 0; i < fn->args.size(); ++i)
+    if (fn->args[i].output && fn->args[i].bytes > 0)
+      LOOM_RETURN_IF_ERROR(drv.check(
+          drv.cuMemcpyDtoH(pointers[i], mem.args[i], fn->args[i].bytes),
+          "copying '" + fn->args[i].name + "' back from the device"));
+  return Status();
+}

@@ -1,0 +1,345 @@
+//===- GpuTest.cpp - The NVPTX target: PTX checked by ptxas, GPU runs -----===//
+//
+// Without a GPU (every CI machine): every example's entry functions, the
+// gradient of each loss and its AdamW training step are lowered by the
+// NVPTX pipeline for sm_80 and sm_90, and every kernel is assembled by
+// ptxas; `ptxas -v` must report no spills. A missing ptxas fails loudly
+// (the toolkit is part of the build machines' setup).
+//
+// With a GPU (the CUDA driver loads and reports a device): every entry
+// function runs on it and matches the reference evaluator, and AdamW steps
+// on the GPU match the CPU's. Skipped, with a message, without one.
+//
+//===----------------------------------------------------------------------===//
+
+#include "codegen/nvptx/NvptxPipeline.h"
+#include "tests/TempDir.h"
+#include "tests/e2e/ExampleList.h"
+#include "tests/e2e/Harness.h"
+
+#include "loom/Cuda.h"
+#include "loom/Model.h"
+
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/Pass/PassManager.h"
+
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Program.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <random>
+#include <regex>
+#include <set>
+#include <sstream>
+
+using namespace loom;
+using namespace loom::e2e;
+
+namespace {
+
+enum class Kind { Forward, Gradient, Step };
+
+struct GpuCase {
+  size_t example;
+  std::string function;
+  Kind kind;
+};
+
+bool isLoss(const std::string &name) {
+  return name == "loss" || name == "finetune_loss";
+}
+
+std::vector<GpuCase> allCases() {
+  std::vector<GpuCase> all;
+  for (size_t i = 0; i < examples().size(); ++i)
+    for (const std::string &fn : examples()[i].functions) {
+      all.push_back({i, fn, Kind::Forward});
+      if (isLoss(fn)) {
+        all.push_back({i, fn, Kind::Gradient});
+        all.push_back({i, fn, Kind::Step});
+      }
+    }
+  return all;
+}
+
+std::string caseName(const GpuCase &c) {
+  std::string name = exampleName(examples()[c.example]) + "_" + c.function +
+                     (c.kind == Kind::Gradient ? "_grad"
+                      : c.kind == Kind::Step   ? "_adamw_step"
+                                               : "");
+  std::replace(name.begin(), name.end(), '.', '_');
+  return name;
+}
+
+/// The bindings `function` uses, out of the example's.
+Bindings bindingsFor(driver::Session &session, const std::string &function,
+                     const Bindings &all) {
+  Bindings used;
+  if (const driver::Signature *sig = session.findFunction(function))
+    for (const auto &specs : {sig->inputs, sig->outputs})
+      for (const driver::ArgSpec &arg : specs)
+        for (const std::string &dim : arg.dims)
+          if (auto it = all.find(dim); it != all.end())
+            used.insert(*it);
+  return used;
+}
+
+/// The GPU program of one case for `arch` (errors as a gtest failure).
+std::optional<gpu::Program> compileCase(const GpuCase &gc,
+                                        const std::string &arch) {
+  const Example &e = examples()[gc.example];
+  Case c = exampleCase(e, gc.function);
+  driver::Session *session = e2e::session(c);
+  if (!session) {
+    ADD_FAILURE() << "no session for " << e.file;
+    return std::nullopt;
+  }
+  auto module = session->generate(
+      gc.function, bindingsFor(*session, gc.function, e.bindings));
+  if (!module) {
+    ADD_FAILURE() << llvm::toString(module.takeError());
+    return std::nullopt;
+  }
+  NvptxPipelineOptions options;
+  options.arch = arch;
+  if (gc.kind != Kind::Forward)
+    options.autodiff = "function=" + gc.function;
+  if (gc.kind == Kind::Step)
+    options.optimizer = "function=" + gc.function + "_grad kind=adamw";
+  std::string diagnostics;
+  llvm::raw_string_ostream os(diagnostics);
+  mlir::ScopedDiagnosticHandler handler(
+      &session->getContext(), [&](mlir::Diagnostic &d) {
+        os << d.getLocation() << ": " << d.str() << "\n";
+        return mlir::success();
+      });
+  mlir::PassManager pm(&session->getContext());
+  if (mlir::failed(buildNvptxPipeline(pm, options)) ||
+      mlir::failed(pm.run(**module))) {
+    ADD_FAILURE() << "the NVPTX pipeline failed for " << caseName(gc) << " ("
+                  << arch << "):\n"
+                  << diagnostics;
+    return std::nullopt;
+  }
+  auto program = extractGpuProgram(**module, arch, "");
+  if (!program) {
+    ADD_FAILURE() << llvm::toString(program.takeError());
+    return std::nullopt;
+  }
+  return std::move(*program);
+}
+
+std::string ptxasPath() {
+  if (auto found = llvm::sys::findProgramByName("ptxas"))
+    return *found;
+  for (const char *dir :
+       {"/usr/local/cuda/bin", "/usr/lib/nvidia-cuda-toolkit/bin"})
+    if (llvm::sys::fs::can_execute(std::string(dir) + "/ptxas"))
+      return std::string(dir) + "/ptxas";
+  return "";
+}
+
+/// Runs `ptxas -arch=ARCH -v` on `ptx`; returns its exit status and output.
+std::pair<int, std::string> assemble(const std::string &ptxas,
+                                     const std::string &ptx,
+                                     const std::string &arch) {
+  loom::testing::TempDir dir("loom-ptx");
+  std::string in = dir.file("kernels.ptx"), log = dir.file("ptxas.log");
+  { std::ofstream(in) << ptx; }
+  std::optional<llvm::StringRef> redirects[] = {std::nullopt, log.c_str(),
+                                                log.c_str()};
+  std::string archFlag = "-arch=" + arch;
+  llvm::StringRef args[] = {ptxas, archFlag, "-v", in, "-o", "/dev/null"};
+  int rc = llvm::sys::ExecuteAndWait(ptxas, args, std::nullopt, redirects);
+  std::ifstream file(log);
+  std::stringstream text;
+  text << file.rdbuf();
+  return {rc, text.str()};
+}
+
+class GpuPtx : public ::testing::TestWithParam<GpuCase> {};
+
+/// Every kernel assembles for sm_80 and sm_90 with no spills; the plan
+/// launches only kernels the PTX defines.
+TEST_P(GpuPtx, AssemblesWithoutSpills) {
+  std::string ptxas = ptxasPath();
+  ASSERT_FALSE(ptxas.empty())
+      << "ptxas NOT FOUND: the CUDA toolkit is part of the build setup "
+         "(scripts/setup.sh); the generated PTX cannot be checked";
+  for (const std::string arch : {"sm_80", "sm_90"}) {
+    auto program = compileCase(GetParam(), arch);
+    ASSERT_TRUE(program.has_value());
+    ASSERT_FALSE(program->ptx.empty());
+    ASSERT_EQ(program->functions.size(), 1u);
+    const gpu::Function &fn = program->functions.front();
+    EXPECT_FALSE(fn.launches.empty());
+    for (const gpu::Launch &l : fn.launches)
+      EXPECT_NE(program->ptx.find(".entry " + l.kernel + "("),
+                std::string::npos)
+          << l.kernel << " is launched but not in the PTX";
+    auto [rc, log] = assemble(ptxas, program->ptx, arch);
+    ASSERT_EQ(rc, 0) << "ptxas rejected the PTX for " << arch << ":\n"
+                     << log.substr(0, 4000);
+    std::regex spills("(\\d+) bytes spill stores, (\\d+) bytes spill loads");
+    int kernels = 0;
+    for (auto it = std::sregex_iterator(log.begin(), log.end(), spills);
+         it != std::sregex_iterator(); ++it) {
+      ++kernels;
+      EXPECT_EQ((*it)[1].str(), "0")
+          << "spill stores in a kernel (" << arch << ")";
+      EXPECT_EQ((*it)[2].str(), "0")
+          << "spill loads in a kernel (" << arch << ")";
+    }
+    // ptxas reports each kernel (and each device function it calls) once.
+    std::set<std::string> distinct;
+    for (const gpu::Launch &l : fn.launches)
+      distinct.insert(l.kernel);
+    EXPECT_GE(kernels, int(distinct.size())) << arch;
+    std::printf("[gpu] %-40s %s: %zu launches, %d kernels, workspace %lld "
+                "bytes, ptxas ok, no spills\n",
+                caseName(GetParam()).c_str(), arch.c_str(), fn.launches.size(),
+                kernels, (long long)fn.workspaceBytes);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Examples, GpuPtx, ::testing::ValuesIn(allCases()),
+                         [](const auto &info) { return caseName(info.param); });
+
+/// The manifest round-trips.
+TEST(GpuManifest, RoundTrips) {
+  auto program = compileCase({0, "loss", Kind::Step}, "sm_90");
+  ASSERT_TRUE(program.has_value());
+  program->bindings = "B=2,T=8";
+  std::string json = gpu::toManifest(*program);
+  auto back = gpu::fromManifest(json);
+  ASSERT_TRUE(back.ok()) << back.status().message();
+  EXPECT_EQ(gpu::toManifest(back.value()), json);
+  const gpu::Function &fn = back.value().functions.front();
+  EXPECT_EQ(fn.name, "train_step");
+  // The outputs are what the step writes: loss, params', m', v', norm.
+  int outputs = 0;
+  for (const gpu::Argument &a : fn.args)
+    outputs += a.output;
+  EXPECT_EQ(outputs, 5);
+  EXPECT_FALSE(fn.args.front().output) << "the parameters are read only";
+}
+
+TEST(GpuManifest, RejectsMalformed) {
+  auto bad = gpu::fromManifest("{\"format\": \"loom-gpu-manifest\"}");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("arch"), std::string::npos)
+      << bad.status().message();
+  auto range = gpu::fromManifest(
+      "{\"format\": \"loom-gpu-manifest\", \"arch\": \"sm_90\", "
+      "\"bindings\": \"\", \"functions\": [{\"name\": \"f\", "
+      "\"workspace_bytes\": 0, \"args\": [], \"launches\": [{\"kernel\": "
+      "\"k\", \"grid\": [1, 1, 1], \"block\": [1, 1, 1], \"shared_bytes\": "
+      "0, \"args\": [{\"arg\": 3}]}]}]}");
+  ASSERT_FALSE(range.ok());
+  EXPECT_NE(range.status().message().find("out of range"), std::string::npos)
+      << range.status().message();
+}
+
+/// Without a driver the CUDA target is one clear error, and the CPU path
+/// is unaffected.
+TEST(GpuRuntime, WithoutADriverTheErrorSaysSo) {
+  if (cuda::available().ok())
+    GTEST_SKIP() << "a CUDA device is present";
+  CompileOptions options;
+  options.target = "cuda";
+  options.diskCache = false;
+  auto model = compile(sourceDir() + "/examples/gpt.loom", options);
+  ASSERT_FALSE(model.ok());
+  EXPECT_NE(model.status().message().find("target cuda: no CUDA"),
+            std::string::npos)
+      << model.status().message();
+  options.target = "tpu";
+  auto unknown = compile(sourceDir() + "/examples/gpt.loom", options);
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.status().message().find("unknown target 'tpu'"),
+            std::string::npos);
+  options.target = "cpu";
+  EXPECT_TRUE(compile(sourceDir() + "/examples/gpt.loom", options).ok());
+}
+
+std::string noGpuMessage() {
+  return "NO GPU: " + cuda::available().message() +
+         " -- the GPU numerics were not checked";
+}
+
+class GpuRun : public ::testing::TestWithParam<GpuCase> {};
+
+/// Every entry function on the GPU against the reference evaluator.
+TEST_P(GpuRun, MatchesReference) {
+  if (Status s = cuda::available(); !s.ok())
+    GTEST_SKIP() << noGpuMessage();
+  const Example &e = examples()[GetParam().example];
+  Case c = exampleCase(e, GetParam().function);
+  c.target = driver::Target::Cuda;
+  c.family = "gpu." + c.family;
+  Outcome o = run(c);
+  ASSERT_TRUE(o.ran);
+}
+
+std::vector<GpuCase> forwardCases() {
+  std::vector<GpuCase> all;
+  for (const GpuCase &c : allCases())
+    if (c.kind == Kind::Forward)
+      all.push_back(c);
+  return all;
+}
+
+INSTANTIATE_TEST_SUITE_P(Examples, GpuRun, ::testing::ValuesIn(forwardCases()),
+                         [](const auto &info) { return caseName(info.param); });
+
+/// Three AdamW steps of GPT on the GPU and on the CPU from the same
+/// parameters and batch: the same losses and parameters.
+TEST(GpuTraining, AdamwStepsMatchTheCpu) {
+  if (Status s = cuda::available(); !s.ok())
+    GTEST_SKIP() << noGpuMessage();
+  CompileOptions options;
+  options.diskCache = false;
+  options.config = {{"d", "64"}, {"layers", "2"}, {"heads", "2"}};
+  options.seed = 3;
+  auto cpu = compile(sourceDir() + "/examples/gpt.loom", options);
+  options.target = "cuda";
+  auto gpuModel = compile(sourceDir() + "/examples/gpt.loom", options);
+  ASSERT_TRUE(cpu.ok()) << cpu.status().message();
+  ASSERT_TRUE(gpuModel.ok()) << gpuModel.status().message();
+  std::mt19937 rng(11);
+  Tensor tokens = Tensor::empty(DType::I32, {4, 32});
+  Tensor targets = Tensor::empty(DType::I32, {4, 32});
+  for (int64_t i = 0; i < tokens.numel(); ++i) {
+    tokens.data<int32_t>()[i] = int32_t(rng() % 256);
+    targets.data<int32_t>()[i] = int32_t(rng() % 256);
+  }
+  StepOptions step;
+  OptimizerState cpuState, gpuState;
+  for (int i = 0; i < 3; ++i) {
+    auto a = cpu.value().trainStep(step, cpuState, 1e-3, {tokens, targets});
+    auto b =
+        gpuModel.value().trainStep(step, gpuState, 1e-3, {tokens, targets});
+    ASSERT_TRUE(a.ok()) << a.status().message();
+    ASSERT_TRUE(b.ok()) << b.status().message();
+    EXPECT_NEAR(a.value().loss, b.value().loss, 1e-4 * std::abs(a.value().loss))
+        << "step " << i;
+    EXPECT_NEAR(a.value().gradNorm, b.value().gradNorm,
+                1e-3 * a.value().gradNorm)
+        << "step " << i;
+  }
+  const float *p = reinterpret_cast<const float *>(cpu.value().params().data());
+  const float *q =
+      reinterpret_cast<const float *>(gpuModel.value().params().data());
+  double worst = 0;
+  for (size_t i = 0; i < cpu.value().params().totalBytes() / 4; ++i)
+    worst = std::max(worst, double(std::abs(p[i] - q[i])));
+  EXPECT_LT(worst, 1e-4) << "largest parameter difference after 3 steps";
+}
+
+} // namespace
