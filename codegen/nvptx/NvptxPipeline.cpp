@@ -54,6 +54,8 @@ std::string loom::nvptxPipelineText(const NvptxPipelineOptions &options) {
   front.outlineLayers = false;
   front.keepAttention = false;
   std::vector<std::string> stages = linalgStages(front);
+  // A long full reduction would be one thread: partial sums first.
+  stages.push_back("func.func(loom-gpu-split-reductions),canonicalize,cse");
   if (options.stopAfter == "linalg")
     return llvm::join(stages, ",");
   // Buffers: outputs become arguments, each returned buffer its own.
@@ -318,7 +320,7 @@ llvm::Expected<loom::gpu::Function> PlanBuilder::build() {
 
 llvm::Expected<loom::gpu::Program>
 loom::extractGpuProgram(ModuleOp module, llvm::StringRef arch,
-                        llvm::StringRef bindings) {
+                        llvm::StringRef bindings, bool requirePtx) {
   gpu::Program program;
   program.arch = arch.str();
   program.bindings = bindings.str();
@@ -338,7 +340,7 @@ loom::extractGpuProgram(ModuleOp module, llvm::StringRef arch,
   bool launches = llvm::any_of(program.functions, [](const gpu::Function &f) {
     return !f.launches.empty();
   });
-  if (launches && program.ptx.empty())
+  if (requirePtx && launches && program.ptx.empty())
     return llvm::createStringError(
         "the module has launches but no PTX (expected the whole NVPTX "
         "pipeline, through gpu-module-to-binary)");

@@ -68,9 +68,13 @@ std::string findCudaToolkit(const std::string &preferred = "");
 /// plan of each of its public functions (buffers, workspace slots reused
 /// once their last launch has run, launches). Errors name the op that the
 /// plan cannot express.
+/// With `requirePtx` false, the launch plans of a module the pipeline
+/// stopped at "kernels" (for running its kernels elsewhere, e.g. on the CPU
+/// in tests).
 llvm::Expected<gpu::Program> extractGpuProgram(mlir::ModuleOp module,
                                                llvm::StringRef arch,
-                                               llvm::StringRef bindings);
+                                               llvm::StringRef bindings,
+                                               bool requirePtx = true);
 
 } // namespace loom
 

@@ -54,4 +54,37 @@ def LoomGpuOutlineKernels
                            "mlir::memref::MemRefDialect"];
 }
 
+def LoomGpuSplitReductions
+    : Pass<"loom-gpu-split-reductions", "mlir::func::FuncOp"> {
+  let summary = "Splits long full reductions into parallel partial sums";
+  let description = [{
+    On linalg on tensors, before bufferization: a `linalg.generic` whose
+    only loop is a reduction of at least `min-size` elements (the global
+    gradient norm over every parameter, a mean over all tokens) would run
+    as one GPU thread. It becomes two: `r` partial reductions in parallel,
+    thread `j` reducing elements `j, j + r, j + 2r, ...` (neighbouring
+    threads read neighbouring elements), then one reduction of the `r`
+    partial results (upstream `linalg::splitReduction` with an inner
+    parallel dimension). `r` is the largest divisor of the size up to
+    `max-ratio`; sizes without a divisor of at least 32 stay as they are.
+    Summing in `r` interleaved chains also makes the f32 result more
+    accurate than one chain.
+
+    Before:
+    ```mlir
+    %n = linalg.generic {iterator_types = ["reduction"]}
+        ins(%g : tensor<3290624xf32>) outs(%zero : tensor<f32>) {...}
+    ```
+    After: `tensor.expand_shape %g` to `tensor<6427x512xf32>`, a generic
+    with iterators `["reduction", "parallel"]` into `tensor<512xf32>`, and
+    a generic that reduces the 512 partial sums into `tensor<f32>`.
+  }];
+  let options = [Option<"minSize", "min-size", "int64_t", "4096",
+                        "The least reduction size to split">,
+                 Option<"maxRatio", "max-ratio", "int64_t", "1024",
+                        "The most partial reductions">];
+  let dependentDialects = ["mlir::linalg::LinalgDialect",
+                           "mlir::tensor::TensorDialect"];
+}
+
 #endif // LOOM_CODEGEN_NVPTX_PASSES_TD
