@@ -19,12 +19,14 @@ const Function *Program::find(const std::string &name) const {
 
 namespace {
 
+/// `[a, b]`, or `[a,` newline `b]` when each item starts its own line.
 template <class T, class Fn>
-void writeList(std::ostringstream &os, const std::vector<T> &items, Fn each) {
+void writeList(std::ostringstream &os, const std::vector<T> &items, Fn each,
+               const char *separator = ", ") {
   os << "[";
   for (size_t i = 0; i < items.size(); ++i) {
     if (i)
-      os << ", ";
+      os << separator;
     each(items[i]);
   }
   os << "]";
@@ -51,28 +53,36 @@ std::string loom::gpu::toManifest(const Program &program) {
     os << (f ? "," : "") << "\n    {\"name\": " << json::quote(fn.name)
        << ", \"workspace_bytes\": " << fn.workspaceBytes
        << ",\n     \"args\": ";
-    writeList(os, fn.args, [&](const Argument &a) {
-      os << "\n       {\"name\": " << json::quote(a.name)
-         << ", \"dtype\": " << json::quote(a.dtype) << ", \"shape\": ";
-      writeInts(os, a.shape.data(), a.shape.size());
-      os << ", \"bytes\": " << a.bytes << ", \"output\": " << int(a.output)
-         << "}";
-    });
+    writeList(
+        os, fn.args,
+        [&](const Argument &a) {
+          os << "\n       {\"name\": " << json::quote(a.name)
+             << ", \"dtype\": " << json::quote(a.dtype) << ", \"shape\": ";
+          writeInts(os, a.shape.data(), a.shape.size());
+          os << ", \"bytes\": " << a.bytes << ", \"output\": " << int(a.output)
+             << "}";
+        },
+        ",");
     os << ",\n     \"launches\": ";
-    writeList(os, fn.launches, [&](const Launch &l) {
-      os << "\n       {\"kernel\": " << json::quote(l.kernel) << ", \"grid\": ";
-      writeInts(os, l.grid, 3);
-      os << ", \"block\": ";
-      writeInts(os, l.block, 3);
-      os << ", \"shared_bytes\": " << l.sharedBytes << ", \"args\": ";
-      writeList(os, l.args, [&](const BufferRef &r) {
-        if (r.kind == BufferRef::Kind::Argument)
-          os << "{\"arg\": " << r.index << ", \"offset\": " << r.offset << "}";
-        else
-          os << "{\"workspace\": " << r.offset << "}";
-      });
-      os << "}";
-    });
+    writeList(
+        os, fn.launches,
+        [&](const Launch &l) {
+          os << "\n       {\"kernel\": " << json::quote(l.kernel)
+             << ", \"grid\": ";
+          writeInts(os, l.grid, 3);
+          os << ", \"block\": ";
+          writeInts(os, l.block, 3);
+          os << ", \"shared_bytes\": " << l.sharedBytes << ", \"args\": ";
+          writeList(os, l.args, [&](const BufferRef &r) {
+            if (r.kind == BufferRef::Kind::Argument)
+              os << "{\"arg\": " << r.index << ", \"offset\": " << r.offset
+                 << "}";
+            else
+              os << "{\"workspace\": " << r.offset << "}";
+          });
+          os << "}";
+        },
+        ",");
     os << "}";
   }
   os << "\n  ]\n}\n";

@@ -1,0 +1,90 @@
+// RUN: loom-opt %s -split-input-file -loom-gpu-outline-kernels -canonicalize -cse | FileCheck %s
+
+// Tests that each parallel loop becomes a launch of 256-thread blocks over
+// its 1000 points (4 blocks, a bounds check in the kernel), that a scalar
+// the host loads is read by the kernel itself, that a weight slice passes
+// as the address of its first element (its offset, 2048, leaves the
+// kernel's type for loom.arg_offsets), and that the second loop, the same
+// code over another slice, launches the same kernel.
+// CHECK-LABEL: func.func @f
+// CHECK-SAME: (%[[A:.*]]: memref<1000xf32>, %[[W:.*]]: memref<4096xf32>, %[[OUT:.*]]: memref<1000xf32>, %[[H:.*]]: memref<4xf32>)
+// CHECK-DAG: %[[C4:.*]] = arith.constant 4 : index
+// CHECK-DAG: %[[C256:.*]] = arith.constant 256 : index
+// CHECK-NOT: memref.load
+// CHECK: %[[T:.*]] = memref.alloc() : memref<1000xf32>
+// CHECK: %[[W0:.*]] = memref.reinterpret_cast %[[W]] to offset: [0], sizes: [1000], strides: [1]
+// CHECK: gpu.launch_func @loom_kernels::@f_0_loop blocks in (%[[C4]], %{{.*}}, %{{.*}}) threads in (%[[C256]], %{{.*}}, %{{.*}}) args(%[[A]] : memref<1000xf32>, %[[W0]] : memref<1000xf32>, %[[H]] : memref<4xf32>, %[[T]] : memref<1000xf32>) {loom.arg_offsets = array<i64: 0, 0, 0, 0>, loom.writes = array<i1: false, false, false, true>}
+// CHECK: %[[W1:.*]] = memref.reinterpret_cast %{{.*}} to offset: [0], sizes: [1000], strides: [1] : memref<1000xf32, strided<[1], offset: 2048>> to memref<1000xf32>
+// CHECK: gpu.launch_func @loom_kernels::@f_0_loop blocks in (%[[C4]], %{{.*}}, %{{.*}}) threads in (%[[C256]], %{{.*}}, %{{.*}}) args(%[[T]] : memref<1000xf32>, %[[W1]] : memref<1000xf32>, %[[H]] : memref<4xf32>, %[[OUT]] : memref<1000xf32>) {loom.arg_offsets = array<i64: 0, 2048, 0, 0>
+// CHECK: gpu.module @loom_kernels
+// CHECK: gpu.func @f_0_loop(%[[KA:.*]]: memref<1000xf32>, %[[KW:.*]]: memref<1000xf32>, %[[KH:.*]]: memref<4xf32>, %[[KT:.*]]: memref<1000xf32>) kernel attributes {known_block_size = array<i32: 256, 1, 1>}
+// CHECK: %[[LR:.*]] = memref.load %[[KH]]
+// CHECK: %[[B:.*]] = gpu.block_id x
+// CHECK: %[[TID:.*]] = gpu.thread_id x
+// CHECK: %[[BS:.*]] = arith.muli %[[B]], %{{.*}}
+// CHECK: %[[I:.*]] = arith.addi %[[BS]], %[[TID]]
+// CHECK: %[[IN:.*]] = arith.cmpi ult, %[[I]], %{{.*}}
+// CHECK: scf.if %[[IN]]
+// CHECK: memref.load %[[KA]][%[[I]]]
+// CHECK: memref.load %[[KW]][%[[I]]]
+// CHECK: arith.mulf %{{.*}}, %[[LR]]
+// CHECK: memref.store %{{.*}}, %[[KT]][%[[I]]]
+// CHECK-NOT: gpu.func
+func.func @f(%a: memref<1000xf32>, %w: memref<4096xf32>, %out: memref<1000xf32>, %hyper: memref<4xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c1000 = arith.constant 1000 : index
+  %lr = memref.load %hyper[%c0] : memref<4xf32>
+  %w0 = memref.subview %w[0] [1000] [1] : memref<4096xf32> to memref<1000xf32, strided<[1]>>
+  %w1 = memref.subview %w[2048] [1000] [1] : memref<4096xf32> to memref<1000xf32, strided<[1], offset: 2048>>
+  %t = memref.alloc() : memref<1000xf32>
+  scf.parallel (%i) = (%c0) to (%c1000) step (%c1) {
+    %x = memref.load %a[%i] : memref<1000xf32>
+    %y = memref.load %w0[%i] : memref<1000xf32, strided<[1]>>
+    %z = arith.mulf %x, %y : f32
+    %s = arith.mulf %z, %lr : f32
+    memref.store %s, %t[%i] : memref<1000xf32>
+  }
+  scf.parallel (%i) = (%c0) to (%c1000) step (%c1) {
+    %x = memref.load %t[%i] : memref<1000xf32>
+    %y = memref.load %w1[%i] : memref<1000xf32, strided<[1], offset: 2048>>
+    %z = arith.mulf %x, %y : f32
+    %s = arith.mulf %z, %lr : f32
+    memref.store %s, %out[%i] : memref<1000xf32>
+  }
+  return
+}
+
+// -----
+
+// Tests that a copy becomes an element-wise kernel (2-D indices from the
+// linear thread index, the last dimension fastest) and that a loop without
+// parallel iterations (a full reduction) becomes one single-thread kernel,
+// the host keeping the view between them.
+// CHECK-LABEL: func.func @copy_and_serial
+// CHECK-SAME: (%[[A:.*]]: memref<4x8xf32>, %[[B:.*]]: memref<4x8xf32>, %[[S:.*]]: memref<f32>)
+// CHECK: gpu.launch_func @loom_kernels::@copy_and_serial_0_copy blocks in (%[[C1:.*]], %{{.*}}, %{{.*}}) threads in (%[[C32:.*]], %{{.*}}, %{{.*}}) args(%[[A]] : memref<4x8xf32>, %[[B]] : memref<4x8xf32>) {{.*}}loom.writes = array<i1: false, true>
+// CHECK: %[[FLAT:.*]] = memref.collapse_shape %[[B]]
+// CHECK: gpu.launch_func @loom_kernels::@copy_and_serial_1_serial blocks in (%[[C1]], %{{.*}}, %{{.*}}) threads in (%[[C1]], %{{.*}}, %{{.*}}) args(%[[FLAT]] : memref<32xf32>, %[[S]] : memref<f32>)
+// CHECK: gpu.func @copy_and_serial_0_copy
+// CHECK: %[[I:.*]] = arith.addi
+// CHECK-DAG: %[[COL:.*]] = arith.remui %[[I]], %{{.*}}
+// CHECK-DAG: %[[ROW:.*]] = arith.divui %[[I]], %{{.*}}
+// CHECK: %[[X:.*]] = memref.load %{{.*}}[%[[ROW]], %[[COL]]]
+// CHECK: memref.store %[[X]], %{{.*}}[%[[ROW]], %[[COL]]]
+// CHECK: gpu.func @copy_and_serial_1_serial{{.*}}known_block_size = array<i32: 1, 1, 1>
+// CHECK: scf.for
+func.func @copy_and_serial(%a: memref<4x8xf32>, %b: memref<4x8xf32>, %s: memref<f32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c32 = arith.constant 32 : index
+  memref.copy %a, %b : memref<4x8xf32> to memref<4x8xf32>
+  %flat = memref.collapse_shape %b [[0, 1]] : memref<4x8xf32> into memref<32xf32>
+  scf.for %i = %c0 to %c32 step %c1 {
+    %x = memref.load %flat[%i] : memref<32xf32>
+    %acc = memref.load %s[] : memref<f32>
+    %y = arith.addf %acc, %x : f32
+    memref.store %y, %s[] : memref<f32>
+  }
+  return
+}
