@@ -66,8 +66,8 @@ std::string loom::nvptxPipelineText(const NvptxPipelineOptions &options) {
   stages.push_back("buffer-results-to-out-params{hoist-static-allocs=true "
                    "modify-public-functions=true}");
   stages.push_back("canonicalize,cse");
-  // Loop nests, then one kernel per nest; the host keeps launches only.
-  stages.push_back("func.func(convert-linalg-to-parallel-loops)");
+  // One kernel per contraction (register-tiled) and per loop nest of every
+  // other op; the host keeps launches only.
   stages.push_back("loom-gpu-outline-kernels{block-size=" +
                    std::to_string(options.blockSize) + "}");
   stages.push_back("canonicalize,cse");

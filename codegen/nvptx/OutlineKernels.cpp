@@ -12,6 +12,9 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Linalg/Transforms/Transforms.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/SCF/Utils/Utils.h"
@@ -277,9 +280,9 @@ LogicalResult Outliner::outline(func::FuncOp host, ArrayRef<Operation *> ops,
       bool used = llvm::is_contained(cloned, user) ||
                   llvm::any_of(
                       ops, [&](Operation *op) { return op->isAncestor(user); });
-      // (A copy's kernel body is a load and a store.)
-      return !used ||
-             llvm::isa<memref::LoadOp, memref::StoreOp, memref::CopyOp>(user);
+      // (A copy's and a contraction's kernel bodies are loads and stores.)
+      return !used || llvm::isa<memref::LoadOp, memref::StoreOp, memref::CopyOp,
+                                linalg::LinalgOp>(user);
     });
   };
   SmallVector<Type> argTypes;
@@ -451,6 +454,42 @@ SmallVector<Value> delinearize(OpBuilder &b, Location loc, Value linear,
   return ivs;
 }
 
+/// A contraction C[b](m, n) += A[b](m, k) * B[b](k, n) on f32 buffers of
+/// static shape: its loop positions and sizes.
+struct Contraction {
+  int64_t batch = -1, m = 0, n = 0, k = 0;
+  SmallVector<int64_t> sizes;
+};
+
+std::optional<Contraction> matchContraction(linalg::LinalgOp op) {
+  if (!op.hasPureBufferSemantics() || op.getNumDpsInputs() != 2 ||
+      op.getNumDpsInits() != 1 || !linalg::isaContractionOpInterface(op))
+    return std::nullopt;
+  for (OpOperand &operand : op->getOpOperands()) {
+    auto type = llvm::dyn_cast<MemRefType>(operand.get().getType());
+    if (!type || !type.getElementType().isF32() || !type.hasStaticShape() ||
+        !op.getMatchingIndexingMap(&operand).isProjectedPermutation())
+      return std::nullopt;
+  }
+  auto dims = linalg::inferContractionDims(op);
+  if (failed(dims) || dims->batch.size() > 1 || dims->m.size() != 1 ||
+      dims->n.size() != 1 || dims->k.size() != 1)
+    return std::nullopt;
+  Contraction c;
+  c.batch = dims->batch.empty() ? -1 : int64_t(dims->batch.front());
+  c.m = dims->m.front();
+  c.n = dims->n.front();
+  c.k = dims->k.front();
+  c.sizes = op.getStaticLoopRanges();
+  if (llvm::any_of(c.sizes, ShapedType::isDynamic) ||
+      int64_t(c.sizes.size()) != 3 + (c.batch >= 0))
+    return std::nullopt;
+  return c;
+}
+
+/// Rows and columns of C one thread computes.
+constexpr int64_t kTile = 4;
+
 int64_t product(ArrayRef<Range> ranges) {
   int64_t n = 1;
   for (const Range &r : ranges)
@@ -507,6 +546,20 @@ struct LoomGpuOutlineKernels
       if (failed(applyPatternsGreedily(host, std::move(patterns))))
         return host.emitOpError("did not fold after unrolling its loops");
     }
+    // Contractions at the top level get register-tiled kernels; every other
+    // linalg op becomes loops (parallel ones where it has parallel dims).
+    SmallVector<linalg::LinalgOp> others;
+    host.walk([&](linalg::LinalgOp op) {
+      if (op->getParentOp() != host || !matchContraction(op))
+        others.push_back(op);
+    });
+    IRRewriter rewriter(host.getContext());
+    for (linalg::LinalgOp op : others) {
+      rewriter.setInsertionPoint(op);
+      if (failed(linalg::linalgOpToParallelLoops(rewriter, op)))
+        return op.emitOpError("could not become loops");
+      rewriter.eraseOp(op);
+    }
     SmallVector<Operation *> serial;
     auto flushSerial = [&]() -> LogicalResult {
       if (serial.empty())
@@ -547,6 +600,13 @@ struct LoomGpuOutlineKernels
           return failure();
         continue;
       }
+      if (auto linalgOp = llvm::dyn_cast<linalg::LinalgOp>(op)) {
+        if (failed(flushSerial()) ||
+            failed(outlineContraction(outliner, host, linalgOp,
+                                      *matchContraction(linalgOp))))
+          return failure();
+        continue;
+      }
       serial.push_back(op);
     }
     return flushSerial();
@@ -574,6 +634,118 @@ struct LoomGpuOutlineKernels
             map.map(iv, value);
           for (Operation &op : loop.getBody()->without_terminator())
             b.clone(op, map);
+          return success();
+        });
+  }
+
+  /// One thread per 4 x 4 block of C (per batch), the columns fastest:
+  /// for each k it loads 4 values of A and 4 of B (B's rows coalesced
+  /// across a warp, A's values shared by it) into 16 accumulators, then
+  /// adds them to C. Tails read clamped indices and skip their stores.
+  LogicalResult outlineContraction(Outliner &outliner, func::FuncOp host,
+                                   linalg::LinalgOp op, const Contraction &c) {
+    int64_t batches = c.batch >= 0 ? c.sizes[c.batch] : 1;
+    int64_t M = c.sizes[c.m], N = c.sizes[c.n], K = c.sizes[c.k];
+    int64_t tilesM = (M + kTile - 1) / kTile, tilesN = (N + kTile - 1) / kTile;
+    int64_t points = batches * tilesM * tilesN;
+    if (points == 0) {
+      op.erase();
+      return success();
+    }
+    Value a = op.getDpsInputOperand(0)->get();
+    Value b = op.getDpsInputOperand(1)->get();
+    Value out = op.getDpsInitOperand(0)->get();
+    AffineMap mapA = op.getMatchingIndexingMap(op.getDpsInputOperand(0));
+    AffineMap mapB = op.getMatchingIndexingMap(op.getDpsInputOperand(1));
+    AffineMap mapC = op.getMatchingIndexingMap(op.getDpsInitOperand(0));
+    // Which input holds the m dim (the other holds n).
+    bool aHasM = llvm::any_of(mapA.getResults(), [&](AffineExpr e) {
+      return llvm::cast<AffineDimExpr>(e).getPosition() == unsigned(c.m);
+    });
+    if (!aHasM) {
+      std::swap(a, b);
+      std::swap(mapA, mapB);
+    }
+    return outliner.outline(
+        host, {op.getOperation()}, "matmul", points,
+        [&](OpBuilder &bld, IRMapping &map, Value linear) -> LogicalResult {
+          Location loc = op.getLoc();
+          auto cst = [&](int64_t v) -> Value {
+            return arith::ConstantIndexOp::create(bld, loc, v);
+          };
+          Value tn = arith::RemUIOp::create(bld, loc, linear, cst(tilesN));
+          Value rest = arith::DivUIOp::create(bld, loc, linear, cst(tilesN));
+          Value tm = arith::RemUIOp::create(bld, loc, rest, cst(tilesM));
+          Value bi = arith::DivUIOp::create(bld, loc, rest, cst(tilesM));
+          Value m0 = arith::MulIOp::create(bld, loc, tm, cst(kTile));
+          Value n0 = arith::MulIOp::create(bld, loc, tn, cst(kTile));
+          SmallVector<Value> rows, cols; // clamped, for loads
+          SmallVector<Value> rowsRaw, colsRaw;
+          for (int64_t i = 0; i < kTile; ++i) {
+            Value r = arith::AddIOp::create(bld, loc, m0, cst(i));
+            Value q = arith::AddIOp::create(bld, loc, n0, cst(i));
+            rowsRaw.push_back(r);
+            colsRaw.push_back(q);
+            rows.push_back(arith::MinUIOp::create(bld, loc, r, cst(M - 1)));
+            cols.push_back(arith::MinUIOp::create(bld, loc, q, cst(N - 1)));
+          }
+          auto indices = [&](AffineMap m, Value batch, Value row, Value col,
+                             Value kk) {
+            SmallVector<Value> idx;
+            for (AffineExpr e : m.getResults()) {
+              int64_t pos = llvm::cast<AffineDimExpr>(e).getPosition();
+              idx.push_back(pos == c.batch ? batch
+                            : pos == c.m   ? row
+                            : pos == c.n   ? col
+                                           : kk);
+            }
+            return idx;
+          };
+          Value A = map.lookup(a), B = map.lookup(b), C = map.lookup(out);
+          Value zero = arith::ConstantFloatOp::create(
+              bld, loc, bld.getF32Type(), APFloat(0.0f));
+          SmallVector<Value> init(kTile * kTile, zero);
+          auto loop = scf::ForOp::create(
+              bld, loc, cst(0), cst(K), cst(1), init,
+              [&](OpBuilder &lb, Location l, Value kk, ValueRange acc) {
+                SmallVector<Value> av, bv, next;
+                for (int64_t i = 0; i < kTile; ++i)
+                  av.push_back(memref::LoadOp::create(
+                      lb, l, A, indices(mapA, bi, rows[i], Value(), kk)));
+                for (int64_t j = 0; j < kTile; ++j)
+                  bv.push_back(memref::LoadOp::create(
+                      lb, l, B, indices(mapB, bi, Value(), cols[j], kk)));
+                for (int64_t i = 0; i < kTile; ++i)
+                  for (int64_t j = 0; j < kTile; ++j)
+                    next.push_back(math::FmaOp::create(lb, l, av[i], bv[j],
+                                                       acc[i * kTile + j]));
+                scf::YieldOp::create(lb, l, next);
+              });
+          for (int64_t i = 0; i < kTile; ++i)
+            for (int64_t j = 0; j < kTile; ++j) {
+              Value inside;
+              if (M % kTile)
+                inside = arith::CmpIOp::create(
+                    bld, loc, arith::CmpIPredicate::ult, rowsRaw[i], cst(M));
+              if (N % kTile) {
+                Value colIn = arith::CmpIOp::create(
+                    bld, loc, arith::CmpIPredicate::ult, colsRaw[j], cst(N));
+                inside = inside ? arith::AndIOp::create(bld, loc, inside, colIn)
+                                      .getResult()
+                                : colIn;
+              }
+              OpBuilder::InsertionGuard guard(bld);
+              if (inside) {
+                auto check = scf::IfOp::create(bld, loc, inside, false);
+                bld.setInsertionPoint(check.thenBlock()->getTerminator());
+              }
+              SmallVector<Value> at =
+                  indices(mapC, bi, rowsRaw[i], colsRaw[j], Value());
+              Value old = memref::LoadOp::create(bld, loc, C, at);
+              Value sum = arith::AddFOp::create(bld, loc, old,
+                                                loop.getResult(i * kTile + j));
+              memref::StoreOp::create(bld, loc, sum, C, at);
+            }
           return success();
         });
   }

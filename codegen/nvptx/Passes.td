@@ -10,28 +10,44 @@ def LoomGpuOutlineKernels
   let summary = "Turns the device work of host functions into GPU kernel "
                 "launches";
   let description = [{
-    After bufferization and `convert-linalg-to-parallel-loops`, every
-    top-level op of a host function that touches memory becomes a kernel
-    of one `gpu.module @loom_kernels`, launched by `gpu.launch_func`:
+    After bufferization, every top-level op of a host function that touches
+    memory becomes a kernel of one `gpu.module @loom_kernels`, launched by
+    `gpu.launch_func`:
 
-    - an `scf.parallel` nest: its iteration space is linearized, one thread
-      per point (`block-size` threads per block, the last dimension fastest
-      so that neighbouring threads touch neighbouring elements), with a
-      bounds check when the block size does not divide it;
-    - a `memref.copy`: an element-wise parallel copy, the same way;
-    - anything else that reads or writes memory (a loop nest without
-      parallel loops, such as a full reduction): a run of such ops becomes
-      one single-thread kernel.
+    - an f32 contraction (`linalg.matmul`, `batch_matmul`, a generic with
+      one M, N and K loop and permuted operands): one thread per 4 x 4
+      block of the output (per batch), columns fastest, 16 accumulators
+      over K, tails clamped on load and masked on store;
+    - every other linalg op is first rewritten to loops: an `scf.parallel`
+      nest (one thread per point of its linearized iteration space,
+      `block-size` threads per block, the last dimension fastest so that
+      neighbouring threads touch neighbouring elements, a bounds check when
+      the block size does not divide it) or, without parallel loops, a
+      serial one;
+    - a `memref.copy`: an element-wise parallel copy;
+    - anything else that reads or writes memory (a full reduction, a
+      scatter over data-dependent rows): a run of such ops becomes one
+      single-thread kernel.
+
+    A host loop that allocates (an LSTM's time steps) is unrolled first.
+    Scalars loaded on the host are loaded by the kernels that use them
+    (an error when a launch in between overwrites their buffer). A buffer
+    that a kernel only loads from and stores to is passed as the address
+    of its first element: its static offset leaves the kernel's type (the
+    launch's `loom.arg_offsets` keeps it, in elements), so the same code
+    over another slice is the same kernel, and identical kernels are
+    emitted once. `loom.writes` on each launch says which arguments its
+    kernel may write.
 
     Allocations, views (subview, expand/collapse_shape, reinterpret_cast,
     cast), constants and the return stay on the host; so the host function
     is a straight-line launch sequence over buffers, which the launch plan
-    (codegen/nvptx/LaunchPlan.cpp) reads. Constants that a kernel uses are
+    (`extractGpuProgram`) reads. Constants that a kernel uses are
     cloned into it; buffers become its arguments. Kernels are named
-    `<function>_<n>_<what>` (`what`: the loop's first memory-writing
-    op's dialect-free name, `copy` or `serial`). Errors at the op for
-    what cannot run there (dynamic bounds, a parallel loop with results,
-    a host value computed from memory).
+    `<function>_<n>_<what>` (`loop`, `matmul`, `copy` or `serial`). Errors
+    at the op for what cannot run there (dynamic bounds, a parallel loop
+    with results, an allocation inside device work, a host value computed
+    from memory).
 
     Before:
     ```mlir
@@ -51,6 +67,7 @@ def LoomGpuOutlineKernels
                         "Threads per block of the parallel kernels">];
   let dependentDialects = ["mlir::gpu::GPUDialect", "mlir::scf::SCFDialect",
                            "mlir::arith::ArithDialect",
+                           "mlir::math::MathDialect",
                            "mlir::memref::MemRefDialect"];
 }
 

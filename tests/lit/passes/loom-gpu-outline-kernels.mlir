@@ -88,3 +88,33 @@ func.func @copy_and_serial(%a: memref<4x8xf32>, %b: memref<4x8xf32>, %s: memref<
   }
   return
 }
+
+// -----
+
+// Tests that a matmul (6 x 16 @ 16 x 10, B a slice at offset 64) becomes
+// one thread per 4 x 4 block of C (2 x 3 blocks, columns fastest): four
+// clamped rows of A and columns of B per k, 16 fused multiply-adds carried
+// over K, then C += the accumulators where the row and column are inside.
+// CHECK-LABEL: func.func @mm
+// CHECK: gpu.launch_func @loom_kernels::@mm_0_matmul blocks in (%{{.*}}, %{{.*}}, %{{.*}}) threads in (%[[C6:.*]], %{{.*}}, %{{.*}}) args({{.*}}) {loom.arg_offsets = array<i64: 0, 64, 0>, loom.writes = array<i1: false, false, true>}
+// CHECK: gpu.func @mm_0_matmul(%[[A:.*]]: memref<6x16xf32>, %[[B:.*]]: memref<16x10xf32>, %[[C:.*]]: memref<6x10xf32>) kernel attributes {known_block_size = array<i32: 6, 1, 1>}
+// CHECK: %[[TN:.*]] = arith.remui %{{.*}}, %{{.*}} : index
+// CHECK: %[[N0:.*]] = arith.muli %[[TN]], %{{.*}} : index
+// CHECK: %[[COL0:.*]] = arith.minui %[[N0]], %{{.*}} : index
+// CHECK: %[[ACC:.*]]:16 = scf.for %[[K:.*]] = {{.*}} iter_args(
+// CHECK-COUNT-4: memref.load %[[A]][%{{.*}}, %[[K]]]
+// CHECK: memref.load %[[B]][%[[K]], %[[COL0]]]
+// CHECK-COUNT-3: memref.load %[[B]]
+// CHECK-COUNT-16: math.fma
+// CHECK: scf.yield
+// CHECK: %[[IN:.*]] = arith.andi
+// CHECK: scf.if %[[IN]]
+// CHECK: %[[OLD:.*]] = memref.load %[[C]]
+// CHECK: %[[SUM:.*]] = arith.addf %[[OLD]], %[[ACC]]#0
+// CHECK: memref.store %[[SUM]], %[[C]]
+func.func @mm(%a: memref<6x16xf32>, %w: memref<4096xf32>, %c: memref<6x10xf32>) {
+  %wv = memref.subview %w[64] [160] [1] : memref<4096xf32> to memref<160xf32, strided<[1], offset: 64>>
+  %b = memref.expand_shape %wv [[0, 1]] output_shape [16, 10] : memref<160xf32, strided<[1], offset: 64>> into memref<16x10xf32, strided<[10, 1], offset: 64>>
+  linalg.matmul ins(%a, %b : memref<6x16xf32>, memref<16x10xf32, strided<[10, 1], offset: 64>>) outs(%c : memref<6x10xf32>)
+  return
+}

@@ -1,0 +1,229 @@
+//===- main.cpp - Run a compiled GPU program on the device
+//-----------------===//
+//
+//   loom-gpu-run DIR --fn NAME [--inputs DIR] [--expect DIR] [--tol X]
+//                [--repeats N] [--warmup N] [--int-max N]
+//                [--steps N --feed OUT:IN,...]
+//
+// DIR holds what `loomc compile --target=nvptx --emit=ptx` writes
+// (kernels.ptx, manifest.json). The program runs through the CUDA driver
+// (loom/Cuda.h) and nothing else: no LLVM or MLIR, so it runs on GPU
+// machines where the compiler is not installed.
+//
+// Inputs are DIR/<i>.bin files (argument i's raw bytes) with --inputs, else
+// random (f32 ~ N(0, 0.5), integers uniform in [0, --int-max)). With
+// --expect, the outputs are compared with expected files (<i>.bin): the
+// largest |gpu - expected| over the output's largest |expected| must stay
+// under --tol; --steps N runs the function N times, feeding output OUT into
+// input IN between runs (a training step's parameters and moments), and
+// compares the last outputs. Timing: the median and minimum over
+// --repeats runs of the device time of the launches (CUDA events) and of
+// the whole call (copies included).
+//
+//===----------------------------------------------------------------------===//
+
+#include "loom/Cuda.h"
+#include "loom/GpuProgram.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+using namespace loom;
+
+namespace {
+
+int fail(const std::string &message) {
+  std::fprintf(stderr, "loom-gpu-run: error: %s\n", message.c_str());
+  return 2;
+}
+
+bool readFile(const std::string &path, std::string &out) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file)
+    return false;
+  std::stringstream text;
+  text << file.rdbuf();
+  out = text.str();
+  return true;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  std::string dir, function, inputs, expect;
+  double tol = 1e-4;
+  int repeats = 5, warmup = 1, steps = 1;
+  int64_t intMax = 2;
+  std::vector<std::pair<int, int>> feed;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    auto value = [&]() -> std::string {
+      return i + 1 < argc ? argv[++i] : std::string();
+    };
+    if (arg == "--fn")
+      function = value();
+    else if (arg == "--inputs")
+      inputs = value();
+    else if (arg == "--expect")
+      expect = value();
+    else if (arg == "--tol")
+      tol = std::atof(value().c_str());
+    else if (arg == "--repeats")
+      repeats = std::atoi(value().c_str());
+    else if (arg == "--warmup")
+      warmup = std::atoi(value().c_str());
+    else if (arg == "--int-max")
+      intMax = std::atoll(value().c_str());
+    else if (arg == "--steps")
+      steps = std::atoi(value().c_str());
+    else if (arg == "--feed") {
+      std::stringstream list(value());
+      std::string pair;
+      while (std::getline(list, pair, ',')) {
+        int out = 0, in = 0;
+        if (std::sscanf(pair.c_str(), "%d:%d", &out, &in) != 2)
+          return fail("--feed expects OUT:IN,...");
+        feed.push_back({out, in});
+      }
+    } else if (!arg.empty() && arg[0] != '-' && dir.empty())
+      dir = arg;
+    else
+      return fail("unknown argument '" + arg + "'");
+  }
+  if (dir.empty() || function.empty())
+    return fail("usage: loom-gpu-run DIR --fn NAME [--inputs DIR] "
+                "[--expect DIR] [--tol X] [--repeats N] [--int-max N] "
+                "[--steps N --feed OUT:IN,...]");
+  if (Status s = cuda::available(); !s.ok())
+    return fail(s.message());
+  std::string manifest, ptx;
+  if (!readFile(dir + "/manifest.json", manifest) ||
+      !readFile(dir + "/kernels.ptx", ptx))
+    return fail("cannot read " + dir + "/manifest.json and kernels.ptx");
+  auto program = gpu::fromManifest(manifest);
+  if (!program.ok())
+    return fail(program.status().message());
+  program.value().ptx = ptx;
+  const gpu::Function *fn = program.value().find(function);
+  if (!fn)
+    return fail("no function '" + function + "' in " + dir);
+  gpu::Function signature = *fn;
+  auto device = cuda::deviceDescription();
+  auto compileStart = std::chrono::steady_clock::now();
+  auto exe = cuda::Executable::load(std::move(program.value()));
+  if (!exe.ok())
+    return fail(exe.status().message());
+  double loadMs = std::chrono::duration<double, std::milli>(
+                      std::chrono::steady_clock::now() - compileStart)
+                      .count();
+
+  // Host buffers.
+  std::mt19937 rng(1);
+  std::normal_distribution<float> normal(0.0f, 0.5f);
+  std::vector<std::vector<uint8_t>> buffers;
+  std::vector<void *> pointers;
+  for (size_t i = 0; i < signature.args.size(); ++i) {
+    const gpu::Argument &a = signature.args[i];
+    buffers.emplace_back(std::max<int64_t>(a.bytes, 4), 0);
+    std::vector<uint8_t> &b = buffers.back();
+    if (!a.output) {
+      std::string path = inputs + "/" + std::to_string(i) + ".bin";
+      std::string data;
+      if (!inputs.empty()) {
+        if (!readFile(path, data) || int64_t(data.size()) != a.bytes)
+          return fail("cannot read " + std::to_string(a.bytes) +
+                      " bytes of input '" + a.name + "' from " + path);
+        std::memcpy(b.data(), data.data(), data.size());
+      } else if (a.dtype == "f32") {
+        for (int64_t j = 0; j < a.bytes / 4; ++j)
+          reinterpret_cast<float *>(b.data())[j] = normal(rng);
+      } else if (a.dtype == "i32") {
+        for (int64_t j = 0; j < a.bytes / 4; ++j)
+          reinterpret_cast<int32_t *>(b.data())[j] =
+              int32_t(rng() % uint64_t(std::max<int64_t>(intMax, 1)));
+      } else if (a.dtype == "i64") {
+        for (int64_t j = 0; j < a.bytes / 8; ++j)
+          reinterpret_cast<int64_t *>(b.data())[j] = int64_t(rng() % 1000);
+      } else {
+        for (int64_t j = 0; j < a.bytes; ++j)
+          b[j] = uint8_t(rng() & 1);
+      }
+    }
+    pointers.push_back(b.data());
+  }
+
+  // Numerics: N chained runs against the expected outputs.
+  int status = 0;
+  if (!expect.empty()) {
+    for (int s = 0; s < steps; ++s) {
+      if (Status r = exe.value()->run(function, pointers); !r.ok())
+        return fail(r.message());
+      if (s + 1 < steps)
+        for (auto [out, in] : feed)
+          std::memcpy(buffers[in].data(), buffers[out].data(),
+                      signature.args[in].bytes);
+    }
+    for (size_t i = 0; i < signature.args.size(); ++i) {
+      const gpu::Argument &a = signature.args[i];
+      if (!a.output || a.dtype != "f32")
+        continue;
+      std::string data;
+      std::string path = expect + "/" + std::to_string(i) + ".bin";
+      if (!readFile(path, data) || int64_t(data.size()) != a.bytes)
+        return fail("cannot read the expected '" + a.name + "' from " + path);
+      const float *want = reinterpret_cast<const float *>(data.data());
+      const float *got = reinterpret_cast<const float *>(buffers[i].data());
+      double scale = 0, worst = 0;
+      bool finite = true;
+      for (int64_t j = 0; j < a.bytes / 4; ++j) {
+        scale = std::max(scale, double(std::fabs(want[j])));
+        finite &= std::isfinite(got[j]);
+        worst = std::max(worst, double(std::fabs(got[j] - want[j])));
+      }
+      bool ok = finite && worst <= tol * std::max(scale, 1e-30);
+      std::printf("check %s %s: max |gpu - expected| %.3e, scale %.3e, "
+                  "relative %.2e: %s\n",
+                  function.c_str(), a.name.c_str(), worst, scale,
+                  scale > 0 ? worst / scale : worst, ok ? "PASS" : "FAIL");
+      if (!ok)
+        status = 1;
+    }
+    if (steps > 1 || status)
+      return status;
+  }
+
+  // Timing.
+  std::vector<double> kernel, wall;
+  for (int r = 0; r < warmup + repeats; ++r) {
+    auto start = std::chrono::steady_clock::now();
+    if (Status s = exe.value()->run(function, pointers); !s.ok())
+      return fail(s.message());
+    double ms = std::chrono::duration<double, std::milli>(
+                    std::chrono::steady_clock::now() - start)
+                    .count();
+    if (r >= warmup) {
+      kernel.push_back(exe.value()->lastKernelMilliseconds());
+      wall.push_back(ms);
+    }
+  }
+  std::printf("time %s: kernels median %.4f ms min %.4f ms, call (copies "
+              "included) median %.3f ms; %zu launches; PTX load %.0f ms; %s\n",
+              function.c_str(), median(kernel),
+              *std::min_element(kernel.begin(), kernel.end()), median(wall),
+              signature.launches.size(), loadMs,
+              device.ok() ? device.value().c_str() : "?");
+  return status;
+}
