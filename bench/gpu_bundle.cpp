@@ -127,17 +127,11 @@ int prepare(driver::Session &session, const std::string &function,
     options.autodiff = "function=" + function;
     options.optimizer = "function=" + function + "_grad kind=adamw";
   }
-  std::string diagnostics;
-  llvm::raw_string_ostream os(diagnostics);
-  mlir::ScopedDiagnosticHandler handler(
-      &session.getContext(), [&](mlir::Diagnostic &d) {
-        os << d.getLocation() << ": " << d.str() << "\n";
-        return mlir::success();
-      });
+  driver::DiagnosticCollector collected(&session.getContext());
   mlir::PassManager pm(&session.getContext());
   if (mlir::failed(buildNvptxPipeline(pm, options)) ||
       mlir::failed(pm.run(**module)))
-    return fail("the NVPTX pipeline failed:\n" + diagnostics);
+    return fail("the NVPTX pipeline failed:\n" + collected.text());
   std::string bindingText;
   for (const auto &[name, value] : bindings)
     bindingText +=

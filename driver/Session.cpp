@@ -393,19 +393,13 @@ Session::bindFromShapes(llvm::StringRef function,
 static llvm::Expected<mlir::OwningOpRef<mlir::ModuleOp>>
 deriveDecode(mlir::ModuleOp module, const std::string &options) {
   mlir::OwningOpRef<mlir::ModuleOp> copy(module.clone());
-  std::string diagnostics;
-  llvm::raw_string_ostream os(diagnostics);
-  mlir::ScopedDiagnosticHandler handler(
-      module.getContext(), [&](mlir::Diagnostic &d) {
-        os << d.getLocation() << ": " << d.str() << "\n";
-        return mlir::success();
-      });
+  driver::DiagnosticCollector collected(module.getContext());
   registerCpuPipeline();
   mlir::PassManager pm(module.getContext());
   if (mlir::failed(mlir::parsePassPipeline(
-          "loom-derive-decode{" + options + "}", pm, os)) ||
+          "loom-derive-decode{" + options + "}", pm, llvm::errs())) ||
       mlir::failed(pm.run(*copy)))
-    return makeError("cannot derive a decode step: " + diagnostics);
+    return makeError("cannot derive a decode step: " + collected.text());
   return std::move(copy);
 }
 
@@ -472,18 +466,12 @@ static llvm::Error compileForCuda(mlir::ModuleOp module,
   if (!arch.ok())
     return makeError("target cuda: " + arch.status().message());
   options.arch = arch.value();
-  std::string diagnostics;
-  llvm::raw_string_ostream os(diagnostics);
-  mlir::ScopedDiagnosticHandler handler(
-      module.getContext(), [&](mlir::Diagnostic &d) {
-        os << d.getLocation() << ": " << d.str() << "\n";
-        return mlir::success();
-      });
+  driver::DiagnosticCollector collected(module.getContext());
   mlir::PassManager pm(module.getContext());
   if (mlir::failed(buildNvptxPipeline(pm, options)) ||
       mlir::failed(pm.run(module)))
     return makeError("lowering '" + compiled.entry + "' for " + options.arch +
-                     " failed:\n" + diagnostics);
+                     " failed:\n" + collected.text());
   if (auto bytes = module->getAttrOfType<mlir::IntegerAttr>("loom.param_bytes"))
     compiled.paramBytes = bytes.getInt();
   if (auto func = module.lookupSymbol<mlir::func::FuncOp>(compiled.entry)) {
@@ -585,13 +573,7 @@ Session::get(llvm::StringRef function,
         return makeError("argument '" + arg.name + "' of '" + function +
                          "' still has a symbolic dim; bind every dim");
 
-  std::string diagnostics;
-  llvm::raw_string_ostream os(diagnostics);
-  mlir::ScopedDiagnosticHandler handler(
-      context.get(), [&](mlir::Diagnostic &d) {
-        os << d.getLocation() << ": " << d.str() << "\n";
-        return mlir::success();
-      });
+  driver::DiagnosticCollector collected(context.get());
   CpuPipelineOptions pipeline;
   pipeline.gemmKernel = options.gemmKernel;
   pipeline.outlineLayers = options.outlineLayers;
@@ -626,8 +608,8 @@ Session::get(llvm::StringRef function,
       return std::move(err);
     compiled->mlirSeconds = since(start) - compiled->frontendSeconds;
     compiled->signature =
-        variantSignature(compiled->signature, variant,
-                         compiled->paramBytes / 4, compiled->optimizerStates);
+        variantSignature(compiled->signature, variant, compiled->paramBytes / 4,
+                         compiled->optimizerStates);
     compiled->compileSeconds = since(start);
     ++compiles;
     CompiledFunction *result = compiled.get();
@@ -655,7 +637,8 @@ Session::get(llvm::StringRef function,
     auto mlirStart = std::chrono::steady_clock::now();
     if (mlir::failed(buildCpuPipeline(pm, pipeline)) ||
         mlir::failed(pm.run(**module)))
-      return makeError("lowering '" + function + "' failed:\n" + diagnostics);
+      return makeError("lowering '" + function + "' failed:\n" +
+                       collected.text());
     compiled->mlirSeconds = since(mlirStart);
     built.emplace();
     if (auto bytes =

@@ -18,6 +18,7 @@
 #include "loom/Tensor.h"
 
 #include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/IR/OwningOpRef.h"
 
@@ -202,6 +203,23 @@ private:
   std::map<std::string, std::unique_ptr<CompiledFunction>> cache;
   unsigned compiles = 0, hits = 0;
   std::unique_ptr<CompileCache> diskCache;
+};
+
+/// While it lives, the diagnostics emitted in `context`, as "loc: message"
+/// lines (for errors that travel as text).
+class DiagnosticCollector {
+public:
+  explicit DiagnosticCollector(mlir::MLIRContext *context)
+      : os(messages), handler(context, [this](mlir::Diagnostic &d) {
+          os << d.getLocation() << ": " << d.str() << "\n";
+          return mlir::success();
+        }) {}
+  const std::string &text() const { return messages; }
+
+private:
+  std::string messages;
+  llvm::raw_string_ostream os;
+  mlir::ScopedDiagnosticHandler handler;
 };
 
 /// The runtime ParamInfo list of a module's `loom.parameter`s.

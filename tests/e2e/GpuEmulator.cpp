@@ -4,6 +4,7 @@
 
 #include "codegen/cpu/CpuPipeline.h"
 #include "codegen/nvptx/NvptxPipeline.h"
+#include "driver/Session.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -105,19 +106,14 @@ loom::e2e::GpuEmulator::create(ModuleOp module) {
   std::unique_ptr<GpuEmulator> emulator(new GpuEmulator());
   emulator->plan = std::move(*plan);
 
-  std::string diagnostics;
-  llvm::raw_string_ostream os(diagnostics);
-  ScopedDiagnosticHandler handler(module.getContext(), [&](Diagnostic &d) {
-    os << d.getLocation() << ": " << d.str() << "\n";
-    return success();
-  });
+  loom::driver::DiagnosticCollector collected(module.getContext());
   OwningOpRef<ModuleOp> host(ModuleOp::create(module.getLoc()));
   OpBuilder b = OpBuilder::atBlockBegin(host->getBody());
   for (auto kernels : module.getOps<mlir::gpu::GPUModuleOp>())
     for (Operation &op : kernels.getBody()->getOperations()) {
       if (auto kernel = llvm::dyn_cast<mlir::gpu::GPUFuncOp>(op)) {
         if (failed(emulateKernel(b, kernel)))
-          return llvm::createStringError("cannot emulate: " + diagnostics);
+          return llvm::createStringError("cannot emulate: " + collected.text());
       } else if (llvm::isa<memref::GlobalOp>(op)) {
         b.clone(op);
       }
@@ -131,16 +127,16 @@ loom::e2e::GpuEmulator::create(ModuleOp module) {
           "convert-arith-to-llvm,convert-index-to-llvm,convert-cf-to-llvm,"
           "convert-func-to-llvm{use-bare-ptr-memref-call-conv=1},"
           "reconcile-unrealized-casts",
-          pm, os)) ||
+          pm, llvm::errs())) ||
       failed(pm.run(*host)))
     return llvm::createStringError("lowering the emulated kernels failed:\n" +
-                                   diagnostics);
+                                   collected.text());
   if (std::getenv("LOOM_DUMP_EMULATED"))
     host->print(llvm::errs());
   auto jit = JitModule::create(*host);
   if (!jit)
     return llvm::createStringError(llvm::toString(jit.takeError()) + "\n" +
-                                   diagnostics);
+                                   collected.text());
   emulator->jit = std::move(*jit);
   return emulator;
 }

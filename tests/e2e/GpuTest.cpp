@@ -80,6 +80,8 @@ std::string caseName(const GpuCase &c) {
   return name;
 }
 
+void PrintTo(const GpuCase &c, std::ostream *os) { *os << caseName(c); }
+
 /// The bindings `function` uses, out of the example's.
 Bindings bindingsFor(driver::Session &session, const std::string &function,
                      const Bindings &all) {
@@ -118,19 +120,13 @@ mlir::OwningOpRef<mlir::ModuleOp> lowerCase(const GpuCase &gc,
     options.autodiff = "function=" + gc.function;
   if (gc.kind == Kind::Step)
     options.optimizer = "function=" + gc.function + "_grad kind=adamw";
-  std::string diagnostics;
-  llvm::raw_string_ostream os(diagnostics);
-  mlir::ScopedDiagnosticHandler handler(
-      &session->getContext(), [&](mlir::Diagnostic &d) {
-        os << d.getLocation() << ": " << d.str() << "\n";
-        return mlir::success();
-      });
+  driver::DiagnosticCollector collected(&session->getContext());
   mlir::PassManager pm(&session->getContext());
   if (mlir::failed(buildNvptxPipeline(pm, options)) ||
       mlir::failed(pm.run(**module))) {
     ADD_FAILURE() << "the NVPTX pipeline failed for " << caseName(gc) << " ("
                   << arch << "):\n"
-                  << diagnostics;
+                  << collected.text();
     return nullptr;
   }
   return std::move(*module);

@@ -301,23 +301,24 @@ cl::opt<bool> printLocations("print-locations",
                              cl::sub(compileCmd), cl::cat(loomCategory));
 
 enum class Target { Cpu, Nvptx };
-cl::opt<Target> target(
-    "target", cl::desc("The code to generate"),
-    cl::values(clEnumValN(Target::Cpu, "cpu", "the host CPU (default)"),
-               clEnumValN(Target::Nvptx, "nvptx",
-                          "NVIDIA GPUs: PTX kernels and launch plans")),
-    cl::init(Target::Cpu), cl::sub(compileCmd), cl::cat(loomCategory));
+cl::opt<Target>
+    target("target", cl::desc("The code to generate"),
+           cl::values(clEnumValN(Target::Cpu, "cpu", "the host CPU (default)"),
+                      clEnumValN(Target::Nvptx, "nvptx",
+                                 "NVIDIA GPUs: PTX kernels and launch plans")),
+           cl::init(Target::Cpu), cl::sub(compileCmd), cl::cat(loomCategory));
 cl::opt<std::string> gpuArch("gpu-arch",
                              cl::desc("The GPU architecture of --target=nvptx "
                                       "(sm_80, sm_90, ...)"),
                              cl::value_desc("SM"), cl::init("sm_90"),
                              cl::sub(compileCmd), cl::cat(loomCategory));
 
-cl::opt<std::string> runTarget(
-    "target", cl::desc("Where to run: cpu (default) or cuda (NVPTX kernels "
+cl::opt<std::string>
+    runTarget("target",
+              cl::desc("Where to run: cpu (default) or cuda (NVPTX kernels "
                        "through the CUDA driver)"),
-    cl::value_desc("cpu|cuda"), cl::init("cpu"), cl::sub(runCmd),
-    cl::sub(trainCmd), cl::cat(loomCategory));
+              cl::value_desc("cpu|cuda"), cl::init("cpu"), cl::sub(runCmd),
+              cl::sub(trainCmd), cl::cat(loomCategory));
 
 /// Set once `--emit=ast` has printed the tree (there is no module then).
 bool astDumped = false;
@@ -413,6 +414,15 @@ LogicalResult keepOnlyFunction(ModuleOp module, StringRef name) {
   return success();
 }
 
+/// --step names an optimizer the training step knows (else an error).
+bool knownOptimizer() {
+  if (stepVariant == "sgd" || stepVariant == "adam" || stepVariant == "adamw")
+    return true;
+  llvm::errs() << "loomc: error: --step expects sgd, adam or adamw, got '"
+               << stepVariant << "'\n";
+  return false;
+}
+
 /// Writes DIR/kernels.ptx and DIR/manifest.json.
 int writeGpuProgram(const loom::gpu::Program &program, StringRef dir) {
   if (std::error_code ec = llvm::sys::fs::create_directories(dir)) {
@@ -455,12 +465,8 @@ int runCompileNvptx(ModuleOp module, bool frontendBound) {
     llvm::errs() << "loomc: error: --grad and --step need --fn LOSS\n";
     return 1;
   }
-  if (train && stepVariant != "sgd" && stepVariant != "adam" &&
-      stepVariant != "adamw") {
-    llvm::errs() << "loomc: error: --step expects sgd, adam or adamw, got '"
-                 << stepVariant << "'\n";
+  if (train && !knownOptimizer())
     return 1;
-  }
   loom::NvptxPipelineOptions options;
   if (!frontendBound)
     options.bind.assign(bindings.begin(), bindings.end());
@@ -484,12 +490,11 @@ int runCompileNvptx(ModuleOp module, bool frontendBound) {
                         /*printModuleScope=*/true,
                         /*printAfterOnlyOnChange=*/false);
   }
-  if (failed(loom::buildNvptxPipeline(pm, options)) ||
-      failed(pm.run(module)))
+  if (failed(loom::buildNvptxPipeline(pm, options)) || failed(pm.run(module)))
     return 1;
   if (emit == Emit::Ptx) {
-    auto program = loom::extractGpuProgram(module, gpuArch,
-                                           llvm::join(bindings, ","));
+    auto program =
+        loom::extractGpuProgram(module, gpuArch, llvm::join(bindings, ","));
     if (!program) {
       llvm::errs() << "loomc: error: " << llvm::toString(program.takeError())
                    << "\n";
@@ -589,12 +594,8 @@ int runCompile(MLIRContext &context, ModuleOp module, bool frontendBound) {
                     "and no --grad or --step\n";
     return 1;
   }
-  if (train && stepVariant != "sgd" && stepVariant != "adam" &&
-      stepVariant != "adamw") {
-    llvm::errs() << "loomc: error: --step expects sgd, adam or adamw, got '"
-                 << stepVariant << "'\n";
+  if (train && !knownOptimizer())
     return 1;
-  }
   std::string decode;
   if (decodeCapacity > 0)
     decode =
