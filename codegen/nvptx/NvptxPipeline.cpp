@@ -50,18 +50,23 @@ std::string loom::nvptxPipelineText(const NvptxPipelineOptions &options) {
   front.bind = options.bind;
   front.autodiff = options.autodiff;
   front.optimizer = options.optimizer;
-  // Kernels are per op for now: layers inline, attention as linalg.
+  // Kernels are per op: layers inline; f32 attention stays for
+  // loom-gpu-attention.
   front.outlineLayers = false;
-  front.keepAttention = false;
+  front.keepAttention = true;
   std::vector<std::string> stages = linalgStages(front);
   // A long full reduction would be one thread: partial sums first.
   stages.push_back("func.func(loom-gpu-split-reductions),canonicalize,cse");
   if (options.stopAfter == "linalg")
     return llvm::join(stages, ",");
   // Buffers: outputs become arguments, each returned buffer its own.
+  // (Kept attention ops are unknown to bufferization: they stay on tensors
+  // between to_tensor and to_buffer until loom-gpu-attention.)
   stages.push_back("one-shot-bufferize{bufferize-function-boundaries "
-                   "allow-return-allocs-from-loops "
+                   "allow-return-allocs-from-loops allow-unknown-ops "
+                   "unknown-type-conversion=identity-layout-map "
                    "function-boundary-type-conversion=identity-layout-map}");
+  stages.push_back("func.func(loom-gpu-attention)");
   stages.push_back("func.func(loom-distinct-results)");
   stages.push_back("buffer-results-to-out-params{hoist-static-allocs=true "
                    "modify-public-functions=true}");

@@ -5,6 +5,37 @@
 
 include "mlir/Pass/PassBase.td"
 
+def LoomGpuAttention : Pass<"loom-gpu-attention", "mlir::func::FuncOp"> {
+  let summary = "Runs attention, its lse and its gradient as row loops "
+                "whose memory is linear in the sequence length";
+  let description = [{
+    Right after bufferization (which leaves the f32 `loom.attention`,
+    `loom.attention_lse` and `loom.attention_grad` that the lowering kept as
+    unknown ops between `to_tensor` and `to_buffer`): each becomes
+    `scf.parallel` loops over its batch dims and rows, one row per
+    iteration (so one GPU thread per row after outlining), that never
+    materialize the `[Tq, Tk]` scores:
+
+    - attention: per query row, an online softmax over the attended keys
+      (causal bound, key mask), the output row rescaled and accumulated in
+      place, divided by the sum at the end (zeros for a query that attends
+      no key);
+    - attention_lse: the same running max and sum, `lse = max + log(sum)`;
+    - attention_grad (FlashAttention-2): per query row, `delta_i =
+      dO_i . O_i` and `dQ_i = scale * sum_j dS_ij k_j`; then per key row,
+      `dV_j = sum_i P_ij dO_i` and `dK_j = scale * sum_i dS_ij q_i`, with
+      `P = exp(S - lse)` recomputed and `dS = P (dO . v - delta)`.
+
+    Memory: the outputs and one `[..., Tq]` buffer of deltas, instead of
+    the scores and probabilities that the linalg lowering materializes
+    (8.7 GB for the forward at B 4, H 16, T 4096).
+  }];
+  let dependentDialects = ["mlir::scf::SCFDialect", "mlir::math::MathDialect",
+                           "mlir::memref::MemRefDialect",
+                           "mlir::arith::ArithDialect",
+                           "mlir::bufferization::BufferizationDialect"];
+}
+
 def LoomGpuOutlineKernels
     : Pass<"loom-gpu-outline-kernels", "mlir::ModuleOp"> {
   let summary = "Turns the device work of host functions into GPU kernel "
