@@ -101,10 +101,37 @@ public:
     return loop.getResult(0);
   }
 
-  /// scale * q[i] . k[j].
-  Value score(ValueRange prefix, Value i, Value j) {
-    return arith::MulFOp::create(b, loc, dot(q, prefix, i, k, j, d),
-                                 scaleValue);
+  /// Row `row` of `buffer` as n values (registers, in the kernel).
+  SmallVector<Value> loadRow(Value buffer, ValueRange prefix, Value row,
+                             int64_t n) {
+    SmallVector<Value> values;
+    for (int64_t c = 0; c < n; ++c)
+      values.push_back(load(buffer, at(prefix, row, idx(c))));
+    return values;
+  }
+  /// sum over c of x[c] * buffer[prefix, row, c], unrolled.
+  Value dotRow(ArrayRef<Value> x, Value buffer, ValueRange prefix, Value row) {
+    Value acc = f32(0.0);
+    for (auto [c, xc] : llvm::enumerate(x))
+      acc = math::FmaOp::create(
+          b, loc, xc, load(buffer, at(prefix, row, idx(int64_t(c)))), acc);
+    return acc;
+  }
+  /// acc[c] + w * buffer[prefix, row, c] for every c, unrolled.
+  SmallVector<Value> axpyRow(ValueRange acc, Value w, Value buffer,
+                             ValueRange prefix, Value row) {
+    SmallVector<Value> out;
+    for (auto [c, a] : llvm::enumerate(acc))
+      out.push_back(math::FmaOp::create(
+          b, loc, w, load(buffer, at(prefix, row, idx(int64_t(c)))), a));
+    return out;
+  }
+
+  /// scale * q[i] . k[j] (q[i] from `qRow` when it holds it).
+  Value score(ValueRange prefix, Value i, Value j, ArrayRef<Value> qRow = {}) {
+    Value product =
+        qRow.empty() ? dot(q, prefix, i, k, j, d) : dotRow(qRow, k, prefix, j);
+    return arith::MulFOp::create(b, loc, product, scaleValue);
   }
 
   /// For c < n: buffer[prefix, row, c] = update(c, old).
@@ -184,12 +211,13 @@ public:
   std::pair<Value, Value> onlineSoftmax(
       ValueRange prefix, Value i,
       llvm::function_ref<void(Value j, Value p, Value corr)> withScore =
-          nullptr) {
+          nullptr,
+      ArrayRef<Value> qRow = {}) {
     Value minusInf = f32(-std::numeric_limits<double>::infinity());
     auto loop =
         overKeys(prefix, keyEnd(i), ValueRange{minusInf, f32(0.0)},
                  [&](Value j, ValueRange ml) -> SmallVector<Value> {
-                   Value s = score(prefix, i, j);
+                   Value s = score(prefix, i, j, qRow);
                    Value m = arith::MaximumFOp::create(b, loc, ml[0], s);
                    Value corr = math::ExpOp::create(
                        b, loc, arith::SubFOp::create(b, loc, ml[0], m));
@@ -233,6 +261,51 @@ std::pair<Value, Value> newBuffer(OpBuilder &b, Location loc, Type type) {
   return {buffer, tensor};
 }
 
+/// Rows of at most this many values are kept in registers (a thread's
+/// output row and query row: 2 x 64 floats fit the 255 registers of a
+/// thread without spills); longer rows are updated in memory.
+constexpr int64_t kRegisterRow = 64;
+
+/// The forward with query i's q row and output row in registers.
+void forwardInRegisters(RowBuilder &r, Value v, Value out, int64_t dv) {
+  OpBuilder &b = r.b;
+  Location loc = r.loc;
+  r.overRows(r.tq, [&](ValueRange prefix, Value i) {
+    SmallVector<Value> qRow = r.loadRow(r.q, prefix, i, r.d);
+    SmallVector<Value> init = {r.f32(-std::numeric_limits<double>::infinity()),
+                               r.f32(0.0)};
+    init.append(dv, r.f32(0.0));
+    auto loop = r.overKeys(
+        prefix, r.keyEnd(i), init,
+        [&](Value j, ValueRange carried) -> SmallVector<Value> {
+          Value s = arith::MulFOp::create(
+              b, loc, r.dotRow(qRow, r.k, prefix, j), r.scaleValue);
+          Value m = arith::MaximumFOp::create(b, loc, carried[0], s);
+          Value corr = math::ExpOp::create(
+              b, loc, arith::SubFOp::create(b, loc, carried[0], m));
+          Value p =
+              math::ExpOp::create(b, loc, arith::SubFOp::create(b, loc, s, m));
+          Value l = math::FmaOp::create(b, loc, carried[1], corr, p);
+          SmallVector<Value> scaled;
+          for (Value o : carried.drop_front(2))
+            scaled.push_back(arith::MulFOp::create(b, loc, o, corr));
+          SmallVector<Value> next = {m, l};
+          llvm::append_range(next, r.axpyRow(scaled, p, v, prefix, j));
+          return next;
+        });
+    Value l = loop.getResult(1);
+    Value positive =
+        arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, l, r.f32(0.0));
+    Value inv = arith::SelectOp::create(
+        b, loc, positive, arith::DivFOp::create(b, loc, r.f32(1.0), l),
+        r.f32(0.0));
+    for (int64_t c = 0; c < dv; ++c)
+      memref::StoreOp::create(
+          b, loc, arith::MulFOp::create(b, loc, loop.getResult(2 + c), inv),
+          out, r.at(prefix, i, r.idx(c)));
+  });
+}
+
 LogicalResult lowerForward(loom::AttentionOp op) {
   OpBuilder b(op);
   Location loc = op.getLoc();
@@ -250,6 +323,12 @@ LogicalResult lowerForward(loom::AttentionOp op) {
   auto [out, result] = newBuffer(b, loc, op.getType());
   RowBuilder r(b, loc, *q, *k, mask, op.getCausal(), op.getScale());
   int64_t dv = llvm::cast<MemRefType>(out.getType()).getShape().back();
+  if (r.d <= kRegisterRow && dv <= kRegisterRow) {
+    forwardInRegisters(r, *v, out, dv);
+    op.getResult().replaceAllUsesWith(result);
+    op.erase();
+    return success();
+  }
   r.overRows(r.tq, [&](ValueRange prefix, Value i) {
     r.updateRow(out, prefix, i, dv,
                 [&](Value, Value) -> Value { return r.f32(0.0); });
@@ -293,7 +372,10 @@ LogicalResult lowerLse(loom::AttentionLseOp op) {
   auto [lse, result] = newBuffer(b, loc, op.getType());
   RowBuilder r(b, loc, *q, *k, mask, op.getCausal(), op.getScale());
   r.overRows(r.tq, [&](ValueRange prefix, Value i) {
-    auto [m, l] = r.onlineSoftmax(prefix, i);
+    SmallVector<Value> qRow;
+    if (r.d <= kRegisterRow)
+      qRow = r.loadRow(*q, prefix, i, r.d);
+    auto [m, l] = r.onlineSoftmax(prefix, i, nullptr, qRow);
     Value value =
         arith::AddFOp::create(b, loc, m, math::LogOp::create(b, loc, l));
     memref::StoreOp::create(b, loc, value, lse, r.at(prefix, i));
@@ -338,53 +420,130 @@ LogicalResult lowerGrad(loom::AttentionGradOp op) {
     return math::ExpOp::create(
         b, loc, arith::SubFOp::create(b, loc, r.score(prefix, i, j), lseI));
   };
-  // Per query row: delta_i, then dQ_i = scale * sum_j dS[i, j] k_j.
-  r.overRows(r.tq, [&](ValueRange prefix, Value i) {
-    Value deltaI = r.dot(*dout, prefix, i, *out, i, dv);
-    memref::StoreOp::create(b, loc, deltaI, delta, r.at(prefix, i));
-    r.updateRow(dq, prefix, i, r.d,
-                [&](Value, Value) -> Value { return r.f32(0.0); });
-    r.overKeys(
-        prefix, r.keyEnd(i), ValueRange{},
-        [&](Value j, ValueRange) -> SmallVector<Value> {
-          Value ds = dS(prefix, i, j, deltaI, prob(prefix, i, j));
-          Value w = arith::MulFOp::create(b, loc, ds, r.scaleValue);
-          r.updateRow(dq, prefix, i, r.d, [&](Value c, Value old) -> Value {
-            Value x = r.load(*k, r.at(prefix, j, c));
-            return arith::AddFOp::create(b, loc, old,
-                                         arith::MulFOp::create(b, loc, w, x));
+  if (r.d <= kRegisterRow && dv <= kRegisterRow) {
+    // Per query row: the dQ_i accumulator in registers.
+    r.overRows(r.tq, [&](ValueRange prefix, Value i) {
+      Value deltaI = r.dot(*dout, prefix, i, *out, i, dv);
+      memref::StoreOp::create(b, loc, deltaI, delta, r.at(prefix, i));
+      Value lseI = r.load(*lse, r.at(prefix, i));
+      SmallVector<Value> zeros(r.d, r.f32(0.0));
+      auto loop = r.overKeys(
+          prefix, r.keyEnd(i), zeros,
+          [&](Value j, ValueRange acc) -> SmallVector<Value> {
+            Value p = math::ExpOp::create(
+                b, loc,
+                arith::SubFOp::create(b, loc, r.score(prefix, i, j), lseI));
+            Value dp = r.dot(*dout, prefix, i, *v, j, dv);
+            Value ds = arith::MulFOp::create(
+                b, loc, p, arith::SubFOp::create(b, loc, dp, deltaI));
+            Value w = arith::MulFOp::create(b, loc, ds, r.scaleValue);
+            return r.axpyRow(acc, w, *k, prefix, j);
           });
-          return {};
-        });
-  });
-  // Per key row: dV_j = sum_i P[i, j] dO_i, dK_j = scale * sum_i dS q_i.
-  r.overRows(r.tk, [&](ValueRange prefix, Value j) {
-    r.updateRow(dk, prefix, j, r.d,
-                [&](Value, Value) -> Value { return r.f32(0.0); });
-    r.updateRow(dvBuf, prefix, j, dv,
-                [&](Value, Value) -> Value { return r.f32(0.0); });
-    auto check = scf::IfOp::create(b, loc, r.attended(prefix, j), false);
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPoint(check.thenBlock()->getTerminator());
-    auto loop =
-        scf::ForOp::create(b, loc, r.queryBegin(j), r.idx(r.tq), r.idx(1));
-    b.setInsertionPoint(loop.getBody()->getTerminator());
-    Value i = loop.getInductionVar();
-    Value p = prob(prefix, i, j);
-    Value deltaI = r.load(delta, r.at(prefix, i));
-    Value ds = dS(prefix, i, j, deltaI, p);
-    Value w = arith::MulFOp::create(b, loc, ds, r.scaleValue);
-    r.updateRow(dvBuf, prefix, j, dv, [&](Value c, Value old) -> Value {
-      Value x = r.load(*dout, r.at(prefix, i, c));
-      return arith::AddFOp::create(b, loc, old,
-                                   arith::MulFOp::create(b, loc, p, x));
+      for (int64_t c = 0; c < r.d; ++c)
+        memref::StoreOp::create(b, loc, loop.getResult(c), dq,
+                                r.at(prefix, i, r.idx(c)));
     });
-    r.updateRow(dk, prefix, j, r.d, [&](Value c, Value old) -> Value {
-      Value x = r.load(*q, r.at(prefix, i, c));
-      return arith::AddFOp::create(b, loc, old,
-                                   arith::MulFOp::create(b, loc, w, x));
+    // Per key row, one kernel for dV_j and one for dK_j (each with its
+    // accumulator in registers): acc += weight(i) * rows[i] over the
+    // queries that attend key j.
+    auto keyRows =
+        [&](Value result, Value rows, int64_t n,
+            llvm::function_ref<Value(ValueRange, Value, Value, Value)> weight) {
+          r.overRows(r.tk, [&](ValueRange prefix, Value j) {
+            SmallVector<Value> zeros(n, r.f32(0.0));
+            auto check = scf::IfOp::create(b, loc, ValueRange(zeros).getTypes(),
+                                           r.attended(prefix, j), true);
+            for (Block *block : {check.thenBlock(), check.elseBlock()})
+              if (!block->empty())
+                block->back().erase();
+            {
+              OpBuilder::InsertionGuard guard(b);
+              b.setInsertionPointToStart(check.elseBlock());
+              scf::YieldOp::create(b, loc, zeros);
+              b.setInsertionPointToStart(check.thenBlock());
+              auto loop = scf::ForOp::create(b, loc, r.queryBegin(j),
+                                             r.idx(r.tq), r.idx(1), zeros);
+              if (loop.getBody()->mightHaveTerminator())
+                loop.getBody()->getTerminator()->erase();
+              b.setInsertionPointToStart(loop.getBody());
+              Value i = loop.getInductionVar();
+              Value lseI = r.load(*lse, r.at(prefix, i));
+              Value p = math::ExpOp::create(
+                  b, loc,
+                  arith::SubFOp::create(b, loc, r.score(prefix, i, j), lseI));
+              Value w = weight(prefix, i, j, p);
+              scf::YieldOp::create(
+                  b, loc,
+                  r.axpyRow(loop.getRegionIterArgs(), w, rows, prefix, i));
+              b.setInsertionPointAfter(loop);
+              scf::YieldOp::create(b, loc, loop.getResults());
+            }
+            for (int64_t c = 0; c < n; ++c)
+              memref::StoreOp::create(b, loc, check.getResult(c), result,
+                                      r.at(prefix, j, r.idx(c)));
+          });
+        };
+    // dV_j = sum_i P[i, j] dO_i.
+    keyRows(dvBuf, *dout, dv,
+            [&](ValueRange, Value, Value, Value p) { return p; });
+    // dK_j = scale * sum_i dS[i, j] q_i.
+    keyRows(dk, *q, r.d,
+            [&](ValueRange prefix, Value i, Value j, Value p) -> Value {
+              Value deltaI = r.load(delta, r.at(prefix, i));
+              Value dp = r.dot(*dout, prefix, i, *v, j, dv);
+              Value ds = arith::MulFOp::create(
+                  b, loc, p, arith::SubFOp::create(b, loc, dp, deltaI));
+              return arith::MulFOp::create(b, loc, ds, r.scaleValue);
+            });
+  } else {
+    // Per query row: delta_i, then dQ_i = scale * sum_j dS[i, j] k_j.
+    r.overRows(r.tq, [&](ValueRange prefix, Value i) {
+      Value deltaI = r.dot(*dout, prefix, i, *out, i, dv);
+      memref::StoreOp::create(b, loc, deltaI, delta, r.at(prefix, i));
+      r.updateRow(dq, prefix, i, r.d,
+                  [&](Value, Value) -> Value { return r.f32(0.0); });
+      r.overKeys(
+          prefix, r.keyEnd(i), ValueRange{},
+          [&](Value j, ValueRange) -> SmallVector<Value> {
+            Value ds = dS(prefix, i, j, deltaI, prob(prefix, i, j));
+            Value w = arith::MulFOp::create(b, loc, ds, r.scaleValue);
+            r.updateRow(dq, prefix, i, r.d, [&](Value c, Value old) -> Value {
+              Value x = r.load(*k, r.at(prefix, j, c));
+              return arith::AddFOp::create(b, loc, old,
+                                           arith::MulFOp::create(b, loc, w, x));
+            });
+            return {};
+          });
     });
-  });
+    // Per key row: dV_j = sum_i P[i, j] dO_i, dK_j = scale * sum_i dS q_i.
+    r.overRows(r.tk, [&](ValueRange prefix, Value j) {
+      r.updateRow(dk, prefix, j, r.d,
+                  [&](Value, Value) -> Value { return r.f32(0.0); });
+      r.updateRow(dvBuf, prefix, j, dv,
+                  [&](Value, Value) -> Value { return r.f32(0.0); });
+      auto check = scf::IfOp::create(b, loc, r.attended(prefix, j), false);
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPoint(check.thenBlock()->getTerminator());
+      auto loop =
+          scf::ForOp::create(b, loc, r.queryBegin(j), r.idx(r.tq), r.idx(1));
+      b.setInsertionPoint(loop.getBody()->getTerminator());
+      Value i = loop.getInductionVar();
+      Value p = prob(prefix, i, j);
+      Value deltaI = r.load(delta, r.at(prefix, i));
+      Value ds = dS(prefix, i, j, deltaI, p);
+      Value w = arith::MulFOp::create(b, loc, ds, r.scaleValue);
+      r.updateRow(dvBuf, prefix, j, dv, [&](Value c, Value old) -> Value {
+        Value x = r.load(*dout, r.at(prefix, i, c));
+        return arith::AddFOp::create(b, loc, old,
+                                     arith::MulFOp::create(b, loc, p, x));
+      });
+      r.updateRow(dk, prefix, j, r.d, [&](Value c, Value old) -> Value {
+        Value x = r.load(*q, r.at(prefix, i, c));
+        return arith::AddFOp::create(b, loc, old,
+                                     arith::MulFOp::create(b, loc, w, x));
+      });
+    });
+  }
   op.getDQ().replaceAllUsesWith(dqTensor);
   op.getDK().replaceAllUsesWith(dkTensor);
   op.getDV().replaceAllUsesWith(dvTensor);

@@ -26,6 +26,11 @@ def LoomGpuAttention : Pass<"loom-gpu-attention", "mlir::func::FuncOp"> {
       `dV_j = sum_i P_ij dO_i` and `dK_j = scale * sum_i dS_ij q_i`, with
       `P = exp(S - lse)` recomputed and `dS = P (dO . v - delta)`.
 
+    Rows of at most 64 values live in registers: the query row and the
+    output row of the forward, the dQ, dK and dV accumulators of the
+    gradient (dK and dV in two kernels, so that neither spills); longer
+    rows are updated in memory.
+
     Memory: the outputs and one `[..., Tq]` buffer of deltas, instead of
     the scores and probabilities that the linalg lowering materializes
     (8.7 GB for the forward at B 4, H 16, T 4096).
