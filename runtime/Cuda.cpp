@@ -202,6 +202,8 @@ struct FunctionMemory {
 };
 
 struct Executable::State {
+  /// One run at a time: runs share the device buffers.
+  std::mutex running;
   Driver *driver = nullptr;
   CUmodule module = nullptr;
   std::map<std::string, CUfunction> functions;
@@ -279,6 +281,7 @@ Status Executable::run(const std::string &name,
     return Status::error("GPU function '" + name + "' takes " +
                          std::to_string(fn->args.size()) + " buffers, got " +
                          std::to_string(pointers.size()));
+  std::lock_guard<std::mutex> lock(state->running);
   Driver &drv = *state->driver;
   LOOM_RETURN_IF_ERROR(
       drv.check(drv.cuCtxSetCurrent(drv.context), "cuCtxSetCurrent"));

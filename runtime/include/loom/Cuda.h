@@ -35,7 +35,8 @@ Result<std::string> deviceArch();
 
 /// A program loaded on the device: its kernels, and device memory for the
 /// arguments and the workspace of each function, allocated on first use
-/// and kept. Not thread-safe: one caller at a time.
+/// and kept. Thread-safe: concurrent runs take turns (they share the
+/// device buffers).
 class Executable {
 public:
   ~Executable();
