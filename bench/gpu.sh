@@ -90,7 +90,7 @@ run() {
     IFS=: read -r name fn intmax <<<"$work"
     local line
     line=$("$runner" "$bundle/bench/$name" --fn "$fn" --repeats 10 \
-      --int-max "$((intmax > 0 ? intmax : 2))" 2>&1 | tail -1)
+      --int-max "$((intmax > 0 ? intmax : 2))" 2>&1 | tail -1 || true)
     echo "loom $name: $line"
     loom[$name]=$(sed -n 's/.*kernels median \([0-9.]*\) ms.*/\1/p' <<<"$line")
   done
