@@ -198,7 +198,7 @@ Result<std::string> loom::cuda::deviceDescription() {
 struct FunctionMemory {
   std::vector<CUdeviceptr> args;
   CUdeviceptr workspace = 0;
-  std::vector<CUfunction> kernels; // per launch
+  bool allocated = false;
 };
 
 struct Executable::State {
@@ -286,18 +286,39 @@ Status Executable::run(const std::string &name,
   LOOM_RETURN_IF_ERROR(
       drv.check(drv.cuCtxSetCurrent(drv.context), "cuCtxSetCurrent"));
   FunctionMemory &mem = state->memory[name];
-  if (mem.args.empty()) {
-    mem.args.assign(fn->args.size(), 0);
+  if (!mem.allocated) {
+    // All or nothing: a failed allocation frees the others, so the next
+    // run tries again rather than launching on null pointers.
+    FunctionMemory fresh;
+    auto release = [&] {
+      for (CUdeviceptr p : fresh.args)
+        if (p)
+          drv.cuMemFree(p);
+      if (fresh.workspace)
+        drv.cuMemFree(fresh.workspace);
+    };
+    fresh.args.assign(fn->args.size(), 0);
     for (size_t i = 0; i < fn->args.size(); ++i)
-      LOOM_RETURN_IF_ERROR(drv.check(
-          drv.cuMemAlloc(&mem.args[i], std::max<size_t>(fn->args[i].bytes, 4)),
-          "allocating " + std::to_string(fn->args[i].bytes) +
-              " device bytes for '" + fn->args[i].name + "'"));
+      if (Status s =
+              drv.check(drv.cuMemAlloc(&fresh.args[i],
+                                       std::max<size_t>(fn->args[i].bytes, 4)),
+                        "allocating " + std::to_string(fn->args[i].bytes) +
+                            " device bytes for '" + fn->args[i].name + "'");
+          !s.ok()) {
+        release();
+        return s;
+      }
     if (fn->workspaceBytes > 0)
-      LOOM_RETURN_IF_ERROR(
-          drv.check(drv.cuMemAlloc(&mem.workspace, size_t(fn->workspaceBytes)),
-                    "allocating the " + std::to_string(fn->workspaceBytes) +
-                        "-byte workspace of '" + name + "'"));
+      if (Status s = drv.check(
+              drv.cuMemAlloc(&fresh.workspace, size_t(fn->workspaceBytes)),
+              "allocating the " + std::to_string(fn->workspaceBytes) +
+                  "-byte workspace of '" + name + "'");
+          !s.ok()) {
+        release();
+        return s;
+      }
+    fresh.allocated = true;
+    mem = std::move(fresh);
   }
   for (size_t i = 0; i < fn->args.size(); ++i)
     if (!fn->args[i].output && fn->args[i].bytes > 0)

@@ -186,6 +186,13 @@ Result<Program> loom::gpu::fromManifest(const std::string &text) {
           l.block[d] = block[d];
         }
         l.sharedBytes = r.integer(lv, "shared_bytes", lwhere);
+        for (int d = 0; d < 3; ++d)
+          if (r.error.empty() && (l.grid[d] < 1 || l.grid[d] > 0x7fffffff ||
+                                  l.block[d] < 1 || l.block[d] > 1024))
+            r.error = lwhere + ": grid sizes must be in [1, 2^31 - 1] and "
+                               "block sizes in [1, 1024]";
+        if (r.error.empty() && (l.sharedBytes < 0 || l.sharedBytes > (1 << 30)))
+          r.error = lwhere + ": shared_bytes out of range";
         if (auto *args = r.field(lv, "args", json::Value::Kind::Array, lwhere))
           for (const json::Value &ref : args->items) {
             BufferRef b;
@@ -194,18 +201,22 @@ Result<Program> loom::gpu::fromManifest(const std::string &text) {
               b.kind = BufferRef::Kind::Argument;
               b.index = arg->integer;
               b.offset = r.integer(ref, "offset", lwhere);
-              if (b.index < 0 || b.index >= int64_t(fn.args.size()))
+              bool inRange = b.index >= 0 && b.index < int64_t(fn.args.size());
+              if (r.error.empty() && !inRange)
                 r.error = lwhere + ": argument index " +
                           std::to_string(b.index) + " out of range";
-              else if (b.offset < 0 ||
-                       b.offset >= std::max<int64_t>(fn.args[b.index].bytes, 1))
+              else if (r.error.empty() &&
+                       (b.offset < 0 ||
+                        b.offset >=
+                            std::max<int64_t>(fn.args[b.index].bytes, 1)))
                 r.error = lwhere + ": offset " + std::to_string(b.offset) +
                           " outside argument " + std::to_string(b.index);
             } else if (const json::Value *ws = ref.find("workspace");
                        ws && ws->kind == json::Value::Kind::Integer) {
               b.kind = BufferRef::Kind::Workspace;
               b.offset = ws->integer;
-              if (b.offset < 0 || b.offset >= fn.workspaceBytes)
+              if (r.error.empty() &&
+                  (b.offset < 0 || b.offset >= fn.workspaceBytes))
                 r.error = lwhere + ": workspace offset " +
                           std::to_string(b.offset) + " out of range";
             } else if (r.error.empty()) {

@@ -376,8 +376,13 @@ LogicalResult lowerLse(loom::AttentionLseOp op) {
     if (r.d <= kRegisterRow)
       qRow = r.loadRow(*q, prefix, i, r.d);
     auto [m, l] = r.onlineSoftmax(prefix, i, nullptr, qRow);
-    Value value =
-        arith::AddFOp::create(b, loc, m, math::LogOp::create(b, loc, l));
+    // 0 for a query that attends no key (the op's definition).
+    Value positive =
+        arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, l, r.f32(0.0));
+    Value value = arith::SelectOp::create(
+        b, loc, positive,
+        arith::AddFOp::create(b, loc, m, math::LogOp::create(b, loc, l)),
+        r.f32(0.0));
     memref::StoreOp::create(b, loc, value, lse, r.at(prefix, i));
   });
   op.getResult().replaceAllUsesWith(result);

@@ -80,8 +80,12 @@ std::string loom::nvptxPipelineText(const NvptxPipelineOptions &options) {
     return llvm::join(stages, ",");
   // Kernels to NVVM: bare pointers (static shapes and offsets live in the
   // code), libdevice for math.
+  // PTX ISA 8.0 for sm_80 and sm_90 (what ptxas 12+ and the drivers of
+  // those GPUs accept); newer chips get LLVM's default for the chip.
+  bool ampereOrHopper = llvm::StringRef(options.arch).starts_with("sm_8") ||
+                        llvm::StringRef(options.arch).starts_with("sm_90");
   stages.push_back("nvvm-attach-target{chip=" + options.arch +
-                   " features=+ptx80 O=3}");
+                   (ampereOrHopper ? " features=+ptx80" : "") + " O=3}");
   stages.push_back("gpu.module(convert-linalg-to-loops,expand-strided-metadata,"
                    "lower-affine,"
                    "convert-scf-to-cf,convert-gpu-to-nvvm{"

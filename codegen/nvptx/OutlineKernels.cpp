@@ -504,6 +504,12 @@ struct LoomGpuOutlineKernels
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
+    if (blockSize < 1 || blockSize > 1024) {
+      module.emitError("loom-gpu-outline-kernels: block-size must be in "
+                       "[1, 1024], got ")
+          << blockSize;
+      return signalPassFailure();
+    }
     Outliner outliner(module, blockSize);
     for (auto host : llvm::to_vector(module.getOps<func::FuncOp>())) {
       if (host.isExternal())

@@ -347,7 +347,7 @@ TEST(GpuManifest, RejectsMalformed) {
       "\"bindings\": \"\", \"functions\": [{\"name\": \"f\", "
       "\"workspace_bytes\": 0, \"args\": [], \"launches\": [{\"kernel\": "
       "\"k\", \"grid\": [1, 1, 1], \"block\": [1, 1, 1], \"shared_bytes\": "
-      "0, \"args\": [{\"arg\": 3}]}]}]}");
+      "0, \"args\": [{\"arg\": 3, \"offset\": 0}]}]}]}");
   ASSERT_FALSE(range.ok());
   EXPECT_NE(range.status().message().find("out of range"), std::string::npos)
       << range.status().message();

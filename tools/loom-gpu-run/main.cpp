@@ -121,6 +121,15 @@ int main(int argc, char **argv) {
   if (!fn)
     return fail("no function '" + function + "' in " + dir);
   gpu::Function signature = *fn;
+  if (repeats < 1 || warmup < 0 || steps < 1)
+    return fail("--repeats and --steps must be at least 1, --warmup 0");
+  for (auto [out, in] : feed)
+    if (out < 0 || in < 0 || size_t(out) >= signature.args.size() ||
+        size_t(in) >= signature.args.size() || !signature.args[out].output ||
+        signature.args[in].output ||
+        signature.args[out].bytes != signature.args[in].bytes)
+      return fail("--feed " + std::to_string(out) + ":" + std::to_string(in) +
+                  " must name an output and an input of the same size");
   auto device = cuda::deviceDescription();
   auto compileStart = std::chrono::steady_clock::now();
   auto exe = cuda::Executable::load(std::move(program.value()));
