@@ -17,8 +17,7 @@ using namespace mlir;
 namespace {
 
 struct LoomDistinctResults
-    : public loom::impl::LoomDistinctResultsBase<
-          LoomDistinctResults> {
+    : public loom::impl::LoomDistinctResultsBase<LoomDistinctResults> {
   void runOnOperation() override {
     getOperation().walk([](func::ReturnOp ret) {
       llvm::SmallPtrSet<Value, 4> seen;

@@ -43,8 +43,7 @@ bool isCheapToRecompute(Operation *producer) {
 }
 
 struct LoomFuseElementwise
-    : public loom::impl::LoomFuseElementwiseBase<
-          LoomFuseElementwise> {
+    : public loom::impl::LoomFuseElementwiseBase<LoomFuseElementwise> {
   /// Greedily fuses elementwise producers into elementwise consumers (a
   /// producer with several users is recomputed only if it is cheap to: the
   /// upstream patterns keep it otherwise).

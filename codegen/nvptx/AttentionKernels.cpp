@@ -146,6 +146,14 @@ public:
     memref::StoreOp::create(b, loc, update(c, old), buffer, where);
   }
 
+  /// 1 / l where l > 0, else 0 (a query that attends no key gets zeros).
+  Value inverseOrZero(Value l) {
+    Value positive =
+        arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, l, f32(0.0));
+    return arith::SelectOp::create(
+        b, loc, positive, arith::DivFOp::create(b, loc, f32(1.0), l), f32(0.0));
+  }
+
   /// The keys query `i` attends: [0, end).
   Value keyEnd(Value i) {
     if (!causal)
@@ -250,6 +258,13 @@ FailureOr<Value> bufferOf(Operation *op, Value tensor) {
                          "bufferization");
 }
 
+/// The key mask's buffer, or null without a mask.
+FailureOr<Value> maskOf(Operation *op, Value mask) {
+  if (!mask)
+    return Value();
+  return bufferOf(op, mask);
+}
+
 /// A fresh buffer of `type`'s shape and the tensor that reads it.
 std::pair<Value, Value> newBuffer(OpBuilder &b, Location loc, Type type) {
   auto t = llvm::cast<RankedTensorType>(type);
@@ -294,11 +309,7 @@ void forwardInRegisters(RowBuilder &r, Value v, Value out, int64_t dv) {
           return next;
         });
     Value l = loop.getResult(1);
-    Value positive =
-        arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, l, r.f32(0.0));
-    Value inv = arith::SelectOp::create(
-        b, loc, positive, arith::DivFOp::create(b, loc, r.f32(1.0), l),
-        r.f32(0.0));
+    Value inv = r.inverseOrZero(l);
     for (int64_t c = 0; c < dv; ++c)
       memref::StoreOp::create(
           b, loc, arith::MulFOp::create(b, loc, loop.getResult(2 + c), inv),
@@ -313,15 +324,11 @@ LogicalResult lowerForward(loom::AttentionOp op) {
        v = bufferOf(op, op.getV());
   if (failed(q) || failed(k) || failed(v))
     return failure();
-  Value mask;
-  if (op.getKeyMask()) {
-    auto m = bufferOf(op, op.getKeyMask());
-    if (failed(m))
-      return failure();
-    mask = *m;
-  }
+  auto mask = maskOf(op, op.getKeyMask());
+  if (failed(mask))
+    return failure();
   auto [out, result] = newBuffer(b, loc, op.getType());
-  RowBuilder r(b, loc, *q, *k, mask, op.getCausal(), op.getScale());
+  RowBuilder r(b, loc, *q, *k, *mask, op.getCausal(), op.getScale());
   int64_t dv = llvm::cast<MemRefType>(out.getType()).getShape().back();
   if (r.d <= kRegisterRow && dv <= kRegisterRow) {
     forwardInRegisters(r, *v, out, dv);
@@ -341,12 +348,7 @@ LogicalResult lowerForward(loom::AttentionOp op) {
       });
     });
     (void)m;
-    // A query that attends no key gets zeros.
-    Value positive =
-        arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, l, r.f32(0.0));
-    Value inv = arith::SelectOp::create(
-        b, loc, positive, arith::DivFOp::create(b, loc, r.f32(1.0), l),
-        r.f32(0.0));
+    Value inv = r.inverseOrZero(l);
     r.updateRow(out, prefix, i, dv, [&](Value, Value old) -> Value {
       return arith::MulFOp::create(b, loc, old, inv);
     });
@@ -362,15 +364,11 @@ LogicalResult lowerLse(loom::AttentionLseOp op) {
   auto q = bufferOf(op, op.getQ()), k = bufferOf(op, op.getK());
   if (failed(q) || failed(k))
     return failure();
-  Value mask;
-  if (op.getKeyMask()) {
-    auto m = bufferOf(op, op.getKeyMask());
-    if (failed(m))
-      return failure();
-    mask = *m;
-  }
+  auto mask = maskOf(op, op.getKeyMask());
+  if (failed(mask))
+    return failure();
   auto [lse, result] = newBuffer(b, loc, op.getType());
-  RowBuilder r(b, loc, *q, *k, mask, op.getCausal(), op.getScale());
+  RowBuilder r(b, loc, *q, *k, *mask, op.getCausal(), op.getScale());
   r.overRows(r.tq, [&](ValueRange prefix, Value i) {
     SmallVector<Value> qRow;
     if (r.d <= kRegisterRow)
@@ -399,20 +397,16 @@ LogicalResult lowerGrad(loom::AttentionGradOp op) {
   if (failed(q) || failed(k) || failed(v) || failed(out) || failed(lse) ||
       failed(dout))
     return failure();
-  Value mask;
-  if (op.getKeyMask()) {
-    auto m = bufferOf(op, op.getKeyMask());
-    if (failed(m))
-      return failure();
-    mask = *m;
-  }
+  auto mask = maskOf(op, op.getKeyMask());
+  if (failed(mask))
+    return failure();
   auto [dq, dqTensor] = newBuffer(b, loc, op.getDQ().getType());
   auto [dk, dkTensor] = newBuffer(b, loc, op.getDK().getType());
   auto [dvBuf, dvTensor] = newBuffer(b, loc, op.getDV().getType());
   auto lseType = llvm::cast<MemRefType>(lse->getType());
   Value delta = memref::AllocOp::create(
       b, loc, MemRefType::get(lseType.getShape(), b.getF32Type()));
-  RowBuilder r(b, loc, *q, *k, mask, op.getCausal(), op.getScale());
+  RowBuilder r(b, loc, *q, *k, *mask, op.getCausal(), op.getScale());
   int64_t dv = llvm::cast<MemRefType>(v->getType()).getShape().back();
   // dS[i, j] = P (dP - delta_i), P = exp(S - lse_i), dP = dO_i . v_j.
   auto dS = [&](ValueRange prefix, Value i, Value j, Value deltaI, Value p) {

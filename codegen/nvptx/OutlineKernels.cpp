@@ -135,10 +135,12 @@ public:
       : module(module), blockSize(blockSize) {}
 
   /// Replaces `ops` (consecutive, top level of `host`) with a launch of a
-  /// new kernel over `points` threads (0: one thread, serial) whose body
+  /// new kernel over `points` threads (nullopt: one thread, serial; 0: no
+  /// work, the ops are just erased) whose body
   /// `build` makes.
   LogicalResult outline(func::FuncOp host, ArrayRef<Operation *> ops,
-                        StringRef what, int64_t points, BodyBuilder build);
+                        StringRef what, std::optional<int64_t> points,
+                        BodyBuilder build);
 
 private:
   gpu::GPUModuleOp kernels();
@@ -201,8 +203,13 @@ llvm::SetVector<Value> Outliner::captured(ArrayRef<Operation *> ops) {
 }
 
 LogicalResult Outliner::outline(func::FuncOp host, ArrayRef<Operation *> ops,
-                                StringRef what, int64_t points,
+                                StringRef what, std::optional<int64_t> points,
                                 BodyBuilder build) {
+  if (points == 0) {
+    for (Operation *op : llvm::reverse(ops))
+      op->erase();
+    return success();
+  }
   Location loc = ops.front()->getLoc();
   for (Operation *op : ops) {
     WalkResult walk = op->walk([&](memref::AllocOp alloc) {
@@ -324,8 +331,8 @@ LogicalResult Outliner::outline(func::FuncOp host, ArrayRef<Operation *> ops,
   auto kernel =
       gpu::GPUFuncOp::create(mb, loc, name, mb.getFunctionType(argTypes, {}));
   kernel->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), mb.getUnitAttr());
-  int64_t threads = points == 0 ? 1 : std::min(points, blockSize);
-  int64_t blocks = points == 0 ? 1 : (points + threads - 1) / threads;
+  int64_t threads = points ? std::min(*points, blockSize) : 1;
+  int64_t blocks = points ? (*points + threads - 1) / threads : 1;
   kernel.setKnownBlockSizeAttr(
       mb.getDenseI32ArrayAttr({int32_t(threads), 1, 1}));
 
@@ -342,14 +349,14 @@ LogicalResult Outliner::outline(func::FuncOp host, ArrayRef<Operation *> ops,
   Value linear;
   auto ret = gpu::ReturnOp::create(kb, loc);
   kb.setInsertionPoint(ret);
-  if (points > 0) {
+  if (points) {
     Value bid = gpu::BlockIdOp::create(kb, loc, gpu::Dimension::x);
     Value tid = gpu::ThreadIdOp::create(kb, loc, gpu::Dimension::x);
     Value width = arith::ConstantIndexOp::create(kb, loc, threads);
     linear = arith::AddIOp::create(
         kb, loc, arith::MulIOp::create(kb, loc, bid, width), tid);
-    if (points % threads != 0) {
-      Value bound = arith::ConstantIndexOp::create(kb, loc, points);
+    if (*points % threads != 0) {
+      Value bound = arith::ConstantIndexOp::create(kb, loc, *points);
       Value inBounds = arith::CmpIOp::create(kb, loc, arith::CmpIPredicate::ult,
                                              linear, bound);
       auto guard = scf::IfOp::create(kb, loc, inBounds, /*withElse=*/false);
@@ -581,7 +588,7 @@ struct LoomGpuOutlineKernels
             return op->emitOpError(
                 "computes a value on the device that the host needs; the "
                 "GPU pipeline cannot bring it back");
-      return outliner.outline(host, ops, "serial", 0,
+      return outliner.outline(host, ops, "serial", std::nullopt,
                               [&](OpBuilder &b, IRMapping &map, Value) {
                                 for (Operation *op : ops)
                                   b.clone(*op, map);
@@ -627,10 +634,6 @@ struct LoomGpuOutlineKernels
     if (failed(ranges))
       return failure();
     int64_t points = product(*ranges);
-    if (points == 0) {
-      loop.erase();
-      return success();
-    }
     return outliner.outline(
         host, {loop}, "loop", points,
         [&](OpBuilder &b, IRMapping &map, Value linear) {
@@ -654,10 +657,6 @@ struct LoomGpuOutlineKernels
     int64_t M = c.sizes[c.m], N = c.sizes[c.n], K = c.sizes[c.k];
     int64_t tilesM = (M + kTile - 1) / kTile, tilesN = (N + kTile - 1) / kTile;
     int64_t points = batches * tilesM * tilesN;
-    if (points == 0) {
-      op.erase();
-      return success();
-    }
     Value a = op.getDpsInputOperand(0)->get();
     Value b = op.getDpsInputOperand(1)->get();
     Value out = op.getDpsInitOperand(0)->get();
@@ -766,10 +765,6 @@ struct LoomGpuOutlineKernels
     for (int64_t size : type.getShape())
       ranges.push_back({0, size, 1, size});
     int64_t points = product(ranges);
-    if (points == 0) {
-      copy.erase();
-      return success();
-    }
     return outliner.outline(
         host, {copy}, "copy", points,
         [&](OpBuilder &b, IRMapping &map, Value linear) {
