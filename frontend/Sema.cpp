@@ -150,9 +150,14 @@ bool Sema::run(const BlockDecl &model, StringRef onlyFn,
     else if (!StringRef(text).getAsDouble(number))
       arg.value = Value::floating(number);
     else {
-      error(site, "configuration value '" + name + "' = '" + text +
-                      "' is not an integer, a number or true/false");
-      return false;
+      // Anything else is a string ("activation=gelu_exact"); quotes are
+      // optional.
+      StringRef unquoted = text;
+      if (unquoted.size() >= 2 && unquoted.front() == '"' &&
+          unquoted.back() == '"')
+        unquoted = unquoted.drop_front().drop_back();
+      arg.value = Value::make(Value::Kind::String);
+      arg.value.text = unquoted.str();
     }
     overrides.push_back(std::move(arg));
   }

@@ -437,4 +437,29 @@ readCheckpointMetadata(const std::string &path) {
   return std::move(header->metadata);
 }
 
+Result<SafetensorsFile> readSafetensors(const std::string &path) {
+  std::string context = "safetensors file '" + path + "'";
+  int raw = -1;
+  uint64_t size = 0;
+  Status opened = openForReading(path, raw, size);
+  FileDescriptor fd(raw);
+  if (!opened.ok())
+    return opened.withContext(context);
+  Result<Header> header = readHeader(fd.get(), size);
+  if (!header.ok())
+    return header.status().withContext(context);
+  SafetensorsFile file;
+  file.metadata = std::move(header->metadata);
+  for (const Entry &entry : header->entries) {
+    Tensor tensor = Tensor::empty(entry.dtype, entry.shape);
+    Status read = readAt(fd.get(), tensor.rawData(), entry.end - entry.begin,
+                         header->dataStart + entry.begin);
+    if (!read.ok())
+      return read.withContext("tensor '" + entry.name + "'")
+          .withContext(context);
+    file.tensors.emplace_back(entry.name, std::move(tensor));
+  }
+  return file;
+}
+
 } // namespace loom

@@ -7,6 +7,7 @@
 #include "Json.h"
 
 #include <cstdio>
+#include <cstdlib>
 #include <unordered_set>
 
 namespace loom::json {
@@ -84,12 +85,20 @@ private:
       out.kind = Value::Kind::String;
       return parseString(out.string);
     }
-    if (c == '-' || (c >= '0' && c <= '9')) {
-      out.kind = Value::Kind::Integer;
-      return parseInteger(out.integer);
+    if (c == '-' || (c >= '0' && c <= '9'))
+      return parseNumber(out);
+    if (c == 't' || c == 'f' || c == 'n') {
+      if (!limits.fullJson)
+        return fail("true, false and null are not allowed here");
+      for (std::string_view word : {"true", "false", "null"})
+        if (text.substr(pos, word.size()) == word) {
+          pos += word.size();
+          out.kind = word == "null" ? Value::Kind::Null : Value::Kind::Bool;
+          out.boolean = word == "true";
+          return true;
+        }
+      return fail("expected true, false or null");
     }
-    if (c == 't' || c == 'f' || c == 'n')
-      return fail("true, false and null are not allowed here");
     return fail(std::string("unexpected character ") + describe(c));
   }
 
@@ -150,7 +159,52 @@ private:
     }
   }
 
+  /// An integer, or with Limits::fullJson a number with a fraction or an
+  /// exponent (checked against JSON's grammar, converted with strtod).
+  bool parseNumber(Value &out) {
+    size_t start = pos;
+    out.kind = Value::Kind::Integer;
+    if (parseInteger(out.integer)) {
+      out.number = double(out.integer);
+      return true;
+    }
+    if (!limits.fullJson || !notInt64)
+      return false;
+    error.clear();
+    pos = start;
+    if (peek() == '-')
+      ++pos;
+    auto digits = [&] {
+      size_t first = pos;
+      while (!atEnd() && peek() >= '0' && peek() <= '9')
+        ++pos;
+      return pos > first;
+    };
+    digits();
+    if (peek() == '.' && !atEnd()) {
+      ++pos;
+      if (!digits())
+        return fail("expected a digit after '.'");
+    }
+    if (!atEnd() && (peek() == 'e' || peek() == 'E')) {
+      ++pos;
+      if (!atEnd() && (peek() == '+' || peek() == '-'))
+        ++pos;
+      if (!digits())
+        return fail("expected a digit in the exponent");
+    }
+    std::string literal(text.substr(start, pos - start));
+    out.kind = Value::Kind::Number;
+    out.number = std::strtod(literal.c_str(), nullptr);
+    return true;
+  }
+
+  // Set when the last parseInteger failed on a literal that is a valid
+  // JSON number but not an int64 (a fraction, an exponent, out of range).
+  bool notInt64 = false;
+
   bool parseInteger(int64_t &out) {
+    notInt64 = false;
     bool negative = peek() == '-';
     if (negative)
       ++pos;
@@ -163,14 +217,20 @@ private:
     int64_t value = 0;
     while (!atEnd() && peek() >= '0' && peek() <= '9') {
       if (__builtin_mul_overflow(value, 10, &value) ||
-          __builtin_sub_overflow(value, peek() - '0', &value))
+          __builtin_sub_overflow(value, peek() - '0', &value)) {
+        notInt64 = true;
         return fail("integer out of the 64-bit range");
+      }
       ++pos;
     }
-    if (!atEnd() && (peek() == '.' || peek() == 'e' || peek() == 'E'))
+    if (!atEnd() && (peek() == '.' || peek() == 'e' || peek() == 'E')) {
+      notInt64 = true;
       return fail("numbers must be integers");
-    if (!negative && value == INT64_MIN)
+    }
+    if (!negative && value == INT64_MIN) {
+      notInt64 = true;
       return fail("integer out of the 64-bit range");
+    }
     out = negative ? value : -value;
     return true;
   }

@@ -1,8 +1,10 @@
 //===- Json.h - A small strict JSON parser (internal) -----------*- C++ -*-===//
 //
-// Just the subset safetensors headers use: objects, arrays, strings (with
-// every JSON escape, \u surrogate pairs included) and integers. Strict:
-// no floats, true/false/null, leading zeros, duplicate keys, raw control
+// By default just the subset safetensors headers use: objects, arrays,
+// strings (with every JSON escape, \u surrogate pairs included) and
+// integers; with Limits::fullJson also numbers with fractions or exponents,
+// true, false and null (Hugging Face's config.json and tokenizer.json).
+// Strict either way: no leading zeros, duplicate keys, raw control
 // characters or trailing garbage; nesting deeper than 64 and more than 4M
 // values are refused, so hostile input cannot exhaust the stack or memory.
 //
@@ -21,9 +23,12 @@
 namespace loom::json {
 
 struct Value {
-  enum class Kind { Object, Array, String, Integer };
+  enum class Kind { Object, Array, String, Integer, Number, Bool, Null };
   Kind kind = Kind::Integer;
   int64_t integer = 0;
+  /// The value of an Integer or Number (integers beyond 2^53 rounded).
+  double number = 0;
+  bool boolean = false;
   std::string string;
   std::vector<std::string> keys; // object keys, in order
   std::vector<Value> items;      // array elements, or the object's values
@@ -35,6 +40,8 @@ struct Value {
 struct Limits {
   int maxDepth = 64;
   size_t maxValues = size_t(1) << 22;
+  /// Accept numbers with fractions or exponents, true, false and null.
+  bool fullJson = false;
 };
 
 /// Parses `text` (surrounding whitespace allowed). Errors read

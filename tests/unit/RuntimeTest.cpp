@@ -636,6 +636,38 @@ TEST(RuntimeJsonTest, RejectsEverythingElse) {
               {"more than 3 JSON values"});
 }
 
+TEST(RuntimeJsonTest, FullJsonAddsNumbersAndLiterals) {
+  json::Limits full;
+  full.fullJson = true;
+  Result<json::Value> v =
+      json::parse(R"({"eps": 1e-12, "p": -0.25, "big": 1E+3, "n": 7, "huge": )"
+                  R"(9223372036854775808, "t": true, "f": false, "z": null})",
+                  full);
+  ASSERT_TRUE(v.ok()) << v.status().message();
+  EXPECT_EQ(v->find("eps")->kind, json::Value::Kind::Number);
+  EXPECT_DOUBLE_EQ(v->find("eps")->number, 1e-12);
+  EXPECT_DOUBLE_EQ(v->find("p")->number, -0.25);
+  EXPECT_DOUBLE_EQ(v->find("big")->number, 1000.0);
+  EXPECT_EQ(v->find("n")->kind, json::Value::Kind::Integer);
+  EXPECT_EQ(v->find("n")->integer, 7);
+  EXPECT_DOUBLE_EQ(v->find("n")->number, 7.0);
+  EXPECT_EQ(v->find("huge")->kind, json::Value::Kind::Number);
+  EXPECT_DOUBLE_EQ(v->find("huge")->number, 9223372036854775808.0);
+  EXPECT_EQ(v->find("t")->kind, json::Value::Kind::Bool);
+  EXPECT_TRUE(v->find("t")->boolean);
+  EXPECT_FALSE(v->find("f")->boolean);
+  EXPECT_EQ(v->find("z")->kind, json::Value::Kind::Null);
+  struct Case {
+    const char *text, *error;
+  };
+  for (Case c : {Case{"1.", "digit after '.'"}, Case{"1e", "exponent"},
+                 Case{"01.5", "leading zeros"}, Case{"tru", "true, false"},
+                 Case{"-.5", "expected a digit"}, Case{"nul", "or null"}}) {
+    SCOPED_TRACE(c.text);
+    expectError(json::parse(c.text, full).status(), {c.error, "at byte "});
+  }
+}
+
 //===----------------------------------------------------------------------===//
 // Checkpoints
 //===----------------------------------------------------------------------===//

@@ -75,6 +75,7 @@ int loom::tools::runFunction(const RunOptions &options) {
   driver::SessionOptions sessionOptions;
   sessionOptions.includeDirs = options.includeDirs;
   sessionOptions.model = options.model;
+  sessionOptions.config = options.config;
   sessionOptions.useCache = options.diskCache;
   if (options.target == "cuda")
     sessionOptions.target = driver::Target::Cuda;

@@ -17,6 +17,8 @@ struct RunOptions {
   std::vector<std::string> includeDirs;
   std::map<std::string, int64_t> bindings;
   std::string checkpoint;
+  /// Configuration overrides (an imported checkpoint's, --config's).
+  std::map<std::string, std::string> config;
   uint64_t seed = 0;
   bool diskCache = true;
   /// "cpu" or "cuda".

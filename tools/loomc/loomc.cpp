@@ -26,6 +26,8 @@
 #include "tools/loomc/Run.h"
 #include "tools/loomc/Train.h"
 
+#include "loom/Import.h"
+
 #include "mlir/Target/LLVMIR/Export.h"
 #include "llvm/IR/LLVMContext.h"
 #include "llvm/IR/Module.h"
@@ -70,20 +72,23 @@ cl::SubCommand sampleCmd("sample",
 cl::SubCommand generateCmd("generate",
                            "Generate text with the derived KV-cache decode "
                            "step, streamed, with tokens/s");
+cl::SubCommand importCmd("import",
+                         "Import a Hugging Face model directory (BERT, "
+                         "RoBERTa, DistilBERT, GPT-2) into a Loom checkpoint");
 
-cl::opt<std::string> inputFile(cl::Positional, cl::desc("FILE"), cl::Required,
-                               cl::sub(checkCmd), cl::sub(compileCmd),
-                               cl::sub(runCmd), cl::sub(trainCmd),
-                               cl::sub(sampleCmd), cl::sub(generateCmd),
+cl::opt<std::string> inputFile(cl::Positional, cl::desc("FILE (import: DIR)"),
+                               cl::Required, cl::sub(checkCmd),
+                               cl::sub(compileCmd), cl::sub(runCmd),
+                               cl::sub(trainCmd), cl::sub(sampleCmd),
+                               cl::sub(generateCmd), cl::sub(importCmd),
                                cl::cat(loomCategory));
 
 // train / sample
-cl::list<std::string>
-    configValues("config",
-                 cl::desc("Override model configuration values, e.g. d=64"),
-                 cl::value_desc("NAME=VALUE,..."), cl::CommaSeparated,
-                 cl::sub(compileCmd), cl::sub(trainCmd), cl::sub(sampleCmd),
-                 cl::sub(generateCmd), cl::cat(loomCategory));
+cl::list<std::string> configValues(
+    "config", cl::desc("Override model configuration values, e.g. d=64"),
+    cl::value_desc("NAME=VALUE,..."), cl::CommaSeparated, cl::sub(compileCmd),
+    cl::sub(runCmd), cl::sub(trainCmd), cl::sub(sampleCmd),
+    cl::sub(generateCmd), cl::sub(importCmd), cl::cat(loomCategory));
 cl::opt<std::string> taskName("task",
                               cl::desc("Objective: lm, mlm, classify, copy, "
                                        "reverse (default: from the loss)"),
@@ -211,7 +216,7 @@ cl::opt<uint64_t> seed("seed",
                        cl::desc("Seed of the parameters, data and sampling"),
                        cl::init(0), cl::sub(runCmd), cl::sub(trainCmd),
                        cl::sub(sampleCmd), cl::sub(generateCmd),
-                       cl::cat(loomCategory));
+                       cl::sub(importCmd), cl::cat(loomCategory));
 
 enum class Emit { Ast, Loom, Linalg, Llvm, Obj, Header, Gpu, Ptx };
 cl::opt<Emit> emit(
@@ -239,7 +244,7 @@ cl::list<std::string> includeDirs("I", cl::desc("Add a library search dir"),
                                   cl::sub(checkCmd), cl::sub(compileCmd),
                                   cl::sub(runCmd), cl::sub(trainCmd),
                                   cl::sub(sampleCmd), cl::sub(generateCmd),
-                                  cl::cat(loomCategory));
+                                  cl::sub(importCmd), cl::cat(loomCategory));
 
 cl::opt<std::string> modelName("model",
                                cl::desc("The model to compile (default: the "
@@ -264,7 +269,13 @@ cl::list<std::string> bindings("bind",
 
 cl::opt<std::string> outputFile("o", cl::desc("Output file (default stdout)"),
                                 cl::value_desc("OUT"), cl::init("-"),
-                                cl::sub(compileCmd), cl::cat(loomCategory));
+                                cl::sub(compileCmd), cl::sub(importCmd),
+                                cl::cat(loomCategory));
+cl::opt<std::string> importModelFile(
+    "model-file",
+    cl::desc("The Loom model the imported checkpoint is for (default: "
+             "examples/hf/bert.loom or examples/gpt.loom by architecture)"),
+    cl::value_desc("FILE"), cl::sub(importCmd), cl::cat(loomCategory));
 
 cl::list<std::string>
     dumpAfter("dump-after",
@@ -687,6 +698,46 @@ int runCompile(MLIRContext &context, ModuleOp module, bool frontendBound) {
   return 0;
 }
 
+/// `loomc import DIR -o CKPT`: a Hugging Face model into a Loom checkpoint.
+int importModel(const std::map<std::string, std::string> &config) {
+  if (outputFile == "-") {
+    llvm::errs() << "loomc: error: 'import' needs -o CKPT (the Loom "
+                    "checkpoint to write)\n";
+    return 1;
+  }
+  loom::ImportOptions options;
+  options.modelFile = importModelFile;
+  options.includeDirs.assign(includeDirs.begin(), includeDirs.end());
+  options.config = config;
+  options.seed = seed;
+  auto report = loom::importHuggingFace(inputFile, outputFile, options);
+  if (!report.ok()) {
+    llvm::errs() << "loomc: error: " << report.status().message() << "\n";
+    return 1;
+  }
+  const loom::ImportReport &r = report.value();
+  llvm::outs() << "imported " << r.architecture << " from " << inputFile << ": "
+               << r.tensors << " tensors, " << r.parameters << " parameters -> "
+               << outputFile << "\n";
+  llvm::outs() << "model: " << r.modelFile << "\nconfig:";
+  for (const auto &[key, value] : r.config)
+    llvm::outs() << " " << key << "=" << value;
+  llvm::outs() << "\n";
+  if (!r.initialized.empty()) {
+    llvm::outs() << "initialized (not in the directory):";
+    for (const std::string &name : r.initialized)
+      llvm::outs() << " " << name;
+    llvm::outs() << "\n";
+  }
+  if (!r.ignored.empty()) {
+    llvm::outs() << "ignored (no use in the model):";
+    for (const std::string &name : r.ignored)
+      llvm::outs() << " " << name;
+    llvm::outs() << "\n";
+  }
+  return 0;
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -706,9 +757,10 @@ int main(int argc, char **argv) {
     return 1;
   }
   if (!checkCmd && !compileCmd && !runCmd && !trainCmd && !sampleCmd &&
-      !generateCmd) {
+      !generateCmd && !importCmd) {
     llvm::errs() << "loomc: error: expected a subcommand (check, compile, "
-                    "run, train, sample, generate); see loomc --help\n";
+                    "run, train, sample, generate, import); see loomc "
+                    "--help\n";
     return 1;
   }
   std::map<std::string, std::string> config;
@@ -720,6 +772,19 @@ int main(int argc, char **argv) {
       return 1;
     }
     config[entry.substr(0, eq)] = entry.substr(eq + 1);
+  }
+  if (importCmd)
+    return importModel(config);
+  // An imported checkpoint carries the configuration its weights need;
+  // --config values win.
+  if (!checkpoint.empty()) {
+    auto saved = loom::checkpointConfig(checkpoint);
+    if (!saved.ok()) {
+      llvm::errs() << "loomc: error: " << saved.status().message() << "\n";
+      return 1;
+    }
+    for (const auto &[key, value] : saved.value())
+      config.emplace(key, value);
   }
   if (trainCmd) {
     loom::tools::TrainOptions t;
@@ -799,6 +864,7 @@ int main(int argc, char **argv) {
     run.model = modelName;
     run.includeDirs.assign(includeDirs.begin(), includeDirs.end());
     run.checkpoint = checkpoint;
+    run.config = config;
     run.seed = seed;
     run.target = runTarget;
     if (run.function.empty()) {

@@ -21,9 +21,12 @@
 
 #include "loom/Params.h"
 #include "loom/Status.h"
+#include "loom/Tensor.h"
 
 #include <map>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace loom {
 
@@ -44,6 +47,15 @@ Status loadCheckpoint(const std::string &path, ParamStore &store);
 /// file's header and layout (not against any model).
 Result<std::map<std::string, std::string>>
 readCheckpointMetadata(const std::string &path);
+
+/// Every tensor of a safetensors file (any producer: a Hugging Face
+/// model.safetensors as well as a Loom checkpoint), in header order, with its
+/// dtype as stored, after the same validation as loadCheckpoint.
+struct SafetensorsFile {
+  std::map<std::string, std::string> metadata;
+  std::vector<std::pair<std::string, Tensor>> tensors;
+};
+Result<SafetensorsFile> readSafetensors(const std::string &path);
 
 } // namespace loom
 
