@@ -14,6 +14,7 @@ packages=(
   llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools clang-22 lld-22
   libfmt-dev libgtest-dev libgmock-dev cmake ninja-build ccache
   libomp5-14  # the OpenMP runtime the JIT loads for parallel loops
+  libicu-dev  # Unicode properties and normalization for the tokenizers
 )
 # The sanitizer and fuzzer builds link clang's runtime libraries
 # (libclang_rt.asan_cxx.a, libclang_rt.tsan.a and friends).

@@ -1,0 +1,94 @@
+//===- Tokenizer.h - WordPiece and byte-level BPE tokenizers ----*- C++ -*-===//
+//
+// The two tokenizers of the pretrained models Loom imports, in C++, giving
+// the ids Hugging Face's `tokenizers` gives:
+//
+//   auto bert = loom::Tokenizer::fromDirectory("all-MiniLM-L6-v2/").value();
+//   loom::Encoding e = bert->encodePair("A question?", "An answer.", 128);
+//   // e.ids: [CLS] a question ? [SEP] an answer . [SEP]; e.segments: 0.. 1..
+//
+// - WordPiece (BERT, DistilBERT): BERT's normalizer (control characters
+//   removed, whitespace made ' ', spaces around CJK ideographs, optional
+//   lower-casing and accent stripping via NFD), split on whitespace and
+//   punctuation (ASCII punctuation and Unicode P*), then greedy longest-match
+//   word pieces with the "##" prefix; a word with no split, or longer than
+//   100 characters, is [UNK].
+// - Byte-level BPE (GPT-2, RoBERTa): GPT-2's pre-tokenization pattern
+//   ('s 't 're 've 'm 'll 'd, ?\p{L}+, ?\p{N}+, ?[^\s\p{L}\p{N}]+, \s+(?!\S),
+//   \s+), each piece's UTF-8 bytes as GPT-2's printable byte alphabet, merges
+//   applied by rank.
+//
+// Files: a tokenizer.json (model type WordPiece or BPE), else vocab.txt
+// (WordPiece, lower-cased), else vocab.json + merges.txt (BPE). Unicode
+// properties and normalization come from ICU.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LOOM_TOKENIZER_H
+#define LOOM_TOKENIZER_H
+
+#include "loom/Status.h"
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace loom {
+
+/// One encoded text (or text pair) with the model's special tokens.
+struct Encoding {
+  std::vector<int32_t> ids;
+  /// Token type of each id: 0 for the first text (and its special tokens),
+  /// 1 for the second.
+  std::vector<int32_t> segments;
+};
+
+class Tokenizer {
+public:
+  virtual ~Tokenizer();
+
+  /// The tokenizer of a model directory (tokenizer.json, vocab.txt, or
+  /// vocab.json + merges.txt).
+  static Result<std::unique_ptr<Tokenizer>>
+  fromDirectory(const std::string &dir);
+  /// A WordPiece tokenizer from a vocab.txt (one token per line).
+  static Result<std::unique_ptr<Tokenizer>>
+  wordPieceFromVocab(const std::string &vocabTxt, bool lowercase = true);
+  /// A byte-level BPE tokenizer from GPT-2's vocab.json and merges.txt.
+  static Result<std::unique_ptr<Tokenizer>>
+  bpeFromFiles(const std::string &vocabJson, const std::string &mergesTxt);
+
+  /// "wordpiece" or "bpe".
+  virtual std::string_view kind() const = 0;
+  virtual int32_t vocabSize() const = 0;
+  /// The id of token `token`, if it is in the vocabulary.
+  virtual std::optional<int32_t> tokenId(std::string_view token) const = 0;
+  /// The token of `id` ("" outside the vocabulary).
+  virtual std::string token(int32_t id) const = 0;
+
+  /// The tokens of `text`, without special tokens.
+  virtual std::vector<std::string> tokenize(std::string_view text) const = 0;
+  /// Their ids.
+  std::vector<int32_t> encode(std::string_view text) const;
+  /// Text from ids (special tokens skipped; WordPiece joins "##" pieces).
+  virtual std::string decode(const std::vector<int32_t> &ids) const = 0;
+
+  /// `text` (and `pair`) as the model reads them: BERT's
+  /// [CLS] text [SEP] (pair [SEP]), nothing added for BPE; truncated to
+  /// `maxLength` ids (0: no limit) by dropping tokens from the end of the
+  /// longer text first.
+  virtual Encoding encodePair(std::string_view text,
+                              std::optional<std::string_view> pair = {},
+                              int64_t maxLength = 0) const = 0;
+
+  /// The id that pads a batch ([PAD] for WordPiece; for BPE, tokenizer.json's
+  /// padding token if any, else 0).
+  virtual int32_t padId() const = 0;
+};
+
+} // namespace loom
+
+#endif // LOOM_TOKENIZER_H
