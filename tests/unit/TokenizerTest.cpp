@@ -13,6 +13,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "loom/Tokenizer.h"
+#include "tests/MiniLm.h"
 
 #include "runtime/Json.h"
 
@@ -106,18 +107,8 @@ TEST(Tokenizer, ByteLevelBpeMatchesHuggingFace) {
   }
 }
 
-/// all-MiniLM-L6-v2's directory, if fetched.
-std::string miniLmDir() {
-  if (const char *dir = std::getenv("LOOM_MINILM_DIR"))
-    return dir;
-  const char *home = std::getenv("HOME");
-  const char *cache = std::getenv("XDG_CACHE_HOME");
-  std::string base = cache ? cache : std::string(home ? home : "") + "/.cache";
-  return base + "/loom/hf/all-MiniLM-L6-v2";
-}
-
 TEST(Tokenizer, MiniLmMatchesHuggingFace) {
-  std::string dir = miniLmDir();
+  std::string dir = loom::testing::miniLmDir();
   if (!std::filesystem::exists(dir + "/tokenizer.json")) {
     std::fprintf(stderr,
                  "NO MINILM: %s has no tokenizer.json; the real BERT "
