@@ -15,6 +15,7 @@
 
 #include "loom/Checkpoint.h"
 #include "loom/Model.h"
+#include "loom/Tokenizer.h"
 
 #include "runtime/Json.h"
 
@@ -608,6 +609,26 @@ Result<ImportReport> importHuggingFace(const std::string &dir,
       {kConfigKey, configList},
       {"loom.model_file", report.modelFile},
       {"hf.model_type", report.architecture}};
+  // The tokenizer travels with the weights.
+  if (llvm::sys::fs::exists(dir + "/tokenizer.json") ||
+      llvm::sys::fs::exists(dir + "/vocab.txt") ||
+      llvm::sys::fs::exists(dir + "/vocab.json")) {
+    Result<TokenizerFiles> files = Tokenizer::readFiles(dir);
+    if (!files.ok())
+      return fail(files.status());
+    Result<std::unique_ptr<Tokenizer>> tokenizer =
+        Tokenizer::fromFiles(*files, dir);
+    if (!tokenizer.ok())
+      return fail(tokenizer.status());
+    if ((*tokenizer)->vocabSize() > std::stoll(config->at("vocab")))
+      return fail(Status::error(
+          "the tokenizer's vocabulary (" +
+          std::to_string((*tokenizer)->vocabSize()) +
+          " tokens) is larger than the model's (" + config->at("vocab") + ")"));
+    for (auto &[name, text] : *files)
+      metadata[Tokenizer::kMetadataPrefix + name] = std::move(text);
+    report.tokenizer = std::string((*tokenizer)->kind());
+  }
   Status saved = saveCheckpoint(checkpointPath, store, metadata);
   if (!saved.ok())
     return fail(saved);

@@ -435,4 +435,94 @@ Result<Seq2SeqBatch> sampleSeq2SeqBatch(Seq2SeqTask task, int64_t batch,
   return out;
 }
 
+//===----------------------------------------------------------------------===//
+// Text classification
+//===----------------------------------------------------------------------===//
+
+namespace {
+bool validUtf8(std::string_view text) {
+  for (size_t i = 0; i < text.size();) {
+    unsigned char b = text[i];
+    size_t length = b < 0x80 ? 1 : (b >> 5) == 6 ? 2 : (b >> 4) == 14 ? 3
+                                 : (b >> 3) == 30 ? 4 : 0;
+    if (length == 0 || i + length > text.size())
+      return false;
+    for (size_t k = 1; k < length; ++k)
+      if ((static_cast<unsigned char>(text[i + k]) & 0xc0) != 0x80)
+        return false;
+    i += length;
+  }
+  return true;
+}
+} // namespace
+
+Result<LabeledTexts> readLabeledTexts(const std::string &path) {
+  auto bytes = readCorpus(path);
+  if (!bytes.ok())
+    return bytes.status();
+  std::string text(bytes->begin(), bytes->end());
+  std::vector<std::pair<std::string, std::string>> rows;
+  size_t start = 0;
+  int64_t number = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos)
+      end = text.size();
+    std::string line = text.substr(start, end - start);
+    start = end + 1;
+    ++number;
+    if (!line.empty() && line.back() == '\r')
+      line.pop_back();
+    if (line.empty())
+      continue;
+    std::string where = "'" + path + "' line " + std::to_string(number);
+    size_t tab = line.find('\t');
+    if (tab == std::string::npos)
+      return Status::error(where + ": expected LABEL<TAB>TEXT");
+    if (tab == 0 || tab + 1 == line.size())
+      return Status::error(where + ": empty " +
+                           std::string(tab == 0 ? "label" : "text"));
+    if (!validUtf8(line))
+      return Status::error(where + ": not valid UTF-8");
+    rows.emplace_back(line.substr(0, tab), line.substr(tab + 1));
+  }
+  LabeledTexts data;
+  for (const auto &row : rows)
+    data.labels.push_back(row.first);
+  std::sort(data.labels.begin(), data.labels.end());
+  data.labels.erase(std::unique(data.labels.begin(), data.labels.end()),
+                    data.labels.end());
+  if (data.labels.size() < 2)
+    return Status::error("'" + path + "': " +
+                         std::to_string(data.labels.size()) +
+                         " distinct label(s); classification needs two");
+  for (auto &row : rows) {
+    data.classes.push_back(int32_t(
+        std::lower_bound(data.labels.begin(), data.labels.end(), row.first) -
+        data.labels.begin()));
+    data.texts.push_back(std::move(row.second));
+  }
+  return data;
+}
+
+Result<LabeledSplit> splitLabeledTexts(const LabeledTexts &data,
+                                       double heldOutFraction) {
+  if (!(heldOutFraction > 0 && heldOutFraction <= 0.5))
+    return Status::error("held-out fraction " +
+                         std::to_string(heldOutFraction) +
+                         " is not in (0, 0.5]");
+  int64_t every = std::max<int64_t>(2, std::llround(1 / heldOutFraction));
+  LabeledSplit split;
+  split.train.labels = split.heldOut.labels = data.labels;
+  std::vector<int64_t> seen(data.labels.size(), 0);
+  for (size_t i = 0; i < data.size(); ++i) {
+    int32_t c = data.classes[i];
+    LabeledTexts &part = ++seen[size_t(c)] % every == 0 ? split.heldOut
+                                                        : split.train;
+    part.classes.push_back(c);
+    part.texts.push_back(data.texts[i]);
+  }
+  return split;
+}
+
 } // namespace loom

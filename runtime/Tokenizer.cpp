@@ -12,6 +12,8 @@
 
 #include "Json.h"
 
+#include "loom/Checkpoint.h"
+
 #include <unicode/uchar.h>
 #include <unicode/unorm2.h>
 #include <unicode/ustring.h>
@@ -637,13 +639,11 @@ public:
   }
 };
 
-Result<std::unique_ptr<Tokenizer>> fromTokenizerJson(const std::string &path) {
-  Result<std::string> text = readText(path);
-  if (!text.ok())
-    return text.status();
+Result<std::unique_ptr<Tokenizer>> fromTokenizerJson(const std::string &text,
+                                                     const std::string &path) {
   json::Limits limits;
   limits.fullJson = true;
-  Result<json::Value> root = json::parse(*text, limits);
+  Result<json::Value> root = json::parse(text, limits);
   if (!root.ok())
     return root.status().withContext(path);
   const json::Value *model = root->find("model");
@@ -731,16 +731,12 @@ Result<std::unique_ptr<Tokenizer>> fromTokenizerJson(const std::string &path) {
                        " is not supported (WordPiece or BPE)");
 }
 
-} // namespace
-
-Result<std::unique_ptr<Tokenizer>>
-Tokenizer::wordPieceFromVocab(const std::string &vocabTxt, bool lowercase) {
-  Result<std::string> text = readText(vocabTxt);
-  if (!text.ok())
-    return text.status();
+Result<std::unique_ptr<Tokenizer>> wordPieceFromText(const std::string &text,
+                                                     bool lowercase,
+                                                     const std::string &path) {
   auto t = std::make_unique<WordPiece>();
   t->lower = t->stripAccents = lowercase;
-  std::istringstream lines(*text);
+  std::istringstream lines(text);
   std::string line;
   while (std::getline(lines, line)) {
     if (!line.empty() && line.back() == '\r')
@@ -748,27 +744,22 @@ Tokenizer::wordPieceFromVocab(const std::string &vocabTxt, bool lowercase) {
     t->vocab.emplace(line, int32_t(t->tokens.size()));
     t->tokens.push_back(line);
   }
-  LOOM_RETURN_IF_ERROR(t->check().withContext(vocabTxt));
+  LOOM_RETURN_IF_ERROR(t->check().withContext(path));
   return std::unique_ptr<Tokenizer>(std::move(t));
 }
 
-Result<std::unique_ptr<Tokenizer>>
-Tokenizer::bpeFromFiles(const std::string &vocabJson,
-                        const std::string &mergesTxt) {
-  Result<std::string> vocabText = readText(vocabJson);
-  if (!vocabText.ok())
-    return vocabText.status();
+Result<std::unique_ptr<Tokenizer>> bpeFromText(const std::string &vocabText,
+                                               const std::string &mergesText,
+                                               const std::string &vocabPath,
+                                               const std::string &mergesPath) {
   json::Limits limits;
   limits.fullJson = true;
-  Result<json::Value> vocab = json::parse(*vocabText, limits);
+  Result<json::Value> vocab = json::parse(vocabText, limits);
   if (!vocab.ok())
-    return vocab.status().withContext(vocabJson);
+    return vocab.status().withContext(vocabPath);
   auto t = std::make_unique<ByteLevelBpe>();
-  LOOM_RETURN_IF_ERROR(vocabFromJson(*vocab, vocabJson, t->vocab, t->tokens));
-  Result<std::string> merges = readText(mergesTxt);
-  if (!merges.ok())
-    return merges.status();
-  std::istringstream lines(*merges);
+  LOOM_RETURN_IF_ERROR(vocabFromJson(*vocab, vocabPath, t->vocab, t->tokens));
+  std::istringstream lines(mergesText);
   std::string line;
   int64_t number = 0;
   while (std::getline(lines, line)) {
@@ -781,22 +772,113 @@ Tokenizer::bpeFromFiles(const std::string &vocabJson,
     LOOM_RETURN_IF_ERROR(
         t->addMerge(line.substr(0, space),
                     space == std::string::npos ? "" : line.substr(space + 1),
-                    mergesTxt + ":" + std::to_string(number)));
+                    mergesPath + ":" + std::to_string(number)));
   }
   return std::unique_ptr<Tokenizer>(std::move(t));
 }
 
+} // namespace
+
+Result<std::unique_ptr<Tokenizer>>
+Tokenizer::wordPieceFromVocab(const std::string &vocabTxt, bool lowercase) {
+  Result<std::string> text = readText(vocabTxt);
+  if (!text.ok())
+    return text.status();
+  return wordPieceFromText(*text, lowercase, vocabTxt);
+}
+
+Result<std::unique_ptr<Tokenizer>>
+Tokenizer::bpeFromFiles(const std::string &vocabJson,
+                        const std::string &mergesTxt) {
+  Result<std::string> vocabText = readText(vocabJson);
+  if (!vocabText.ok())
+    return vocabText.status();
+  Result<std::string> merges = readText(mergesTxt);
+  if (!merges.ok())
+    return merges.status();
+  return bpeFromText(*vocabText, *merges, vocabJson, mergesTxt);
+}
+
+Result<TokenizerFiles> Tokenizer::readFiles(const std::string &dir) {
+  TokenizerFiles files;
+  for (const char *name :
+       {"tokenizer.json", "vocab.txt", "vocab.json", "merges.txt"}) {
+    std::string path = dir + "/" + name;
+    if (!fileExists(path))
+      continue;
+    Result<std::string> text = readText(path);
+    if (!text.ok())
+      return text.status();
+    files[name] = std::move(*text);
+  }
+  if (!files.count("tokenizer.json") && !files.count("vocab.txt") &&
+      !(files.count("vocab.json") && files.count("merges.txt")))
+    return Status::error("'" + dir +
+                         "' has no tokenizer.json, vocab.txt or vocab.json + "
+                         "merges.txt");
+  return files;
+}
+
+Result<std::unique_ptr<Tokenizer>>
+Tokenizer::fromFiles(const TokenizerFiles &files, const std::string &where) {
+  auto find = [&](const char *name) -> const std::string * {
+    auto it = files.find(name);
+    return it == files.end() ? nullptr : &it->second;
+  };
+  if (const std::string *json = find("tokenizer.json"))
+    return fromTokenizerJson(*json, where + "/tokenizer.json");
+  if (const std::string *vocab = find("vocab.txt"))
+    return wordPieceFromText(*vocab, true, where + "/vocab.txt");
+  const std::string *vocab = find("vocab.json"), *merges = find("merges.txt");
+  if (vocab && merges)
+    return bpeFromText(*vocab, *merges, where + "/vocab.json",
+                       where + "/merges.txt");
+  return Status::error(where +
+                       ": no tokenizer.json, vocab.txt or vocab.json + "
+                       "merges.txt");
+}
+
+Result<std::unique_ptr<Tokenizer>>
+Tokenizer::fromCheckpoint(const std::string &path) {
+  auto metadata = readCheckpointMetadata(path);
+  if (!metadata.ok())
+    return metadata.status();
+  TokenizerFiles files;
+  std::string_view prefix = kMetadataPrefix;
+  for (const auto &[key, value] : *metadata)
+    if (key.rfind(prefix, 0) == 0)
+      files[key.substr(prefix.size())] = value;
+  if (files.empty())
+    return Status::error("checkpoint '" + path +
+                         "' carries no tokenizer (import a model directory "
+                         "that has one, or pass --tokenizer DIR)");
+  return fromFiles(files, "checkpoint '" + path + "'");
+}
+
 Result<std::unique_ptr<Tokenizer>>
 Tokenizer::fromDirectory(const std::string &dir) {
-  if (fileExists(dir + "/tokenizer.json"))
-    return fromTokenizerJson(dir + "/tokenizer.json");
-  if (fileExists(dir + "/vocab.txt"))
-    return wordPieceFromVocab(dir + "/vocab.txt");
-  if (fileExists(dir + "/vocab.json") && fileExists(dir + "/merges.txt"))
-    return bpeFromFiles(dir + "/vocab.json", dir + "/merges.txt");
-  return Status::error("'" + dir +
-                       "' has no tokenizer.json, vocab.txt or vocab.json + "
-                       "merges.txt");
+  Result<TokenizerFiles> files = readFiles(dir);
+  if (!files.ok())
+    return files.status();
+  return fromFiles(*files, dir);
+}
+
+BatchEncoding Tokenizer::encodeBatch(const std::vector<std::string> &texts,
+                                     int64_t length) const {
+  BatchEncoding batch;
+  int64_t rows = int64_t(texts.size());
+  batch.tokens = Tensor::empty(DType::I32, {rows, length});
+  batch.segments = Tensor::empty(DType::I32, {rows, length});
+  for (int64_t r = 0; r < rows; ++r) {
+    Encoding e = encodePair(texts[size_t(r)], std::nullopt, length);
+    e.ids.resize(size_t(length), padId());
+    e.segments.resize(size_t(length), 0);
+    std::copy(e.ids.begin(), e.ids.end(),
+              batch.tokens.data<int32_t>() + r * length);
+    std::copy(e.segments.begin(), e.segments.end(),
+              batch.segments.data<int32_t>() + r * length);
+  }
+  return batch;
 }
 
 } // namespace loom

@@ -14,12 +14,16 @@
 
 #include "loom/Checkpoint.h"
 #include "loom/Data.h"
+#include "loom/Import.h"
+#include "loom/Tokenizer.h"
 #include "loom/Trainer.h"
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <optional>
 #include <fstream>
 #include <functional>
 #include <unistd.h>
@@ -173,6 +177,83 @@ void progress(int64_t step, int64_t steps, double loss, double lr,
   std::fflush(stderr);
 }
 
+/// Batches of B examples of `data` drawn uniformly (a pure function of the
+/// seed), tokenized to T ids.
+BatchFn labeledBatches(const LabeledTexts &data, const Tokenizer &tokenizer,
+                       int64_t batch, int64_t ctx) {
+  return [&data, &tokenizer, batch,
+          ctx](uint64_t seed) -> Result<std::vector<Tensor>> {
+    if (data.size() == 0)
+      return Status::error("no examples to draw a batch from");
+    Rng rng(seed);
+    std::vector<std::string> texts;
+    Tensor labels = Tensor::empty(DType::I32, {batch});
+    for (int64_t b = 0; b < batch; ++b) {
+      size_t i = size_t(rng.below(uint64_t(data.size())));
+      texts.push_back(data.texts[i]);
+      labels.data<int32_t>()[b] = data.classes[i];
+    }
+    BatchEncoding encoded = tokenizer.encodeBatch(texts, ctx);
+    return std::vector<Tensor>{encoded.tokens, encoded.segments, labels};
+  };
+}
+
+/// Every parameter of checkpoint `path` whose name and shape the model has
+/// goes into the model; returns the model's parameters it did not fill.
+/// Errors when it fills none (the wrong checkpoint).
+Result<std::vector<std::string>> initializeFrom(Model &model,
+                                                const std::string &path) {
+  auto file = readSafetensors(path);
+  if (!file.ok())
+    return file.status();
+  ParamStore &store = model.params();
+  std::vector<bool> filled(store.size(), false);
+  for (const auto &[name, tensor] : file->tensors) {
+    std::optional<size_t> index = store.indexOf(name);
+    if (!index)
+      continue;
+    const ParamInfo &info = store.param(*index);
+    if (info.shape != tensor.shape() || info.dtype != tensor.dtype())
+      continue;
+    std::memcpy(store.data() + info.offset, tensor.rawData(), info.nbytes());
+    filled[*index] = true;
+  }
+  std::vector<std::string> fresh;
+  for (size_t i = 0; i < store.size(); ++i)
+    if (!filled[i])
+      fresh.push_back(store.param(i).name);
+  if (fresh.size() == store.size())
+    return Status::error("checkpoint '" + path +
+                         "' has none of the model's parameters");
+  return fresh;
+}
+
+/// The share of `data` that function `fn` (class scores [B, classes]) of
+/// `model` classifies right, batch by batch (the last batch padded by
+/// repeating its first example).
+Result<double> accuracy(Model &model, const std::string &fn,
+                        const LabeledTexts &data, const Tokenizer &tokenizer,
+                        int64_t batch, int64_t ctx) {
+  int64_t right = 0;
+  for (size_t start = 0; start < data.size(); start += size_t(batch)) {
+    std::vector<std::string> texts;
+    for (int64_t b = 0; b < batch; ++b)
+      texts.push_back(data.texts[std::min(start + size_t(b), data.size() - 1)]);
+    BatchEncoding encoded = tokenizer.encodeBatch(texts, ctx);
+    auto out = model.call(fn, {encoded.tokens, encoded.segments});
+    if (!out.ok())
+      return out.status();
+    const Tensor &scores = out.value()[0];
+    int64_t classes = scores.dim(1);
+    for (int64_t b = 0; b < batch && start + size_t(b) < data.size(); ++b) {
+      const float *row = scores.data<float>() + b * classes;
+      int64_t best = std::max_element(row, row + classes) - row;
+      right += best == data.classes[start + size_t(b)];
+    }
+  }
+  return double(right) / double(std::max<size_t>(data.size(), 1));
+}
+
 } // namespace
 
 int loom::tools::trainModel(const TrainOptions &o) {
@@ -184,17 +265,88 @@ int loom::tools::trainModel(const TrainOptions &o) {
   compileOptions.seed = o.seed;
   compileOptions.training = true;
   compileOptions.target = o.target;
+  // An imported checkpoint's configuration (--config wins).
+  std::map<std::string, std::string> initMetadata;
+  if (!o.init.empty()) {
+    auto saved = checkpointConfig(o.init);
+    if (!saved.ok())
+      return fail(saved.status().message());
+    for (const auto &[key, value] : saved.value())
+      compileOptions.config.emplace(key, value);
+    auto metadata = readCheckpointMetadata(o.init);
+    if (!metadata.ok())
+      return fail(metadata.status().message());
+    for (const auto &[key, value] : metadata.value())
+      if (key.rfind("loom.config", 0) == 0 ||
+          key.rfind(Tokenizer::kMetadataPrefix, 0) == 0)
+        initMetadata[key] = value;
+  }
   auto compiled = compile(o.file, compileOptions);
   if (!compiled.ok())
     return fail(compiled.status().message());
-  Model &model = compiled.value();
-  const FunctionInfo *loss = findFunction(model, o.function);
+  const FunctionInfo *loss = findFunction(compiled.value(), o.function);
   if (!loss)
     return fail("no function '" + o.function + "' in '" + o.file + "'");
   std::string task = o.task.empty() ? taskOf(*loss) : o.task;
   if (task.empty())
     return fail("cannot tell the objective of '" + o.function +
                 "' from its inputs; pass --task");
+
+  // Text classification: labeled lines, a tokenizer, a held-out split, and
+  // as many classes as labels.
+  bool textClassify = task == "classify" && !o.data.empty();
+  std::optional<LabeledSplit> labeled;
+  std::unique_ptr<Tokenizer> tokenizer;
+  if (textClassify) {
+    auto data = readLabeledTexts(o.data);
+    if (!data.ok())
+      return fail(data.status().message());
+    auto split = splitLabeledTexts(data.value(), o.heldOut);
+    if (!split.ok())
+      return fail(split.status().message());
+    labeled = std::move(split.value());
+    auto loaded = !o.tokenizer.empty() ? Tokenizer::fromDirectory(o.tokenizer)
+                  : !o.init.empty()    ? Tokenizer::fromCheckpoint(o.init)
+                                       : Result<std::unique_ptr<Tokenizer>>(
+                                             Status::error(
+                                                 "text classification needs "
+                                                 "a tokenizer: --tokenizer "
+                                                 "DIR or an --init checkpoint "
+                                                 "that carries one"));
+    if (!loaded.ok())
+      return fail(loaded.status().message());
+    tokenizer = std::move(loaded.value());
+    std::string classes = std::to_string(labeled->train.labels.size());
+    auto given = o.config.find("classes");
+    if (given != o.config.end() && given->second != classes)
+      return fail("--config classes=" + given->second + " but '" + o.data +
+                  "' has " + classes + " labels");
+    if (compileOptions.config["classes"] != classes) {
+      compileOptions.config["classes"] = classes;
+      compiled = compile(o.file, compileOptions);
+      if (!compiled.ok())
+        return fail(compiled.status().message());
+    }
+    std::printf("data: %zu labels, %zu training and %zu held-out examples "
+                "(%s)\n",
+                labeled->train.labels.size(), labeled->train.size(),
+                labeled->heldOut.size(), o.data.c_str());
+  }
+  Model &model = compiled.value();
+  loss = findFunction(model, o.function);
+  if (!o.init.empty()) {
+    auto fresh = initializeFrom(model, o.init);
+    if (!fresh.ok())
+      return fail(fresh.status().message());
+    std::printf("init: %s", o.init.c_str());
+    if (!fresh.value().empty()) {
+      std::printf(" (initialized, not in it:");
+      for (const std::string &name : fresh.value())
+        std::printf(" %s", name.c_str());
+      std::printf(")");
+    }
+    std::printf("\n");
+  }
 
   std::vector<uint8_t> train, validation;
   if (task == "lm" || task == "mlm") {
@@ -209,11 +361,18 @@ int loom::tools::trainModel(const TrainOptions &o) {
     train = std::move(parts.value().train);
     validation = std::move(parts.value().validation);
   }
-  auto trainBatches = makeBatches(task, &train, o.batch, o.ctx);
+  auto trainBatches =
+      textClassify ? Result<BatchFn>(labeledBatches(labeled->train, *tokenizer,
+                                                    o.batch, o.ctx))
+                   : makeBatches(task, &train, o.batch, o.ctx);
   if (!trainBatches.ok())
     return fail(trainBatches.status().message());
-  auto validBatches = makeBatches(
-      task, validation.empty() ? &train : &validation, o.batch, o.ctx);
+  auto validBatches =
+      textClassify
+          ? Result<BatchFn>(
+                labeledBatches(labeled->heldOut, *tokenizer, o.batch, o.ctx))
+          : makeBatches(task, validation.empty() ? &train : &validation,
+                        o.batch, o.ctx);
   if (!validBatches.ok())
     return fail(validBatches.status().message());
 
@@ -282,8 +441,19 @@ int loom::tools::trainModel(const TrainOptions &o) {
   auto saveCheckpoint = [&]() -> bool {
     if (o.checkpoint.empty())
       return true;
-    Status s = trainer.saveCheckpoint(
-        o.checkpoint, {{"loom.task", task}, {"loom.file", o.file}});
+    std::map<std::string, std::string> metadata = initMetadata;
+    metadata["loom.task"] = task;
+    metadata["loom.file"] = o.file;
+    if (textClassify) {
+      std::string labels, config;
+      for (const std::string &label : labeled->train.labels)
+        labels += (labels.empty() ? "" : "\n") + label;
+      metadata["loom.labels"] = labels;
+      for (const auto &[key, value] : compileOptions.config)
+        config += (config.empty() ? "" : ",") + key + "=" + value;
+      metadata["loom.config"] = config;
+    }
+    Status s = trainer.saveCheckpoint(o.checkpoint, metadata);
     if (!s.ok())
       fail(s.message());
     return s.ok();
@@ -327,6 +497,39 @@ int loom::tools::trainModel(const TrainOptions &o) {
     std::fputc('\n', stderr);
   if (!saveCheckpoint())
     return 1;
+
+  if (textClassify) {
+    // Accuracy with dropout off: the same parameters in a model compiled
+    // for inference.
+    CompileOptions inference = compileOptions;
+    inference.training = false;
+    auto evaluator = compile(o.file, inference);
+    if (!evaluator.ok())
+      return fail(evaluator.status().message());
+    if (evaluator->params().totalBytes() != model.params().totalBytes())
+      return fail("internal error: the inference model's parameters differ");
+    std::memcpy(evaluator->params().data(), model.params().data(),
+                model.params().totalBytes());
+    auto held = accuracy(evaluator.value(), o.evalFunction, labeled->heldOut,
+                         *tokenizer, o.batch, o.ctx);
+    if (!held.ok())
+      return fail(held.status().message());
+    auto seen = accuracy(evaluator.value(), o.evalFunction, labeled->train,
+                         *tokenizer, o.batch, o.ctx);
+    if (!seen.ok())
+      return fail(seen.status().message());
+    double seconds =
+        std::chrono::duration<double>(Clock::now() - start).count();
+    std::printf("trained %lld steps in %.1fs (compile %.1fs): train loss "
+                "%.4f, train accuracy %.1f%%, held-out accuracy %.1f%% "
+                "(%zu examples)\n",
+                (long long)o.steps, seconds, model.compileSeconds(), lastLoss,
+                100 * seen.value(), 100 * held.value(),
+                labeled->heldOut.size());
+    if (!o.checkpoint.empty())
+      std::printf("checkpoint: %s\n", o.checkpoint.c_str());
+    return 0;
+  }
 
   // Validation loss over a few fixed batches (with dropout active when the
   // model uses it: the model was compiled for training).

@@ -21,7 +21,18 @@ struct TrainOptions {
   std::map<std::string, std::string> config;
   /// lm, mlm, classify, copy, reverse; empty: from the loss's inputs.
   std::string task;
-  std::string data; // a text corpus (lm, mlm)
+  /// A text corpus (lm, mlm), or labeled lines "LABEL<TAB>TEXT" (classify:
+  /// text classification with a tokenizer, accuracy on a held-out split).
+  std::string data;
+  /// Parameters to start from (e.g. `loomc import`'s): every parameter of
+  /// the checkpoint with the model's name and shape; the rest (a new head)
+  /// keep their initializer. Its configuration and tokenizer apply.
+  std::string init;
+  /// A model directory whose tokenizer encodes --data (else --init's).
+  std::string tokenizer;
+  double heldOut = 0.2;
+  /// The function whose argmax is the predicted class (classify).
+  std::string evalFunction = "classify";
   int64_t steps = 100, batch = 8, ctx = 64;
   double lr = 1e-3;
   std::string schedule = "constant";

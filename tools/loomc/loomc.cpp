@@ -93,9 +93,26 @@ cl::opt<std::string> taskName("task",
                               cl::desc("Objective: lm, mlm, classify, copy, "
                                        "reverse (default: from the loss)"),
                               cl::sub(trainCmd), cl::cat(loomCategory));
-cl::opt<std::string> dataFile("data", cl::desc("Training text (lm, mlm)"),
-                              cl::value_desc("TEXT"), cl::sub(trainCmd),
+cl::opt<std::string> dataFile("data",
+                              cl::desc("Training text (lm, mlm), or lines "
+                                       "LABEL<TAB>TEXT (classify)"),
+                              cl::value_desc("FILE"), cl::sub(trainCmd),
                               cl::cat(loomCategory));
+cl::opt<std::string> initFrom(
+    "init",
+    cl::desc("Start from this checkpoint's parameters (e.g. loomc import's; "
+             "new heads keep their initializer), configuration and "
+             "tokenizer"),
+    cl::value_desc("CKPT"), cl::sub(trainCmd), cl::cat(loomCategory));
+cl::opt<std::string> tokenizerDir(
+    "tokenizer",
+    cl::desc("A model directory whose tokenizer encodes --data (classify)"),
+    cl::value_desc("DIR"), cl::sub(trainCmd), cl::cat(loomCategory));
+cl::opt<double> heldOutFraction(
+    "held-out",
+    cl::desc("Share of each label's examples held out for accuracy "
+             "(classify)"),
+    cl::init(0.2), cl::sub(trainCmd), cl::cat(loomCategory));
 cl::opt<int64_t> trainSteps("steps", cl::desc("Training steps"), cl::init(100),
                             cl::sub(trainCmd), cl::cat(loomCategory));
 cl::opt<int64_t> batchSize("batch", cl::desc("Batch size"), cl::init(8),
@@ -723,6 +740,9 @@ int importModel(const std::map<std::string, std::string> &config) {
   for (const auto &[key, value] : r.config)
     llvm::outs() << " " << key << "=" << value;
   llvm::outs() << "\n";
+  if (!r.tokenizer.empty())
+    llvm::outs() << "tokenizer: " << r.tokenizer
+                 << " (kept in the checkpoint)\n";
   if (!r.initialized.empty()) {
     llvm::outs() << "initialized (not in the directory):";
     for (const std::string &name : r.initialized)
@@ -797,6 +817,9 @@ int main(int argc, char **argv) {
     t.config = config;
     t.task = taskName;
     t.data = dataFile;
+    t.init = initFrom;
+    t.tokenizer = tokenizerDir;
+    t.heldOut = heldOutFraction;
     t.steps = trainSteps;
     t.batch = batchSize;
     t.ctx = ctxLen;

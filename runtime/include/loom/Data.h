@@ -195,6 +195,36 @@ Result<ClassificationBatch> sampleCountTask(int64_t batch, int64_t seqLen,
                                             const CountTaskConfig &config = {});
 
 //===----------------------------------------------------------------------===//
+// Text classification from labeled lines (a tokenizer makes the batches:
+// loom/Tokenizer.h)
+//===----------------------------------------------------------------------===//
+
+/// Examples of a labeled text file: one per line, "label<TAB>text".
+struct LabeledTexts {
+  /// The distinct labels, sorted: a label's class is its index here.
+  std::vector<std::string> labels;
+  std::vector<int32_t> classes; // per example
+  std::vector<std::string> texts;
+  size_t size() const { return texts.size(); }
+};
+
+/// Reads `path`; empty lines are skipped. Errors name the line of a line
+/// without a tab, an empty label or text, invalid UTF-8, or a file with
+/// fewer than two labels.
+Result<LabeledTexts> readLabeledTexts(const std::string &path);
+
+/// A fixed held-out split: of each label's examples in file order, every
+/// k-th (k = round(1 / fraction), starting with the k-th) is held out, so
+/// every label is in both parts when it has at least k examples. Labels
+/// (and so classes) are kept in both parts. Errors unless the fraction is
+/// in (0, 0.5].
+struct LabeledSplit {
+  LabeledTexts train, heldOut;
+};
+Result<LabeledSplit> splitLabeledTexts(const LabeledTexts &data,
+                                       double heldOutFraction);
+
+//===----------------------------------------------------------------------===//
 // Sequence to sequence (transformer.loom and seq2seq_lstm.loom:
 // loss(src, tgt_in, tgt_out))
 //===----------------------------------------------------------------------===//

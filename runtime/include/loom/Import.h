@@ -13,7 +13,9 @@
 // linear layers' [out, in] weights and splitting GPT-2's fused query/key/value
 // projection, and writes a Loom checkpoint. The model is configured from
 // config.json, and the checkpoint's metadata records that configuration
-// ("loom.config"), which loomc applies when it loads the checkpoint.
+// ("loom.config"), which loomc applies when it loads the checkpoint, with
+// the directory's tokenizer files ("loom.tokenizer/..."; loom/Tokenizer.h),
+// so the checkpoint alone tokenizes, runs and fine-tunes.
 //
 // Parameters the directory does not hold (a classification head added for
 // fine-tuning) keep the model's initializer and are listed in the report;
@@ -58,6 +60,9 @@ struct ImportReport {
   /// Tensors of the directory that the model has no use for (a pre-training
   /// head, buffers such as position_ids).
   std::vector<std::string> ignored;
+  /// The tokenizer kept in the checkpoint ("wordpiece", "bpe"; empty when
+  /// the directory has none).
+  std::string tokenizer;
   /// Imported tensors and their floats.
   int64_t tensors = 0, parameters = 0;
 };

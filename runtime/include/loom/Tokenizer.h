@@ -28,8 +28,10 @@
 #define LOOM_TOKENIZER_H
 
 #include "loom/Status.h"
+#include "loom/Tensor.h"
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -46,9 +48,33 @@ struct Encoding {
   std::vector<int32_t> segments;
 };
 
+/// Texts padded (with padId()) or truncated to one length, without pairs.
+struct BatchEncoding {
+  Tensor tokens;   // i32[B, T]
+  Tensor segments; // i32[B, T]: zeros
+};
+
+/// A tokenizer's files by name ("tokenizer.json", "vocab.txt",
+/// "vocab.json", "merges.txt") and their text: what a directory holds, and
+/// what `loomc import` keeps in a checkpoint's metadata.
+using TokenizerFiles = std::map<std::string, std::string>;
+
 class Tokenizer {
 public:
   virtual ~Tokenizer();
+
+  /// The tokenizer a checkpoint written by `loomc import` carries in its
+  /// metadata (keys "loom.tokenizer/<file name>").
+  static Result<std::unique_ptr<Tokenizer>>
+  fromCheckpoint(const std::string &path);
+  static constexpr const char *kMetadataPrefix = "loom.tokenizer/";
+
+  /// The tokenizer files of directory `dir`.
+  static Result<TokenizerFiles> readFiles(const std::string &dir);
+  /// A tokenizer from files (tokenizer.json first, then vocab.txt, then
+  /// vocab.json + merges.txt); `where` names them in errors.
+  static Result<std::unique_ptr<Tokenizer>>
+  fromFiles(const TokenizerFiles &files, const std::string &where);
 
   /// The tokenizer of a model directory (tokenizer.json, vocab.txt, or
   /// vocab.json + merges.txt).
@@ -83,6 +109,10 @@ public:
   virtual Encoding encodePair(std::string_view text,
                               std::optional<std::string_view> pair = {},
                               int64_t maxLength = 0) const = 0;
+
+  /// Each text as encodePair(text) padded or truncated to `length`.
+  BatchEncoding encodeBatch(const std::vector<std::string> &texts,
+                            int64_t length) const;
 
   /// The id that pads a batch ([PAD] for WordPiece; for BPE, tokenizer.json's
   /// padding token if any, else 0).
