@@ -156,6 +156,38 @@ std::vector<Target> mapDistilBert(llvm::StringRef name) {
       [&] { return layerNorm(rest, "output_layer_norm.", to + "ln2."); });
 }
 
+std::vector<Target> mapAlbert(llvm::StringRef name) {
+  if (name == "embeddings.word_embeddings.weight")
+    return {Target{"tok.weight"}};
+  if (name == "embeddings.position_embeddings.weight")
+    return {Target{"pos.weight"}};
+  if (name == "embeddings.token_type_embeddings.weight")
+    return {Target{"seg.weight"}};
+  if (name.starts_with("embeddings.LayerNorm."))
+    return layerNorm(name, "embeddings.LayerNorm.", "ln.");
+  if (name.starts_with("encoder.embedding_hidden_mapping_in."))
+    return linear(name, "encoder.embedding_hidden_mapping_in.", "project.");
+  if (name.starts_with("pooler."))
+    return linear(name, "pooler.", "pooler.");
+  if (name.starts_with("classifier."))
+    return linear(name, "classifier.", "classifier.");
+  // One group of one layer (the configuration is checked): the shared one.
+  llvm::StringRef rest = name;
+  if (!rest.consume_front("encoder.albert_layer_groups.0.albert_layers.0."))
+    return {};
+  return firstOf(
+      [&] { return linear(rest, "attention.query.", "encoder.attn.query."); },
+      [&] { return linear(rest, "attention.key.", "encoder.attn.key."); },
+      [&] { return linear(rest, "attention.value.", "encoder.attn.value."); },
+      [&] { return linear(rest, "attention.dense.", "encoder.attn.out."); },
+      [&] { return layerNorm(rest, "attention.LayerNorm.", "encoder.ln1."); },
+      [&] { return linear(rest, "ffn.", "encoder.mlp.fc1."); },
+      [&] { return linear(rest, "ffn_output.", "encoder.mlp.fc2."); },
+      [&] {
+        return layerNorm(rest, "full_layer_layer_norm.", "encoder.ln2.");
+      });
+}
+
 /// GPT-2's Conv1D layers store [in, out] weights: Loom's layout already.
 std::vector<Target> conv1d(llvm::StringRef rest, llvm::StringRef hf,
                            const std::string &loom) {
@@ -208,6 +240,12 @@ std::optional<Architecture> architectureOf(const std::string &modelType) {
                         mapDistilBert,
                         {"pooler.", "classifier.", "seg."},
                         {"seg."}};
+  if (modelType == "albert")
+    return Architecture{"hf/albert.loom",
+                        {"albert."},
+                        mapAlbert,
+                        {"pooler.", "classifier."},
+                        {}};
   if (modelType == "gpt2")
     return Architecture{"gpt.loom", {"transformer."}, mapGpt2, {}, {}};
   return std::nullopt;
@@ -333,6 +371,44 @@ loomConfig(const std::string &modelType, ConfigReader &r) {
     put("pad", pad);
     // RoBERTa numbers positions from pad + 1 (padding_idx + 1).
     put("pos_offset", modelType == "roberta" ? pad + 1 : 0);
+    c["eps"] = numberText(eps);
+    c["drop"] = numberText(drop);
+    c["activation"] = activation;
+    return c;
+  }
+  if (modelType == "albert") {
+    LOOM_TRY(groups, r.integer("num_hidden_groups", 1));
+    LOOM_TRY(inner, r.integer("inner_group_num", 1));
+    if (groups != 1 || inner != 1)
+      return r.error("num_hidden_groups " + std::to_string(groups) +
+                     " and inner_group_num " + std::to_string(inner) +
+                     ": only one shared layer (1 and 1) is supported");
+    LOOM_TRY(type, r.string("position_embedding_type", "absolute"));
+    if (type != "absolute")
+      return r.error("position_embedding_type '" + type +
+                     "' is not supported (only absolute positions)");
+    LOOM_TRY(vocab, r.integer("vocab_size"));
+    LOOM_TRY(ctx, r.integer("max_position_embeddings"));
+    LOOM_TRY(types, r.integer("type_vocab_size", 2));
+    LOOM_TRY(embed, r.integer("embedding_size"));
+    LOOM_TRY(d, r.integer("hidden_size"));
+    LOOM_TRY(heads, r.integer("num_attention_heads"));
+    LOOM_TRY(layers, r.integer("num_hidden_layers"));
+    LOOM_TRY(ffn, r.integer("intermediate_size"));
+    LOOM_TRY(pad, r.integer("pad_token_id", 0));
+    LOOM_TRY(eps, r.number("layer_norm_eps", 1e-12));
+    LOOM_TRY(drop, r.number("hidden_dropout_prob", 0.0));
+    LOOM_TRY(act, r.string("hidden_act", "gelu_new"));
+    LOOM_TRY(activation, activationOf(act, r));
+    put("vocab", vocab);
+    put("ctx", ctx);
+    put("types", types);
+    put("embed", embed);
+    put("d", d);
+    put("heads", heads);
+    put("layers", layers);
+    put("ffn", ffn);
+    put("pad", pad);
     c["eps"] = numberText(eps);
     c["drop"] = numberText(drop);
     c["activation"] = activation;
@@ -477,9 +553,9 @@ Result<ImportReport> importHuggingFace(const std::string &dir,
     return fail(modelType.status());
   std::optional<Architecture> arch = architectureOf(*modelType);
   if (!arch)
-    return fail(
-        reader.error("model_type '" + *modelType +
-                     "' is not supported (bert, roberta, distilbert or gpt2)"));
+    return fail(reader.error(
+        "model_type '" + *modelType +
+        "' is not supported (bert, roberta, distilbert, albert or gpt2)"));
   Result<std::map<std::string, std::string>> config =
       loomConfig(*modelType, reader);
   if (!config.ok())
@@ -621,10 +697,10 @@ Result<ImportReport> importHuggingFace(const std::string &dir,
     if (!tokenizer.ok())
       return fail(tokenizer.status());
     if ((*tokenizer)->vocabSize() > std::stoll(config->at("vocab")))
-      return fail(Status::error(
-          "the tokenizer's vocabulary (" +
-          std::to_string((*tokenizer)->vocabSize()) +
-          " tokens) is larger than the model's (" + config->at("vocab") + ")"));
+      return fail(Status::error("the tokenizer's vocabulary (" +
+                                std::to_string((*tokenizer)->vocabSize()) +
+                                " tokens) is larger than the model's (" +
+                                config->at("vocab") + ")"));
     for (auto &[name, text] : *files)
       metadata[Tokenizer::kMetadataPrefix + name] = std::move(text);
     report.tokenizer = std::string((*tokenizer)->kind());

@@ -261,12 +261,13 @@ public:
 /// `blocks = repeat(layers) nn.DecoderLayer(d, heads)`.
 class SubStmt : public Stmt {
 public:
-  SubStmt(llvm::SMRange r, llvm::StringRef name, ExprPtr repeat,
+  SubStmt(llvm::SMRange r, llvm::StringRef name, ExprPtr repeat, ExprPtr shared,
           std::unique_ptr<CallExpr> ctor)
       : Stmt(Kind::Sub, r), name(name.str()), repeat(std::move(repeat)),
-        ctor(std::move(ctor)) {}
+        shared(std::move(shared)), ctor(std::move(ctor)) {}
   std::string name;
   ExprPtr repeat; // null unless `repeat(n)`
+  ExprPtr shared; // null unless `repeat(n, shared = ...)`
   std::unique_ptr<CallExpr> ctor;
   static bool classof(const Stmt *s) { return s->getKind() == Kind::Sub; }
 };

@@ -154,6 +154,11 @@ private:
       if (sub.repeat) {
         line(indent + 1) << "(repeat\n";
         expr(*sub.repeat, indent + 2);
+        if (sub.shared) {
+          line(indent + 2) << "(shared\n";
+          expr(*sub.shared, indent + 3);
+          line(indent + 2) << ")\n";
+        }
         line(indent + 1) << ")\n";
       }
       expr(*sub.ctor, indent + 1);

@@ -299,7 +299,8 @@ StmtPtr Parser::parseParam() {
                                      std::move(init));
 }
 
-/// sub := IDENT '=' ('repeat' '(' expr ')')? callee '(' args ')'
+/// sub := IDENT '=' ('repeat' '(' expr (',' 'shared' '=' expr)? ')')?
+///        callee '(' args ')'
 StmtPtr Parser::parseSub() {
   SMLoc start = tok.loc();
   std::string name = tok.text.str();
@@ -307,12 +308,27 @@ StmtPtr Parser::parseSub() {
   if (!expect(Tok::Assign,
               "after '" + name + "' (a sub-block: name = Block(...))"))
     return nullptr;
-  ExprPtr repeat;
+  ExprPtr repeat, shared;
   if (consumeIf(Tok::KwRepeat)) {
     if (!expect(Tok::LParen, "after 'repeat'"))
       return nullptr;
     repeat = parseExpr();
-    if (!repeat || !expect(Tok::RParen, "after the repeat count"))
+    if (!repeat)
+      return nullptr;
+    if (consumeIf(Tok::Comma)) {
+      if (!tok.is(Tok::Ident) || tok.text != "shared") {
+        diags.error(tok.loc(), "expected 'shared = ...' after the repeat "
+                               "count");
+        return nullptr;
+      }
+      consume();
+      if (!expect(Tok::Assign, "after 'shared'"))
+        return nullptr;
+      shared = parseExpr();
+      if (!shared)
+        return nullptr;
+    }
+    if (!expect(Tok::RParen, "after the repeat count"))
       return nullptr;
   }
   SMLoc ctorStart = tok.loc();
@@ -329,7 +345,7 @@ StmtPtr Parser::parseSub() {
   }
   std::unique_ptr<CallExpr> call(llvm::cast<CallExpr>(ctor.release()));
   return std::make_unique<SubStmt>(rangeFrom(start), name, std::move(repeat),
-                                   std::move(call));
+                                   std::move(shared), std::move(call));
 }
 
 /// fn := 'fn' IDENT '(' (IDENT (':' type)? ('=' expr)?) % ',' ')'

@@ -645,7 +645,31 @@ void Sema::declareSub(Instance &inst, const SubStmt &sub) {
                                       count->str());
     return fail();
   }
+  bool shared = false;
+  if (sub.shared) {
+    Value flag = eval(*sub.shared);
+    if (flag.isError())
+      return fail();
+    if (flag.kind != Value::Kind::Bool) {
+      error(sub.shared->getRange(),
+            "'shared' of a repeat must be a compile-time boolean, got " +
+                flag.describe());
+      return fail();
+    }
+    shared = flag.flag;
+  }
   Value value = Value::make(Value::Kind::Repeat);
+  if (shared) {
+    // One layer whose parameters every repetition uses (ALBERT's
+    // cross-layer sharing): their gradients add up.
+    Instance *layer = instantiate(*ctor.block, *file, &inst, path, display,
+                                  args, sub.ctor->getRange());
+    if (!layer)
+      return fail();
+    value.layers.assign(size_t(*n), layer);
+    addMember(inst, sub.name, sub.getLoc(), value);
+    return;
+  }
   for (int64_t i = 0; i < *n; ++i) {
     Instance *layer = instantiate(
         *ctor.block, *file, &inst, path + "." + std::to_string(i),

@@ -443,8 +443,11 @@ namespace {
 bool validUtf8(std::string_view text) {
   for (size_t i = 0; i < text.size();) {
     unsigned char b = text[i];
-    size_t length = b < 0x80 ? 1 : (b >> 5) == 6 ? 2 : (b >> 4) == 14 ? 3
-                                 : (b >> 3) == 30 ? 4 : 0;
+    size_t length = b < 0x80         ? 1
+                    : (b >> 5) == 6  ? 2
+                    : (b >> 4) == 14 ? 3
+                    : (b >> 3) == 30 ? 4
+                                     : 0;
     if (length == 0 || i + length > text.size())
       return false;
     for (size_t k = 1; k < length; ++k)
@@ -493,8 +496,8 @@ Result<LabeledTexts> readLabeledTexts(const std::string &path) {
   data.labels.erase(std::unique(data.labels.begin(), data.labels.end()),
                     data.labels.end());
   if (data.labels.size() < 2)
-    return Status::error("'" + path + "': " +
-                         std::to_string(data.labels.size()) +
+    return Status::error("'" + path +
+                         "': " + std::to_string(data.labels.size()) +
                          " distinct label(s); classification needs two");
   for (auto &row : rows) {
     data.classes.push_back(int32_t(
@@ -517,8 +520,8 @@ Result<LabeledSplit> splitLabeledTexts(const LabeledTexts &data,
   std::vector<int64_t> seen(data.labels.size(), 0);
   for (size_t i = 0; i < data.size(); ++i) {
     int32_t c = data.classes[i];
-    LabeledTexts &part = ++seen[size_t(c)] % every == 0 ? split.heldOut
-                                                        : split.train;
+    LabeledTexts &part =
+        ++seen[size_t(c)] % every == 0 ? split.heldOut : split.train;
     part.classes.push_back(c);
     part.texts.push_back(data.texts[i]);
   }

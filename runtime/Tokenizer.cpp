@@ -833,9 +833,8 @@ Tokenizer::fromFiles(const TokenizerFiles &files, const std::string &where) {
   if (vocab && merges)
     return bpeFromText(*vocab, *merges, where + "/vocab.json",
                        where + "/merges.txt");
-  return Status::error(where +
-                       ": no tokenizer.json, vocab.txt or vocab.json + "
-                       "merges.txt");
+  return Status::error(where + ": no tokenizer.json, vocab.txt or vocab.json + "
+                               "merges.txt");
 }
 
 Result<std::unique_ptr<Tokenizer>>

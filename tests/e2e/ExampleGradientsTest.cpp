@@ -23,6 +23,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <map>
@@ -84,6 +85,38 @@ const std::vector<ExampleLoss> &losses() {
        {{"B", 3}, {"T", 5}},
        {{"tokens", {1, 32}}, {"segments", {0, 2}}, {"labels", {0, 3}}},
        {{"tokens", 0}}},
+      // DistilBERT's objective: soft teacher scores (a float input) and
+      // hard labels.
+      {"hf/bert.loom",
+       "",
+       "distill_loss",
+       {{"vocab", "32"},
+        {"ctx", "16"},
+        {"d", "16"},
+        {"heads", "2"},
+        {"layers", "1"},
+        {"classes", "3"},
+        {"temperature", "2.5"},
+        {"alpha", "0.7"}},
+       {{"B", 3}, {"T", 5}},
+       {{"tokens", {1, 32}}, {"segments", {0, 2}}, {"labels", {0, 3}}},
+       {{"tokens", 0}}},
+      // ALBERT: three uses of one shared layer (their gradients add up)
+      // and the factorized embedding.
+      {"hf/albert.loom",
+       "",
+       "finetune_loss",
+       {{"vocab", "32"},
+        {"ctx", "16"},
+        {"embed", "8"},
+        {"d", "16"},
+        {"heads", "2"},
+        {"layers", "3"},
+        {"ffn", "32"},
+        {"classes", "3"}},
+       {{"B", 3}, {"T", 5}},
+       {{"tokens", {1, 32}}, {"segments", {0, 2}}, {"labels", {0, 3}}},
+       {{"tokens", 0}}},
       {"transformer.loom",
        "",
        "loss",
@@ -122,6 +155,7 @@ const std::vector<ExampleLoss> &losses() {
 std::string caseName(const ExampleLoss &e) {
   std::string name = e.file;
   name = name.substr(0, name.find('.'));
+  std::replace(name.begin(), name.end(), '/', '_');
   if (*e.model)
     name += std::string("_") + e.model;
   return name + "_" + e.function;
@@ -172,6 +206,13 @@ TEST_P(ExampleGradients, MatchFiniteDifferencesAndReference) {
       a.shape.push_back(it != e.bindings.end() ? it->second : std::stoll(dim));
     }
     a.data.resize(a.numElements());
+    if (!e.ranges.count(arg.name)) { // a float input (teacher scores)
+      std::normal_distribution<double> scores(0.0, 1.5);
+      for (double &x : a.data)
+        x = float(scores(rng));
+      inputs.push_back(a);
+      continue;
+    }
     auto [lo, hi] = e.ranges.at(arg.name);
     std::uniform_int_distribution<int64_t> pick(lo, hi - 1);
     std::bernoulli_distribution replace(0.25);
@@ -238,11 +279,21 @@ TEST_P(ExampleGradients, MatchFiniteDifferencesAndReference) {
     for (size_t k = 0; k < a.data.size(); ++k)
       flat[info.offset / 4 + k] = float(a.data[k]);
   }
+  // Each input in its own dtype (i32 ids and labels, f32 scores).
   std::vector<std::vector<int32_t>> intInputs;
+  std::vector<std::vector<float>> floatInputs;
+  intInputs.reserve(inputs.size());
+  floatInputs.reserve(inputs.size());
   std::vector<void *> pointers = {flat.data()};
-  for (const Array &a : inputs) {
-    intInputs.emplace_back(a.data.begin(), a.data.end());
-    pointers.push_back(intInputs.back().data());
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const Array &a = inputs[i];
+    if (sig->inputs[i].dtype == DType::F32) {
+      floatInputs.emplace_back(a.data.begin(), a.data.end());
+      pointers.push_back(floatInputs.back().data());
+    } else {
+      intInputs.emplace_back(a.data.begin(), a.data.end());
+      pointers.push_back(intInputs.back().data());
+    }
   }
   float loss = 0;
   std::vector<float> grads(flat.size(), NAN);

@@ -1,13 +1,13 @@
 //===- ImportTest.cpp - Hugging Face models through loomc import ----------===//
 //
-// Small random BERT, RoBERTa, DistilBERT and GPT-2 models made by
+// Small random BERT, RoBERTa, DistilBERT, ALBERT and GPT-2 models made by
 // transformers (tests/data/hf/make_models.py; every parameter random) are
 // imported into Loom checkpoints and run through examples/hf/bert.loom and
-// examples/gpt.loom: last hidden states (padding included in the batch),
-// GPT-2 logits and loss agree with transformers' to 1e-4 relative. The
-// committed models and outputs run everywhere; where .venv-peer has
-// transformers the script also runs live with another seed (and says
-// loudly when it cannot). Errors: unknown architecture, missing tensor,
+// examples/hf/albert.loom and examples/gpt.loom: last hidden states (padding
+// included in the batch), GPT-2 logits and loss agree with transformers' to
+// 1e-4 relative. The committed models and outputs run everywhere; where
+// .venv-peer has transformers the script also runs live with another seed (and
+// says loudly when it cannot). Errors: unknown architecture, missing tensor,
 // shape mismatch, contradicting configuration.
 //
 //===----------------------------------------------------------------------===//
@@ -116,7 +116,8 @@ void checkImported(const std::string &dir, const std::string &arch) {
               error);
 }
 
-const char *kArchitectures[] = {"bert", "roberta", "distilbert", "gpt2"};
+const char *kArchitectures[] = {"bert", "roberta", "distilbert", "albert",
+                                "gpt2"};
 
 TEST(Import, CommittedTransformersModelsMatch) {
   for (const char *arch : kArchitectures)

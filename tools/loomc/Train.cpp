@@ -23,9 +23,9 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <optional>
 #include <fstream>
 #include <functional>
+#include <optional>
 #include <unistd.h>
 
 using namespace loom;
@@ -306,13 +306,13 @@ int loom::tools::trainModel(const TrainOptions &o) {
       return fail(split.status().message());
     labeled = std::move(split.value());
     auto loaded = !o.tokenizer.empty() ? Tokenizer::fromDirectory(o.tokenizer)
-                  : !o.init.empty()    ? Tokenizer::fromCheckpoint(o.init)
-                                       : Result<std::unique_ptr<Tokenizer>>(
-                                             Status::error(
-                                                 "text classification needs "
-                                                 "a tokenizer: --tokenizer "
-                                                 "DIR or an --init checkpoint "
-                                                 "that carries one"));
+                  : !o.init.empty()
+                      ? Tokenizer::fromCheckpoint(o.init)
+                      : Result<std::unique_ptr<Tokenizer>>(
+                            Status::error("text classification needs "
+                                          "a tokenizer: --tokenizer "
+                                          "DIR or an --init checkpoint "
+                                          "that carries one"));
     if (!loaded.ok())
       return fail(loaded.status().message());
     tokenizer = std::move(loaded.value());

@@ -7,9 +7,10 @@
 //   // then: loomc run examples/hf/bert.loom --ckpt minilm.safetensors ...
 //
 // Reads a Hugging Face model directory (config.json and model.safetensors)
-// of a BERT-family encoder (model_type bert, roberta or distilbert) or GPT-2,
-// maps every tensor to the parameter of the Loom model file that has the same
-// architecture (examples/hf/bert.loom, examples/gpt.loom), transposing
+// of a BERT-family encoder (model_type bert, roberta, distilbert or albert)
+// or GPT-2, maps every tensor to the parameter of the Loom model file that
+// has the same architecture (examples/hf/bert.loom, examples/hf/albert.loom,
+// examples/gpt.loom), transposing
 // linear layers' [out, in] weights and splitting GPT-2's fused query/key/value
 // projection, and writes a Loom checkpoint. The model is configured from
 // config.json, and the checkpoint's metadata records that configuration
@@ -50,7 +51,8 @@ struct ImportOptions {
 };
 
 struct ImportReport {
-  /// config.json's model_type: "bert", "roberta", "distilbert" or "gpt2".
+  /// config.json's model_type: "bert", "roberta", "distilbert", "albert" or
+  /// "gpt2".
   std::string architecture;
   std::string modelFile;
   /// The Loom configuration the weights need (from config.json).

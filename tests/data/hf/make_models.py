@@ -5,7 +5,8 @@ examples/gpt.loom against transformers).
     .venv-peer/bin/python tests/data/hf/make_models.py OUT_DIR [--seed N]
 
 writes OUT_DIR/<arch>/{config.json, model.safetensors, expected.safetensors}
-for arch in bert, roberta, distilbert, gpt2. Every parameter is drawn at
+for arch in bert, roberta, distilbert, albert (3 layers sharing one
+parameter set) and gpt2. Every parameter is drawn at
 random (layer norms too: no test on constant data). expected.safetensors
 holds the inputs (tokens, segments, targets; int32) and transformers'
 outputs: `hidden` (last_hidden_state, padding rows included) for the
@@ -44,7 +45,14 @@ def tokens_with_padding(vocab, pad, generator):
 
 def encoder(arch, out, generator):
     common = dict(vocab_size=120, max_position_embeddings=40)
-    if arch == "distilbert":
+    if arch == "albert":
+        config = transformers.AlbertConfig(
+            embedding_size=16, hidden_size=32, num_hidden_layers=3,
+            num_attention_heads=4, intermediate_size=64, pad_token_id=0,
+            layer_norm_eps=1e-12, **common)
+        model = transformers.AlbertModel(config)
+        pad = 0
+    elif arch == "distilbert":
         config = transformers.DistilBertConfig(
             dim=32, n_layers=2, n_heads=4, hidden_dim=64, pad_token_id=0,
             **common)
@@ -63,7 +71,7 @@ def encoder(arch, out, generator):
     model = randomize(model.eval(), generator)
     tokens, mask = tokens_with_padding(120, pad, generator)
     segments = torch.zeros(B, T, dtype=torch.long)
-    if arch == "bert":
+    if arch in ("bert", "albert"):
         segments = torch.randint(0, 2, (B, T), generator=generator)
     kwargs = dict(input_ids=tokens, attention_mask=mask)
     if arch != "distilbert":
@@ -105,7 +113,7 @@ def main():
     args = parser.parse_args()
     torch.manual_seed(args.seed)
     generator = torch.Generator().manual_seed(args.seed)
-    for arch in ["bert", "roberta", "distilbert", "gpt2"]:
+    for arch in ["bert", "roberta", "distilbert", "albert", "gpt2"]:
         out = os.path.join(args.out, arch)
         os.makedirs(out, exist_ok=True)
         if arch == "gpt2":
