@@ -277,7 +277,7 @@ Result<BertBatch> sampleBertBatch(const std::vector<uint8_t> &corpus,
 
     int64_t lenA = rng.between(1, seqLen - 4);
     int64_t lenB = content - lenA;
-    bool isNext = rng.below(2) == 0;
+    bool isNext = !config.nextSentence || rng.below(2) == 0;
     int64_t startA, startB;
     if (isNext) {
       startA = rng.between(0, size - content);
@@ -300,7 +300,7 @@ Result<BertBatch> sampleBertBatch(const std::vector<uint8_t> &corpus,
       tokens[t++] = token(startB + i);
     tokens[t++] = config.sep;
     for (int64_t i = 0; i < seqLen; ++i) {
-      segments[i] = i < lenA + 2 ? 0 : 1;
+      segments[i] = i < lenA + 2 || !config.nextSentence ? 0 : 1;
       targets[i] = config.ignoreIndex;
     }
 

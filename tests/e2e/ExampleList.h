@@ -43,7 +43,7 @@ inline const std::vector<Example> &examples() {
       {"bert.loom",
        "",
        {"encode", "mlm_logits", "nsp_logits", "classify", "loss",
-        "finetune_loss"},
+        "finetune_loss", "mlm_loss"},
        {{"B", 2}, {"T", 8}},
        {{"tokens", tokensWithPadding(256)},
         {"segments", integers(0, 2)},

@@ -590,6 +590,39 @@ TEST(BertBatch, LayoutAndNextSentence) {
   EXPECT_FALSE(sameTensor(first.tokens, other.tokens));
 }
 
+TEST(BertBatch, WithoutNextSentenceTheTextIsContiguous) {
+  // RoBERTa's packing: [CLS] one run of text [SEP] (the middle [SEP] splits
+  // contiguous text), segments and NSP labels 0, and a different mask each
+  // time the same text comes back (the masks follow the batch's seed).
+  std::vector<uint8_t> corpus = letterCorpus(20000, 5);
+  BertDataConfig config;
+  config.nextSentence = false;
+  const int64_t B = 32, T = 40;
+  Rng rng(3);
+  Result<BertBatch> batch = sampleBertBatch(corpus, B, T, rng, config);
+  ASSERT_TRUE(batch.ok()) << batch.status().message();
+  for (int64_t b = 0; b < B; ++b) {
+    const int32_t *tokens = batch->tokens.data<int32_t>() + b * T;
+    const int32_t *segments = batch->segments.data<int32_t>() + b * T;
+    const int32_t *targets = batch->mlmTargets.data<int32_t>() + b * T;
+    EXPECT_EQ(batch->nspLabels.data<int32_t>()[b], 0);
+    std::string text; // the original bytes, masks undone
+    for (int64_t t = 0; t < T; ++t) {
+      EXPECT_EQ(segments[t], 0);
+      int32_t original = targets[t] >= 0 ? targets[t] : tokens[t];
+      if (original != config.cls && original != config.sep)
+        text += char(original);
+    }
+    std::string all(corpus.begin(), corpus.end());
+    EXPECT_NE(all.find(text), std::string::npos) << "row " << b;
+  }
+  Rng again(3), other(4);
+  BertBatch first = *sampleBertBatch(corpus, B, T, again, config);
+  BertBatch second = *sampleBertBatch(corpus, B, T, other, config);
+  EXPECT_TRUE(sameTensor(first.tokens, batch->tokens));
+  EXPECT_FALSE(sameTensor(first.mlmTargets, second.mlmTargets));
+}
+
 TEST(BertBatch, MaskingAndNspStatistics) {
   std::vector<uint8_t> corpus = letterCorpus(50000, 3);
   BertDataConfig config;

@@ -87,6 +87,8 @@ std::string taskOf(const FunctionInfo &loss) {
     return "lm";
   if (names == V{"tokens", "segments", "mlm_targets", "nsp_labels"})
     return "mlm";
+  if (names == V{"tokens", "segments", "mlm_targets"})
+    return "mlm-only";
   if (names == V{"tokens", "segments", "labels"})
     return "classify";
   if (names == V{"src", "tgt_in", "tgt_out"})
@@ -117,6 +119,18 @@ Result<BatchFn> makeBatches(const std::string &task,
         return b.status();
       return b.value().inputs();
     });
+  // RoBERTa: masked tokens only, contiguous text, fresh masks every batch
+  // (a pure function of the step's seed: dynamic masking).
+  if (task == "mlm-only")
+    return BatchFn([=](uint64_t seed) -> Result<std::vector<Tensor>> {
+      Rng rng(seed);
+      BertDataConfig config;
+      config.nextSentence = false;
+      auto b = sampleBertBatch(*corpus, batch, ctx, rng, config);
+      if (!b.ok())
+        return b.status();
+      return std::vector<Tensor>{b->tokens, b->segments, b->mlmTargets};
+    });
   if (task == "classify")
     return BatchFn([=](uint64_t seed) -> Result<std::vector<Tensor>> {
       Rng rng(seed);
@@ -137,7 +151,8 @@ Result<BatchFn> makeBatches(const std::string &task,
     });
   }
   return Status::error("unknown task '" + task +
-                       "' (expected lm, mlm, classify, copy or reverse)");
+                       "' (expected lm, mlm, mlm-only, classify, copy or "
+                       "reverse)");
 }
 
 uint64_t mix(uint64_t seed, uint64_t step) {
@@ -349,7 +364,7 @@ int loom::tools::trainModel(const TrainOptions &o) {
   }
 
   std::vector<uint8_t> train, validation;
-  if (task == "lm" || task == "mlm") {
+  if (task == "lm" || task == "mlm" || task == "mlm-only") {
     if (o.data.empty())
       return fail("task '" + task + "' needs --data TEXT");
     auto corpus = readCorpus(o.data);

@@ -89,10 +89,11 @@ cl::list<std::string> configValues(
     cl::value_desc("NAME=VALUE,..."), cl::CommaSeparated, cl::sub(compileCmd),
     cl::sub(runCmd), cl::sub(trainCmd), cl::sub(sampleCmd),
     cl::sub(generateCmd), cl::sub(importCmd), cl::cat(loomCategory));
-cl::opt<std::string> taskName("task",
-                              cl::desc("Objective: lm, mlm, classify, copy, "
-                                       "reverse (default: from the loss)"),
-                              cl::sub(trainCmd), cl::cat(loomCategory));
+cl::opt<std::string>
+    taskName("task",
+             cl::desc("Objective: lm, mlm, mlm-only, classify, copy, "
+                      "reverse (default: from the loss)"),
+             cl::sub(trainCmd), cl::cat(loomCategory));
 cl::opt<std::string> dataFile("data",
                               cl::desc("Training text (lm, mlm), or lines "
                                        "LABEL<TAB>TEXT (classify)"),

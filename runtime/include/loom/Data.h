@@ -133,6 +133,9 @@ struct BertDataConfig {
   /// by a random non-special token; the rest keep their token.
   double maskShare = 0.8;
   double randomShare = 0.1;
+  /// BERT's next-sentence pairs; false (RoBERTa): B always continues A (one
+  /// run of text), segment ids and NSP labels all 0.
+  bool nextSentence = true;
 };
 
 /// NSP labels follow BERT: 0 = B is the true continuation of A, 1 = B is a
