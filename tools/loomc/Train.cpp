@@ -586,6 +586,45 @@ Status loadParameters(Model &model, const std::string &path) {
   Trainer trainer(model, options);
   return trainer.loadCheckpoint(path);
 }
+/// Text to ids and back: the tokenizer of --tokenizer DIR or of the
+/// checkpoint (an imported model's), else bytes.
+class TextCodec {
+public:
+  static Result<TextCodec> open(const loom::tools::InferenceModel &source) {
+    TextCodec codec;
+    if (!source.tokenizer.empty()) {
+      auto t = Tokenizer::fromDirectory(source.tokenizer);
+      if (!t.ok())
+        return t.status();
+      codec.tokenizer = std::move(t.value());
+    } else if (!source.checkpoint.empty()) {
+      auto metadata = readCheckpointMetadata(source.checkpoint);
+      if (!metadata.ok())
+        return metadata.status();
+      bool carries = false;
+      for (const auto &entry : metadata.value())
+        carries |= entry.first.rfind(Tokenizer::kMetadataPrefix, 0) == 0;
+      if (carries) {
+        auto t = Tokenizer::fromCheckpoint(source.checkpoint);
+        if (!t.ok())
+          return t.status();
+        codec.tokenizer = std::move(t.value());
+      }
+    }
+    return codec;
+  }
+  std::vector<int32_t> encode(const std::string &text) const {
+    return tokenizer ? tokenizer->encode(text) : bytes.encode(text);
+  }
+  std::string decode(int32_t id) const {
+    return tokenizer ? tokenizer->decode({id}) : bytes.decode({id});
+  }
+
+private:
+  std::unique_ptr<Tokenizer> tokenizer;
+  ByteTokenizer bytes;
+};
+
 /// `source` compiled, with its checkpoint's parameters when it names one.
 Result<Model> openModel(const loom::tools::InferenceModel &source) {
   CompileOptions options;
@@ -613,10 +652,14 @@ int loom::tools::sampleModel(const SampleOptions &o) {
     return fail("sampling needs a function '" + o.function +
                 "(tokens: i32[B, T])' returning [B, T, vocab]");
 
-  ByteTokenizer tokenizer;
-  std::vector<int32_t> text = tokenizer.encode(o.prompt);
+  auto codec = TextCodec::open(o);
+  if (!codec.ok())
+    return fail(codec.status().message());
+  std::vector<int32_t> text = codec->encode(o.prompt);
   if (text.empty())
-    text.push_back('\n');
+    text = codec->encode("\n");
+  if (text.empty())
+    return fail("the tokenizer gives no ids for the prompt");
   Rng rng(o.seed);
   Tensor window = Tensor::empty(DType::I32, {1, o.ctx});
   int64_t lines = 0;
@@ -647,10 +690,11 @@ int loom::tools::sampleModel(const SampleOptions &o) {
         break;
       }
     text.push_back(next);
-    std::string piece = tokenizer.decode({next});
+    std::string piece = codec->decode(next);
     std::fputs(piece.c_str(), stdout);
     std::fflush(stdout);
-    if (next == '\n' && o.lines > 0 && ++lines >= o.lines)
+    if (piece.find('\n') != std::string::npos && o.lines > 0 &&
+        ++lines >= o.lines)
       break;
   }
   std::fputc('\n', stdout);
@@ -662,10 +706,14 @@ int loom::tools::generateText(const GenerateOptions &o) {
   if (!compiled.ok())
     return fail(compiled.status().message());
   Model &model = compiled.value();
-  ByteTokenizer tokenizer;
-  std::vector<int32_t> prompt = tokenizer.encode(o.prompt);
+  auto codec = TextCodec::open(o);
+  if (!codec.ok())
+    return fail(codec.status().message());
+  std::vector<int32_t> prompt = codec->encode(o.prompt);
   if (prompt.empty())
-    prompt.push_back('\n');
+    prompt = codec->encode("\n");
+  if (prompt.empty())
+    return fail("the tokenizer gives no ids for the prompt");
   GeneratorOptions options;
   options.function = o.function;
   options.capacity =
@@ -688,7 +736,7 @@ int loom::tools::generateText(const GenerateOptions &o) {
   int64_t vocab = generator->vocabSize();
   for (; produced < o.maxTokens; ++produced) {
     int32_t next = sampler.sample(logits.value().data<float>(), vocab);
-    std::string piece = tokenizer.decode({next});
+    std::string piece = codec->decode(next);
     text += piece;
     std::fputs(piece.c_str(), stdout);
     std::fflush(stdout);

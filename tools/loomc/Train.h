@@ -63,6 +63,9 @@ struct InferenceModel {
   bool diskCache = true;
   std::map<std::string, std::string> config;
   std::string checkpoint; // a model or training checkpoint; empty: random
+  /// A model directory whose tokenizer encodes the prompt and decodes the
+  /// output; empty: the checkpoint's (an imported model's), else bytes.
+  std::string tokenizer;
 };
 
 struct SampleOptions : InferenceModel {

@@ -107,8 +107,11 @@ cl::opt<std::string> initFrom(
     cl::value_desc("CKPT"), cl::sub(trainCmd), cl::cat(loomCategory));
 cl::opt<std::string> tokenizerDir(
     "tokenizer",
-    cl::desc("A model directory whose tokenizer encodes --data (classify)"),
-    cl::value_desc("DIR"), cl::sub(trainCmd), cl::cat(loomCategory));
+    cl::desc("A model directory whose tokenizer encodes --data (classify) or "
+             "the prompt (sample, generate; default: the checkpoint's, else "
+             "bytes)"),
+    cl::value_desc("DIR"), cl::sub(trainCmd), cl::sub(sampleCmd),
+    cl::sub(generateCmd), cl::cat(loomCategory));
 cl::opt<double> heldOutFraction(
     "held-out",
     cl::desc("Share of each label's examples held out for accuracy "
@@ -855,6 +858,7 @@ int main(int argc, char **argv) {
     m.includeDirs.assign(includeDirs.begin(), includeDirs.end());
     m.config = config;
     m.checkpoint = checkpoint;
+    m.tokenizer = tokenizerDir;
   };
   if (sampleCmd) {
     loom::tools::SampleOptions s;
