@@ -193,13 +193,15 @@ Status checkBatchShape(const char *what, int64_t batch, int64_t seqLen,
 
 } // namespace
 
-Result<LmBatch> sampleLmBatch(const std::vector<uint8_t> &data, int64_t batch,
-                              int64_t seqLen, Rng &rng) {
+namespace {
+template <typename T>
+Result<LmBatch> sampleWindows(const std::vector<T> &data, int64_t batch,
+                              int64_t seqLen, Rng &rng, const char *unit) {
   LOOM_RETURN_IF_ERROR(checkBatchShape("lm batch", batch, seqLen, 1));
   int64_t size = static_cast<int64_t>(data.size());
   if (size < seqLen + 1)
-    return Status::error("lm batch: " + std::to_string(size) +
-                         " bytes of data are fewer than a window of T + 1 = " +
+    return Status::error("lm batch: " + std::to_string(size) + " " + unit +
+                         " of data are fewer than a window of T + 1 = " +
                          std::to_string(seqLen + 1));
   LmBatch out;
   out.tokens = Tensor::empty(DType::I32, {batch, seqLen});
@@ -209,11 +211,22 @@ Result<LmBatch> sampleLmBatch(const std::vector<uint8_t> &data, int64_t batch,
   for (int64_t b = 0; b < batch; ++b) {
     int64_t start = rng.between(0, size - seqLen - 1);
     for (int64_t t = 0; t < seqLen; ++t) {
-      tokens[b * seqLen + t] = data[start + t];
-      targets[b * seqLen + t] = data[start + t + 1];
+      tokens[b * seqLen + t] = int32_t(data[start + t]);
+      targets[b * seqLen + t] = int32_t(data[start + t + 1]);
     }
   }
   return out;
+}
+} // namespace
+
+Result<LmBatch> sampleLmBatch(const std::vector<uint8_t> &data, int64_t batch,
+                              int64_t seqLen, Rng &rng) {
+  return sampleWindows(data, batch, seqLen, rng, "bytes");
+}
+
+Result<LmBatch> sampleLmBatch(const std::vector<int32_t> &ids, int64_t batch,
+                              int64_t seqLen, Rng &rng) {
+  return sampleWindows(ids, batch, seqLen, rng, "tokens");
 }
 
 Result<BertBatch> sampleBertBatch(const std::vector<uint8_t> &corpus,

@@ -296,6 +296,14 @@ int loom::tools::trainModel(const TrainOptions &o) {
           key.rfind(Tokenizer::kMetadataPrefix, 0) == 0)
         initMetadata[key] = value;
   }
+  // The tokenizer travels with the checkpoints this run writes.
+  if (!o.tokenizer.empty()) {
+    auto files = Tokenizer::readFiles(o.tokenizer);
+    if (!files.ok())
+      return fail(files.status().message());
+    for (const auto &[name, text] : files.value())
+      initMetadata[Tokenizer::kMetadataPrefix + name] = text;
+  }
   auto compiled = compile(o.file, compileOptions);
   if (!compiled.ok())
     return fail(compiled.status().message());
@@ -363,8 +371,34 @@ int loom::tools::trainModel(const TrainOptions &o) {
     std::printf("\n");
   }
 
+  // A language model over a tokenizer's ids (an imported GPT-2's BPE)
+  // instead of bytes.
+  std::vector<int32_t> trainIds, validIds;
+  bool tokenizedLm = false;
+  if (task == "lm" && !o.data.empty() &&
+      (!o.tokenizer.empty() || !o.init.empty())) {
+    auto loaded = !o.tokenizer.empty() ? Tokenizer::fromDirectory(o.tokenizer)
+                                       : Tokenizer::fromCheckpoint(o.init);
+    if (loaded.ok()) {
+      auto corpus = readCorpus(o.data);
+      if (!corpus.ok())
+        return fail(corpus.status().message());
+      std::string text(corpus->begin(), corpus->end());
+      std::vector<int32_t> ids = loaded.value()->encode(text);
+      size_t valid = ids.size() / 10;
+      trainIds.assign(ids.begin(), ids.end() - valid);
+      validIds.assign(ids.end() - valid, ids.end());
+      tokenizedLm = true;
+      std::printf("data: %zu %s tokens (%zu held out) from %s\n", ids.size(),
+                  std::string(loaded.value()->kind()).c_str(), valid,
+                  o.data.c_str());
+    } else if (!o.tokenizer.empty()) {
+      return fail(loaded.status().message());
+    }
+  }
+
   std::vector<uint8_t> train, validation;
-  if (task == "lm" || task == "mlm" || task == "mlm-only") {
+  if (!tokenizedLm && (task == "lm" || task == "mlm" || task == "mlm-only")) {
     if (o.data.empty())
       return fail("task '" + task + "' needs --data TEXT");
     auto corpus = readCorpus(o.data);
@@ -376,16 +410,29 @@ int loom::tools::trainModel(const TrainOptions &o) {
     train = std::move(parts.value().train);
     validation = std::move(parts.value().validation);
   }
+  auto idBatches = [&](const std::vector<int32_t> &ids) {
+    int64_t batch = o.batch, ctx = o.ctx;
+    return BatchFn(
+        [&ids, batch, ctx](uint64_t seed) -> Result<std::vector<Tensor>> {
+          Rng rng(seed);
+          auto b = sampleLmBatch(ids, batch, ctx, rng);
+          if (!b.ok())
+            return b.status();
+          return b.value().inputs();
+        });
+  };
   auto trainBatches =
-      textClassify ? Result<BatchFn>(labeledBatches(labeled->train, *tokenizer,
-                                                    o.batch, o.ctx))
-                   : makeBatches(task, &train, o.batch, o.ctx);
+      textClassify  ? Result<BatchFn>(labeledBatches(labeled->train, *tokenizer,
+                                                     o.batch, o.ctx))
+      : tokenizedLm ? Result<BatchFn>(idBatches(trainIds))
+                    : makeBatches(task, &train, o.batch, o.ctx);
   if (!trainBatches.ok())
     return fail(trainBatches.status().message());
   auto validBatches =
-      textClassify
-          ? Result<BatchFn>(
-                labeledBatches(labeled->heldOut, *tokenizer, o.batch, o.ctx))
+      textClassify ? Result<BatchFn>(labeledBatches(labeled->heldOut,
+                                                    *tokenizer, o.batch, o.ctx))
+      : tokenizedLm
+          ? Result<BatchFn>(idBatches(validIds))
           : makeBatches(task, validation.empty() ? &train : &validation,
                         o.batch, o.ctx);
   if (!validBatches.ok())

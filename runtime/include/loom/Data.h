@@ -107,6 +107,9 @@ struct LmBatch {
 /// T >= 1 and data holds at least T + 1 bytes.
 Result<LmBatch> sampleLmBatch(const std::vector<uint8_t> &data, int64_t batch,
                               int64_t seqLen, Rng &rng);
+/// The same over token ids (a tokenized corpus).
+Result<LmBatch> sampleLmBatch(const std::vector<int32_t> &ids, int64_t batch,
+                              int64_t seqLen, Rng &rng);
 
 //===----------------------------------------------------------------------===//
 // BERT pre-training (bert.loom: loss(tokens, segments, mlm_targets,
