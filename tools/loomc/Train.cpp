@@ -91,6 +91,8 @@ std::string taskOf(const FunctionInfo &loss) {
     return "mlm-only";
   if (names == V{"tokens", "segments", "labels"})
     return "classify";
+  if (names == V{"tokens", "segments", "labels", "teacher"})
+    return "distill";
   if (names == V{"src", "tgt_in", "tgt_out"})
     return "reverse";
   return "";
@@ -192,6 +194,20 @@ void progress(int64_t step, int64_t steps, double loss, double lr,
   std::fflush(stderr);
 }
 
+/// The parameters of `path` into `model`. A training checkpoint also holds
+/// optimizer moments: it is loaded through a Trainer.
+Status loadParameters(Model &model, const std::string &path) {
+  auto meta = readCheckpointMetadata(path);
+  if (!meta.ok())
+    return meta.status();
+  auto kind = meta.value().find("loom.optimizer");
+  if (kind == meta.value().end())
+    return model.loadCheckpoint(path);
+  TrainerOptions options;
+  options.optimizer.kind = kind->second;
+  Trainer trainer(model, options);
+  return trainer.loadCheckpoint(path);
+}
 /// Batches of B examples of `data` drawn uniformly (a pure function of the
 /// seed), tokenized to T ids.
 BatchFn labeledBatches(const LabeledTexts &data, const Tokenizer &tokenizer,
@@ -317,7 +333,11 @@ int loom::tools::trainModel(const TrainOptions &o) {
 
   // Text classification: labeled lines, a tokenizer, a held-out split, and
   // as many classes as labels.
-  bool textClassify = task == "classify" && !o.data.empty();
+  bool distill = task == "distill";
+  if (distill && (o.data.empty() || o.teacher.empty()))
+    return fail("distillation needs --data LABEL<TAB>TEXT lines and "
+                "--teacher CKPT");
+  bool textClassify = (task == "classify" || distill) && !o.data.empty();
   std::optional<LabeledSplit> labeled;
   std::unique_ptr<Tokenizer> tokenizer;
   if (textClassify) {
@@ -421,16 +441,53 @@ int loom::tools::trainModel(const TrainOptions &o) {
           return b.value().inputs();
         });
   };
-  auto trainBatches =
-      textClassify  ? Result<BatchFn>(labeledBatches(labeled->train, *tokenizer,
-                                                     o.batch, o.ctx))
-      : tokenizedLm ? Result<BatchFn>(idBatches(trainIds))
-                    : makeBatches(task, &train, o.batch, o.ctx);
+  // Distillation: the teacher (a Loom model compiled for inference, with
+  // its checkpoint's configuration) scores every batch.
+  std::optional<Model> teacher;
+  if (distill) {
+    CompileOptions teacherOptions;
+    teacherOptions.diskCache = o.diskCache;
+    teacherOptions.includeDirs = o.includeDirs;
+    auto saved = checkpointConfig(o.teacher);
+    if (!saved.ok())
+      return fail(saved.status().message());
+    teacherOptions.config = saved.value();
+    std::string teacherFile = o.teacherModel.empty() ? o.file : o.teacherModel;
+    auto compiledTeacher = compile(teacherFile, teacherOptions);
+    if (!compiledTeacher.ok())
+      return fail(compiledTeacher.status().message());
+    Status loaded = loadParameters(compiledTeacher.value(), o.teacher);
+    if (!loaded.ok())
+      return fail(loaded.message());
+    teacher.emplace(std::move(compiledTeacher.value()));
+    std::printf("teacher: %s (%s)\n", o.teacher.c_str(), teacherFile.c_str());
+  }
+  auto withTeacher = [&](BatchFn batches) -> BatchFn {
+    if (!distill)
+      return batches;
+    std::string fn = o.evalFunction;
+    Model *scorer = &*teacher;
+    return [batches, scorer, fn](uint64_t seed) -> Result<std::vector<Tensor>> {
+      auto b = batches(seed);
+      if (!b.ok())
+        return b;
+      auto scores = scorer->call(fn, {b.value()[0], b.value()[1]});
+      if (!scores.ok())
+        return scores.status().withContext("the teacher's '" + fn + "'");
+      b.value().push_back(scores.value()[0]);
+      return b;
+    };
+  };
+  auto trainBatches = textClassify
+                          ? Result<BatchFn>(withTeacher(labeledBatches(
+                                labeled->train, *tokenizer, o.batch, o.ctx)))
+                      : tokenizedLm ? Result<BatchFn>(idBatches(trainIds))
+                                    : makeBatches(task, &train, o.batch, o.ctx);
   if (!trainBatches.ok())
     return fail(trainBatches.status().message());
   auto validBatches =
-      textClassify ? Result<BatchFn>(labeledBatches(labeled->heldOut,
-                                                    *tokenizer, o.batch, o.ctx))
+      textClassify ? Result<BatchFn>(withTeacher(labeledBatches(
+                         labeled->heldOut, *tokenizer, o.batch, o.ctx)))
       : tokenizedLm
           ? Result<BatchFn>(idBatches(validIds))
           : makeBatches(task, validation.empty() ? &train : &validation,
@@ -619,20 +676,6 @@ int loom::tools::trainModel(const TrainOptions &o) {
 }
 
 namespace {
-/// The parameters of `path` into `model`. A training checkpoint also holds
-/// optimizer moments: it is loaded through a Trainer.
-Status loadParameters(Model &model, const std::string &path) {
-  auto meta = readCheckpointMetadata(path);
-  if (!meta.ok())
-    return meta.status();
-  auto kind = meta.value().find("loom.optimizer");
-  if (kind == meta.value().end())
-    return model.loadCheckpoint(path);
-  TrainerOptions options;
-  options.optimizer.kind = kind->second;
-  Trainer trainer(model, options);
-  return trainer.loadCheckpoint(path);
-}
 /// Text to ids and back: the tokenizer of --tokenizer DIR or of the
 /// checkpoint (an imported model's), else bytes.
 class TextCodec {

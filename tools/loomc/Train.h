@@ -31,6 +31,10 @@ struct TrainOptions {
   /// A model directory whose tokenizer encodes --data (else --init's).
   std::string tokenizer;
   double heldOut = 0.2;
+  /// Distillation (a loss with a `teacher` input): the teacher's checkpoint
+  /// and model file (default: the student's file), whose evalFunction
+  /// scores each batch.
+  std::string teacher, teacherModel;
   /// The function whose argmax is the predicted class (classify).
   std::string evalFunction = "classify";
   int64_t steps = 100, batch = 8, ctx = 64;

@@ -112,6 +112,15 @@ cl::opt<std::string> tokenizerDir(
              "bytes)"),
     cl::value_desc("DIR"), cl::sub(trainCmd), cl::sub(sampleCmd),
     cl::sub(generateCmd), cl::cat(loomCategory));
+cl::opt<std::string> teacherCkpt(
+    "teacher",
+    cl::desc("Distillation: the teacher's checkpoint (its configuration "
+             "applies); its classify scores each batch"),
+    cl::value_desc("CKPT"), cl::sub(trainCmd), cl::cat(loomCategory));
+cl::opt<std::string> teacherModelFile(
+    "teacher-model",
+    cl::desc("Distillation: the teacher's model file (default: FILE)"),
+    cl::value_desc("FILE"), cl::sub(trainCmd), cl::cat(loomCategory));
 cl::opt<double> heldOutFraction(
     "held-out",
     cl::desc("Share of each label's examples held out for accuracy "
@@ -824,6 +833,8 @@ int main(int argc, char **argv) {
     t.init = initFrom;
     t.tokenizer = tokenizerDir;
     t.heldOut = heldOutFraction;
+    t.teacher = teacherCkpt;
+    t.teacherModel = teacherModelFile;
     t.steps = trainSteps;
     t.batch = batchSize;
     t.ctx = ctxLen;
