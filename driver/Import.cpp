@@ -46,208 +46,169 @@ struct Target {
   int part = 0, parts = 1;
 };
 
-/// An architecture: its model file, how its names map, which Loom
-/// parameters may be missing (a head for fine-tuning) and which of those
-/// start as zeros rather than from the initializer.
+/// How one Hugging Face module's tensors map: `hf` is the module's name
+/// ("attention.self.query."), `loom` the Loom block's ("attn.query.").
+enum class Kind {
+  Table,     // an embedding table: hf + "weight" as is
+  Linear,    // torch.nn.Linear: [out, in] weight, transposed
+  Conv1D,    // GPT-2's Conv1D: [in, out] weight, as is
+  Qkv,       // GPT-2's fused query/key/value Conv1D, split in three
+  LayerNorm, // weight and bias (gamma and beta in old checkpoints)
+};
+struct Rule {
+  const char *hf, *loom;
+  Kind kind;
+};
+
+/// An architecture: its model file, the rules for the tensors outside and
+/// inside the layers, which Loom parameters may be missing (a head for
+/// fine-tuning) and which of those start as zeros, not from the
+/// initializer.
 struct Architecture {
   std::string modelFile;             // relative to the examples directory
   std::vector<std::string> prefixes; // stripped from Hugging Face names
-  std::vector<Target> (*map)(llvm::StringRef name) = nullptr;
+  std::vector<Rule> top;
+  /// The layers: `hfLayers` + index + "." + a layer rule's name, as
+  /// `loomLayers` + index + "." + the rule's Loom name; with `shared`, one
+  /// layer without an index on either side (ALBERT).
+  const char *hfLayers, *loomLayers;
+  bool shared = false;
+  std::vector<Rule> layer;
   std::vector<std::string> optional; // Loom name prefixes
   std::vector<std::string> zeros;
 };
 
-/// Splits "layer.7.rest" after `prefix` ("layer.") into 7 and "rest".
-std::optional<std::pair<std::string, llvm::StringRef>>
-splitLayer(llvm::StringRef name, llvm::StringRef prefix) {
-  if (!name.consume_front(prefix))
-    return std::nullopt;
-  auto [index, rest] = name.split('.');
-  unsigned value = 0;
-  if (index.getAsInteger(10, value) || rest.empty())
-    return std::nullopt;
-  return std::make_pair(index.str(), rest);
-}
-
-/// Old BERT checkpoints call LayerNorm's parameters gamma and beta.
-std::string layerNormLeaf(llvm::StringRef leaf) {
-  return leaf == "gamma" ? "weight" : leaf == "beta" ? "bias" : leaf.str();
-}
-
-/// `rest` ("query.weight") under `hf` ("attention.self.") as `loom`
-/// ("attn.query."): a linear layer, whose weight is transposed.
-std::vector<Target> linear(llvm::StringRef rest, llvm::StringRef hf,
-                           const std::string &loom) {
-  if (!rest.consume_front(hf) || (rest != "weight" && rest != "bias"))
+/// The targets of `rest` (the name after a module prefix) under `rule`,
+/// with `loom` the Loom module's full prefix; empty when it does not match.
+std::vector<Target> apply(const Rule &rule, llvm::StringRef rest,
+                          const std::string &loom) {
+  if (!rest.consume_front(rule.hf))
     return {};
-  return {Target{loom + rest.str(), rest == "weight"}};
-}
-
-std::vector<Target> layerNorm(llvm::StringRef rest, llvm::StringRef hf,
-                              const std::string &loom) {
-  if (!rest.consume_front(hf))
+  std::string leaf = rest.str();
+  if (rule.kind == Kind::LayerNorm)
+    leaf = leaf == "gamma" ? "weight" : leaf == "beta" ? "bias" : leaf;
+  if (rule.kind == Kind::Table ? leaf != "weight"
+                               : leaf != "weight" && leaf != "bias")
     return {};
-  std::string leaf = layerNormLeaf(rest);
-  if (leaf != "weight" && leaf != "bias")
-    return {};
-  return {Target{loom + leaf}};
-}
-
-/// The first non-empty mapping of `rest` among `rules`.
-template <typename... Rules> std::vector<Target> firstOf(Rules &&...rules) {
-  std::vector<Target> result;
-  ((result.empty() ? (void)(result = rules()) : (void)0), ...);
-  return result;
-}
-
-std::vector<Target> mapBert(llvm::StringRef name) {
-  if (name == "embeddings.word_embeddings.weight")
-    return {Target{"tok.weight"}};
-  if (name == "embeddings.position_embeddings.weight")
-    return {Target{"pos.weight"}};
-  if (name == "embeddings.token_type_embeddings.weight")
-    return {Target{"seg.weight"}};
-  if (name.starts_with("embeddings.LayerNorm."))
-    return layerNorm(name, "embeddings.LayerNorm.", "ln.");
-  if (name.starts_with("pooler.dense."))
-    return linear(name, "pooler.dense.", "pooler.");
-  if (name.starts_with("classifier."))
-    return linear(name, "classifier.", "classifier.");
-  auto layer = splitLayer(name, "encoder.layer.");
-  if (!layer)
-    return {};
-  std::string to = "encoder." + layer->first + ".";
-  llvm::StringRef rest = layer->second;
-  return firstOf(
-      [&] { return linear(rest, "attention.self.query.", to + "attn.query."); },
-      [&] { return linear(rest, "attention.self.key.", to + "attn.key."); },
-      [&] { return linear(rest, "attention.self.value.", to + "attn.value."); },
-      [&] { return linear(rest, "attention.output.dense.", to + "attn.out."); },
-      [&] {
-        return layerNorm(rest, "attention.output.LayerNorm.", to + "ln1.");
-      },
-      [&] { return linear(rest, "intermediate.dense.", to + "mlp.fc1."); },
-      [&] { return linear(rest, "output.dense.", to + "mlp.fc2."); },
-      [&] { return layerNorm(rest, "output.LayerNorm.", to + "ln2."); });
-}
-
-std::vector<Target> mapDistilBert(llvm::StringRef name) {
-  if (name == "embeddings.word_embeddings.weight")
-    return {Target{"tok.weight"}};
-  if (name == "embeddings.position_embeddings.weight")
-    return {Target{"pos.weight"}};
-  if (name.starts_with("embeddings.LayerNorm."))
-    return layerNorm(name, "embeddings.LayerNorm.", "ln.");
-  if (name.starts_with("classifier."))
-    return linear(name, "classifier.", "classifier.");
-  auto layer = splitLayer(name, "transformer.layer.");
-  if (!layer)
-    return {};
-  std::string to = "encoder." + layer->first + ".";
-  llvm::StringRef rest = layer->second;
-  return firstOf(
-      [&] { return linear(rest, "attention.q_lin.", to + "attn.query."); },
-      [&] { return linear(rest, "attention.k_lin.", to + "attn.key."); },
-      [&] { return linear(rest, "attention.v_lin.", to + "attn.value."); },
-      [&] { return linear(rest, "attention.out_lin.", to + "attn.out."); },
-      [&] { return layerNorm(rest, "sa_layer_norm.", to + "ln1."); },
-      [&] { return linear(rest, "ffn.lin1.", to + "mlp.fc1."); },
-      [&] { return linear(rest, "ffn.lin2.", to + "mlp.fc2."); },
-      [&] { return layerNorm(rest, "output_layer_norm.", to + "ln2."); });
-}
-
-std::vector<Target> mapAlbert(llvm::StringRef name) {
-  if (name == "embeddings.word_embeddings.weight")
-    return {Target{"tok.weight"}};
-  if (name == "embeddings.position_embeddings.weight")
-    return {Target{"pos.weight"}};
-  if (name == "embeddings.token_type_embeddings.weight")
-    return {Target{"seg.weight"}};
-  if (name.starts_with("embeddings.LayerNorm."))
-    return layerNorm(name, "embeddings.LayerNorm.", "ln.");
-  if (name.starts_with("encoder.embedding_hidden_mapping_in."))
-    return linear(name, "encoder.embedding_hidden_mapping_in.", "project.");
-  if (name.starts_with("pooler."))
-    return linear(name, "pooler.", "pooler.");
-  if (name.starts_with("classifier."))
-    return linear(name, "classifier.", "classifier.");
-  // One group of one layer (the configuration is checked): the shared one.
-  llvm::StringRef rest = name;
-  if (!rest.consume_front("encoder.albert_layer_groups.0.albert_layers.0."))
-    return {};
-  return firstOf(
-      [&] { return linear(rest, "attention.query.", "encoder.attn.query."); },
-      [&] { return linear(rest, "attention.key.", "encoder.attn.key."); },
-      [&] { return linear(rest, "attention.value.", "encoder.attn.value."); },
-      [&] { return linear(rest, "attention.dense.", "encoder.attn.out."); },
-      [&] { return layerNorm(rest, "attention.LayerNorm.", "encoder.ln1."); },
-      [&] { return linear(rest, "ffn.", "encoder.mlp.fc1."); },
-      [&] { return linear(rest, "ffn_output.", "encoder.mlp.fc2."); },
-      [&] {
-        return layerNorm(rest, "full_layer_layer_norm.", "encoder.ln2.");
-      });
-}
-
-/// GPT-2's Conv1D layers store [in, out] weights: Loom's layout already.
-std::vector<Target> conv1d(llvm::StringRef rest, llvm::StringRef hf,
-                           const std::string &loom) {
-  std::vector<Target> targets = linear(rest, hf, loom);
-  for (Target &t : targets)
-    t.transpose = false;
-  return targets;
-}
-
-std::vector<Target> mapGpt2(llvm::StringRef name) {
-  if (name == "wte.weight")
-    return {Target{"wte.weight"}};
-  if (name == "wpe.weight")
-    return {Target{"wpe.weight"}};
-  if (name.starts_with("ln_f."))
-    return layerNorm(name, "ln_f.", "lnf.");
-  auto layer = splitLayer(name, "h.");
-  if (!layer)
-    return {};
-  std::string to = "blocks." + layer->first + ".";
-  llvm::StringRef rest = layer->second;
-  if (rest.consume_front("attn.c_attn.") &&
-      (rest == "weight" || rest == "bias")) {
+  if (rule.kind == Kind::Qkv) {
+    static const char *const parts[] = {"query.", "key.", "value."};
     std::vector<Target> qkv;
-    const char *names[] = {"query", "key", "value"};
     for (int part = 0; part < 3; ++part)
-      qkv.push_back(Target{to + "self_attn." + names[part] + "." + rest.str(),
-                           false, part, 3});
+      qkv.push_back(Target{loom + parts[part] + leaf, false, part, 3});
     return qkv;
   }
-  rest = layer->second;
-  return firstOf(
-      [&] { return layerNorm(rest, "ln_1.", to + "ln1."); },
-      [&] { return conv1d(rest, "attn.c_proj.", to + "self_attn.out."); },
-      [&] { return layerNorm(rest, "ln_2.", to + "ln2."); },
-      [&] { return conv1d(rest, "mlp.c_fc.", to + "mlp.fc1."); },
-      [&] { return conv1d(rest, "mlp.c_proj.", to + "mlp.fc2."); });
+  return {Target{loom + leaf, rule.kind == Kind::Linear && leaf == "weight"}};
+}
+
+/// Where tensor `name` (module prefix stripped) goes under `arch`.
+std::vector<Target> mapName(const Architecture &arch, llvm::StringRef name) {
+  for (const Rule &rule : arch.top)
+    if (auto targets = apply(rule, name, rule.loom); !targets.empty())
+      return targets;
+  if (!name.consume_front(arch.hfLayers))
+    return {};
+  std::string loom = arch.loomLayers;
+  if (!arch.shared) {
+    auto [index, rest] = name.split('.');
+    unsigned value = 0;
+    if (index.getAsInteger(10, value) || rest.empty())
+      return {};
+    loom += index.str() + ".";
+    name = rest;
+  }
+  for (const Rule &rule : arch.layer)
+    if (auto targets = apply(rule, name, loom + rule.loom); !targets.empty())
+      return targets;
+  return {};
 }
 
 std::optional<Architecture> architectureOf(const std::string &modelType) {
+  using K = Kind;
   if (modelType == "bert" || modelType == "roberta")
-    return Architecture{"hf/bert.loom",
-                        {"bert.", "roberta."},
-                        mapBert,
-                        {"pooler.", "classifier."},
-                        {}};
+    return Architecture{
+        "hf/bert.loom",
+        {"bert.", "roberta."},
+        {{"embeddings.word_embeddings.", "tok.", K::Table},
+         {"embeddings.position_embeddings.", "pos.", K::Table},
+         {"embeddings.token_type_embeddings.", "seg.", K::Table},
+         {"embeddings.LayerNorm.", "ln.", K::LayerNorm},
+         {"pooler.dense.", "pooler.", K::Linear},
+         {"classifier.", "classifier.", K::Linear}},
+        "encoder.layer.",
+        "encoder.",
+        false,
+        {{"attention.self.query.", "attn.query.", K::Linear},
+         {"attention.self.key.", "attn.key.", K::Linear},
+         {"attention.self.value.", "attn.value.", K::Linear},
+         {"attention.output.dense.", "attn.out.", K::Linear},
+         {"attention.output.LayerNorm.", "ln1.", K::LayerNorm},
+         {"intermediate.dense.", "mlp.fc1.", K::Linear},
+         {"output.dense.", "mlp.fc2.", K::Linear},
+         {"output.LayerNorm.", "ln2.", K::LayerNorm}},
+        {"pooler.", "classifier."},
+        {}};
   if (modelType == "distilbert")
     return Architecture{"hf/bert.loom",
                         {"distilbert."},
-                        mapDistilBert,
+                        {{"embeddings.word_embeddings.", "tok.", K::Table},
+                         {"embeddings.position_embeddings.", "pos.", K::Table},
+                         {"embeddings.LayerNorm.", "ln.", K::LayerNorm},
+                         {"classifier.", "classifier.", K::Linear}},
+                        "transformer.layer.",
+                        "encoder.",
+                        false,
+                        {{"attention.q_lin.", "attn.query.", K::Linear},
+                         {"attention.k_lin.", "attn.key.", K::Linear},
+                         {"attention.v_lin.", "attn.value.", K::Linear},
+                         {"attention.out_lin.", "attn.out.", K::Linear},
+                         {"sa_layer_norm.", "ln1.", K::LayerNorm},
+                         {"ffn.lin1.", "mlp.fc1.", K::Linear},
+                         {"ffn.lin2.", "mlp.fc2.", K::Linear},
+                         {"output_layer_norm.", "ln2.", K::LayerNorm}},
                         {"pooler.", "classifier.", "seg."},
                         {"seg."}};
   if (modelType == "albert")
-    return Architecture{"hf/albert.loom",
-                        {"albert."},
-                        mapAlbert,
-                        {"pooler.", "classifier."},
-                        {}};
+    return Architecture{
+        "hf/albert.loom",
+        {"albert."},
+        {{"embeddings.word_embeddings.", "tok.", K::Table},
+         {"embeddings.position_embeddings.", "pos.", K::Table},
+         {"embeddings.token_type_embeddings.", "seg.", K::Table},
+         {"embeddings.LayerNorm.", "ln.", K::LayerNorm},
+         {"encoder.embedding_hidden_mapping_in.", "project.", K::Linear},
+         {"pooler.", "pooler.", K::Linear},
+         {"classifier.", "classifier.", K::Linear}},
+        // One group of one layer (the configuration is checked).
+        "encoder.albert_layer_groups.0.albert_layers.0.",
+        "encoder.",
+        true,
+        {{"attention.query.", "attn.query.", K::Linear},
+         {"attention.key.", "attn.key.", K::Linear},
+         {"attention.value.", "attn.value.", K::Linear},
+         {"attention.dense.", "attn.out.", K::Linear},
+         {"attention.LayerNorm.", "ln1.", K::LayerNorm},
+         {"ffn.", "mlp.fc1.", K::Linear},
+         {"ffn_output.", "mlp.fc2.", K::Linear},
+         {"full_layer_layer_norm.", "ln2.", K::LayerNorm}},
+        {"pooler.", "classifier."},
+        {}};
   if (modelType == "gpt2")
-    return Architecture{"gpt.loom", {"transformer."}, mapGpt2, {}, {}};
+    return Architecture{"gpt.loom",
+                        {"transformer."},
+                        {{"wte.", "wte.", K::Table},
+                         {"wpe.", "wpe.", K::Table},
+                         {"ln_f.", "lnf.", K::LayerNorm}},
+                        "h.",
+                        "blocks.",
+                        false,
+                        {{"ln_1.", "ln1.", K::LayerNorm},
+                         {"attn.c_attn.", "self_attn.", K::Qkv},
+                         {"attn.c_proj.", "self_attn.out.", K::Conv1D},
+                         {"ln_2.", "ln2.", K::LayerNorm},
+                         {"mlp.c_fc.", "mlp.fc1.", K::Conv1D},
+                         {"mlp.c_proj.", "mlp.fc2.", K::Conv1D}},
+                        {},
+                        {}};
   return std::nullopt;
 }
 
@@ -605,7 +566,7 @@ Result<ImportReport> importHuggingFace(const std::string &dir,
     for (const std::string &prefix : arch->prefixes)
       if (name.consume_front(prefix))
         break;
-    std::vector<Target> targets = arch->map(name);
+    std::vector<Target> targets = mapName(*arch, name);
     if (targets.empty()) {
       report.ignored.push_back(hfName);
       continue;

@@ -422,32 +422,37 @@ Status loadCheckpoint(const std::string &path, ParamStore &store) {
   return loadInto(path, store).withContext("checkpoint '" + path + "'");
 }
 
-Result<std::map<std::string, std::string>>
-readCheckpointMetadata(const std::string &path) {
-  std::string context = "checkpoint '" + path + "'";
-  int raw = -1;
+/// The open file `path` and its validated header; errors say `context`.
+static Result<Header> openWithHeader(const std::string &path,
+                                     const std::string &context, int &fd) {
   uint64_t size = 0;
-  Status opened = openForReading(path, raw, size);
-  FileDescriptor fd(raw);
+  Status opened = openForReading(path, fd, size);
   if (!opened.ok())
     return opened.withContext(context);
-  Result<Header> header = readHeader(fd.get(), size);
+  Result<Header> header = readHeader(fd, size);
   if (!header.ok())
     return header.status().withContext(context);
+  return header;
+}
+
+Result<std::map<std::string, std::string>>
+readCheckpointMetadata(const std::string &path) {
+  int raw = -1;
+  Result<Header> header =
+      openWithHeader(path, "checkpoint '" + path + "'", raw);
+  FileDescriptor fd(raw);
+  if (!header.ok())
+    return header.status();
   return std::move(header->metadata);
 }
 
 Result<SafetensorsFile> readSafetensors(const std::string &path) {
   std::string context = "safetensors file '" + path + "'";
   int raw = -1;
-  uint64_t size = 0;
-  Status opened = openForReading(path, raw, size);
+  Result<Header> header = openWithHeader(path, context, raw);
   FileDescriptor fd(raw);
-  if (!opened.ok())
-    return opened.withContext(context);
-  Result<Header> header = readHeader(fd.get(), size);
   if (!header.ok())
-    return header.status().withContext(context);
+    return header.status();
   SafetensorsFile file;
   file.metadata = std::move(header->metadata);
   for (const Entry &entry : header->entries) {

@@ -254,23 +254,14 @@ Status vocabFromJson(const json::Value &object, const std::string &where,
 }
 
 //===----------------------------------------------------------------------===//
-// WordPiece
+// A vocabulary of tokens by id
 //===----------------------------------------------------------------------===//
 
-class WordPiece final : public Tokenizer {
+class VocabTokenizer : public Tokenizer {
 public:
-  bool lower = true;
-  bool stripAccents = true;
-  bool chineseChars = true;
-  bool cleanText = true;
-  bool cleanup = true;
-  std::string prefix = "##";
-  size_t maxChars = 100;
-  std::string unk = "[UNK]", cls = "[CLS]", sep = "[SEP]", pad = "[PAD]";
   std::unordered_map<std::string, int32_t> vocab;
   std::vector<std::string> tokens;
 
-  std::string_view kind() const override { return "wordpiece"; }
   int32_t vocabSize() const override { return int32_t(tokens.size()); }
   std::optional<int32_t> tokenId(std::string_view token) const override {
     auto it = vocab.find(std::string(token));
@@ -281,6 +272,24 @@ public:
   std::string token(int32_t id) const override {
     return id >= 0 && size_t(id) < tokens.size() ? tokens[size_t(id)] : "";
   }
+};
+
+//===----------------------------------------------------------------------===//
+// WordPiece
+//===----------------------------------------------------------------------===//
+
+class WordPiece final : public VocabTokenizer {
+public:
+  bool lower = true;
+  bool stripAccents = true;
+  bool chineseChars = true;
+  bool cleanText = true;
+  bool cleanup = true;
+  std::string prefix = "##";
+  size_t maxChars = 100;
+  std::string unk = "[UNK]", cls = "[CLS]", sep = "[SEP]", pad = "[PAD]";
+
+  std::string_view kind() const override { return "wordpiece"; }
   int32_t padId() const override { return tokenId(pad).value_or(0); }
 
   Status check() const {
@@ -459,10 +468,8 @@ std::array<char32_t, 256> byteAlphabet() {
   return map;
 }
 
-class ByteLevelBpe final : public Tokenizer {
+class ByteLevelBpe final : public VocabTokenizer {
 public:
-  std::unordered_map<std::string, int32_t> vocab;
-  std::vector<std::string> tokens;
   std::map<std::pair<std::string, std::string>, int32_t> ranks;
   std::array<char32_t, 256> alphabet = byteAlphabet();
   std::unordered_map<char32_t, uint8_t> byteOf;
@@ -476,16 +483,6 @@ public:
   }
 
   std::string_view kind() const override { return "bpe"; }
-  int32_t vocabSize() const override { return int32_t(tokens.size()); }
-  std::optional<int32_t> tokenId(std::string_view token) const override {
-    auto it = vocab.find(std::string(token));
-    if (it == vocab.end())
-      return std::nullopt;
-    return it->second;
-  }
-  std::string token(int32_t id) const override {
-    return id >= 0 && size_t(id) < tokens.size() ? tokens[size_t(id)] : "";
-  }
   int32_t padId() const override { return pad; }
 
   /// GPT-2's pre-tokenization pattern, by hand over code points.
