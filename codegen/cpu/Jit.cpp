@@ -443,6 +443,7 @@ linkInstance(const JitObjects &objects) {
       {"__truncsfbf2", reinterpret_cast<void *>(&loomTruncSFBF2)},
       {"__truncdfbf2", reinterpret_cast<void *>(&loomTruncDFBF2)},
       {"loom_sgemm", reinterpret_cast<void *>(&loom_sgemm)},
+      {"loom_sgemm_epilogue", reinterpret_cast<void *>(&loom_sgemm_epilogue)},
       {"loom_attention_forward",
        reinterpret_cast<void *>(&loom_attention_forward)},
       {"loom_attention_backward",

@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "loom/Kernels.h"
+#include "runtime/kernels/Epilogue.h"
 
 #include <cstdio>
 #include <cstdlib>
@@ -16,7 +17,8 @@
   bool sgemm(int64_t batch, int64_t m, int64_t n, int64_t k, const float *a,   \
              int64_t aBatch, int64_t aRow, int64_t aCol, const float *b,       \
              int64_t bBatch, int64_t bRow, int64_t bCol, float *c,             \
-             int64_t cBatch, int64_t cRow, bool accumulate);                   \
+             int64_t cBatch, int64_t cRow, bool accumulate,                    \
+             const GemmEpilogue *epilogue);                                    \
   bool attentionForward(int64_t tq, int64_t tk, int64_t d, int64_t dv,         \
                         const float *q, int64_t qRow, int64_t qCol,            \
                         const float *k, int64_t kRow, int64_t kCol,            \
@@ -83,14 +85,16 @@ template <typename T> T *ptr(int64_t address) {
 
 } // namespace
 
-extern "C" void loom_sgemm(int64_t batch, int64_t m, int64_t n, int64_t k,
-                           int64_t a, int64_t aBatch, int64_t aRow,
-                           int64_t aCol, int64_t b, int64_t bBatch,
-                           int64_t bRow, int64_t bCol, int64_t c,
-                           int64_t cBatch, int64_t cRow, int64_t accumulate) {
+namespace {
+void sgemmWith(int64_t batch, int64_t m, int64_t n, int64_t k, int64_t a,
+               int64_t aBatch, int64_t aRow, int64_t aCol, int64_t b,
+               int64_t bBatch, int64_t bRow, int64_t bCol, int64_t c,
+               int64_t cBatch, int64_t cRow, int64_t accumulate,
+               const loom::kernels::GemmEpilogue *epilogue) {
   bool ok = chosen().sgemm(batch, m, n, k, ptr<const float>(a), aBatch, aRow,
                            aCol, ptr<const float>(b), bBatch, bRow, bCol,
-                           ptr<float>(c), cBatch, cRow, accumulate != 0);
+                           ptr<float>(c), cBatch, cRow, accumulate != 0,
+                           epilogue);
   if (ok)
     return;
   // The packing buffers (a few MB per thread) could not be allocated:
@@ -98,7 +102,7 @@ extern "C" void loom_sgemm(int64_t batch, int64_t m, int64_t n, int64_t k,
   auto *A = ptr<const float>(a);
   auto *B = ptr<const float>(b);
   auto *C = ptr<float>(c);
-  for (int64_t bi = 0; bi < batch; ++bi)
+  for (int64_t bi = 0; bi < batch; ++bi) {
     for (int64_t i = 0; i < m; ++i)
       for (int64_t j = 0; j < n; ++j) {
         float sum = accumulate ? C[bi * cBatch + i * cRow + j] : 0.0f;
@@ -107,6 +111,32 @@ extern "C" void loom_sgemm(int64_t batch, int64_t m, int64_t n, int64_t k,
                  B[bi * bBatch + p * bRow + j * bCol];
         C[bi * cBatch + i * cRow + j] = sum;
       }
+    if (epilogue && m > 0 && n > 0)
+      epilogue->fn(epilogue->context, bi * m, 0, m, n);
+  }
+}
+} // namespace
+
+extern "C" void loom_sgemm(int64_t batch, int64_t m, int64_t n, int64_t k,
+                           int64_t a, int64_t aBatch, int64_t aRow,
+                           int64_t aCol, int64_t b, int64_t bBatch,
+                           int64_t bRow, int64_t bCol, int64_t c,
+                           int64_t cBatch, int64_t cRow, int64_t accumulate) {
+  sgemmWith(batch, m, n, k, a, aBatch, aRow, aCol, b, bBatch, bRow, bCol, c,
+            cBatch, cRow, accumulate, nullptr);
+}
+
+extern "C" void loom_sgemm_epilogue(int64_t batch, int64_t m, int64_t n,
+                                    int64_t k, int64_t a, int64_t aBatch,
+                                    int64_t aRow, int64_t aCol, int64_t b,
+                                    int64_t bBatch, int64_t bRow, int64_t bCol,
+                                    int64_t c, int64_t cBatch, int64_t cRow,
+                                    int64_t accumulate, int64_t epilogue,
+                                    int64_t context) {
+  loom::kernels::GemmEpilogue callback{
+      reinterpret_cast<loom_gemm_epilogue_fn>(epilogue), context};
+  sgemmWith(batch, m, n, k, a, aBatch, aRow, aCol, b, bBatch, bRow, bCol, c,
+            cBatch, cRow, accumulate, epilogue ? &callback : nullptr);
 }
 
 extern "C" void loom_attention_forward(int64_t tq, int64_t tk, int64_t d,

@@ -32,6 +32,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "runtime/kernels/Epilogue.h"
 #include "runtime/kernels/Scratch.h"
 
 #include <algorithm>
@@ -339,7 +340,18 @@ bool smallRows(int64_t m, int64_t n, int64_t k, const float *a, int64_t aRow,
 bool sgemm(int64_t batch, int64_t m, int64_t n, int64_t k, const float *a,
            int64_t aBatch, int64_t aRow, int64_t aCol, const float *b,
            int64_t bBatch, int64_t bRow, int64_t bCol, float *c, int64_t cBatch,
-           int64_t cRow, bool accumulate) {
+           int64_t cRow, bool accumulate, const GemmEpilogue *epilogue) {
+  // The epilogue of rows [row, row + rows) x columns [col, col + cols) of
+  // batch entry bi, once they hold their final values.
+  auto finish = [&](int64_t bi, int64_t row, int64_t col, int64_t rows,
+                    int64_t cols) {
+    if (epilogue && rows > 0 && cols > 0)
+      epilogue->fn(epilogue->context, bi * m + row, col, rows, cols);
+  };
+  auto finishAll = [&](int64_t bi) {
+    for (int64_t i = 0; i < m; i += MR)
+      finish(bi, i, 0, std::min<int64_t>(MR, m - i), n);
+  };
   thread_local Scratch packedA, packedB;
   int64_t kcMax = std::min(k, KC);
   float *pa = packedA.get(roundUp(std::min(m, MC), MR) * kcMax);
@@ -351,12 +363,15 @@ bool sgemm(int64_t batch, int64_t m, int64_t n, int64_t k, const float *a,
     const float *bb = b + bi * bBatch;
     float *cb = c + bi * cBatch;
     if (smallRows(m, n, k, ab, aRow, aCol, bb, bRow, bCol, cb, cRow,
-                  accumulate))
+                  accumulate)) {
+      finishAll(bi);
       continue;
+    }
     if (k == 0) {
       if (!accumulate)
         for (int64_t i = 0; i < m; ++i)
           std::memset(cb + i * cRow, 0, size_t(n) * sizeof(float));
+      finishAll(bi);
       continue;
     }
     for (int64_t jc = 0; jc < n; jc += NC) {
@@ -364,16 +379,21 @@ bool sgemm(int64_t batch, int64_t m, int64_t n, int64_t k, const float *a,
       for (int64_t pc = 0; pc < k; pc += KC) {
         int64_t kc = std::min(KC, k - pc);
         bool acc = accumulate || pc > 0;
+        bool last = pc + kc >= k;
         packB(kc, nc, bb + pc * bRow + jc * bCol, bRow, bCol, pb);
         for (int64_t ic = 0; ic < m; ic += MC) {
           int64_t mc = std::min(MC, m - ic);
           packA(mc, kc, ab + ic * aRow + pc * aCol, aRow, aCol, pa);
           for (int64_t jr = 0; jr < nc; jr += NR)
-            for (int64_t ir = 0; ir < mc; ir += MR)
+            for (int64_t ir = 0; ir < mc; ir += MR) {
+              int64_t mr = std::min<int64_t>(MR, mc - ir);
+              int64_t nr = std::min<int64_t>(NR, nc - jr);
               microKernel(kc, pa + ir * kc, pb + jr * kc,
-                          cb + (ic + ir) * cRow + jc + jr, cRow, acc,
-                          std::min<int64_t>(MR, mc - ir),
-                          std::min<int64_t>(NR, nc - jr));
+                          cb + (ic + ir) * cRow + jc + jr, cRow, acc, mr, nr);
+              // The tile is final (and in L1): its epilogue now.
+              if (last)
+                finish(bi, ic + ir, jc + jr, mr, nr);
+            }
         }
       }
     }

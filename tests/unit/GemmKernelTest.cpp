@@ -1,7 +1,9 @@
 //===- GemmKernelTest.cpp - loom_sgemm against a double reference ---------===//
 //
 // Odd sizes around the register and cache blocks, transposed operands
-// through strides, batches and accumulation, on random data.
+// through strides, batches and accumulation, on random data; the epilogue
+// callback of loom_sgemm_epilogue sees every element once, after its last
+// update, on every path (packed, few rows, k = 0).
 //
 //===----------------------------------------------------------------------===//
 
@@ -73,6 +75,66 @@ TEST_P(GemmKernelTest, MatchesDoubleReference) {
            j < ldc && bi * cBatch + i * ldc + j < int64_t(c.size()); ++j)
         ASSERT_EQ(c[bi * cBatch + i * ldc + j],
                   before[bi * cBatch + i * ldc + j]);
+}
+
+/// What the epilogue test's callback sees: C's layout and a visit count
+/// per element.
+struct EpilogueProbe {
+  float *c;
+  int64_t m, ldc, cBatch;
+  std::vector<int> visits; // [batch * m * ldc]
+};
+
+/// c = 2 c + 1 on the block: applied before the block's final update, the
+/// result would be off; applied twice, too.
+void doubleAndAddOne(int64_t context, int64_t row, int64_t col, int64_t rows,
+                     int64_t cols) {
+  auto *probe = reinterpret_cast<EpilogueProbe *>(context);
+  for (int64_t r = row; r < row + rows; ++r) {
+    int64_t bi = r / probe->m, i = r % probe->m;
+    for (int64_t j = col; j < col + cols; ++j) {
+      float &x = probe->c[bi * probe->cBatch + i * probe->ldc + j];
+      x = 2 * x + 1;
+      ++probe->visits[size_t((bi * probe->m + i) * probe->ldc + j)];
+    }
+  }
+}
+
+TEST_P(GemmKernelTest, EpilogueSeesEveryFinalBlockOnce) {
+  const Case &t = GetParam();
+  std::mt19937 rng(99 + t.m * 7 + t.n * 13 + t.k);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  int64_t lda = t.k + 1, ldb = t.n + 3, ldc = t.n + 2;
+  int64_t aBatch = t.m * lda, bBatch = t.k * ldb, cBatch = t.m * ldc;
+  std::vector<float> a(t.batch * aBatch), b(t.batch * bBatch),
+      c(t.batch * cBatch), plain;
+  for (float &x : a)
+    x = dist(rng);
+  for (float &x : b)
+    x = dist(rng);
+  for (float &x : c)
+    x = dist(rng);
+  plain = c;
+  auto addr = [](std::vector<float> &v) {
+    return reinterpret_cast<int64_t>(v.data());
+  };
+  loom_sgemm(t.batch, t.m, t.n, t.k, addr(a), aBatch, lda, 1, addr(b), bBatch,
+             ldb, 1, addr(plain), cBatch, ldc, t.accumulate);
+  EpilogueProbe probe{c.data(), t.m, ldc, cBatch,
+                      std::vector<int>(size_t(t.batch * t.m * ldc), 0)};
+  loom_sgemm_epilogue(t.batch, t.m, t.n, t.k, addr(a), aBatch, lda, 1, addr(b),
+                      bBatch, ldb, 1, addr(c), cBatch, ldc, t.accumulate,
+                      reinterpret_cast<int64_t>(&doubleAndAddOne),
+                      reinterpret_cast<int64_t>(&probe));
+  for (int64_t bi = 0; bi < t.batch; ++bi)
+    for (int64_t i = 0; i < t.m; ++i)
+      for (int64_t j = 0; j < t.n; ++j) {
+        int64_t at = bi * cBatch + i * ldc + j;
+        ASSERT_EQ(probe.visits[size_t((bi * t.m + i) * ldc + j)], 1)
+            << "element " << bi << ", " << i << ", " << j;
+        ASSERT_FLOAT_EQ(c[at], 2 * plain[at] + 1)
+            << "element " << bi << ", " << i << ", " << j;
+      }
 }
 
 std::vector<Case> cases() {
