@@ -51,6 +51,8 @@ int main(int argc, char **argv) {
       options.timePasses = true;
     else if (arg == "--no-gemm-kernel")
       options.gemmKernel = false;
+    else if (arg == "--no-gemm-epilogues")
+      options.gemmEpilogues = false;
     else if (arg == "--grad")
       variant.kind = driver::Variant::Gradient;
     else if (arg == "--train") {

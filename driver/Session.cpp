@@ -576,6 +576,7 @@ Session::get(llvm::StringRef function,
   driver::DiagnosticCollector collected(context.get());
   CpuPipelineOptions pipeline;
   pipeline.gemmKernel = options.gemmKernel;
+  pipeline.gemmEpilogues = options.gemmEpilogues;
   pipeline.outlineLayers = options.outlineLayers;
   compiled->entry = function.str();
   if (variant.kind == Variant::Decode) {

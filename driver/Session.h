@@ -140,6 +140,8 @@ struct SessionOptions {
   unsigned optLevel = 2;
   /// f32 contractions call the packed GEMM kernel (CpuPipelineOptions).
   bool gemmKernel = true;
+  /// GEMM epilogues in the kernel (CpuPipelineOptions::gemmEpilogues).
+  bool gemmEpilogues = true;
   /// Repeated layers compile once (CpuPipelineOptions::outlineLayers).
   bool outlineLayers = true;
   /// Compiled functions are kept on disk and reused across processes

@@ -40,6 +40,8 @@ std::string loom::cpuPipelineText(const CpuPipelineOptions &options) {
   std::vector<std::string> stages = linalgStages(front);
   if (options.gemmKernel)
     stages.push_back("func.func(loom-cpu-prepare-gemms)");
+  if (options.gemmKernel && options.gemmEpilogues)
+    stages.push_back("func.func(loom-cpu-fuse-gemm-epilogues)");
   if (options.stopAfter == "linalg")
     return llvm::join(stages, ",");
   // Register blocks and vectors, on tensors.

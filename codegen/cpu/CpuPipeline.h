@@ -43,6 +43,10 @@ struct CpuPipelineOptions {
   /// f32 contractions call the packed GEMM kernel (loom_sgemm); false keeps
   /// them as register-tiled vector loops (the earlier path, for comparison).
   bool gemmKernel = true;
+  /// The elementwise op that consumes a kernel GEMM's product runs inside
+  /// the kernel, on each finished tile (loom-cpu-fuse-gemm-epilogues); false
+  /// runs it as its own pass over memory (for comparison).
+  bool gemmEpilogues = true;
   /// f32 attention (forward, lse, gradient) calls the flash attention
   /// kernels; false materializes the [Tq x Tk] scores in linalg (the
   /// earlier path, for comparison).

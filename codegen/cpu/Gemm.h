@@ -39,8 +39,18 @@ std::optional<GemmLoops> matchGemm(mlir::linalg::LinalgOp op);
 /// the output instead of accumulating into it.
 constexpr llvm::StringLiteral kZeroInitAttr = "loom.zero_init";
 
-/// The kernel's symbol (runtime/include/loom/Kernels.h).
+/// The kernel's symbols (runtime/include/loom/Kernels.h).
 constexpr llvm::StringLiteral kSgemmSymbol = "loom_sgemm";
+constexpr llvm::StringLiteral kSgemmEpilogueSymbol = "loom_sgemm_epilogue";
+
+/// A GEMM and the elementwise generic that loom-cpu-gemm-to-call runs as its
+/// epilogue share an id: `loom.epilogue = id` on the GEMM (and its thread
+/// tiles), `loom.epilogue_of = id` on the generic.
+constexpr llvm::StringLiteral kEpilogueAttr = "loom.epilogue";
+constexpr llvm::StringLiteral kEpilogueOfAttr = "loom.epilogue_of";
+/// On the epilogue generic: the number of its operand that reads the
+/// product.
+constexpr llvm::StringLiteral kEpilogueOperandAttr = "loom.epilogue_operand";
 
 } // namespace loom::cpu
 

@@ -4,7 +4,10 @@
 // computes (codegen/cpu/Gemm.h) becomes a call with the base address and
 // the strides of each operand, read from the buffers' strided metadata, so
 // transposed and sliced operands (attention's k^T, x @ W^T, one thread's
-// share of a GEMM) go straight to the kernel's packing.
+// share of a GEMM) go straight to the kernel's packing. A GEMM paired with
+// an epilogue (loom-cpu-fuse-gemm-epilogues) calls loom_sgemm_epilogue with
+// a function compiled from the epilogue generic's body, which the kernel
+// runs on each finished tile; the generic itself is then erased.
 //
 //===----------------------------------------------------------------------===//
 
@@ -13,10 +16,18 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/Dominance.h"
+#include "mlir/IR/IRMapping.h"
+#include "mlir/Interfaces/ViewLikeInterface.h"
+
+#include "llvm/TargetParser/Host.h"
 
 #define DEBUG_TYPE "loom-cpu-gemm-to-call"
 
@@ -74,29 +85,318 @@ std::optional<int64_t> staticStride(Value buffer, AffineMap map, int64_t loop) {
   return std::nullopt;
 }
 
-func::FuncOp declareSgemm(ModuleOp module) {
-  if (auto existing =
-          module.lookupSymbol<func::FuncOp>(loom::cpu::kSgemmSymbol))
+/// The type of an epilogue function (loom_gemm_epilogue_fn): context, row,
+/// col, rows, cols.
+FunctionType epilogueType(Builder &b) {
+  return b.getFunctionType(SmallVector<Type>(5, b.getI64Type()), {});
+}
+
+func::FuncOp declareSgemm(ModuleOp module, bool withEpilogue) {
+  StringRef name =
+      withEpilogue ? loom::cpu::kSgemmEpilogueSymbol : loom::cpu::kSgemmSymbol;
+  if (auto existing = module.lookupSymbol<func::FuncOp>(name))
     return existing;
   OpBuilder b = OpBuilder::atBlockBegin(module.getBody());
   SmallVector<Type> args(16, b.getI64Type());
-  auto fn = func::FuncOp::create(b, module.getLoc(), loom::cpu::kSgemmSymbol,
+  if (withEpilogue) {
+    // The epilogue's address: a function value here, a pointer in LLVM,
+    // which the C side reads as an integer (the same register).
+    args.push_back(epilogueType(b));
+    args.push_back(b.getI64Type());
+  }
+  auto fn = func::FuncOp::create(b, module.getLoc(), name,
                                  b.getFunctionType(args, {}));
   fn.setPrivate();
   return fn;
 }
 
-/// Replaces `op` with a loom_sgemm call; fails (changing nothing) when the
-/// output's columns are not contiguous in either orientation.
+/// The buffer that `buffer` is a subview or reshape of (a workspace slot,
+/// an allocation or an argument: not the workspace itself).
+Value rootOf(Value buffer) {
+  while (Operation *def = buffer.getDefiningOp()) {
+    if (!llvm::isa<memref::SubViewOp, memref::ExpandShapeOp,
+                   memref::CollapseShapeOp, memref::CastOp>(def))
+      break;
+    buffer = def->getOperand(0);
+  }
+  return buffer;
+}
+
+/// An epilogue generic on buffers and what its compiled form needs.
+struct Epilogue {
+  linalg::GenericOp generic;
+  /// The operand that reads the product.
+  unsigned productOperand = 0;
+  func::FuncOp function; // built on first use
+};
+
+/// Whether the kernel can run `e`'s generic on its tiles: every operand's
+/// columns (the last loop) contiguous or broadcast.
+bool compilable(const Epilogue &e) {
+  linalg::GenericOp g = e.generic;
+  unsigned last = g.getNumLoops() - 1;
+  for (OpOperand &operand : g->getOpOperands()) {
+    auto type = llvm::dyn_cast<MemRefType>(operand.get().getType());
+    if (!type || !type.getElementType().isF32())
+      return false;
+    AffineMap map = g.getMatchingIndexingMap(&operand);
+    for (auto [pos, expr] : llvm::enumerate(map.getResults())) {
+      auto dim = llvm::dyn_cast<AffineDimExpr>(expr);
+      if (!dim || dim.getPosition() != last)
+        continue;
+      SmallVector<int64_t> strides;
+      int64_t offset;
+      if (failed(type.getStridesAndOffset(strides, offset)) ||
+          strides[pos] != 1)
+        return false;
+    }
+  }
+  return true;
+}
+
+/// f32 lanes of the host's vectors (the epilogue's vector width).
+int64_t epilogueLanes() {
+  llvm::StringMap<bool> features = llvm::sys::getHostCPUFeatures();
+  auto it = features.find("avx512f");
+  return it != features.end() && it->second ? 16 : 8;
+}
+
+/// The context the caller passes with the epilogue: [0] the first row and
+/// [1] the first column of this call's C within the epilogue's iteration
+/// space; then per operand of the generic its address (of element 0...0)
+/// and its stride along each loop (elements, 0 where the map ignores it).
+int64_t contextSlots(linalg::GenericOp g) {
+  return 2 + int64_t(g->getNumOperands()) * (1 + g.getNumLoops());
+}
+
+/// Compiles `e`'s body into `void @name(context, row, col, rows, cols)`:
+/// per row of the block, the row's operand addresses from its position in
+/// the iteration space, then the columns in vectors (masked at the end):
+/// loads, the body on vectors, stores.
+func::FuncOp buildEpilogueFunction(ModuleOp module, Epilogue &e,
+                                   StringRef name) {
+  linalg::GenericOp g = e.generic;
+  Location loc = g.getLoc();
+  OpBuilder b = OpBuilder::atBlockEnd(module.getBody());
+  auto fn = func::FuncOp::create(b, loc, name, epilogueType(b));
+  fn.setPrivate();
+  Block *entry = fn.addEntryBlock();
+  b.setInsertionPointToStart(entry);
+  Type i64 = b.getI64Type(), f32 = b.getF32Type();
+  Type ptrType = LLVM::LLVMPointerType::get(b.getContext());
+  int64_t lanes = epilogueLanes();
+  auto vectorOf = [&](Type t) { return VectorType::get({lanes}, t); };
+  auto constant = [&](int64_t v) -> Value {
+    return arith::ConstantIntOp::create(b, loc, i64, v);
+  };
+  auto toPtr = [&](Value address) -> Value {
+    return LLVM::IntToPtrOp::create(b, loc, ptrType, address);
+  };
+  Value context = entry->getArgument(0);
+  auto slot = [&](int64_t k) -> Value {
+    Value address = arith::AddIOp::create(b, loc, context, constant(8 * k));
+    return LLVM::LoadOp::create(b, loc, i64, toPtr(address), 8);
+  };
+  unsigned loops = g.getNumLoops(), operands = g->getNumOperands();
+  Value row0 = arith::AddIOp::create(b, loc, slot(0), entry->getArgument(1));
+  Value col0 = arith::AddIOp::create(b, loc, slot(1), entry->getArgument(2));
+  SmallVector<Value> base(operands);
+  SmallVector<SmallVector<Value>> stride(operands);
+  for (unsigned k = 0; k < operands; ++k) {
+    base[k] = slot(2 + k * (1 + loops));
+    for (unsigned t = 0; t < loops; ++t)
+      stride[k].push_back(slot(2 + k * (1 + loops) + 1 + t));
+  }
+  SmallVector<int64_t> ranges = g.getStaticLoopRanges();
+  auto asIndex = [&](Value v) -> Value {
+    return arith::IndexCastOp::create(b, loc, b.getIndexType(), v);
+  };
+  Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+  Value one = arith::ConstantIndexOp::create(b, loc, 1);
+  auto rows =
+      scf::ForOp::create(b, loc, zero, asIndex(entry->getArgument(3)), one);
+  b.setInsertionPointToStart(rows.getBody());
+  // The row's coordinates in the leading loops (row-major over their
+  // ranges), then each operand's address of its first column.
+  Value row = arith::AddIOp::create(
+      b, loc, row0,
+      arith::IndexCastOp::create(b, loc, i64, rows.getInductionVar()));
+  SmallVector<Value> coordinate(loops - 1);
+  Value rest = row;
+  for (int t = int(loops) - 2; t >= 0; --t) {
+    Value size = constant(ranges[t]);
+    coordinate[t] = t == 0 ? rest : arith::RemUIOp::create(b, loc, rest, size);
+    if (t > 0)
+      rest = arith::DivUIOp::create(b, loc, rest, size);
+  }
+  SmallVector<Value> rowAddress(operands);
+  for (unsigned k = 0; k < operands; ++k) {
+    Value offset = constant(0);
+    for (unsigned t = 0; t + 1 < loops; ++t)
+      offset = arith::AddIOp::create(
+          b, loc, offset,
+          arith::MulIOp::create(b, loc, coordinate[t], stride[k][t]));
+    rowAddress[k] = arith::AddIOp::create(
+        b, loc, base[k], arith::MulIOp::create(b, loc, offset, constant(4)));
+  }
+  auto columns =
+      scf::ForOp::create(b, loc, zero, asIndex(entry->getArgument(4)),
+                         arith::ConstantIndexOp::create(b, loc, lanes));
+  b.setInsertionPointToStart(columns.getBody());
+  Value c = columns.getInductionVar();
+  Value left = arith::SubIOp::create(b, loc, asIndex(entry->getArgument(4)), c);
+  Value mask = vector::CreateMaskOp::create(
+      b, loc, VectorType::get({lanes}, b.getI1Type()), ValueRange{left});
+  Value column = arith::AddIOp::create(
+      b, loc, col0, arith::IndexCastOp::create(b, loc, i64, c));
+  Value columnBytes = arith::MulIOp::create(b, loc, column, constant(4));
+  unsigned last = loops - 1;
+  auto usesColumns = [&](OpOperand &operand) {
+    AffineMap map = g.getMatchingIndexingMap(&operand);
+    return llvm::any_of(map.getResults(), [&](AffineExpr expr) {
+      auto dim = llvm::dyn_cast<AffineDimExpr>(expr);
+      return dim && dim.getPosition() == last;
+    });
+  };
+  IRMapping mapping;
+  Block &body = g.getRegion().front();
+  Value padding = arith::ConstantOp::create(
+      b, loc, DenseElementsAttr::get(vectorOf(f32), b.getF32FloatAttr(0)));
+  for (OpOperand *input : g.getDpsInputOperands()) {
+    unsigned k = input->getOperandNumber();
+    Value value;
+    if (usesColumns(*input)) {
+      Value address = arith::AddIOp::create(b, loc, rowAddress[k], columnBytes);
+      value = LLVM::MaskedLoadOp::create(b, loc, vectorOf(f32), toPtr(address),
+                                         mask, padding, 4u);
+    } else {
+      Value scalar = LLVM::LoadOp::create(b, loc, f32, toPtr(rowAddress[k]), 4);
+      value = vector::BroadcastOp::create(b, loc, vectorOf(f32), scalar);
+    }
+    mapping.map(body.getArgument(k), value);
+  }
+  // The body on vectors; the constants it captures as splats.
+  for (Operation &op : body.without_terminator()) {
+    for (Value operand : op.getOperands()) {
+      if (mapping.contains(operand))
+        continue;
+      auto cst = operand.getDefiningOp<arith::ConstantOp>();
+      auto typed = llvm::cast<TypedAttr>(cst.getValue());
+      mapping.map(operand, arith::ConstantOp::create(
+                               b, loc,
+                               DenseElementsAttr::get(vectorOf(typed.getType()),
+                                                      typed)));
+    }
+    Operation *clone = b.clone(op, mapping);
+    for (Value result : clone->getResults())
+      result.setType(vectorOf(result.getType()));
+  }
+  auto yield = llvm::cast<linalg::YieldOp>(body.getTerminator());
+  for (OpOperand &init : g.getDpsInitsMutable()) {
+    unsigned k = init.getOperandNumber();
+    unsigned result = k - g.getNumDpsInputs();
+    Value address = arith::AddIOp::create(b, loc, rowAddress[k], columnBytes);
+    LLVM::MaskedStoreOp::create(b, loc,
+                                mapping.lookup(yield.getOperand(result)),
+                                toPtr(address), mask, 4u);
+  }
+  b.setInsertionPointToEnd(entry);
+  func::ReturnOp::create(b, loc);
+  return fn;
+}
+
+/// `value` where `at` can use it: itself, or a copy of the pure view ops
+/// (expand_shape of the product, subviews) that make it from values that
+/// dominate `at`; null when it is computed otherwise.
+Value availableAt(OpBuilder &b, Value value, Operation *at,
+                  DominanceInfo &dominance, int depth = 0) {
+  if (dominance.properlyDominates(value, at))
+    return value;
+  Operation *def = value.getDefiningOp();
+  if (!def || depth > 8 || !llvm::isa<ViewLikeOpInterface>(def) ||
+      def->getNumRegions() != 0 || def->getNumResults() != 1)
+    return nullptr;
+  IRMapping mapping;
+  for (Value operand : def->getOperands()) {
+    Value available = availableAt(b, operand, at, dominance, depth + 1);
+    if (!available)
+      return nullptr;
+    mapping.map(operand, available);
+  }
+  return b.clone(*def, mapping)->getResult(0);
+}
+
+/// Fills the context of `e` for a GEMM whose C is `c`, with the generic's
+/// operands as `operands` (available here), and returns its address.
+Value buildContext(OpBuilder &b, Location loc, const Epilogue &e, Value c,
+                   int64_t cRowStride, ArrayRef<Value> operands) {
+  linalg::GenericOp g = e.generic;
+  Type i64 = b.getI64Type();
+  auto constant = [&](int64_t v) -> Value {
+    return arith::ConstantIntOp::create(b, loc, i64, v);
+  };
+  auto slots =
+      memref::AllocaOp::create(b, loc, MemRefType::get({contextSlots(g)}, i64));
+  auto store = [&](int64_t k, Value v) {
+    memref::StoreOp::create(
+        b, loc, v, slots,
+        ValueRange{arith::ConstantIndexOp::create(b, loc, k)});
+  };
+  auto elementAddress =
+      [&](Value buffer) -> std::pair<Value, SmallVector<Value>> {
+    auto meta = memref::ExtractStridedMetadataOp::create(b, loc, buffer);
+    Value aligned =
+        memref::ExtractAlignedPointerAsIndexOp::create(b, loc, buffer);
+    auto asI64 = [&](Value index) -> Value {
+      return arith::IndexCastOp::create(b, loc, i64, index);
+    };
+    Value address = arith::AddIOp::create(
+        b, loc, asI64(aligned),
+        arith::MulIOp::create(b, loc, asI64(meta.getOffset()), constant(4)));
+    SmallVector<Value> strides;
+    for (Value s : meta.getStrides())
+      strides.push_back(asI64(s));
+    return {address, strides};
+  };
+  // Where this call's C starts within the product the generic reads.
+  Value product = operands[e.productOperand];
+  Value delta = arith::DivSIOp::create(
+      b, loc,
+      arith::SubIOp::create(b, loc, elementAddress(c).first,
+                            elementAddress(product).first),
+      constant(4));
+  store(0, arith::DivSIOp::create(b, loc, delta, constant(cRowStride)));
+  store(1, arith::RemSIOp::create(b, loc, delta, constant(cRowStride)));
+  unsigned loops = g.getNumLoops();
+  for (OpOperand &operand : g->getOpOperands()) {
+    int64_t k = operand.getOperandNumber();
+    auto [address, strides] = elementAddress(operands[k]);
+    store(2 + k * (1 + loops), address);
+    SmallVector<Value> perLoop(loops, constant(0));
+    AffineMap map = g.getMatchingIndexingMap(&operand);
+    for (auto [pos, expr] : llvm::enumerate(map.getResults()))
+      if (auto dim = llvm::dyn_cast<AffineDimExpr>(expr))
+        perLoop[dim.getPosition()] = strides[pos];
+    for (unsigned t = 0; t < loops; ++t)
+      store(2 + k * (1 + loops) + 1 + t, perLoop[t]);
+  }
+  return arith::IndexCastOp::create(
+      b, loc, i64,
+      memref::ExtractAlignedPointerAsIndexOp::create(b, loc, slots));
+}
+
+/// Replaces `op` with a loom_sgemm call (loom_sgemm_epilogue with
+/// `epilogue`); fails (changing nothing) when the output's columns are not
+/// contiguous in either orientation, or, with an epilogue, not in C's own.
 LogicalResult lowerToCall(linalg::LinalgOp op, loom::cpu::GemmLoops loops,
-                          func::FuncOp sgemm) {
+                          ModuleOp module, Epilogue *epilogue) {
   SmallVector<AffineMap> maps = op.getIndexingMapsArray();
   Value a = op.getDpsInputs()[0], b = op.getDpsInputs()[1];
   Value c = op.getDpsInits()[0];
   AffineMap aMap = maps[0], bMap = maps[1], cMap = maps[2];
   // The kernel wants C's N columns contiguous; C^T = B^T A^T swaps roles.
   if (staticStride(c, cMap, loops.n) != 1) {
-    if (staticStride(c, cMap, loops.m) != 1)
+    if (staticStride(c, cMap, loops.m) != 1 || epilogue)
       return failure();
     std::swap(loops.m, loops.n);
     std::swap(a, b);
@@ -134,7 +434,39 @@ LogicalResult lowerToCall(linalg::LinalgOp op, loom::cpu::GemmLoops loops,
       batchStride(sc),
       sc.loopStrides[loops.m],
       constant(zeroInit ? 0 : 1)};
-  func::CallOp::create(builder, loc, sgemm, args);
+  if (!epilogue) {
+    func::CallOp::create(builder, loc, declareSgemm(module, false), args);
+    op->erase();
+    return success();
+  }
+  std::optional<int64_t> cRow = staticStride(c, cMap, loops.m);
+  if (!cRow)
+    return failure();
+  // The epilogue writes its outputs while the kernel still reads A and B:
+  // they must be other buffers.
+  for (Value out : epilogue->generic.getDpsInits())
+    if (rootOf(out) == rootOf(a) || rootOf(out) == rootOf(b))
+      return failure();
+  // The generic's operands, here (its view of the product comes after the
+  // GEMM: a copy of the view is made here).
+  DominanceInfo dominance(op->getParentOfType<func::FuncOp>());
+  SmallVector<Value> operands;
+  for (Value operand : epilogue->generic->getOperands()) {
+    Value available = availableAt(builder, operand, op, dominance);
+    if (!available)
+      return failure(); // leaves at most dead view copies
+    operands.push_back(available);
+  }
+  // The context lives on the stack for the call only.
+  auto scope = memref::AllocaScopeOp::create(builder, loc, TypeRange{});
+  Block *block = builder.createBlock(&scope.getBodyRegion());
+  builder.setInsertionPointToStart(block);
+  args.push_back(func::ConstantOp::create(
+      builder, loc, epilogueType(builder),
+      SymbolRefAttr::get(epilogue->function.getSymNameAttr())));
+  args.push_back(buildContext(builder, loc, *epilogue, c, *cRow, operands));
+  func::CallOp::create(builder, loc, declareSgemm(module, true), args);
+  memref::AllocaScopeReturnOp::create(builder, loc);
   op->erase();
   return success();
 }
@@ -152,13 +484,78 @@ struct LoomCpuGemmToCall
       if (op.hasPureBufferSemantics())
         ops.push_back(op);
     });
-    func::FuncOp sgemm;
+    // Epilogues: each generic with its GEMMs (one per thread tile). A
+    // generic runs as their epilogue only when every one of them writes into
+    // the buffer it reads and the kernel can run its body; else it stays.
+    // Ids are unique within a function (the pairing pass runs per
+    // function): the key is both.
+    using Key = std::pair<Operation *, int64_t>;
+    auto keyOf = [](Operation *op, IntegerAttr id) {
+      return Key(op->getParentOfType<func::FuncOp>(), id.getInt());
+    };
+    std::map<Key, Epilogue> epilogues;
+    std::map<Key, SmallVector<linalg::LinalgOp>> gemmsOf;
+    for (linalg::LinalgOp op : ops) {
+      if (auto id = op->getAttrOfType<IntegerAttr>(loom::cpu::kEpilogueOfAttr))
+        if (auto generic = llvm::dyn_cast<linalg::GenericOp>(*op))
+          epilogues[keyOf(op, id)].generic = generic;
+      if (auto id = op->getAttrOfType<IntegerAttr>(loom::cpu::kEpilogueAttr))
+        gemmsOf[keyOf(op, id)].push_back(op);
+    }
+    for (auto it = epilogues.begin(); it != epilogues.end();) {
+      Epilogue &e = it->second;
+      bool ok = e.generic && compilable(e) && gemmsOf.count(it->first);
+      if (ok) {
+        // The operand that reads the products (recorded on tensors) must
+        // view the buffer they all write.
+        auto read = e.generic->getAttrOfType<IntegerAttr>(
+            loom::cpu::kEpilogueOperandAttr);
+        ok = read && read.getInt() >= 0 &&
+             read.getInt() < int64_t(e.generic.getNumDpsInputs());
+        if (ok) {
+          e.productOperand = unsigned(read.getInt());
+          Value root = rootOf(e.generic->getOperand(e.productOperand));
+          ok = llvm::all_of(gemmsOf[it->first], [&](linalg::LinalgOp gemm) {
+            return rootOf(gemm.getDpsInits()[0]) == root;
+          });
+        }
+      }
+      if (!ok) {
+        if (e.generic)
+          e.generic->removeAttr(loom::cpu::kEpilogueOfAttr);
+        it = epilogues.erase(it);
+        continue;
+      }
+      ++it;
+    }
+    std::map<Key, int64_t> lowered;
     for (linalg::LinalgOp op : ops) {
       if (std::optional<loom::cpu::GemmLoops> loops =
               loom::cpu::matchGemm(op)) {
-        if (!sgemm)
-          sgemm = declareSgemm(module);
-        if (succeeded(lowerToCall(op, *loops, sgemm)))
+        Epilogue *epilogue = nullptr;
+        Key id;
+        if (auto attr =
+                op->getAttrOfType<IntegerAttr>(loom::cpu::kEpilogueAttr);
+            attr && epilogues.count(keyOf(op, attr))) {
+          id = keyOf(op, attr);
+          epilogue = &epilogues[id];
+          if (!epilogue->function) {
+            auto parent = op->getParentOfType<func::FuncOp>();
+            epilogue->function = buildEpilogueFunction(
+                module, *epilogue,
+                ("__loom_epilogue_" + parent.getSymName() + "_" +
+                 std::to_string(id.second))
+                    .str());
+          }
+        }
+        if (succeeded(lowerToCall(op, *loops, module, epilogue))) {
+          if (epilogue)
+            ++lowered[id];
+          continue;
+        }
+        // This tile cannot take the epilogue (C is not row-major): a plain
+        // call, and the generic runs itself afterwards.
+        if (epilogue && succeeded(lowerToCall(op, *loops, module, nullptr)))
           continue;
       }
       if (!op->hasAttr(loom::cpu::kZeroInitAttr))
@@ -168,6 +565,15 @@ struct LoomCpuGemmToCall
                                              builder.getF32FloatAttr(0.0f));
       linalg::FillOp::create(builder, op.getLoc(), zero, op.getDpsInits()[0]);
       op->removeAttr(loom::cpu::kZeroInitAttr);
+    }
+    // A generic whose GEMMs all ran it as their epilogue is done; one with a
+    // GEMM that could not still runs itself (applying the body again
+    // rewrites the same values: its outputs are not its inputs).
+    for (auto &[id, e] : epilogues) {
+      if (lowered[id] == int64_t(gemmsOf[id].size()))
+        e.generic->erase();
+      else
+        e.generic->removeAttr(loom::cpu::kEpilogueOfAttr);
     }
   }
 };

@@ -105,6 +105,18 @@ def LoomCpuGemmToCall : Pass<"loom-cpu-gemm-to-call", "mlir::ModuleOp"> {
     it. An output whose rows and columns are both strided keeps the loop
     nest (and gets its zero fill back).
 
+    A GEMM paired with an epilogue generic (`loom-cpu-fuse-gemm-epilogues`)
+    calls `loom_sgemm_epilogue` instead, with `@__loom_epilogue_<fn>_<id>`:
+    the generic's body compiled for one block of C (per row, the row's
+    operand addresses from its position in the iteration space; per vector
+    of columns, masked loads, the body on vectors, masked stores) and a
+    context on the stack (where this call's C starts in the product, and
+    every operand's address and strides). The kernel runs it on each
+    register tile once the tile is final; the generic is then erased. A GEMM
+    whose C is not row-major, whose buffers do not match, or whose epilogue
+    would write the GEMM's own inputs makes a plain call, and the generic
+    stays.
+
     Before:
     ```mlir
     linalg.matmul {loom.zero_init} ins(%a, %b : memref<8x16xf32>,
@@ -118,7 +130,10 @@ def LoomCpuGemmToCall : Pass<"loom-cpu-gemm-to-call", "mlir::ModuleOp"> {
   }];
   let dependentDialects = ["mlir::memref::MemRefDialect",
                            "mlir::arith::ArithDialect",
-                           "mlir::func::FuncDialect"];
+                           "mlir::func::FuncDialect",
+                           "mlir::LLVM::LLVMDialect",
+                           "mlir::scf::SCFDialect",
+                           "mlir::vector::VectorDialect"];
 }
 
 def LoomCpuPlanWorkspace
@@ -181,6 +196,49 @@ def LoomCpuPrepareGemms
     ```
   }];
   let dependentDialects = ["mlir::linalg::LinalgDialect"];
+}
+
+def LoomCpuFuseGemmEpilogues
+    : Pass<"loom-cpu-fuse-gemm-epilogues", "mlir::func::FuncOp"> {
+  let summary = "Pairs each kernel GEMM with the elementwise op that "
+                "consumes its product, to run as the kernel's epilogue";
+  let description = [{
+    On tensors, after `loom-cpu-prepare-gemms`: for a 2-D f32 GEMM that
+    `loom-cpu-gemm-to-call` will call, the first `linalg.generic` that reads
+    its product (directly or through a `tensor.expand_shape` of the rows)
+    with an identity map, is all-parallel, has identity output maps, a body of
+    scalar arith/math ops (captured values only constants), f32 operands
+    whose last dim is the product's columns (or broadcast along them), and
+    operands computed before the GEMM, becomes its *epilogue*: it moves right
+    after the GEMM, its outputs become fresh allocations made before the
+    GEMM, and both ops get an id unique in the function (`loom.epilogue` on
+    the GEMM, `loom.epilogue_of` on the generic, with
+    `loom.epilogue_operand`: which of its operands reads the product). `loom-cpu-tile-and-vectorize` leaves
+    the generic alone; `loom-cpu-gemm-to-call` compiles its body into a
+    function that the kernel calls on each register tile of the product
+    once the tile is final (bias, activation, residual and the GELU of the
+    backward run while the tile is in L1, instead of in a separate pass over
+    memory). The product itself is still written: other users may read it.
+    The new outputs are `bufferization.alloc_tensor`s (not `tensor.empty`s,
+    which CSE merges): the epilogue writes them while the kernel still reads
+    its inputs, so they must not be bufferized in place of those.
+
+    Before:
+    ```mlir
+    %c = linalg.matmul {loom.zero_init} ins(%x, %w : ...) outs(%e : ...)
+    %c3 = tensor.expand_shape %c [[0, 1], [2]] ...
+    %y = linalg.generic {...} ins(%c3, %bias : ...) outs(%e3 : ...) {
+      %s = arith.addf %in, %b : f32
+      %g = math.tanh %s : f32 ...
+    }
+    ```
+    After: the same ops, `%y` right after `%c3`, outputs
+    `bufferization.alloc_tensor()`, and `{loom.epilogue = 0}` /
+    `{loom.epilogue_of = 0, loom.epilogue_operand = 0}`.
+  }];
+  let dependentDialects = ["mlir::bufferization::BufferizationDialect",
+                           "mlir::linalg::LinalgDialect",
+                           "mlir::tensor::TensorDialect"];
 }
 
 def LoomCpuTileAndVectorize

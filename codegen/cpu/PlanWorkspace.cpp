@@ -1,5 +1,6 @@
 //===- PlanWorkspace.cpp - One compile-time planned workspace -------------===//
 
+#include "codegen/cpu/Gemm.h"
 #include "codegen/cpu/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -8,6 +9,8 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/Interfaces/ViewLikeInterface.h"
+
+#include <map>
 
 #define DEBUG_TYPE "loom-cpu-plan-workspace"
 
@@ -82,6 +85,21 @@ struct LoomCpuPlanWorkspace
     int64_t index = 0;
     for (Operation &op : entry)
       position[&op] = index++;
+    // A GEMM's epilogue generic (loom-cpu-fuse-gemm-epilogues) runs inside
+    // the GEMM's kernel call: its buffers live from the GEMM on.
+    std::map<int64_t, int64_t> gemmAt;
+    func.walk([&](Operation *op) {
+      if (auto id = op->getAttrOfType<IntegerAttr>(loom::cpu::kEpilogueAttr))
+        if (Operation *top = ancestorIn(entry, op)) {
+          auto [it, added] = gemmAt.emplace(id.getInt(), position.lookup(top));
+          if (!added)
+            it->second = std::min(it->second, position.lookup(top));
+        }
+    });
+    for (Operation &op : entry)
+      if (auto id = op.getAttrOfType<IntegerAttr>(loom::cpu::kEpilogueOfAttr))
+        if (auto it = gemmAt.find(id.getInt()); it != gemmAt.end())
+          position[&op] = it->second;
 
     std::vector<Buffer> buffers;
     func.walk([&](memref::AllocOp alloc) {

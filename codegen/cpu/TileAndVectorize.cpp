@@ -161,6 +161,9 @@ struct LoomCpuTileAndVectorize
     int64_t width = vectorWidth > 0 ? int64_t(vectorWidth) : hostVectorWidth();
     for (linalg::LinalgOp original : ops) {
       linalg::LinalgOp op = original;
+      // A GEMM's epilogue runs inside the kernel, on its tiles.
+      if (op->hasAttr(loom::cpu::kEpilogueOfAttr))
+        continue;
       // GEMMs for the packed kernel are only split across threads.
       std::optional<loom::cpu::GemmLoops> gemm;
       if (gemmKernel)

@@ -91,10 +91,10 @@ void sgemmWith(int64_t batch, int64_t m, int64_t n, int64_t k, int64_t a,
                int64_t bBatch, int64_t bRow, int64_t bCol, int64_t c,
                int64_t cBatch, int64_t cRow, int64_t accumulate,
                const loom::kernels::GemmEpilogue *epilogue) {
-  bool ok = chosen().sgemm(batch, m, n, k, ptr<const float>(a), aBatch, aRow,
-                           aCol, ptr<const float>(b), bBatch, bRow, bCol,
-                           ptr<float>(c), cBatch, cRow, accumulate != 0,
-                           epilogue);
+  bool ok =
+      chosen().sgemm(batch, m, n, k, ptr<const float>(a), aBatch, aRow, aCol,
+                     ptr<const float>(b), bBatch, bRow, bCol, ptr<float>(c),
+                     cBatch, cRow, accumulate != 0, epilogue);
   if (ok)
     return;
   // The packing buffers (a few MB per thread) could not be allocated:

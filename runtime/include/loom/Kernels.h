@@ -35,8 +35,8 @@ void loom_sgemm(int64_t batch, int64_t m, int64_t n, int64_t k, int64_t a,
 /// batch: b * m + i) once they hold their final values; `context` is what
 /// the caller passed with it (the addresses and strides of the epilogue's
 /// other operands).
-typedef void (*loom_gemm_epilogue_fn)(int64_t context, int64_t row,
-                                      int64_t col, int64_t rows, int64_t cols);
+typedef void (*loom_gemm_epilogue_fn)(int64_t context, int64_t row, int64_t col,
+                                      int64_t rows, int64_t cols);
 
 /// loom_sgemm, then `epilogue` (a loom_gemm_epilogue_fn's address) over
 /// every block of C exactly once, right after the block's last update:
@@ -45,8 +45,7 @@ void loom_sgemm_epilogue(int64_t batch, int64_t m, int64_t n, int64_t k,
                          int64_t a, int64_t aBatch, int64_t aRow, int64_t aCol,
                          int64_t b, int64_t bBatch, int64_t bRow, int64_t bCol,
                          int64_t c, int64_t cBatch, int64_t cRow,
-                         int64_t accumulate, int64_t epilogue,
-                         int64_t context);
+                         int64_t accumulate, int64_t epilogue, int64_t context);
 
 /// Flash attention of one head (runtime/kernels/AttentionIsa.cpp): no
 /// [Tq x Tk] buffer, one [blockQ x blockK] block of scores at a time

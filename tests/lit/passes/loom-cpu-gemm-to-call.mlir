@@ -96,3 +96,64 @@ func.func @transposed_out(%a: memref<8x16xf32>, %b: memref<16x4xf32>, %ct: memre
   }
   return
 }
+
+// -----
+
+// Tests that a GEMM paired with an epilogue calls loom_sgemm_epilogue with
+// a function compiled from the generic's body (masked vector loads of the
+// product and the bias, the body on vectors, a masked store) and a context
+// on the stack: where this C starts in the product ([0], [1]), then each
+// operand's address and strides. The generic is gone.
+// CHECK-LABEL: func.func private @loom_sgemm_epilogue
+// CHECK-SAME: (i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, (i64, i64, i64, i64, i64) -> (), i64)
+// CHECK-LABEL: func.func @epilogue
+// CHECK: %[[F:.*]] = constant @__loom_epilogue_epilogue_0
+// CHECK: %[[CTX:.*]] = memref.alloca() : memref<11xi64>
+// CHECK: call @loom_sgemm_epilogue({{.*}}, %[[F]], %{{.*}})
+// CHECK-NOT: linalg.generic
+// CHECK-LABEL: func.func private @__loom_epilogue_epilogue_0
+// CHECK-SAME: (%{{.*}}: i64, %{{.*}}: i64, %{{.*}}: i64, %{{.*}}: i64, %{{.*}}: i64)
+// CHECK: scf.for
+// CHECK: scf.for
+// CHECK: vector.create_mask
+// CHECK: llvm.intr.masked.load {{.*}} -> vector<{{8|16}}xf32>
+// CHECK: llvm.intr.masked.load {{.*}} -> vector<{{8|16}}xf32>
+// CHECK: arith.addf {{.*}} : vector<{{8|16}}xf32>
+// CHECK: math.tanh {{.*}} : vector<{{8|16}}xf32>
+// CHECK: llvm.intr.masked.store
+#e_id = affine_map<(d0, d1) -> (d0, d1)>
+#e_col = affine_map<(d0, d1) -> (d1)>
+func.func @epilogue(%a: memref<8x16xf32>, %b: memref<16x20xf32>, %c: memref<8x20xf32>, %bias: memref<20xf32>, %y: memref<8x20xf32>) {
+  linalg.matmul {loom.zero_init, loom.epilogue = 0 : i64} ins(%a, %b : memref<8x16xf32>, memref<16x20xf32>) outs(%c : memref<8x20xf32>)
+  linalg.generic {indexing_maps = [#e_id, #e_col, #e_id], iterator_types = ["parallel", "parallel"]}
+      ins(%c, %bias : memref<8x20xf32>, memref<20xf32>) outs(%y : memref<8x20xf32>)
+      attrs = {loom.epilogue_of = 0 : i64, loom.epilogue_operand = 0 : i64} {
+  ^bb0(%in: f32, %bb: f32, %out: f32):
+    %0 = arith.addf %in, %bb : f32
+    %1 = math.tanh %0 : f32
+    linalg.yield %1 : f32
+  }
+  return
+}
+
+// -----
+
+// Tests that an epilogue whose output is the GEMM's own input (which the
+// kernel reads while the epilogue runs) is not run inside the kernel: a
+// plain call, and the generic stays.
+// CHECK-LABEL: func.func @aliased
+// CHECK: call @loom_sgemm(
+// CHECK: linalg.generic
+// CHECK-NOT: loom.epilogue_of
+#a_id = affine_map<(d0, d1) -> (d0, d1)>
+func.func @aliased(%a: memref<8x8xf32>, %b: memref<8x8xf32>, %c: memref<8x8xf32>) {
+  linalg.matmul {loom.zero_init, loom.epilogue = 0 : i64} ins(%a, %b : memref<8x8xf32>, memref<8x8xf32>) outs(%c : memref<8x8xf32>)
+  linalg.generic {indexing_maps = [#a_id, #a_id], iterator_types = ["parallel", "parallel"]}
+      ins(%c : memref<8x8xf32>) outs(%a : memref<8x8xf32>)
+      attrs = {loom.epilogue_of = 0 : i64, loom.epilogue_operand = 0 : i64} {
+  ^bb0(%in: f32, %out: f32):
+    %0 = math.tanh %in : f32
+    linalg.yield %0 : f32
+  }
+  return
+}

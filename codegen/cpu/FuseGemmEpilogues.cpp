@@ -1,0 +1,208 @@
+//===- FuseGemmEpilogues.cpp - Elementwise consumers as GEMM epilogues ----===//
+//
+// On tensors: pairs each kernel GEMM with the elementwise generic that
+// reads its product, so that loom-cpu-gemm-to-call runs the generic's body
+// on each tile of the product inside the kernel (see Passes.td).
+//
+//===----------------------------------------------------------------------===//
+
+#include "codegen/cpu/Gemm.h"
+#include "codegen/cpu/Passes.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/Dominance.h"
+
+#define DEBUG_TYPE "loom-cpu-fuse-gemm-epilogues"
+
+namespace loom::cpu {
+#define GEN_PASS_DEF_LOOMCPUFUSEGEMMEPILOGUES
+#include "codegen/cpu/Passes.h.inc"
+} // namespace loom::cpu
+
+using namespace mlir;
+
+namespace {
+
+bool isF32Tensor(Type type) {
+  auto tensor = llvm::dyn_cast<RankedTensorType>(type);
+  return tensor && tensor.hasStaticShape() && tensor.getElementType().isF32();
+}
+
+/// A body that the epilogue compiler can turn into vector code: scalar
+/// arith and math ops without regions, reading only block arguments, other
+/// body values and constants defined outside.
+bool isElementwiseBody(linalg::GenericOp generic) {
+  Block &body = generic.getRegion().front();
+  for (Operation &op : body.without_terminator()) {
+    if (!llvm::isa<arith::ArithDialect, math::MathDialect>(op.getDialect()) ||
+        op.getNumRegions() != 0)
+      return false;
+    for (Type t : llvm::concat<Type>(op.getOperandTypes(), op.getResultTypes()))
+      if (!t.isIntOrIndexOrFloat())
+        return false;
+    for (Value operand : op.getOperands()) {
+      if (operand.getParentRegion() == &generic.getRegion())
+        continue;
+      if (!operand.getDefiningOp<arith::ConstantOp>())
+        return false;
+    }
+  }
+  return true;
+}
+
+/// Whether operand `map` of the epilogue reads a row-major block of the
+/// product: a projected permutation (broadcast zeros allowed) in which the
+/// last loop (the product's columns) is either the last result or absent.
+bool readsRowsOf(AffineMap map, unsigned loops) {
+  if (!map.isProjectedPermutation(/*allowZeroInResults=*/true))
+    return false;
+  for (auto [pos, expr] : llvm::enumerate(map.getResults())) {
+    auto dim = llvm::dyn_cast<AffineDimExpr>(expr);
+    if (dim && dim.getPosition() == loops - 1 && pos + 1 != map.getNumResults())
+      return false;
+  }
+  return true;
+}
+
+/// The epilogue of `gemm` (its product `product`, perhaps expanded by
+/// `expand`), if `generic` qualifies.
+bool qualifies(linalg::GenericOp generic, Value read, Operation *gemm,
+               DominanceInfo &dominance) {
+  if (generic->hasAttr(loom::cpu::kEpilogueOfAttr) ||
+      generic->getBlock() != gemm->getBlock() ||
+      generic.getNumReductionLoops() != 0 || generic.getNumDpsInits() == 0 ||
+      !generic.hasPureTensorSemantics())
+    return false;
+  unsigned loops = generic.getNumLoops();
+  auto readType = llvm::cast<RankedTensorType>(read.getType());
+  if (readType.getRank() != loops)
+    return false;
+  bool seen = false;
+  for (OpOperand &operand : generic->getOpOperands()) {
+    AffineMap map = generic.getMatchingIndexingMap(&operand);
+    if (!isF32Tensor(operand.get().getType()))
+      return false;
+    if (generic.isDpsInit(&operand)) {
+      if (!map.isIdentity() || generic.payloadUsesValueFromOperand(&operand))
+        return false;
+      continue;
+    }
+    if (operand.get() == read) {
+      if (seen || !map.isIdentity())
+        return false;
+      seen = true;
+      continue;
+    }
+    if (!readsRowsOf(map, loops) ||
+        !dominance.properlyDominates(operand.get(), gemm))
+      return false;
+  }
+  if (!seen || !isElementwiseBody(generic))
+    return false;
+  // Constants the body captures must exist at the GEMM already.
+  for (Operation &op : generic.getRegion().front().without_terminator())
+    for (Value operand : op.getOperands())
+      if (operand.getParentRegion() != &generic.getRegion() &&
+          !dominance.properlyDominates(operand, gemm))
+        return false;
+  return true;
+}
+
+struct LoomCpuFuseGemmEpilogues
+    : public loom::cpu::impl::LoomCpuFuseGemmEpiloguesBase<
+          LoomCpuFuseGemmEpilogues> {
+  /// 1. Find the 2-D GEMMs whose product's columns are contiguous.
+  /// 2. For each, the first qualifying generic reading the product (or its
+  ///    row expansion, used by nothing else).
+  /// 3. Move the expansion and the generic right after the GEMM, give the
+  ///    generic fresh outputs made before the GEMM, tag both.
+  void runOnOperation() override {
+    func::FuncOp func = getOperation();
+    DominanceInfo dominance(func);
+    int64_t next = 0;
+    func.walk([&](linalg::LinalgOp op) {
+      if (op->getParentOfType<func::FuncOp>() != func)
+        return;
+      if (auto id = op->getAttrOfType<IntegerAttr>(loom::cpu::kEpilogueAttr))
+        next = std::max(next, id.getInt() + 1);
+    });
+    SmallVector<linalg::LinalgOp> gemms;
+    func.walk([&](linalg::LinalgOp op) {
+      std::optional<loom::cpu::GemmLoops> loops = loom::cpu::matchGemm(op);
+      if (!loops || loops->batch >= 0 || !op.hasPureTensorSemantics() ||
+          op->hasAttr(loom::cpu::kEpilogueAttr))
+        return;
+      // C(m, n) in that order: the kernel's tiles are rows of C.
+      AffineMap cMap = op.getIndexingMapsArray()[2];
+      if (cMap.getNumResults() != 2 ||
+          cMap.getDimPosition(0) != unsigned(loops->m) ||
+          cMap.getDimPosition(1) != unsigned(loops->n))
+        return;
+      gemms.push_back(op);
+    });
+    for (linalg::LinalgOp gemm : gemms) {
+      Value product = gemm->getResult(0);
+      tensor::ExpandShapeOp expand;
+      linalg::GenericOp epilogue;
+      for (Operation *user : product.getUsers()) {
+        Value read = product;
+        tensor::ExpandShapeOp candidateExpand;
+        if (auto e = llvm::dyn_cast<tensor::ExpandShapeOp>(user)) {
+          // Rows expanded into leading dims, the columns kept last.
+          SmallVector<ReassociationIndices> groups =
+              e.getReassociationIndices();
+          if (groups.size() != 2 || groups[1].size() != 1 ||
+              !e.getResult().hasOneUse())
+            continue;
+          candidateExpand = e;
+          read = e.getResult();
+          user = *read.getUsers().begin();
+        }
+        auto generic = llvm::dyn_cast<linalg::GenericOp>(user);
+        if (!generic || !qualifies(generic, read, gemm, dominance))
+          continue;
+        if (epilogue && epilogue->isBeforeInBlock(generic))
+          continue; // keep the first in block order
+        epilogue = generic;
+        expand = candidateExpand;
+      }
+      if (!epilogue)
+        continue;
+      IRRewriter rewriter(&getContext());
+      // Fresh outputs, made before the GEMM (the generic's own may be
+      // computed later, or be in place on an input).
+      rewriter.setInsertionPoint(gemm);
+      // (An allocation, not a tensor.empty: CSE would merge empties, and
+      // bufferization could then put the epilogue's output in place of the
+      // GEMM's own input, which the kernel reads while the epilogue runs.)
+      for (OpOperand &init : epilogue.getDpsInitsMutable()) {
+        auto type = llvm::cast<RankedTensorType>(init.get().getType());
+        Value fresh = bufferization::AllocTensorOp::create(
+            rewriter, epilogue.getLoc(), type, ValueRange{});
+        rewriter.modifyOpInPlace(epilogue, [&] { init.set(fresh); });
+      }
+      Operation *after = gemm;
+      if (expand) {
+        expand->moveAfter(after);
+        after = expand;
+      }
+      epilogue->moveAfter(after);
+      auto id = rewriter.getI64IntegerAttr(next++);
+      gemm->setAttr(loom::cpu::kEpilogueAttr, id);
+      epilogue->setAttr(loom::cpu::kEpilogueOfAttr, id);
+      Value read = expand ? expand.getResult() : product;
+      for (OpOperand *input : epilogue.getDpsInputOperands())
+        if (input->get() == read)
+          epilogue->setAttr(
+              loom::cpu::kEpilogueOperandAttr,
+              rewriter.getI64IntegerAttr(input->getOperandNumber()));
+    }
+  }
+};
+
+} // namespace

@@ -1,0 +1,65 @@
+// RUN: loom-opt %s -split-input-file -pass-pipeline='builtin.module(func.func(loom-cpu-fuse-gemm-epilogues))' | FileCheck %s
+
+// Tests that a matmul's bias + tanh consumer (through the expansion of its
+// rows) becomes its epilogue: moved right after it, a fresh output
+// allocated before the GEMM, ids on both and the operand that reads the
+// product recorded.
+// CHECK-LABEL: func.func @bias_tanh
+// CHECK: %[[OUT:.*]] = bufferization.alloc_tensor() : tensor<2x4x16xf32>
+// CHECK: %[[P:.*]] = linalg.matmul {loom.epilogue = 0 : i64, loom.zero_init}
+// CHECK-NEXT: %[[E:.*]] = tensor.expand_shape %[[P]]
+// CHECK-NEXT: %[[Y:.*]] = linalg.generic {{.*}} ins(%[[E]], %{{.*}} : tensor<2x4x16xf32>, tensor<16xf32>) outs(%[[OUT]] : tensor<2x4x16xf32>)
+// CHECK-SAME: loom.epilogue_of = 0 : i64, loom.epilogue_operand = 0 : i64
+// CHECK: math.tanh
+// CHECK: %[[OTHER:.*]] = arith.addf
+// CHECK: return %[[Y]]
+#id3 = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
+#col = affine_map<(d0, d1, d2) -> (d2)>
+func.func @bias_tanh(%x: tensor<8x32xf32>, %w: tensor<32x16xf32>, %b: tensor<16xf32>, %s: f32) -> (tensor<2x4x16xf32>, f32) {
+  %e = tensor.empty() : tensor<8x16xf32>
+  %p = linalg.matmul {loom.zero_init} ins(%x, %w : tensor<8x32xf32>, tensor<32x16xf32>) outs(%e : tensor<8x16xf32>) -> tensor<8x16xf32>
+  %other = arith.addf %s, %s : f32
+  %p3 = tensor.expand_shape %p [[0, 1], [2]] output_shape [2, 4, 16] : tensor<8x16xf32> into tensor<2x4x16xf32>
+  %o = tensor.empty() : tensor<2x4x16xf32>
+  %y = linalg.generic {indexing_maps = [#id3, #col, #id3], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%p3, %b : tensor<2x4x16xf32>, tensor<16xf32>) outs(%o : tensor<2x4x16xf32>) {
+  ^bb0(%in: f32, %bias: f32, %out: f32):
+    %0 = arith.addf %in, %bias : f32
+    %1 = math.tanh %0 : f32
+    linalg.yield %1 : f32
+  } -> tensor<2x4x16xf32>
+  return %y, %other : tensor<2x4x16xf32>, f32
+}
+
+// -----
+
+// Tests what stays apart: a consumer that reads a value computed after
+// the GEMM, one that reduces, and a batched GEMM.
+// CHECK-LABEL: func.func @not_epilogues
+// CHECK-NOT: loom.epilogue
+// CHECK: return
+#id2 = affine_map<(d0, d1) -> (d0, d1)>
+#row = affine_map<(d0, d1) -> (d0)>
+func.func @not_epilogues(%x: tensor<8x32xf32>, %w: tensor<32x16xf32>, %q: tensor<2x8x32xf32>, %v: tensor<2x32x16xf32>) -> (tensor<8x16xf32>, tensor<8xf32>, tensor<2x8x16xf32>) {
+  %e = tensor.empty() : tensor<8x16xf32>
+  %p = linalg.matmul {loom.zero_init} ins(%x, %w : tensor<8x32xf32>, tensor<32x16xf32>) outs(%e : tensor<8x16xf32>) -> tensor<8x16xf32>
+  %two = arith.constant 2.0 : f32
+  %e2 = tensor.empty() : tensor<8x16xf32>
+  %later = linalg.fill ins(%two : f32) outs(%e2 : tensor<8x16xf32>) -> tensor<8x16xf32>
+  %y = linalg.generic {indexing_maps = [#id2, #id2, #id2], iterator_types = ["parallel", "parallel"]}
+      ins(%p, %later : tensor<8x16xf32>, tensor<8x16xf32>) outs(%e : tensor<8x16xf32>) {
+  ^bb0(%a: f32, %c: f32, %out: f32):
+    %0 = arith.mulf %a, %c : f32
+    linalg.yield %0 : f32
+  } -> tensor<8x16xf32>
+  %r0 = tensor.empty() : tensor<8xf32>
+  %r = linalg.generic {indexing_maps = [#id2, #row], iterator_types = ["parallel", "reduction"]}
+      ins(%p : tensor<8x16xf32>) outs(%r0 : tensor<8xf32>) {
+  ^bb0(%a: f32, %acc: f32):
+    %0 = arith.addf %a, %acc : f32
+    linalg.yield %0 : f32
+  } -> tensor<8xf32>
+  %be = tensor.empty() : tensor<2x8x16xf32>
+  %bp = linalg.batch_matmul ins(%q, %v : tensor<2x8x32xf32>, tensor<2x32x16xf32>) outs(%be : tensor<2x8x16xf32>) -> tensor<2x8x16xf32>
+  return %y, %r, %bp : tensor<8x16xf32>, tensor<8xf32>, tensor<2x8x16xf32>
+}
