@@ -111,8 +111,8 @@ def LoomCpuGemmToCall : Pass<"loom-cpu-gemm-to-call", "mlir::ModuleOp"> {
     operand addresses from its position in the iteration space; per vector
     of columns, masked loads, the body on vectors, masked stores) and a
     context on the stack (where this call's C starts in the product, and
-    every operand's address and strides). The kernel runs it on each
-    register tile once the tile is final; the generic is then erased. A GEMM
+    every operand's address and strides). The kernel runs it on each cache
+    block of C once the block is final; the generic is then erased. A GEMM
     whose C is not row-major, whose buffers do not match, or whose epilogue
     would write the GEMM's own inputs makes a plain call, and the generic
     stays.
@@ -215,10 +215,10 @@ def LoomCpuFuseGemmEpilogues
     the GEMM, `loom.epilogue_of` on the generic, with
     `loom.epilogue_operand`: which of its operands reads the product). `loom-cpu-tile-and-vectorize` leaves
     the generic alone; `loom-cpu-gemm-to-call` compiles its body into a
-    function that the kernel calls on each register tile of the product
-    once the tile is final (bias, activation, residual and the GELU of the
-    backward run while the tile is in L1, instead of in a separate pass over
-    memory). The product itself is still written: other users may read it.
+    function that the kernel calls on each cache block of the product
+    once the block is final (bias, activation, residual and the GELU of the
+    backward run while the block is in L2, instead of in a separate pass
+    over memory). The product itself is still written: other users may read it.
     The new outputs are `bufferization.alloc_tensor`s (not `tensor.empty`s,
     which CSE merges): the epilogue writes them while the kernel still reads
     its inputs, so they must not be bufferized in place of those.

@@ -385,15 +385,16 @@ bool sgemm(int64_t batch, int64_t m, int64_t n, int64_t k, const float *a,
           int64_t mc = std::min(MC, m - ic);
           packA(mc, kc, ab + ic * aRow + pc * aCol, aRow, aCol, pa);
           for (int64_t jr = 0; jr < nc; jr += NR)
-            for (int64_t ir = 0; ir < mc; ir += MR) {
-              int64_t mr = std::min<int64_t>(MR, mc - ir);
-              int64_t nr = std::min<int64_t>(NR, nc - jr);
+            for (int64_t ir = 0; ir < mc; ir += MR)
               microKernel(kc, pa + ir * kc, pb + jr * kc,
-                          cb + (ic + ir) * cRow + jc + jr, cRow, acc, mr, nr);
-              // The tile is final (and in L1): its epilogue now.
-              if (last)
-                finish(bi, ic + ir, jc + jr, mr, nr);
-            }
+                          cb + (ic + ir) * cRow + jc + jr, cRow, acc,
+                          std::min<int64_t>(MR, mc - ir),
+                          std::min<int64_t>(NR, nc - jr));
+          // The block is final (and in L2): its epilogue now, over whole
+          // rows of the block (long vector loops; per register tile the
+          // calls cost more than they save).
+          if (last)
+            finish(bi, ic, jc, mc, nc);
         }
       }
     }
