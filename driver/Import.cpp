@@ -152,8 +152,11 @@ std::optional<Architecture> architectureOf(const std::string &modelType) {
                         {"distilbert."},
                         {{"embeddings.word_embeddings.", "tok.", K::Table},
                          {"embeddings.position_embeddings.", "pos.", K::Table},
-                         {"embeddings.LayerNorm.", "ln.", K::LayerNorm},
-                         {"classifier.", "classifier.", K::Linear}},
+                         // A fine-tuned DistilBERT's classifier reads
+                         // pre_classifier through a ReLU, which the Loom
+                         // model lacks: both stay out, the head starts
+                         // fresh.
+                         {"embeddings.LayerNorm.", "ln.", K::LayerNorm}},
                         "transformer.layer.",
                         "encoder.",
                         false,

@@ -23,6 +23,7 @@
 #include <cctype>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <sstream>
 #include <unordered_map>
 
@@ -138,7 +139,7 @@ bool isOther(char32_t c) {
 bool isChineseChar(char32_t c) {
   return (c >= 0x4e00 && c <= 0x9fff) || (c >= 0x3400 && c <= 0x4dbf) ||
          (c >= 0x20000 && c <= 0x2a6df) || (c >= 0x2a700 && c <= 0x2b73f) ||
-         (c >= 0x2b740 && c <= 0x2b81f) || (c >= 0x2b820 && c <= 0x2ceaf) ||
+         (c >= 0x2b740 && c <= 0x2b81f) || (c >= 0x2b920 && c <= 0x2ceaf) ||
          (c >= 0xf900 && c <= 0xfaff) || (c >= 0x2f800 && c <= 0x2fa1f);
 }
 
@@ -251,6 +252,28 @@ Status vocabFromJson(const json::Value &object, const std::string &where,
     tokens[size_t(id.integer)] = object.keys[i];
   }
   return Status::success();
+}
+
+/// Cuts `a` and `b` (b empty without a pair) to `budget` ids together, as
+/// `tokenizers`' longest-first truncation splits it: a lone text keeps its
+/// first `budget` ids; with a pair, when both exceed half the budget the
+/// shorter keeps half (rounded down) and the longer the rest, else the
+/// shorter is kept whole.
+void truncateLongestFirst(std::vector<int32_t> &a, std::vector<int32_t> &b,
+                          bool pair, int64_t budget) {
+  budget = std::max<int64_t>(0, budget);
+  if (!pair) {
+    if (int64_t(a.size()) > budget)
+      a.resize(size_t(budget));
+    return;
+  }
+  if (int64_t(a.size() + b.size()) <= budget)
+    return;
+  bool swap = a.size() > b.size();
+  int64_t shorter = int64_t(swap ? b.size() : a.size());
+  shorter = std::min(shorter, budget / 2);
+  (swap ? b : a).resize(size_t(shorter));
+  (swap ? a : b).resize(size_t(budget - shorter));
 }
 
 //===----------------------------------------------------------------------===//
@@ -419,24 +442,8 @@ public:
     std::vector<int32_t> a = encode(text), b;
     if (pair)
       b = encode(*pair);
-    // Longest first (as `tokenizers` splits the budget): when both texts
-    // exceed half of it, the shorter keeps half (rounded down) and the
-    // longer the rest; else the shorter is kept whole.
-    int64_t special = pair ? 3 : 2;
-    if (maxLength > 0) {
-      int64_t budget = std::max<int64_t>(0, maxLength - special);
-      if (!pair) {
-        if (int64_t(a.size()) > budget)
-          a.resize(size_t(budget));
-      } else if (int64_t(a.size() + b.size()) > budget) {
-        bool swap = a.size() > b.size();
-        int64_t shorter = int64_t(swap ? b.size() : a.size());
-        shorter = std::min(shorter, budget / 2);
-        int64_t longer = budget - shorter;
-        (swap ? b : a).resize(size_t(shorter));
-        (swap ? a : b).resize(size_t(longer));
-      }
-    }
+    if (maxLength > 0)
+      truncateLongestFirst(a, b, pair.has_value(), maxLength - (pair ? 3 : 2));
     Encoding e;
     e.ids.push_back(*tokenId(cls));
     e.ids.insert(e.ids.end(), a.begin(), a.end());
@@ -475,6 +482,9 @@ public:
   std::unordered_map<char32_t, uint8_t> byteOf;
   bool addPrefixSpace = false;
   int32_t pad = 0;
+  /// RoBERTa's <s> text </s> (</s></s> pair </s>); absent for GPT-2.
+  std::optional<int32_t> bos, eos;
+  mutable std::mutex cacheMutex; // encode may run on several threads
   mutable std::unordered_map<std::string, std::vector<std::string>> cache;
 
   ByteLevelBpe() {
@@ -541,9 +551,12 @@ public:
 
   /// The BPE symbols of one pre-token (already in the byte alphabet).
   std::vector<std::string> merge(const std::string &word) const {
-    auto cached = cache.find(word);
-    if (cached != cache.end())
-      return cached->second;
+    {
+      std::lock_guard<std::mutex> lock(cacheMutex);
+      auto cached = cache.find(word);
+      if (cached != cache.end())
+        return cached->second;
+    }
     std::vector<std::string> symbols;
     for (char32_t c : decodeUtf8(word)) {
       std::string one;
@@ -576,6 +589,7 @@ public:
       }
       symbols = std::move(merged);
     }
+    std::lock_guard<std::mutex> lock(cacheMutex);
     if (cache.size() < 100000)
       cache[word] = symbols;
     return symbols;
@@ -611,17 +625,27 @@ public:
                       std::optional<std::string_view> pair,
                       int64_t maxLength) const override {
     Encoding e;
-    e.ids = encode(text);
-    e.segments.assign(e.ids.size(), 0);
+    std::vector<int32_t> a = encode(text), b;
+    if (pair)
+      b = encode(*pair);
+    bool wrap = bos && eos;
+    int64_t special = wrap ? (pair ? 4 : 2) : 0;
+    if (maxLength > 0)
+      truncateLongestFirst(a, b, pair.has_value(), maxLength - special);
+    if (wrap)
+      e.ids.push_back(*bos);
+    e.ids.insert(e.ids.end(), a.begin(), a.end());
+    if (wrap)
+      e.ids.push_back(*eos);
     if (pair) {
-      std::vector<int32_t> b = encode(*pair);
+      if (wrap)
+        e.ids.push_back(*eos);
       e.ids.insert(e.ids.end(), b.begin(), b.end());
-      e.segments.resize(e.ids.size(), 1);
+      if (wrap)
+        e.ids.push_back(*eos);
     }
-    if (maxLength > 0 && int64_t(e.ids.size()) > maxLength) {
-      e.ids.resize(size_t(maxLength));
-      e.segments.resize(size_t(maxLength));
-    }
+    // RoBERTa's type ids are all 0; GPT-2 has none either.
+    e.segments.assign(e.ids.size(), 0);
     return e;
   }
 
@@ -718,10 +742,25 @@ Result<std::unique_ptr<Tokenizer>> fromTokenizerJson(const std::string &text,
                              " is not supported (ByteLevel)");
       t->addPrefixSpace = *flag(pre, "add_prefix_space", false);
     }
+    // The padding id: tokenizer.json's, else a <pad> token (RoBERTa's 1),
+    // else 0.
+    t->pad = t->tokenId("<pad>").value_or(0);
     if (const json::Value *padding = root->find("padding"))
       if (const json::Value *id = padding->find("pad_id"))
         if (id->kind == json::Value::Kind::Integer)
           t->pad = int32_t(id->integer);
+    const json::Value *post = root->find("post_processor");
+    if (post && string(post, "type", "") == "RobertaProcessing") {
+      auto idOf = [&](const char *key) -> std::optional<int32_t> {
+        const json::Value *v = post->find(key);
+        if (v && v->kind == json::Value::Kind::Array && v->items.size() == 2 &&
+            v->items[1].kind == json::Value::Kind::Integer)
+          return int32_t(v->items[1].integer);
+        return std::nullopt;
+      };
+      t->bos = idOf("cls");
+      t->eos = idOf("sep");
+    }
     return std::unique_ptr<Tokenizer>(std::move(t));
   }
   return Status::error(path + ": model type " + json::quote(type->string) +
@@ -756,6 +795,7 @@ Result<std::unique_ptr<Tokenizer>> bpeFromText(const std::string &vocabText,
     return vocab.status().withContext(vocabPath);
   auto t = std::make_unique<ByteLevelBpe>();
   LOOM_RETURN_IF_ERROR(vocabFromJson(*vocab, vocabPath, t->vocab, t->tokens));
+  t->pad = t->tokenId("<pad>").value_or(0);
   std::istringstream lines(mergesText);
   std::string line;
   int64_t number = 0;

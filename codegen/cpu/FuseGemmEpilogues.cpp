@@ -38,9 +38,13 @@ bool isF32Tensor(Type type) {
 /// body values and constants defined outside.
 bool isElementwiseBody(linalg::GenericOp generic) {
   Block &body = generic.getRegion().front();
+  // What it yields is computed in the body (not captured from outside).
+  for (Value yielded : body.getTerminator()->getOperands())
+    if (yielded.getParentRegion() != &generic.getRegion())
+      return false;
   for (Operation &op : body.without_terminator()) {
     if (!llvm::isa<arith::ArithDialect, math::MathDialect>(op.getDialect()) ||
-        op.getNumRegions() != 0)
+        op.getNumRegions() != 0 || llvm::isa<arith::ConstantOp>(op))
       return false;
     for (Type t : llvm::concat<Type>(op.getOperandTypes(), op.getResultTypes()))
       if (!t.isIntOrIndexOrFloat())

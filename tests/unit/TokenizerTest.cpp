@@ -107,6 +107,17 @@ TEST(Tokenizer, ByteLevelBpeMatchesHuggingFace) {
   }
 }
 
+TEST(Tokenizer, RobertaBpeMatchesHuggingFace) {
+  // Byte-level BPE with RoBERTa's post-processor: <s> a </s> (</s> b </s>),
+  // type ids 0, <pad> as the padding id.
+  json::Value expected = readJson(kData + "/expected.json");
+  auto roberta = Tokenizer::fromDirectory(kData + "/roberta");
+  ASSERT_TRUE(roberta.ok()) << roberta.status().message();
+  EXPECT_EQ(roberta.value()->padId(), *roberta.value()->tokenId("<pad>"));
+  checkAgainst(*roberta.value(), *expected.find("sentences"),
+               *expected.find("roberta"));
+}
+
 TEST(Tokenizer, MiniLmMatchesHuggingFace) {
   std::string dir = loom::testing::miniLmDir();
   if (!std::filesystem::exists(dir + "/tokenizer.json")) {

@@ -275,6 +275,14 @@ Result<double> accuracy(Model &model, const std::string &fn,
     if (!out.ok())
       return out.status();
     const Tensor &scores = out.value()[0];
+    if (scores.dtype() != DType::F32 || scores.rank() != 2 ||
+        scores.dim(0) != batch || scores.dim(1) < 1)
+      return Status::error("'" + fn + "' returns " +
+                           std::string(dtypeName(scores.dtype())) +
+                           scores.shapeString() +
+                           "; accuracy needs class "
+                           "scores f32[" +
+                           std::to_string(batch) + ", classes]");
     int64_t classes = scores.dim(1);
     for (int64_t b = 0; b < batch && start + size_t(b) < data.size(); ++b) {
       const float *row = scores.data<float>() + b * classes;
@@ -338,6 +346,10 @@ int loom::tools::trainModel(const TrainOptions &o) {
     return fail("distillation needs --data LABEL<TAB>TEXT lines and "
                 "--teacher CKPT");
   bool textClassify = (task == "classify" || distill) && !o.data.empty();
+  if (textClassify && (o.batch < 1 || o.ctx < 2))
+    return fail("text classification needs --batch >= 1 and --ctx >= 2, "
+                "got " +
+                std::to_string(o.batch) + " and " + std::to_string(o.ctx));
   std::optional<LabeledSplit> labeled;
   std::unique_ptr<Tokenizer> tokenizer;
   if (textClassify) {
@@ -406,6 +418,10 @@ int loom::tools::trainModel(const TrainOptions &o) {
       std::string text(corpus->begin(), corpus->end());
       std::vector<int32_t> ids = loaded.value()->encode(text);
       size_t valid = ids.size() / 10;
+      if (o.ctx < 1 || int64_t(valid) < o.ctx + 1)
+        return fail("'" + o.data + "' gives " + std::to_string(ids.size()) +
+                    " tokens: too few for a held-out tenth of at least " +
+                    "--ctx + 1 = " + std::to_string(o.ctx + 1));
       trainIds.assign(ids.begin(), ids.end() - valid);
       validIds.assign(ids.end() - valid, ids.end());
       tokenizedLm = true;
@@ -474,6 +490,12 @@ int loom::tools::trainModel(const TrainOptions &o) {
       auto scores = scorer->call(fn, {b.value()[0], b.value()[1]});
       if (!scores.ok())
         return scores.status().withContext("the teacher's '" + fn + "'");
+      const Tensor &t = scores.value()[0];
+      const Tensor &labels = b.value()[2];
+      if (t.dtype() != DType::F32 || t.rank() != 2 || t.dim(0) != labels.dim(0))
+        return Status::error("the teacher's '" + fn + "' returns " +
+                             t.shapeString() +
+                             ", not class scores of the batch");
       b.value().push_back(scores.value()[0]);
       return b;
     };

@@ -103,9 +103,10 @@ public:
   virtual std::string decode(const std::vector<int32_t> &ids) const = 0;
 
   /// `text` (and `pair`) as the model reads them: BERT's
-  /// [CLS] text [SEP] (pair [SEP]), nothing added for BPE; truncated to
-  /// `maxLength` ids (0: no limit) by dropping tokens from the end of the
-  /// longer text first.
+  /// [CLS] text [SEP] (pair [SEP]); RoBERTa's <s> text </s> (</s> pair
+  /// </s>) when tokenizer.json's post-processor says so; nothing added for
+  /// GPT-2; truncated to `maxLength` ids (0: no limit) by dropping tokens
+  /// from the end of the longer text first.
   virtual Encoding encodePair(std::string_view text,
                               std::optional<std::string_view> pair = {},
                               int64_t maxLength = 0) const = 0;
@@ -115,7 +116,7 @@ public:
                             int64_t length) const;
 
   /// The id that pads a batch ([PAD] for WordPiece; for BPE, tokenizer.json's
-  /// padding token if any, else 0).
+  /// padding id if any, else a <pad> token (RoBERTa's), else 0).
   virtual int32_t padId() const = 0;
 };
 

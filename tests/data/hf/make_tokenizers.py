@@ -5,7 +5,8 @@ tests/unit/TokenizerTest.cpp (loom::Tokenizer).
         [--minilm MODEL_DIR]
 
 trains a small WordPiece (BERT's normalizer and pre-tokenizer, lower-cased)
-and a small byte-level BPE (GPT-2's) on /usr/share/common-licenses/GPL-3
+and a small byte-level BPE (GPT-2's, and RoBERTa's with <s> </s> around the
+texts) on /usr/share/common-licenses/GPL-3
 plus the test sentences, saves them as both file formats each reads
 (vocab.txt and tokenizer.json; vocab.json + merges.txt and tokenizer.json),
 and writes expected.json: the sentences (unicode, accents, CJK, emoji,
@@ -21,7 +22,7 @@ import os
 
 from tokenizers import ByteLevelBPETokenizer, BertWordPieceTokenizer
 from tokenizers import Tokenizer
-from tokenizers.processors import BertProcessing
+from tokenizers.processors import BertProcessing, RobertaProcessing
 
 SENTENCES = [
     "Hello, world! This is Loom.",
@@ -91,6 +92,18 @@ def main():
     bpe.train_from_iterator(corpus(), vocab_size=500, min_frequency=1)
     bpe.save_model(bpe_dir)
     bpe.save(os.path.join(bpe_dir, "tokenizer.json"))
+    # RoBERTa's: the same byte-level BPE with <s> ... </s> around each text
+    # and <pad> as the padding token.
+    roberta_dir = os.path.join(args.out, "roberta")
+    os.makedirs(roberta_dir, exist_ok=True)
+    roberta = ByteLevelBPETokenizer()
+    roberta.train_from_iterator(
+        corpus(), vocab_size=500, min_frequency=1,
+        special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"])
+    roberta.post_processor = RobertaProcessing(
+        ("</s>", roberta.token_to_id("</s>")),
+        ("<s>", roberta.token_to_id("<s>")))
+    roberta.save(os.path.join(roberta_dir, "tokenizer.json"))
 
     expected = {"sentences": SENTENCES,
                 "wordpiece": expected_for(
@@ -99,7 +112,11 @@ def main():
                 "bpe": expected_for(
                     Tokenizer.from_file(os.path.join(bpe_dir,
                                                      "tokenizer.json")),
-                    False)}
+                    False),
+                "roberta": expected_for(
+                    Tokenizer.from_file(os.path.join(roberta_dir,
+                                                     "tokenizer.json")),
+                    True)}
     with open(os.path.join(args.out, "expected.json"), "w") as f:
         json.dump(expected, f, ensure_ascii=False, indent=1)
     if args.minilm:
