@@ -28,7 +28,10 @@ bash scripts/setup.sh >/dev/null
 bash scripts/fetch-minilm.sh
 minilm=${LOOM_MINILM_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/loom/hf/all-MiniLM-L6-v2}
 loomc=build/bin/loomc
-$loomc import "$minilm" -o "$out/minilm.safetensors"
+[ -s "$out/minilm.safetensors" ] ||
+  $loomc import "$minilm" -o "$out/minilm.safetensors" | tee "$out/import.txt"
+# The same architecture for the runs from scratch: MiniLM's configuration.
+arch=$(sed -n 's/^config: //p' "$out/import.txt" | tr ' ' ',')
 bash bench/license-data.sh "$out/licenses.tsv"
 common=(examples/hf/bert.loom --data "$out/licenses.tsv" --batch 16 --ctx 64
   --seed 1 --log-every 50)
@@ -38,6 +41,9 @@ groups+=";upper=encoder.3,encoder.4,encoder.5;head=pooler,classifier"
 
 run() { # name args... (the loss: --fn finetune_loss unless given)
   local name=$1; shift
+  # FINETUNE_ONLY="name ...": only these runs (the others keep their logs).
+  [ -z "${FINETUNE_ONLY:-}" ] || [[ " $FINETUNE_ONLY " == *" $name "* ]] ||
+    return 0
   [[ " $* " == *" --fn "* ]] || set -- --fn finetune_loss "$@"
   echo "== $name"
   $loomc train "${common[@]}" "$@" 2>"$out/$name.log" | tee "$out/$name.txt" |
@@ -50,10 +56,10 @@ run pretrained --init "$out/minilm.safetensors" --steps "$steps" --lr "$lr" \
 run pretrained-unfreeze --init "$out/minilm.safetensors" --steps "$steps" \
   --lr "$lr" --schedule "$schedule" --groups "$groups" --lr-decay 2.6 \
   --unfreeze-every $((steps / 4))
-run scratch --tokenizer "$minilm" --steps "$steps" --lr "$lr" \
-  --schedule "$schedule"
-run scratch-10x --tokenizer "$minilm" --steps "$steps" --lr 1e-3 \
-  --schedule "$schedule"
+run scratch --tokenizer "$minilm" --config "$arch" --steps "$steps" \
+  --lr "$lr" --schedule "$schedule"
+run scratch-10x --tokenizer "$minilm" --config "$arch" --steps "$steps" \
+  --lr 1e-3 --schedule "$schedule"
 run student-3 --init "$out/minilm.safetensors" --config layers=3 \
   --steps "$steps" --lr "$lr" --schedule "$schedule"
 run student-3-distilled --fn distill_loss --init "$out/minilm.safetensors" \

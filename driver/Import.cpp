@@ -122,18 +122,26 @@ std::vector<Target> mapName(const Architecture &arch, llvm::StringRef name) {
   return {};
 }
 
+/// BERT's embeddings (word, position, token type, their layer norm), then
+/// `more` rules.
+std::vector<Rule> withEmbeddings(std::vector<Rule> more) {
+  std::vector<Rule> rules = {
+      {"embeddings.word_embeddings.", "tok.", Kind::Table},
+      {"embeddings.position_embeddings.", "pos.", Kind::Table},
+      {"embeddings.token_type_embeddings.", "seg.", Kind::Table},
+      {"embeddings.LayerNorm.", "ln.", Kind::LayerNorm}};
+  rules.insert(rules.end(), more.begin(), more.end());
+  return rules;
+}
+
 std::optional<Architecture> architectureOf(const std::string &modelType) {
   using K = Kind;
   if (modelType == "bert" || modelType == "roberta")
     return Architecture{
         "hf/bert.loom",
         {"bert.", "roberta."},
-        {{"embeddings.word_embeddings.", "tok.", K::Table},
-         {"embeddings.position_embeddings.", "pos.", K::Table},
-         {"embeddings.token_type_embeddings.", "seg.", K::Table},
-         {"embeddings.LayerNorm.", "ln.", K::LayerNorm},
-         {"pooler.dense.", "pooler.", K::Linear},
-         {"classifier.", "classifier.", K::Linear}},
+        withEmbeddings({{"pooler.dense.", "pooler.", K::Linear},
+                        {"classifier.", "classifier.", K::Linear}}),
         "encoder.layer.",
         "encoder.",
         false,
@@ -174,13 +182,10 @@ std::optional<Architecture> architectureOf(const std::string &modelType) {
     return Architecture{
         "hf/albert.loom",
         {"albert."},
-        {{"embeddings.word_embeddings.", "tok.", K::Table},
-         {"embeddings.position_embeddings.", "pos.", K::Table},
-         {"embeddings.token_type_embeddings.", "seg.", K::Table},
-         {"embeddings.LayerNorm.", "ln.", K::LayerNorm},
-         {"encoder.embedding_hidden_mapping_in.", "project.", K::Linear},
-         {"pooler.", "pooler.", K::Linear},
-         {"classifier.", "classifier.", K::Linear}},
+        withEmbeddings(
+            {{"encoder.embedding_hidden_mapping_in.", "project.", K::Linear},
+             {"pooler.", "pooler.", K::Linear},
+             {"classifier.", "classifier.", K::Linear}}),
         // One group of one layer (the configuration is checked).
         "encoder.albert_layer_groups.0.albert_layers.0.",
         "encoder.",

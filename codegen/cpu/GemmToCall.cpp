@@ -64,8 +64,8 @@ StridedOperand describe(OpBuilder &b, Location loc, Value buffer,
   Value zero = arith::ConstantIntOp::create(b, loc, i64, 0);
   result.loopStrides.assign(map.getNumDims(), zero);
   for (auto [pos, expr] : llvm::enumerate(map.getResults()))
-    result.loopStrides[llvm::cast<AffineDimExpr>(expr).getPosition()] =
-        asI64(meta.getStrides()[pos]);
+    if (auto dim = llvm::dyn_cast<AffineDimExpr>(expr)) // not a broadcast 0
+      result.loopStrides[dim.getPosition()] = asI64(meta.getStrides()[pos]);
   return result;
 }
 
@@ -365,43 +365,29 @@ Value buildContext(OpBuilder &b, Location loc, const Epilogue &e, Value c,
         b, loc, v, slots,
         ValueRange{arith::ConstantIndexOp::create(b, loc, k)});
   };
-  auto elementAddress =
-      [&](Value buffer) -> std::pair<Value, SmallVector<Value>> {
-    auto meta = memref::ExtractStridedMetadataOp::create(b, loc, buffer);
-    Value aligned =
-        memref::ExtractAlignedPointerAsIndexOp::create(b, loc, buffer);
-    auto asI64 = [&](Value index) -> Value {
-      return arith::IndexCastOp::create(b, loc, i64, index);
-    };
-    Value address = arith::AddIOp::create(
-        b, loc, asI64(aligned),
-        arith::MulIOp::create(b, loc, asI64(meta.getOffset()), constant(4)));
-    SmallVector<Value> strides;
-    for (Value s : meta.getStrides())
-      strides.push_back(asI64(s));
-    return {address, strides};
-  };
   // Where this call's C starts within the product the generic reads.
-  Value product = operands[e.productOperand];
+  auto addressOf = [&](Value buffer) {
+    auto type = llvm::cast<MemRefType>(buffer.getType());
+    return describe(b, loc, buffer,
+                    AffineMap::getMultiDimIdentityMap(type.getRank(),
+                                                      b.getContext()))
+        .address;
+  };
   Value delta = arith::DivSIOp::create(
       b, loc,
-      arith::SubIOp::create(b, loc, elementAddress(c).first,
-                            elementAddress(product).first),
+      arith::SubIOp::create(b, loc, addressOf(c),
+                            addressOf(operands[e.productOperand])),
       constant(4));
   store(0, arith::DivSIOp::create(b, loc, delta, constant(cRowStride)));
   store(1, arith::RemSIOp::create(b, loc, delta, constant(cRowStride)));
   unsigned loops = g.getNumLoops();
   for (OpOperand &operand : g->getOpOperands()) {
     int64_t k = operand.getOperandNumber();
-    auto [address, strides] = elementAddress(operands[k]);
-    store(2 + k * (1 + loops), address);
-    SmallVector<Value> perLoop(loops, constant(0));
-    AffineMap map = g.getMatchingIndexingMap(&operand);
-    for (auto [pos, expr] : llvm::enumerate(map.getResults()))
-      if (auto dim = llvm::dyn_cast<AffineDimExpr>(expr))
-        perLoop[dim.getPosition()] = strides[pos];
+    StridedOperand d = describe(b, loc, operands[k],
+                                g.getMatchingIndexingMap(&operand));
+    store(2 + k * (1 + loops), d.address);
     for (unsigned t = 0; t < loops; ++t)
-      store(2 + k * (1 + loops) + 1 + t, perLoop[t]);
+      store(2 + k * (1 + loops) + 1 + t, d.loopStrides[t]);
   }
   return arith::IndexCastOp::create(
       b, loc, i64,
