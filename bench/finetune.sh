@@ -9,7 +9,8 @@
 #
 # Runs, each printing its held-out accuracy:
 #   1. the LR finder on the pretrained model (its suggestion);
-#   2. pretrained, all layers, AdamW at the LR used (warmup-cosine);
+#   2. pretrained, all layers, AdamW at the LR used (warmup-cosine), and at
+#      the LR finder's suggestion;
 #   3. pretrained with gradual unfreezing (head, then upper layers, lower
 #      layers, embeddings; one stage per STEPS/4) and discriminative LRs
 #      (each group below the head at 1/2.6 of the one above);
@@ -53,6 +54,9 @@ run finder --init "$out/minilm.safetensors" --lr-find "$out/finder.csv" \
   --lr-find-steps 60
 run pretrained --init "$out/minilm.safetensors" --steps "$steps" --lr "$lr" \
   --schedule "$schedule" --ckpt-out "$out/pretrained.safetensors"
+suggested=$(sed -n 's/^suggested lr: //p' "$out/finder.txt")
+run pretrained-at-suggestion --init "$out/minilm.safetensors" \
+  --steps "$steps" --lr "${suggested:-$lr}" --schedule "$schedule"
 run pretrained-unfreeze --init "$out/minilm.safetensors" --steps "$steps" \
   --lr "$lr" --schedule "$schedule" --groups "$groups" --lr-decay 2.6 \
   --unfreeze-every $((steps / 4))
