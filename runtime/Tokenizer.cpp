@@ -24,7 +24,9 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <queue>
 #include <sstream>
+#include <tuple>
 #include <unordered_map>
 
 namespace loom {
@@ -557,38 +559,59 @@ public:
       if (cached != cache.end())
         return cached->second;
     }
+    // The symbols as a linked list, and a heap of adjacent pairs by (rank,
+    // position): the lowest rank first, its occurrences left to right, as
+    // merging every occurrence of the best pair per round does (a merge's
+    // result always ranks after its parts), in O(n log n) for a word of n
+    // symbols instead of O(n^2).
     std::vector<std::string> symbols;
     for (char32_t c : decodeUtf8(word)) {
       std::string one;
       appendUtf8(one, c);
       symbols.push_back(std::move(one));
     }
-    while (symbols.size() > 1) {
-      int32_t best = INT32_MAX;
-      size_t at = 0;
-      for (size_t k = 0; k + 1 < symbols.size(); ++k) {
-        auto it = ranks.find({symbols[k], symbols[k + 1]});
-        if (it != ranks.end() && it->second < best) {
-          best = it->second;
-          at = k;
-        }
-      }
-      if (best == INT32_MAX)
-        break;
-      std::pair<std::string, std::string> pairToMerge = {symbols[at],
-                                                         symbols[at + 1]};
-      std::vector<std::string> merged;
-      for (size_t k = 0; k < symbols.size(); ++k) {
-        if (k + 1 < symbols.size() && symbols[k] == pairToMerge.first &&
-            symbols[k + 1] == pairToMerge.second) {
-          merged.push_back(symbols[k] + symbols[k + 1]);
-          ++k;
-        } else {
-          merged.push_back(symbols[k]);
-        }
-      }
-      symbols = std::move(merged);
+    size_t n = symbols.size();
+    std::vector<int64_t> prev(n), next(n);
+    std::vector<bool> alive(n, true);
+    for (size_t k = 0; k < n; ++k) {
+      prev[k] = int64_t(k) - 1;
+      next[k] = k + 1 < n ? int64_t(k + 1) : -1;
     }
+    using Candidate = std::tuple<int32_t, int64_t, int64_t>; // rank, left,
+                                                             // right
+    std::priority_queue<Candidate, std::vector<Candidate>,
+                        std::greater<Candidate>>
+        heap;
+    auto consider = [&](int64_t left) {
+      if (left < 0 || next[left] < 0)
+        return;
+      auto it = ranks.find({symbols[left], symbols[next[left]]});
+      if (it != ranks.end())
+        heap.emplace(it->second, left, next[left]);
+    };
+    for (size_t k = 0; k + 1 < n; ++k)
+      consider(int64_t(k));
+    while (!heap.empty()) {
+      auto [rank, left, right] = heap.top();
+      heap.pop();
+      // Stale: a side was merged away or the pair changed since.
+      if (!alive[left] || !alive[right] || next[left] != right)
+        continue;
+      auto it = ranks.find({symbols[left], symbols[right]});
+      if (it == ranks.end() || it->second != rank)
+        continue;
+      symbols[left] += symbols[right];
+      alive[right] = false;
+      next[left] = next[right];
+      if (next[right] >= 0)
+        prev[next[right]] = left;
+      consider(prev[left]);
+      consider(left);
+    }
+    std::vector<std::string> merged;
+    for (int64_t k = n ? 0 : -1; k >= 0; k = next[k])
+      merged.push_back(std::move(symbols[k]));
+    symbols = std::move(merged);
     std::lock_guard<std::mutex> lock(cacheMutex);
     if (cache.size() < 100000)
       cache[word] = symbols;

@@ -104,6 +104,13 @@ TEST(Tokenizer, ByteLevelBpeMatchesHuggingFace) {
     // (it becomes U+FFFD before the bytes are taken).
     std::string text = "caf\xc3\xa9 \xf0\x9f\x99\x82 \t\n x";
     EXPECT_EQ(source.value()->decode(source.value()->encode(text)), text);
+    // One pre-token of 200k letters: merged in O(n log n) (the merge loop
+    // was quadratic), and still exact.
+    std::string letters;
+    for (int i = 0; i < 200000; ++i)
+      letters += char('a' + (i * 7 + i / 13) % 26);
+    EXPECT_EQ(source.value()->decode(source.value()->encode(letters)),
+              letters);
   }
 }
 
