@@ -685,17 +685,22 @@ checkpointConfig(const std::string &checkpointPath) {
   auto metadata = readCheckpointMetadata(checkpointPath);
   if (!metadata.ok())
     return metadata.status();
+  return configFromMetadata(*metadata, "checkpoint '" + checkpointPath + "'");
+}
+
+Result<std::map<std::string, std::string>>
+configFromMetadata(const std::map<std::string, std::string> &metadata,
+                   const std::string &where) {
   std::map<std::string, std::string> config;
-  auto it = metadata->find(kConfigKey);
-  if (it == metadata->end())
+  auto it = metadata.find(kConfigKey);
+  if (it == metadata.end())
     return config;
   llvm::StringRef rest = it->second;
   while (!rest.empty()) {
     auto [item, tail] = rest.split(',');
     auto [key, value] = item.split('=');
     if (key.empty() || value.empty())
-      return Status::error("checkpoint '" + checkpointPath +
-                           "': " + kConfigKey + " entry '" + item.str() +
+      return Status::error(where + ": " + kConfigKey + " entry '" + item.str() +
                            "' is not NAME=VALUE");
     config[key.str()] = value.str();
     rest = tail;

@@ -8,6 +8,8 @@
 
 #include "loom/Data.h"
 
+#include "Utf8.h"
+
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
@@ -452,26 +454,6 @@ Result<Seq2SeqBatch> sampleSeq2SeqBatch(Seq2SeqTask task, int64_t batch,
 // Text classification
 //===----------------------------------------------------------------------===//
 
-namespace {
-bool validUtf8(std::string_view text) {
-  for (size_t i = 0; i < text.size();) {
-    unsigned char b = text[i];
-    size_t length = b < 0x80         ? 1
-                    : (b >> 5) == 6  ? 2
-                    : (b >> 4) == 14 ? 3
-                    : (b >> 3) == 30 ? 4
-                                     : 0;
-    if (length == 0 || i + length > text.size())
-      return false;
-    for (size_t k = 1; k < length; ++k)
-      if ((static_cast<unsigned char>(text[i + k]) & 0xc0) != 0x80)
-        return false;
-    i += length;
-  }
-  return true;
-}
-} // namespace
-
 Result<LabeledTexts> readLabeledTexts(const std::string &path) {
   auto bytes = readCorpus(path);
   if (!bytes.ok())
@@ -498,7 +480,7 @@ Result<LabeledTexts> readLabeledTexts(const std::string &path) {
     if (tab == 0 || tab + 1 == line.size())
       return Status::error(where + ": empty " +
                            std::string(tab == 0 ? "label" : "text"));
-    if (!validUtf8(line))
+    if (!utf8::valid(line))
       return Status::error(where + ": not valid UTF-8");
     rows.emplace_back(line.substr(0, tab), line.substr(tab + 1));
   }

@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "Json.h"
+#include "Utf8.h"
 
 #include <cstdio>
 #include <cstdlib>
@@ -250,24 +251,6 @@ private:
     return true;
   }
 
-  static void appendUtf8(std::string &out, uint32_t cp) {
-    if (cp < 0x80) {
-      out += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-      out += static_cast<char>(0xc0 | (cp >> 6));
-      out += static_cast<char>(0x80 | (cp & 0x3f));
-    } else if (cp < 0x10000) {
-      out += static_cast<char>(0xe0 | (cp >> 12));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
-      out += static_cast<char>(0x80 | (cp & 0x3f));
-    } else {
-      out += static_cast<char>(0xf0 | (cp >> 18));
-      out += static_cast<char>(0x80 | ((cp >> 12) & 0x3f));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
-      out += static_cast<char>(0x80 | (cp & 0x3f));
-    }
-  }
-
   bool parseString(std::string &out) {
     ++pos; // '"'
     while (true) {
@@ -326,7 +309,7 @@ private:
             return fail("high surrogate not followed by a low surrogate");
           cp = 0x10000 + ((cp - 0xd800) << 10) + (low - 0xdc00);
         }
-        appendUtf8(out, cp);
+        utf8::append(out, cp);
         break;
       }
       default:

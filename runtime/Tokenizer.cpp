@@ -11,6 +11,7 @@
 #include "loom/Tokenizer.h"
 
 #include "Json.h"
+#include "Utf8.h"
 
 #include "loom/Checkpoint.h"
 
@@ -46,67 +47,6 @@ namespace {
 //===----------------------------------------------------------------------===//
 // UTF-8 and Unicode properties
 //===----------------------------------------------------------------------===//
-
-std::u32string decodeUtf8(std::string_view text) {
-  std::u32string out;
-  out.reserve(text.size());
-  for (size_t i = 0; i < text.size();) {
-    unsigned char b = text[i];
-    int length = b < 0x80           ? 1
-                 : (b >> 5) == 0x6  ? 2
-                 : (b >> 4) == 0xe  ? 3
-                 : (b >> 3) == 0x1e ? 4
-                                    : 0;
-    char32_t cp = length == 1   ? b
-                  : length == 2 ? b & 0x1f
-                  : length == 3 ? b & 0x0f
-                                : b & 0x07;
-    bool ok = length > 0 && i + length <= text.size();
-    for (int k = 1; ok && k < length; ++k) {
-      unsigned char c = text[i + k];
-      ok = (c & 0xc0) == 0x80;
-      cp = cp << 6 | (c & 0x3f);
-    }
-    // Overlong forms, surrogates and values past U+10FFFF are invalid too.
-    static const char32_t smallest[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (ok && (cp < smallest[length] || cp > 0x10ffff ||
-               (cp >= 0xd800 && cp <= 0xdfff)))
-      ok = false;
-    if (!ok) {
-      out.push_back(0xfffd);
-      ++i;
-      continue;
-    }
-    out.push_back(cp);
-    i += length;
-  }
-  return out;
-}
-
-void appendUtf8(std::string &out, char32_t cp) {
-  if (cp < 0x80) {
-    out += char(cp);
-  } else if (cp < 0x800) {
-    out += char(0xc0 | (cp >> 6));
-    out += char(0x80 | (cp & 0x3f));
-  } else if (cp < 0x10000) {
-    out += char(0xe0 | (cp >> 12));
-    out += char(0x80 | ((cp >> 6) & 0x3f));
-    out += char(0x80 | (cp & 0x3f));
-  } else {
-    out += char(0xf0 | (cp >> 18));
-    out += char(0x80 | ((cp >> 12) & 0x3f));
-    out += char(0x80 | ((cp >> 6) & 0x3f));
-    out += char(0x80 | (cp & 0x3f));
-  }
-}
-
-std::string encodeUtf8(std::u32string_view text) {
-  std::string out;
-  for (char32_t cp : text)
-    appendUtf8(out, cp);
-  return out;
-}
 
 int8_t category(char32_t c) { return u_charType(UChar32(c)); }
 
@@ -392,7 +332,7 @@ public:
       size_t end = word.size();
       std::string match;
       for (; end > start; --end) {
-        std::string piece = encodeUtf8(word.substr(start, end - start));
+        std::string piece = utf8::encode(word.substr(start, end - start));
         if (start > 0)
           piece = prefix + piece;
         if (vocab.count(piece)) {
@@ -412,7 +352,8 @@ public:
 
   std::vector<std::string> tokenize(std::string_view text) const override {
     std::vector<std::string> out;
-    for (const std::u32string &word : preTokenize(normalize(decodeUtf8(text))))
+    for (const std::u32string &word :
+         preTokenize(normalize(utf8::decode(text))))
       pieces(word, out);
     return out;
   }
@@ -565,9 +506,9 @@ public:
     // result always ranks after its parts), in O(n log n) for a word of n
     // symbols instead of O(n^2).
     std::vector<std::string> symbols;
-    for (char32_t c : decodeUtf8(word)) {
+    for (char32_t c : utf8::decode(word)) {
       std::string one;
-      appendUtf8(one, c);
+      utf8::append(one, c);
       symbols.push_back(std::move(one));
     }
     size_t n = symbols.size();
@@ -619,14 +560,14 @@ public:
   }
 
   std::vector<std::string> tokenize(std::string_view text) const override {
-    std::u32string s = decodeUtf8(text);
+    std::u32string s = utf8::decode(text);
     if (addPrefixSpace && !s.empty() && s[0] != ' ')
       s.insert(s.begin(), U' ');
     std::vector<std::string> out;
     for (const std::u32string &piece : preTokenize(s)) {
       std::string mapped;
-      for (unsigned char byte : encodeUtf8(piece))
-        appendUtf8(mapped, alphabet[byte]);
+      for (unsigned char byte : utf8::encode(piece))
+        utf8::append(mapped, alphabet[byte]);
       for (std::string &symbol : merge(mapped))
         out.push_back(std::move(symbol));
     }
@@ -636,7 +577,7 @@ public:
   std::string decode(const std::vector<int32_t> &ids) const override {
     std::string bytes;
     for (int32_t id : ids)
-      for (char32_t c : decodeUtf8(token(id))) {
+      for (char32_t c : utf8::decode(token(id))) {
         auto it = byteOf.find(c);
         if (it != byteOf.end())
           bytes += char(it->second);
@@ -897,16 +838,22 @@ Tokenizer::fromFiles(const TokenizerFiles &files, const std::string &where) {
                                "merges.txt");
 }
 
+TokenizerFiles
+Tokenizer::filesInMetadata(const std::map<std::string, std::string> &metadata) {
+  TokenizerFiles files;
+  std::string_view prefix = kMetadataPrefix;
+  for (const auto &[key, value] : metadata)
+    if (key.rfind(prefix, 0) == 0)
+      files[key.substr(prefix.size())] = value;
+  return files;
+}
+
 Result<std::unique_ptr<Tokenizer>>
 Tokenizer::fromCheckpoint(const std::string &path) {
   auto metadata = readCheckpointMetadata(path);
   if (!metadata.ok())
     return metadata.status();
-  TokenizerFiles files;
-  std::string_view prefix = kMetadataPrefix;
-  for (const auto &[key, value] : *metadata)
-    if (key.rfind(prefix, 0) == 0)
-      files[key.substr(prefix.size())] = value;
+  TokenizerFiles files = filesInMetadata(*metadata);
   if (files.empty())
     return Status::error("checkpoint '" + path +
                          "' carries no tokenizer (import a model directory "

@@ -34,6 +34,11 @@ struct GemmLoops {
 /// permutation indexing maps; std::nullopt otherwise.
 std::optional<GemmLoops> matchGemm(mlir::linalg::LinalgOp op);
 
+/// f32 lanes of the host's widest vector registers: 16 with AVX-512, else 8
+/// (the register blocks of loom-cpu-tile-and-vectorize and the steps of
+/// compiled GEMM epilogues are sized from it).
+int64_t hostVectorWidth();
+
 /// Unit attribute on a GEMM whose init operand is not read: the result is
 /// the product alone (its zero fill was dropped), so the kernel overwrites
 /// the output instead of accumulating into it.

@@ -27,8 +27,6 @@
 #include "mlir/IR/IRMapping.h"
 #include "mlir/Interfaces/ViewLikeInterface.h"
 
-#include "llvm/TargetParser/Host.h"
-
 #define DEBUG_TYPE "loom-cpu-gemm-to-call"
 
 namespace loom::cpu {
@@ -130,7 +128,7 @@ struct Epilogue {
   func::FuncOp function; // built on first use
 };
 
-/// Whether the kernel can run `e`'s generic on its tiles: every operand's
+/// Whether the kernel can run `e`'s generic on its blocks: every operand's
 /// columns (the last loop) contiguous or broadcast.
 bool compilable(const Epilogue &e) {
   linalg::GenericOp g = e.generic;
@@ -158,11 +156,7 @@ bool compilable(const Epilogue &e) {
 /// with AVX2, 64 with AVX-512), four independent chains of vector math as
 /// in the vectorized elementwise ops (with fewer, the epilogue's math was
 /// latency-bound).
-int64_t epilogueLanes() {
-  llvm::StringMap<bool> features = llvm::sys::getHostCPUFeatures();
-  auto it = features.find("avx512f");
-  return 4 * (it != features.end() && it->second ? 16 : 8);
-}
+int64_t epilogueLanes() { return 4 * loom::cpu::hostVectorWidth(); }
 
 /// The context the caller passes with the epilogue: [0] the first row and
 /// [1] the first column of this call's C within the epilogue's iteration
@@ -171,6 +165,9 @@ int64_t epilogueLanes() {
 int64_t contextSlots(linalg::GenericOp g) {
   return 2 + int64_t(g->getNumOperands()) * (1 + g.getNumLoops());
 }
+/// The slot of operand `k`'s address; its stride along loop t follows at
+/// + 1 + t.
+int64_t addressSlot(int64_t k, unsigned loops) { return 2 + k * (1 + loops); }
 
 /// Compiles `e`'s body into `void @name(context, row, col, rows, cols)`:
 /// per row of the block, the row's operand addresses from its position in
@@ -206,9 +203,9 @@ func::FuncOp buildEpilogueFunction(ModuleOp module, Epilogue &e,
   SmallVector<Value> base(operands);
   SmallVector<SmallVector<Value>> stride(operands);
   for (unsigned k = 0; k < operands; ++k) {
-    base[k] = slot(2 + k * (1 + loops));
+    base[k] = slot(addressSlot(k, loops));
     for (unsigned t = 0; t < loops; ++t)
-      stride[k].push_back(slot(2 + k * (1 + loops) + 1 + t));
+      stride[k].push_back(slot(addressSlot(k, loops) + 1 + t));
   }
   SmallVector<int64_t> ranges = g.getStaticLoopRanges();
   auto asIndex = [&](Value v) -> Value {
@@ -383,11 +380,11 @@ Value buildContext(OpBuilder &b, Location loc, const Epilogue &e, Value c,
   unsigned loops = g.getNumLoops();
   for (OpOperand &operand : g->getOpOperands()) {
     int64_t k = operand.getOperandNumber();
-    StridedOperand d = describe(b, loc, operands[k],
-                                g.getMatchingIndexingMap(&operand));
-    store(2 + k * (1 + loops), d.address);
+    StridedOperand d =
+        describe(b, loc, operands[k], g.getMatchingIndexingMap(&operand));
+    store(addressSlot(k, loops), d.address);
     for (unsigned t = 0; t < loops; ++t)
-      store(2 + k * (1 + loops) + 1 + t, d.loopStrides[t]);
+      store(addressSlot(k, loops) + 1 + t, d.loopStrides[t]);
   }
   return arith::IndexCastOp::create(
       b, loc, i64,

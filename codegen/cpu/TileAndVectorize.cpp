@@ -20,8 +20,6 @@
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
-#include "llvm/TargetParser/Host.h"
-
 #define DEBUG_TYPE "loom-cpu-tile-and-vectorize"
 
 namespace loom::cpu {
@@ -32,17 +30,6 @@ namespace loom::cpu {
 using namespace mlir;
 
 namespace {
-
-/// f32 lanes of the host's widest vector registers: 16 with AVX-512, else 8.
-/// The register block of a contraction (8 rows x 2 vectors of
-/// accumulators) then fits the register file: 16 of the 32 zmm registers,
-/// or 16 ymm on AVX2 (with 8x32 blocks on AVX2, the 32 accumulators spilled
-/// and matmuls ran 3x slower).
-int64_t hostVectorWidth() {
-  llvm::StringMap<bool> features = llvm::sys::getHostCPUFeatures();
-  auto it = features.find("avx512f");
-  return it != features.end() && it->second ? 16 : 8;
-}
 
 /// The largest of `candidates` that divides `size`; the whole dim when it
 /// is no larger than the largest candidate; 1 otherwise.
@@ -158,7 +145,8 @@ struct LoomCpuTileAndVectorize
         ops.push_back(op);
     });
     IRRewriter rewriter(&getContext());
-    int64_t width = vectorWidth > 0 ? int64_t(vectorWidth) : hostVectorWidth();
+    int64_t width =
+        vectorWidth > 0 ? int64_t(vectorWidth) : loom::cpu::hostVectorWidth();
     for (linalg::LinalgOp original : ops) {
       linalg::LinalgOp op = original;
       // A GEMM's epilogue runs inside the kernel, on its tiles.

@@ -109,8 +109,7 @@ TEST(Tokenizer, ByteLevelBpeMatchesHuggingFace) {
     std::string letters;
     for (int i = 0; i < 200000; ++i)
       letters += char('a' + (i * 7 + i / 13) % 26);
-    EXPECT_EQ(source.value()->decode(source.value()->encode(letters)),
-              letters);
+    EXPECT_EQ(source.value()->decode(source.value()->encode(letters)), letters);
   }
 }
 

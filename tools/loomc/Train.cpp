@@ -304,30 +304,41 @@ int loom::tools::trainModel(const TrainOptions &o) {
   compileOptions.seed = o.seed;
   compileOptions.training = true;
   compileOptions.target = o.target;
-  // An imported checkpoint's configuration (--config wins).
+  // An imported checkpoint's configuration (--config wins) and tokenizer
+  // (--tokenizer wins), which the checkpoints this run writes carry on.
   std::map<std::string, std::string> initMetadata;
+  TokenizerFiles tokenizerFiles;
+  std::string tokenizerSource;
   if (!o.init.empty()) {
-    auto saved = checkpointConfig(o.init);
+    auto metadata = readCheckpointMetadata(o.init);
+    if (!metadata.ok())
+      return fail(metadata.status().message());
+    auto saved =
+        configFromMetadata(metadata.value(), "checkpoint '" + o.init + "'");
     if (!saved.ok())
       return fail(saved.status().message());
     for (const auto &[key, value] : saved.value())
       compileOptions.config.emplace(key, value);
-    auto metadata = readCheckpointMetadata(o.init);
-    if (!metadata.ok())
-      return fail(metadata.status().message());
-    for (const auto &[key, value] : metadata.value())
-      if (key.rfind("loom.config", 0) == 0 ||
-          key.rfind(Tokenizer::kMetadataPrefix, 0) == 0)
-        initMetadata[key] = value;
+    if (auto it = metadata->find("loom.config"); it != metadata->end())
+      initMetadata[it->first] = it->second;
+    tokenizerFiles = Tokenizer::filesInMetadata(metadata.value());
+    tokenizerSource = "checkpoint '" + o.init + "'";
   }
-  // The tokenizer travels with the checkpoints this run writes.
   if (!o.tokenizer.empty()) {
     auto files = Tokenizer::readFiles(o.tokenizer);
     if (!files.ok())
       return fail(files.status().message());
-    for (const auto &[name, text] : files.value())
-      initMetadata[Tokenizer::kMetadataPrefix + name] = text;
+    tokenizerFiles = std::move(files.value());
+    tokenizerSource = o.tokenizer;
   }
+  for (const auto &[name, text] : tokenizerFiles)
+    initMetadata[Tokenizer::kMetadataPrefix + name] = text;
+  auto loadTokenizer = [&]() -> Result<std::unique_ptr<Tokenizer>> {
+    if (tokenizerFiles.empty())
+      return Status::error("this task needs a tokenizer: --tokenizer DIR or "
+                           "an --init checkpoint that carries one");
+    return Tokenizer::fromFiles(tokenizerFiles, tokenizerSource);
+  };
   auto compiled = compile(o.file, compileOptions);
   if (!compiled.ok())
     return fail(compiled.status().message());
@@ -360,14 +371,7 @@ int loom::tools::trainModel(const TrainOptions &o) {
     if (!split.ok())
       return fail(split.status().message());
     labeled = std::move(split.value());
-    auto loaded = !o.tokenizer.empty() ? Tokenizer::fromDirectory(o.tokenizer)
-                  : !o.init.empty()
-                      ? Tokenizer::fromCheckpoint(o.init)
-                      : Result<std::unique_ptr<Tokenizer>>(
-                            Status::error("text classification needs "
-                                          "a tokenizer: --tokenizer "
-                                          "DIR or an --init checkpoint "
-                                          "that carries one"));
+    auto loaded = loadTokenizer();
     if (!loaded.ok())
       return fail(loaded.status().message());
     tokenizer = std::move(loaded.value());
@@ -407,30 +411,26 @@ int loom::tools::trainModel(const TrainOptions &o) {
   // instead of bytes.
   std::vector<int32_t> trainIds, validIds;
   bool tokenizedLm = false;
-  if (task == "lm" && !o.data.empty() &&
-      (!o.tokenizer.empty() || !o.init.empty())) {
-    auto loaded = !o.tokenizer.empty() ? Tokenizer::fromDirectory(o.tokenizer)
-                                       : Tokenizer::fromCheckpoint(o.init);
-    if (loaded.ok()) {
-      auto corpus = readCorpus(o.data);
-      if (!corpus.ok())
-        return fail(corpus.status().message());
-      std::string text(corpus->begin(), corpus->end());
-      std::vector<int32_t> ids = loaded.value()->encode(text);
-      size_t valid = ids.size() / 10;
-      if (o.ctx < 1 || int64_t(valid) < o.ctx + 1)
-        return fail("'" + o.data + "' gives " + std::to_string(ids.size()) +
-                    " tokens: too few for a held-out tenth of at least " +
-                    "--ctx + 1 = " + std::to_string(o.ctx + 1));
-      trainIds.assign(ids.begin(), ids.end() - valid);
-      validIds.assign(ids.end() - valid, ids.end());
-      tokenizedLm = true;
-      std::printf("data: %zu %s tokens (%zu held out) from %s\n", ids.size(),
-                  std::string(loaded.value()->kind()).c_str(), valid,
-                  o.data.c_str());
-    } else if (!o.tokenizer.empty()) {
+  if (task == "lm" && !o.data.empty() && !tokenizerFiles.empty()) {
+    auto loaded = loadTokenizer();
+    if (!loaded.ok())
       return fail(loaded.status().message());
-    }
+    auto corpus = readCorpus(o.data);
+    if (!corpus.ok())
+      return fail(corpus.status().message());
+    std::string text(corpus->begin(), corpus->end());
+    std::vector<int32_t> ids = loaded.value()->encode(text);
+    size_t valid = ids.size() / 10;
+    if (o.ctx < 1 || int64_t(valid) < o.ctx + 1)
+      return fail("'" + o.data + "' gives " + std::to_string(ids.size()) +
+                  " tokens: too few for a held-out tenth of at least " +
+                  "--ctx + 1 = " + std::to_string(o.ctx + 1));
+    trainIds.assign(ids.begin(), ids.end() - valid);
+    validIds.assign(ids.end() - valid, ids.end());
+    tokenizedLm = true;
+    std::printf("data: %zu %s tokens (%zu held out) from %s\n", ids.size(),
+                std::string(loaded.value()->kind()).c_str(), valid,
+                o.data.c_str());
   }
 
   std::vector<uint8_t> train, validation;
@@ -713,11 +713,10 @@ public:
       auto metadata = readCheckpointMetadata(source.checkpoint);
       if (!metadata.ok())
         return metadata.status();
-      bool carries = false;
-      for (const auto &entry : metadata.value())
-        carries |= entry.first.rfind(Tokenizer::kMetadataPrefix, 0) == 0;
-      if (carries) {
-        auto t = Tokenizer::fromCheckpoint(source.checkpoint);
+      TokenizerFiles files = Tokenizer::filesInMetadata(metadata.value());
+      if (!files.empty()) {
+        auto t = Tokenizer::fromFiles(files,
+                                      "checkpoint '" + source.checkpoint + "'");
         if (!t.ok())
           return t.status();
         codec.tokenizer = std::move(t.value());

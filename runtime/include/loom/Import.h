@@ -79,6 +79,10 @@ Result<ImportReport> importHuggingFace(const std::string &dir,
 /// as configuration overrides (empty for other checkpoints).
 Result<std::map<std::string, std::string>>
 checkpointConfig(const std::string &checkpointPath);
+/// The same from metadata already read; `where` names it in errors.
+Result<std::map<std::string, std::string>>
+configFromMetadata(const std::map<std::string, std::string> &metadata,
+                   const std::string &where);
 
 } // namespace loom
 

@@ -68,6 +68,9 @@ public:
   static Result<std::unique_ptr<Tokenizer>>
   fromCheckpoint(const std::string &path);
   static constexpr const char *kMetadataPrefix = "loom.tokenizer/";
+  /// The tokenizer files a checkpoint's metadata holds (empty: none).
+  static TokenizerFiles
+  filesInMetadata(const std::map<std::string, std::string> &metadata);
 
   /// The tokenizer files of directory `dir`.
   static Result<TokenizerFiles> readFiles(const std::string &dir);
