@@ -11,6 +11,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <string_view>
 
 #define LOOM_DECLARE_KERNELS(NS)                                               \
   namespace loom::kernels::NS {                                                \
@@ -57,11 +58,35 @@ struct Kernels {
         &loom::kernels::NS::attentionBackward, #NS                             \
   }
 
+/// The widest ISA the host runs, or the one LOOM_KERNEL_ISA names (avx512,
+/// avx2, generic) when the host runs it too: tests use it to check every
+/// compiled copy where the machine allows, and a user can compare them.
 Kernels choose() {
   __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f"))
+  bool avx512 = __builtin_cpu_supports("avx512f");
+  bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  if (const char *wanted = std::getenv("LOOM_KERNEL_ISA")) {
+    std::string_view name(wanted);
+    if (name == "generic")
+      return LOOM_KERNELS(generic);
+    if (name == "avx2" && avx2)
+      return LOOM_KERNELS(avx2);
+    if (name == "avx512" && avx512)
+      return LOOM_KERNELS(avx512);
+    if (name != "avx2" && name != "avx512" && !name.empty())
+      std::fprintf(stderr,
+                   "loom: LOOM_KERNEL_ISA=%s is not one of avx512, avx2, "
+                   "generic; using the host's widest\n",
+                   wanted);
+    else if (!name.empty())
+      std::fprintf(stderr,
+                   "loom: LOOM_KERNEL_ISA=%s: this CPU lacks it; using the "
+                   "host's widest\n",
+                   wanted);
+  }
+  if (avx512)
     return LOOM_KERNELS(avx512);
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+  if (avx2)
     return LOOM_KERNELS(avx2);
   return LOOM_KERNELS(generic);
 }

@@ -12,7 +12,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <random>
+#include <string>
 #include <vector>
 
 namespace {
@@ -164,5 +166,25 @@ std::vector<Case> cases() {
 }
 
 INSTANTIATE_TEST_SUITE_P(Sizes, GemmKernelTest, ::testing::ValuesIn(cases()));
+
+// Under ctest's KernelsIsa.<isa> entries (tests/unit/CMakeLists.txt) the
+// kernel tests run through the copy LOOM_KERNEL_ISA names: check that it is
+// the one dispatched to, or skip (and so mark the entry skipped) on a host
+// without that ISA.
+TEST(KernelIsa, DispatchesToTheRequestedCopy) {
+  const char *wanted = std::getenv("LOOM_KERNEL_ISA");
+  if (!wanted)
+    GTEST_SKIP() << "LOOM_KERNEL_ISA is not set; the host's widest ISA is "
+                 << loom_sgemm_isa();
+  __builtin_cpu_init();
+  std::string isa(wanted);
+  bool runs = isa == "generic" ||
+              (isa == "avx2" && __builtin_cpu_supports("avx2") &&
+               __builtin_cpu_supports("fma")) ||
+              (isa == "avx512" && __builtin_cpu_supports("avx512f"));
+  if (!runs)
+    GTEST_SKIP() << "this CPU cannot run the " << isa << " kernels";
+  EXPECT_EQ(std::string(loom_sgemm_isa()), isa);
+}
 
 } // namespace
