@@ -803,6 +803,7 @@ const llvm::StringMap<Primitive> &primitives() {
           out.dtype = logits->dtype;
           return c.result(
               loom::CrossEntropyOp::create(c.b(), c.loc, c.ir(0), c.ir(1),
+                                           /*lse=*/mlir::Value(),
                                            c.b().getI64IntegerAttr(*ignore)),
               out);
         }};

@@ -149,12 +149,41 @@ LogicalResult CrossEntropyGradOp::verify() {
     return emitOpError("expected d_loss of rank 0 with the logits' element "
                        "type, got ")
            << dLoss;
+  return verifyRowLse(*this, logits, getLse());
+}
+
+LogicalResult loom::verifyRowLse(Operation *op, RankedTensorType rows,
+                                 Value lse) {
+  if (!lse)
+    return success();
+  auto lseType = llvm::cast<RankedTensorType>(lse.getType());
+  if (rows.getRank() < 1 ||
+      !shapesAgree(lseType.getShape(), rows.getShape().drop_back()) ||
+      lseType.getElementType() != rows.getElementType())
+    return op->emitOpError("expected lse of shape [...] for rows [..., V] of ")
+           << rows << ", got " << lseType;
   return success();
 }
 
 std::optional<int64_t> CrossEntropyGradOp::getFlopCount() {
   std::optional<int64_t> n = product(getLogits().getType().getShape());
   return n ? std::optional<int64_t>(*n * 5) : std::nullopt;
+}
+
+//===----------------------------------------------------------------------===//
+// LogSumExpOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult LogSumExpOp::verify() {
+  if (getInput().getType().getRank() < 1)
+    return emitOpError("expected an input of rank >= 1 [..., V], got ")
+           << getInput().getType();
+  return verifyRowLse(*this, getInput().getType(), getResult());
+}
+
+std::optional<int64_t> LogSumExpOp::getFlopCount() {
+  std::optional<int64_t> n = product(getInput().getType().getShape());
+  return n ? std::optional<int64_t>(*n * 3) : std::nullopt;
 }
 
 //===----------------------------------------------------------------------===//

@@ -96,19 +96,48 @@ def Loom_CrossEntropyGradOp : Loom_PureOp<"cross_entropy_grad", [
     `(softmax(logits[p]) - onehot(targets[p])) * d_loss / n` at every
     position `p` whose target is not `ignore_index`, `n` being the number of
     such positions; rows of ignored positions are 0. Counts 5 FLOPs per
-    logit.
+    logit. With `lse` (the rows' `loom.logsumexp`, shared with the forward
+    by `loom-fuse-cross-entropy`) the softmax is `exp(logits - lse)`: one
+    pass over the logits instead of three.
 
     ```mlir
     %dl = loom.cross_entropy_grad %logits, %t, %dloss, ignore_index = -100
         : tensor<2x16x256xf32>, tensor<2x16xi32>, tensor<f32>
+    %dl2 = loom.cross_entropy_grad %logits, %t, %dloss, lse %lse,
+        ignore_index = -100
+        : tensor<2x16x256xf32>, tensor<2x16xi32>, tensor<f32>,
+          tensor<2x16xf32>
     ```
   }];
   let arguments = (ins Loom_FloatTensor:$logits, Loom_IndexTensor:$targets,
-                       Loom_FloatTensor:$d_loss, Loom_I64Attr:$ignore_index);
+                       Loom_FloatTensor:$d_loss,
+                       Optional<Loom_FloatTensor>:$lse,
+                       Loom_I64Attr:$ignore_index);
   let results = (outs Loom_FloatTensor:$d_logits);
   let assemblyFormat = [{
-    $logits `,` $targets `,` $d_loss `,` `ignore_index` `=` $ignore_index
-    attr-dict `:` type($logits) `,` type($targets) `,` type($d_loss)
+    $logits `,` $targets `,` $d_loss `,` (`lse` $lse^ `,`)? `ignore_index`
+    `=` $ignore_index attr-dict `:` type($logits) `,` type($targets) `,`
+    type($d_loss) (`,` type($lse)^)?
+  }];
+  let hasVerifier = 1;
+}
+
+def Loom_LogSumExpOp : Loom_PureOp<"logsumexp"> {
+  let summary = "log(sum(exp(x))) over the last dim, max-shifted";
+  let description = [{
+    `x: [..., V]` -> `[...]`: `max + log(sum(exp(x - max)))` per row, `max`
+    being the row's maximum. Made by `loom-fuse-cross-entropy` so that a
+    cross-entropy and its gradient read the softmax's normalizer from one
+    place. Counts 3 FLOPs per element.
+
+    ```mlir
+    %lse = loom.logsumexp %logits : tensor<2x16x256xf32> -> tensor<2x16xf32>
+    ```
+  }];
+  let arguments = (ins Loom_FloatTensor:$input);
+  let results = (outs Loom_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input attr-dict `:` type($input) `->` type($result)
   }];
   let hasVerifier = 1;
 }

@@ -1119,6 +1119,10 @@ CrossEntropyOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
 }
 
 // A log-softmax over each row: about five FLOPs per logit.
+LogicalResult CrossEntropyOp::verify() {
+  return verifyRowLse(*this, getLogits().getType(), getLse());
+}
+
 std::optional<int64_t> CrossEntropyOp::getFlopCount() {
   return perElement(getLogits().getType(), 5);
 }

@@ -33,6 +33,12 @@ broadcastShapes(llvm::ArrayRef<int64_t> lhs, llvm::ArrayRef<int64_t> rhs);
 /// run as per-head attention kernels.
 bool isBatchedF32Attention(mlir::Operation *op);
 
+/// Checks that `lse` (when given) holds one value per row of `rows`
+/// ([..., V] -> [...], same element type): the operand of cross_entropy
+/// and cross_entropy_grad, and logsumexp's result.
+mlir::LogicalResult verifyRowLse(mlir::Operation *op,
+                                 mlir::RankedTensorType rows, mlir::Value lse);
+
 } // namespace loom
 
 #endif // LOOM_IR_LOOMOPS_H

@@ -639,19 +639,28 @@ def Loom_CrossEntropyOp : Loom_InferredOp<"cross_entropy", [
     position is ignored, as in PyTorch). Other targets outside `[0, V)` are
     undefined behavior. Counts 5 FLOPs per logit.
 
+    `lse`, when given (`loom-fuse-cross-entropy` adds it where the gradient
+    is taken too), is `loom.logsumexp(logits)`, computed once for both.
+
     ```mlir
     %l = loom.cross_entropy %logits, %t, ignore_index = -100
         : tensor<2x16x256xf32>, tensor<2x16xi32>
     // %l : tensor<f32>
+    %lse = loom.logsumexp %logits : tensor<2x16x256xf32> -> tensor<2x16xf32>
+    %l2 = loom.cross_entropy %logits, %t, lse %lse, ignore_index = -100
+        : tensor<2x16x256xf32>, tensor<2x16xi32>, tensor<2x16xf32>
     ```
   }];
   let arguments = (ins Loom_FloatTensor:$logits, Loom_IndexTensor:$targets,
+                       Optional<Loom_FloatTensor>:$lse,
                        Loom_I64Attr:$ignore_index);
   let results = (outs Loom_FloatTensor:$result);
   let assemblyFormat = [{
-    $logits `,` $targets `,` `ignore_index` `=` $ignore_index attr-dict `:`
-    type($logits) `,` type($targets)
+    $logits `,` $targets `,` (`lse` $lse^ `,`)? `ignore_index` `=`
+    $ignore_index attr-dict `:` type($logits) `,` type($targets)
+    (`,` type($lse)^)?
   }];
+  let hasVerifier = 1;
 }
 
 def Loom_DropoutOp : Loom_InferredOp<"dropout", [

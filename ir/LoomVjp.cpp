@@ -576,11 +576,14 @@ LogicalResult CrossEntropyOp::buildVjp(OpBuilder &b,
                                        ArrayRef<bool> wanted,
                                        SmallVectorImpl<Value> &operandGrads) {
   operandGrads.push_back(
-      wanted[0] ? Value(CrossEntropyGradOp::create(
-                      b, getLoc(), getLogits().getType(), getLogits(),
-                      getTargets(), resultGrads[0], getIgnoreIndexAttr()))
-                : Value());
-  operandGrads.push_back(Value());
+      wanted[0]
+          ? Value(CrossEntropyGradOp::create(
+                b, getLoc(), getLogits().getType(), getLogits(), getTargets(),
+                resultGrads[0], getLse(), getIgnoreIndexAttr()))
+          : Value());
+  operandGrads.push_back(Value()); // targets
+  if (getLse())
+    operandGrads.push_back(Value()); // a normalizer, not differentiated
   return success();
 }
 

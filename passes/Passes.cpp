@@ -79,6 +79,8 @@ loom::linalgStages(const LinalgStagesOptions &options) {
   // outlined layers only with inter-procedural bufferization; not yet.)
   if (options.outlineLayers && options.decode.empty())
     stages.push_back("loom-outline-layers");
+  if (!options.autodiff.empty())
+    stages.push_back("func.func(loom-fuse-cross-entropy)");
   stages.push_back(
       std::string("func.func(loom-lower-to-linalg{keep-attention=") +
       (options.keepAttention ? "1" : "0") + "})");

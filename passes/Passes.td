@@ -137,6 +137,34 @@ def LoomDistinctResults
   let dependentDialects = ["mlir::memref::MemRefDialect"];
 }
 
+def LoomFuseCrossEntropy
+    : Pass<"loom-fuse-cross-entropy", "mlir::func::FuncOp"> {
+  let summary = "Shares one logsumexp between a cross-entropy and its gradient";
+  let description = [{
+    Where a function computes `loom.cross_entropy` and, after it in the same
+    block, `loom.cross_entropy_grad` over the same logits, targets and
+    `ignore_index` (a training step), inserts one `loom.logsumexp` of the
+    logits before the forward and hands it to both as their `lse` operand.
+    Lowered, the forward then reads one logit per row and the gradient is
+    `exp(logits - lse) - onehot` in one pass: three passes over the logits
+    instead of five (a GPT-2 step's [B*T, 50257] logits are its largest
+    tensor). Runs after `loom-count-flops`: the count stays the model's.
+
+    Before:
+    ```mlir
+    %l = loom.cross_entropy %x, %t, ignore_index = -100 : ...
+    %d = loom.cross_entropy_grad %x, %t, %one, ignore_index = -100 : ...
+    ```
+    After:
+    ```mlir
+    %lse = loom.logsumexp %x : tensor<8x256xf32> -> tensor<8xf32>
+    %l = loom.cross_entropy %x, %t, lse %lse, ignore_index = -100 : ...
+    %d = loom.cross_entropy_grad %x, %t, %one, lse %lse,
+        ignore_index = -100 : ...
+    ```
+  }];
+}
+
 def LoomFuseElementwise
     : Pass<"loom-fuse-elementwise", "mlir::func::FuncOp"> {
   let summary = "Fuses chains of elementwise linalg.generics";

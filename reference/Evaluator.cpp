@@ -754,6 +754,19 @@ llvm::Expected<int64_t> countTargets(const Array &logits, const Array &targets,
   return count;
 }
 
+// max + log(sum(exp(row - max))) over V values; -inf when every value is.
+double rowLogSumExp(const double *row, int64_t V) {
+  double max = -kInf;
+  for (int64_t c = 0; c < V; ++c)
+    max = std::max(max, row[c]);
+  if (!std::isfinite(max))
+    return max;
+  double sum = 0.0;
+  for (int64_t c = 0; c < V; ++c)
+    sum += std::exp(row[c] - max);
+  return max + std::log(sum);
+}
+
 // logits: [..., V], targets: [...] -> a scalar: the mean over the positions p
 // with targets[p] != ignoreIndex of logsumexp(logits[p]) - logits[p, t].
 // NaN when every position is ignored.
@@ -770,19 +783,21 @@ llvm::Expected<Array> crossEntropy(const Array &logits, const Array &targets,
     if (t == double(ignoreIndex))
       continue;
     const double *row = logits.data.data() + p * V;
-    double max = -kInf;
-    for (int64_t c = 0; c < V; ++c)
-      max = std::max(max, row[c]);
-    double logsumexp = max;
-    if (std::isfinite(max)) {
-      double sum = 0.0;
-      for (int64_t c = 0; c < V; ++c)
-        sum += std::exp(row[c] - max);
-      logsumexp = max + std::log(sum);
-    }
-    total += logsumexp - row[int64_t(t)];
+    total += rowLogSumExp(row, V) - row[int64_t(t)];
   }
   return filled({}, type, *count == 0 ? kNaN : total / double(*count));
+}
+
+// x: [..., V] -> [...]: the rows' logsumexp.
+llvm::Expected<Array> logSumExp(const Array &x, Type type) {
+  if (x.shape.empty())
+    return fail("logsumexp: expected an input of rank >= 1");
+  int64_t V = x.shape.back();
+  Shape rows(x.shape.begin(), x.shape.end() - 1);
+  Array out = filled(rows, type);
+  for (int64_t p = 0; p < out.numElements(); ++p)
+    out.data[p] = rowLogSumExp(x.data.data() + p * V, V);
+  return out;
 }
 
 // x: any shape; out[i] = keep(i) ? x[i] / (1 - rate) : 0
@@ -1490,6 +1505,7 @@ Interpreter::evalOp(Operation *op, llvm::ArrayRef<const Array *> in,
                              a.getScale(), type));
       })
       .Case([&](CrossEntropyOp c) {
+        // An `lse` operand is logsumexp(logits) by definition: recomputed.
         return one(crossEntropy(*in[0], *in[1], c.getIgnoreIndexAttr().getInt(),
                                 type));
       })
@@ -1517,6 +1533,7 @@ Interpreter::evalOp(Operation *op, llvm::ArrayRef<const Array *> in,
         return one(crossEntropyGrad(*in[0], *in[1], *in[2],
                                     c.getIgnoreIndexAttr().getInt(), type));
       })
+      .Case([&](LogSumExpOp) { return one(logSumExp(*in[0], type)); })
       .Case([&](LayerNormGradOp l) {
         return layerNormGrad(*in[0], *in[1], *in[2], l.getEps());
       })

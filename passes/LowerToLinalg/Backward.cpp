@@ -351,7 +351,8 @@ struct AttentionGradLowering : BackwardPattern<loom::AttentionGradOp> {
 //===----------------------------------------------------------------------===//
 
 /// (softmax(x) - onehot(t)) * d_loss / count over rows whose target is kept,
-/// 0 on ignored rows.
+/// 0 on ignored rows. softmax(x) is exp(x - lse) with the `lse` operand (one
+/// pass over the logits), else a softmax of its own (three).
 struct CrossEntropyGradLowering : BackwardPattern<loom::CrossEntropyGradOp> {
   using BackwardPattern::BackwardPattern;
   SmallVector<Value> lower(loom::CrossEntropyGradOp op,
@@ -365,7 +366,12 @@ struct CrossEntropyGradLowering : BackwardPattern<loom::CrossEntropyGradOp> {
           b, l, arith::CmpIPredicate::ne, t,
           arith::ConstantIntOp::create(b, l, t.getType(), ignore));
     };
-    Value p = lowerSoftmax(lb, logits, 1);
+    // The probabilities: softmax(x), or exp(x - lse) inside the one pass.
+    Value p = logits, lse;
+    if (op.getLse())
+      lse = lb.reshape(op.getLse(), RankedTensorType::get({rows, 1}, et));
+    else
+      p = lowerSoftmax(lb, logits, 1);
     Value targets = lb.reshape(op.getTargets(),
                                shaped(op.getTargets(), {rows, 1})); // [N, 1]
     // The number of kept rows, counted in the targets' integer type.
@@ -385,9 +391,15 @@ struct CrossEntropyGradLowering : BackwardPattern<loom::CrossEntropyGradOp> {
           Value n = arith::SIToFPOp::create(b, l, a[0].getType(), a[1]);
           return arith::DivFOp::create(b, l, a[0], n).getResult();
         });
+    SmallVector<Value> inputs = {p, targets, factor};
+    if (lse)
+      inputs.push_back(lse);
     Value grad = lb.elementwise(
-        typeOf(p), {p, targets, factor},
-        [&](OpBuilder &b, Location l, ValueRange a) {
+        typeOf(p), inputs, [&](OpBuilder &b, Location l, ValueRange a) {
+          Value prob = a[0];
+          if (lse)
+            prob = math::ExpOp::create(b, l,
+                                       arith::SubFOp::create(b, l, a[0], a[3]));
           Value t = a[1];
           Value j = arith::IndexCastOp::create(
               b, l, t.getType(), linalg::IndexOp::create(b, l, 1));
@@ -397,7 +409,7 @@ struct CrossEntropyGradLowering : BackwardPattern<loom::CrossEntropyGradOp> {
           Value target = arith::SelectOp::create(
               b, l, hot, scalarConstant(b, l, et, 1.0), zero);
           Value g = arith::MulFOp::create(
-              b, l, arith::SubFOp::create(b, l, a[0], target), a[2]);
+              b, l, arith::SubFOp::create(b, l, prob, target), a[2]);
           return arith::SelectOp::create(b, l, keptBody(b, l, t), g, zero)
               .getResult();
         });

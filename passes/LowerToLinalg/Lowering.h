@@ -89,6 +89,9 @@ double lowestValue(mlir::Type type);
 
 /// softmax along `axis` as generics (shared with attention).
 mlir::Value lowerSoftmax(LinalgBuilder &lb, mlir::Value x, int64_t axis);
+/// The logsumexp of each row of a static [N, V] tensor, [N] (shared by
+/// cross_entropy and logsumexp).
+mlir::Value lowerRowLogSumExp(LinalgBuilder &lb, mlir::Value rows);
 
 void populateElementwisePatterns(mlir::RewritePatternSet &patterns);
 void populateStructuredPatterns(mlir::RewritePatternSet &patterns);

@@ -153,7 +153,44 @@ struct AttentionLowering : OpRewritePattern<loom::AttentionOp> {
   }
 };
 
-/// mean over kept rows of logsumexp(x) - x[target].
+} // namespace
+
+/// max + log(sum(exp(x - max))) per row of a static [N, V] tensor: one
+/// max-reduction and one pass of exp-and-add, then the [N] log.
+Value loom::lowering::lowerRowLogSumExp(LinalgBuilder &lb, Value rows) {
+  OpBuilder &b = lb.builder();
+  Location loc = lb.getLoc();
+  auto rowsT = llvm::cast<RankedTensorType>(rows.getType());
+  Type et = rowsT.getElementType();
+  auto rowT = RankedTensorType::get({rowsT.getDimSize(0)}, et);
+  Value max = lb.reduce(rows, {1}, lowestValue(et), maxValues); // [N]
+  // sumexp[n] = sum_v exp(x[n, v] - max[n])
+  AffineMap row = AffineMap::get(2, 0, {b.getAffineDimExpr(0)}, b.getContext());
+  SmallVector<AffineMap> maps = {b.getMultiDimIdentityMap(2), row, row};
+  Value sumexp =
+      linalg::GenericOp::create(
+          b, loc, TypeRange{rowT}, ValueRange{rows, max},
+          ValueRange{lb.full(rowT, 0.0)}, maps,
+          {utils::IteratorType::parallel, utils::IteratorType::reduction},
+          [](OpBuilder &b, Location l, ValueRange a) {
+            Value e = math::ExpOp::create(
+                b, l, arith::SubFOp::create(b, l, a[0], a[1]));
+            linalg::YieldOp::create(
+                b, l, arith::AddFOp::create(b, l, a[2], e).getResult());
+          })
+          .getResult(0);
+  return lb.elementwise(
+      rowT, {max, sumexp}, [](OpBuilder &b, Location l, ValueRange a) {
+        return arith::AddFOp::create(b, l, math::LogOp::create(b, l, a[1]),
+                                     a[0])
+            .getResult();
+      });
+}
+
+namespace {
+
+/// mean over kept rows of logsumexp(x) - x[target]; the logsumexp from the
+/// `lse` operand when loom-fuse-cross-entropy shared it with the gradient.
 struct CrossEntropyLowering : OpRewritePattern<loom::CrossEntropyOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(loom::CrossEntropyOp op,
@@ -168,37 +205,19 @@ struct CrossEntropyLowering : OpRewritePattern<loom::CrossEntropyOp> {
     Value targets = lb.reshape(op.getTargets(),
                                withShape(op.getTargets().getType(), {rows}));
     int64_t ignore = op.getIgnoreIndex();
-
-    Value max = lb.reduce(logits, {1}, lowestValue(et), maxValues); // [N]
-    // sumexp[n] = sum_v exp(x[n, v] - max[n])
     auto rowT = RankedTensorType::get({rows}, et);
-    SmallVector<AffineMap> maps = {
-        rewriter.getMultiDimIdentityMap(2),
-        AffineMap::get(2, 0, {rewriter.getAffineDimExpr(0)},
-                       rewriter.getContext()),
-        AffineMap::get(2, 0, {rewriter.getAffineDimExpr(0)},
-                       rewriter.getContext())};
-    Value sumexp =
-        linalg::GenericOp::create(
-            rewriter, loc, TypeRange{rowT}, ValueRange{logits, max},
-            ValueRange{lb.full(rowT, 0.0)}, maps,
-            {utils::IteratorType::parallel, utils::IteratorType::reduction},
-            [](OpBuilder &b, Location l, ValueRange a) {
-              Value e = math::ExpOp::create(
-                  b, l, arith::SubFOp::create(b, l, a[0], a[1]));
-              linalg::YieldOp::create(
-                  b, l, arith::AddFOp::create(b, l, a[2], e).getResult());
-            })
-            .getResult(0);
-    // Per row: (loss, kept) with loss = log(sumexp) + max - x[target].
+    Value lse = op.getLse() ? lb.reshape(op.getLse(), rowT)
+                            : lowerRowLogSumExp(lb, logits);
+
+    // Per row: (loss, kept) with loss = lse - x[target].
     auto pairMaps =
-        SmallVector<AffineMap>(5, rewriter.getMultiDimIdentityMap(1));
+        SmallVector<AffineMap>(4, rewriter.getMultiDimIdentityMap(1));
     auto rowsGeneric = linalg::GenericOp::create(
-        rewriter, loc, TypeRange{rowT, rowT}, ValueRange{max, sumexp, targets},
+        rewriter, loc, TypeRange{rowT, rowT}, ValueRange{lse, targets},
         ValueRange{lb.empty(rowT), lb.empty(rowT)}, pairMaps,
         {utils::IteratorType::parallel},
         [&](OpBuilder &b, Location l, ValueRange a) {
-          Value t = a[2];
+          Value t = a[1];
           Value kept = arith::CmpIOp::create(
               b, l, arith::CmpIPredicate::ne, t,
               arith::ConstantIntOp::create(b, l, t.getType(), ignore));
@@ -210,9 +229,7 @@ struct CrossEntropyLowering : OpRewritePattern<loom::CrossEntropyOp> {
           Value n = linalg::IndexOp::create(b, l, 0);
           Value picked =
               tensor::ExtractOp::create(b, l, logits, ValueRange{n, idx});
-          Value lse = arith::AddFOp::create(
-              b, l, math::LogOp::create(b, l, a[1]), a[0]);
-          Value loss = arith::SubFOp::create(b, l, lse, picked);
+          Value loss = arith::SubFOp::create(b, l, a[0], picked);
           Value zero = scalarConstant(b, l, et, 0.0);
           Value one = scalarConstant(b, l, et, 1.0);
           linalg::YieldOp::create(
@@ -228,6 +245,24 @@ struct CrossEntropyLowering : OpRewritePattern<loom::CrossEntropyOp> {
           return arith::DivFOp::create(b, l, a[0], a[1]).getResult();
         });
     rewriter.replaceOp(op, mean);
+    return success();
+  }
+};
+
+/// The rows' logsumexp, [..., V] -> [...].
+struct LogSumExpLowering : OpRewritePattern<loom::LogSumExpOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(loom::LogSumExpOp op,
+                                PatternRewriter &rewriter) const override {
+    LinalgBuilder lb(rewriter, op.getLoc());
+    auto xT = llvm::cast<RankedTensorType>(op.getInput().getType());
+    if (!xT.hasStaticShape())
+      return rewriter.notifyMatchFailure(op, "expected a static shape");
+    int64_t vocab = xT.getShape().back();
+    int64_t rows = xT.getNumElements() / std::max<int64_t>(vocab, 1);
+    Value x = lb.reshape(op.getInput(), withShape(xT, {rows, vocab}));
+    Value lse = lowerRowLogSumExp(lb, x);
+    rewriter.replaceOp(op, lb.reshape(lse, op.getType()));
     return success();
   }
 };
@@ -349,6 +384,6 @@ struct LstmLowering : OpRewritePattern<loom::LstmOp> {
 } // namespace
 
 void loom::lowering::populateModelPatterns(RewritePatternSet &patterns) {
-  patterns.add<AttentionLowering, CrossEntropyLowering, LstmLowering>(
-      patterns.getContext());
+  patterns.add<AttentionLowering, CrossEntropyLowering, LogSumExpLowering,
+               LstmLowering>(patterns.getContext());
 }

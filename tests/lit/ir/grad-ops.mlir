@@ -288,3 +288,52 @@ func.func @lstm_grad_dout(%x: tensor<2x5x3xf32>, %h: tensor<2x4xf32>,
         tensor<4x16xf32>, tensor<16xf32>, tensor<2x6x4xf32>
   return
 }
+
+// -----
+
+// CHECK-LABEL: func.func @shared_logsumexp
+// CHECK-SAME: (%[[L:.*]]: tensor<2x3x7xf32>, %[[T:.*]]: tensor<2x3xi32>, %[[DL:.*]]: tensor<f32>)
+func.func @shared_logsumexp(%l: tensor<2x3x7xf32>, %t: tensor<2x3xi32>,
+                            %dl: tensor<f32>)
+    -> (tensor<f32>, tensor<2x3x7xf32>) {
+  // CHECK: %[[LSE:.*]] = loom.logsumexp %[[L]] : tensor<2x3x7xf32> -> tensor<2x3xf32>
+  %lse = loom.logsumexp %l : tensor<2x3x7xf32> -> tensor<2x3xf32>
+  // CHECK: loom.cross_entropy %[[L]], %[[T]], lse %[[LSE]], ignore_index = -100 : tensor<2x3x7xf32>, tensor<2x3xi32>, tensor<2x3xf32>
+  %0 = loom.cross_entropy %l, %t, lse %lse, ignore_index = -100
+      : tensor<2x3x7xf32>, tensor<2x3xi32>, tensor<2x3xf32>
+  // CHECK: loom.cross_entropy_grad %[[L]], %[[T]], %[[DL]], lse %[[LSE]], ignore_index = -100 : tensor<2x3x7xf32>, tensor<2x3xi32>, tensor<f32>, tensor<2x3xf32>
+  %1 = loom.cross_entropy_grad %l, %t, %dl, lse %lse, ignore_index = -100
+      : tensor<2x3x7xf32>, tensor<2x3xi32>, tensor<f32>, tensor<2x3xf32>
+  return %0, %1 : tensor<f32>, tensor<2x3x7xf32>
+}
+
+// -----
+
+// Tests that logsumexp's result drops the last dim.
+func.func @logsumexp_shape(%l: tensor<2x3x7xf32>) {
+  // expected-error @+1 {{expected lse of shape [...] for rows [..., V] of 'tensor<2x3x7xf32>', got 'tensor<2x7xf32>'}}
+  %0 = loom.logsumexp %l : tensor<2x3x7xf32> -> tensor<2x7xf32>
+  return
+}
+
+// -----
+
+// Tests that cross_entropy_grad checks its lse against the logits' rows.
+func.func @cross_entropy_grad_lse(%l: tensor<2x3x7xf32>, %t: tensor<2x3xi32>,
+                                  %dl: tensor<f32>, %lse: tensor<2x3xbf16>) {
+  // expected-error @+1 {{expected lse of shape [...] for rows [..., V] of 'tensor<2x3x7xf32>', got 'tensor<2x3xbf16>'}}
+  %0 = loom.cross_entropy_grad %l, %t, %dl, lse %lse, ignore_index = -100
+      : tensor<2x3x7xf32>, tensor<2x3xi32>, tensor<f32>, tensor<2x3xbf16>
+  return
+}
+
+// -----
+
+// Tests that cross_entropy checks its lse against the logits' rows.
+func.func @cross_entropy_lse(%l: tensor<2x3x7xf32>, %t: tensor<2x3xi32>,
+                             %lse: tensor<3xf32>) {
+  // expected-error @+1 {{expected lse of shape [...] for rows [..., V] of 'tensor<2x3x7xf32>', got 'tensor<3xf32>'}}
+  %0 = loom.cross_entropy %l, %t, lse %lse, ignore_index = -100
+      : tensor<2x3x7xf32>, tensor<2x3xi32>, tensor<3xf32>
+  return
+}

@@ -502,20 +502,23 @@ func.func @attention(%q: tensor<2x4x8x16xf32>, %k: tensor<2x4x10x16xf32>,
 // CHECK-NEXT: %[[EV:.*]] = math.exp %[[D]] : f32
 // CHECK-NEXT: %[[N:.*]] = arith.addf %[[ACC]], %[[EV]] : f32
 // CHECK-NEXT: linalg.yield %[[N]] : f32
-// CHECK: %[[ROWS:.*]]:2 = linalg.generic {{.*}} ins(%[[MAX]], %[[SE]], %[[T1]] : tensor<6xf32>, tensor<6xf32>, tensor<6xi32>)
-// CHECK-NEXT: ^bb0(%[[MX:.*]]: f32, %[[S:.*]]: f32, %[[TV:.*]]: i32, %{{.*}}: f32, %{{.*}}: f32):
+// CHECK: %[[LSE:.*]] = linalg.generic {{.*}} ins(%[[MAX]], %[[SE]] : tensor<6xf32>, tensor<6xf32>)
+// CHECK-NEXT: ^bb0(%[[MX:.*]]: f32, %[[S:.*]]: f32, %{{.*}}: f32):
+// CHECK-NEXT: %[[LOG:.*]] = math.log %[[S]] : f32
+// CHECK-NEXT: %[[SUM:.*]] = arith.addf %[[LOG]], %[[MX]] : f32
+// CHECK-NEXT: linalg.yield %[[SUM]] : f32
+// CHECK: %[[ROWS:.*]]:2 = linalg.generic {{.*}} ins(%[[LSE]], %[[T1]] : tensor<6xf32>, tensor<6xi32>)
+// CHECK-NEXT: ^bb0(%[[LV:.*]]: f32, %[[TV:.*]]: i32, %{{.*}}: f32, %{{.*}}: f32):
 // CHECK-NEXT: %[[KEPT:.*]] = arith.cmpi ne, %[[TV]], %[[IGNORE]] : i32
 // CHECK-NEXT: %[[TI:.*]] = arith.index_cast %[[TV]] : i32 to index
 // CHECK-NEXT: %[[TLO:.*]] = arith.maxsi %[[TI]], %[[IZERO]] : index
 // CHECK-NEXT: %[[COL:.*]] = arith.minsi %[[TLO]], %[[TOP]] : index
 // CHECK-NEXT: %[[ROW:.*]] = linalg.index 0 : index
 // CHECK-NEXT: %[[PICK:.*]] = tensor.extract %[[L2]][%[[ROW]], %[[COL]]] : tensor<6x16xf32>
-// CHECK-NEXT: %[[LOG:.*]] = math.log %[[S]] : f32
-// CHECK-NEXT: %[[LSE:.*]] = arith.addf %[[LOG]], %[[MX]] : f32
-// CHECK-NEXT: %[[LOSS:.*]] = arith.subf %[[LSE]], %[[PICK]] : f32
-// CHECK-NEXT: %[[LV:.*]] = arith.select %[[KEPT]], %[[LOSS]], %[[ZERO]] : f32
+// CHECK-NEXT: %[[LOSS:.*]] = arith.subf %[[LV]], %[[PICK]] : f32
+// CHECK-NEXT: %[[KV:.*]] = arith.select %[[KEPT]], %[[LOSS]], %[[ZERO]] : f32
 // CHECK-NEXT: %[[CV:.*]] = arith.select %[[KEPT]], %[[ONE]], %[[ZERO]] : f32
-// CHECK-NEXT: linalg.yield %[[LV]], %[[CV]] : f32, f32
+// CHECK-NEXT: linalg.yield %[[KV]], %[[CV]] : f32, f32
 // CHECK: %[[TOTAL:.*]] = linalg.generic {{.*}} ins(%[[ROWS]]#0 : tensor<6xf32>) outs(%{{.*}} : tensor<f32>)
 // CHECK: %[[COUNT:.*]] = linalg.generic {{.*}} ins(%[[ROWS]]#1 : tensor<6xf32>) outs(%{{.*}} : tensor<f32>)
 // CHECK: %[[MEAN:.*]] = linalg.generic {{.*}} ins(%[[TOTAL]], %[[COUNT]] : tensor<f32>, tensor<f32>)

@@ -313,3 +313,46 @@ func.func @dynamic_operand(%q: tensor<2x4x8xf32>, %k: tensor<2x?x8xf32>)
       : tensor<2x4x8xf32>, tensor<2x?x8xf32> -> tensor<2x4xf32>
   return %0 : tensor<2x4xf32>
 }
+
+// -----
+
+// Tests cross_entropy_grad with a shared lse: no softmax of its own, one
+// generic computes exp(x - lse) - onehot, scaled, from the logits.
+// CHECK-DAG: #[[$ID:.*]] = affine_map<(d0, d1) -> (d0, d1)>
+// CHECK-DAG: #[[$ROW:.*]] = affine_map<(d0, d1) -> (d0, 0)>
+// CHECK-DAG: #[[$SCALAR:.*]] = affine_map<(d0, d1) -> ()>
+// CHECK-LABEL: func.func @cross_entropy_grad_lse
+// CHECK-SAME: (%[[X:[a-z0-9]+]]: tensor<6x16xf32>, %[[TV:[a-z0-9]+]]: tensor<6xi32>, %[[D:[a-z0-9]+]]: tensor<f32>, %[[LV:[a-z0-9]+]]: tensor<6xf32>)
+// CHECK-NOT: arith.maximumf
+// CHECK-DAG: %[[T:.*]] = tensor.expand_shape %[[TV]] {{.*}} into tensor<6x1xi32>
+// CHECK-DAG: %[[LSE:.*]] = tensor.expand_shape %[[LV]] {{.*}} into tensor<6x1xf32>
+// CHECK: %[[G:.*]] = linalg.generic {indexing_maps = [#[[$ID]], #[[$ROW]], #[[$SCALAR]], #[[$ROW]], #[[$ID]]], {{.*}} ins(%[[X]], %[[T]], %{{.*}}, %[[LSE]] : tensor<6x16xf32>, tensor<6x1xi32>, tensor<f32>, tensor<6x1xf32>)
+// CHECK: arith.subf
+// CHECK-NEXT: math.exp
+// CHECK: return %[[G]]
+func.func @cross_entropy_grad_lse(%l: tensor<6x16xf32>, %t: tensor<6xi32>,
+                                  %d: tensor<f32>, %lse: tensor<6xf32>)
+    -> tensor<6x16xf32> {
+  %0 = loom.cross_entropy_grad %l, %t, %d, lse %lse, ignore_index = -100
+      : tensor<6x16xf32>, tensor<6xi32>, tensor<f32>, tensor<6xf32>
+  return %0 : tensor<6x16xf32>
+}
+
+// -----
+
+// Tests logsumexp: a max over each row, one exp-and-add reduction, then
+// log(sum) + max per row.
+// CHECK-LABEL: func.func @logsumexp
+// CHECK: arith.maximumf
+// CHECK: linalg.generic {{.*}} iterator_types = ["parallel", "reduction"]} ins(%{{.*}}, %{{.*}} : tensor<6x16xf32>, tensor<6xf32>)
+// CHECK: math.exp
+// CHECK: arith.addf
+// CHECK: linalg.generic {{.*}} ins(%{{.*}}, %{{.*}} : tensor<6xf32>, tensor<6xf32>)
+// CHECK: math.log
+// CHECK-NEXT: arith.addf
+// CHECK: tensor.expand_shape {{.*}} output_shape [2, 3]
+// CHECK-NOT: loom.
+func.func @logsumexp(%l: tensor<2x3x16xf32>) -> tensor<2x3xf32> {
+  %0 = loom.logsumexp %l : tensor<2x3x16xf32> -> tensor<2x3xf32>
+  return %0 : tensor<2x3xf32>
+}
