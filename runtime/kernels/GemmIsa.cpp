@@ -170,27 +170,32 @@ inline void transpose4x4(const float *src, int64_t srcRow, float *dst,
     std::memcpy(dst + c * ld, &o[c], sizeof(vec4));
 }
 
+/// Rows [r, R) of transposeRows in blocks of B (8 or 4) rows while whole
+/// blocks fit; returns the first row left.
+template <int R, int B>
+int transposeBlocks(int r, const float *src, int64_t srcRow, int64_t kc,
+                    float *dst) {
+  for (; r + B <= R; r += B) {
+    int64_t p = 0;
+    for (; p + B <= kc; p += B) {
+      if constexpr (B == 8)
+        transpose8x8(src + r * srcRow + p, srcRow, dst + p * R + r, R);
+      else
+        transpose4x4(src + r * srcRow + p, srcRow, dst + p * R + r, R);
+    }
+    for (; p < kc; ++p)
+      for (int i = r; i < r + B; ++i)
+        dst[p * R + i] = src[i * srcRow + p];
+  }
+  return r;
+}
+
 /// dst[p * R + r] = src[r * srcRow + p] for r < R, p < kc: R rows split
 /// into blocks of 8, then 4, then single rows.
 template <int R>
 void transposeRows(const float *src, int64_t srcRow, int64_t kc, float *dst) {
-  int r = 0;
-  for (; r + 8 <= R; r += 8) {
-    int64_t p = 0;
-    for (; p + 8 <= kc; p += 8)
-      transpose8x8(src + r * srcRow + p, srcRow, dst + p * R + r, R);
-    for (; p < kc; ++p)
-      for (int i = r; i < r + 8; ++i)
-        dst[p * R + i] = src[i * srcRow + p];
-  }
-  for (; r + 4 <= R; r += 4) {
-    int64_t p = 0;
-    for (; p + 4 <= kc; p += 4)
-      transpose4x4(src + r * srcRow + p, srcRow, dst + p * R + r, R);
-    for (; p < kc; ++p)
-      for (int i = r; i < r + 4; ++i)
-        dst[p * R + i] = src[i * srcRow + p];
-  }
+  int r = transposeBlocks<R, 8>(0, src, srcRow, kc, dst);
+  r = transposeBlocks<R, 4>(r, src, srcRow, kc, dst);
   for (; r < R; ++r)
     for (int64_t p = 0; p < kc; ++p)
       dst[p * R + r] = src[r * srcRow + p];
