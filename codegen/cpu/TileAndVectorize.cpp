@@ -129,6 +129,57 @@ SmallVector<int64_t> chooseGemmThreadTiles(linalg::LinalgOp op,
   return {};
 }
 
+/// Register tiles for `op` (chooseTileSizes), then vectors; an op that
+/// cannot be vectorized stays (it becomes loops).
+void tileAndVectorize(RewriterBase &rewriter, linalg::LinalgOp op,
+                      int64_t width) {
+  SmallVector<int64_t> tiles = chooseTileSizes(op, width);
+  if (tiles.empty())
+    return;
+  Operation *target = op.getOperation();
+  bool anyTiled =
+      llvm::any_of(llvm::zip(tiles, op.getStaticLoopRanges()),
+                   [](auto p) { return std::get<0>(p) < std::get<1>(p); });
+  if (anyTiled) {
+    rewriter.setInsertionPoint(op);
+    scf::SCFTilingOptions options;
+    // A tile covering its whole loop leaves that loop untiled (0).
+    SmallVector<OpFoldResult> sizes;
+    for (auto [t, range] : llvm::zip(tiles, op.getStaticLoopRanges()))
+      sizes.push_back(rewriter.getIndexAttr(t == range ? 0 : t));
+    options.setTileSizes(sizes);
+    auto tiled = scf::tileUsingSCF(
+        rewriter, llvm::cast<TilingInterface>(op.getOperation()), options);
+    if (failed(tiled))
+      return;
+    rewriter.replaceOp(op, tiled->replacements);
+    target = tiled->tiledOps.back();
+  }
+  // Vectors of i1 are packed bits in memory, but an i1 buffer holds a
+  // byte per element: leave ops that read or write bools scalar.
+  bool touchesBools = llvm::any_of(target->getOperandTypes(), [](Type t) {
+    auto shaped = llvm::dyn_cast<ShapedType>(t);
+    return shaped && shaped.getElementType().isInteger(1);
+  });
+  if (touchesBools || failed(linalg::vectorizeOpPrecondition(target)))
+    return;
+  rewriter.setInsertionPoint(target);
+  // Contractions go straight to vector.contract (then outer products).
+  bool isContraction =
+      linalg::isaContractionOpInterface(llvm::cast<linalg::LinalgOp>(target));
+  FailureOr<linalg::VectorizationResult> vectorized = linalg::vectorize(
+      rewriter, target, /*inputVectorSizes=*/{}, /*scalableDims=*/{},
+      /*vectorizeNDExtract=*/true, /*flatten1DDepthwiseConv=*/false,
+      /*assumeDynamicDimsMatchVecSizes=*/false,
+      /*createNamedContraction=*/isContraction);
+  if (failed(vectorized))
+    return;
+  if (!vectorized->replacements.empty())
+    rewriter.replaceOp(target, vectorized->replacements);
+  else
+    rewriter.eraseOp(target);
+}
+
 struct LoomCpuTileAndVectorize
     : public loom::cpu::impl::LoomCpuTileAndVectorizeBase<
           LoomCpuTileAndVectorize> {
@@ -177,51 +228,27 @@ struct LoomCpuTileAndVectorize
       }
       if (gemm)
         continue;
-      SmallVector<int64_t> tiles = chooseTileSizes(op, width);
-      if (tiles.empty())
-        continue;
-      Operation *target = op.getOperation();
-      bool anyTiled =
-          llvm::any_of(llvm::zip(tiles, op.getStaticLoopRanges()),
-                       [](auto p) { return std::get<0>(p) < std::get<1>(p); });
-      if (anyTiled) {
-        rewriter.setInsertionPoint(op);
-        scf::SCFTilingOptions options;
-        // A tile covering its whole loop leaves that loop untiled (0).
-        SmallVector<OpFoldResult> sizes;
-        for (auto [t, range] : llvm::zip(tiles, op.getStaticLoopRanges()))
-          sizes.push_back(rewriter.getIndexAttr(t == range ? 0 : t));
-        options.setTileSizes(sizes);
-        auto tiled = scf::tileUsingSCF(
-            rewriter, llvm::cast<TilingInterface>(op.getOperation()), options);
-        if (failed(tiled))
-          continue;
-        rewriter.replaceOp(op, tiled->replacements);
-        target = tiled->tiledOps.back();
+      // An innermost loop that no vector size divides (a vocabulary of
+      // 50257) would be tiled by 1, every element a scalar step: split it
+      // into a part that vectors divide and a static tail.
+      SmallVector<linalg::LinalgOp> parts = {op};
+      if (!llvm::isa<linalg::MatmulOp, linalg::BatchMatmulOp>(op)) {
+        SmallVector<int64_t> ranges = op.getStaticLoopRanges();
+        int64_t last = ranges.empty() ? 0 : ranges.back();
+        int64_t main = last / width * width;
+        SmallVector<int64_t> tiles = chooseTileSizes(op, width);
+        if (!tiles.empty() && tiles.back() == 1 && main > 0 && main < last) {
+          rewriter.setInsertionPoint(op);
+          auto [head, tail] = linalg::splitOp(
+              rewriter, llvm::cast<TilingInterface>(op.getOperation()),
+              ranges.size() - 1, rewriter.getIndexAttr(main));
+          if (head && tail)
+            parts = {llvm::cast<linalg::LinalgOp>(head.getOperation()),
+                     llvm::cast<linalg::LinalgOp>(tail.getOperation())};
+        }
       }
-      // Vectors of i1 are packed bits in memory, but an i1 buffer holds a
-      // byte per element: leave ops that read or write bools scalar.
-      bool touchesBools = llvm::any_of(target->getOperandTypes(), [](Type t) {
-        auto shaped = llvm::dyn_cast<ShapedType>(t);
-        return shaped && shaped.getElementType().isInteger(1);
-      });
-      if (touchesBools || failed(linalg::vectorizeOpPrecondition(target)))
-        continue;
-      rewriter.setInsertionPoint(target);
-      // Contractions go straight to vector.contract (then outer products).
-      bool isContraction = linalg::isaContractionOpInterface(
-          llvm::cast<linalg::LinalgOp>(target));
-      FailureOr<linalg::VectorizationResult> vectorized = linalg::vectorize(
-          rewriter, target, /*inputVectorSizes=*/{}, /*scalableDims=*/{},
-          /*vectorizeNDExtract=*/true, /*flatten1DDepthwiseConv=*/false,
-          /*assumeDynamicDimsMatchVecSizes=*/false,
-          /*createNamedContraction=*/isContraction);
-      if (failed(vectorized))
-        continue;
-      if (!vectorized->replacements.empty())
-        rewriter.replaceOp(target, vectorized->replacements);
-      else
-        rewriter.eraseOp(target);
+      for (linalg::LinalgOp part : parts)
+        tileAndVectorize(rewriter, part, width);
     }
     // multi_reduction(mul(broadcast a, broadcast b)) -> vector.contract, so
     // contraction-shaped generics also reach the outer-product lowering.

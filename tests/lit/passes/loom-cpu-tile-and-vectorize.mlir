@@ -290,3 +290,44 @@ func.func @gemm_for_kernel(%a: tensor<16x64xf32>, %b: tensor<64x64xf32>,
                      outs(%c : tensor<16x64xf32>) -> tensor<16x64xf32>
   return %0 : tensor<16x64xf32>
 }
+
+// -----
+
+// Tests that an innermost loop no vector size divides (67, like a
+// vocabulary of 50257) is split into a part of whole vectors (64: rows in
+// vector<1x64>) and a static tail (3: vector<1x3>), instead of tiles of 1;
+// a row reduction's tail continues from the head's result.
+// CHECK-LABEL: func.func @odd_rows
+// CHECK: %[[E:.*]] = scf.for
+// CHECK: math.exp %{{.*}} : vector<1x64xf32>
+// CHECK: %[[HEAD:.*]] = tensor.insert_slice %[[E]] into %{{.*}}[0, 0] [4, 64] [1, 1]
+// CHECK: math.exp %{{.*}} : vector<1x3xf32>
+// CHECK: tensor.insert_slice %{{.*}} into %[[HEAD]][0, 64] [4, 3] [1, 1]
+// CHECK: %[[R0:.*]] = scf.for {{.*}} -> (tensor<4xf32>)
+// CHECK: vector.multi_reduction <add>, %{{.*}} [1] : vector<1x64xf32> to vector<1xf32>
+// CHECK: scf.for {{.*}} iter_args(%{{.*}} = %[[R0]]) -> (tensor<4xf32>)
+// CHECK: vector.multi_reduction <add>, %{{.*}} [1] : vector<1x3xf32> to vector<1xf32>
+// CHECK-NOT: vector<1x1xf32>
+func.func @odd_rows(%x: tensor<4x67xf32>) -> (tensor<4x67xf32>, tensor<4xf32>) {
+  %e0 = tensor.empty() : tensor<4x67xf32>
+  %ex = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>,
+                                         affine_map<(d0, d1) -> (d0, d1)>],
+                        iterator_types = ["parallel", "parallel"]}
+      ins(%x : tensor<4x67xf32>) outs(%e0 : tensor<4x67xf32>) {
+  ^bb0(%v: f32, %o: f32):
+    %r = math.exp %v : f32
+    linalg.yield %r : f32
+  } -> tensor<4x67xf32>
+  %zero = arith.constant 0.0 : f32
+  %e1 = tensor.empty() : tensor<4xf32>
+  %z = linalg.fill ins(%zero : f32) outs(%e1 : tensor<4xf32>) -> tensor<4xf32>
+  %s = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>,
+                                        affine_map<(d0, d1) -> (d0)>],
+                       iterator_types = ["parallel", "reduction"]}
+      ins(%x : tensor<4x67xf32>) outs(%z : tensor<4xf32>) {
+  ^bb0(%v: f32, %acc: f32):
+    %r = arith.addf %acc, %v : f32
+    linalg.yield %r : f32
+  } -> tensor<4xf32>
+  return %ex, %s : tensor<4x67xf32>, tensor<4xf32>
+}
