@@ -1058,15 +1058,10 @@ llvm::Expected<Array> crossEntropyGrad(const Array &logits,
       continue; // the row stays zero
     double factor = dLoss.data[0] / double(count);
     const double *row = logits.data.data() + p * V;
-    double max = -kInf;
-    for (int64_t c = 0; c < V; ++c)
-      max = std::max(max, row[c]);
-    double sum = 0.0;
-    for (int64_t c = 0; c < V; ++c)
-      sum += std::exp(row[c] - max);
+    double lse = rowLogSumExp(row, V);
     for (int64_t c = 0; c < V; ++c) {
       double onehot = c == int64_t(t) ? 1.0 : 0.0;
-      out.data[p * V + c] = (std::exp(row[c] - max) / sum - onehot) * factor;
+      out.data[p * V + c] = (std::exp(row[c] - lse) - onehot) * factor;
     }
   }
   return out;
