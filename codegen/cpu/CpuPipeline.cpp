@@ -76,7 +76,8 @@ std::string loom::cpuPipelineText(const CpuPipelineOptions &options) {
   // Contractions call the packed GEMM kernel (after deallocation, which
   // would otherwise free a buffer between reading its address and the call).
   if (options.gemmKernel)
-    stages.push_back("loom-cpu-gemm-to-call");
+    stages.push_back(
+        "loom-cpu-gemm-to-call{threads=" + std::to_string(threads) + "}");
   // What was not vectorized becomes loops; vectors become LLVM vectors.
   stages.push_back("func.func(convert-linalg-to-loops)");
   stages.push_back("func.func(lower-vector-multi-reduction{lowering-strategy="

@@ -102,6 +102,7 @@ func::FuncOp declareSgemm(ModuleOp module, bool withEpilogue) {
     args.push_back(epilogueType(b));
     args.push_back(b.getI64Type());
   }
+  args.push_back(b.getI64Type()); // threads
   auto fn = func::FuncOp::create(b, module.getLoc(), name,
                                  b.getFunctionType(args, {}));
   fn.setPrivate();
@@ -395,7 +396,8 @@ Value buildContext(OpBuilder &b, Location loc, const Epilogue &e, Value c,
 /// `epilogue`); fails (changing nothing) when the output's columns are not
 /// contiguous in either orientation, or, with an epilogue, not in C's own.
 LogicalResult lowerToCall(linalg::LinalgOp op, loom::cpu::GemmLoops loops,
-                          ModuleOp module, Epilogue *epilogue) {
+                          ModuleOp module, Epilogue *epilogue,
+                          int64_t threads) {
   SmallVector<AffineMap> maps = op.getIndexingMapsArray();
   Value a = op.getDpsInputs()[0], b = op.getDpsInputs()[1];
   Value c = op.getDpsInits()[0];
@@ -441,6 +443,7 @@ LogicalResult lowerToCall(linalg::LinalgOp op, loom::cpu::GemmLoops loops,
       sc.loopStrides[loops.m],
       constant(zeroInit ? 0 : 1)};
   if (!epilogue) {
+    args.push_back(constant(threads));
     func::CallOp::create(builder, loc, declareSgemm(module, false), args);
     op->erase();
     return success();
@@ -471,6 +474,7 @@ LogicalResult lowerToCall(linalg::LinalgOp op, loom::cpu::GemmLoops loops,
       builder, loc, epilogueType(builder),
       SymbolRefAttr::get(epilogue->function.getSymNameAttr())));
   args.push_back(buildContext(builder, loc, *epilogue, c, *cRow, operands));
+  args.push_back(arith::ConstantIntOp::create(builder, loc, i64, threads));
   func::CallOp::create(builder, loc, declareSgemm(module, true), args);
   memref::AllocaScopeReturnOp::create(builder, loc);
   op->erase();
@@ -479,6 +483,7 @@ LogicalResult lowerToCall(linalg::LinalgOp op, loom::cpu::GemmLoops loops,
 
 struct LoomCpuGemmToCall
     : public loom::cpu::impl::LoomCpuGemmToCallBase<LoomCpuGemmToCall> {
+  using LoomCpuGemmToCallBase::LoomCpuGemmToCallBase;
   /// 1. Collect the contractions on buffers that loom_sgemm computes.
   /// 2. Replace each with a call; one that cannot be called (its output
   ///    is strided in both dims) gets its zero fill back, if it had one,
@@ -490,7 +495,8 @@ struct LoomCpuGemmToCall
       if (op.hasPureBufferSemantics())
         ops.push_back(op);
     });
-    // Epilogues: each generic with its GEMMs (one per thread tile). A
+    // Epilogues: each generic with its GEMMs (one, as GEMMs are no longer
+    // split across threads; any number would do). A
     // generic runs as their epilogue only when every one of them writes into
     // the buffer it reads and the kernel can run its body; else it stays.
     // Ids are unique within a function (the pairing pass runs per
@@ -554,14 +560,15 @@ struct LoomCpuGemmToCall
                     .str());
           }
         }
-        if (succeeded(lowerToCall(op, *loops, module, epilogue))) {
+        if (succeeded(lowerToCall(op, *loops, module, epilogue, threads))) {
           if (epilogue)
             ++lowered[id];
           continue;
         }
         // This tile cannot take the epilogue (C is not row-major): a plain
         // call, and the generic runs itself afterwards.
-        if (epilogue && succeeded(lowerToCall(op, *loops, module, nullptr)))
+        if (epilogue &&
+            succeeded(lowerToCall(op, *loops, module, nullptr, threads)))
           continue;
       }
       if (!op->hasAttr(loom::cpu::kZeroInitAttr))

@@ -125,9 +125,18 @@ def LoomCpuGemmToCall : Pass<"loom-cpu-gemm-to-call", "mlir::ModuleOp"> {
     After:
     ```mlir
     func.call @loom_sgemm(%c1, %c8, %c4, %c16, %pa, %c0, %c16, %c1, %pb, %c0,
-        %c4, %c1, %pc, %c0, %c4, %c0) : (i64, ..., i64) -> ()
+        %c4, %c1, %pc, %c0, %c4, %c0, %c1) : (i64, ..., i64) -> ()
     ```
+
+    The last argument is `threads`: the kernel runs a large GEMM on a team
+    of that many OpenMP threads that share its packed B panels (and on the
+    calling thread alone inside a parallel loop), so GEMMs are not split
+    across threads before (loom-cpu-tile-and-vectorize).
   }];
+  let options = [
+    Option<"threads", "threads", "int64_t", /*default=*/"1",
+           "Threads of each GEMM's team (the kernel's `threads` argument)">,
+  ];
   let dependentDialects = ["mlir::memref::MemRefDialect",
                            "mlir::arith::ArithDialect",
                            "mlir::func::FuncDialect",
@@ -267,10 +276,10 @@ def LoomCpuTileAndVectorize
            "Split the outermost parallel loop of large ops into this many "
            "scf.forall chunks (run by OpenMP); 1 keeps everything serial">,
     Option<"gemmKernel", "gemm-kernel", "bool", /*default=*/"false",
-           "Leave the contractions that loom_sgemm computes untiled and "
-           "unvectorized (only split across threads, along the batch or "
-           "the larger of M and N): loom-cpu-gemm-to-call calls the "
-           "kernel for them">,
+           "Leave the contractions that loom_sgemm computes as they are "
+           "(not tiled, vectorized or split across threads: the kernel "
+           "runs them on its own thread team): loom-cpu-gemm-to-call calls "
+           "the kernel for them">,
   ];
 }
 

@@ -97,38 +97,6 @@ SmallVector<int64_t> chooseThreadTiles(linalg::LinalgOp op, int64_t threads) {
   return {};
 }
 
-/// Forall tile sizes that split a GEMM for the packed kernel into `threads`
-/// chunks: along the batch when it divides, else along the larger of M and
-/// N (each thread packs the whole of the other operand, so split the side
-/// whose duplication costs least); empty when too small or nothing divides.
-SmallVector<int64_t> chooseGemmThreadTiles(linalg::LinalgOp op,
-                                           const loom::cpu::GemmLoops &loops,
-                                           int64_t threads) {
-  if (threads <= 1)
-    return {};
-  SmallVector<int64_t> ranges = op.getStaticLoopRanges();
-  int64_t work = 1;
-  for (int64_t r : ranges)
-    work *= r;
-  if (work < kMinParallelWork)
-    return {};
-  SmallVector<int64_t> order;
-  if (loops.batch >= 0)
-    order.push_back(loops.batch);
-  if (ranges[loops.m] >= ranges[loops.n])
-    order.append({loops.m, loops.n});
-  else
-    order.append({loops.n, loops.m});
-  SmallVector<int64_t> tiles(ranges.size(), 0);
-  for (int64_t loop : order) {
-    if (ranges[loop] % threads == 0 && ranges[loop] >= threads) {
-      tiles[loop] = ranges[loop] / threads;
-      return tiles;
-    }
-  }
-  return {};
-}
-
 /// Register tiles for `op` (chooseTileSizes), then vectors; an op that
 /// cannot be vectorized stays (it becomes loops).
 void tileAndVectorize(RewriterBase &rewriter, linalg::LinalgOp op,
@@ -203,14 +171,13 @@ struct LoomCpuTileAndVectorize
       // A GEMM's epilogue runs inside the kernel, on its tiles.
       if (op->hasAttr(loom::cpu::kEpilogueOfAttr))
         continue;
-      // GEMMs for the packed kernel are only split across threads.
-      std::optional<loom::cpu::GemmLoops> gemm;
-      if (gemmKernel)
-        gemm = loom::cpu::matchGemm(op);
+      // GEMMs for the packed kernel stay whole: the kernel runs each on
+      // its own thread team, which packs every B panel once for all its
+      // threads (split here, each thread packed the whole of one operand).
+      if (gemmKernel && loom::cpu::matchGemm(op))
+        continue;
       // Thread-level split first: an scf.forall over even chunks.
-      SmallVector<int64_t> threadTiles =
-          gemm ? chooseGemmThreadTiles(op, *gemm, threads)
-               : chooseThreadTiles(op, threads);
+      SmallVector<int64_t> threadTiles = chooseThreadTiles(op, threads);
       if (!threadTiles.empty()) {
         rewriter.setInsertionPoint(op);
         scf::SCFTilingOptions options;
@@ -226,8 +193,6 @@ struct LoomCpuTileAndVectorize
           op = llvm::cast<linalg::LinalgOp>(split->tiledOps.back());
         }
       }
-      if (gemm)
-        continue;
       // An innermost loop that no vector size divides (a vocabulary of
       // 50257) would be tiled by 1, every element a scalar step: split it
       // into a part that vectors divide and a static tail.

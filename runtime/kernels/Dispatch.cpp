@@ -19,7 +19,7 @@
              int64_t aBatch, int64_t aRow, int64_t aCol, const float *b,       \
              int64_t bBatch, int64_t bRow, int64_t bCol, float *c,             \
              int64_t cBatch, int64_t cRow, bool accumulate,                    \
-             const GemmEpilogue *epilogue);                                    \
+             const GemmEpilogue *epilogue, int64_t threads);                   \
   bool attentionForward(int64_t tq, int64_t tk, int64_t d, int64_t dv,         \
                         const float *q, int64_t qRow, int64_t qCol,            \
                         const float *k, int64_t kRow, int64_t kCol,            \
@@ -115,11 +115,11 @@ void sgemmWith(int64_t batch, int64_t m, int64_t n, int64_t k, int64_t a,
                int64_t aBatch, int64_t aRow, int64_t aCol, int64_t b,
                int64_t bBatch, int64_t bRow, int64_t bCol, int64_t c,
                int64_t cBatch, int64_t cRow, int64_t accumulate,
-               const loom::kernels::GemmEpilogue *epilogue) {
+               const loom::kernels::GemmEpilogue *epilogue, int64_t threads) {
   bool ok =
       chosen().sgemm(batch, m, n, k, ptr<const float>(a), aBatch, aRow, aCol,
                      ptr<const float>(b), bBatch, bRow, bCol, ptr<float>(c),
-                     cBatch, cRow, accumulate != 0, epilogue);
+                     cBatch, cRow, accumulate != 0, epilogue, threads);
   if (ok)
     return;
   // The packing buffers (a few MB per thread) could not be allocated:
@@ -146,9 +146,10 @@ extern "C" void loom_sgemm(int64_t batch, int64_t m, int64_t n, int64_t k,
                            int64_t a, int64_t aBatch, int64_t aRow,
                            int64_t aCol, int64_t b, int64_t bBatch,
                            int64_t bRow, int64_t bCol, int64_t c,
-                           int64_t cBatch, int64_t cRow, int64_t accumulate) {
+                           int64_t cBatch, int64_t cRow, int64_t accumulate,
+                           int64_t threads) {
   sgemmWith(batch, m, n, k, a, aBatch, aRow, aCol, b, bBatch, bRow, bCol, c,
-            cBatch, cRow, accumulate, nullptr);
+            cBatch, cRow, accumulate, nullptr, threads);
 }
 
 extern "C" void loom_sgemm_epilogue(int64_t batch, int64_t m, int64_t n,
@@ -157,11 +158,11 @@ extern "C" void loom_sgemm_epilogue(int64_t batch, int64_t m, int64_t n,
                                     int64_t bBatch, int64_t bRow, int64_t bCol,
                                     int64_t c, int64_t cBatch, int64_t cRow,
                                     int64_t accumulate, int64_t epilogue,
-                                    int64_t context) {
+                                    int64_t context, int64_t threads) {
   loom::kernels::GemmEpilogue callback{
       reinterpret_cast<loom_gemm_epilogue_fn>(epilogue), context};
   sgemmWith(batch, m, n, k, a, aBatch, aRow, aCol, b, bBatch, bRow, bCol, c,
-            cBatch, cRow, accumulate, epilogue ? &callback : nullptr);
+            cBatch, cRow, accumulate, epilogue ? &callback : nullptr, threads);
 }
 
 extern "C" void loom_attention_forward(int64_t tq, int64_t tk, int64_t d,

@@ -1,9 +1,10 @@
 //===- GemmKernelTest.cpp - loom_sgemm against a double reference ---------===//
 //
 // Odd sizes around the register and cache blocks, transposed operands
-// through strides, batches and accumulation, on random data; the epilogue
-// callback of loom_sgemm_epilogue sees every element once, after its last
-// update, on every path (packed, few rows, k = 0).
+// through strides, batches and accumulation, on random data, alone and on
+// thread teams; the epilogue callback of loom_sgemm_epilogue sees every
+// element once, after its last update, on every path (packed, few rows,
+// k = 0, a team's shares of rows, columns or the batch).
 //
 //===----------------------------------------------------------------------===//
 
@@ -22,12 +23,13 @@ namespace {
 struct Case {
   int64_t batch, m, n, k;
   bool transA, transB, accumulate;
+  int64_t threads = 1; // the kernel's team (OpenMP threads)
 };
 
 void PrintTo(const Case &c, std::ostream *os) {
   *os << c.batch << "x" << c.m << "x" << c.n << "x" << c.k
       << (c.transA ? " A^T" : "") << (c.transB ? " B^T" : "")
-      << (c.accumulate ? " +=" : "");
+      << (c.accumulate ? " +=" : "") << " threads " << c.threads;
 }
 
 class GemmKernelTest : public ::testing::TestWithParam<Case> {};
@@ -56,7 +58,7 @@ TEST_P(GemmKernelTest, MatchesDoubleReference) {
   loom_sgemm(t.batch, t.m, t.n, t.k, reinterpret_cast<int64_t>(a.data()),
              aBatch, aRow, aCol, reinterpret_cast<int64_t>(b.data()), bBatch,
              bRow, bCol, reinterpret_cast<int64_t>(c.data()), cBatch, ldc,
-             t.accumulate);
+             t.accumulate, t.threads);
   double maxdiff = 0;
   for (int64_t bi = 0; bi < t.batch; ++bi)
     for (int64_t i = 0; i < t.m; ++i)
@@ -121,13 +123,13 @@ TEST_P(GemmKernelTest, EpilogueSeesEveryFinalBlockOnce) {
     return reinterpret_cast<int64_t>(v.data());
   };
   loom_sgemm(t.batch, t.m, t.n, t.k, addr(a), aBatch, lda, 1, addr(b), bBatch,
-             ldb, 1, addr(plain), cBatch, ldc, t.accumulate);
+             ldb, 1, addr(plain), cBatch, ldc, t.accumulate, 1);
   EpilogueProbe probe{c.data(), t.m, ldc, cBatch,
                       std::vector<int>(size_t(t.batch * t.m * ldc), 0)};
   loom_sgemm_epilogue(t.batch, t.m, t.n, t.k, addr(a), aBatch, lda, 1, addr(b),
                       bBatch, ldb, 1, addr(c), cBatch, ldc, t.accumulate,
                       reinterpret_cast<int64_t>(&doubleAndAddOne),
-                      reinterpret_cast<int64_t>(&probe));
+                      reinterpret_cast<int64_t>(&probe), t.threads);
   for (int64_t bi = 0; bi < t.batch; ++bi)
     for (int64_t i = 0; i < t.m; ++i)
       for (int64_t j = 0; j < t.n; ++j) {
@@ -162,6 +164,20 @@ std::vector<Case> cases() {
         }
   all.push_back({2, 5, 9, 0, false, false, false});
   all.push_back({2, 5, 9, 0, false, false, true});
+  // Thread teams (OpenMP; a team of one where the runtime gives fewer):
+  // rows shared (M >= 2 register tiles per thread), columns shared (fewer
+  // rows), a batch shared (an entry per thread) or not, panels of B beyond
+  // NC and K beyond KC, ragged shares, below the team threshold.
+  for (int64_t threads : {2, 3})
+    for (bool ta : {false, true})
+      for (bool tb : {false, true}) {
+        all.push_back({1, 257, 4200, 300, ta, tb, false, threads});
+        all.push_back({1, 33, 4133, 520, ta, tb, true, threads});
+        all.push_back({1, 9, 1030, 257, ta, tb, false, threads});
+        all.push_back({4, 70, 257, 130, ta, tb, true, threads});
+        all.push_back({2, 150, 300, 257, ta, tb, false, threads});
+        all.push_back({1, 7, 33, 257, ta, tb, false, threads});
+      }
   return all;
 }
 

@@ -23,12 +23,18 @@ extern "C" {
 ///      B[b](p, j) = b[b * bBatch + p * bRow + j * bCol],
 ///      C[b](i, j) = c[b * cBatch + i * cRow + j].
 /// Any strides (a transposed operand is a swapped pair), C's columns
-/// contiguous. Single-threaded: callers split the work across threads.
-/// Pointers are passed as integers (`a`, `b`, `c` are addresses).
+/// contiguous. Pointers are passed as integers (`a`, `b`, `c` are
+/// addresses). With `threads` > 1, a GEMM large enough runs on a team of
+/// that many OpenMP threads (libomp, the runtime of compiled code's
+/// parallel loops), which packs each B panel once and shares it, each
+/// thread taking a share of the rows (of the columns when the rows are
+/// few; of the batch when it has at least one entry per thread); called
+/// from inside a parallel region, it runs on the calling thread alone.
 void loom_sgemm(int64_t batch, int64_t m, int64_t n, int64_t k, int64_t a,
                 int64_t aBatch, int64_t aRow, int64_t aCol, int64_t b,
                 int64_t bBatch, int64_t bRow, int64_t bCol, int64_t c,
-                int64_t cBatch, int64_t cRow, int64_t accumulate);
+                int64_t cBatch, int64_t cRow, int64_t accumulate,
+                int64_t threads);
 
 /// A GEMM epilogue: compiled code's function that finishes rows
 /// [row, row + rows) x columns [col, col + cols) of C (rows counted over the
@@ -40,14 +46,16 @@ typedef void (*loom_gemm_epilogue_fn)(int64_t context, int64_t row, int64_t col,
 
 /// loom_sgemm, then `epilogue` (a loom_gemm_epilogue_fn's address) over
 /// every block of C exactly once, right after the block's last update:
-/// the packed path calls it per cache block (MC rows x NC columns) while
-/// the block is in L2 (per register tile, the calls cost more than they
-/// saved: measured on Zen 3).
+/// the packed path calls it per cache block (MC rows x NC columns, or a
+/// thread's share of the columns) while the block is in L2 (per register
+/// tile, the calls cost more than they saved: measured on Zen 3). A team's
+/// threads call it at once on disjoint blocks.
 void loom_sgemm_epilogue(int64_t batch, int64_t m, int64_t n, int64_t k,
                          int64_t a, int64_t aBatch, int64_t aRow, int64_t aCol,
                          int64_t b, int64_t bBatch, int64_t bRow, int64_t bCol,
                          int64_t c, int64_t cBatch, int64_t cRow,
-                         int64_t accumulate, int64_t epilogue, int64_t context);
+                         int64_t accumulate, int64_t epilogue, int64_t context,
+                         int64_t threads);
 
 /// Flash attention of one head (runtime/kernels/AttentionIsa.cpp): no
 /// [Tq x Tk] buffer, one [blockQ x blockK] block of scores at a time

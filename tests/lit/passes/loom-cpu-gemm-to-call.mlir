@@ -1,11 +1,12 @@
 // RUN: loom-opt %s -split-input-file -loom-cpu-gemm-to-call -canonicalize -cse | FileCheck %s --enable-var-scope
+// RUN: loom-opt %s -split-input-file -loom-cpu-gemm-to-call=threads=2 -canonicalize -cse | FileCheck %s --check-prefix=TEAM
 
 // (canonicalize folds the strided metadata of static layouts to constants.)
 
 // Tests that a matmul on buffers becomes one loom_sgemm call with sizes
 // (batch 1, M 8, N 4, K 16), each operand's address and row/column strides
 // from its strided metadata, and accumulate = 0 for loom.zero_init.
-// CHECK-LABEL: func.func private @loom_sgemm(i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64)
+// CHECK-LABEL: func.func private @loom_sgemm(i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64)
 // CHECK-LABEL: func.func @matmul
 // CHECK-SAME: (%[[A:.*]]: memref<8x16xf32>, %[[B:.*]]: memref<16x4xf32>, %[[C:.*]]: memref<8x4xf32>)
 // CHECK-DAG: %[[C0:.*]] = arith.constant 0 : i64
@@ -19,8 +20,12 @@
 // CHECK: %[[IB:.*]] = arith.index_cast %[[PB]] : index to i64
 // CHECK: %[[PC:.*]] = memref.extract_aligned_pointer_as_index %[[C]]
 // CHECK: %[[IC:.*]] = arith.index_cast %[[PC]] : index to i64
-// CHECK: call @loom_sgemm(%[[C1]], %[[C8]], %[[C4]], %[[C16]], %[[IA]], %[[C0]], %[[C16]], %[[C1]], %[[IB]], %[[C0]], %[[C4]], %[[C1]], %[[IC]], %[[C0]], %[[C4]], %[[C0]])
+// CHECK: call @loom_sgemm(%[[C1]], %[[C8]], %[[C4]], %[[C16]], %[[IA]], %[[C0]], %[[C16]], %[[C1]], %[[IB]], %[[C0]], %[[C4]], %[[C1]], %[[IC]], %[[C0]], %[[C4]], %[[C0]], %[[C1]])
 // CHECK-NOT: linalg.matmul
+// With threads=2, the last argument asks the kernel for a team of two.
+// TEAM-LABEL: func.func @matmul
+// TEAM: %[[T:.*]] = arith.constant 2 : i64
+// TEAM: call @loom_sgemm({{.*}}, %[[T]])
 func.func @matmul(%a: memref<8x16xf32>, %b: memref<16x4xf32>, %c: memref<8x4xf32>) {
   linalg.matmul {loom.zero_init} ins(%a, %b : memref<8x16xf32>, memref<16x4xf32>) outs(%c : memref<8x4xf32>)
   return
@@ -38,7 +43,7 @@ func.func @matmul(%a: memref<8x16xf32>, %b: memref<16x4xf32>, %c: memref<8x4xf32
 // CHECK-DAG: %[[C16:.*]] = arith.constant 16 : i64
 // CHECK-DAG: %[[C128:.*]] = arith.constant 128 : i64
 // CHECK-DAG: %[[C256:.*]] = arith.constant 256 : i64
-// CHECK: call @loom_sgemm(%[[C4]], %[[C16]], %[[C16]], %[[C8]], %{{.*}}, %[[C128]], %[[C8]], %[[C1]], %{{.*}}, %[[C128]], %[[C1]], %[[C8]], %{{.*}}, %[[C256]], %[[C16]], %[[C1]])
+// CHECK: call @loom_sgemm(%[[C4]], %[[C16]], %[[C16]], %[[C8]], %{{.*}}, %[[C128]], %[[C8]], %[[C1]], %{{.*}}, %[[C128]], %[[C1]], %[[C8]], %{{.*}}, %[[C256]], %[[C16]], %[[C1]], %[[C1]])
 #q = affine_map<(b, m, n, k) -> (b, m, k)>
 #k = affine_map<(b, m, n, k) -> (b, n, k)>
 #s = affine_map<(b, m, n, k) -> (b, m, n)>
@@ -82,7 +87,7 @@ func.func @strided_out(%a: memref<4x4xf32>, %b: memref<4x4xf32>, %c: memref<4x4x
 // CHECK: %[[IB:.*]] = arith.index_cast %[[PB]] : index to i64
 // CHECK: %[[PA:.*]] = memref.extract_aligned_pointer_as_index %[[A]]
 // CHECK: %[[IA:.*]] = arith.index_cast %[[PA]] : index to i64
-// CHECK: call @loom_sgemm(%[[C1]], %[[C4]], %[[C8]], %[[C16]], %[[IB]], %[[C0]], %[[C1]], %[[C4]], %[[IA]], %[[C0]], %[[C1]], %[[C16]], %{{.*}}, %[[C0]], %[[C8]], %[[C1]])
+// CHECK: call @loom_sgemm(%[[C1]], %[[C4]], %[[C8]], %[[C16]], %[[IB]], %[[C0]], %[[C1]], %[[C4]], %[[IA]], %[[C0]], %[[C1]], %[[C16]], %{{.*}}, %[[C0]], %[[C8]], %[[C1]], %[[C1]])
 #a = affine_map<(m, n, k) -> (m, k)>
 #b = affine_map<(m, n, k) -> (k, n)>
 #ct = affine_map<(m, n, k) -> (n, m)>
@@ -105,11 +110,14 @@ func.func @transposed_out(%a: memref<8x16xf32>, %b: memref<16x4xf32>, %ct: memre
 // on the stack: where this C starts in the product ([0], [1]), then each
 // operand's address and strides. The generic is gone.
 // CHECK-LABEL: func.func private @loom_sgemm_epilogue
-// CHECK-SAME: (i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, (i64, i64, i64, i64, i64) -> (), i64)
+// CHECK-SAME: (i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, (i64, i64, i64, i64, i64) -> (), i64, i64)
 // CHECK-LABEL: func.func @epilogue
 // CHECK: %[[F:.*]] = constant @__loom_epilogue_epilogue_0
 // CHECK: %[[CTX:.*]] = memref.alloca() : memref<11xi64>
-// CHECK: call @loom_sgemm_epilogue({{.*}}, %[[F]], %{{.*}})
+// CHECK: call @loom_sgemm_epilogue({{.*}}, %[[F]], %{{.*}}, %{{.*}})
+// TEAM-LABEL: func.func @epilogue
+// TEAM: %[[T:.*]] = arith.constant 2 : i64
+// TEAM: call @loom_sgemm_epilogue({{.*}}, %[[T]])
 // CHECK-NOT: linalg.generic
 // CHECK-LABEL: func.func private @__loom_epilogue_epilogue_0
 // CHECK-SAME: (%{{.*}}: i64, %{{.*}}: i64, %{{.*}}: i64, %{{.*}}: i64, %{{.*}}: i64)

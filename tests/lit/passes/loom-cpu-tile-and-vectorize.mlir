@@ -276,14 +276,16 @@ func.func @matmul_avx2(%a: tensor<64x128xf32>, %b: tensor<128x64xf32>) -> tensor
 
 // -----
 
-// Tests that with gemm-kernel, a GEMM is only split across threads (along
-// the larger of M and N, here N = 64 into two chunks of 32), keeps its
-// loom.zero_init mark, and is neither register-tiled nor vectorized.
+// Tests that with gemm-kernel, a GEMM stays whole even with threads (the
+// kernel runs it on its own thread team, sharing the packed B panels):
+// not split across threads, not register-tiled, not vectorized, and it
+// keeps its loom.zero_init mark.
 // GEMM-LABEL: func.func @gemm_for_kernel
-// GEMM: scf.forall (%[[J:.*]]) = (0) to (64) step (32)
-// GEMM: linalg.matmul {loom.zero_init} ins(%{{.*}}, %{{.*}} : tensor<16x64xf32>, tensor<64x32xf32>) outs(%{{.*}} : tensor<16x32xf32>)
+// GEMM-NOT: scf.forall
+// GEMM: %[[R:.*]] = linalg.matmul {loom.zero_init} ins(%{{.*}}, %{{.*}} : tensor<16x64xf32>, tensor<64x64xf32>) outs(%{{.*}} : tensor<16x64xf32>)
 // GEMM-NOT: vector.contract
-// GEMM: tensor.parallel_insert_slice
+// GEMM-NOT: scf.forall
+// GEMM: return %[[R]]
 func.func @gemm_for_kernel(%a: tensor<16x64xf32>, %b: tensor<64x64xf32>,
                            %c: tensor<16x64xf32>) -> tensor<16x64xf32> {
   %0 = linalg.matmul {loom.zero_init} ins(%a, %b : tensor<16x64xf32>, tensor<64x64xf32>)
