@@ -63,8 +63,17 @@ std::string loom::cpuPipelineText(const CpuPipelineOptions &options) {
   stages.push_back("one-shot-bufferize{bufferize-function-boundaries "
                    "allow-return-allocs-from-loops "
                    "function-boundary-type-conversion=identity-layout-map}");
+  // Canonicalization folds the results of loops that wrote their buffer in
+  // place (scf.for yielding its iter_arg) to the buffer itself, so that a
+  // returned one is the memref.alloc that buffer-results-to-out-params
+  // replaces with the caller's buffer. Left as a loop result, each was
+  // copied into the out-param after the fact: the updated parameters and
+  // both Adam moments (3 x 500 MB per GPT-2-small step), every saved
+  // activation of an outlined layer's forward and every gradient of its
+  // backward.
+  stages.push_back("canonicalize");
   if (!options.decode.empty())
-    stages.push_back("canonicalize,loom-cpu-drop-updated-results");
+    stages.push_back("loom-cpu-drop-updated-results");
   stages.push_back("func.func(loom-distinct-results)");
   stages.push_back("buffer-results-to-out-params{hoist-static-allocs=true "
                    "modify-public-functions=true}");
