@@ -78,6 +78,7 @@ std::string loom::cpuPipelineText(const CpuPipelineOptions &options) {
   stages.push_back("buffer-results-to-out-params{hoist-static-allocs=true "
                    "modify-public-functions=true}");
   stages.push_back("canonicalize,cse");
+  stages.push_back("func.func(loom-cpu-concat-in-place)");
   stages.push_back("loom-cpu-plan-workspace");
   // Dynamic-ownership deallocation calls a generated helper with dynamic
   // memrefs, which the bare-pointer convention cannot express: inline it.
