@@ -48,6 +48,7 @@
 extern "C" int omp_get_level(void);
 extern "C" int omp_get_thread_num(void);
 extern "C" int omp_get_num_threads(void);
+extern "C" int omp_get_max_threads(void);
 
 namespace loom::kernels::LOOM_GEMM_NS {
 namespace {
@@ -562,9 +563,12 @@ bool sgemm(int64_t batch, int64_t m, int64_t n, int64_t k, const float *a,
   }
   // A team only outside other parallel regions (a GEMM inside one, say per
   // head, already has its thread) and for enough work.
+  // At most what the OpenMP runtime would give compiled code's parallel
+  // loops (OMP_NUM_THREADS): a num_threads clause overrides it.
   int team = int(std::clamp<int64_t>(threads, 1, 64));
   if (team > 1 && (omp_get_level() > 0 || batch * m * n * k < kMinTeamWork))
     team = 1;
+  team = std::min(team, std::max(1, omp_get_max_threads()));
   // Every member's packing buffers, the master's (kept per thread).
   int64_t kcMax = std::min(k, KC);
   int64_t aFloats = roundUp(std::min(m, MC), MR) * kcMax;
