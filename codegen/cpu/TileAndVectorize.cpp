@@ -42,6 +42,10 @@ int64_t dividingTile(int64_t size, ArrayRef<int64_t> candidates) {
   return 1;
 }
 
+/// Vector registers the tiles of one elementwise op may fill: 24 of
+/// AVX-512's 32, 12 of AVX2's 16 (the rest for temporaries).
+int64_t vectorRegisters(int64_t width) { return width >= 16 ? 24 : 12; }
+
 /// Tile sizes for `op`: register blocks for contractions, one row of the
 /// innermost dim for everything else. Returns an empty vector when the op
 /// should be left alone.
@@ -61,8 +65,18 @@ SmallVector<int64_t> chooseTileSizes(linalg::LinalgOp op, int64_t width) {
     return tiles;
   }
   // Other ops: the innermost loop in vector-sized chunks, the rest by 1.
-  tiles.back() =
-      dividingTile(ranges.back(), {4 * width, 2 * width, width, 8, 4, 2});
+  // Up to four registers per value, fewer when many operands are live at
+  // once (a fused backward chain reads eight or more): 16 registers per
+  // value spilled a GPT-mini step's layer-norm backward to the stack, each
+  // operand reloaded per use.
+  int64_t registers = std::clamp<int64_t>(
+      vectorRegisters(width) / (int64_t(op->getNumOperands()) + 2), 1, 4);
+  SmallVector<int64_t> candidates;
+  for (int64_t vectors : {4, 2, 1})
+    if (vectors <= registers)
+      candidates.push_back(vectors * width);
+  candidates.append({8, 4, 2});
+  tiles.back() = dividingTile(ranges.back(), candidates);
   return tiles;
 }
 

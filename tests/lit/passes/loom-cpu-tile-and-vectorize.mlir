@@ -333,3 +333,44 @@ func.func @odd_rows(%x: tensor<4x67xf32>) -> (tensor<4x67xf32>, tensor<4xf32>) {
   } -> tensor<4xf32>
   return %ex, %s : tensor<4x67xf32>, tensor<4xf32>
 }
+
+// -----
+
+// Tests that an elementwise op with many operands gets fewer registers per
+// value: with 8 operands (7 inputs and the output: 24 / (8 + 2) = 2
+// registers), a 4x128 op is tiled to rows of 32 (vector<1x32>, two zmm per
+// value), not 64, so that its live values fit the 32 vector registers.
+// CHECK-LABEL: func.func @many_operands
+// CHECK: scf.for %{{.*}} = %{{.*}} to %{{.*}} step %{{.*}}
+// CHECK: arith.addf %{{.*}}, %{{.*}} : vector<1x32xf32>
+// CHECK-NOT: vector<1x64xf32>
+func.func @many_operands(%a: tensor<4x128xf32>, %b: tensor<4x128xf32>,
+                         %c: tensor<4x128xf32>, %d: tensor<4x128xf32>,
+                         %e: tensor<4x128xf32>, %f: tensor<4x128xf32>,
+                         %g: tensor<4x128xf32>) -> tensor<4x128xf32> {
+  %o = tensor.empty() : tensor<4x128xf32>
+  %r = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>,
+                                        affine_map<(d0, d1) -> (d0, d1)>,
+                                        affine_map<(d0, d1) -> (d0, d1)>,
+                                        affine_map<(d0, d1) -> (d0, d1)>,
+                                        affine_map<(d0, d1) -> (d0, d1)>,
+                                        affine_map<(d0, d1) -> (d0, d1)>,
+                                        affine_map<(d0, d1) -> (d0, d1)>,
+                                        affine_map<(d0, d1) -> (d0, d1)>],
+                       iterator_types = ["parallel", "parallel"]}
+      ins(%a, %b, %c, %d, %e, %f, %g : tensor<4x128xf32>, tensor<4x128xf32>,
+          tensor<4x128xf32>, tensor<4x128xf32>, tensor<4x128xf32>,
+          tensor<4x128xf32>, tensor<4x128xf32>)
+      outs(%o : tensor<4x128xf32>) {
+  ^bb0(%x0: f32, %x1: f32, %x2: f32, %x3: f32, %x4: f32, %x5: f32, %x6: f32,
+       %out: f32):
+    %s0 = arith.addf %x0, %x1 : f32
+    %s1 = arith.mulf %s0, %x2 : f32
+    %s2 = arith.addf %s1, %x3 : f32
+    %s3 = arith.mulf %s2, %x4 : f32
+    %s4 = arith.addf %s3, %x5 : f32
+    %s5 = arith.mulf %s4, %x6 : f32
+    linalg.yield %s5 : f32
+  } -> tensor<4x128xf32>
+  return %r : tensor<4x128xf32>
+}
