@@ -180,27 +180,56 @@ struct LoomOptimizer : public loom::impl::LoomOptimizerBase<LoomOptimizer> {
     };
     Value lr = hyperAt(0), bc1 = hyperAt(1), bc2 = hyperAt(2);
 
-    // Global gradient norm and the clipping factor.
+    // Global gradient norm and the clipping factor. The sum of squares
+    // runs in two levels: a partial sum per chunk of the buffer (a parallel
+    // loop, which the threads split: one running sum over 124 M gradients
+    // was 2.6% of a GPT-2-small step on one thread while the other waited),
+    // then the sum of the partials. The chunks are fixed, so the result is
+    // the same whatever the thread count.
     Value zero = s.c(0.0);
-    Value acc =
-        linalg::FillOp::create(
-            b, loc, zero,
-            Value(tensor::EmptyOp::create(b, loc, ArrayRef<int64_t>{}, f32)))
-            .getResult(0);
+    auto zeros = [&](ArrayRef<int64_t> shape) {
+      return linalg::FillOp::create(
+                 b, loc, zero,
+                 Value(tensor::EmptyOp::create(b, loc, shape, f32)))
+          .getResult(0);
+    };
     MLIRContext *c = ctx;
     AffineMap id1 = AffineMap::getMultiDimIdentityMap(1, c);
     AffineMap toScalar = AffineMap::get(1, 0, {}, c);
-    Value sumSq =
-        linalg::GenericOp::create(
-            b, loc, scalarType, ValueRange{grads}, ValueRange{acc},
-            ArrayRef<AffineMap>{id1, toScalar},
-            ArrayRef<utils::IteratorType>{utils::IteratorType::reduction},
-            [](OpBuilder &nb, Location nl, ValueRange args) {
-              Value sq = arith::MulFOp::create(nb, nl, args[0], args[0]);
-              Value sum = arith::AddFOp::create(nb, nl, args[1], sq);
-              linalg::YieldOp::create(nb, nl, sum);
-            })
-            .getResult(0);
+    auto sumOf = [&](Value input, Value init, ArrayRef<AffineMap> maps,
+                     ArrayRef<utils::IteratorType> iterators, bool square) {
+      return linalg::GenericOp::create(
+                 b, loc, init.getType(), ValueRange{input}, ValueRange{init},
+                 maps, iterators,
+                 [square](OpBuilder &nb, Location nl, ValueRange args) {
+                   Value x = args[0];
+                   if (square)
+                     x = arith::MulFOp::create(nb, nl, x, x);
+                   linalg::YieldOp::create(
+                       nb, nl, {arith::AddFOp::create(nb, nl, args[1], x)});
+                 })
+          .getResult(0);
+    };
+    int64_t total = buffer.getNumElements(), chunks = 1;
+    for (int64_t candidate : {64, 32, 16, 8, 4, 2})
+      if (total % candidate == 0 && total / candidate >= 4096) {
+        chunks = candidate;
+        break;
+      }
+    Value sumSq;
+    auto reduction = utils::IteratorType::reduction;
+    if (chunks == 1) {
+      sumSq = sumOf(grads, zeros({}), {id1, toScalar}, {reduction}, true);
+    } else {
+      Value grid = tensor::ExpandShapeOp::create(
+          b, loc, RankedTensorType::get({chunks, total / chunks}, f32), grads,
+          ArrayRef<ReassociationIndices>{{0, 1}});
+      AffineMap id2 = AffineMap::getMultiDimIdentityMap(2, c);
+      AffineMap rows = AffineMap::get(2, 0, {getAffineDimExpr(0, c)}, c);
+      Value partial = sumOf(grid, zeros({chunks}), {id2, rows},
+                            {utils::IteratorType::parallel, reduction}, true);
+      sumSq = sumOf(partial, zeros({}), {id1, toScalar}, {reduction}, false);
+    }
     Value norm = math::SqrtOp::create(
         b, loc, tensor::ExtractOp::create(b, loc, sumSq, ValueRange{}));
     Value clip = s.c(1.0);

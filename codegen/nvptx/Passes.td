@@ -112,9 +112,11 @@ def LoomGpuSplitReductions
   let summary = "Splits long full reductions into parallel partial sums";
   let description = [{
     On linalg on tensors, before bufferization: a `linalg.generic` whose
-    only loop is a reduction of at least `min-size` elements (the global
-    gradient norm over every parameter, a mean over all tokens) would run
-    as one GPU thread. It becomes two: `r` partial reductions in parallel,
+    last loop is a reduction of at least `min-size` elements and whose
+    outputs are fewer than 1024 (the global gradient norm over every
+    parameter, or its per-chunk sums; a mean over all tokens) would run as
+    one GPU thread per output. It becomes two: `r` partial reductions per
+    output in parallel,
     thread `j` reducing elements `j, j + r, j + 2r, ...` (neighbouring
     threads read neighbouring elements), then one reduction of the `r`
     partial results (upstream `linalg::splitReduction` with an inner

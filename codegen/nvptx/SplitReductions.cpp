@@ -23,19 +23,33 @@ using namespace mlir;
 
 namespace {
 
+/// Outputs below which a reduction's threads are too few on their own.
+constexpr int64_t kFewOutputs = 1024;
+
 struct LoomGpuSplitReductions
     : public loom::nvptx::impl::LoomGpuSplitReductionsBase<
           LoomGpuSplitReductions> {
   using Base::Base;
 
-  /// The number of partial reductions for `op`, or 0 to leave it.
+  /// The number of partial reductions for `op`, or 0 to leave it: a
+  /// reduction over its last loop, long, with few outputs (fewer than
+  /// `kFewOutputs`: a row per thread would leave the GPU idle and sum
+  /// each row in one long chain).
   int64_t ratioFor(linalg::GenericOp op) {
-    if (op.getNumLoops() != 1 || op.getNumReductionLoops() != 1 ||
-        op.getNumDpsInits() != 1 || !op.hasPureTensorSemantics())
+    if (op.getNumReductionLoops() != 1 || op.getNumDpsInits() != 1 ||
+        !op.hasPureTensorSemantics())
+      return 0;
+    SmallVector<utils::IteratorType> iterators = op.getIteratorTypesArray();
+    if (iterators.back() != utils::IteratorType::reduction)
       return 0;
     SmallVector<int64_t> ranges = op.getStaticLoopRanges();
-    int64_t n = ranges.front();
-    if (ShapedType::isDynamic(n) || n < minSize)
+    if (llvm::any_of(ranges, ShapedType::isDynamic))
+      return 0;
+    int64_t outputs = 1;
+    for (int64_t r : ArrayRef<int64_t>(ranges).drop_back())
+      outputs *= r;
+    int64_t n = ranges.back();
+    if (outputs >= kFewOutputs || n < minSize)
       return 0;
     for (int64_t r = std::min(maxRatio.getValue(), n / 2); r >= 32; --r)
       if (n % r == 0)
@@ -55,10 +69,11 @@ struct LoomGpuSplitReductions
       int64_t r = ratio;
       auto split = linalg::splitReduction(
           rewriter, llvm::cast<linalg::LinalgOp>(op.getOperation()),
-          [r](linalg::LinalgOp) {
+          [r, index = unsigned(op.getNumLoops() - 1)](linalg::LinalgOp) {
             linalg::SplitReductionOptions options;
             options.ratio = r;
-            options.index = 0;
+            // The partials' dim after the outputs' own.
+            options.index = index;
             options.innerParallel = true;
             return options;
           });
