@@ -15,9 +15,9 @@ class DialectRegistry;
 
 namespace loom {
 
-/// The OpenMP runtime JIT-compiled parallel loops call into.
-inline constexpr const char *kOpenMPRuntime =
-    "/usr/lib/x86_64-linux-gnu/libomp.so.5";
+/// The OpenMP runtime JIT-compiled parallel loops call into (the one the
+/// GEMM kernel's team links: runtime/CMakeLists.txt).
+inline constexpr const char *kOpenMPRuntime = LOOM_OPENMP_RUNTIME;
 
 struct CpuPipelineOptions {
   /// Dim bindings NAME=VALUE for loom-specialize; empty when the IR is

@@ -129,9 +129,10 @@ def LoomCpuGemmToCall : Pass<"loom-cpu-gemm-to-call", "mlir::ModuleOp"> {
     ```
 
     The last argument is `threads`: the kernel runs a large GEMM on a team
-    of that many OpenMP threads that share its packed B panels (and on the
-    calling thread alone inside a parallel loop), so GEMMs are not split
-    across threads before (loom-cpu-tile-and-vectorize).
+    of up to that many OpenMP threads, each with a share of the batch, the
+    rows or the columns in whole register tiles (and on the calling thread
+    alone inside a parallel loop), so GEMMs are not split across threads
+    before (loom-cpu-tile-and-vectorize).
   }];
   let options = [
     Option<"threads", "threads", "int64_t", /*default=*/"1",

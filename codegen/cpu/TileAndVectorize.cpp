@@ -186,8 +186,8 @@ struct LoomCpuTileAndVectorize
       if (op->hasAttr(loom::cpu::kEpilogueOfAttr))
         continue;
       // GEMMs for the packed kernel stay whole: the kernel runs each on
-      // its own thread team, which packs every B panel once for all its
-      // threads (split here, each thread packed the whole of one operand).
+      // its own thread team, whose shares need not divide the dims (split
+      // here, an odd N = 50257 forced the split onto M).
       if (gemmKernel && loom::cpu::matchGemm(op))
         continue;
       // Thread-level split first: an scf.forall over even chunks.

@@ -511,23 +511,26 @@ void gemmBlocked(int64_t m, int64_t n, int64_t k, const Operands &o, float *pa,
 /// each member's B slivers then come from the other core.)
 void gemmShare(int64_t m, int64_t n, int64_t k, Operands o, float *pa,
                float *pb, int t, int team) {
+  // (An empty share returns at once: gemmBlocked would still pack B.)
   if (m >= n) {
     auto [r0, r1] = shareOf(m, MR, t, team);
     o.a += r0 * o.aRow;
     o.c += r0 * o.cRow;
     o.epilogueRow += r0;
-    gemmBlocked(r1 - r0, n, k, o, pa, pb);
+    if (r1 > r0)
+      gemmBlocked(r1 - r0, n, k, o, pa, pb);
   } else {
     auto [c0, c1] = shareOf(n, NR, t, team);
     o.b += c0 * o.bCol;
     o.c += c0;
     o.epilogueCol += c0;
-    gemmBlocked(m, c1 - c0, k, o, pa, pb);
+    if (c1 > c0)
+      gemmBlocked(m, c1 - c0, k, o, pa, pb);
   }
 }
 
 /// Below this many multiply-adds a GEMM runs on the calling thread alone:
-/// starting the team and its barriers would cost more than they save.
+/// starting the team would cost more than it saves.
 constexpr int64_t kMinTeamWork = int64_t(1) << 20;
 
 } // namespace
@@ -562,9 +565,9 @@ bool sgemm(int64_t batch, int64_t m, int64_t n, int64_t k, const float *a,
     return true;
   }
   // A team only outside other parallel regions (a GEMM inside one, say per
-  // head, already has its thread) and for enough work.
-  // At most what the OpenMP runtime would give compiled code's parallel
-  // loops (OMP_NUM_THREADS): a num_threads clause overrides it.
+  // head, already has its thread), for enough work, and of at most what
+  // compiled code's parallel loops get (OMP_NUM_THREADS: a num_threads
+  // clause would override it).
   int team = int(std::clamp<int64_t>(threads, 1, 64));
   if (team > 1 && (omp_get_level() > 0 || batch * m * n * k < kMinTeamWork))
     team = 1;

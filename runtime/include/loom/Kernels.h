@@ -25,10 +25,10 @@ extern "C" {
 /// Any strides (a transposed operand is a swapped pair), C's columns
 /// contiguous. Pointers are passed as integers (`a`, `b`, `c` are
 /// addresses). With `threads` > 1, a GEMM large enough runs on a team of
-/// that many OpenMP threads (libomp, the runtime of compiled code's
-/// parallel loops), which packs each B panel once and shares it, each
-/// thread taking a share of the rows (of the columns when the rows are
-/// few; of the batch when it has at least one entry per thread); called
+/// up to that many OpenMP threads (libomp, the runtime of compiled code's
+/// parallel loops; at most OMP_NUM_THREADS): each thread takes whole batch
+/// entries when they spread evenly, else a share of the rows (M >= N) or
+/// of the columns, in whole register tiles, packing its own panels; called
 /// from inside a parallel region, it runs on the calling thread alone.
 void loom_sgemm(int64_t batch, int64_t m, int64_t n, int64_t k, int64_t a,
                 int64_t aBatch, int64_t aRow, int64_t aCol, int64_t b,
