@@ -7,6 +7,7 @@
 //   LOOM_GEMM_LANES  f32 lanes of one vector register (16, 8, 4)
 //   LOOM_GEMM_MR     rows of the register block
 //   LOOM_GEMM_KC/MC/NC  cache blocks (depth, rows, columns)
+//   LOOM_GEMM_A_IN_L1   1: the register blocks' loops are swapped (below)
 //
 // The loop nest is the BLIS/GotoBLAS one:
 //
@@ -18,6 +19,13 @@
 //         for jr < NC step NR               B sliver [KC x NR] in L1
 //           for ir < MC step MR
 //             C(ir:ir+MR, jr:jr+NR) (+)= sliver(A) x sliver(B)
+//
+// With LOOM_GEMM_A_IN_L1 the two inner loops are swapped: an A sliver
+// [KC x MR] stays in L1 while the B slivers stream from the B panel, which
+// NC then sizes for L2, and C is walked along its rows. On AVX-512 the B
+// sliver (256 x 32 floats, 32 KB) filled most of a 48 KB L1 beside the A
+// sliver streaming through it; the A sliver is 12 KB. The blocks are
+// evened out (n = 1536 is two panels of 768, not 1024 and 512).
 //
 // Micro-tile MR x NR with NR = 2 vectors: MR x 2 vector accumulators
 // (AVX2: 6 x 16, 12 ymm; AVX-512: 12 x 32, 24 zmm), each step of p loads two
@@ -61,6 +69,7 @@ constexpr int MR = LOOM_GEMM_MR;
 constexpr int64_t KC = LOOM_GEMM_KC;
 constexpr int64_t MC = LOOM_GEMM_MC;
 constexpr int64_t NC = LOOM_GEMM_NC;
+constexpr bool AInL1 = LOOM_GEMM_A_IN_L1;
 static_assert(MC % MR == 0 && NC % NR == 0, "blocks must hold whole tiles");
 
 // ext_vector_type (clang) so that a scalar converts to a splat.
@@ -476,22 +485,35 @@ std::pair<int64_t, int64_t> shareOf(int64_t extent, int64_t unit, int t,
 /// this thread's pa and pb.
 void gemmBlocked(int64_t m, int64_t n, int64_t k, const Operands &o, float *pa,
                  float *pb) {
-  for (int64_t jc = 0; jc < n; jc += NC) {
-    int64_t nc = std::min(NC, n - jc);
-    for (int64_t pc = 0; pc < k; pc += KC) {
-      int64_t kc = std::min(KC, k - pc);
+  // Even blocks of at most NC and KC (the packing buffers' sizes).
+  int64_t panels = (n + NC - 1) / NC, depths = (k + KC - 1) / KC;
+  int64_t ncStep = roundUp((n + panels - 1) / panels, NR);
+  int64_t kcStep = (k + depths - 1) / depths;
+  for (int64_t jc = 0; jc < n; jc += ncStep) {
+    int64_t nc = std::min(ncStep, n - jc);
+    for (int64_t pc = 0; pc < k; pc += kcStep) {
+      int64_t kc = std::min(kcStep, k - pc);
       bool acc = o.accumulate || pc > 0;
       bool last = pc + kc >= k;
       packB(kc, nc, o.b + pc * o.bRow + jc * o.bCol, o.bRow, o.bCol, pb);
       for (int64_t ic = 0; ic < m; ic += MC) {
         int64_t mc = std::min(MC, m - ic);
         packA(mc, kc, o.a + ic * o.aRow + pc * o.aCol, o.aRow, o.aCol, pa);
-        for (int64_t jr = 0; jr < nc; jr += NR)
+        auto tile = [&](int64_t ir, int64_t jr) {
+          microKernel(kc, pa + ir * kc, pb + jr * kc,
+                      o.c + (ic + ir) * o.cRow + jc + jr, o.cRow, acc,
+                      std::min<int64_t>(MR, mc - ir),
+                      std::min<int64_t>(NR, nc - jr));
+        };
+        if constexpr (AInL1) {
           for (int64_t ir = 0; ir < mc; ir += MR)
-            microKernel(kc, pa + ir * kc, pb + jr * kc,
-                        o.c + (ic + ir) * o.cRow + jc + jr, o.cRow, acc,
-                        std::min<int64_t>(MR, mc - ir),
-                        std::min<int64_t>(NR, nc - jr));
+            for (int64_t jr = 0; jr < nc; jr += NR)
+              tile(ir, jr);
+        } else {
+          for (int64_t jr = 0; jr < nc; jr += NR)
+            for (int64_t ir = 0; ir < mc; ir += MR)
+              tile(ir, jr);
+        }
         // The block is final (and in L2): its epilogue now, over whole
         // rows of the block (long vector loops; per register tile the
         // calls cost more than they save).
