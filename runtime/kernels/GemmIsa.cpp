@@ -207,10 +207,122 @@ int transposeBlocks(int r, const float *src, int64_t srcRow, int64_t kc,
   return r;
 }
 
+#if LOOM_GEMM_LANES == 16
+// AVX-512: 16 x 16 blocks in zmm registers, four rounds of two-source
+// shuffles. The MR = 12 rows of an A sliver then come out as 16 p-rows of
+// 12, compacted into 12 whole vectors (192 contiguous floats), and the
+// NR = 32 columns of B^T as two halves of each 32-float row: every store a
+// full vector (the 8 x 8 and 4 x 4 blocks stored 32- and 16-byte pieces at
+// a 48-byte stride, half of them split across cache lines; packing ran at
+// half a memcpy's speed).
+typedef float vec16 __attribute__((ext_vector_type(16)));
+
+/// out[c][r] = src[r * srcRow + c] for c < 16, r < R (R <= 16); lanes R
+/// and up are zero.
+template <int R>
+inline void transpose16(const float *src, int64_t srcRow, vec16 out[16]) {
+  static_assert(R > 0 && R <= 16);
+  vec16 v[16], t[16], u[16];
+#pragma clang loop unroll(full)
+  for (int i = 0; i < 16; ++i) {
+    v[i] = vec16{};
+    if (i < R)
+      std::memcpy(&v[i], src + i * srcRow, sizeof(vec16));
+  }
+  // Within each 128-bit lane L: t[2i] = rows 2i, 2i+1 interleaved at
+  // columns 4L, 4L+1; t[2i+1] at columns 4L+2, 4L+3.
+#pragma clang loop unroll(full)
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = __builtin_shufflevector(v[i], v[i + 1], 0, 16, 1, 17, 4, 20, 5, 21,
+                                   8, 24, 9, 25, 12, 28, 13, 29);
+    t[i + 1] = __builtin_shufflevector(v[i], v[i + 1], 2, 18, 3, 19, 6, 22, 7,
+                                       23, 10, 26, 11, 27, 14, 30, 15, 31);
+  }
+  // u[4q + j], lane L: column 4L + j of rows 4q .. 4q + 3.
+#pragma clang loop unroll(full)
+  for (int g = 0; g < 16; g += 4)
+#pragma clang loop unroll(full)
+    for (int h = 0; h < 2; ++h) {
+      u[g + 2 * h] =
+          __builtin_shufflevector(t[g + h], t[g + h + 2], 0, 1, 16, 17, 4, 5,
+                                  20, 21, 8, 9, 24, 25, 12, 13, 28, 29);
+      u[g + 2 * h + 1] =
+          __builtin_shufflevector(t[g + h], t[g + h + 2], 2, 3, 18, 19, 6, 7,
+                                  22, 23, 10, 11, 26, 27, 14, 15, 30, 31);
+    }
+    // out[4L + j] = lane L of u[j], u[4 + j], u[8 + j], u[12 + j].
+#pragma clang loop unroll(full)
+  for (int j = 0; j < 4; ++j) {
+    vec16 xLo = __builtin_shufflevector(u[j], u[4 + j], 0, 1, 2, 3, 16, 17, 18,
+                                        19, 4, 5, 6, 7, 20, 21, 22, 23);
+    vec16 xHi = __builtin_shufflevector(u[j], u[4 + j], 8, 9, 10, 11, 24, 25,
+                                        26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
+    vec16 yLo = __builtin_shufflevector(u[8 + j], u[12 + j], 0, 1, 2, 3, 16, 17,
+                                        18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
+    vec16 yHi =
+        __builtin_shufflevector(u[8 + j], u[12 + j], 8, 9, 10, 11, 24, 25, 26,
+                                27, 12, 13, 14, 15, 28, 29, 30, 31);
+    out[j] = __builtin_shufflevector(xLo, yLo, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17,
+                                     18, 19, 20, 21, 22, 23);
+    out[4 + j] = __builtin_shufflevector(xLo, yLo, 8, 9, 10, 11, 12, 13, 14, 15,
+                                         24, 25, 26, 27, 28, 29, 30, 31);
+    out[8 + j] = __builtin_shufflevector(xHi, yHi, 0, 1, 2, 3, 4, 5, 6, 7, 16,
+                                         17, 18, 19, 20, 21, 22, 23);
+    out[12 + j] = __builtin_shufflevector(xHi, yHi, 8, 9, 10, 11, 12, 13, 14,
+                                          15, 24, 25, 26, 27, 28, 29, 30, 31);
+  }
+}
+
+/// dst[p * 12 + r] = src[r * srcRow + p] for r < 12, p < 16: the 16
+/// transposed rows of 12 stored as 12 whole vectors.
+inline void transpose12x16(const float *src, int64_t srcRow, float *dst) {
+  vec16 o[16];
+  transpose16<12>(src, srcRow, o);
+#pragma clang loop unroll(full)
+  for (int q = 0; q < 16; q += 4) {
+    vec16 z[3] = {
+        __builtin_shufflevector(o[q], o[q + 1], 0, 1, 2, 3, 4, 5, 6, 7, 8, 9,
+                                10, 11, 16, 17, 18, 19),
+        __builtin_shufflevector(o[q + 1], o[q + 2], 4, 5, 6, 7, 8, 9, 10, 11,
+                                16, 17, 18, 19, 20, 21, 22, 23),
+        __builtin_shufflevector(o[q + 2], o[q + 3], 8, 9, 10, 11, 16, 17, 18,
+                                19, 20, 21, 22, 23, 24, 25, 26, 27)};
+    std::memcpy(dst + q * 12, z, sizeof z);
+  }
+}
+
+/// dst[p * 32 + r] = src[r * srcRow + p] for r < 32, p < 16.
+inline void transpose32x16(const float *src, int64_t srcRow, float *dst) {
+  for (int h = 0; h < 2; ++h) {
+    vec16 o[16];
+    transpose16<16>(src + h * 16 * srcRow, srcRow, o);
+#pragma clang loop unroll(full)
+    for (int c = 0; c < 16; ++c)
+      std::memcpy(dst + c * 32 + h * 16, &o[c], sizeof(vec16));
+  }
+}
+#endif
+
 /// dst[p * R + r] = src[r * srcRow + p] for r < R, p < kc: R rows split
-/// into blocks of 8, then 4, then single rows.
+/// into blocks of 8, then 4, then single rows (AVX-512: 16 p at a time for
+/// R = 12 and 32).
 template <int R>
 void transposeRows(const float *src, int64_t srcRow, int64_t kc, float *dst) {
+#if LOOM_GEMM_LANES == 16
+  if constexpr (R == 12 || R == 32) {
+    int64_t p = 0;
+    for (; p + 16 <= kc; p += 16) {
+      if constexpr (R == 12)
+        transpose12x16(src + p, srcRow, dst + p * R);
+      else
+        transpose32x16(src + p, srcRow, dst + p * R);
+    }
+    for (; p < kc; ++p)
+      for (int r = 0; r < R; ++r)
+        dst[p * R + r] = src[r * srcRow + p];
+    return;
+  }
+#endif
   int r = transposeBlocks<R, 8>(0, src, srcRow, kc, dst);
   r = transposeBlocks<R, 4>(r, src, srcRow, kc, dst);
   for (; r < R; ++r)
