@@ -162,6 +162,37 @@ void tileAndVectorize(RewriterBase &rewriter, linalg::LinalgOp op,
     rewriter.eraseOp(target);
 }
 
+/// A vector.multi_reduction <add> of floats over dims that are all 1 adds
+/// its source to the accumulator: a tile of one row of a reduction whose
+/// innermost dim is parallel (the gradient norm's 16 partial sums per
+/// chunk). Left alone it became a vector.contract of x * x, which the
+/// lowering turned into a shuffle per element. A product of broadcasts (a
+/// matmul tile with one k) stays for the contraction patterns.
+struct UnitDimSumToAdd : OpRewritePattern<vector::MultiDimReductionOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(vector::MultiDimReductionOp op,
+                                PatternRewriter &rewriter) const override {
+    auto accType = llvm::dyn_cast<VectorType>(op.getAcc().getType());
+    VectorType sourceType = op.getSourceVectorType();
+    if (op.getKind() != vector::CombiningKind::ADD || !accType ||
+        !llvm::isa<FloatType>(accType.getElementType()) ||
+        llvm::isa<vector::MaskOp>(op->getParentOp()))
+      return failure();
+    for (int64_t dim : op.getReductionDims())
+      if (sourceType.getDimSize(dim) != 1)
+        return failure();
+    if (auto mul = op.getSource().getDefiningOp<arith::MulFOp>())
+      for (Value factor : {mul.getLhs(), mul.getRhs()})
+        if (llvm::isa_and_nonnull<vector::BroadcastOp, vector::TransposeOp>(
+                factor.getDefiningOp()))
+          return failure();
+    Value rows = vector::ShapeCastOp::create(rewriter, op.getLoc(), accType,
+                                             op.getSource());
+    rewriter.replaceOpWithNewOp<arith::AddFOp>(op, op.getAcc(), rows);
+    return success();
+  }
+};
+
 struct LoomCpuTileAndVectorize
     : public loom::cpu::impl::LoomCpuTileAndVectorizeBase<
           LoomCpuTileAndVectorize> {
@@ -230,8 +261,10 @@ struct LoomCpuTileAndVectorize
         tileAndVectorize(rewriter, part, width);
     }
     // multi_reduction(mul(broadcast a, broadcast b)) -> vector.contract, so
-    // contraction-shaped generics also reach the outer-product lowering.
+    // contraction-shaped generics also reach the outer-product lowering;
+    // a sum over unit dims of anything else is an add.
     RewritePatternSet patterns(&getContext());
+    patterns.add<UnitDimSumToAdd>(&getContext(), /*benefit=*/2);
     vector::populateVectorReductionToContractPatterns(patterns);
     if (failed(applyPatternsGreedily(func, std::move(patterns))))
       signalPassFailure();
