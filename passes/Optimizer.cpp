@@ -181,11 +181,11 @@ struct LoomOptimizer : public loom::impl::LoomOptimizerBase<LoomOptimizer> {
     Value lr = hyperAt(0), bc1 = hyperAt(1), bc2 = hyperAt(2);
 
     // Global gradient norm and the clipping factor. The sum of squares
-    // runs in two levels: partial sums per chunk of the buffer (a parallel
+    // runs in two levels: a partial sum per chunk of the buffer (a parallel
     // loop, which the threads split: one running sum over 124 M gradients
     // was 2.6% of a GPT-2-small step on one thread while the other waited),
     // then the sum of the partials. The chunks are fixed, so the result is
-    // the same whatever the thread count or target.
+    // the same whatever the thread count.
     Value zero = s.c(0.0);
     auto zeros = [&](ArrayRef<int64_t> shape) {
       return linalg::FillOp::create(
@@ -210,37 +210,25 @@ struct LoomOptimizer : public loom::impl::LoomOptimizerBase<LoomOptimizer> {
                  })
           .getResult(0);
     };
-    // Each chunk keeps kLanes running sums (element i of the chunk goes to
-    // sum i % kLanes): the partial loop's innermost dim is then parallel, a
-    // vector of independent sums on the CPU (one running scalar sum per
-    // chunk was a chain of horizontal adds, latency-bound) and coalesced
-    // threads on a GPU.
-    constexpr int64_t kLanes = 16;
     int64_t total = buffer.getNumElements(), chunks = 1;
     for (int64_t candidate : {64, 32, 16, 8, 4, 2})
-      if (total % (candidate * kLanes) == 0 && total / candidate >= 4096) {
+      if (total % candidate == 0 && total / candidate >= 4096) {
         chunks = candidate;
         break;
       }
     Value sumSq;
     auto reduction = utils::IteratorType::reduction;
-    auto parallel = utils::IteratorType::parallel;
     if (chunks == 1) {
       sumSq = sumOf(grads, zeros({}), {id1, toScalar}, {reduction}, true);
     } else {
       Value grid = tensor::ExpandShapeOp::create(
-          b, loc,
-          RankedTensorType::get({chunks, total / chunks / kLanes, kLanes}, f32),
-          grads, ArrayRef<ReassociationIndices>{{0, 1, 2}});
-      AffineMap id3 = AffineMap::getMultiDimIdentityMap(3, c);
-      AffineMap lanes = AffineMap::get(
-          3, 0, {getAffineDimExpr(0, c), getAffineDimExpr(2, c)}, c);
-      Value partial = sumOf(grid, zeros({chunks, kLanes}), {id3, lanes},
-                            {parallel, reduction, parallel}, true);
+          b, loc, RankedTensorType::get({chunks, total / chunks}, f32), grads,
+          ArrayRef<ReassociationIndices>{{0, 1}});
       AffineMap id2 = AffineMap::getMultiDimIdentityMap(2, c);
-      AffineMap toScalar2 = AffineMap::get(2, 0, {}, c);
-      sumSq = sumOf(partial, zeros({}), {id2, toScalar2},
-                    {reduction, reduction}, false);
+      AffineMap rows = AffineMap::get(2, 0, {getAffineDimExpr(0, c)}, c);
+      Value partial = sumOf(grid, zeros({chunks}), {id2, rows},
+                            {utils::IteratorType::parallel, reduction}, true);
+      sumSq = sumOf(partial, zeros({}), {id1, toScalar}, {reduction}, false);
     }
     Value norm = math::SqrtOp::create(
         b, loc, tensor::ExtractOp::create(b, loc, sumSq, ValueRange{}));

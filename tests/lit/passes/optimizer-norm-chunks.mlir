@@ -2,19 +2,18 @@
 
 // Tests that the gradient norm of a large buffer is summed in two levels:
 // the 256 x 64 = 16384 gradients as chunks (up to 64, at least 4096 floats
-// each, a whole number of 16-float rows: here 4 of 4096), 16 partial sums
-// of squares per chunk (element i to sum i % 16: a loop parallel over the
-// chunks, which threads split, and over the 16 sums, a vector), then the
-// sum of the partials (not squared again), then the square root.
+// each: here 4 of 4096), a partial sum of squares per chunk (a parallel
+// loop, which threads split), then the sum of the partials (not squared
+// again), then the square root.
 // CHECK-LABEL: func.func @train_step(
 // CHECK: %[[G:.*]] = tensor.collapse_shape %{{.*}} {{\[\[}}0, 1]] : tensor<256x64xf32> into tensor<16384xf32>
-// CHECK: %[[GRID:.*]] = tensor.expand_shape %[[G]] {{\[\[}}0, 1, 2]] output_shape [4, 256, 16] : tensor<16384xf32> into tensor<4x256x16xf32>
-// CHECK: %[[PART:.*]] = linalg.generic {{.*}}iterator_types = ["parallel", "reduction", "parallel"]} ins(%[[GRID]] : tensor<4x256x16xf32>) outs(%{{.*}} : tensor<4x16xf32>)
+// CHECK: %[[GRID:.*]] = tensor.expand_shape %[[G]] {{\[\[}}0, 1]] output_shape [4, 4096] : tensor<16384xf32> into tensor<4x4096xf32>
+// CHECK: %[[PART:.*]] = linalg.generic {{.*}}iterator_types = ["parallel", "reduction"]} ins(%[[GRID]] : tensor<4x4096xf32>) outs(%{{.*}} : tensor<4xf32>)
 // CHECK-NEXT: ^bb0(%[[X:[^:]+]]: f32, %[[ACC:[^:]+]]: f32):
 // CHECK-NEXT: %[[X2:.*]] = arith.mulf %[[X]], %[[X]] : f32
 // CHECK-NEXT: %[[SUM:.*]] = arith.addf %[[ACC]], %[[X2]] : f32
 // CHECK-NEXT: linalg.yield %[[SUM]] : f32
-// CHECK: %[[SQ:.*]] = linalg.generic {{.*}}iterator_types = ["reduction", "reduction"]} ins(%[[PART]] : tensor<4x16xf32>) outs(%{{.*}} : tensor<f32>)
+// CHECK: %[[SQ:.*]] = linalg.generic {{.*}}iterator_types = ["reduction"]} ins(%[[PART]] : tensor<4xf32>) outs(%{{.*}} : tensor<f32>)
 // CHECK-NEXT: ^bb0(%[[P:[^:]+]]: f32, %[[ACC2:[^:]+]]: f32):
 // CHECK-NEXT: %[[SUM2:.*]] = arith.addf %[[ACC2]], %[[P]] : f32
 // CHECK-NEXT: linalg.yield %[[SUM2]] : f32
