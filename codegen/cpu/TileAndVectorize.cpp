@@ -164,10 +164,11 @@ void tileAndVectorize(RewriterBase &rewriter, linalg::LinalgOp op,
 
 /// A vector.multi_reduction <add> of floats over dims that are all 1 adds
 /// its source to the accumulator: a tile of one row of a reduction whose
-/// innermost dim is parallel (the gradient norm's 16 partial sums per
-/// chunk). Left alone it became a vector.contract of x * x, which the
-/// lowering turned into a shuffle per element. A product of broadcasts (a
-/// matmul tile with one k) stays for the contraction patterns.
+/// innermost dim is parallel (a layer norm's weight gradient, the sum over
+/// rows of x_hat * dy). Left alone, a product became a vector.contract,
+/// which the lowering turned into a shuffle per element. A product of
+/// broadcasts (a matmul tile with one k) stays for the contraction
+/// patterns.
 struct UnitDimSumToAdd : OpRewritePattern<vector::MultiDimReductionOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(vector::MultiDimReductionOp op,

@@ -377,30 +377,30 @@ func.func @many_operands(%a: tensor<4x128xf32>, %b: tensor<4x128xf32>,
 
 // -----
 
-// Tests that a sum of squares over the middle dim (the gradient norm's 16
-// partial sums per chunk) is a row of squares added to a row of sums per
-// step of a loop over the reduced dim: a vector add, not a vector.contract
-// of x * x (a shuffle per element after lowering).
-// CHECK-LABEL: func.func @lane_sums
-// CHECK: scf.for
+// Tests that a sum over rows of a product (a layer norm's weight gradient,
+// x_hat * dy summed over 256 rows into 64 columns) is, per row, the
+// product added to the row of sums: a vector add, not a vector.contract
+// (a shuffle per element after lowering).
+// CHECK-LABEL: func.func @column_sums
 // CHECK: scf.for {{.*}} to %c256
-// CHECK: %[[X:.*]] = vector.transfer_read {{.*}} : tensor<1x1x16xf32>, vector<1x1x16xf32>
-// CHECK: %[[ACC:.*]] = vector.transfer_read {{.*}} : tensor<1x16xf32>, vector<1x16xf32>
-// CHECK: %[[SQ:.*]] = arith.mulf %[[X]], %[[X]] : vector<1x1x16xf32>
-// CHECK: %[[ROW:.*]] = vector.shape_cast %[[SQ]] : vector<1x1x16xf32> to vector<1x16xf32>
-// CHECK: arith.addf %[[ACC]], %[[ROW]] : vector<1x16xf32>
+// CHECK: %[[A:.*]] = vector.transfer_read {{.*}} : tensor<1x64xf32>, vector<1x64xf32>
+// CHECK: %[[B:.*]] = vector.transfer_read {{.*}} : tensor<1x64xf32>, vector<1x64xf32>
+// CHECK: %[[ACC:.*]] = vector.transfer_read {{.*}} : tensor<64xf32>, vector<64xf32>
+// CHECK: %[[P:.*]] = arith.mulf %[[A]], %[[B]] : vector<1x64xf32>
+// CHECK: %[[ROW:.*]] = vector.shape_cast %[[P]] : vector<1x64xf32> to vector<64xf32>
+// CHECK: arith.addf %[[ACC]], %[[ROW]] : vector<64xf32>
 // CHECK-NOT: vector.contract
-#x3 = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
-#lanes = affine_map<(d0, d1, d2) -> (d0, d2)>
-func.func @lane_sums(%x: tensor<4x256x16xf32>) -> tensor<4x16xf32> {
+#rows = affine_map<(d0, d1) -> (d0, d1)>
+#cols = affine_map<(d0, d1) -> (d1)>
+func.func @column_sums(%a: tensor<256x64xf32>, %b: tensor<256x64xf32>) -> tensor<64xf32> {
   %zero = arith.constant 0.0 : f32
-  %e = tensor.empty() : tensor<4x16xf32>
-  %z = linalg.fill ins(%zero : f32) outs(%e : tensor<4x16xf32>) -> tensor<4x16xf32>
-  %r = linalg.generic {indexing_maps = [#x3, #lanes], iterator_types = ["parallel", "reduction", "parallel"]} ins(%x : tensor<4x256x16xf32>) outs(%z : tensor<4x16xf32>) {
-  ^bb0(%in: f32, %out: f32):
-    %sq = arith.mulf %in, %in : f32
-    %sum = arith.addf %out, %sq : f32
+  %e = tensor.empty() : tensor<64xf32>
+  %z = linalg.fill ins(%zero : f32) outs(%e : tensor<64xf32>) -> tensor<64xf32>
+  %r = linalg.generic {indexing_maps = [#rows, #rows, #cols], iterator_types = ["reduction", "parallel"]} ins(%a, %b : tensor<256x64xf32>, tensor<256x64xf32>) outs(%z : tensor<64xf32>) {
+  ^bb0(%x: f32, %dy: f32, %out: f32):
+    %p = arith.mulf %x, %dy : f32
+    %sum = arith.addf %out, %p : f32
     linalg.yield %sum : f32
-  } -> tensor<4x16xf32>
-  return %r : tensor<4x16xf32>
+  } -> tensor<64xf32>
+  return %r : tensor<64xf32>
 }
