@@ -539,6 +539,23 @@ JitModule::create(mlir::ModuleOp module, unsigned optLevel, JitStats *stats) {
   return load(*objects);
 }
 
+llvm::Expected<void (*)(void **)>
+JitModule::packedFunction(llvm::StringRef function) {
+  auto acquired = acquire();
+  if (!acquired)
+    return acquired.takeError();
+  Instance *instance = *acquired;
+  release(instance);
+  if (!instance->workspaces.empty())
+    return llvm::createStringError(
+        "loom: the code has planned workspaces; call it through call()");
+  auto it = instance->packed.find(function);
+  if (it == instance->packed.end())
+    return llvm::createStringError("loom: no compiled function '" +
+                                   function.str() + "'");
+  return it->second;
+}
+
 llvm::Error JitModule::call(llvm::StringRef function,
                             llvm::ArrayRef<void *> pointers) {
   auto acquired = acquire();

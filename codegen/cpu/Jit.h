@@ -109,6 +109,12 @@ public:
   /// Calls `function` with `pointers[i]` as argument i.
   llvm::Error call(llvm::StringRef function, llvm::ArrayRef<void *> pointers);
 
+  /// The packed wrapper of `function` (it reads argument i through
+  /// args[i]) in one linked copy, for a caller that calls it itself, also
+  /// re-entrantly (the GPU emulator's fibers). Code with planned
+  /// workspaces must not be called this way: calls would share them.
+  llvm::Expected<void (*)(void **)> packedFunction(llvm::StringRef function);
+
   /// Linked copies so far (one per caller that ran concurrently).
   size_t instanceCount() const;
 

@@ -137,10 +137,11 @@ public:
   /// Replaces `ops` (consecutive, top level of `host`) with a launch of a
   /// new kernel over `points` threads (nullopt: one thread, serial; 0: no
   /// work, the ops are just erased) whose body
-  /// `build` makes.
+  /// `build` makes; `block` threads per block (default: the pass's).
   LogicalResult outline(func::FuncOp host, ArrayRef<Operation *> ops,
                         StringRef what, std::optional<int64_t> points,
-                        BodyBuilder build);
+                        BodyBuilder build,
+                        std::optional<int64_t> block = std::nullopt);
 
 private:
   gpu::GPUModuleOp kernels();
@@ -204,7 +205,8 @@ llvm::SetVector<Value> Outliner::captured(ArrayRef<Operation *> ops) {
 
 LogicalResult Outliner::outline(func::FuncOp host, ArrayRef<Operation *> ops,
                                 StringRef what, std::optional<int64_t> points,
-                                BodyBuilder build) {
+                                BodyBuilder build,
+                                std::optional<int64_t> block) {
   if (points == 0) {
     for (Operation *op : llvm::reverse(ops))
       op->erase();
@@ -331,7 +333,7 @@ LogicalResult Outliner::outline(func::FuncOp host, ArrayRef<Operation *> ops,
   auto kernel =
       gpu::GPUFuncOp::create(mb, loc, name, mb.getFunctionType(argTypes, {}));
   kernel->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), mb.getUnitAttr());
-  int64_t threads = points ? std::min(*points, blockSize) : 1;
+  int64_t threads = points ? std::min(*points, block.value_or(blockSize)) : 1;
   int64_t blocks = points ? (*points + threads - 1) / threads : 1;
   kernel.setKnownBlockSizeAttr(
       mb.getDenseI32ArrayAttr({int32_t(threads), 1, 1}));
@@ -494,6 +496,71 @@ std::optional<Contraction> matchContraction(linalg::LinalgOp op) {
   return c;
 }
 
+/// A reduction over its last loop, out(p) = combine(out(p), f(ins(p, r))),
+/// r the inputs' innermost index, with one combining op (sum, max, min,
+/// product) that has a neutral element, on 32-bit values of static shape, the
+/// reduced loop long enough for a warp: what a warp per output computes (see
+/// outlineRowReduction).
+struct RowReduction {
+  SmallVector<int64_t> sizes; // loop ranges, the reduced one last
+  Operation *combiner;        // in the region: combine(out arg, x)
+  TypedAttr neutral;
+};
+
+/// Shortest reduced loop that a warp takes (below, a thread per output).
+constexpr int64_t kMinWarpReduction = 64;
+constexpr int64_t kWarp = 32;
+
+std::optional<RowReduction> matchRowReduction(linalg::LinalgOp op) {
+  if (!op.hasPureBufferSemantics() || op.getNumDpsInits() != 1 ||
+      op.getNumReductionLoops() != 1 || op->getNumRegions() != 1)
+    return std::nullopt;
+  SmallVector<utils::IteratorType> iterators = op.getIteratorTypesArray();
+  if (iterators.back() != utils::IteratorType::reduction)
+    return std::nullopt;
+  RowReduction r;
+  r.sizes = op.getStaticLoopRanges();
+  if (llvm::any_of(r.sizes, ShapedType::isDynamic) ||
+      r.sizes.back() < kMinWarpReduction)
+    return std::nullopt;
+  // Lanes read neighbouring elements: the reduced loop indexes the last
+  // dim of each input that it indexes (a sum over rows keeps a thread per
+  // column, whose neighbours read neighbouring columns).
+  unsigned reduced = unsigned(r.sizes.size() - 1);
+  for (OpOperand &operand : op->getOpOperands()) {
+    auto type = llvm::dyn_cast<MemRefType>(operand.get().getType());
+    AffineMap map = op.getMatchingIndexingMap(&operand);
+    if (!type || !type.hasStaticShape() || !map.isProjectedPermutation())
+      return std::nullopt;
+    for (auto [i, e] : llvm::enumerate(map.getResults()))
+      if (llvm::cast<AffineDimExpr>(e).getPosition() == reduced &&
+          i + 1 != map.getNumResults())
+        return std::nullopt;
+  }
+  Block &body = op->getRegion(0).front();
+  BlockArgument out = body.getArguments().back();
+  Type type = out.getType();
+  if (!type.isF32() && !type.isInteger(32) || !out.hasOneUse())
+    return std::nullopt;
+  auto yield = llvm::dyn_cast<linalg::YieldOp>(body.getTerminator());
+  if (!yield || yield.getNumOperands() != 1)
+    return std::nullopt;
+  Operation *combiner = yield.getOperand(0).getDefiningOp();
+  if (!combiner || combiner->getBlock() != &body ||
+      combiner->getNumOperands() != 2 || combiner->getNumResults() != 1 ||
+      *out.getUsers().begin() != combiner ||
+      !llvm::isa<arith::AddFOp, arith::MulFOp, arith::MaximumFOp,
+                 arith::MaxNumFOp, arith::MinimumFOp, arith::MinNumFOp,
+                 arith::AddIOp, arith::MaxSIOp, arith::MinSIOp>(combiner))
+    return std::nullopt;
+  std::optional<TypedAttr> neutral = arith::getNeutralElement(combiner);
+  if (!neutral)
+    return std::nullopt;
+  r.combiner = combiner;
+  r.neutral = *neutral;
+  return r;
+}
+
 /// Rows and columns of C one thread computes.
 constexpr int64_t kTile = 4;
 
@@ -563,7 +630,8 @@ struct LoomGpuOutlineKernels
     // linalg op becomes loops (parallel ones where it has parallel dims).
     SmallVector<linalg::LinalgOp> others;
     host.walk([&](linalg::LinalgOp op) {
-      if (op->getParentOp() != host || !matchContraction(op))
+      if (op->getParentOp() != host ||
+          (!matchContraction(op) && !matchRowReduction(op)))
         others.push_back(op);
     });
     IRRewriter rewriter(host.getContext());
@@ -614,10 +682,16 @@ struct LoomGpuOutlineKernels
         continue;
       }
       if (auto linalgOp = llvm::dyn_cast<linalg::LinalgOp>(op)) {
-        if (failed(flushSerial()) ||
-            failed(outlineContraction(outliner, host, linalgOp,
-                                      *matchContraction(linalgOp))))
+        if (failed(flushSerial()))
           return failure();
+        if (auto contraction = matchContraction(linalgOp)) {
+          if (failed(
+                  outlineContraction(outliner, host, linalgOp, *contraction)))
+            return failure();
+        } else if (failed(outlineRowReduction(outliner, host, linalgOp,
+                                              *matchRowReduction(linalgOp)))) {
+          return failure();
+        }
         continue;
       }
       serial.push_back(op);
@@ -753,6 +827,110 @@ struct LoomGpuOutlineKernels
             }
           return success();
         });
+  }
+
+  /// A warp per output: lane l combines the inputs at r = l, l + 32, ...
+  /// from the combiner's neutral element, five xor shuffles combine the 32
+  /// partials (every lane ends with the total), and lane 0 combines it
+  /// with the output's value. Warps past the last output read the last
+  /// one's inputs and store nothing, so that every lane of a warp reaches
+  /// the shuffles.
+  LogicalResult outlineRowReduction(Outliner &outliner, func::FuncOp host,
+                                    linalg::LinalgOp op,
+                                    const RowReduction &red) {
+    SmallVector<Range> ranges;
+    for (int64_t size : ArrayRef<int64_t>(red.sizes).drop_back())
+      ranges.push_back({0, size, 1, size});
+    int64_t rows = product(ranges), length = red.sizes.back();
+    if (rows == 0)
+      return outliner.outline(
+          host, {op.getOperation()}, "reduce", 0,
+          [](OpBuilder &, IRMapping &, Value) { return success(); });
+    int64_t warpsPerBlock =
+        std::max<int64_t>(1, std::min(blockSize / kWarp, rows));
+    int64_t blocks = (rows + warpsPerBlock - 1) / warpsPerBlock;
+    int64_t points = blocks * warpsPerBlock * kWarp;
+    Block &body = op->getRegion(0).front();
+    unsigned reduced = unsigned(red.sizes.size() - 1);
+    return outliner.outline(
+        host, {op.getOperation()}, "reduce", points,
+        [&](OpBuilder &b, IRMapping &map, Value linear) -> LogicalResult {
+          Location loc = op.getLoc();
+          auto cst = [&](int64_t v) -> Value {
+            return arith::ConstantIndexOp::create(b, loc, v);
+          };
+          Value warp = arith::DivUIOp::create(b, loc, linear, cst(kWarp));
+          Value lane = arith::RemUIOp::create(b, loc, linear, cst(kWarp));
+          Value row = arith::MinUIOp::create(b, loc, warp, cst(rows - 1));
+          SmallVector<Value> ivs = delinearize(b, loc, row, ranges);
+          if (ranges.empty())
+            ivs.clear();
+          auto indices = [&](OpOperand &operand, Value r) {
+            SmallVector<Value> idx;
+            for (AffineExpr e :
+                 op.getMatchingIndexingMap(&operand).getResults()) {
+              unsigned pos = llvm::cast<AffineDimExpr>(e).getPosition();
+              idx.push_back(pos == reduced ? r : ivs[pos]);
+            }
+            return idx;
+          };
+          Value neutral = arith::ConstantOp::create(b, loc, red.neutral);
+          BlockArgument outArg = body.getArguments().back();
+          auto loop = scf::ForOp::create(
+              b, loc, lane, cst(length), cst(kWarp), ValueRange{neutral},
+              [&](OpBuilder &lb, Location l, Value r, ValueRange acc) {
+                IRMapping inner = map;
+                for (OpOperand *input : op.getDpsInputOperands())
+                  inner.map(body.getArgument(input->getOperandNumber()),
+                            memref::LoadOp::create(lb, l,
+                                                   map.lookup(input->get()),
+                                                   indices(*input, r)));
+                inner.map(outArg, acc.front());
+                for (Operation &nested : body.without_terminator()) {
+                  if (auto index = llvm::dyn_cast<linalg::IndexOp>(nested)) {
+                    inner.map(index.getResult(), index.getDim() == reduced
+                                                     ? r
+                                                     : ivs[index.getDim()]);
+                    continue;
+                  }
+                  lb.clone(nested, inner);
+                }
+                scf::YieldOp::create(
+                    lb, l, inner.lookup(body.getTerminator()->getOperand(0)));
+              });
+          // combine(a, b): the region's combining op on other operands.
+          Value other = red.combiner->getOperand(0) == outArg
+                            ? red.combiner->getOperand(1)
+                            : red.combiner->getOperand(0);
+          auto combine = [&](Value a, Value c) {
+            IRMapping m;
+            m.map(outArg, a);
+            m.map(other, c);
+            return b.clone(*red.combiner, m)->getResult(0);
+          };
+          Value total = loop.getResult(0);
+          for (int32_t offset = kWarp / 2; offset > 0; offset /= 2) {
+            auto shuffle = gpu::ShuffleOp::create(
+                b, loc, total, offset, int32_t(kWarp), gpu::ShuffleMode::XOR);
+            total = combine(total, shuffle.getShuffleResult());
+          }
+          Value first = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
+                                              lane, cst(0));
+          Value inside = arith::CmpIOp::create(
+              b, loc, arith::CmpIPredicate::ult, warp, cst(rows));
+          auto store = scf::IfOp::create(
+              b, loc, arith::AndIOp::create(b, loc, first, inside),
+              /*withElse=*/false);
+          OpBuilder::InsertionGuard guard(b);
+          b.setInsertionPoint(store.thenBlock()->getTerminator());
+          OpOperand &init = *op.getDpsInitOperand(0);
+          Value output = map.lookup(init.get());
+          SmallVector<Value> at = indices(init, Value());
+          Value old = memref::LoadOp::create(b, loc, output, at);
+          memref::StoreOp::create(b, loc, combine(old, total), output, at);
+          return success();
+        },
+        warpsPerBlock *kWarp);
   }
 
   LogicalResult outlineCopy(Outliner &outliner, func::FuncOp host,

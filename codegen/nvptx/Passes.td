@@ -54,6 +54,14 @@ def LoomGpuOutlineKernels
       one M, N and K loop and permuted operands): one thread per 4 x 4
       block of the output (per batch), columns fastest, 16 accumulators
       over K, tails clamped on load and masked on store;
+    - a reduction over its last loop whose index is the inputs' innermost
+      one (a row's sum, max or min: softmax, layer_norm, cross-entropy),
+      at least 64 long, with one combining op that has a neutral element,
+      on f32 or i32: a warp per output (8 per 256-thread block); lane l
+      folds r = l, l + 32, ... into a partial, five `gpu.shuffle xor`
+      combine the warp's partials, lane 0 folds the total into the
+      output. Warps past the last output read its inputs and store
+      nothing (every lane reaches the shuffles);
     - every other linalg op is first rewritten to loops: an `scf.parallel`
       nest (one thread per point of its linearized iteration space,
       `block-size` threads per block, the last dimension fastest so that
@@ -80,7 +88,8 @@ def LoomGpuOutlineKernels
     is a straight-line launch sequence over buffers, which the launch plan
     (`extractGpuProgram`) reads. Constants that a kernel uses are
     cloned into it; buffers become its arguments. Kernels are named
-    `<function>_<n>_<what>` (`loop`, `matmul`, `copy` or `serial`). Errors
+    `<function>_<n>_<what>` (`loop`, `matmul`, `reduce`, `copy` or
+    `serial`). Errors
     at the op for what cannot run there (dynamic bounds, a parallel loop
     with results, an allocation inside device work, a host value computed
     from memory).

@@ -14,6 +14,7 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/IRMapping.h"
+#include "mlir/IR/PatternMatch.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
 
@@ -21,10 +22,23 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <ucontext.h>
 
 using namespace mlir;
 
 namespace {
+
+/// True when `kernel`'s threads synchronize (a barrier or a warp shuffle):
+/// it then runs as one fiber per thread (below), not as a loop.
+bool synchronizes(gpu::GPUFuncOp kernel) {
+  return kernel
+      .walk([](Operation *op) {
+        return llvm::isa<gpu::BarrierOp, gpu::ShuffleOp>(op)
+                   ? WalkResult::interrupt()
+                   : WalkResult::advance();
+      })
+      .wasInterrupted();
+}
 
 /// `kernel` as `func.func @name(args..., dims: memref<2xi64>)` that runs
 /// its dims[0] blocks of dims[1] threads in order.
@@ -96,6 +110,300 @@ LogicalResult emulateKernel(OpBuilder &b, gpu::GPUFuncOp kernel) {
   return success();
 }
 
+/// The emulator's runtime (defined below, called by the thread functions).
+constexpr llvm::StringLiteral kBarrier = "loom_emu_barrier";
+constexpr llvm::StringLiteral kShuffleF32 = "loom_emu_shuffle_f32";
+constexpr llvm::StringLiteral kShuffleI32 = "loom_emu_shuffle_i32";
+constexpr llvm::StringLiteral kShuffleValid = "loom_emu_shuffle_valid";
+
+/// A synchronizing `kernel` as `func.func @name(args..., ids:
+/// memref<3xi64>)`: the code of ONE thread (block ids[0], thread ids[1] of
+/// ids[2]); barriers and shuffles call into the emulator's runtime.
+LogicalResult emulateThread(OpBuilder &b, gpu::GPUFuncOp kernel) {
+  Location loc = kernel.getLoc();
+  if (!kernel.getBody().hasOneBlock())
+    return kernel.emitOpError("has several blocks; the emulator runs "
+                              "structured kernels");
+  if (kernel.getNumWorkgroupAttributions() ||
+      kernel.getNumPrivateAttributions())
+    return kernel.emitOpError("has memory attributions; the emulator does "
+                              "not provide shared memory yet");
+  MLIRContext *context = b.getContext();
+  ModuleOp host = llvm::cast<ModuleOp>(b.getBlock()->getParentOp());
+  Type i32 = b.getI32Type(), f32 = b.getF32Type();
+  auto declare = [&](StringRef name, TypeRange args, TypeRange results) {
+    if (host.lookupSymbol(name))
+      return;
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(host.getBody());
+    func::FuncOp::create(b, loc, name, b.getFunctionType(args, results))
+        .setPrivate();
+  };
+  declare(kBarrier, {}, {});
+  declare(kShuffleF32, {f32, i32, i32, i32}, {f32});
+  declare(kShuffleI32, {i32, i32, i32, i32}, {i32});
+  declare(kShuffleValid, {i32, i32, i32}, {b.getI1Type()});
+
+  SmallVector<Type> types(kernel.getArgumentTypes());
+  types.push_back(MemRefType::get({3}, b.getI64Type()));
+  auto func = func::FuncOp::create(b, loc, kernel.getName(),
+                                   b.getFunctionType(types, {}));
+  Block *entry = func.addEntryBlock();
+  OpBuilder fb = OpBuilder::atBlockBegin(entry);
+  Value ids[3];
+  for (int64_t i = 0; i < 3; ++i) {
+    Value v = memref::LoadOp::create(
+        fb, loc, entry->getArguments().back(),
+        ValueRange{arith::ConstantIndexOp::create(fb, loc, i)});
+    ids[i] = arith::IndexCastOp::create(fb, loc, fb.getIndexType(), v);
+  }
+  IRMapping map;
+  for (auto [from, to] :
+       llvm::zip(kernel.getArguments(), entry->getArguments()))
+    map.map(from, to);
+  for (Operation &op : kernel.getBody().front().without_terminator())
+    fb.clone(op, map);
+  func::ReturnOp::create(fb, loc);
+
+  // The GPU ops of the copy, now of one thread.
+  SmallVector<Operation *> gpuOps;
+  func.walk([&](Operation *op) {
+    if (op->getDialect() == context->getLoadedDialect<gpu::GPUDialect>())
+      gpuOps.push_back(op);
+  });
+  IRRewriter rewriter(context);
+  for (Operation *op : gpuOps) {
+    rewriter.setInsertionPoint(op);
+    std::optional<int> which;
+    gpu::Dimension dim = gpu::Dimension::x;
+    if (auto id = llvm::dyn_cast<gpu::BlockIdOp>(op))
+      which = 0, dim = id.getDimension();
+    else if (auto id = llvm::dyn_cast<gpu::ThreadIdOp>(op))
+      which = 1, dim = id.getDimension();
+    else if (auto id = llvm::dyn_cast<gpu::BlockDimOp>(op))
+      which = 2, dim = id.getDimension();
+    if (which) {
+      if (dim != gpu::Dimension::x)
+        return op->emitOpError("uses a y or z index; the emulator runs 1-D "
+                               "grids");
+      rewriter.replaceOp(op, ids[*which]);
+      continue;
+    }
+    if (llvm::isa<gpu::BarrierOp>(op)) {
+      func::CallOp::create(rewriter, op->getLoc(), kBarrier, TypeRange{});
+      rewriter.eraseOp(op);
+      continue;
+    }
+    if (auto shuffle = llvm::dyn_cast<gpu::ShuffleOp>(op)) {
+      Type type = shuffle.getValue().getType();
+      if (type != f32 && type != i32)
+        return op->emitOpError("shuffles a ")
+               << type << "; the emulator shuffles f32 and i32";
+      Value mode = arith::ConstantIntOp::create(rewriter, op->getLoc(), i32,
+                                                int64_t(shuffle.getMode()));
+      auto value = func::CallOp::create(
+          rewriter, op->getLoc(), type == f32 ? kShuffleF32 : kShuffleI32,
+          TypeRange{type},
+          ValueRange{shuffle.getValue(), shuffle.getOffset(),
+                     shuffle.getWidth(), mode});
+      auto valid = func::CallOp::create(
+          rewriter, op->getLoc(), kShuffleValid,
+          TypeRange{rewriter.getI1Type()},
+          ValueRange{shuffle.getOffset(), shuffle.getWidth(), mode});
+      rewriter.replaceOp(op, {value.getResult(0), valid.getResult(0)});
+      continue;
+    }
+    return op->emitOpError("is GPU-specific; the emulator cannot run it");
+  }
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Fibers: the threads of one block
+//===----------------------------------------------------------------------===//
+
+/// One block of a synchronizing kernel in flight: a fiber per thread, run
+/// in turn until each finishes or waits at a barrier; a barrier lets its
+/// threads go when all of its group (the block, or a warp for a shuffle)
+/// have reached it.
+struct BlockRun {
+  struct Fiber {
+    ucontext_t context;
+    int64_t ids[3];
+    std::vector<void *> storage, args;
+    bool done = false;
+    int waitGroup = -1; // group whose generation it waits to move on
+    uint64_t waitGeneration = 0;
+  };
+  void (*fn)(void **) = nullptr;
+  std::vector<Fiber> fibers;
+  ucontext_t scheduler;
+  int current = 0;
+  // Group 0: the block; group 1 + w: warp w.
+  std::vector<int> arrived, size;
+  std::vector<uint64_t> generation;
+  std::vector<uint32_t> slots; // a shuffle's values, by thread
+  static constexpr size_t kStack = 256 * 1024;
+  std::vector<std::unique_ptr<char[]>> stacks;
+
+  Fiber &self() { return fibers[current]; }
+  int64_t threadId() { return self().ids[1]; }
+  /// Waits until every thread of `group` has arrived.
+  void wait(int group) {
+    uint64_t gen = generation[group];
+    if (++arrived[group] == size[group]) {
+      arrived[group] = 0;
+      ++generation[group];
+      return;
+    }
+    Fiber &f = self();
+    f.waitGroup = group;
+    f.waitGeneration = gen;
+    swapcontext(&f.context, &scheduler);
+  }
+};
+
+thread_local BlockRun *active = nullptr;
+
+void fiberMain() {
+  BlockRun &run = *active;
+  BlockRun::Fiber &f = run.self();
+  run.fn(f.args.data());
+  f.done = true; // (returns to the scheduler: uc_link)
+}
+
+/// Where lane `lane` of a `width`-lane group reads from; -1 when out of
+/// the group (the value is then the lane's own and `valid` false).
+int64_t shuffleSource(int64_t lane, int32_t offset, int32_t width,
+                      int32_t mode) {
+  int64_t src;
+  switch (gpu::ShuffleMode(mode)) {
+  case gpu::ShuffleMode::XOR:
+    src = lane ^ offset;
+    break;
+  case gpu::ShuffleMode::DOWN:
+    src = lane + offset;
+    break;
+  case gpu::ShuffleMode::UP:
+    src = lane - offset;
+    break;
+  case gpu::ShuffleMode::IDX:
+  default:
+    src = offset;
+    break;
+  }
+  return src >= 0 && src < width ? src : -1;
+}
+
+uint32_t shuffle(uint32_t bits, int32_t offset, int32_t width, int32_t mode) {
+  BlockRun &run = *active;
+  int64_t tid = run.threadId();
+  int64_t warp = tid / 32, lane = tid % 32;
+  run.slots[tid] = bits;
+  run.wait(1 + int(warp));
+  int64_t src = shuffleSource(lane, offset, width, mode);
+  if (src >= 0 && warp * 32 + src < int64_t(run.slots.size()))
+    bits = run.slots[warp * 32 + src];
+  run.wait(1 + int(warp)); // (before anyone writes the slots again)
+  return bits;
+}
+
+} // namespace
+
+extern "C" {
+// Called by the emulated thread functions (found in this executable by the
+// JIT: the test is linked with its symbols exported).
+__attribute__((visibility("default"))) void loom_emu_barrier() {
+  active->wait(0);
+}
+__attribute__((visibility("default"))) float
+loom_emu_shuffle_f32(float value, int32_t offset, int32_t width, int32_t mode) {
+  uint32_t bits;
+  std::memcpy(&bits, &value, 4);
+  bits = shuffle(bits, offset, width, mode);
+  std::memcpy(&value, &bits, 4);
+  return value;
+}
+__attribute__((visibility("default"))) int32_t
+loom_emu_shuffle_i32(int32_t value, int32_t offset, int32_t width,
+                     int32_t mode) {
+  return int32_t(shuffle(uint32_t(value), offset, width, mode));
+}
+__attribute__((visibility("default"))) bool
+loom_emu_shuffle_valid(int32_t offset, int32_t width, int32_t mode) {
+  int64_t tid = active->threadId();
+  int64_t src = shuffleSource(tid % 32, offset, width, mode);
+  return src >= 0 && (tid / 32) * 32 + src < int64_t(active->slots.size());
+}
+}
+
+namespace {
+
+/// Runs `blocks` blocks of `threads` threads of the thread function `fn`.
+loom::Status runFibers(void (*fn)(void **), const std::vector<void *> &args,
+                       int64_t blocks, int64_t threads,
+                       const std::string &kernel) {
+  BlockRun run;
+  run.fn = fn;
+  run.fibers.resize(threads);
+  run.slots.assign(threads, 0);
+  int warps = int((threads + 31) / 32);
+  run.size.push_back(int(threads));
+  for (int w = 0; w < warps; ++w)
+    run.size.push_back(int(std::min<int64_t>(32, threads - 32 * w)));
+  for (int64_t t = 0; t < threads; ++t)
+    run.stacks.push_back(std::make_unique<char[]>(BlockRun::kStack));
+  BlockRun *outer = active;
+  active = &run;
+  loom::Status status;
+  for (int64_t block = 0; block < blocks && status.ok(); ++block) {
+    run.arrived.assign(run.size.size(), 0);
+    run.generation.assign(run.size.size(), 0);
+    for (int64_t t = 0; t < threads; ++t) {
+      BlockRun::Fiber &f = run.fibers[t];
+      f.ids[0] = block;
+      f.ids[1] = t;
+      f.ids[2] = threads;
+      f.storage = args;
+      f.storage.push_back(f.ids);
+      f.args.clear();
+      for (void *&p : f.storage)
+        f.args.push_back(&p);
+      f.done = false;
+      f.waitGroup = -1;
+      getcontext(&f.context);
+      f.context.uc_stack.ss_sp = run.stacks[t].get();
+      f.context.uc_stack.ss_size = BlockRun::kStack;
+      f.context.uc_link = &run.scheduler;
+      makecontext(&f.context, fiberMain, 0);
+    }
+    for (int64_t left = threads; left > 0;) {
+      bool progress = false;
+      for (int64_t t = 0; t < threads; ++t) {
+        BlockRun::Fiber &f = run.fibers[t];
+        if (f.done || (f.waitGroup >= 0 &&
+                       run.generation[f.waitGroup] == f.waitGeneration))
+          continue;
+        f.waitGroup = -1;
+        run.current = int(t);
+        swapcontext(&run.scheduler, &f.context);
+        progress = true;
+        if (f.done)
+          --left;
+      }
+      if (!progress) {
+        status = loom::Status::error(
+            "kernel '" + kernel + "', block " + std::to_string(block) +
+            ": threads wait at a barrier that others of their group never "
+            "reach (or have left)");
+        break;
+      }
+    }
+  }
+  active = outer;
+  return status;
+}
+
 } // namespace
 
 llvm::Expected<std::unique_ptr<loom::e2e::GpuEmulator>>
@@ -112,7 +420,11 @@ loom::e2e::GpuEmulator::create(ModuleOp module) {
   for (auto kernels : module.getOps<mlir::gpu::GPUModuleOp>())
     for (Operation &op : kernels.getBody()->getOperations()) {
       if (auto kernel = llvm::dyn_cast<mlir::gpu::GPUFuncOp>(op)) {
-        if (failed(emulateKernel(b, kernel)))
+        bool threaded = synchronizes(kernel);
+        if (threaded)
+          emulator->threaded.insert(kernel.getName().str());
+        if (failed(threaded ? emulateThread(b, kernel)
+                            : emulateKernel(b, kernel)))
           return llvm::createStringError("cannot emulate: " + collected.text());
       } else if (llvm::isa<memref::GlobalOp>(op)) {
         b.clone(op);
@@ -171,6 +483,15 @@ loom::Status loom::e2e::GpuEmulator::run(const std::string &name,
     if (launch.grid[1] != 1 || launch.grid[2] != 1 || launch.block[1] != 1 ||
         launch.block[2] != 1)
       return Status::error("the emulator runs 1-D launches only");
+    if (threaded.count(launch.kernel)) {
+      auto fn = jit->packedFunction(launch.kernel);
+      if (!fn)
+        return Status::error(llvm::toString(fn.takeError()));
+      Status ran = runFibers(*fn, args, dims[0], dims[1], launch.kernel);
+      if (!ran.ok())
+        return ran;
+      continue;
+    }
     args.push_back(dims);
     if (llvm::Error err = jit->call(launch.kernel, args))
       return Status::error(llvm::toString(std::move(err)));

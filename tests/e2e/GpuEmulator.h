@@ -5,8 +5,11 @@
 // function looping over its blocks and threads, one after another), and
 // the launch plans run as the CUDA runtime runs them: arguments copied into
 // separate buffers, a workspace of garbage bytes, launches at the plan's
-// addresses, outputs copied back. Kernels that synchronize their threads
-// (barriers, shared memory) cannot run this way; the pipeline has none yet.
+// addresses, outputs copied back. A kernel whose threads synchronize
+// (gpu.barrier, gpu.shuffle) is compiled as the code of one thread and run
+// as one fiber per thread of a block, switched at each barrier (a shuffle
+// is two barriers of its warp around an exchange of values). Shared memory
+// (workgroup attributions) is not provided yet.
 //
 //===----------------------------------------------------------------------===//
 
@@ -23,6 +26,7 @@
 #include "llvm/Support/Error.h"
 
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -43,6 +47,8 @@ public:
 private:
   gpu::Program plan;
   std::unique_ptr<JitModule> jit;
+  /// Kernels run as fibers (their threads synchronize).
+  std::set<std::string> threaded;
 };
 
 } // namespace loom::e2e

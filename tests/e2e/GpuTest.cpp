@@ -13,6 +13,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "codegen/cpu/CpuPipeline.h"
 #include "codegen/nvptx/NvptxPipeline.h"
 #include "tests/TempDir.h"
 #include "tests/e2e/ExampleList.h"
@@ -24,6 +25,7 @@
 #include "loom/Model.h"
 
 #include "mlir/IR/Diagnostics.h"
+#include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
 
 #include "llvm/Support/FileSystem.h"
@@ -319,6 +321,112 @@ INSTANTIATE_TEST_SUITE_P(Examples, GpuEmulated, ::testing::ValuesIn(allCases()),
                          [](const auto &info) { return caseName(info.param); });
 
 /// The manifest round-trips.
+/// The emulator's fibers: a barrier orders the threads' global writes
+/// and reads; shuffles (xor, down, up, idx) read the right lane of the
+/// right warp of a 64-thread block, with `valid` false past the warp; a barrier
+/// that some threads skip is reported, not hung on.
+TEST(GpuEmulator, BarriersAndShuffles) {
+  static const char *source = R"mlir(
+module attributes {gpu.container_module} {
+  func.func @f(%a: memref<128xi32>, %b: memref<128xi32>, %c: memref<256xf32>) {
+    %c1 = arith.constant 1 : index
+    %c2 = arith.constant 2 : index
+    %c64 = arith.constant 64 : index
+    gpu.launch_func @k::@sync blocks in (%c2, %c1, %c1)
+        threads in (%c64, %c1, %c1) args(%a : memref<128xi32>,
+        %b : memref<128xi32>, %c : memref<256xf32>)
+    return
+  }
+  func.func @hang(%a: memref<128xi32>) {
+    %c1 = arith.constant 1 : index
+    %c64 = arith.constant 64 : index
+    gpu.launch_func @k::@hang blocks in (%c1, %c1, %c1)
+        threads in (%c64, %c1, %c1) args(%a : memref<128xi32>)
+    return
+  }
+  gpu.module @k {
+    gpu.func @sync(%a: memref<128xi32>, %b: memref<128xi32>,
+                   %c: memref<256xf32>) kernel {
+      %c1 = arith.constant 1 : index
+      %c2 = arith.constant 2 : index
+      %c3 = arith.constant 3 : index
+      %c64 = arith.constant 64 : index
+      %i3 = arith.constant 3 : i32
+      %i5 = arith.constant 5 : i32
+      %i32 = arith.constant 32 : i32
+      %bid = gpu.block_id x
+      %tid = gpu.thread_id x
+      %base = arith.muli %bid, %c64 : index
+      %me = arith.addi %base, %tid : index
+      %v = arith.index_cast %me : index to i32
+      memref.store %v, %a[%me] : memref<128xi32>
+      gpu.barrier
+      // The next thread's value (the block's first for the last thread).
+      %t1 = arith.addi %tid, %c1 : index
+      %wrap = arith.remui %t1, %c64 : index
+      %next = arith.addi %base, %wrap : index
+      %n = memref.load %a[%next] : memref<128xi32>
+      memref.store %n, %b[%me] : memref<128xi32>
+      %f = arith.sitofp %v : i32 to f32
+      %x, %xv = gpu.shuffle xor %f, %i5, %i32 : f32
+      %d, %dv = gpu.shuffle down %f, %i3, %i32 : f32
+      %u, %uv = gpu.shuffle up %v, %i3, %i32 : i32
+      %s, %sv = gpu.shuffle idx %f, %i5, %i32 : f32
+      %uf = arith.sitofp %u : i32 to f32
+      %zero = arith.constant 0.0 : f32
+      %dm = arith.select %dv, %d, %zero : f32
+      %um = arith.select %uv, %uf, %zero : f32
+      %sum1 = arith.addf %x, %dm : f32
+      %sum2 = arith.addf %um, %s : f32
+      %row = arith.muli %me, %c2 : index
+      %row1 = arith.addi %row, %c1 : index
+      memref.store %sum1, %c[%row] : memref<256xf32>
+      memref.store %sum2, %c[%row1] : memref<256xf32>
+      gpu.return
+    }
+    gpu.func @hang(%a: memref<128xi32>) kernel {
+      %c8 = arith.constant 8 : index
+      %tid = gpu.thread_id x
+      %low = arith.cmpi ult, %tid, %c8 : index
+      scf.if %low {
+        gpu.barrier
+      }
+      gpu.return
+    }
+  }
+}
+)mlir";
+  mlir::DialectRegistry registry;
+  registerCpuDialects(registry);
+  registerNvptxDialects(registry);
+  mlir::MLIRContext context(registry);
+  context.loadAllAvailableDialects();
+  auto module = mlir::parseSourceString<mlir::ModuleOp>(source, &context);
+  ASSERT_TRUE(module);
+  auto emulator = GpuEmulator::create(*module);
+  ASSERT_TRUE(bool(emulator)) << llvm::toString(emulator.takeError());
+  std::vector<int32_t> a(128, -1), b(128, -1);
+  std::vector<float> c(256, -1.0f);
+  Status ran = (*emulator)->run("f", {a.data(), b.data(), c.data()});
+  ASSERT_TRUE(ran.ok()) << ran.message();
+  for (int t = 0; t < 128; ++t) {
+    int block = t / 64, tid = t % 64, lane = tid % 32;
+    auto value = [&](int l) { return float(t - lane + l); };
+    EXPECT_EQ(a[t], t);
+    EXPECT_EQ(b[t], block * 64 + (tid + 1) % 64) << "thread " << t;
+    float x = value(lane ^ 5);
+    float d = lane + 3 < 32 ? value(lane + 3) : 0.0f;
+    float u = lane - 3 >= 0 ? value(lane - 3) : 0.0f;
+    float s = value(5);
+    EXPECT_EQ(c[2 * t], x + d) << "thread " << t;
+    EXPECT_EQ(c[2 * t + 1], u + s) << "thread " << t;
+  }
+  Status hung = (*emulator)->run("hang", {a.data()});
+  ASSERT_FALSE(hung.ok());
+  EXPECT_NE(hung.message().find("barrier"), std::string::npos)
+      << hung.message();
+}
+
 TEST(GpuManifest, RoundTrips) {
   auto program = compileCase({0, "loss", Kind::Step}, "sm_90");
   ASSERT_TRUE(program.has_value());

@@ -118,3 +118,70 @@ func.func @mm(%a: memref<6x16xf32>, %w: memref<4096xf32>, %c: memref<6x10xf32>) 
   linalg.matmul ins(%a, %b : memref<6x16xf32>, memref<16x10xf32, strided<[10, 1], offset: 64>>) outs(%c : memref<6x10xf32>)
   return
 }
+
+// -----
+
+// Tests that a row reduction (the max over the last 100 of 10 x 100, of
+// x * 2) takes a warp per row: 8 rows (256 threads) per block, 2 blocks;
+// lane l folds r = l, l + 32, ... into the max from its neutral element
+// (-inf), five xor shuffles (16 .. 1) combine the lanes, and lane 0 of a
+// warp inside the rows folds the total into the output. A sum over the
+// 100 rows of 100 x 10 (lanes would read a column each) keeps a thread per
+// output, as does a row too short for a warp (40).
+// CHECK-LABEL: func.func @rows
+// CHECK: gpu.launch_func @loom_kernels::@rows_0_reduce blocks in (%[[C2:.*]], %{{.*}}, %{{.*}}) threads in (%[[C256:.*]], %{{.*}}, %{{.*}})
+// CHECK: gpu.launch_func @loom_kernels::@rows_1_loop
+// CHECK: gpu.launch_func @loom_kernels::@rows_2_loop
+// CHECK: gpu.func @rows_0_reduce(%[[X:.*]]: memref<10x100xf32>, %[[M:.*]]: memref<10xf32>) kernel attributes {known_block_size = array<i32: 256, 1, 1>}
+// CHECK-DAG: %[[NEG:.*]] = arith.constant 0xFF800000 : f32
+// CHECK-DAG: %[[C32:.*]] = arith.constant 32 : index
+// CHECK: %[[WARP:.*]] = arith.divui %{{.*}}, %[[C32]]
+// CHECK: %[[LANE:.*]] = arith.remui %{{.*}}, %[[C32]]
+// CHECK: %[[ROW:.*]] = arith.minui %[[WARP]]
+// CHECK: %[[ACC:.*]] = scf.for %[[R:.*]] = %[[LANE]] to %{{.*}} step %[[C32]] iter_args(%[[A:.*]] = %[[NEG]])
+// CHECK: %[[V:.*]] = memref.load %[[X]][%[[ROW]], %[[R]]]
+// CHECK: %[[V2:.*]] = arith.mulf %[[V]]
+// CHECK: arith.maximumf %[[A]], %[[V2]]
+// CHECK: gpu.shuffle  xor %[[ACC]], %c16_i32, %c32_i32 : f32
+// CHECK: gpu.shuffle  xor %{{.*}}, %c8_i32
+// CHECK: gpu.shuffle  xor %{{.*}}, %c4_i32
+// CHECK: gpu.shuffle  xor %{{.*}}, %c2_i32
+// CHECK: gpu.shuffle  xor %{{.*}}, %c1_i32
+// CHECK: %[[TOTAL:.*]] = arith.maximumf
+// CHECK: %[[FIRST:.*]] = arith.cmpi eq, %[[LANE]]
+// CHECK: %[[IN:.*]] = arith.cmpi ult, %[[WARP]]
+// CHECK: %[[BOTH:.*]] = arith.andi %[[FIRST]], %[[IN]]
+// CHECK: scf.if %[[BOTH]]
+// CHECK: %[[OLD:.*]] = memref.load %[[M]][%[[ROW]]]
+// CHECK: %[[NEW:.*]] = arith.maximumf %[[OLD]], %[[TOTAL]]
+// CHECK: memref.store %[[NEW]], %[[M]][%[[ROW]]]
+// CHECK: gpu.func @rows_1_loop
+// CHECK-NOT: gpu.shuffle
+// CHECK: gpu.func @rows_2_loop
+// CHECK-NOT: gpu.shuffle
+#rows = affine_map<(i, r) -> (i, r)>
+#row = affine_map<(i, r) -> (i)>
+#cols = affine_map<(j, r) -> (r, j)>
+func.func @rows(%x: memref<10x100xf32>, %m: memref<10xf32>, %z: memref<100x10xf32>, %s: memref<10xf32>, %y: memref<10x40xf32>, %t: memref<10xf32>) {
+  %two = arith.constant 2.0 : f32
+  linalg.generic {indexing_maps = [#rows, #row], iterator_types = ["parallel", "reduction"]}
+      ins(%x : memref<10x100xf32>) outs(%m : memref<10xf32>) {
+  ^bb0(%v: f32, %acc: f32):
+    %d = arith.mulf %v, %two : f32
+    %r = arith.maximumf %acc, %d : f32
+    linalg.yield %r : f32
+  }
+  linalg.generic {indexing_maps = [#cols, #row], iterator_types = ["parallel", "reduction"]}
+      ins(%z : memref<100x10xf32>) outs(%s : memref<10xf32>) {
+  ^bb0(%v: f32, %acc: f32):
+    %r = arith.addf %acc, %v : f32
+    linalg.yield %r : f32
+  }
+  linalg.generic {indexing_maps = [#rows, #row], iterator_types = ["parallel", "reduction"]}
+      ins(%y : memref<10x40xf32>) outs(%t : memref<10xf32>) {
+  ^bb0(%v: f32, %acc: f32):
+    %r = arith.addf %acc, %v : f32
+    linalg.yield %r : f32
+  }
+  return
+}
