@@ -74,7 +74,8 @@ std::string loom::nvptxPipelineText(const NvptxPipelineOptions &options) {
   // One kernel per contraction (register-tiled) and per loop nest of every
   // other op; the host keeps launches only.
   stages.push_back("loom-gpu-outline-kernels{block-size=" +
-                   std::to_string(options.blockSize) + "}");
+                   std::to_string(options.blockSize) +
+                   " tensor-cores=" + options.tensorCores + "}");
   stages.push_back("canonicalize,cse");
   if (options.stopAfter == "kernels")
     return llvm::join(stages, ",");
@@ -88,7 +89,8 @@ std::string loom::nvptxPipelineText(const NvptxPipelineOptions &options) {
                    (ampereOrHopper ? " features=+ptx80" : "") + " O=3}");
   stages.push_back("gpu.module(convert-linalg-to-loops,expand-strided-metadata,"
                    "lower-affine,"
-                   "convert-scf-to-cf,convert-gpu-to-nvvm{"
+                   "convert-scf-to-cf,convert-nvgpu-to-nvvm,"
+                   "convert-vector-to-llvm,convert-gpu-to-nvvm{"
                    "use-bare-ptr-memref-call-conv=1},convert-index-to-llvm,"
                    "convert-arith-to-llvm,canonicalize,cse,"
                    "reconcile-unrealized-casts)");

@@ -38,6 +38,9 @@ struct NvptxPipelineOptions {
   std::string arch = "sm_90";
   /// Threads per block of the parallel kernels.
   int64_t blockSize = 256;
+  /// f32 contractions: "3xtf32" (tensor cores, f32 accuracy from three tf32
+  /// products), "tf32" (one; about 1e-3 relative) or "none" (CUDA cores).
+  std::string tensorCores = "3xtf32";
   /// Stop after "linalg" (fused linalg on tensors), "kernels" (host launch
   /// sequences and gpu.func kernels), "nvvm" (kernels in the LLVM/NVVM
   /// dialects) or "ptx" (all: the kernels as a gpu.binary).

@@ -16,8 +16,10 @@
 #include "mlir/Dialect/Linalg/Transforms/Transforms.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/SCF/Utils/Utils.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/IRMapping.h"
@@ -540,7 +542,7 @@ std::optional<RowReduction> matchRowReduction(linalg::LinalgOp op) {
   Block &body = op->getRegion(0).front();
   BlockArgument out = body.getArguments().back();
   Type type = out.getType();
-  if (!type.isF32() && !type.isInteger(32) || !out.hasOneUse())
+  if ((!type.isF32() && !type.isInteger(32)) || !out.hasOneUse())
     return std::nullopt;
   auto yield = llvm::dyn_cast<linalg::YieldOp>(body.getTerminator());
   if (!yield || yield.getNumOperands() != 1)
@@ -561,8 +563,50 @@ std::optional<RowReduction> matchRowReduction(linalg::LinalgOp op) {
   return r;
 }
 
+/// A contraction's operands, A the one with the m dim, and their maps.
+struct ContractionOperands {
+  Value a, b, out;
+  AffineMap mapA, mapB, mapC;
+
+  static ContractionOperands of(linalg::LinalgOp op, const Contraction &c) {
+    ContractionOperands o{op.getDpsInputOperand(0)->get(),
+                          op.getDpsInputOperand(1)->get(),
+                          op.getDpsInitOperand(0)->get(),
+                          op.getMatchingIndexingMap(op.getDpsInputOperand(0)),
+                          op.getMatchingIndexingMap(op.getDpsInputOperand(1)),
+                          op.getMatchingIndexingMap(op.getDpsInitOperand(0))};
+    bool aHasM = llvm::any_of(o.mapA.getResults(), [&](AffineExpr e) {
+      return llvm::cast<AffineDimExpr>(e).getPosition() == unsigned(c.m);
+    });
+    if (!aHasM) {
+      std::swap(o.a, o.b);
+      std::swap(o.mapA, o.mapB);
+    }
+    return o;
+  }
+};
+
+/// The indices of `map` (an operand of `c`) at batch, row (m), column (n)
+/// and k.
+SmallVector<Value> contractionIndices(AffineMap map, const Contraction &c,
+                                      Value batch, Value row, Value col,
+                                      Value k) {
+  SmallVector<Value> idx;
+  for (AffineExpr e : map.getResults()) {
+    int64_t pos = llvm::cast<AffineDimExpr>(e).getPosition();
+    idx.push_back(pos == c.batch ? batch
+                  : pos == c.m   ? row
+                  : pos == c.n   ? col
+                                 : k);
+  }
+  return idx;
+}
+
 /// Rows and columns of C one thread computes.
 constexpr int64_t kTile = 4;
+
+/// The tensor cores' tile (mma.sync m16n8k8 with tf32 operands).
+constexpr int64_t kMmaM = 16, kMmaN = 8, kMmaK = 8;
 
 int64_t product(ArrayRef<Range> ranges) {
   int64_t n = 1;
@@ -582,6 +626,13 @@ struct LoomGpuOutlineKernels
       module.emitError("loom-gpu-outline-kernels: block-size must be in "
                        "[1, 1024], got ")
           << blockSize;
+      return signalPassFailure();
+    }
+    if (tensorCores != "none" && tensorCores != "tf32" &&
+        tensorCores != "3xtf32") {
+      module.emitError("loom-gpu-outline-kernels: tensor-cores must be "
+                       "none, tf32 or 3xtf32, got '")
+          << tensorCores << "'";
       return signalPassFailure();
     }
     Outliner outliner(module, blockSize);
@@ -685,8 +736,11 @@ struct LoomGpuOutlineKernels
         if (failed(flushSerial()))
           return failure();
         if (auto contraction = matchContraction(linalgOp)) {
-          if (failed(
-                  outlineContraction(outliner, host, linalgOp, *contraction)))
+          if (failed(useTensorCores(*contraction)
+                         ? outlineMmaContraction(outliner, host, linalgOp,
+                                                 *contraction)
+                         : outlineContraction(outliner, host, linalgOp,
+                                              *contraction)))
             return failure();
         } else if (failed(outlineRowReduction(outliner, host, linalgOp,
                                               *matchRowReduction(linalgOp)))) {
@@ -721,6 +775,216 @@ struct LoomGpuOutlineKernels
         });
   }
 
+  /// Contractions big enough for one warp tile take the tensor cores.
+  bool useTensorCores(const Contraction &c) {
+    return tensorCores != "none" && c.sizes[c.m] >= kMmaM &&
+           c.sizes[c.n] >= kMmaN && c.sizes[c.k] >= kMmaK;
+  }
+
+  /// Tensor cores (`nvgpu.mma.sync` m16n8k8, tf32 operands, f32
+  /// accumulators): a block of 2 x 2 warps computes 64 x 64 of C (per
+  /// batch), each warp 32 x 32 as 2 x 4 tiles of 16 x 8. Per step of 8 in
+  /// k, lane (g = lane / 4, t = lane % 4) loads the fragments that
+  /// mma.sync expects: A(g | g + 8, t | t + 4) of each 16-row tile,
+  /// B(t | t + 4, g) of each 8-column tile. With "3xtf32" each operand is
+  /// split into a tf32 head (its f32 bits with the low 13 cleared) and the
+  /// tf32 of the rest, and three products (small x big, big x small, big x
+  /// big) keep f32 accuracy (the CUTLASS 3xTF32 scheme); "tf32" takes the
+  /// heads only. Rows and columns past the edges load clamped indices and
+  /// skip their stores; k past K loads zeros.
+  LogicalResult outlineMmaContraction(Outliner &outliner, func::FuncOp host,
+                                      linalg::LinalgOp op,
+                                      const Contraction &c) {
+    int64_t batches = c.batch >= 0 ? c.sizes[c.batch] : 1;
+    int64_t M = c.sizes[c.m], N = c.sizes[c.n], K = c.sizes[c.k];
+    constexpr int64_t kWarpsM = 2, kWarpsN = 2, kTilesM = 2, kTilesN = 4;
+    constexpr int64_t kBlockM = kWarpsM * kTilesM * kMmaM; // 64
+    constexpr int64_t kBlockN = kWarpsN * kTilesN * kMmaN; // 64
+    constexpr int64_t kThreads = kWarpsM * kWarpsN * kWarp;
+    int64_t blocksM = (M + kBlockM - 1) / kBlockM;
+    int64_t blocksN = (N + kBlockN - 1) / kBlockN;
+    int64_t points = batches * blocksM * blocksN * kThreads;
+    bool split = tensorCores == "3xtf32";
+    auto [a, b, out, mapA, mapB, mapC] = ContractionOperands::of(op, c);
+    return outliner.outline(
+        host, {op.getOperation()}, "mma", points,
+        [&](OpBuilder &bld, IRMapping &map, Value linear) -> LogicalResult {
+          Location loc = op.getLoc();
+          auto cst = [&](int64_t v) -> Value {
+            return arith::ConstantIndexOp::create(bld, loc, v);
+          };
+          auto add = [&](Value x, int64_t v) -> Value {
+            return v ? arith::AddIOp::create(bld, loc, x, cst(v)).getResult()
+                     : x;
+          };
+          auto clamp = [&](Value x, int64_t bound) -> Value {
+            return arith::MinUIOp::create(bld, loc, x, cst(bound - 1));
+          };
+          Value block = arith::DivUIOp::create(bld, loc, linear, cst(kThreads));
+          Value tid = arith::RemUIOp::create(bld, loc, linear, cst(kThreads));
+          Value warp = arith::DivUIOp::create(bld, loc, tid, cst(kWarp));
+          Value lane = arith::RemUIOp::create(bld, loc, tid, cst(kWarp));
+          Value g = arith::DivUIOp::create(bld, loc, lane, cst(4));
+          Value t = arith::RemUIOp::create(bld, loc, lane, cst(4));
+          Value bn = arith::RemUIOp::create(bld, loc, block, cst(blocksN));
+          Value rest = arith::DivUIOp::create(bld, loc, block, cst(blocksN));
+          Value bm = arith::RemUIOp::create(bld, loc, rest, cst(blocksM));
+          Value bi = arith::DivUIOp::create(bld, loc, rest, cst(blocksM));
+          Value wm = arith::DivUIOp::create(bld, loc, warp, cst(kWarpsN));
+          Value wn = arith::RemUIOp::create(bld, loc, warp, cst(kWarpsN));
+          // The warp's first row and column, and this lane's: + g.
+          Value mBase = arith::AddIOp::create(
+              bld, loc, arith::MulIOp::create(bld, loc, bm, cst(kBlockM)),
+              arith::MulIOp::create(bld, loc, wm, cst(kTilesM * kMmaM)));
+          Value nBase = arith::AddIOp::create(
+              bld, loc, arith::MulIOp::create(bld, loc, bn, cst(kBlockN)),
+              arith::MulIOp::create(bld, loc, wn, cst(kTilesN * kMmaN)));
+          Value m0 = arith::AddIOp::create(bld, loc, mBase, g);
+          Value n0 = arith::AddIOp::create(bld, loc, nBase, g);
+          // Rows i*16 + {0, 8} and columns j*8 (clamped for the loads).
+          SmallVector<Value> rows, cols;
+          for (int64_t i = 0; i < kTilesM; ++i)
+            for (int64_t h = 0; h < 2; ++h)
+              rows.push_back(clamp(add(m0, i * kMmaM + h * 8), M));
+          for (int64_t j = 0; j < kTilesN; ++j)
+            cols.push_back(clamp(add(n0, j * kMmaN), N));
+          auto indices = [&](AffineMap m, Value row, Value col, Value kk) {
+            return contractionIndices(m, c, bi, row, col, kk);
+          };
+          Value A = map.lookup(a), B = map.lookup(b), C = map.lookup(out);
+          FloatType f32 = bld.getF32Type();
+          Type i32 = bld.getI32Type();
+          auto accType = VectorType::get({2, 2}, f32);
+          Value zeroAcc = arith::ConstantOp::create(
+              bld, loc, accType,
+              DenseElementsAttr::get(accType, bld.getF32FloatAttr(0.0f)));
+          SmallVector<Value> init(kTilesM * kTilesN, zeroAcc);
+          auto loop = scf::ForOp::create(
+              bld, loc, cst(0), cst(K), cst(kMmaK), init,
+              [&](OpBuilder &lb, Location l, Value k0, ValueRange acc) {
+                Value zero =
+                    arith::ConstantFloatOp::create(lb, l, f32, APFloat(0.0f));
+                // k0 + t and k0 + t + 4; past K: a clamped load, then 0.
+                SmallVector<Value> ks, kIn;
+                for (int64_t h = 0; h < 2; ++h) {
+                  Value kk = arith::AddIOp::create(lb, l, k0, t);
+                  if (h)
+                    kk = arith::AddIOp::create(
+                        lb, l, kk, arith::ConstantIndexOp::create(lb, l, 4));
+                  if (K % kMmaK) {
+                    kIn.push_back(arith::CmpIOp::create(
+                        lb, l, arith::CmpIPredicate::ult, kk,
+                        arith::ConstantIndexOp::create(lb, l, K)));
+                    kk = arith::MinUIOp::create(
+                        lb, l, kk,
+                        arith::ConstantIndexOp::create(lb, l, K - 1));
+                  }
+                  ks.push_back(kk);
+                }
+                auto load = [&](Value buffer, AffineMap m, Value row, Value col,
+                                int64_t h) -> Value {
+                  Value v = memref::LoadOp::create(lb, l, buffer,
+                                                   indices(m, row, col, ks[h]));
+                  if (!kIn.empty())
+                    v = arith::SelectOp::create(lb, l, kIn[h], v, zero);
+                  return v;
+                };
+                // tf32 head (low 13 bits cleared) and the tf32 of the rest.
+                Value mask = arith::ConstantIntOp::create(lb, l, i32,
+                                                          int64_t(0xFFFFE000));
+                auto head = [&](Value x) -> Value {
+                  Value bits = arith::BitcastOp::create(lb, l, i32, x);
+                  return arith::BitcastOp::create(
+                      lb, l, f32, arith::AndIOp::create(lb, l, bits, mask));
+                };
+                auto fragment = [&](ArrayRef<Value> values, bool big) {
+                  SmallVector<Value> parts;
+                  for (Value x : values) {
+                    Value h = head(x);
+                    parts.push_back(
+                        big ? h : head(arith::SubFOp::create(lb, l, x, h)));
+                  }
+                  auto type = VectorType::get({int64_t(values.size()), 1}, f32);
+                  return vector::FromElementsOp::create(lb, l, type, parts)
+                      .getResult();
+                };
+                SmallVector<Value> aBig, aSmall, bBig, bSmall;
+                for (int64_t i = 0; i < kTilesM; ++i) {
+                  Value lo = rows[2 * i], hi = rows[2 * i + 1];
+                  SmallVector<Value> v = {load(A, mapA, lo, Value(), 0),
+                                          load(A, mapA, hi, Value(), 0),
+                                          load(A, mapA, lo, Value(), 1),
+                                          load(A, mapA, hi, Value(), 1)};
+                  aBig.push_back(fragment(v, true));
+                  if (split)
+                    aSmall.push_back(fragment(v, false));
+                }
+                for (int64_t j = 0; j < kTilesN; ++j) {
+                  SmallVector<Value> v = {load(B, mapB, Value(), cols[j], 0),
+                                          load(B, mapB, Value(), cols[j], 1)};
+                  bBig.push_back(fragment(v, true));
+                  if (split)
+                    bSmall.push_back(fragment(v, false));
+                }
+                SmallVector<Value> next;
+                for (int64_t i = 0; i < kTilesM; ++i)
+                  for (int64_t j = 0; j < kTilesN; ++j) {
+                    Value sum = acc[i * kTilesN + j];
+                    auto mma = [&](Value x, Value y) {
+                      sum = nvgpu::MmaSyncOp::create(
+                                lb, l, x, y, sum,
+                                ArrayRef<int64_t>{kMmaM, kMmaN, kMmaK},
+                                /*tf32Enabled=*/true)
+                                .getResult();
+                    };
+                    if (split) {
+                      mma(aSmall[i], bBig[j]);
+                      mma(aBig[i], bSmall[j]);
+                    }
+                    mma(aBig[i], bBig[j]);
+                    next.push_back(sum);
+                  }
+                scf::YieldOp::create(lb, l, next);
+              });
+          // Accumulator (r, e) of a tile: row g + 8 r, column 2 t + e.
+          Value t2 = arith::MulIOp::create(bld, loc, t, cst(2));
+          for (int64_t i = 0; i < kTilesM; ++i)
+            for (int64_t j = 0; j < kTilesN; ++j)
+              for (int64_t r = 0; r < 2; ++r)
+                for (int64_t e = 0; e < 2; ++e) {
+                  Value row = add(m0, i * kMmaM + r * 8);
+                  Value col = arith::AddIOp::create(
+                      bld, loc, add(nBase, j * kMmaN + e), t2);
+                  Value inside;
+                  if (M % kBlockM)
+                    inside = arith::CmpIOp::create(
+                        bld, loc, arith::CmpIPredicate::ult, row, cst(M));
+                  if (N % kBlockN) {
+                    Value colIn = arith::CmpIOp::create(
+                        bld, loc, arith::CmpIPredicate::ult, col, cst(N));
+                    inside =
+                        inside ? arith::AndIOp::create(bld, loc, inside, colIn)
+                                     .getResult()
+                               : colIn;
+                  }
+                  OpBuilder::InsertionGuard guard(bld);
+                  if (inside) {
+                    auto check = scf::IfOp::create(bld, loc, inside, false);
+                    bld.setInsertionPoint(check.thenBlock()->getTerminator());
+                  }
+                  Value v = vector::ExtractOp::create(
+                      bld, loc, loop.getResult(i * kTilesN + j),
+                      ArrayRef<int64_t>{r, e});
+                  SmallVector<Value> at = indices(mapC, row, col, Value());
+                  Value old = memref::LoadOp::create(bld, loc, C, at);
+                  memref::StoreOp::create(
+                      bld, loc, arith::AddFOp::create(bld, loc, old, v), C, at);
+                }
+          return success();
+        },
+        kThreads);
+  }
+
   /// One thread per 4 x 4 block of C (per batch), the columns fastest:
   /// for each k it loads 4 values of A and 4 of B (B's rows coalesced
   /// across a warp, A's values shared by it) into 16 accumulators, then
@@ -731,20 +995,7 @@ struct LoomGpuOutlineKernels
     int64_t M = c.sizes[c.m], N = c.sizes[c.n], K = c.sizes[c.k];
     int64_t tilesM = (M + kTile - 1) / kTile, tilesN = (N + kTile - 1) / kTile;
     int64_t points = batches * tilesM * tilesN;
-    Value a = op.getDpsInputOperand(0)->get();
-    Value b = op.getDpsInputOperand(1)->get();
-    Value out = op.getDpsInitOperand(0)->get();
-    AffineMap mapA = op.getMatchingIndexingMap(op.getDpsInputOperand(0));
-    AffineMap mapB = op.getMatchingIndexingMap(op.getDpsInputOperand(1));
-    AffineMap mapC = op.getMatchingIndexingMap(op.getDpsInitOperand(0));
-    // Which input holds the m dim (the other holds n).
-    bool aHasM = llvm::any_of(mapA.getResults(), [&](AffineExpr e) {
-      return llvm::cast<AffineDimExpr>(e).getPosition() == unsigned(c.m);
-    });
-    if (!aHasM) {
-      std::swap(a, b);
-      std::swap(mapA, mapB);
-    }
+    auto [a, b, out, mapA, mapB, mapC] = ContractionOperands::of(op, c);
     return outliner.outline(
         host, {op.getOperation()}, "matmul", points,
         [&](OpBuilder &bld, IRMapping &map, Value linear) -> LogicalResult {
@@ -770,15 +1021,7 @@ struct LoomGpuOutlineKernels
           }
           auto indices = [&](AffineMap m, Value batch, Value row, Value col,
                              Value kk) {
-            SmallVector<Value> idx;
-            for (AffineExpr e : m.getResults()) {
-              int64_t pos = llvm::cast<AffineDimExpr>(e).getPosition();
-              idx.push_back(pos == c.batch ? batch
-                            : pos == c.m   ? row
-                            : pos == c.n   ? col
-                                           : kk);
-            }
-            return idx;
+            return contractionIndices(m, c, batch, row, col, kk);
           };
           Value A = map.lookup(a), B = map.lookup(b), C = map.lookup(out);
           Value zero = arith::ConstantFloatOp::create(

@@ -51,9 +51,18 @@ def LoomGpuOutlineKernels
     `gpu.launch_func`:
 
     - an f32 contraction (`linalg.matmul`, `batch_matmul`, a generic with
-      one M, N and K loop and permuted operands): one thread per 4 x 4
-      block of the output (per batch), columns fastest, 16 accumulators
-      over K, tails clamped on load and masked on store;
+      one M, N and K loop and permuted operands) of at least 16 x 8 x 8,
+      with `tensor-cores` 3xtf32 (the default) or tf32: tensor cores,
+      `nvgpu.mma.sync` m16n8k8 with tf32 operands and f32 accumulators;
+      2 x 2 warps per 64 x 64 block of the output (per batch), each warp
+      2 x 4 tiles of 16 x 8, its lanes loading the fragments mma.sync
+      expects; 3xtf32 splits each operand into a tf32 head and the tf32 of
+      the rest and adds three products (f32 accuracy), tf32 takes the
+      heads only (about 1e-3 relative). Tails are clamped on load (zeros
+      past K) and masked on store;
+    - a smaller contraction, or any with `tensor-cores=none`: one thread
+      per 4 x 4 block of the output (per batch), columns fastest, 16
+      accumulators over K, tails clamped on load and masked on store;
     - a reduction over its last loop whose index is the inputs' innermost
       one (a row's sum, max or min: softmax, layer_norm, cross-entropy),
       at least 64 long, with one combining op that has a neutral element,
@@ -88,7 +97,7 @@ def LoomGpuOutlineKernels
     is a straight-line launch sequence over buffers, which the launch plan
     (`extractGpuProgram`) reads. Constants that a kernel uses are
     cloned into it; buffers become its arguments. Kernels are named
-    `<function>_<n>_<what>` (`loop`, `matmul`, `reduce`, `copy` or
+    `<function>_<n>_<what>` (`loop`, `mma`, `matmul`, `reduce`, `copy` or
     `serial`). Errors
     at the op for what cannot run there (dynamic bounds, a parallel loop
     with results, an allocation inside device work, a host value computed
@@ -109,8 +118,15 @@ def LoomGpuOutlineKernels
     ```
   }];
   let options = [Option<"blockSize", "block-size", "int64_t", "256",
-                        "Threads per block of the parallel kernels">];
+                        "Threads per block of the parallel kernels">,
+                 Option<"tensorCores", "tensor-cores", "std::string",
+                        "\"3xtf32\"",
+                        "f32 contractions on tensor cores: 3xtf32 (f32 "
+                        "accuracy from three tf32 products), tf32 (one) "
+                        "or none (CUDA cores)">];
   let dependentDialects = ["mlir::gpu::GPUDialect", "mlir::scf::SCFDialect",
+                           "mlir::nvgpu::NVGPUDialect",
+                           "mlir::vector::VectorDialect",
                            "mlir::arith::ArithDialect",
                            "mlir::math::MathDialect",
                            "mlir::memref::MemRefDialect"];

@@ -10,7 +10,9 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/IRMapping.h"
@@ -20,6 +22,7 @@
 
 #include "llvm/Support/raw_ostream.h"
 
+#include <array>
 #include <cstdlib>
 #include <cstring>
 #include <ucontext.h>
@@ -28,12 +31,13 @@ using namespace mlir;
 
 namespace {
 
-/// True when `kernel`'s threads synchronize (a barrier or a warp shuffle):
+/// True when `kernel`'s threads synchronize (a barrier, a warp shuffle or
+/// a warp's matrix product):
 /// it then runs as one fiber per thread (below), not as a loop.
 bool synchronizes(gpu::GPUFuncOp kernel) {
   return kernel
       .walk([](Operation *op) {
-        return llvm::isa<gpu::BarrierOp, gpu::ShuffleOp>(op)
+        return llvm::isa<gpu::BarrierOp, gpu::ShuffleOp, nvgpu::MmaSyncOp>(op)
                    ? WalkResult::interrupt()
                    : WalkResult::advance();
       })
@@ -115,6 +119,7 @@ constexpr llvm::StringLiteral kBarrier = "loom_emu_barrier";
 constexpr llvm::StringLiteral kShuffleF32 = "loom_emu_shuffle_f32";
 constexpr llvm::StringLiteral kShuffleI32 = "loom_emu_shuffle_i32";
 constexpr llvm::StringLiteral kShuffleValid = "loom_emu_shuffle_valid";
+constexpr llvm::StringLiteral kMmaTf32 = "loom_emu_mma_m16n8k8_tf32";
 
 /// A synchronizing `kernel` as `func.func @name(args..., ids:
 /// memref<3xi64>)`: the code of ONE thread (block ids[0], thread ids[1] of
@@ -143,6 +148,9 @@ LogicalResult emulateThread(OpBuilder &b, gpu::GPUFuncOp kernel) {
   declare(kShuffleF32, {f32, i32, i32, i32}, {f32});
   declare(kShuffleI32, {i32, i32, i32, i32}, {i32});
   declare(kShuffleValid, {i32, i32, i32}, {b.getI1Type()});
+  auto fragment = MemRefType::get({4}, f32);
+  declare(kMmaTf32,
+          {f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, fragment}, {});
 
   SmallVector<Type> types(kernel.getArgumentTypes());
   types.push_back(MemRefType::get({3}, b.getI64Type()));
@@ -168,12 +176,51 @@ LogicalResult emulateThread(OpBuilder &b, gpu::GPUFuncOp kernel) {
   // The GPU ops of the copy, now of one thread.
   SmallVector<Operation *> gpuOps;
   func.walk([&](Operation *op) {
-    if (op->getDialect() == context->getLoadedDialect<gpu::GPUDialect>())
+    if (op->getDialect() == context->getLoadedDialect<gpu::GPUDialect>() ||
+        op->getDialect() == context->getLoadedDialect<nvgpu::NVGPUDialect>())
       gpuOps.push_back(op);
   });
   IRRewriter rewriter(context);
+  // The result fragment of a matrix product (one per thread function).
+  Value product;
   for (Operation *op : gpuOps) {
     rewriter.setInsertionPoint(op);
+    if (auto mma = llvm::dyn_cast<nvgpu::MmaSyncOp>(op)) {
+      auto shape = mma.getMmaShapeAsArray();
+      if (shape != std::array<int64_t, 3>{16, 8, 8} || !mma.getTf32Enabled() ||
+          mma.getMatrixA().getType() != VectorType::get({4, 1}, f32) ||
+          mma.getMatrixB().getType() != VectorType::get({2, 1}, f32) ||
+          mma.getRes().getType() != VectorType::get({2, 2}, f32))
+        return op->emitOpError("is not an f32 m16n8k8 tf32 product; the "
+                               "emulator runs those");
+      if (!product) {
+        OpBuilder::InsertionGuard guard(rewriter);
+        rewriter.setInsertionPointToStart(entry);
+        product = memref::AllocaOp::create(rewriter, loc, fragment);
+      }
+      Location at = op->getLoc();
+      SmallVector<Value> args;
+      auto extract = [&](Value v, int64_t i, int64_t j) {
+        args.push_back(vector::ExtractOp::create(rewriter, at, v,
+                                                 ArrayRef<int64_t>{i, j}));
+      };
+      for (int64_t i = 0; i < 4; ++i)
+        extract(mma.getMatrixA(), i, 0);
+      for (int64_t i = 0; i < 2; ++i)
+        extract(mma.getMatrixB(), i, 0);
+      for (int64_t i = 0; i < 4; ++i)
+        extract(mma.getMatrixC(), i / 2, i % 2);
+      args.push_back(product);
+      func::CallOp::create(rewriter, at, kMmaTf32, TypeRange{}, args);
+      SmallVector<Value> d;
+      for (int64_t i = 0; i < 4; ++i)
+        d.push_back(memref::LoadOp::create(
+            rewriter, at, product,
+            ValueRange{arith::ConstantIndexOp::create(rewriter, at, i)}));
+      rewriter.replaceOp(op, vector::FromElementsOp::create(
+                                 rewriter, at, mma.getRes().getType(), d));
+      continue;
+    }
     std::optional<int> which;
     gpu::Dimension dim = gpu::Dimension::x;
     if (auto id = llvm::dyn_cast<gpu::BlockIdOp>(op))
@@ -222,13 +269,71 @@ LogicalResult emulateThread(OpBuilder &b, gpu::GPUFuncOp kernel) {
 // Fibers: the threads of one block
 //===----------------------------------------------------------------------===//
 
+/// A suspended fiber (or the scheduler): where to resume it. On x86-64 a
+/// switch saves the callee-saved registers on the current stack and loads
+/// the other's (no system call: ucontext's swapcontext saves the signal
+/// mask, a system call per switch, which made the emulated tests 3x
+/// slower); elsewhere ucontext.
+#if defined(__x86_64__)
+extern "C" void loom_emu_switch(void **save, void *to);
+asm(R"(
+  .text
+  .p2align 4
+  .globl loom_emu_switch
+  .hidden loom_emu_switch
+  .type loom_emu_switch, @function
+loom_emu_switch:
+  pushq %rbp
+  pushq %rbx
+  pushq %r12
+  pushq %r13
+  pushq %r14
+  pushq %r15
+  movq %rsp, (%rdi)
+  movq %rsi, %rsp
+  popq %r15
+  popq %r14
+  popq %r13
+  popq %r12
+  popq %rbx
+  popq %rbp
+  ret
+  .size loom_emu_switch, .-loom_emu_switch
+)");
+struct Context {
+  void *sp = nullptr;
+  /// A fresh context that runs `entry` (which must never return) on
+  /// [stack, stack + size).
+  void start(char *stack, size_t size, void (*entry)()) {
+    auto top = reinterpret_cast<uintptr_t>(stack + size) & ~uintptr_t(15);
+    auto *slots = reinterpret_cast<void **>(top) - 8;
+    std::memset(slots, 0, 8 * sizeof(void *));  // r15 .. rbp, then 0s
+    slots[6] = reinterpret_cast<void *>(entry); // `ret` goes there
+    sp = slots; // 16-aligned: at entry rsp = 8 mod 16, as after a call
+  }
+  void switchTo(Context &to) { loom_emu_switch(&sp, to.sp); }
+};
+#else
+struct Context {
+  ucontext_t context;
+  void start(char *stack, size_t size, void (*entry)()) {
+    getcontext(&context);
+    context.uc_stack.ss_sp = stack;
+    context.uc_stack.ss_size = size;
+    context.uc_link = nullptr;
+    makecontext(&context, entry, 0);
+  }
+  void switchTo(Context &to) { swapcontext(&context, &to.context); }
+};
+#endif
+
 /// One block of a synchronizing kernel in flight: a fiber per thread, run
 /// in turn until each finishes or waits at a barrier; a barrier lets its
-/// threads go when all of its group (the block, or a warp for a shuffle)
-/// have reached it.
+/// threads go when all of its group (the block, or a warp for a shuffle
+/// or a matrix product) have reached it.
 struct BlockRun {
   struct Fiber {
-    ucontext_t context;
+    Context context;
     int64_t ids[3];
     std::vector<void *> storage, args;
     bool done = false;
@@ -237,14 +342,17 @@ struct BlockRun {
   };
   void (*fn)(void **) = nullptr;
   std::vector<Fiber> fibers;
-  ucontext_t scheduler;
+  Context scheduler;
   int current = 0;
   // Group 0: the block; group 1 + w: warp w.
   std::vector<int> arrived, size;
   std::vector<uint64_t> generation;
-  std::vector<uint32_t> slots; // a shuffle's values, by thread
-  static constexpr size_t kStack = 256 * 1024;
-  std::vector<std::unique_ptr<char[]>> stacks;
+  std::vector<uint32_t> slots;                  // a shuffle's values, by thread
+  std::vector<std::array<float, 10>> fragments; // a product's, by thread
+  /// A warp's product D (16 x 8), made once per product by its first lane
+  /// past the barrier: the warp's generation then.
+  std::vector<std::array<float, 128>> products;
+  std::vector<uint64_t> productGeneration;
 
   Fiber &self() { return fibers[current]; }
   int64_t threadId() { return self().ids[1]; }
@@ -259,39 +367,34 @@ struct BlockRun {
     Fiber &f = self();
     f.waitGroup = group;
     f.waitGeneration = gen;
-    swapcontext(&f.context, &scheduler);
+    f.context.switchTo(scheduler);
   }
 };
 
 thread_local BlockRun *active = nullptr;
 
-void fiberMain() {
+/// Fiber stacks, kept for the next launch (per OS thread).
+constexpr size_t kStack = 256 * 1024;
+thread_local std::vector<std::unique_ptr<char[]>> stacks;
+
+[[noreturn]] void fiberMain() {
   BlockRun &run = *active;
   BlockRun::Fiber &f = run.self();
   run.fn(f.args.data());
-  f.done = true; // (returns to the scheduler: uc_link)
+  f.done = true;
+  f.context.switchTo(run.scheduler);
+  std::abort(); // (a finished fiber is never resumed)
 }
 
 /// Where lane `lane` of a `width`-lane group reads from; -1 when out of
 /// the group (the value is then the lane's own and `valid` false).
 int64_t shuffleSource(int64_t lane, int32_t offset, int32_t width,
                       int32_t mode) {
-  int64_t src;
-  switch (gpu::ShuffleMode(mode)) {
-  case gpu::ShuffleMode::XOR:
-    src = lane ^ offset;
-    break;
-  case gpu::ShuffleMode::DOWN:
-    src = lane + offset;
-    break;
-  case gpu::ShuffleMode::UP:
-    src = lane - offset;
-    break;
-  case gpu::ShuffleMode::IDX:
-  default:
-    src = offset;
-    break;
-  }
+  auto kind = gpu::ShuffleMode(mode);
+  int64_t src = kind == gpu::ShuffleMode::XOR    ? lane ^ offset
+                : kind == gpu::ShuffleMode::DOWN ? lane + offset
+                : kind == gpu::ShuffleMode::UP   ? lane - offset
+                                                 : int64_t(offset); // IDX
   return src >= 0 && src < width ? src : -1;
 }
 
@@ -329,6 +432,57 @@ loom_emu_shuffle_i32(int32_t value, int32_t offset, int32_t width,
                      int32_t mode) {
   return int32_t(shuffle(uint32_t(value), offset, width, mode));
 }
+/// mma.sync.m16n8k8.row.col.f32.tf32.tf32.f32 of the calling warp: lane
+/// (g = lane / 4, t = lane % 4) holds A(g, t), A(g + 8, t), A(g, t + 4),
+/// A(g + 8, t + 4), B(t, g), B(t + 4, g) and C(g, 2t), C(g, 2t + 1),
+/// C(g + 8, 2t), C(g + 8, 2t + 1), and gets D = A B + C at C's places.
+/// tf32 operands: the low 13 bits of each f32 are ignored.
+__attribute__((visibility("default"))) void
+loom_emu_mma_m16n8k8_tf32(float a0, float a1, float a2, float a3, float b0,
+                          float b1, float c0, float c1, float c2, float c3,
+                          float *d) {
+  BlockRun &run = *active;
+  int64_t tid = run.threadId(), warp = tid / 32;
+  run.fragments[tid] = {a0, a1, a2, a3, b0, b1, c0, c1, c2, c3};
+  run.wait(1 + int(warp));
+  std::array<float, 128> &D = run.products[warp];
+  if (run.productGeneration[warp] != run.generation[1 + warp]) {
+    run.productGeneration[warp] = run.generation[1 + warp];
+    auto tf32 = [](float x) {
+      uint32_t bits;
+      std::memcpy(&bits, &x, 4);
+      bits &= 0xFFFFE000u;
+      std::memcpy(&x, &bits, 4);
+      return x;
+    };
+    float A[16][8], B[8][8], C[16][8];
+    for (int lane = 0; lane < 32; ++lane) {
+      const std::array<float, 10> &f = run.fragments[warp * 32 + lane];
+      int g = lane / 4, t = lane % 4;
+      A[g][t] = tf32(f[0]);
+      A[g + 8][t] = tf32(f[1]);
+      A[g][t + 4] = tf32(f[2]);
+      A[g + 8][t + 4] = tf32(f[3]);
+      B[t][g] = tf32(f[4]);
+      B[t + 4][g] = tf32(f[5]);
+      C[g][2 * t] = f[6];
+      C[g][2 * t + 1] = f[7];
+      C[g + 8][2 * t] = f[8];
+      C[g + 8][2 * t + 1] = f[9];
+    }
+    for (int row = 0; row < 16; ++row)
+      for (int col = 0; col < 8; ++col) {
+        float sum = C[row][col];
+        for (int k = 0; k < 8; ++k)
+          sum += A[row][k] * B[k][col];
+        D[row * 8 + col] = sum;
+      }
+  }
+  int lane = int(tid % 32), g = lane / 4, t = lane % 4;
+  for (int i = 0; i < 4; ++i)
+    d[i] = D[(g + 8 * (i / 2)) * 8 + 2 * t + i % 2];
+  run.wait(1 + int(warp)); // (before anyone writes the fragments again)
+}
 __attribute__((visibility("default"))) bool
 loom_emu_shuffle_valid(int32_t offset, int32_t width, int32_t mode) {
   int64_t tid = active->threadId();
@@ -347,12 +501,15 @@ loom::Status runFibers(void (*fn)(void **), const std::vector<void *> &args,
   run.fn = fn;
   run.fibers.resize(threads);
   run.slots.assign(threads, 0);
+  run.fragments.assign(threads, {});
   int warps = int((threads + 31) / 32);
+  run.products.assign(warps, {});
+  run.productGeneration.assign(warps, ~uint64_t(0));
   run.size.push_back(int(threads));
   for (int w = 0; w < warps; ++w)
     run.size.push_back(int(std::min<int64_t>(32, threads - 32 * w)));
-  for (int64_t t = 0; t < threads; ++t)
-    run.stacks.push_back(std::make_unique<char[]>(BlockRun::kStack));
+  while (int64_t(stacks.size()) < threads)
+    stacks.emplace_back(new char[kStack]);
   BlockRun *outer = active;
   active = &run;
   loom::Status status;
@@ -371,11 +528,7 @@ loom::Status runFibers(void (*fn)(void **), const std::vector<void *> &args,
         f.args.push_back(&p);
       f.done = false;
       f.waitGroup = -1;
-      getcontext(&f.context);
-      f.context.uc_stack.ss_sp = run.stacks[t].get();
-      f.context.uc_stack.ss_size = BlockRun::kStack;
-      f.context.uc_link = &run.scheduler;
-      makecontext(&f.context, fiberMain, 0);
+      f.context.start(stacks[t].get(), kStack, fiberMain);
     }
     for (int64_t left = threads; left > 0;) {
       bool progress = false;
@@ -386,7 +539,7 @@ loom::Status runFibers(void (*fn)(void **), const std::vector<void *> &args,
           continue;
         f.waitGroup = -1;
         run.current = int(t);
-        swapcontext(&run.scheduler, &f.context);
+        run.scheduler.switchTo(f.context);
         progress = true;
         if (f.done)
           --left;
@@ -435,7 +588,9 @@ loom::e2e::GpuEmulator::create(ModuleOp module) {
   if (failed(parsePassPipeline(
           "func.func(convert-linalg-to-loops),"
           "expand-strided-metadata,lower-affine,finalize-memref-to-llvm,"
-          "convert-scf-to-cf,convert-math-to-llvm,convert-math-to-libm,"
+          "convert-scf-to-cf,convert-vector-to-llvm,convert-ub-to-llvm,"
+          "convert-math-to-llvm,"
+          "convert-math-to-libm,"
           "convert-arith-to-llvm,convert-index-to-llvm,convert-cf-to-llvm,"
           "convert-func-to-llvm{use-bare-ptr-memref-call-conv=1},"
           "reconcile-unrealized-casts",
