@@ -605,8 +605,9 @@ SmallVector<Value> contractionIndices(AffineMap map, const Contraction &c,
 /// Rows and columns of C one thread computes.
 constexpr int64_t kTile = 4;
 
-/// The tensor cores' tile (mma.sync m16n8k8 with tf32 operands).
-constexpr int64_t kMmaM = 16, kMmaN = 8, kMmaK = 8;
+/// The tensor cores' tile (mma.sync m16n8k8 with tf32 operands), and the
+/// depth of the tiles a block stages in shared memory.
+constexpr int64_t kMmaM = 16, kMmaN = 8, kMmaK = 8, kMmaTileK = 32;
 
 int64_t product(ArrayRef<Range> ranges) {
   int64_t n = 1;
@@ -783,15 +784,18 @@ struct LoomGpuOutlineKernels
 
   /// Tensor cores (`nvgpu.mma.sync` m16n8k8, tf32 operands, f32
   /// accumulators): a block of 2 x 2 warps computes 64 x 64 of C (per
-  /// batch), each warp 32 x 32 as 2 x 4 tiles of 16 x 8. Per step of 8 in
-  /// k, lane (g = lane / 4, t = lane % 4) loads the fragments that
-  /// mma.sync expects: A(g | g + 8, t | t + 4) of each 16-row tile,
-  /// B(t | t + 4, g) of each 8-column tile. With "3xtf32" each operand is
-  /// split into a tf32 head (its f32 bits with the low 13 cleared) and the
-  /// tf32 of the rest, and three products (small x big, big x small, big x
-  /// big) keep f32 accuracy (the CUTLASS 3xTF32 scheme); "tf32" takes the
-  /// heads only. Rows and columns past the edges load clamped indices and
-  /// skip their stores; k past K loads zeros.
+  /// batch), each warp 32 x 32 as 2 x 4 tiles of 16 x 8. Per step of 32 in
+  /// k the block copies its tiles of A (64 x 32) and B (32 x 64) into
+  /// shared memory (neighbouring threads reading neighbouring elements of
+  /// whichever dim is contiguous), between two barriers; then per 8 of
+  /// those, lane (g = lane / 4, t = lane % 4) reads the fragments that
+  /// mma.sync expects: A(g | g + 8, t | t + 4) of each 16-row tile, B(t |
+  /// t + 4, g) of each 8-column tile. With "3xtf32" each operand is split
+  /// into a tf32 head (its f32 bits with the low 13 cleared) and the tf32
+  /// of the rest, and three products (small x big, big x small, big x big)
+  /// keep f32 accuracy (the CUTLASS 3xTF32 scheme); "tf32" takes the heads
+  /// only. Rows and columns past the edges load clamped indices and skip
+  /// their stores; k past K loads zeros.
   LogicalResult outlineMmaContraction(Outliner &outliner, func::FuncOp host,
                                       linalg::LinalgOp op,
                                       const Contraction &c) {
@@ -817,9 +821,6 @@ struct LoomGpuOutlineKernels
             return v ? arith::AddIOp::create(bld, loc, x, cst(v)).getResult()
                      : x;
           };
-          auto clamp = [&](Value x, int64_t bound) -> Value {
-            return arith::MinUIOp::create(bld, loc, x, cst(bound - 1));
-          };
           Value block = arith::DivUIOp::create(bld, loc, linear, cst(kThreads));
           Value tid = arith::RemUIOp::create(bld, loc, linear, cst(kThreads));
           Value warp = arith::DivUIOp::create(bld, loc, tid, cst(kWarp));
@@ -832,121 +833,194 @@ struct LoomGpuOutlineKernels
           Value bi = arith::DivUIOp::create(bld, loc, rest, cst(blocksM));
           Value wm = arith::DivUIOp::create(bld, loc, warp, cst(kWarpsN));
           Value wn = arith::RemUIOp::create(bld, loc, warp, cst(kWarpsN));
-          // The warp's first row and column, and this lane's: + g.
-          Value mBase = arith::AddIOp::create(
-              bld, loc, arith::MulIOp::create(bld, loc, bm, cst(kBlockM)),
-              arith::MulIOp::create(bld, loc, wm, cst(kTilesM * kMmaM)));
-          Value nBase = arith::AddIOp::create(
-              bld, loc, arith::MulIOp::create(bld, loc, bn, cst(kBlockN)),
-              arith::MulIOp::create(bld, loc, wn, cst(kTilesN * kMmaN)));
-          Value m0 = arith::AddIOp::create(bld, loc, mBase, g);
-          Value n0 = arith::AddIOp::create(bld, loc, nBase, g);
-          // Rows i*16 + {0, 8} and columns j*8 (clamped for the loads).
-          SmallVector<Value> rows, cols;
-          for (int64_t i = 0; i < kTilesM; ++i)
-            for (int64_t h = 0; h < 2; ++h)
-              rows.push_back(clamp(add(m0, i * kMmaM + h * 8), M));
-          for (int64_t j = 0; j < kTilesN; ++j)
-            cols.push_back(clamp(add(n0, j * kMmaN), N));
-          auto indices = [&](AffineMap m, Value row, Value col, Value kk) {
-            return contractionIndices(m, c, bi, row, col, kk);
-          };
           Value A = map.lookup(a), B = map.lookup(b), C = map.lookup(out);
           FloatType f32 = bld.getF32Type();
           Type i32 = bld.getI32Type();
+          // The block's tiles of A (m x k) and B (k x n) in shared memory,
+          // rows padded so that a warp's fragment reads (lane g, t at row
+          // g, column t of A; row t, column g of B) hit 32 banks.
+          auto kernel = llvm::cast<gpu::GPUFuncOp>(
+              bld.getInsertionBlock()->getParentOp());
+          auto workgroup = gpu::AddressSpaceAttr::get(
+              bld.getContext(), gpu::AddressSpace::Workgroup);
+          Value tileA = kernel.addWorkgroupAttribution(
+              MemRefType::get({kBlockM, kMmaTileK + 4}, f32, AffineMap(),
+                              workgroup),
+              loc);
+          Value tileB = kernel.addWorkgroupAttribution(
+              MemRefType::get({kMmaTileK, kBlockN + 8}, f32, AffineMap(),
+                              workgroup),
+              loc);
+          // The block's first row and column of C; the warp's within the
+          // block.
+          Value m0Block = arith::MulIOp::create(bld, loc, bm, cst(kBlockM));
+          Value n0Block = arith::MulIOp::create(bld, loc, bn, cst(kBlockN));
+          Value wmRow =
+              arith::MulIOp::create(bld, loc, wm, cst(kTilesM * kMmaM));
+          Value wnCol =
+              arith::MulIOp::create(bld, loc, wn, cst(kTilesN * kMmaN));
+          // Which dim of A and of B is contiguous in memory: neighbouring
+          // threads copy neighbouring elements.
+          auto innermost = [&](AffineMap m) {
+            return int64_t(
+                llvm::cast<AffineDimExpr>(m.getResults().back()).getPosition());
+          };
+          bool aAlongK = innermost(mapA) == c.k;
+          bool bAlongN = innermost(mapB) == c.n;
           auto accType = VectorType::get({2, 2}, f32);
           Value zeroAcc = arith::ConstantOp::create(
               bld, loc, accType,
               DenseElementsAttr::get(accType, bld.getF32FloatAttr(0.0f)));
           SmallVector<Value> init(kTilesM * kTilesN, zeroAcc);
           auto loop = scf::ForOp::create(
-              bld, loc, cst(0), cst(K), cst(kMmaK), init,
+              bld, loc, cst(0), cst(K), cst(kMmaTileK), init,
               [&](OpBuilder &lb, Location l, Value k0, ValueRange acc) {
+                auto lc = [&](int64_t v) -> Value {
+                  return arith::ConstantIndexOp::create(lb, l, v);
+                };
                 Value zero =
                     arith::ConstantFloatOp::create(lb, l, f32, APFloat(0.0f));
-                // k0 + t and k0 + t + 4; past K: a clamped load, then 0.
-                SmallVector<Value> ks, kIn;
-                for (int64_t h = 0; h < 2; ++h) {
-                  Value kk = arith::AddIOp::create(lb, l, k0, t);
-                  if (h)
-                    kk = arith::AddIOp::create(
-                        lb, l, kk, arith::ConstantIndexOp::create(lb, l, 4));
-                  if (K % kMmaK) {
-                    kIn.push_back(arith::CmpIOp::create(
-                        lb, l, arith::CmpIPredicate::ult, kk,
-                        arith::ConstantIndexOp::create(lb, l, K)));
-                    kk = arith::MinUIOp::create(
-                        lb, l, kk,
-                        arith::ConstantIndexOp::create(lb, l, K - 1));
+                // The tiles of the last step are read: then overwrite them.
+                gpu::BarrierOp::create(lb, l);
+                // Element e = i * threads + tid of a tile [rows x cols]
+                // (cols fastest when `colsInner`), loaded from global
+                // memory (clamped; zero past K) into shared memory.
+                auto copy = [&](Value global, AffineMap m, Value shared,
+                                int64_t tileRows, int64_t tileCols,
+                                bool colsInner, bool rowsAreK) {
+                  for (int64_t i = 0; i < tileRows * tileCols / kThreads; ++i) {
+                    Value e =
+                        arith::AddIOp::create(lb, l, tid, lc(i * kThreads));
+                    Value r, q;
+                    if (colsInner) {
+                      r = arith::DivUIOp::create(lb, l, e, lc(tileCols));
+                      q = arith::RemUIOp::create(lb, l, e, lc(tileCols));
+                    } else {
+                      r = arith::RemUIOp::create(lb, l, e, lc(tileRows));
+                      q = arith::DivUIOp::create(lb, l, e, lc(tileRows));
+                    }
+                    // (m, k) for A's tile, (k, n) for B's.
+                    Value kk =
+                        arith::AddIOp::create(lb, l, k0, rowsAreK ? r : q);
+                    Value other = rowsAreK ? q : r;
+                    Value kIn;
+                    if (K % kMmaTileK) {
+                      kIn = arith::CmpIOp::create(
+                          lb, l, arith::CmpIPredicate::ult, kk, lc(K));
+                      kk = arith::MinUIOp::create(lb, l, kk, lc(K - 1));
+                    }
+                    Value v;
+                    if (rowsAreK) {
+                      Value col = arith::MinUIOp::create(
+                          lb, l, arith::AddIOp::create(lb, l, n0Block, other),
+                          lc(N - 1));
+                      v = memref::LoadOp::create(
+                          lb, l, global,
+                          contractionIndices(m, c, bi, Value(), col, kk));
+                    } else {
+                      Value row = arith::MinUIOp::create(
+                          lb, l, arith::AddIOp::create(lb, l, m0Block, other),
+                          lc(M - 1));
+                      v = memref::LoadOp::create(
+                          lb, l, global,
+                          contractionIndices(m, c, bi, row, Value(), kk));
+                    }
+                    if (kIn)
+                      v = arith::SelectOp::create(lb, l, kIn, v, zero);
+                    memref::StoreOp::create(lb, l, v, shared, ValueRange{r, q});
                   }
-                  ks.push_back(kk);
-                }
-                auto load = [&](Value buffer, AffineMap m, Value row, Value col,
-                                int64_t h) -> Value {
-                  Value v = memref::LoadOp::create(lb, l, buffer,
-                                                   indices(m, row, col, ks[h]));
-                  if (!kIn.empty())
-                    v = arith::SelectOp::create(lb, l, kIn[h], v, zero);
-                  return v;
                 };
+                copy(A, mapA, tileA, kBlockM, kMmaTileK, aAlongK, false);
+                copy(B, mapB, tileB, kMmaTileK, kBlockN, bAlongN, true);
+                gpu::BarrierOp::create(lb, l);
                 // tf32 head (low 13 bits cleared) and the tf32 of the rest.
                 Value mask = arith::ConstantIntOp::create(lb, l, i32,
                                                           int64_t(0xFFFFE000));
-                auto head = [&](Value x) -> Value {
-                  Value bits = arith::BitcastOp::create(lb, l, i32, x);
+                auto head = [&](OpBuilder &ib, Value x) -> Value {
+                  Value bits = arith::BitcastOp::create(ib, l, i32, x);
                   return arith::BitcastOp::create(
-                      lb, l, f32, arith::AndIOp::create(lb, l, bits, mask));
+                      ib, l, f32, arith::AndIOp::create(ib, l, bits, mask));
                 };
-                auto fragment = [&](ArrayRef<Value> values, bool big) {
+                auto fragment = [&](OpBuilder &ib, ArrayRef<Value> values,
+                                    bool big) {
                   SmallVector<Value> parts;
                   for (Value x : values) {
-                    Value h = head(x);
+                    Value h = head(ib, x);
                     parts.push_back(
-                        big ? h : head(arith::SubFOp::create(lb, l, x, h)));
+                        big ? h : head(ib, arith::SubFOp::create(ib, l, x, h)));
                   }
                   auto type = VectorType::get({int64_t(values.size()), 1}, f32);
-                  return vector::FromElementsOp::create(lb, l, type, parts)
+                  return vector::FromElementsOp::create(ib, l, type, parts)
                       .getResult();
                 };
-                SmallVector<Value> aBig, aSmall, bBig, bSmall;
-                for (int64_t i = 0; i < kTilesM; ++i) {
-                  Value lo = rows[2 * i], hi = rows[2 * i + 1];
-                  SmallVector<Value> v = {load(A, mapA, lo, Value(), 0),
-                                          load(A, mapA, hi, Value(), 0),
-                                          load(A, mapA, lo, Value(), 1),
-                                          load(A, mapA, hi, Value(), 1)};
-                  aBig.push_back(fragment(v, true));
-                  if (split)
-                    aSmall.push_back(fragment(v, false));
-                }
-                for (int64_t j = 0; j < kTilesN; ++j) {
-                  SmallVector<Value> v = {load(B, mapB, Value(), cols[j], 0),
-                                          load(B, mapB, Value(), cols[j], 1)};
-                  bBig.push_back(fragment(v, true));
-                  if (split)
-                    bSmall.push_back(fragment(v, false));
-                }
-                SmallVector<Value> next;
-                for (int64_t i = 0; i < kTilesM; ++i)
-                  for (int64_t j = 0; j < kTilesN; ++j) {
-                    Value sum = acc[i * kTilesN + j];
-                    auto mma = [&](Value x, Value y) {
-                      sum = nvgpu::MmaSyncOp::create(
-                                lb, l, x, y, sum,
-                                ArrayRef<int64_t>{kMmaM, kMmaN, kMmaK},
-                                /*tf32Enabled=*/true)
-                                .getResult();
-                    };
-                    if (split) {
-                      mma(aSmall[i], bBig[j]);
-                      mma(aBig[i], bSmall[j]);
-                    }
-                    mma(aBig[i], bBig[j]);
-                    next.push_back(sum);
-                  }
-                scf::YieldOp::create(lb, l, next);
+                auto steps = scf::ForOp::create(
+                    lb, l, lc(0), lc(kMmaTileK), lc(kMmaK), acc,
+                    [&](OpBuilder &ib, Location il, Value kk,
+                        ValueRange accIn) {
+                      auto ic = [&](int64_t v) -> Value {
+                        return arith::ConstantIndexOp::create(ib, il, v);
+                      };
+                      auto plus = [&](Value x, int64_t v) -> Value {
+                        return v ? arith::AddIOp::create(ib, il, x, ic(v))
+                                       .getResult()
+                                 : x;
+                      };
+                      Value kLo = arith::AddIOp::create(ib, il, kk, t);
+                      Value kHi = plus(kLo, 4);
+                      SmallVector<Value> aBig, aSmall, bBig, bSmall;
+                      for (int64_t i = 0; i < kTilesM; ++i) {
+                        Value lo = plus(arith::AddIOp::create(ib, il, wmRow, g),
+                                        i * kMmaM);
+                        Value hi = plus(lo, 8);
+                        SmallVector<Value> v;
+                        for (auto [row, col] : {std::pair(lo, kLo),
+                                                {hi, kLo},
+                                                {lo, kHi},
+                                                {hi, kHi}})
+                          v.push_back(memref::LoadOp::create(
+                              ib, il, tileA, ValueRange{row, col}));
+                        aBig.push_back(fragment(ib, v, true));
+                        if (split)
+                          aSmall.push_back(fragment(ib, v, false));
+                      }
+                      for (int64_t j = 0; j < kTilesN; ++j) {
+                        Value col = plus(
+                            arith::AddIOp::create(ib, il, wnCol, g), j * kMmaN);
+                        SmallVector<Value> v = {
+                            memref::LoadOp::create(ib, il, tileB,
+                                                   ValueRange{kLo, col}),
+                            memref::LoadOp::create(ib, il, tileB,
+                                                   ValueRange{kHi, col})};
+                        bBig.push_back(fragment(ib, v, true));
+                        if (split)
+                          bSmall.push_back(fragment(ib, v, false));
+                      }
+                      SmallVector<Value> next;
+                      for (int64_t i = 0; i < kTilesM; ++i)
+                        for (int64_t j = 0; j < kTilesN; ++j) {
+                          Value sum = accIn[i * kTilesN + j];
+                          auto mma = [&](Value x, Value y) {
+                            sum = nvgpu::MmaSyncOp::create(
+                                      ib, il, x, y, sum,
+                                      ArrayRef<int64_t>{kMmaM, kMmaN, kMmaK},
+                                      /*tf32Enabled=*/true)
+                                      .getResult();
+                          };
+                          if (split) {
+                            mma(aSmall[i], bBig[j]);
+                            mma(aBig[i], bSmall[j]);
+                          }
+                          mma(aBig[i], bBig[j]);
+                          next.push_back(sum);
+                        }
+                      scf::YieldOp::create(ib, il, next);
+                    });
+                scf::YieldOp::create(lb, l, steps.getResults());
               });
           // Accumulator (r, e) of a tile: row g + 8 r, column 2 t + e.
+          Value m0 = arith::AddIOp::create(
+              bld, loc, arith::AddIOp::create(bld, loc, m0Block, wmRow), g);
+          Value nBase = arith::AddIOp::create(bld, loc, n0Block, wnCol);
           Value t2 = arith::MulIOp::create(bld, loc, t, cst(2));
           for (int64_t i = 0; i < kTilesM; ++i)
             for (int64_t j = 0; j < kTilesN; ++j)
@@ -975,7 +1049,8 @@ struct LoomGpuOutlineKernels
                   Value v = vector::ExtractOp::create(
                       bld, loc, loop.getResult(i * kTilesN + j),
                       ArrayRef<int64_t>{r, e});
-                  SmallVector<Value> at = indices(mapC, row, col, Value());
+                  SmallVector<Value> at =
+                      contractionIndices(mapC, c, bi, row, col, Value());
                   Value old = memref::LoadOp::create(bld, loc, C, at);
                   memref::StoreOp::create(
                       bld, loc, arith::AddFOp::create(bld, loc, old, v), C, at);

@@ -121,18 +121,21 @@ constexpr llvm::StringLiteral kShuffleI32 = "loom_emu_shuffle_i32";
 constexpr llvm::StringLiteral kShuffleValid = "loom_emu_shuffle_valid";
 constexpr llvm::StringLiteral kMmaTf32 = "loom_emu_mma_m16n8k8_tf32";
 
-/// A synchronizing `kernel` as `func.func @name(args..., ids:
-/// memref<3xi64>)`: the code of ONE thread (block ids[0], thread ids[1] of
-/// ids[2]); barriers and shuffles call into the emulator's runtime.
-LogicalResult emulateThread(OpBuilder &b, gpu::GPUFuncOp kernel) {
+/// A synchronizing `kernel` (or one with shared memory) as `func.func
+/// @name(args..., shared..., ids: memref<3xi64>)`: the code of ONE thread
+/// (block ids[0], thread ids[1] of ids[2]); barriers, shuffles and matrix
+/// products call into the emulator's runtime.
+/// `sharedBytes` gets the size of each shared buffer it takes (after the
+/// kernel's arguments).
+LogicalResult emulateThread(OpBuilder &b, gpu::GPUFuncOp kernel,
+                            std::vector<int64_t> &sharedBytes) {
   Location loc = kernel.getLoc();
   if (!kernel.getBody().hasOneBlock())
     return kernel.emitOpError("has several blocks; the emulator runs "
                               "structured kernels");
-  if (kernel.getNumWorkgroupAttributions() ||
-      kernel.getNumPrivateAttributions())
-    return kernel.emitOpError("has memory attributions; the emulator does "
-                              "not provide shared memory yet");
+  if (kernel.getNumPrivateAttributions())
+    return kernel.emitOpError("has private memory attributions; the "
+                              "emulator provides shared memory only");
   MLIRContext *context = b.getContext();
   ModuleOp host = llvm::cast<ModuleOp>(b.getBlock()->getParentOp());
   Type i32 = b.getI32Type(), f32 = b.getF32Type();
@@ -152,7 +155,18 @@ LogicalResult emulateThread(OpBuilder &b, gpu::GPUFuncOp kernel) {
   declare(kMmaTf32,
           {f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, fragment}, {});
 
+  // Arguments: the kernel's, one buffer per workgroup attribution (shared
+  // by the block's threads), the ids.
   SmallVector<Type> types(kernel.getArgumentTypes());
+  for (BlockArgument shared : kernel.getWorkgroupAttributions()) {
+    auto type = llvm::cast<MemRefType>(shared.getType());
+    if (!type.hasStaticShape() || !type.getLayout().isIdentity())
+      return kernel.emitOpError("has shared memory of dynamic shape or "
+                                "layout; the emulator provides static buffers");
+    types.push_back(MemRefType::get(type.getShape(), type.getElementType()));
+    sharedBytes.push_back(type.getNumElements() *
+                          ((type.getElementTypeBitWidth() + 7) / 8));
+  }
   types.push_back(MemRefType::get({3}, b.getI64Type()));
   auto func = func::FuncOp::create(b, loc, kernel.getName(),
                                    b.getFunctionType(types, {}));
@@ -166,8 +180,10 @@ LogicalResult emulateThread(OpBuilder &b, gpu::GPUFuncOp kernel) {
     ids[i] = arith::IndexCastOp::create(fb, loc, fb.getIndexType(), v);
   }
   IRMapping map;
-  for (auto [from, to] :
-       llvm::zip(kernel.getArguments(), entry->getArguments()))
+  // (The body's block arguments: the kernel's arguments, then its
+  // attributions, in the order of `types`.)
+  for (auto [from, to] : llvm::zip(kernel.getBody().front().getArguments(),
+                                   entry->getArguments()))
     map.map(from, to);
   for (Operation &op : kernel.getBody().front().without_terminator())
     fb.clone(op, map);
@@ -493,10 +509,18 @@ loom_emu_shuffle_valid(int32_t offset, int32_t width, int32_t mode) {
 
 namespace {
 
-/// Runs `blocks` blocks of `threads` threads of the thread function `fn`.
+/// Runs `blocks` blocks of `threads` threads of the thread function `fn`,
+/// each block with its own shared buffers of `sharedBytes` (garbage at
+/// its start, as on a device).
 loom::Status runFibers(void (*fn)(void **), const std::vector<void *> &args,
-                       int64_t blocks, int64_t threads,
-                       const std::string &kernel) {
+                       const std::vector<int64_t> &sharedBytes, int64_t blocks,
+                       int64_t threads, const std::string &kernel) {
+  std::vector<std::vector<uint8_t>> shared;
+  std::vector<void *> withShared = args;
+  for (int64_t bytes : sharedBytes) {
+    shared.emplace_back(std::max<int64_t>(bytes, 4));
+    withShared.push_back(shared.back().data());
+  }
   BlockRun run;
   run.fn = fn;
   run.fibers.resize(threads);
@@ -516,12 +540,14 @@ loom::Status runFibers(void (*fn)(void **), const std::vector<void *> &args,
   for (int64_t block = 0; block < blocks && status.ok(); ++block) {
     run.arrived.assign(run.size.size(), 0);
     run.generation.assign(run.size.size(), 0);
+    for (std::vector<uint8_t> &buffer : shared)
+      std::fill(buffer.begin(), buffer.end(), 0xFF);
     for (int64_t t = 0; t < threads; ++t) {
       BlockRun::Fiber &f = run.fibers[t];
       f.ids[0] = block;
       f.ids[1] = t;
       f.ids[2] = threads;
-      f.storage = args;
+      f.storage = withShared;
       f.storage.push_back(f.ids);
       f.args.clear();
       for (void *&p : f.storage)
@@ -573,10 +599,11 @@ loom::e2e::GpuEmulator::create(ModuleOp module) {
   for (auto kernels : module.getOps<mlir::gpu::GPUModuleOp>())
     for (Operation &op : kernels.getBody()->getOperations()) {
       if (auto kernel = llvm::dyn_cast<mlir::gpu::GPUFuncOp>(op)) {
-        bool threaded = synchronizes(kernel);
-        if (threaded)
-          emulator->threaded.insert(kernel.getName().str());
-        if (failed(threaded ? emulateThread(b, kernel)
+        bool threaded =
+            synchronizes(kernel) || kernel.getNumWorkgroupAttributions() > 0;
+        if (failed(threaded ? emulateThread(
+                                  b, kernel,
+                                  emulator->threaded[kernel.getName().str()])
                             : emulateKernel(b, kernel)))
           return llvm::createStringError("cannot emulate: " + collected.text());
       } else if (llvm::isa<memref::GlobalOp>(op)) {
@@ -638,11 +665,12 @@ loom::Status loom::e2e::GpuEmulator::run(const std::string &name,
     if (launch.grid[1] != 1 || launch.grid[2] != 1 || launch.block[1] != 1 ||
         launch.block[2] != 1)
       return Status::error("the emulator runs 1-D launches only");
-    if (threaded.count(launch.kernel)) {
+    if (auto it = threaded.find(launch.kernel); it != threaded.end()) {
       auto fn = jit->packedFunction(launch.kernel);
       if (!fn)
         return Status::error(llvm::toString(fn.takeError()));
-      Status ran = runFibers(*fn, args, dims[0], dims[1], launch.kernel);
+      Status ran =
+          runFibers(*fn, args, it->second, dims[0], dims[1], launch.kernel);
       if (!ran.ok())
         return ran;
       continue;

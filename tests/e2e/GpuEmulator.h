@@ -6,10 +6,11 @@
 // the launch plans run as the CUDA runtime runs them: arguments copied into
 // separate buffers, a workspace of garbage bytes, launches at the plan's
 // addresses, outputs copied back. A kernel whose threads synchronize
-// (gpu.barrier, gpu.shuffle) is compiled as the code of one thread and run
-// as one fiber per thread of a block, switched at each barrier (a shuffle
-// is two barriers of its warp around an exchange of values). Shared memory
-// (workgroup attributions) is not provided yet.
+// (gpu.barrier, gpu.shuffle, nvgpu.mma.sync) or share memory is compiled
+// as the code of one thread and run as one fiber per thread of a block,
+// switched at each barrier (a shuffle or a warp's matrix product is two
+// barriers of its warp around an exchange of values); each block gets its
+// own shared buffers (workgroup attributions), garbage at its start.
 //
 //===----------------------------------------------------------------------===//
 
@@ -25,8 +26,8 @@
 
 #include "llvm/Support/Error.h"
 
+#include <map>
 #include <memory>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -47,8 +48,9 @@ public:
 private:
   gpu::Program plan;
   std::unique_ptr<JitModule> jit;
-  /// Kernels run as fibers (their threads synchronize).
-  std::set<std::string> threaded;
+  /// Kernels run as fibers (their threads synchronize), with the bytes of
+  /// each of their shared buffers.
+  std::map<std::string, std::vector<int64_t>> threaded;
 };
 
 } // namespace loom::e2e

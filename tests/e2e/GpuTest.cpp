@@ -27,6 +27,7 @@
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
 
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Program.h"
@@ -323,7 +324,8 @@ INSTANTIATE_TEST_SUITE_P(Examples, GpuEmulated, ::testing::ValuesIn(allCases()),
 /// The manifest round-trips.
 /// The emulator's fibers: a barrier orders the threads' global writes
 /// and reads; shuffles (xor, down, up, idx) read the right lane of the
-/// right warp of a 64-thread block, with `valid` false past the warp; a barrier
+/// right warp of a 64-thread block, with `valid` false past the warp; each
+/// block has its own shared memory; a barrier
 /// that some threads skip is reported, not hung on.
 TEST(GpuEmulator, BarriersAndShuffles) {
   static const char *source = R"mlir(
@@ -335,6 +337,14 @@ module attributes {gpu.container_module} {
     gpu.launch_func @k::@sync blocks in (%c2, %c1, %c1)
         threads in (%c64, %c1, %c1) args(%a : memref<128xi32>,
         %b : memref<128xi32>, %c : memref<256xf32>)
+    return
+  }
+  func.func @shared(%o: memref<128xf32>) {
+    %c1 = arith.constant 1 : index
+    %c2 = arith.constant 2 : index
+    %c64 = arith.constant 64 : index
+    gpu.launch_func @k::@shared blocks in (%c2, %c1, %c1)
+        threads in (%c64, %c1, %c1) args(%o : memref<128xf32>)
     return
   }
   func.func @hang(%a: memref<128xi32>) {
@@ -384,6 +394,28 @@ module attributes {gpu.container_module} {
       memref.store %sum2, %c[%row1] : memref<256xf32>
       gpu.return
     }
+    gpu.func @shared(%o: memref<128xf32>)
+        workgroup(%sm : memref<64xf32, #gpu.address_space<workgroup>>)
+        kernel {
+      %c1 = arith.constant 1 : index
+      %c64 = arith.constant 64 : index
+      %c1000 = arith.constant 1000 : index
+      %bid = gpu.block_id x
+      %tid = gpu.thread_id x
+      %k = arith.muli %bid, %c1000 : index
+      %id = arith.addi %k, %tid : index
+      %i = arith.index_cast %id : index to i32
+      %v = arith.sitofp %i : i32 to f32
+      memref.store %v, %sm[%tid] : memref<64xf32, #gpu.address_space<workgroup>>
+      gpu.barrier
+      %t1 = arith.addi %tid, %c1 : index
+      %next = arith.remui %t1, %c64 : index
+      %x = memref.load %sm[%next] : memref<64xf32, #gpu.address_space<workgroup>>
+      %base = arith.muli %bid, %c64 : index
+      %at = arith.addi %base, %tid : index
+      memref.store %x, %o[%at] : memref<128xf32>
+      gpu.return
+    }
     gpu.func @hang(%a: memref<128xi32>) kernel {
       %c8 = arith.constant 8 : index
       %tid = gpu.thread_id x
@@ -421,10 +453,140 @@ module attributes {gpu.container_module} {
     EXPECT_EQ(c[2 * t], x + d) << "thread " << t;
     EXPECT_EQ(c[2 * t + 1], u + s) << "thread " << t;
   }
+  // Shared memory: each block's own, read after the barrier.
+  std::vector<float> o(128, -1.0f);
+  ran = (*emulator)->run("shared", {o.data()});
+  ASSERT_TRUE(ran.ok()) << ran.message();
+  for (int t = 0; t < 128; ++t)
+    EXPECT_EQ(o[t], float((t / 64) * 1000 + (t % 64 + 1) % 64)) << t;
   Status hung = (*emulator)->run("hang", {a.data()});
   ASSERT_FALSE(hung.ok());
   EXPECT_NE(hung.message().find("barrier"), std::string::npos)
       << hung.message();
+}
+
+/// The tensor-core contraction kernels, emulated, against f64 sums on
+/// random operands (C filled with zeros first, as the pipeline's outputs
+/// are): plain, B transposed (x @ W^T), A transposed and batched, at sizes that
+/// leave partial blocks, warp tiles and k steps (70 x 20 x 40, 33 x 257 x 65,
+/// ...); 3xtf32 to f32 accuracy, tf32 to its 10-bit mantissa.
+TEST(GpuEmulator, TensorCoreContractions) {
+  struct Shape {
+    const char *name;
+    int64_t batch, m, k, n;
+    bool transA, transB;
+  };
+  const Shape shapes[] = {{"plain", 1, 70, 20, 40, false, false},
+                          {"odd", 1, 33, 257, 65, false, false},
+                          {"weight_t", 1, 48, 40, 72, false, true},
+                          {"lhs_t", 1, 65, 33, 16, true, false},
+                          {"batched", 3, 17, 24, 9 + 8, false, false}};
+  mlir::DialectRegistry registry;
+  registerCpuDialects(registry);
+  registerNvptxDialects(registry);
+  mlir::MLIRContext context(registry);
+  context.loadAllAvailableDialects();
+  registerNvptxPipeline();
+  for (const char *mode : {"3xtf32", "tf32"})
+    for (const Shape &sh : shapes) {
+      SCOPED_TRACE(std::string(mode) + " " + sh.name);
+      auto dims = [](std::vector<int64_t> d) {
+        std::string t = "memref<";
+        for (int64_t x : d)
+          t += std::to_string(x) + "x";
+        return t + "f32>";
+      };
+      std::vector<int64_t> aDims =
+          sh.transA ? std::vector{sh.k, sh.m} : std::vector{sh.m, sh.k};
+      std::vector<int64_t> bDims =
+          sh.transB ? std::vector{sh.n, sh.k} : std::vector{sh.k, sh.n};
+      std::vector<int64_t> cDims = {sh.m, sh.n};
+      std::string mapA = sh.transA ? "(k, m)" : "(m, k)";
+      std::string mapB = sh.transB ? "(n, k)" : "(k, n)";
+      std::string bdim, bidx;
+      if (sh.batch > 1) {
+        aDims.insert(aDims.begin(), sh.batch);
+        bDims.insert(bDims.begin(), sh.batch);
+        cDims.insert(cDims.begin(), sh.batch);
+        bdim = "b, ";
+        bidx = "parallel, ";
+        mapA = "(b, " + mapA.substr(1);
+        mapB = "(b, " + mapB.substr(1);
+      }
+      std::string source =
+          "func.func @f(%a: " + dims(aDims) + ", %b: " + dims(bDims) +
+          ", %c: " + dims(cDims) +
+          ") {\n  %zero = arith.constant 0.0 : f32\n  linalg.fill ins(%zero : "
+          "f32) outs(%c : " +
+          dims(cDims) + ")\n  linalg.generic {indexing_maps = [" +
+          "affine_map<(" + bdim + "m, n, k) -> " + mapA + ">, affine_map<(" +
+          bdim + "m, n, k) -> " + mapB + ">, affine_map<(" + bdim +
+          "m, n, k) -> (" + bdim + "m, n)>], iterator_types = [\"" +
+          (sh.batch > 1 ? std::string("parallel\", \"") : "") +
+          "parallel\", \"parallel\", \"reduction\"]} ins(%a, %b : " +
+          dims(aDims) + ", " + dims(bDims) + ") outs(%c : " + dims(cDims) +
+          ") {\n  ^bb0(%x: f32, %y: f32, %acc: f32):\n    %p = arith.mulf "
+          "%x, %y : f32\n    %s = arith.addf %acc, %p : f32\n    "
+          "linalg.yield %s : f32\n  }\n  return\n}\n";
+      auto module = mlir::parseSourceString<mlir::ModuleOp>(source, &context);
+      ASSERT_TRUE(module) << source;
+      mlir::PassManager pm(&context);
+      ASSERT_TRUE(mlir::succeeded(mlir::parsePassPipeline(
+          std::string("loom-gpu-outline-kernels{tensor-cores=") + mode +
+              "},canonicalize,cse",
+          pm)));
+      ASSERT_TRUE(mlir::succeeded(pm.run(*module)));
+      std::string text;
+      llvm::raw_string_ostream os(text);
+      module->print(os);
+      ASSERT_NE(text.find("nvgpu.mma.sync"), std::string::npos) << text;
+      auto emulator = GpuEmulator::create(*module);
+      ASSERT_TRUE(bool(emulator)) << llvm::toString(emulator.takeError());
+      std::mt19937 rng(5);
+      std::normal_distribution<float> normal(0.0f, 1.0f);
+      auto numel = [](const std::vector<int64_t> &d) {
+        int64_t n = 1;
+        for (int64_t x : d)
+          n *= x;
+        return n;
+      };
+      std::vector<float> a(numel(aDims)), b(numel(bDims)), c(numel(cDims));
+      for (float &x : a)
+        x = normal(rng);
+      for (float &x : b)
+        x = normal(rng);
+      for (float &x : c)
+        x = normal(rng);
+      Status ran = (*emulator)->run("f", {a.data(), b.data(), c.data()});
+      ASSERT_TRUE(ran.ok()) << ran.message();
+      double worst = 0, scale = 0;
+      for (int64_t bi = 0; bi < sh.batch; ++bi)
+        for (int64_t i = 0; i < sh.m; ++i)
+          for (int64_t j = 0; j < sh.n; ++j) {
+            int64_t at = (bi * sh.m + i) * sh.n + j;
+            double sum = 0;
+            for (int64_t p = 0; p < sh.k; ++p) {
+              float x = sh.transA ? a[(bi * sh.k + p) * sh.m + i]
+                                  : a[(bi * sh.m + i) * sh.k + p];
+              float y = sh.transB ? b[(bi * sh.n + j) * sh.k + p]
+                                  : b[(bi * sh.k + p) * sh.n + j];
+              sum += double(x) * y;
+            }
+            ASSERT_TRUE(std::isfinite(c[at])) << at;
+            worst = std::max(worst, std::abs(sum - c[at]));
+            scale = std::max(scale, std::abs(sum));
+          }
+      // f32 sums of k products: ~1e-6 of the scale; tf32 (10 bits):
+      // ~1e-3.
+      std::printf("[tensor-cores] %-7s %-9s max |gpu - f64| %.2e (scale "
+                  "%.2e)\n",
+                  mode, sh.name, worst, scale);
+      double tolerance = std::string(mode) == "tf32" ? 4e-3 : 5e-6;
+      EXPECT_LE(worst, tolerance * scale)
+          << "max |gpu - f64| " << worst << ", scale " << scale;
+      if (std::string(mode) == "tf32")
+        EXPECT_GT(worst, 1e-5 * scale) << "tf32 rounding not emulated";
+    }
 }
 
 TEST(GpuManifest, RoundTrips) {
