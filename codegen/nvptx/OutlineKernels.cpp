@@ -370,9 +370,10 @@ LogicalResult Outliner::outline(func::FuncOp host, ArrayRef<Operation *> ops,
   if (failed(build(kb, map, linear)))
     return failure();
 
-  // Which arguments the kernel writes: what the host copies back.
+  // Which arguments the kernel writes: what the host copies back. (The
+  // entry block's arguments after them are its shared memory.)
   SmallVector<bool> writes;
-  for (BlockArgument arg : entry.getArguments())
+  for (BlockArgument arg : entry.getArguments().take_front(argTypes.size()))
     writes.push_back(mayWrite(arg));
 
   // The same code was outlined before (another layer): launch that kernel.
@@ -512,6 +513,9 @@ struct RowReduction {
 /// Shortest reduced loop that a warp takes (below, a thread per output).
 constexpr int64_t kMinWarpReduction = 64;
 constexpr int64_t kWarp = 32;
+/// Fewer rows than this, each at least kLongRow long, take a block of
+/// kRowBlock threads per row.
+constexpr int64_t kFewRows = 1024, kLongRow = 4096, kRowBlock = 256;
 
 std::optional<RowReduction> matchRowReduction(linalg::LinalgOp op) {
   if (!op.hasPureBufferSemantics() || op.getNumDpsInits() != 1 ||
@@ -1152,7 +1156,9 @@ struct LoomGpuOutlineKernels
   /// partials (every lane ends with the total), and lane 0 combines it
   /// with the output's value. Warps past the last output read the last
   /// one's inputs and store nothing, so that every lane of a warp reaches
-  /// the shuffles.
+  /// the shuffles. Few long rows take a block (256 threads) each: thread
+  /// l from r = l step 256, the warps' totals through shared memory and a
+  /// barrier, then three more shuffles over the 8 of them.
   LogicalResult outlineRowReduction(Outliner &outliner, func::FuncOp host,
                                     linalg::LinalgOp op,
                                     const RowReduction &red) {
@@ -1164,10 +1170,14 @@ struct LoomGpuOutlineKernels
       return outliner.outline(
           host, {op.getOperation()}, "reduce", 0,
           [](OpBuilder &, IRMapping &, Value) { return success(); });
-    int64_t warpsPerBlock =
-        std::max<int64_t>(1, std::min(blockSize / kWarp, rows));
-    int64_t blocks = (rows + warpsPerBlock - 1) / warpsPerBlock;
-    int64_t points = blocks * warpsPerBlock * kWarp;
+    // Few long rows: a block per row (a warp each would leave the GPU
+    // idle: GPT-2's 256 rows of 50257 logits).
+    bool perBlock = rows < kFewRows && length >= kLongRow;
+    int64_t rowThreads = perBlock ? kRowBlock : kWarp;
+    int64_t rowsPerBlock =
+        perBlock ? 1 : std::max<int64_t>(1, std::min(blockSize / kWarp, rows));
+    int64_t blocks = (rows + rowsPerBlock - 1) / rowsPerBlock;
+    int64_t points = blocks * rowsPerBlock * rowThreads;
     Block &body = op->getRegion(0).front();
     unsigned reduced = unsigned(red.sizes.size() - 1);
     return outliner.outline(
@@ -1177,8 +1187,9 @@ struct LoomGpuOutlineKernels
           auto cst = [&](int64_t v) -> Value {
             return arith::ConstantIndexOp::create(b, loc, v);
           };
-          Value warp = arith::DivUIOp::create(b, loc, linear, cst(kWarp));
-          Value lane = arith::RemUIOp::create(b, loc, linear, cst(kWarp));
+          // The row's index (warp or block) and the thread's in the row.
+          Value warp = arith::DivUIOp::create(b, loc, linear, cst(rowThreads));
+          Value lane = arith::RemUIOp::create(b, loc, linear, cst(rowThreads));
           Value row = arith::MinUIOp::create(b, loc, warp, cst(rows - 1));
           SmallVector<Value> ivs = delinearize(b, loc, row, ranges);
           if (ranges.empty())
@@ -1195,7 +1206,7 @@ struct LoomGpuOutlineKernels
           Value neutral = arith::ConstantOp::create(b, loc, red.neutral);
           BlockArgument outArg = body.getArguments().back();
           auto loop = scf::ForOp::create(
-              b, loc, lane, cst(length), cst(kWarp), ValueRange{neutral},
+              b, loc, lane, cst(length), cst(rowThreads), ValueRange{neutral},
               [&](OpBuilder &lb, Location l, Value r, ValueRange acc) {
                 IRMapping inner = map;
                 for (OpOperand *input : op.getDpsInputOperands())
@@ -1226,11 +1237,46 @@ struct LoomGpuOutlineKernels
             m.map(other, c);
             return b.clone(*red.combiner, m)->getResult(0);
           };
-          Value total = loop.getResult(0);
-          for (int32_t offset = kWarp / 2; offset > 0; offset /= 2) {
-            auto shuffle = gpu::ShuffleOp::create(
-                b, loc, total, offset, int32_t(kWarp), gpu::ShuffleMode::XOR);
-            total = combine(total, shuffle.getShuffleResult());
+          // Every lane of a warp gets the warp's total.
+          auto butterfly = [&](Value v, int32_t lanes) {
+            for (int32_t offset = lanes / 2; offset > 0; offset /= 2) {
+              auto shuffle = gpu::ShuffleOp::create(
+                  b, loc, v, offset, int32_t(kWarp), gpu::ShuffleMode::XOR);
+              v = combine(v, shuffle.getShuffleResult());
+            }
+            return v;
+          };
+          Value total = butterfly(loop.getResult(0), kWarp);
+          if (perBlock) {
+            // The warps' totals through shared memory, then combined by
+            // every warp alike (lanes past them take the neutral element).
+            constexpr int64_t warps = kRowBlock / kWarp;
+            auto kernel = llvm::cast<gpu::GPUFuncOp>(
+                b.getInsertionBlock()->getParentOp());
+            Value partials = kernel.addWorkgroupAttribution(
+                MemRefType::get(
+                    {warps}, total.getType(), AffineMap(),
+                    gpu::AddressSpaceAttr::get(b.getContext(),
+                                               gpu::AddressSpace::Workgroup)),
+                loc);
+            Value w = arith::DivUIOp::create(b, loc, lane, cst(kWarp));
+            Value wl = arith::RemUIOp::create(b, loc, lane, cst(kWarp));
+            Value leader = arith::CmpIOp::create(
+                b, loc, arith::CmpIPredicate::eq, wl, cst(0));
+            auto write = scf::IfOp::create(b, loc, leader, /*withElse=*/false);
+            {
+              OpBuilder::InsertionGuard guard(b);
+              b.setInsertionPoint(write.thenBlock()->getTerminator());
+              memref::StoreOp::create(b, loc, total, partials, ValueRange{w});
+            }
+            gpu::BarrierOp::create(b, loc);
+            Value p = memref::LoadOp::create(
+                b, loc, partials,
+                ValueRange{arith::MinUIOp::create(b, loc, wl, cst(warps - 1))});
+            Value some = arith::CmpIOp::create(
+                b, loc, arith::CmpIPredicate::ult, wl, cst(warps));
+            total = butterfly(arith::SelectOp::create(b, loc, some, p, neutral),
+                              warps);
           }
           Value first = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
                                               lane, cst(0));
@@ -1248,7 +1294,7 @@ struct LoomGpuOutlineKernels
           memref::StoreOp::create(b, loc, combine(old, total), output, at);
           return success();
         },
-        warpsPerBlock *kWarp);
+        rowsPerBlock *rowThreads);
   }
 
   LogicalResult outlineCopy(Outliner &outliner, func::FuncOp host,

@@ -71,7 +71,9 @@ def LoomGpuOutlineKernels
       folds r = l, l + 32, ... into a partial, five `gpu.shuffle xor`
       combine the warp's partials, lane 0 folds the total into the
       output. Warps past the last output read its inputs and store
-      nothing (every lane reaches the shuffles);
+      nothing (every lane reaches the shuffles). Fewer than 1024 rows of at
+      least 4096 take a block of 256 threads each: the warps' totals meet
+      in shared memory after a barrier, three more shuffles combine them;
     - every other linalg op is first rewritten to loops: an `scf.parallel`
       nest (one thread per point of its linearized iteration space,
       `block-size` threads per block, the last dimension fastest so that

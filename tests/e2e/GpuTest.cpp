@@ -322,6 +322,25 @@ INSTANTIATE_TEST_SUITE_P(Examples, GpuEmulated, ::testing::ValuesIn(allCases()),
                          [](const auto &info) { return caseName(info.param); });
 
 /// The manifest round-trips.
+/// A context with the CPU's and the NVPTX pipeline's dialects and passes.
+std::unique_ptr<mlir::MLIRContext> gpuContext() {
+  mlir::DialectRegistry registry;
+  registerCpuDialects(registry);
+  registerNvptxDialects(registry);
+  auto context = std::make_unique<mlir::MLIRContext>(registry);
+  context->loadAllAvailableDialects();
+  registerNvptxPipeline();
+  return context;
+}
+
+/// `memref<AxBx...xf32>`.
+std::string f32Memref(llvm::ArrayRef<int64_t> dims) {
+  std::string t = "memref<";
+  for (int64_t d : dims)
+    t += std::to_string(d) + "x";
+  return t + "f32>";
+}
+
 /// The emulator's fibers: a barrier orders the threads' global writes
 /// and reads; shuffles (xor, down, up, idx) read the right lane of the
 /// right warp of a 64-thread block, with `valid` false past the warp; each
@@ -428,11 +447,8 @@ module attributes {gpu.container_module} {
   }
 }
 )mlir";
-  mlir::DialectRegistry registry;
-  registerCpuDialects(registry);
-  registerNvptxDialects(registry);
-  mlir::MLIRContext context(registry);
-  context.loadAllAvailableDialects();
+  std::unique_ptr<mlir::MLIRContext> owned = gpuContext();
+  mlir::MLIRContext &context = *owned;
   auto module = mlir::parseSourceString<mlir::ModuleOp>(source, &context);
   ASSERT_TRUE(module);
   auto emulator = GpuEmulator::create(*module);
@@ -481,21 +497,11 @@ TEST(GpuEmulator, TensorCoreContractions) {
                           {"weight_t", 1, 48, 40, 72, false, true},
                           {"lhs_t", 1, 65, 33, 16, true, false},
                           {"batched", 3, 17, 24, 9 + 8, false, false}};
-  mlir::DialectRegistry registry;
-  registerCpuDialects(registry);
-  registerNvptxDialects(registry);
-  mlir::MLIRContext context(registry);
-  context.loadAllAvailableDialects();
-  registerNvptxPipeline();
+  std::unique_ptr<mlir::MLIRContext> owned = gpuContext();
+  mlir::MLIRContext &context = *owned;
   for (const char *mode : {"3xtf32", "tf32"})
     for (const Shape &sh : shapes) {
       SCOPED_TRACE(std::string(mode) + " " + sh.name);
-      auto dims = [](std::vector<int64_t> d) {
-        std::string t = "memref<";
-        for (int64_t x : d)
-          t += std::to_string(x) + "x";
-        return t + "f32>";
-      };
       std::vector<int64_t> aDims =
           sh.transA ? std::vector{sh.k, sh.m} : std::vector{sh.m, sh.k};
       std::vector<int64_t> bDims =
@@ -514,17 +520,18 @@ TEST(GpuEmulator, TensorCoreContractions) {
         mapB = "(b, " + mapB.substr(1);
       }
       std::string source =
-          "func.func @f(%a: " + dims(aDims) + ", %b: " + dims(bDims) +
-          ", %c: " + dims(cDims) +
+          "func.func @f(%a: " + f32Memref(aDims) + ", %b: " + f32Memref(bDims) +
+          ", %c: " + f32Memref(cDims) +
           ") {\n  %zero = arith.constant 0.0 : f32\n  linalg.fill ins(%zero : "
           "f32) outs(%c : " +
-          dims(cDims) + ")\n  linalg.generic {indexing_maps = [" +
+          f32Memref(cDims) + ")\n  linalg.generic {indexing_maps = [" +
           "affine_map<(" + bdim + "m, n, k) -> " + mapA + ">, affine_map<(" +
           bdim + "m, n, k) -> " + mapB + ">, affine_map<(" + bdim +
           "m, n, k) -> (" + bdim + "m, n)>], iterator_types = [\"" +
           (sh.batch > 1 ? std::string("parallel\", \"") : "") +
           "parallel\", \"parallel\", \"reduction\"]} ins(%a, %b : " +
-          dims(aDims) + ", " + dims(bDims) + ") outs(%c : " + dims(cDims) +
+          f32Memref(aDims) + ", " + f32Memref(bDims) +
+          ") outs(%c : " + f32Memref(cDims) +
           ") {\n  ^bb0(%x: f32, %y: f32, %acc: f32):\n    %p = arith.mulf "
           "%x, %y : f32\n    %s = arith.addf %acc, %p : f32\n    "
           "linalg.yield %s : f32\n  }\n  return\n}\n";
@@ -587,6 +594,85 @@ TEST(GpuEmulator, TensorCoreContractions) {
       if (std::string(mode) == "tf32")
         EXPECT_GT(worst, 1e-5 * scale) << "tf32 rounding not emulated";
     }
+}
+
+/// Row reductions, emulated, against f64 on random rows: a warp per row
+/// (100 x 300 sums), a block per row for few long rows (3 x 5000 sums,
+/// 2 x 3 x 4100 maxima of x * 2), lanes and warps past the row's end
+/// combining the neutral element.
+TEST(GpuEmulator, RowReductions) {
+  struct Shape {
+    const char *name;
+    std::vector<int64_t> dims; // the last one reduced
+    bool max, perBlock;
+  };
+  const Shape shapes[] = {{"warp_sums", {100, 300}, false, false},
+                          {"block_sums", {3, 5000}, false, true},
+                          {"block_max", {2, 3, 4100}, true, true}};
+  std::unique_ptr<mlir::MLIRContext> owned = gpuContext();
+  mlir::MLIRContext &context = *owned;
+  for (const Shape &sh : shapes) {
+    SCOPED_TRACE(sh.name);
+    llvm::ArrayRef<int64_t> all(sh.dims), rows = all.drop_back();
+    std::string dimsIn, dimsOut, iterators;
+    for (size_t i = 0; i < all.size(); ++i) {
+      std::string d = "d" + std::to_string(i);
+      dimsIn += (i ? ", " : "") + d;
+      if (i + 1 < all.size())
+        dimsOut += (i ? ", " : "") + d;
+      iterators += std::string(i ? ", " : "") +
+                   (i + 1 < all.size() ? "\"parallel\"" : "\"reduction\"");
+    }
+    std::string init = sh.max ? "0xFF800000" : "0.0";
+    std::string source =
+        "func.func @f(%x: " + f32Memref(all) + ", %y: " + f32Memref(rows) +
+        ") {\n  %init = arith.constant " + init +
+        " : f32\n  %two = arith.constant 2.0 : f32\n  linalg.fill ins(%init : "
+        "f32) outs(%y : " +
+        f32Memref(rows) + ")\n  linalg.generic {indexing_maps = [affine_map<(" +
+        dimsIn + ") -> (" + dimsIn + ")>, affine_map<(" + dimsIn + ") -> (" +
+        dimsOut + ")>], iterator_types = [" + iterators +
+        "]} ins(%x : " + f32Memref(all) + ") outs(%y : " + f32Memref(rows) +
+        ") {\n  ^bb0(%v: f32, %acc: f32):\n    %d = arith.mulf %v, %two : "
+        "f32\n    %r = " +
+        (sh.max ? "arith.maximumf" : "arith.addf") +
+        " %acc, %d : f32\n    linalg.yield %r : f32\n  }\n  return\n}\n";
+    auto module = mlir::parseSourceString<mlir::ModuleOp>(source, &context);
+    ASSERT_TRUE(module) << source;
+    mlir::PassManager pm(&context);
+    ASSERT_TRUE(mlir::succeeded(mlir::parsePassPipeline(
+        "loom-gpu-outline-kernels,canonicalize,cse", pm)));
+    ASSERT_TRUE(mlir::succeeded(pm.run(*module)));
+    std::string text;
+    llvm::raw_string_ostream os(text);
+    module->print(os);
+    ASSERT_NE(text.find("gpu.shuffle"), std::string::npos) << text;
+    EXPECT_EQ(text.find("gpu.barrier") != std::string::npos, sh.perBlock)
+        << text;
+    auto emulator = GpuEmulator::create(*module);
+    ASSERT_TRUE(bool(emulator)) << llvm::toString(emulator.takeError());
+    int64_t length = all.back(), count = 1;
+    for (int64_t r : rows)
+      count *= r;
+    std::mt19937 rng(9);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    std::vector<float> x(count * length), y(count, -7.0f);
+    for (float &v : x)
+      v = normal(rng);
+    Status ran = (*emulator)->run("f", {x.data(), y.data()});
+    ASSERT_TRUE(ran.ok()) << ran.message();
+    for (int64_t i = 0; i < count; ++i) {
+      double expected = sh.max ? -INFINITY : 0.0, magnitude = 0;
+      for (int64_t r = 0; r < length; ++r) {
+        double v = 2.0 * x[i * length + r];
+        expected = sh.max ? std::max(expected, v) : expected + v;
+        magnitude += std::abs(v);
+      }
+      // A max is exact; a sum of n in f32 within ~n ulp of its terms.
+      EXPECT_NEAR(y[i], expected, sh.max ? 0.0 : 1e-6 * magnitude)
+          << "row " << i;
+    }
+  }
 }
 
 TEST(GpuManifest, RoundTrips) {

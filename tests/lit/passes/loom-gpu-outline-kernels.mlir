@@ -240,3 +240,46 @@ func.func @mma(%a: memref<70x40xf32>, %b: memref<40x40xf32>, %c: memref<70x40xf3
   linalg.matmul ins(%a, %b : memref<70x40xf32>, memref<40x40xf32>) outs(%c : memref<70x40xf32>)
   return
 }
+
+// -----
+
+// Tests that few long rows (3 of 5000) take a block of 256 threads each:
+// thread l folds r = l, l + 256, ...; five shuffles make each warp's total,
+// lane 0 of each warp stores it to shared memory (8 floats), a barrier,
+// then every warp reads the 8 totals (lanes past them the neutral element)
+// and three shuffles (4, 2, 1) combine them; thread 0 of a block inside
+// the rows folds the total into the output. The shared buffer is not an
+// argument the launch writes.
+// CHECK-LABEL: func.func @long_rows
+// CHECK: gpu.launch_func @loom_kernels::@long_rows_0_reduce blocks in (%c3, %{{.*}}, %{{.*}}) threads in (%c256, %{{.*}}, %{{.*}}) args({{.*}}) {loom.arg_offsets = array<i64: 0, 0>, loom.writes = array<i1: false, true>}
+// CHECK: gpu.func @long_rows_0_reduce(%[[X:.*]]: memref<3x5000xf32>, %[[S:.*]]: memref<3xf32>) workgroup(%[[P:.*]] : memref<8xf32, #gpu.address_space<workgroup>>)
+// CHECK: %[[ROW:.*]] = arith.divui %{{.*}}, %c256
+// CHECK: %[[L:.*]] = arith.remui %{{.*}}, %c256
+// CHECK: scf.for %{{.*}} = %[[L]] to %c5000 step %c256
+// CHECK-COUNT-5: gpu.shuffle  xor
+// CHECK: %[[W:.*]] = arith.divui %[[L]], %c32
+// CHECK: %[[WL:.*]] = arith.remui %[[L]], %c32
+// CHECK: %[[LEAD:.*]] = arith.cmpi eq, %[[WL]], %c0
+// CHECK: scf.if %[[LEAD]]
+// CHECK-NEXT: memref.store %{{.*}}, %[[P]][%[[W]]]
+// CHECK: gpu.barrier
+// CHECK: memref.load %[[P]]
+// CHECK: %[[SOME:.*]] = arith.cmpi ult, %[[WL]], %c8
+// CHECK: arith.select %[[SOME]]
+// CHECK: gpu.shuffle  xor %{{.*}}, %c4_i32, %c32_i32
+// CHECK: gpu.shuffle  xor %{{.*}}, %c2_i32, %c32_i32
+// CHECK: gpu.shuffle  xor %{{.*}}, %c1_i32, %c32_i32
+// CHECK-NOT: gpu.shuffle
+// CHECK: scf.if
+// CHECK: memref.store %{{.*}}, %[[S]]
+#long_rows = affine_map<(i, r) -> (i, r)>
+#long_row = affine_map<(i, r) -> (i)>
+func.func @long_rows(%x: memref<3x5000xf32>, %s: memref<3xf32>) {
+  linalg.generic {indexing_maps = [#long_rows, #long_row], iterator_types = ["parallel", "reduction"]}
+      ins(%x : memref<3x5000xf32>) outs(%s : memref<3xf32>) {
+  ^bb0(%v: f32, %acc: f32):
+    %r = arith.addf %acc, %v : f32
+    linalg.yield %r : f32
+  }
+  return
+}
