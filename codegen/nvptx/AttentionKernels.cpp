@@ -11,6 +11,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -117,16 +118,6 @@ public:
           b, loc, xc, load(buffer, at(prefix, row, idx(int64_t(c)))), acc);
     return acc;
   }
-  /// acc[c] + w * buffer[prefix, row, c] for every c, unrolled.
-  SmallVector<Value> axpyRow(ValueRange acc, Value w, Value buffer,
-                             ValueRange prefix, Value row) {
-    SmallVector<Value> out;
-    for (auto [c, a] : llvm::enumerate(acc))
-      out.push_back(math::FmaOp::create(
-          b, loc, w, load(buffer, at(prefix, row, idx(int64_t(c)))), a));
-    return out;
-  }
-
   /// scale * q[i] . k[j] (q[i] from `qRow` when it holds it).
   Value score(ValueRange prefix, Value i, Value j, ArrayRef<Value> qRow = {}) {
     Value product =
@@ -144,6 +135,17 @@ public:
     SmallVector<Value> where = at(prefix, row, c);
     Value old = load(buffer, where);
     memref::StoreOp::create(b, loc, update(c, old), buffer, where);
+  }
+
+  /// m + log(l) where l > 0, else 0 (a query that attends no key: the
+  /// op's definition).
+  Value lseOf(Value m, Value l) {
+    Value positive =
+        arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, l, f32(0.0));
+    return arith::SelectOp::create(
+        b, loc, positive,
+        arith::AddFOp::create(b, loc, m, math::LogOp::create(b, loc, l)),
+        f32(0.0));
   }
 
   /// 1 / l where l > 0, else 0 (a query that attends no key gets zeros).
@@ -281,40 +283,471 @@ std::pair<Value, Value> newBuffer(OpBuilder &b, Location loc, Type type) {
 /// thread without spills); longer rows are updated in memory.
 constexpr int64_t kRegisterRow = 64;
 
-/// The forward with query i's q row and output row in registers.
-void forwardInRegisters(RowBuilder &r, Value v, Value out, int64_t dv) {
+/// The block-tiled kernels: keys per shared-memory tile, the most queries
+/// (threads) per block, and scores per step of the online softmax.
+constexpr int64_t kKeyTile = 64, kQueryTile = 64, kScoreChunk = 16;
+
+/// Threads per block for one row each of `rows`: `most`, or 16 or 32 for
+/// short sequences.
+int64_t blockThreads(int64_t rows, int64_t most) {
+  return rows >= most ? most : 32;
+}
+/// Rows per staged tile: `most`, fewer (whole chunks) for short sequences.
+int64_t stagedRows(int64_t rows, int64_t most) {
+  return std::min(most, (rows + kScoreChunk - 1) / kScoreChunk * kScoreChunk);
+}
+
+/// A block-tiled loop: an scf.parallel over the batch dims, the blocks of
+/// `threads` rows each and the block's threads (`loom.block_threads`),
+/// with the builder inside its body.
+struct BlockLoop {
+  SmallVector<Value> prefix;
+  /// The thread's index in the block, the block's first row, the thread's
+  /// row (maybe past the end) and that row clamped to the last, the
+  /// block's last row (clamped).
+  Value tid, first, row, clamped, last;
+  /// Which of `parts` slices of the columns the block computes.
+  Value part;
+  int64_t threads;
+
+  BlockLoop(RowBuilder &r, int64_t rows, int64_t threads, int64_t parts = 1)
+      : threads(threads) {
+    OpBuilder &b = r.b;
+    Location loc = r.loc;
+    int64_t blocks = (rows + threads - 1) / threads;
+    // Dims of one iteration are left out: canonicalization would rebuild
+    // the loop without its attribute.
+    SmallVector<Value> lbs, ubs, steps;
+    SmallVector<int64_t> sizes(r.batch);
+    sizes.push_back(parts);
+    sizes.push_back(blocks);
+    for (int64_t n : sizes)
+      if (n > 1) {
+        lbs.push_back(r.idx(0));
+        ubs.push_back(r.idx(n));
+        steps.push_back(r.idx(1));
+      }
+    lbs.push_back(r.idx(0));
+    ubs.push_back(r.idx(threads));
+    steps.push_back(r.idx(1));
+    auto loop = scf::ParallelOp::create(b, loc, lbs, ubs, steps);
+    loop->setAttr(loom::nvptx::kBlockThreadsAttr, b.getI64IntegerAttr(threads));
+    b.setInsertionPoint(loop.getBody()->getTerminator());
+    SmallVector<Value> ivs(loop.getInductionVars());
+    unsigned next = 0;
+    for (int64_t n : r.batch)
+      prefix.push_back(n > 1 ? ivs[next++] : r.idx(0));
+    part = parts > 1 ? ivs[next++] : r.idx(0);
+    Value block = blocks > 1 ? ivs[next++] : r.idx(0);
+    tid = ivs.back();
+    first = arith::MulIOp::create(b, loc, block, r.idx(threads));
+    row = arith::AddIOp::create(b, loc, first, tid);
+    clamped = arith::MinUIOp::create(b, loc, row, r.idx(rows - 1));
+    last = arith::MinUIOp::create(
+        b, loc, arith::AddIOp::create(b, loc, first, r.idx(threads - 1)),
+        r.idx(rows - 1));
+  }
+
+  /// A buffer of the block's shared memory.
+  Value shared(RowBuilder &r, ArrayRef<int64_t> shape) {
+    auto workgroup = gpu::AddressSpaceAttr::get(r.b.getContext(),
+                                                gpu::AddressSpace::Workgroup);
+    return memref::AllocaOp::create(
+        r.b, r.loc,
+        MemRefType::get(shape, r.b.getF32Type(), AffineMap(), workgroup));
+  }
+
+  /// Rows [r0, r0 + tileRows) of `global` (clamped to `limit` - 1; `cols`
+  /// 0: a [..., T] buffer of one value per row) into `tile`, times `scale`
+  /// if given; neighbouring threads copy neighbouring elements, and
+  /// elements past the tile are clamped to its last (the same value stored
+  /// twice).
+  void stage(RowBuilder &r, Value global, Value tile, int64_t tileRows,
+             int64_t cols, Value r0, int64_t limit, Value scale = Value()) {
+    OpBuilder &b = r.b;
+    Location loc = r.loc;
+    int64_t width = std::max<int64_t>(cols, 1);
+    int64_t elements = tileRows * width;
+    for (int64_t e = 0; e < (elements + threads - 1) / threads; ++e) {
+      Value linear = arith::AddIOp::create(b, loc, tid, r.idx(e * threads));
+      if ((e + 1) * threads > elements)
+        linear = arith::MinUIOp::create(b, loc, linear, r.idx(elements - 1));
+      Value tileRow = arith::DivUIOp::create(b, loc, linear, r.idx(width));
+      Value col = arith::RemUIOp::create(b, loc, linear, r.idx(width));
+      Value at = arith::MinUIOp::create(
+          b, loc, arith::AddIOp::create(b, loc, r0, tileRow), r.idx(limit - 1));
+      Value x = memref::LoadOp::create(b, loc, global,
+                                       r.at(prefix, at, cols ? col : Value()));
+      if (scale)
+        x = arith::MulFOp::create(b, loc, x, scale);
+      SmallVector<Value> where = {tileRow};
+      if (cols)
+        where.push_back(col);
+      memref::StoreOp::create(b, loc, x, tile, where);
+    }
+  }
+};
+
+/// An scf.for from `lb` to `ub` carrying `init`, with the builder in its
+/// body (the caller yields).
+scf::ForOp openFor(RowBuilder &r, Value lb, Value ub, int64_t step,
+                   ValueRange init) {
+  auto loop = scf::ForOp::create(r.b, r.loc, lb, ub, r.idx(step), init);
+  if (loop.getBody()->mightHaveTerminator())
+    loop.getBody()->getTerminator()->erase();
+  r.b.setInsertionPointToEnd(loop.getBody());
+  return loop;
+}
+
+/// The loop over the tiles of `keyTile` keys that the block's queries
+/// attend (up to its last query's bound), carrying `init`, with the
+/// builder in its body after the tile's K (and V) rows are staged between
+/// two barriers (the first: the last tile's rows are read by every
+/// thread). Returns the loop and the tile's first key.
+std::pair<scf::ForOp, Value> openKeyTiles(RowBuilder &r, BlockLoop &bl,
+                                          int64_t keyTile, Value sK, Value v,
+                                          Value sV, int64_t dv,
+                                          ValueRange init) {
   OpBuilder &b = r.b;
   Location loc = r.loc;
-  r.overRows(r.tq, [&](ValueRange prefix, Value i) {
-    SmallVector<Value> qRow = r.loadRow(r.q, prefix, i, r.d);
-    SmallVector<Value> init = {r.f32(-std::numeric_limits<double>::infinity()),
-                               r.f32(0.0)};
+  Value keyTiles = arith::DivUIOp::create(
+      b, loc,
+      arith::AddIOp::create(b, loc, r.keyEnd(bl.last), r.idx(keyTile - 1)),
+      r.idx(keyTile));
+  scf::ForOp loop = openFor(r, r.idx(0), keyTiles, 1, init);
+  Value j0 =
+      arith::MulIOp::create(b, loc, loop.getInductionVar(), r.idx(keyTile));
+  gpu::BarrierOp::create(b, loc);
+  bl.stage(r, r.k, sK, keyTile, r.d, j0, r.tk);
+  if (v)
+    bl.stage(r, v, sV, keyTile, dv, j0, r.tk);
+  gpu::BarrierOp::create(b, loc);
+  return {loop, j0};
+}
+
+/// sum over c of x[c] * tile[row, c] (x in registers).
+Value dotShared(RowBuilder &r, ArrayRef<Value> x, Value tile, Value row) {
+  Value acc = r.f32(0.0);
+  for (auto [c, xc] : llvm::enumerate(x))
+    acc = math::FmaOp::create(
+        r.b, r.loc, xc,
+        memref::LoadOp::create(r.b, r.loc, tile,
+                               ValueRange{row, r.idx(int64_t(c))}),
+        acc);
+  return acc;
+}
+
+/// Attention (`out`) or its log-sum-exp (`lse`) as a block of threads per
+/// tile of queries, one thread per query with its (pre-scaled) q row, and
+/// for attention its output row, in registers. Per tile of kKeyTile keys,
+/// between two barriers, the block copies K (and V) rows into shared
+/// memory, neighbouring threads reading neighbouring elements of a row;
+/// each thread then takes the tile kScoreChunk keys at a time: the chunk's
+/// scores, their max, one rescaling of the running sum (and output row),
+/// then p * v added per key. Keys past a query's causal bound or the key
+/// mask score -inf. Every thread of the block runs the same tiles (up to
+/// the block's last query's bound), so the barriers are reached by all;
+/// queries past Tq compute the last row's and store nothing.
+void forwardTiled(RowBuilder &r, Value v, Value out, Value lse, int64_t dv) {
+  OpBuilder &b = r.b;
+  Location loc = r.loc;
+  OpBuilder::InsertionGuard guard(b);
+  int64_t keyTile = stagedRows(r.tk, kKeyTile);
+  BlockLoop bl(r, r.tq, blockThreads(r.tq, kQueryTile));
+  const SmallVector<Value> &prefix = bl.prefix;
+  Value sK = bl.shared(r, {keyTile, r.d});
+  Value sV = v ? bl.shared(r, {keyTile, dv}) : Value();
+  SmallVector<Value> qRow = r.loadRow(r.q, prefix, bl.clamped, r.d);
+  for (Value &x : qRow)
+    x = arith::MulFOp::create(b, loc, x, r.scaleValue);
+  Value end = r.keyEnd(bl.clamped);
+  Value minusInf = r.f32(-std::numeric_limits<double>::infinity());
+  SmallVector<Value> init = {minusInf, r.f32(0.0)};
+  if (v)
     init.append(dv, r.f32(0.0));
-    auto loop = r.overKeys(
-        prefix, r.keyEnd(i), init,
-        [&](Value j, ValueRange carried) -> SmallVector<Value> {
-          Value s = arith::MulFOp::create(
-              b, loc, r.dotRow(qRow, r.k, prefix, j), r.scaleValue);
-          Value m = arith::MaximumFOp::create(b, loc, carried[0], s);
-          Value corr = math::ExpOp::create(
-              b, loc, arith::SubFOp::create(b, loc, carried[0], m));
-          Value p =
-              math::ExpOp::create(b, loc, arith::SubFOp::create(b, loc, s, m));
-          Value l = math::FmaOp::create(b, loc, carried[1], corr, p);
-          SmallVector<Value> scaled;
-          for (Value o : carried.drop_front(2))
-            scaled.push_back(arith::MulFOp::create(b, loc, o, corr));
-          SmallVector<Value> next = {m, l};
-          llvm::append_range(next, r.axpyRow(scaled, p, v, prefix, j));
-          return next;
-        });
-    Value l = loop.getResult(1);
+  scf::ForOp overTiles;
+  {
+    OpBuilder::InsertionGuard inner(b);
+    Value j0;
+    std::tie(overTiles, j0) = openKeyTiles(r, bl, keyTile, sK, v, sV, dv, init);
+    scf::ForOp chunks = openFor(r, r.idx(0), r.idx(keyTile), kScoreChunk,
+                                overTiles.getRegionIterArgs());
+    Value c0 = chunks.getInductionVar();
+    ValueRange state = chunks.getRegionIterArgs();
+    SmallVector<Value> scores, tileRows;
+    Value chunkMax = minusInf;
+    for (int64_t u = 0; u < kScoreChunk; ++u) {
+      Value tileRow = arith::AddIOp::create(b, loc, c0, r.idx(u));
+      tileRows.push_back(tileRow);
+      Value s = dotShared(r, qRow, sK, tileRow);
+      Value key = arith::AddIOp::create(b, loc, j0, tileRow);
+      Value valid =
+          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, key, end);
+      if (r.mask)
+        valid = arith::AndIOp::create(
+            b, loc, valid,
+            r.attended(prefix,
+                       arith::MinUIOp::create(b, loc, key, r.idx(r.tk - 1))));
+      s = arith::SelectOp::create(b, loc, valid, s, minusInf);
+      scores.push_back(s);
+      chunkMax = arith::MaximumFOp::create(b, loc, chunkMax, s);
+    }
+    // A max of -inf (nothing attended yet): subtract 0 instead, so that
+    // exp(-inf - m) is 0, never NaN.
+    Value m = arith::MaximumFOp::create(b, loc, state[0], chunkMax);
+    Value none =
+        arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, m, minusInf);
+    Value base = arith::SelectOp::create(b, loc, none, r.f32(0.0), m);
+    Value corr = math::ExpOp::create(
+        b, loc, arith::SubFOp::create(b, loc, state[0], base));
+    Value l = arith::MulFOp::create(b, loc, state[1], corr);
+    SmallVector<Value> o;
+    for (Value x : state.drop_front(2))
+      o.push_back(arith::MulFOp::create(b, loc, x, corr));
+    for (int64_t u = 0; u < kScoreChunk; ++u) {
+      Value p = math::ExpOp::create(
+          b, loc, arith::SubFOp::create(b, loc, scores[u], base));
+      l = arith::AddFOp::create(b, loc, l, p);
+      for (int64_t c = 0; c < int64_t(o.size()); ++c)
+        o[c] = math::FmaOp::create(
+            b, loc, p,
+            memref::LoadOp::create(b, loc, sV,
+                                   ValueRange{tileRows[u], r.idx(c)}),
+            o[c]);
+    }
+    SmallVector<Value> yielded = {m, l};
+    llvm::append_range(yielded, o);
+    scf::YieldOp::create(b, loc, yielded);
+    b.setInsertionPointAfter(chunks);
+    scf::YieldOp::create(b, loc, chunks.getResults());
+  }
+  // Queries past Tq store nothing.
+  Value inside = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
+                                       bl.row, r.idx(r.tq));
+  auto store = scf::IfOp::create(b, loc, inside, /*withElse=*/false);
+  b.setInsertionPoint(store.thenBlock()->getTerminator());
+  Value m = overTiles.getResult(0), l = overTiles.getResult(1);
+  if (v) {
     Value inv = r.inverseOrZero(l);
     for (int64_t c = 0; c < dv; ++c)
       memref::StoreOp::create(
-          b, loc, arith::MulFOp::create(b, loc, loop.getResult(2 + c), inv),
-          out, r.at(prefix, i, r.idx(c)));
-  });
+          b, loc,
+          arith::MulFOp::create(b, loc, overTiles.getResult(2 + c), inv), out,
+          r.at(prefix, bl.row, r.idx(c)));
+  }
+  if (lse) {
+    Value value = r.lseOf(m, l);
+    memref::StoreOp::create(b, loc, value, lse, r.at(prefix, bl.row));
+  }
+}
+
+/// Columns of a gradient accumulator per block of the gradient kernels
+/// (wider rows are split over blocks, each recomputing P and dS: with the
+/// rows a thread holds, a whole 64-float accumulator would spill).
+constexpr int64_t kGradColumns = 32;
+
+/// The gradient (FlashAttention-2's backward, rows of at most 64) as three
+/// block-tiled kernels, each thread's rows and accumulator in registers,
+/// P = exp(S - lse) recomputed (0 past the causal bound or the mask) and
+/// dS = P (dO . v - delta):
+/// - query blocks (K and V tiles staged as in the forward): delta_i =
+///   dO_i . O_i and dQ_i = scale * sum_j dS_ij k_j, from the thread's
+///   scaled q row and dO row; the dQ columns split into slices of at most
+///   kGradColumns, a block per slice;
+/// - key blocks for dV_j = sum_i P_ij dO_i (the thread's k row), and key
+///   blocks for dK_j = sum_i dS_ij (scale q_i) (its k and v rows, dK in
+///   slices), both staging tiles of scaled Q, dO, lse and delta, from the
+///   tile of the first query that attends the block's first key.
+void gradTiled(RowBuilder &r, Value v, Value lse, Value dout, Value out,
+               Value dq, Value dk, Value dvBuf, Value delta, int64_t dv) {
+  OpBuilder &b = r.b;
+  Location loc = r.loc;
+  auto less = [&](Value x, Value y) {
+    return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, x, y);
+  };
+  auto parts = [](int64_t n) { return (n + kGradColumns - 1) / kGradColumns; };
+  /// Column `u` of slice `part` of a row of n split into `count` slices,
+  /// clamped to the row, and whether it is inside.
+  auto sliceColumn = [&](Value part, int64_t u, int64_t n, int64_t count) {
+    int64_t width = (n + count - 1) / count;
+    Value c = arith::AddIOp::create(
+        b, loc, arith::MulIOp::create(b, loc, part, r.idx(width)), r.idx(u));
+    return std::make_pair(
+        arith::MinUIOp::create(b, loc, c, r.idx(n - 1)).getResult(),
+        less(c, r.idx(n)).getResult());
+  };
+  // Query blocks: delta and dQ.
+  {
+    OpBuilder::InsertionGuard guard(b);
+    int64_t keyTile = stagedRows(r.tk, kKeyTile);
+    int64_t slices = parts(r.d), width = (r.d + slices - 1) / slices;
+    BlockLoop bl(r, r.tq, blockThreads(r.tq, kQueryTile), slices);
+    const SmallVector<Value> &prefix = bl.prefix;
+    Value sK = bl.shared(r, {keyTile, r.d});
+    Value sV = bl.shared(r, {keyTile, dv});
+    SmallVector<Value> qRow = r.loadRow(r.q, prefix, bl.clamped, r.d);
+    for (Value &x : qRow)
+      x = arith::MulFOp::create(b, loc, x, r.scaleValue);
+    SmallVector<Value> doRow = r.loadRow(dout, prefix, bl.clamped, dv);
+    Value deltaI = r.dot(dout, prefix, bl.clamped, out, bl.clamped, dv);
+    Value lseI = r.load(lse, r.at(prefix, bl.clamped));
+    Value end = r.keyEnd(bl.clamped);
+    SmallVector<Value> columns;
+    for (int64_t u = 0; u < width; ++u)
+      columns.push_back(sliceColumn(bl.part, u, r.d, slices).first);
+    SmallVector<Value> zeros(width, r.f32(0.0));
+    scf::ForOp overTiles;
+    {
+      OpBuilder::InsertionGuard inner(b);
+      Value j0;
+      std::tie(overTiles, j0) =
+          openKeyTiles(r, bl, keyTile, sK, v, sV, dv, zeros);
+      scf::ForOp keys = openFor(r, r.idx(0), r.idx(keyTile), 1,
+                                overTiles.getRegionIterArgs());
+      Value jl = keys.getInductionVar();
+      Value key = arith::AddIOp::create(b, loc, j0, jl);
+      Value valid = less(key, end);
+      if (r.mask)
+        valid = arith::AndIOp::create(
+            b, loc, valid,
+            r.attended(prefix,
+                       arith::MinUIOp::create(b, loc, key, r.idx(r.tk - 1))));
+      Value s = dotShared(r, qRow, sK, jl);
+      Value p = arith::SelectOp::create(
+          b, loc, valid,
+          math::ExpOp::create(b, loc, arith::SubFOp::create(b, loc, s, lseI)),
+          r.f32(0.0));
+      Value dp = dotShared(r, doRow, sV, jl);
+      Value w = arith::MulFOp::create(
+          b, loc,
+          arith::MulFOp::create(b, loc, p,
+                                arith::SubFOp::create(b, loc, dp, deltaI)),
+          r.scaleValue);
+      SmallVector<Value> acc;
+      for (auto [u, a] : llvm::enumerate(keys.getRegionIterArgs()))
+        acc.push_back(math::FmaOp::create(
+            b, loc, w,
+            memref::LoadOp::create(b, loc, sK, ValueRange{jl, columns[u]}), a));
+      scf::YieldOp::create(b, loc, acc);
+      b.setInsertionPointAfter(keys);
+      scf::YieldOp::create(b, loc, keys.getResults());
+    }
+    auto store = scf::IfOp::create(b, loc, less(bl.row, r.idx(r.tq)),
+                                   /*withElse=*/false);
+    b.setInsertionPoint(store.thenBlock()->getTerminator());
+    // (Every slice computed delta; the first stores it.)
+    auto first = scf::IfOp::create(
+        b, loc,
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, bl.part,
+                              r.idx(0)),
+        /*withElse=*/false);
+    {
+      OpBuilder::InsertionGuard inner(b);
+      b.setInsertionPoint(first.thenBlock()->getTerminator());
+      memref::StoreOp::create(b, loc, deltaI, delta, r.at(prefix, bl.row));
+    }
+    for (int64_t u = 0; u < width; ++u) {
+      auto [c, inside] = sliceColumn(bl.part, u, r.d, slices);
+      OpBuilder::InsertionGuard inner(b);
+      if (r.d % slices) {
+        auto check = scf::IfOp::create(b, loc, inside, /*withElse=*/false);
+        b.setInsertionPoint(check.thenBlock()->getTerminator());
+      }
+      memref::StoreOp::create(b, loc, overTiles.getResult(u), dq,
+                              r.at(prefix, bl.row, c));
+    }
+  }
+  // Key blocks: dV (forDK false) or dK.
+  auto keyBlocks = [&](bool forDK) {
+    OpBuilder::InsertionGuard guard(b);
+    int64_t queryTile = stagedRows(r.tq, kQueryTile);
+    int64_t n = forDK ? r.d : dv;
+    int64_t slices = forDK ? parts(n) : 1, width = (n + slices - 1) / slices;
+    BlockLoop bl(r, r.tk, blockThreads(r.tk, kKeyTile), slices);
+    const SmallVector<Value> &prefix = bl.prefix;
+    Value sQ = bl.shared(r, {queryTile, r.d});
+    Value sDO = bl.shared(r, {queryTile, dv});
+    Value sL = bl.shared(r, {queryTile});
+    Value sD = forDK ? bl.shared(r, {queryTile}) : Value();
+    SmallVector<Value> kRow = r.loadRow(r.k, prefix, bl.clamped, r.d);
+    SmallVector<Value> vRow;
+    if (forDK)
+      vRow = r.loadRow(v, prefix, bl.clamped, dv);
+    Value attended = r.mask ? r.attended(prefix, bl.clamped) : Value();
+    // Query tiles from the one holding the first query that attends the
+    // block's first key.
+    Value firstTile = arith::DivUIOp::create(b, loc, r.queryBegin(bl.first),
+                                             r.idx(queryTile));
+    Value queryTiles = r.idx((r.tq + queryTile - 1) / queryTile);
+    SmallVector<Value> columns;
+    for (int64_t u = 0; u < width; ++u)
+      columns.push_back(sliceColumn(bl.part, u, n, slices).first);
+    SmallVector<Value> zeros(width, r.f32(0.0));
+    scf::ForOp overTiles;
+    {
+      OpBuilder::InsertionGuard inner(b);
+      overTiles = openFor(r, firstTile, queryTiles, 1, zeros);
+      Value i0 = arith::MulIOp::create(b, loc, overTiles.getInductionVar(),
+                                       r.idx(queryTile));
+      gpu::BarrierOp::create(b, loc);
+      bl.stage(r, r.q, sQ, queryTile, r.d, i0, r.tq, r.scaleValue);
+      bl.stage(r, dout, sDO, queryTile, dv, i0, r.tq);
+      bl.stage(r, lse, sL, queryTile, 0, i0, r.tq);
+      if (forDK)
+        bl.stage(r, delta, sD, queryTile, 0, i0, r.tq);
+      gpu::BarrierOp::create(b, loc);
+      scf::ForOp queries = openFor(r, r.idx(0), r.idx(queryTile), 1,
+                                   overTiles.getRegionIterArgs());
+      Value il = queries.getInductionVar();
+      Value query = arith::AddIOp::create(b, loc, i0, il);
+      Value valid = arith::AndIOp::create(
+          b, loc, less(query, r.idx(r.tq)),
+          less(bl.row, r.keyEnd(arith::MinUIOp::create(b, loc, query,
+                                                       r.idx(r.tq - 1)))));
+      if (attended)
+        valid = arith::AndIOp::create(b, loc, valid, attended);
+      Value s = dotShared(r, kRow, sQ, il);
+      Value lseI = memref::LoadOp::create(b, loc, sL, ValueRange{il});
+      Value weight = arith::SelectOp::create(
+          b, loc, valid,
+          math::ExpOp::create(b, loc, arith::SubFOp::create(b, loc, s, lseI)),
+          r.f32(0.0));
+      if (forDK) {
+        // dS = P (dO_i . v_j - delta_i).
+        Value dp = dotShared(r, vRow, sDO, il);
+        weight = arith::MulFOp::create(
+            b, loc, weight,
+            arith::SubFOp::create(
+                b, loc, dp,
+                memref::LoadOp::create(b, loc, sD, ValueRange{il})));
+      }
+      Value rows = forDK ? sQ : sDO;
+      SmallVector<Value> next;
+      for (auto [u, a] : llvm::enumerate(queries.getRegionIterArgs()))
+        next.push_back(math::FmaOp::create(
+            b, loc, weight,
+            memref::LoadOp::create(b, loc, rows, ValueRange{il, columns[u]}),
+            a));
+      scf::YieldOp::create(b, loc, next);
+      b.setInsertionPointAfter(queries);
+      scf::YieldOp::create(b, loc, queries.getResults());
+    }
+    auto store = scf::IfOp::create(b, loc, less(bl.row, r.idx(r.tk)),
+                                   /*withElse=*/false);
+    b.setInsertionPoint(store.thenBlock()->getTerminator());
+    for (int64_t u = 0; u < width; ++u) {
+      auto [c, inside] = sliceColumn(bl.part, u, n, slices);
+      OpBuilder::InsertionGuard inner(b);
+      if (n % slices) {
+        auto check = scf::IfOp::create(b, loc, inside, /*withElse=*/false);
+        b.setInsertionPoint(check.thenBlock()->getTerminator());
+      }
+      memref::StoreOp::create(b, loc, overTiles.getResult(u),
+                              forDK ? dk : dvBuf, r.at(prefix, bl.row, c));
+    }
+  };
+  keyBlocks(/*forDK=*/false);
+  keyBlocks(/*forDK=*/true);
 }
 
 LogicalResult lowerForward(loom::AttentionOp op) {
@@ -331,7 +764,7 @@ LogicalResult lowerForward(loom::AttentionOp op) {
   RowBuilder r(b, loc, *q, *k, *mask, op.getCausal(), op.getScale());
   int64_t dv = llvm::cast<MemRefType>(out.getType()).getShape().back();
   if (r.d <= kRegisterRow && dv <= kRegisterRow) {
-    forwardInRegisters(r, *v, out, dv);
+    forwardTiled(r, *v, out, Value(), dv);
     op.getResult().replaceAllUsesWith(result);
     op.erase();
     return success();
@@ -369,18 +802,16 @@ LogicalResult lowerLse(loom::AttentionLseOp op) {
     return failure();
   auto [lse, result] = newBuffer(b, loc, op.getType());
   RowBuilder r(b, loc, *q, *k, *mask, op.getCausal(), op.getScale());
+  if (r.d <= kRegisterRow) {
+    forwardTiled(r, Value(), Value(), lse, 0);
+    op.getResult().replaceAllUsesWith(result);
+    op.erase();
+    return success();
+  }
   r.overRows(r.tq, [&](ValueRange prefix, Value i) {
     SmallVector<Value> qRow;
-    if (r.d <= kRegisterRow)
-      qRow = r.loadRow(*q, prefix, i, r.d);
     auto [m, l] = r.onlineSoftmax(prefix, i, nullptr, qRow);
-    // 0 for a query that attends no key (the op's definition).
-    Value positive =
-        arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, l, r.f32(0.0));
-    Value value = arith::SelectOp::create(
-        b, loc, positive,
-        arith::AddFOp::create(b, loc, m, math::LogOp::create(b, loc, l)),
-        r.f32(0.0));
+    Value value = r.lseOf(m, l);
     memref::StoreOp::create(b, loc, value, lse, r.at(prefix, i));
   });
   op.getResult().replaceAllUsesWith(result);
@@ -420,80 +851,7 @@ LogicalResult lowerGrad(loom::AttentionGradOp op) {
         b, loc, arith::SubFOp::create(b, loc, r.score(prefix, i, j), lseI));
   };
   if (r.d <= kRegisterRow && dv <= kRegisterRow) {
-    // Per query row: the dQ_i accumulator in registers.
-    r.overRows(r.tq, [&](ValueRange prefix, Value i) {
-      Value deltaI = r.dot(*dout, prefix, i, *out, i, dv);
-      memref::StoreOp::create(b, loc, deltaI, delta, r.at(prefix, i));
-      Value lseI = r.load(*lse, r.at(prefix, i));
-      SmallVector<Value> zeros(r.d, r.f32(0.0));
-      auto loop = r.overKeys(
-          prefix, r.keyEnd(i), zeros,
-          [&](Value j, ValueRange acc) -> SmallVector<Value> {
-            Value p = math::ExpOp::create(
-                b, loc,
-                arith::SubFOp::create(b, loc, r.score(prefix, i, j), lseI));
-            Value dp = r.dot(*dout, prefix, i, *v, j, dv);
-            Value ds = arith::MulFOp::create(
-                b, loc, p, arith::SubFOp::create(b, loc, dp, deltaI));
-            Value w = arith::MulFOp::create(b, loc, ds, r.scaleValue);
-            return r.axpyRow(acc, w, *k, prefix, j);
-          });
-      for (int64_t c = 0; c < r.d; ++c)
-        memref::StoreOp::create(b, loc, loop.getResult(c), dq,
-                                r.at(prefix, i, r.idx(c)));
-    });
-    // Per key row, one kernel for dV_j and one for dK_j (each with its
-    // accumulator in registers): acc += weight(i) * rows[i] over the
-    // queries that attend key j.
-    auto keyRows =
-        [&](Value result, Value rows, int64_t n,
-            llvm::function_ref<Value(ValueRange, Value, Value, Value)> weight) {
-          r.overRows(r.tk, [&](ValueRange prefix, Value j) {
-            SmallVector<Value> zeros(n, r.f32(0.0));
-            auto check = scf::IfOp::create(b, loc, ValueRange(zeros).getTypes(),
-                                           r.attended(prefix, j), true);
-            for (Block *block : {check.thenBlock(), check.elseBlock()})
-              if (!block->empty())
-                block->back().erase();
-            {
-              OpBuilder::InsertionGuard guard(b);
-              b.setInsertionPointToStart(check.elseBlock());
-              scf::YieldOp::create(b, loc, zeros);
-              b.setInsertionPointToStart(check.thenBlock());
-              auto loop = scf::ForOp::create(b, loc, r.queryBegin(j),
-                                             r.idx(r.tq), r.idx(1), zeros);
-              if (loop.getBody()->mightHaveTerminator())
-                loop.getBody()->getTerminator()->erase();
-              b.setInsertionPointToStart(loop.getBody());
-              Value i = loop.getInductionVar();
-              Value lseI = r.load(*lse, r.at(prefix, i));
-              Value p = math::ExpOp::create(
-                  b, loc,
-                  arith::SubFOp::create(b, loc, r.score(prefix, i, j), lseI));
-              Value w = weight(prefix, i, j, p);
-              scf::YieldOp::create(
-                  b, loc,
-                  r.axpyRow(loop.getRegionIterArgs(), w, rows, prefix, i));
-              b.setInsertionPointAfter(loop);
-              scf::YieldOp::create(b, loc, loop.getResults());
-            }
-            for (int64_t c = 0; c < n; ++c)
-              memref::StoreOp::create(b, loc, check.getResult(c), result,
-                                      r.at(prefix, j, r.idx(c)));
-          });
-        };
-    // dV_j = sum_i P[i, j] dO_i.
-    keyRows(dvBuf, *dout, dv,
-            [&](ValueRange, Value, Value, Value p) { return p; });
-    // dK_j = scale * sum_i dS[i, j] q_i.
-    keyRows(dk, *q, r.d,
-            [&](ValueRange prefix, Value i, Value j, Value p) -> Value {
-              Value deltaI = r.load(delta, r.at(prefix, i));
-              Value dp = r.dot(*dout, prefix, i, *v, j, dv);
-              Value ds = arith::MulFOp::create(
-                  b, loc, p, arith::SubFOp::create(b, loc, dp, deltaI));
-              return arith::MulFOp::create(b, loc, ds, r.scaleValue);
-            });
+    gradTiled(r, *v, *lse, *dout, *out, dq, dk, dvBuf, delta, dv);
   } else {
     // Per query row: delta_i, then dQ_i = scale * sum_j dS[i, j] k_j.
     r.overRows(r.tq, [&](ValueRange prefix, Value i) {

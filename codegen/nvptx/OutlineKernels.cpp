@@ -420,6 +420,17 @@ LogicalResult Outliner::outline(func::FuncOp host, ArrayRef<Operation *> ops,
   return success();
 }
 
+/// A shared-memory buffer of the kernel (a workgroup attribution), aligned
+/// for 16-byte vector accesses (LLVM's NVPTX backend merges neighbouring
+/// loads into ld.shared.v4, which needs the alignment the buffer states).
+Value addSharedBuffer(gpu::GPUFuncOp kernel, MemRefType type, Location loc) {
+  Value buffer = kernel.addWorkgroupAttribution(type, loc);
+  kernel.setWorkgroupAttributionAttr(
+      kernel.getNumWorkgroupAttributions() - 1, "llvm.align",
+      IntegerAttr::get(IntegerType::get(kernel.getContext(), 64), 16));
+  return buffer;
+}
+
 /// Constant bounds of a loop dimension, or failure.
 struct Range {
   int64_t lb, ub, step, trips;
@@ -767,6 +778,30 @@ struct LoomGpuOutlineKernels
     if (failed(ranges))
       return failure();
     int64_t points = product(*ranges);
+    // A loop whose innermost dim is a block's threads (barriers, shared
+    // memory): blocks of exactly that many threads.
+    std::optional<int64_t> block;
+    if (auto attr =
+            loop->getAttrOfType<IntegerAttr>(loom::nvptx::kBlockThreadsAttr)) {
+      block = attr.getInt();
+      if (*block < 1 || *block > 1024 || ranges->back().trips != *block)
+        return loop.emitOpError("has ")
+               << loom::nvptx::kBlockThreadsAttr << " = " << *block
+               << " but its innermost dim has " << ranges->back().trips
+               << " iterations (expected the same, at most 1024)";
+    } else {
+      WalkResult blockWork = loop.getBody()->walk([&](Operation *op) {
+        if (llvm::isa<gpu::BarrierOp>(op) || isSharedAlloca(op)) {
+          op->emitOpError("needs the threads of a block, but its loop has "
+                          "no ")
+              << loom::nvptx::kBlockThreadsAttr;
+          return WalkResult::interrupt();
+        }
+        return WalkResult::advance();
+      });
+      if (blockWork.wasInterrupted())
+        return failure();
+    }
     return outliner.outline(
         host, {loop}, "loop", points,
         [&](OpBuilder &b, IRMapping &map, Value linear) {
@@ -774,10 +809,37 @@ struct LoomGpuOutlineKernels
               delinearize(b, loop.getLoc(), linear, *ranges);
           for (auto [iv, value] : llvm::zip(loop.getInductionVars(), ivs))
             map.map(iv, value);
-          for (Operation &op : loop.getBody()->without_terminator())
+          auto kernel =
+              llvm::cast<gpu::GPUFuncOp>(b.getInsertionBlock()->getParentOp());
+          // A block-tiled kernel holds whole rows per thread: let ptxas
+          // use every register rather than its default cap for small
+          // blocks (168 on sm_80, with spills).
+          if (block)
+            kernel->setAttr("nvvm.maxnreg", b.getI32IntegerAttr(255));
+          for (Operation &op : loop.getBody()->without_terminator()) {
+            // The block's shared memory: a workgroup attribution.
+            if (isSharedAlloca(&op)) {
+              auto alloca = llvm::cast<memref::AllocaOp>(op);
+              map.map(
+                  alloca.getResult(),
+                  addSharedBuffer(kernel, alloca.getType(), alloca.getLoc()));
+              continue;
+            }
             b.clone(op, map);
+          }
           return success();
-        });
+        },
+        block);
+  }
+
+  /// A `memref.alloca` of workgroup (shared) memory.
+  static bool isSharedAlloca(Operation *op) {
+    auto alloca = llvm::dyn_cast<memref::AllocaOp>(op);
+    if (!alloca)
+      return false;
+    auto space = llvm::dyn_cast_or_null<gpu::AddressSpaceAttr>(
+        alloca.getType().getMemorySpace());
+    return space && space.getValue() == gpu::AddressSpace::Workgroup;
   }
 
   /// Contractions big enough for one warp tile take the tensor cores.
@@ -847,14 +909,16 @@ struct LoomGpuOutlineKernels
               bld.getInsertionBlock()->getParentOp());
           auto workgroup = gpu::AddressSpaceAttr::get(
               bld.getContext(), gpu::AddressSpace::Workgroup);
-          Value tileA = kernel.addWorkgroupAttribution(
-              MemRefType::get({kBlockM, kMmaTileK + 4}, f32, AffineMap(),
-                              workgroup),
-              loc);
-          Value tileB = kernel.addWorkgroupAttribution(
-              MemRefType::get({kMmaTileK, kBlockN + 8}, f32, AffineMap(),
-                              workgroup),
-              loc);
+          Value tileA =
+              addSharedBuffer(kernel,
+                              MemRefType::get({kBlockM, kMmaTileK + 4}, f32,
+                                              AffineMap(), workgroup),
+                              loc);
+          Value tileB =
+              addSharedBuffer(kernel,
+                              MemRefType::get({kMmaTileK, kBlockN + 8}, f32,
+                                              AffineMap(), workgroup),
+                              loc);
           // The block's first row and column of C; the warp's within the
           // block.
           Value m0Block = arith::MulIOp::create(bld, loc, bm, cst(kBlockM));
@@ -1253,7 +1317,8 @@ struct LoomGpuOutlineKernels
             constexpr int64_t warps = kRowBlock / kWarp;
             auto kernel = llvm::cast<gpu::GPUFuncOp>(
                 b.getInsertionBlock()->getParentOp());
-            Value partials = kernel.addWorkgroupAttribution(
+            Value partials = addSharedBuffer(
+                kernel,
                 MemRefType::get(
                     {warps}, total.getType(), AffineMap(),
                     gpu::AddressSpaceAttr::get(b.getContext(),

@@ -7,6 +7,12 @@
 
 namespace loom::nvptx {
 
+/// On an `scf.parallel` before `loom-gpu-outline-kernels`: its innermost
+/// dim (of exactly this many iterations) is the threads of one block, its
+/// other dims the blocks; its body may hold `gpu.barrier`s and workgroup
+/// `memref.alloca`s (the block's shared memory).
+inline constexpr llvm::StringLiteral kBlockThreadsAttr = "loom.block_threads";
+
 #define GEN_PASS_DECL
 #include "codegen/nvptx/Passes.h.inc"
 

@@ -26,10 +26,31 @@ def LoomGpuAttention : Pass<"loom-gpu-attention", "mlir::func::FuncOp"> {
       `dV_j = sum_i P_ij dO_i` and `dK_j = scale * sum_i dS_ij q_i`, with
       `P = exp(S - lse)` recomputed and `dS = P (dO . v - delta)`.
 
-    Rows of at most 64 values live in registers: the query row and the
-    output row of the forward, the dQ, dK and dV accumulators of the
-    gradient (dK and dV in two kernels, so that neither spills); longer
-    rows are updated in memory.
+    With rows of at most 64 values (query, key, value and output rows),
+    each is block-tiled instead (FlashAttention): an `scf.parallel` over
+    the batch dims, blocks of 64 rows (16 or 32 for shorter sequences)
+    and the block's threads (`loom.block_threads`), one row per thread
+    with its rows and accumulators in registers, the other operand's rows
+    staged per tile in workgroup memory (`memref.alloca`, coalesced
+    copies) between two `gpu.barrier`s. All threads of a block run the
+    same tiles, so every barrier is reached; rows past the end compute
+    the last row's and store nothing.
+
+    - attention and attention_lse: blocks of queries (scaled q row, output
+      row); per tile of 64 keys (as many as the block's last query
+      attends) the K and V rows, taken 16 at a time: 16 scores, one max,
+      one rescaling, then p * v. Keys past the causal bound or the mask
+      score -inf (a running max of -inf subtracts 0: no NaN);
+    - attention_grad, three kernels: blocks of queries (scaled q row, dO
+      row; K and V tiles) for delta and dQ; blocks of keys (k row; tiles
+      of scaled Q, dO and lse from the first query tile that attends the
+      block) for dV; blocks of keys (k and v rows; delta too) for dK.
+      Accumulators of more than 32 columns (dQ, dK) are split into slices,
+      a block per slice, each recomputing P and dS: a whole one beside
+      the rows would spill.
+
+    Longer rows: one thread per row, the output row updated in memory, the
+    gradient's dQ, dK and dV accumulated in place.
 
     Memory: the outputs and one `[..., Tq]` buffer of deltas, instead of
     the scores and probabilities that the linalg lowering materializes
@@ -38,7 +59,8 @@ def LoomGpuAttention : Pass<"loom-gpu-attention", "mlir::func::FuncOp"> {
   let dependentDialects = ["mlir::scf::SCFDialect", "mlir::math::MathDialect",
                            "mlir::memref::MemRefDialect",
                            "mlir::arith::ArithDialect",
-                           "mlir::bufferization::BufferizationDialect"];
+                           "mlir::bufferization::BufferizationDialect",
+                           "mlir::gpu::GPUDialect"];
 }
 
 def LoomGpuOutlineKernels
@@ -74,6 +96,13 @@ def LoomGpuOutlineKernels
       nothing (every lane reaches the shuffles). Fewer than 1024 rows of at
       least 4096 take a block of 256 threads each: the warps' totals meet
       in shared memory after a barrier, three more shuffles combine them;
+    - an `scf.parallel` marked `loom.block_threads = N` (from
+      `loom-gpu-attention`): its innermost dim, of exactly N iterations,
+      is the threads of a block, its other dims the blocks; its
+      workgroup `memref.alloca`s become workgroup attributions (16-byte
+      aligned), its `gpu.barrier`s stay (an error for barriers or shared
+      memory in a loop without the mark), and the kernel may use 255
+      registers (`nvvm.maxnreg`);
     - every other linalg op is first rewritten to loops: an `scf.parallel`
       nest (one thread per point of its linearized iteration space,
       `block-size` threads per block, the last dimension fastest so that

@@ -49,3 +49,36 @@ func.func @overwritten(%a: memref<8xf32>, %b: memref<8xf32>) {
   }
   return
 }
+
+// -----
+
+// Tests that a barrier in a loop that does not say which dim is the
+// block's threads is refused.
+func.func @barrier_without_block(%a: memref<64xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c64 = arith.constant 64 : index
+  scf.parallel (%i) = (%c0) to (%c64) step (%c1) {
+    // expected-error @+1 {{needs the threads of a block, but its loop has no loom.block_threads}}
+    gpu.barrier
+    %x = memref.load %a[%i] : memref<64xf32>
+    memref.store %x, %a[%i] : memref<64xf32>
+  }
+  return
+}
+
+// -----
+
+// Tests that a block size that is not the innermost dim's is refused.
+func.func @block_mismatch(%a: memref<4x64xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c4 = arith.constant 4 : index
+  %c64 = arith.constant 64 : index
+  // expected-error @+1 {{has loom.block_threads = 32 but its innermost dim has 64 iterations (expected the same, at most 1024)}}
+  scf.parallel (%b, %t) = (%c0, %c0) to (%c4, %c64) step (%c1, %c1) {
+    %x = memref.load %a[%b, %t] : memref<4x64xf32>
+    memref.store %x, %a[%b, %t] : memref<4x64xf32>
+  } {loom.block_threads = 32 : i64}
+  return
+}

@@ -202,7 +202,7 @@ func.func @rows(%x: memref<10x100xf32>, %m: memref<10xf32>, %z: memref<100x10xf3
 // row and column are inside. tensor-cores=none keeps the CUDA-core kernel.
 // CHECK-LABEL: func.func @mma
 // CHECK: gpu.launch_func @loom_kernels::@mma_0_mma blocks in (%[[C2:.*]], %{{.*}}, %{{.*}}) threads in (%[[C128:.*]], %{{.*}}, %{{.*}})
-// CHECK: gpu.func @mma_0_mma(%[[A:.*]]: memref<70x40xf32>, %[[B:.*]]: memref<40x40xf32>, %[[C:.*]]: memref<70x40xf32>) workgroup(%[[SA:.*]] : memref<64x36xf32, #gpu.address_space<workgroup>>, %[[SB:.*]] : memref<32x72xf32, #gpu.address_space<workgroup>>) kernel attributes {known_block_size = array<i32: 128, 1, 1>}
+// CHECK: gpu.func @mma_0_mma(%[[A:.*]]: memref<70x40xf32>, %[[B:.*]]: memref<40x40xf32>, %[[C:.*]]: memref<70x40xf32>) workgroup(%[[SA:[^ ]*]] : memref<64x36xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %[[SB:[^ ]*]] : memref<32x72xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}) kernel attributes {known_block_size = array<i32: 128, 1, 1>}
 // CHECK-DAG: %[[MASK:.*]] = arith.constant -8192 : i32
 // CHECK-DAG: %[[ZERO:.*]] = arith.constant dense<0.000000e+00> : vector<2x2xf32>
 // CHECK: scf.for %[[K0:.*]] = %{{.*}} to %c40 step %c32 iter_args({{.*}} = %[[ZERO]], {{.*}}) -> (vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>)
@@ -252,7 +252,7 @@ func.func @mma(%a: memref<70x40xf32>, %b: memref<40x40xf32>, %c: memref<70x40xf3
 // argument the launch writes.
 // CHECK-LABEL: func.func @long_rows
 // CHECK: gpu.launch_func @loom_kernels::@long_rows_0_reduce blocks in (%c3, %{{.*}}, %{{.*}}) threads in (%c256, %{{.*}}, %{{.*}}) args({{.*}}) {loom.arg_offsets = array<i64: 0, 0>, loom.writes = array<i1: false, true>}
-// CHECK: gpu.func @long_rows_0_reduce(%[[X:.*]]: memref<3x5000xf32>, %[[S:.*]]: memref<3xf32>) workgroup(%[[P:.*]] : memref<8xf32, #gpu.address_space<workgroup>>)
+// CHECK: gpu.func @long_rows_0_reduce(%[[X:.*]]: memref<3x5000xf32>, %[[S:.*]]: memref<3xf32>) workgroup(%[[P:[^ ]*]] : memref<8xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
 // CHECK: %[[ROW:.*]] = arith.divui %{{.*}}, %c256
 // CHECK: %[[L:.*]] = arith.remui %{{.*}}, %c256
 // CHECK: scf.for %{{.*}} = %[[L]] to %c5000 step %c256
@@ -283,3 +283,35 @@ func.func @long_rows(%x: memref<3x5000xf32>, %s: memref<3xf32>) {
   }
   return
 }
+
+// -----
+
+// Tests that a loop whose innermost dim is a block's threads
+// (`loom.block_threads`) is launched as 4 blocks of exactly 64 threads, no
+// bounds check, its workgroup alloca a 16-byte aligned workgroup
+// attribution, its barrier kept and its registers uncapped (nvvm.maxnreg): each block reverses its row through
+// shared memory.
+func.func @block(%a: memref<4x64xf32>, %b: memref<4x64xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c4 = arith.constant 4 : index
+  %c63 = arith.constant 63 : index
+  %c64 = arith.constant 64 : index
+  scf.parallel (%r, %t) = (%c0, %c0) to (%c4, %c64) step (%c1, %c1) {
+    %s = memref.alloca() : memref<64xf32, #gpu.address_space<workgroup>>
+    %x = memref.load %a[%r, %t] : memref<4x64xf32>
+    memref.store %x, %s[%t] : memref<64xf32, #gpu.address_space<workgroup>>
+    gpu.barrier
+    %u = arith.subi %c63, %t : index
+    %y = memref.load %s[%u] : memref<64xf32, #gpu.address_space<workgroup>>
+    memref.store %y, %b[%r, %t] : memref<4x64xf32>
+  } {loom.block_threads = 64 : i64}
+  return
+}
+// CHECK-LABEL: func.func @block
+// CHECK: gpu.launch_func @loom_kernels::@block_0_loop blocks in (%c4{{.*}}, %c1{{.*}}, %c1{{.*}}) threads in (%c64{{.*}}, %c1{{.*}}, %c1{{.*}})
+// CHECK: gpu.func @block_0_loop(%{{.*}}: memref<4x64xf32>, %{{.*}}: memref<4x64xf32>) workgroup(%[[S:[^ ]*]] : memref<64xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}) kernel attributes {known_block_size = array<i32: 64, 1, 1>, nvvm.maxnreg = 255 : i32}
+// CHECK-NOT: scf.if
+// CHECK: memref.store %{{.*}}, %[[S]]
+// CHECK-NEXT: gpu.barrier
+// CHECK: memref.load %[[S]]
