@@ -812,10 +812,13 @@ struct LoomGpuOutlineKernels
           auto kernel =
               llvm::cast<gpu::GPUFuncOp>(b.getInsertionBlock()->getParentOp());
           // A block-tiled kernel holds whole rows per thread: let ptxas
-          // use every register rather than its default cap for small
-          // blocks (168 on sm_80, with spills).
+          // use every register the block can have (at most 255 of an SM's
+          // 64K) rather than its default cap for small blocks (168 on
+          // sm_80, with spills).
           if (block)
-            kernel->setAttr("nvvm.maxnreg", b.getI32IntegerAttr(255));
+            kernel->setAttr("nvvm.maxnreg",
+                            b.getI32IntegerAttr(int32_t(std::min<int64_t>(
+                                255, (65536 / *block) / 8 * 8))));
           for (Operation &op : loop.getBody()->without_terminator()) {
             // The block's shared memory: a workgroup attribution.
             if (isSharedAlloca(&op)) {
