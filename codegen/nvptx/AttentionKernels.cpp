@@ -110,19 +110,10 @@ public:
       values.push_back(load(buffer, at(prefix, row, idx(c))));
     return values;
   }
-  /// sum over c of x[c] * buffer[prefix, row, c], unrolled.
-  Value dotRow(ArrayRef<Value> x, Value buffer, ValueRange prefix, Value row) {
-    Value acc = f32(0.0);
-    for (auto [c, xc] : llvm::enumerate(x))
-      acc = math::FmaOp::create(
-          b, loc, xc, load(buffer, at(prefix, row, idx(int64_t(c)))), acc);
-    return acc;
-  }
-  /// scale * q[i] . k[j] (q[i] from `qRow` when it holds it).
-  Value score(ValueRange prefix, Value i, Value j, ArrayRef<Value> qRow = {}) {
-    Value product =
-        qRow.empty() ? dot(q, prefix, i, k, j, d) : dotRow(qRow, k, prefix, j);
-    return arith::MulFOp::create(b, loc, product, scaleValue);
+  /// scale * q[i] . k[j].
+  Value score(ValueRange prefix, Value i, Value j) {
+    return arith::MulFOp::create(b, loc, dot(q, prefix, i, k, j, d),
+                                 scaleValue);
   }
 
   /// For c < n: buffer[prefix, row, c] = update(c, old).
@@ -221,13 +212,12 @@ public:
   std::pair<Value, Value> onlineSoftmax(
       ValueRange prefix, Value i,
       llvm::function_ref<void(Value j, Value p, Value corr)> withScore =
-          nullptr,
-      ArrayRef<Value> qRow = {}) {
+          nullptr) {
     Value minusInf = f32(-std::numeric_limits<double>::infinity());
     auto loop =
         overKeys(prefix, keyEnd(i), ValueRange{minusInf, f32(0.0)},
                  [&](Value j, ValueRange ml) -> SmallVector<Value> {
-                   Value s = score(prefix, i, j, qRow);
+                   Value s = score(prefix, i, j);
                    Value m = arith::MaximumFOp::create(b, loc, ml[0], s);
                    Value corr = math::ExpOp::create(
                        b, loc, arith::SubFOp::create(b, loc, ml[0], m));
@@ -287,7 +277,7 @@ constexpr int64_t kRegisterRow = 64;
 /// (threads) per block, and scores per step of the online softmax.
 constexpr int64_t kKeyTile = 64, kQueryTile = 64, kScoreChunk = 16;
 
-/// Threads per block for one row each of `rows`: `most`, or 16 or 32 for
+/// Threads per block for one row each of `rows`: `most`, or one warp for
 /// short sequences.
 int64_t blockThreads(int64_t rows, int64_t most) {
   return rows >= most ? most : 32;
@@ -576,11 +566,33 @@ void gradTiled(RowBuilder &r, Value v, Value lse, Value dout, Value out,
         arith::MinUIOp::create(b, loc, c, r.idx(n - 1)).getResult(),
         less(c, r.idx(n)).getResult());
   };
+  using Columns = SmallVector<std::pair<Value, Value>>;
+  auto sliceColumns = [&](Value part, int64_t n, int64_t count) {
+    Columns columns;
+    for (int64_t u = 0; u < (n + count - 1) / count; ++u)
+      columns.push_back(sliceColumn(part, u, n, count));
+    return columns;
+  };
+  /// values[u] into buffer[prefix, row, columns[u]], skipping columns past
+  /// the row (when the slices do not divide it).
+  auto storeSlice = [&](ValueRange values, const Columns &columns, bool partial,
+                        Value buffer, ValueRange prefix, Value row) {
+    for (auto [value, column] : llvm::zip(values, columns)) {
+      OpBuilder::InsertionGuard inner(b);
+      if (partial) {
+        auto check =
+            scf::IfOp::create(b, loc, column.second, /*withElse=*/false);
+        b.setInsertionPoint(check.thenBlock()->getTerminator());
+      }
+      memref::StoreOp::create(b, loc, value, buffer,
+                              r.at(prefix, row, column.first));
+    }
+  };
   // Query blocks: delta and dQ.
   {
     OpBuilder::InsertionGuard guard(b);
     int64_t keyTile = stagedRows(r.tk, kKeyTile);
-    int64_t slices = parts(r.d), width = (r.d + slices - 1) / slices;
+    int64_t slices = parts(r.d);
     BlockLoop bl(r, r.tq, blockThreads(r.tq, kQueryTile), slices);
     const SmallVector<Value> &prefix = bl.prefix;
     Value sK = bl.shared(r, {keyTile, r.d});
@@ -592,10 +604,8 @@ void gradTiled(RowBuilder &r, Value v, Value lse, Value dout, Value out,
     Value deltaI = r.dot(dout, prefix, bl.clamped, out, bl.clamped, dv);
     Value lseI = r.load(lse, r.at(prefix, bl.clamped));
     Value end = r.keyEnd(bl.clamped);
-    SmallVector<Value> columns;
-    for (int64_t u = 0; u < width; ++u)
-      columns.push_back(sliceColumn(bl.part, u, r.d, slices).first);
-    SmallVector<Value> zeros(width, r.f32(0.0));
+    Columns columns = sliceColumns(bl.part, r.d, slices);
+    SmallVector<Value> zeros(columns.size(), r.f32(0.0));
     scf::ForOp overTiles;
     {
       OpBuilder::InsertionGuard inner(b);
@@ -627,7 +637,9 @@ void gradTiled(RowBuilder &r, Value v, Value lse, Value dout, Value out,
       for (auto [u, a] : llvm::enumerate(keys.getRegionIterArgs()))
         acc.push_back(math::FmaOp::create(
             b, loc, w,
-            memref::LoadOp::create(b, loc, sK, ValueRange{jl, columns[u]}), a));
+            memref::LoadOp::create(b, loc, sK,
+                                   ValueRange{jl, columns[u].first}),
+            a));
       scf::YieldOp::create(b, loc, acc);
       b.setInsertionPointAfter(keys);
       scf::YieldOp::create(b, loc, keys.getResults());
@@ -646,23 +658,15 @@ void gradTiled(RowBuilder &r, Value v, Value lse, Value dout, Value out,
       b.setInsertionPoint(first.thenBlock()->getTerminator());
       memref::StoreOp::create(b, loc, deltaI, delta, r.at(prefix, bl.row));
     }
-    for (int64_t u = 0; u < width; ++u) {
-      auto [c, inside] = sliceColumn(bl.part, u, r.d, slices);
-      OpBuilder::InsertionGuard inner(b);
-      if (r.d % slices) {
-        auto check = scf::IfOp::create(b, loc, inside, /*withElse=*/false);
-        b.setInsertionPoint(check.thenBlock()->getTerminator());
-      }
-      memref::StoreOp::create(b, loc, overTiles.getResult(u), dq,
-                              r.at(prefix, bl.row, c));
-    }
+    storeSlice(overTiles.getResults(), columns, r.d % slices, dq, prefix,
+               bl.row);
   }
   // Key blocks: dV (forDK false) or dK.
   auto keyBlocks = [&](bool forDK) {
     OpBuilder::InsertionGuard guard(b);
     int64_t queryTile = stagedRows(r.tq, kQueryTile);
     int64_t n = forDK ? r.d : dv;
-    int64_t slices = forDK ? parts(n) : 1, width = (n + slices - 1) / slices;
+    int64_t slices = forDK ? parts(n) : 1;
     BlockLoop bl(r, r.tk, blockThreads(r.tk, kKeyTile), slices);
     const SmallVector<Value> &prefix = bl.prefix;
     Value sQ = bl.shared(r, {queryTile, r.d});
@@ -679,10 +683,8 @@ void gradTiled(RowBuilder &r, Value v, Value lse, Value dout, Value out,
     Value firstTile = arith::DivUIOp::create(b, loc, r.queryBegin(bl.first),
                                              r.idx(queryTile));
     Value queryTiles = r.idx((r.tq + queryTile - 1) / queryTile);
-    SmallVector<Value> columns;
-    for (int64_t u = 0; u < width; ++u)
-      columns.push_back(sliceColumn(bl.part, u, n, slices).first);
-    SmallVector<Value> zeros(width, r.f32(0.0));
+    Columns columns = sliceColumns(bl.part, n, slices);
+    SmallVector<Value> zeros(columns.size(), r.f32(0.0));
     scf::ForOp overTiles;
     {
       OpBuilder::InsertionGuard inner(b);
@@ -726,7 +728,8 @@ void gradTiled(RowBuilder &r, Value v, Value lse, Value dout, Value out,
       for (auto [u, a] : llvm::enumerate(queries.getRegionIterArgs()))
         next.push_back(math::FmaOp::create(
             b, loc, weight,
-            memref::LoadOp::create(b, loc, rows, ValueRange{il, columns[u]}),
+            memref::LoadOp::create(b, loc, rows,
+                                   ValueRange{il, columns[u].first}),
             a));
       scf::YieldOp::create(b, loc, next);
       b.setInsertionPointAfter(queries);
@@ -735,16 +738,8 @@ void gradTiled(RowBuilder &r, Value v, Value lse, Value dout, Value out,
     auto store = scf::IfOp::create(b, loc, less(bl.row, r.idx(r.tk)),
                                    /*withElse=*/false);
     b.setInsertionPoint(store.thenBlock()->getTerminator());
-    for (int64_t u = 0; u < width; ++u) {
-      auto [c, inside] = sliceColumn(bl.part, u, n, slices);
-      OpBuilder::InsertionGuard inner(b);
-      if (n % slices) {
-        auto check = scf::IfOp::create(b, loc, inside, /*withElse=*/false);
-        b.setInsertionPoint(check.thenBlock()->getTerminator());
-      }
-      memref::StoreOp::create(b, loc, overTiles.getResult(u),
-                              forDK ? dk : dvBuf, r.at(prefix, bl.row, c));
-    }
+    storeSlice(overTiles.getResults(), columns, n % slices, forDK ? dk : dvBuf,
+               prefix, bl.row);
   };
   keyBlocks(/*forDK=*/false);
   keyBlocks(/*forDK=*/true);
@@ -809,10 +804,8 @@ LogicalResult lowerLse(loom::AttentionLseOp op) {
     return success();
   }
   r.overRows(r.tq, [&](ValueRange prefix, Value i) {
-    SmallVector<Value> qRow;
-    auto [m, l] = r.onlineSoftmax(prefix, i, nullptr, qRow);
-    Value value = r.lseOf(m, l);
-    memref::StoreOp::create(b, loc, value, lse, r.at(prefix, i));
+    auto [m, l] = r.onlineSoftmax(prefix, i);
+    memref::StoreOp::create(b, loc, r.lseOf(m, l), lse, r.at(prefix, i));
   });
   op.getResult().replaceAllUsesWith(result);
   op.erase();
