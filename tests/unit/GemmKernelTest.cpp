@@ -154,6 +154,10 @@ std::vector<Case> cases() {
         all.push_back({1, 150, 4200, 300, ta, tb, acc});
         all.push_back({3, 19, 45, 70, ta, tb, acc});
       }
+  // More rows than one packed A chunk (MA) beside more than one B panel:
+  // the depth loop outside the panels, A packed per chunk.
+  all.push_back({1, 2400, 1100, 70, false, false, false});
+  all.push_back({1, 2400, 1100, 270, true, true, true});
   // Few rows (decode steps: no packing), every layout, tails in n and k.
   for (int64_t m : {1, 2, 3, 4, 6, 8})
     for (bool ta : {false, true})
