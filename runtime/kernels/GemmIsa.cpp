@@ -377,6 +377,25 @@ void packA(int64_t mc, int64_t kc, const float *a, int64_t aRow, int64_t aCol,
 /// B(p, j) = b[p * bRow + j * bCol].
 void packB(int64_t kc, int64_t nc, const float *b, int64_t bRow, int64_t bCol,
            float *__restrict pb) {
+  if (bCol == 1 && nc >= NR) {
+    // Row-major B: each row of the panel is read once, in order (one
+    // stream), and scattered into the whole slivers; the ragged last
+    // sliver below.
+    int64_t whole = nc / NR;
+    for (int64_t p = 0; p < kc; ++p) {
+      const float *src = b + p * bRow;
+      float *dst = pb + p * NR;
+      for (int64_t s = 0; s < whole; ++s, src += NR, dst += kc * NR) {
+        store(dst, load(src));
+        store(dst + W, load(src + W));
+      }
+    }
+    if (whole * NR == nc)
+      return;
+    b += whole * NR;
+    pb += whole * kc * NR;
+    nc -= whole * NR;
+  }
   for (int64_t jr = 0; jr < nc; jr += NR) {
     int64_t nr = std::min<int64_t>(NR, nc - jr);
     const float *src = b + jr * bCol;
