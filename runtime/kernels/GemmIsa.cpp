@@ -38,6 +38,16 @@
 // (2048x768x3072 packed A three times over; 1 thread, interleaved, median
 // of run medians: 63.0 -> 60.7 ms, PyTorch 58-59 ms in the same run.)
 //
+// With one B panel (N <= NC, most of a training step's products) each A
+// sliver meets only N / NR B slivers, too few to repay packing it: the
+// micro-kernel reads A in place when it already is in a usable order, A^T
+// (MR contiguous rows per p: the weight gradients X^T dY) or the rows of a
+// row-major A whose rows do not crowd the same L1 sets. 1 thread, medians
+// of 4 interleaved runs: X^T dY of GPT-mini 256x2048x256 1.92 -> 1.81 ms,
+// 1024x2048x256 7.51 -> 7.04, 256x2048x1024 7.43 -> 7.33; row-major A
+// within noise. (B read in place, from its rows a row apart, was slower:
+// its slivers stream from L2 for every A sliver.)
+//
 // Micro-tile MR x NR with NR = 2 vectors: MR x 2 vector accumulators
 // (AVX2: 6 x 16, 12 ymm; AVX-512: 12 x 32, 24 zmm), each step of p loads two
 // vectors of B, broadcasts MR scalars of A and issues 2 MR FMAs. Packing
@@ -93,9 +103,14 @@ inline vec load(const float *p) {
 }
 inline void store(float *p, vec v) { std::memcpy(p, &v, sizeof v); }
 
-/// C[mr x nr] (+)= pa x pb. pa: [kc][MR], pb: [kc][NR], both packed and
-/// 64-byte aligned; c: row stride ldc, columns contiguous.
-void microKernel(int64_t kc, const float *__restrict pa,
+/// C[mr x nr] (+)= A x B over kc steps of p. pb: a packed B sliver
+/// [kc][NR], 64-byte aligned. A(i, p) = pa[p * aStep + i] (ARows false: a
+/// packed sliver, aStep MR, or an A^T read in place) or pa[i * aStep + p]
+/// (ARows: the rows of a row-major A read in place); an mr below MR comes
+/// from a zero-padded packed sliver. c: row stride ldc, columns
+/// contiguous.
+template <bool ARows>
+void microKernel(int64_t kc, const float *__restrict pa, int64_t aStep,
                  const float *__restrict pb, float *__restrict c, int64_t ldc,
                  bool accumulate, int64_t mr, int64_t nr) {
   vec acc0[MR], acc1[MR];
@@ -107,18 +122,38 @@ void microKernel(int64_t kc, const float *__restrict pa,
     __builtin_prefetch(c + i * ldc, 1, 3);
     __builtin_prefetch(c + i * ldc + NR - 1, 1, 3);
   }
-#pragma clang loop unroll_count(4)
-  for (int64_t p = 0; p < kc; ++p) {
-    vec b0 = *reinterpret_cast<const vec *>(pb);
-    vec b1 = *reinterpret_cast<const vec *>(pb + W);
+  if constexpr (ARows) {
+    // One step per iteration: unrolled, the broadcasts of the MR rows are
+    // hoisted ahead of their FMAs and spill.
+    const float *row[MR];
+    for (int i = 0; i < MR; ++i)
+      row[i] = pa + i * aStep;
+#pragma clang loop unroll(disable)
+    for (int64_t p = 0; p < kc; ++p) {
+      vec b0 = load(pb);
+      vec b1 = load(pb + W);
 #pragma clang loop unroll(full)
-    for (int i = 0; i < MR; ++i) {
-      vec a = pa[i];
-      acc0[i] += a * b0;
-      acc1[i] += a * b1;
+      for (int i = 0; i < MR; ++i) {
+        vec a = row[i][p];
+        acc0[i] += a * b0;
+        acc1[i] += a * b1;
+      }
+      pb += NR;
     }
-    pa += MR;
-    pb += NR;
+  } else {
+#pragma clang loop unroll_count(4)
+    for (int64_t p = 0; p < kc; ++p) {
+      vec b0 = load(pb);
+      vec b1 = load(pb + W);
+#pragma clang loop unroll(full)
+      for (int i = 0; i < MR; ++i) {
+        vec a = pa[i];
+        acc0[i] += a * b0;
+        acc1[i] += a * b1;
+      }
+      pa += aStep;
+      pb += NR;
+    }
   }
   if (mr == MR && nr == NR) {
 #pragma clang loop unroll(full)
@@ -449,9 +484,10 @@ void gemmPanels(int64_t m, int64_t n, int64_t k, const float *pa,
                 int64_t ldc, bool accumulate) {
   for (int64_t jr = 0; jr < n; jr += NR)
     for (int64_t ir = 0; ir < m; ir += MR)
-      microKernel(k, pa + ir / MR * aStride, pb + jr / NR * bStride,
-                  c + ir * ldc + jr, ldc, accumulate,
-                  std::min<int64_t>(MR, m - ir), std::min<int64_t>(NR, n - jr));
+      microKernel<false>(k, pa + ir / MR * aStride, MR, pb + jr / NR * bStride,
+                         c + ir * ldc + jr, ldc, accumulate,
+                         std::min<int64_t>(MR, m - ir),
+                         std::min<int64_t>(NR, n - jr));
 }
 
 /// A decode step multiplies one row per sequence by each weight: packing
@@ -629,6 +665,11 @@ std::pair<int64_t, int64_t> shareOf(int64_t extent, int64_t unit, int t,
 /// B panel as well) packs A once per chunk. 2304 rows of KC 256: 2.25 MB.
 constexpr int64_t MA = AInL1 ? roundUp(2304, MR) : MC;
 
+/// Whether a row-major A (rows aRow floats apart) can be read in place: the
+/// MR rows of a sliver must not crowd the same L1 sets (rows a multiple of
+/// 2 KB apart put 6 or all 12 of them on the same sets).
+bool rowsSpreadOverL1(int64_t aRow) { return aRow % 512 != 0; }
+
 /// The blocked product C (+)= A B (the loop nest at the top), packing into
 /// this thread's pa and pb.
 void gemmBlocked(int64_t m, int64_t n, int64_t k, const Operands &o, float *pa,
@@ -639,6 +680,40 @@ void gemmBlocked(int64_t m, int64_t n, int64_t k, const Operands &o, float *pa,
   int64_t ncStep = roundUp((n + panels - 1) / panels, NR);
   int64_t kcStep = (k + depths - 1) / depths;
   int64_t maStep = roundUp((m + chunks - 1) / chunks, MR);
+  // With one B panel each A sliver meets at most NC / NR B slivers, too
+  // few to repay its packing: A is read in place where it already is in
+  // a kernel's order, A^T (MR contiguous rows per p) or the rows of a
+  // row-major A, whole slivers only (the ragged last one is packed, zero-
+  // padded, alone). (With more panels A^T read in place is slower: its
+  // sliver, kc pieces of 48 bytes a row apart, does not stay in L1.)
+  bool aRows = o.aCol == 1 && o.aRow != 1 && rowsSpreadOverL1(o.aRow);
+  bool direct = AInL1 && (o.aRow == 1 || aRows) && panels == 1;
+  int64_t mWhole = direct ? m / MR * MR : 0; // rows read in place
+  // Rows [r0, r0 + rows) of A at depth pc ready for the kernel.
+  auto prepareA = [&](int64_t r0, int64_t rows, int64_t pc, int64_t kc) {
+    int64_t from = std::max(r0, mWhole);
+    if (from < r0 + rows)
+      packA(r0 + rows - from, kc, o.a + from * o.aRow + pc * o.aCol, o.aRow,
+            o.aCol, pa + (from - r0) * kc);
+  };
+  // The register tile at row ir and column jr (of C) with the A block
+  // prepared from row r0 and the B panel from column c0.
+  auto tile = [&](int64_t r0, int64_t ir, int64_t c0, int64_t jr, int64_t pc,
+                  int64_t kc, bool acc) {
+    float *c = o.c + ir * o.cRow + jr;
+    int64_t mr = std::min<int64_t>(MR, m - ir),
+            nr = std::min<int64_t>(NR, n - jr);
+    const float *b = pb + (jr - c0) * kc;
+    if (ir < mWhole && aRows)
+      microKernel<true>(kc, o.a + ir * o.aRow + pc, o.aRow, b, c, o.cRow, acc,
+                        mr, nr);
+    else if (ir < mWhole)
+      microKernel<false>(kc, o.a + ir + pc * o.aCol, o.aCol, b, c, o.cRow, acc,
+                         mr, nr);
+    else
+      microKernel<false>(kc, pa + (ir - r0) * kc, MR, b, c, o.cRow, acc, mr,
+                         nr);
+  };
   auto finish = [&](int64_t ic, int64_t mc, int64_t jc, int64_t nc) {
     // The block is final (and in L2): its epilogue now, over whole rows of
     // the block (long vector loops; per register tile the calls cost more
@@ -656,18 +731,15 @@ void gemmBlocked(int64_t m, int64_t n, int64_t k, const Operands &o, float *pa,
         int64_t kc = std::min(kcStep, k - pc);
         bool acc = o.accumulate || pc > 0;
         bool last = pc + kc >= k;
-        packA(ma, kc, o.a + ia * o.aRow + pc * o.aCol, o.aRow, o.aCol, pa);
+        prepareA(ia, ma, pc, kc);
         for (int64_t jc = 0; jc < n; jc += ncStep) {
           int64_t nc = std::min(ncStep, n - jc);
           packB(kc, nc, o.b + pc * o.bRow + jc * o.bCol, o.bRow, o.bCol, pb);
           for (int64_t ic = ia; ic < ia + ma; ic += MC) {
             int64_t mc = std::min(MC, ia + ma - ic);
             for (int64_t ir = ic; ir < ic + mc; ir += MR)
-              for (int64_t jr = 0; jr < nc; jr += NR)
-                microKernel(kc, pa + (ir - ia) * kc, pb + jr * kc,
-                            o.c + ir * o.cRow + jc + jr, o.cRow, acc,
-                            std::min<int64_t>(MR, ia + ma - ir),
-                            std::min<int64_t>(NR, nc - jr));
+              for (int64_t jr = jc; jr < jc + nc; jr += NR)
+                tile(ia, ir, jc, jr, pc, kc, acc);
             if (last)
               finish(ic, mc, jc, nc);
           }
@@ -684,21 +756,15 @@ void gemmBlocked(int64_t m, int64_t n, int64_t k, const Operands &o, float *pa,
       packB(kc, nc, o.b + pc * o.bRow + jc * o.bCol, o.bRow, o.bCol, pb);
       for (int64_t ic = 0; ic < m; ic += MC) {
         int64_t mc = std::min(MC, m - ic);
-        packA(mc, kc, o.a + ic * o.aRow + pc * o.aCol, o.aRow, o.aCol, pa);
-        auto tile = [&](int64_t ir, int64_t jr) {
-          microKernel(kc, pa + ir * kc, pb + jr * kc,
-                      o.c + (ic + ir) * o.cRow + jc + jr, o.cRow, acc,
-                      std::min<int64_t>(MR, mc - ir),
-                      std::min<int64_t>(NR, nc - jr));
-        };
+        prepareA(ic, mc, pc, kc);
         if constexpr (AInL1) {
-          for (int64_t ir = 0; ir < mc; ir += MR)
-            for (int64_t jr = 0; jr < nc; jr += NR)
-              tile(ir, jr);
+          for (int64_t ir = ic; ir < ic + mc; ir += MR)
+            for (int64_t jr = jc; jr < jc + nc; jr += NR)
+              tile(ic, ir, jc, jr, pc, kc, acc);
         } else {
-          for (int64_t jr = 0; jr < nc; jr += NR)
-            for (int64_t ir = 0; ir < mc; ir += MR)
-              tile(ir, jr);
+          for (int64_t jr = jc; jr < jc + nc; jr += NR)
+            for (int64_t ir = ic; ir < ic + mc; ir += MR)
+              tile(ic, ir, jc, jr, pc, kc, acc);
         }
         if (pc + kc >= k)
           finish(ic, mc, jc, nc);
