@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Loom next to PyTorch on this machine, in one run: builds, measures the f32
 # FMA peak (build/bin/fma_peak), then for each workload and at 1 and 2
-# threads runs the peer, Loom, and the peer again (interleaved, so both see
-# the same machine) and prints one table: medians (min-max) in ms, the ratio
-# Loom / PyTorch (below 1: Loom is faster; the peer's figure is the better of
-# its two runs) and the fraction of the FMA peak each reaches (from Loom's
-# FLOP count of the same work).
+# threads runs the peer, Loom, the peer and Loom again (interleaved, so both
+# see the same machine) and prints one table: medians (min-max) in ms, the
+# ratio Loom / PyTorch (below 1: Loom is faster; each side's figure is the
+# better of its two runs) and the fraction of the FMA peak each reaches
+# (from Loom's FLOP count of the same work).
 #
 #   bash bench/run.sh [--repeats N] [--quick]
 #
@@ -96,6 +96,18 @@ row() {
     }'
 }
 
+better() { # two loom_bench lines -> the one with the lower median
+  local m1 m2
+  m1=$(sed -n 's/.*median \([0-9.]*\) ms.*/\1/p' <<<"$1")
+  m2=$(sed -n 's/.*median \([0-9.]*\) ms.*/\1/p' <<<"$2")
+  if [ -z "$m1" ] || { [ -n "$m2" ] && awk -v a="$m1" -v b="$m2" \
+    'BEGIN { exit !(b < a) }'; }; then
+    echo "$2"
+  else
+    echo "$1"
+  fi
+}
+
 loom() { # threads args...
   local threads=$1; shift
   OMP_NUM_THREADS=$threads $bin/loom_bench "$@" "$repeats" 2>&1 | tail -1
@@ -112,8 +124,10 @@ for threads in 1 2; do
     gemm=(bench/peer/gemm.py --m "$m" --k "$k" --n "$n" --threads "$threads"
       --repeats "$repeats")
     p1=$(peer "${gemm[@]}")
-    l=$(loom "$threads" bench/models/gemm.loom mm "M=$m,K=$k,N=$n")
+    mm=(bench/models/gemm.loom mm "M=$m,K=$k,N=$n")
+    l=$(loom "$threads" "${mm[@]}")
     p2=$(peer "${gemm[@]}")
+    l=$(better "$l" "$(loom "$threads" "${mm[@]}")")
     row "GEMM ${m}x${k}x${n}" "$threads" "$l" "$p1" "$p2" ms
   done
 
@@ -122,17 +136,22 @@ for threads in 1 2; do
   p1=$(peer "${gpt[@]}" --only fwd)
   l=$(loom "$threads" examples/gpt.loom loss B=8,T=256)
   p2=$(peer "${gpt[@]}" --only fwd)
+  l=$(better "$l" "$(loom "$threads" examples/gpt.loom loss B=8,T=256)")
   row "GPT-mini forward (loss)" "$threads" "$l" "$p1" "$p2" fwd_ms
 
   p1=$(peer "${gpt[@]}" --only step)
-  l=$(loom "$threads" examples/gpt.loom loss B=8,T=256 --train adamw)
+  step=(examples/gpt.loom loss B=8,T=256 --train adamw)
+  l=$(loom "$threads" "${step[@]}")
   p2=$(peer "${gpt[@]}" --only step)
+  l=$(better "$l" "$(loom "$threads" "${step[@]}")")
   row "GPT-mini train step (AdamW)" "$threads" "$l" "$p1" "$p2" step_ms
 
   bert=(bench/peer/bert_forward.py --threads "$threads" --repeats "$repeats")
   p1=$(peer "${bert[@]}")
-  l=$(loom "$threads" examples/bert.loom encode B=8,T=128 --config drop=0)
+  enc=(examples/bert.loom encode B=8,T=128 --config drop=0)
+  l=$(loom "$threads" "${enc[@]}")
   p2=$(peer "${bert[@]}")
+  l=$(better "$l" "$(loom "$threads" "${enc[@]}")")
   row "BERT-mini forward (encode)" "$threads" "$l" "$p1" "$p2" ms
 done
 
@@ -140,9 +159,10 @@ if [ "$quick" = 0 ]; then
   threads=2
   gpt=(bench/peer/gpt_train_step.py "${gpt2[@]}" --threads "$threads"
     --repeats "$repeats" --only step)
+  step=(examples/gpt.loom loss B=4,T=64 --train adamw --config "$gpt2_config")
   p1=$(peer "${gpt[@]}")
-  l=$(loom "$threads" examples/gpt.loom loss B=4,T=64 --train adamw \
-    --config "$gpt2_config")
+  l=$(loom "$threads" "${step[@]}")
   p2=$(peer "${gpt[@]}")
+  l=$(better "$l" "$(loom "$threads" "${step[@]}")")
   row "GPT-2-small train step (AdamW)" "$threads" "$l" "$p1" "$p2" step_ms
 fi
