@@ -511,7 +511,11 @@ struct GeluGradLowering : BackwardPattern<loom::GeluGradOp> {
             Value u = mul(k, add(x, mul(c(0.044715), mul(x2, x))));
             Value e = math::ExpOp::create(
                 b, l, mul(c(-2.0), math::AbsFOp::create(b, l, u)));
-            Value r = arith::DivFOp::create(b, l, c(1.0), add(c(1.0), e));
+            // 1 + e is in [1, 2]: the division may be a reciprocal
+            // estimate and a Newton step (see loom-cpu-approximate-math).
+            Value r = arith::DivFOp::create(b, l, c(1.0), add(c(1.0), e),
+                                            arith::FastMathFlags::arcp |
+                                                arith::FastMathFlags::ninf);
             Value er = mul(e, r);
             Value positive =
                 arith::CmpFOp::create(b, l, arith::CmpFPredicate::OGE, u, c(0));

@@ -25,3 +25,19 @@ func.func @kept(%x: f32, %y: vector<4xf64>) -> (f32, vector<4xf64>) {
   %t = math.tanh %y : vector<4xf64>
   return %e, %t : f32, vector<4xf64>
 }
+
+// -----
+
+// Tests that the division of tanh's rational approximation (its
+// denominator is at least 4.9e-3) may be a reciprocal estimate, and that a
+// division the function had before keeps its exact form.
+// CHECK-LABEL: func.func @reciprocal
+// CHECK: arith.divf %{{.*}}, %{{.*}} : vector<16xf32>
+// CHECK: arith.divf %{{.*}}, %{{.*}} fastmath<ninf,arcp> : vector<16xf32>
+// CHECK-NOT: arith.divf
+// CHECK: return
+func.func @reciprocal(%x: vector<16xf32>, %y: vector<16xf32>) -> vector<16xf32> {
+  %q = arith.divf %x, %y : vector<16xf32>
+  %t = math.tanh %q : vector<16xf32>
+  return %t : vector<16xf32>
+}
