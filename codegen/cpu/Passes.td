@@ -20,7 +20,9 @@ def LoomCpuApproximateMath
     %y = math.tanh %x : vector<8xf32>
     ```
     After: clamps, a rational polynomial in `%x` and selects, all on
-    `vector<8xf32>`.
+    `vector<8xf32>`. The division of tanh's rational polynomial (its
+    denominator is at least 4.9e-3) carries `fastmath<ninf,arcp>`, so that
+    it may be a reciprocal estimate and a Newton step.
   }];
   let dependentDialects = ["mlir::arith::ArithDialect",
                            "mlir::math::MathDialect",
