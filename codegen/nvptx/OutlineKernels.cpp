@@ -860,11 +860,11 @@ struct LoomGpuOutlineKernels
   /// those, lane (g = lane / 4, t = lane % 4) reads the fragments that
   /// mma.sync expects: A(g | g + 8, t | t + 4) of each 16-row tile, B(t |
   /// t + 4, g) of each 8-column tile. With "3xtf32" each operand is split
-  /// into a tf32 head (its f32 bits with the low 13 cleared) and the tf32
-  /// of the rest, and three products (small x big, big x small, big x big)
-  /// keep f32 accuracy (the CUTLASS 3xTF32 scheme); "tf32" takes the heads
-  /// only. Rows and columns past the edges load clamped indices and skip
-  /// their stores; k past K loads zeros.
+  /// into a tf32 head (rounded to nearest) and the tf32 of the rest, and
+  /// three products (small x big, big x small, big x big) keep f32
+  /// accuracy (the CUTLASS 3xTF32 scheme); "tf32" takes the heads only. Rows
+  /// and columns past the edges load clamped indices and skip their stores; k
+  /// past K loads zeros.
   LogicalResult outlineMmaContraction(Outliner &outliner, func::FuncOp host,
                                       linalg::LinalgOp op,
                                       const Contraction &c) {
@@ -1004,11 +1004,16 @@ struct LoomGpuOutlineKernels
                 copy(A, mapA, tileA, kBlockM, kMmaTileK, aAlongK, false);
                 copy(B, mapB, tileB, kMmaTileK, kBlockN, bAlongN, true);
                 gpu::BarrierOp::create(lb, l);
-                // tf32 head (low 13 bits cleared) and the tf32 of the rest.
+                // x rounded to tf32 (half a tf32 ulp added, the low 13
+                // bits cleared; finite x) and the tf32 of the rest, which
+                // is then exact (truncated heads left a rest of 13 bits).
                 Value mask = arith::ConstantIntOp::create(lb, l, i32,
                                                           int64_t(0xFFFFE000));
+                Value half =
+                    arith::ConstantIntOp::create(lb, l, i32, int64_t(0x1000));
                 auto head = [&](OpBuilder &ib, Value x) -> Value {
-                  Value bits = arith::BitcastOp::create(ib, l, i32, x);
+                  Value bits = arith::AddIOp::create(
+                      ib, l, arith::BitcastOp::create(ib, l, i32, x), half);
                   return arith::BitcastOp::create(
                       ib, l, f32, arith::AndIOp::create(ib, l, bits, mask));
                 };
