@@ -47,6 +47,24 @@ prepare() {
     -o "$bundle/bench/attn_fwdbwd"
   $loomc compile examples/gpt.loom --target=nvptx --emit=ptx --fn loss \
     --step adamw --bind B=8,T=256 -o "$bundle/bench/gpt_step"
+  # What the GPU would reject at load time (a block's static shared memory
+  # over 48 KB, say) fails here, not in the minutes a GPU is lent.
+  if command -v ptxas >/dev/null; then
+    for dir in "$bundle"/bench/*/; do
+      ptxas -arch=sm_90 -v "$dir/kernels.ptx" -o /dev/null 2>"$dir/ptxas.log" || {
+        cat "$dir/ptxas.log" >&2
+        echo "ptxas rejects the PTX of $dir" >&2
+        exit 1
+      }
+      if grep -q '[1-9][0-9]* bytes spill' "$dir/ptxas.log"; then
+        echo "warning: kernels of $dir spill:" >&2
+        grep -B2 '[1-9][0-9]* bytes spill' "$dir/ptxas.log" >&2
+      fi
+    done
+    echo "== benchmark PTX assembled by ptxas (sm_90)"
+  else
+    echo "*** ptxas not found: the benchmark PTX was NOT assembled ***" >&2
+  fi
   cp build/bin/loom-gpu-run "$bundle/bin/"
   mkdir -p "$bundle/src"
   cp runtime/Cuda.cpp runtime/GpuProgram.cpp runtime/Json.cpp \

@@ -14,7 +14,9 @@
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/Builders.h"
 
 #include "llvm/ADT/TypeSwitch.h"
@@ -300,11 +302,15 @@ struct BlockLoop {
   Value part;
   int64_t threads;
 
-  BlockLoop(RowBuilder &r, int64_t rows, int64_t threads, int64_t parts = 1)
+  /// `perBlock`: rows per block (0: one per thread).
+  BlockLoop(RowBuilder &r, int64_t rows, int64_t threads, int64_t parts = 1,
+            int64_t perBlock = 0)
       : threads(threads) {
     OpBuilder &b = r.b;
     Location loc = r.loc;
-    int64_t blocks = (rows + threads - 1) / threads;
+    if (perBlock == 0)
+      perBlock = threads;
+    int64_t blocks = (rows + perBlock - 1) / perBlock;
     // Dims of one iteration are left out: canonicalization would rebuild
     // the loop without its attribute.
     SmallVector<Value> lbs, ubs, steps;
@@ -330,15 +336,16 @@ struct BlockLoop {
     part = parts > 1 ? ivs[next++] : r.idx(0);
     Value block = blocks > 1 ? ivs[next++] : r.idx(0);
     tid = ivs.back();
-    first = arith::MulIOp::create(b, loc, block, r.idx(threads));
+    first = arith::MulIOp::create(b, loc, block, r.idx(perBlock));
     row = arith::AddIOp::create(b, loc, first, tid);
     clamped = arith::MinUIOp::create(b, loc, row, r.idx(rows - 1));
     last = arith::MinUIOp::create(
-        b, loc, arith::AddIOp::create(b, loc, first, r.idx(threads - 1)),
+        b, loc, arith::AddIOp::create(b, loc, first, r.idx(perBlock - 1)),
         r.idx(rows - 1));
   }
 
-  /// A buffer of the block's shared memory.
+  /// A buffer of the block's shared memory (of `shape`; rows may be
+  /// padded wider than what `stage` copies).
   Value shared(RowBuilder &r, ArrayRef<int64_t> shape) {
     auto workgroup = gpu::AddressSpaceAttr::get(r.b.getContext(),
                                                 gpu::AddressSpace::Workgroup);
@@ -528,6 +535,328 @@ void forwardTiled(RowBuilder &r, Value v, Value out, Value lse, int64_t dv) {
   if (lse) {
     Value value = r.lseOf(m, l);
     memref::StoreOp::create(b, loc, value, lse, r.at(prefix, bl.row));
+  }
+}
+
+/// The smallest width of at least `n` that is `m` mod 2 m: a shared tile's
+/// padded row, so that the lanes of a warp reading fragments (g < 8 by
+/// t < 4) hit 32 different banks: m 4 for a row per g read at column t
+/// (bank s g + t), m 8 for a row per t read at column g (bank s t + g).
+int64_t paddedRow(int64_t n, int64_t m) {
+  int64_t w = n / (2 * m) * (2 * m) + m;
+  return w < n ? w + 2 * m : w;
+}
+
+/// mma.sync m16n8k8 on tf32 operands with f32 accumulators (nvgpu): a
+/// fragment of A is 4 values (rows g, g + 8 at columns t, t + 4), of B 2
+/// (rows t, t + 4 at column g), the accumulator 2 x 2 (rows g, g + 8,
+/// columns 2 t, 2 t + 1). With `split` (3xtf32) each operand is its tf32
+/// rounding and the tf32 of the rest, and three products keep f32 accuracy
+/// (rounded, not truncated as in the GEMM kernels: the rest is then exact
+/// and at most half a tf32 ulp, and the attention output 2x closer).
+struct Tf32Mma {
+  RowBuilder &r;
+  bool split;
+
+  /// A fragment: its head and (with `split`) the rest.
+  struct Fragment {
+    Value big, small;
+  };
+
+  /// x rounded to tf32 (to nearest, ties away: + half an ulp of tf32,
+  /// then the low 13 bits cleared; finite x only).
+  Value head(Value x) {
+    OpBuilder &b = r.b;
+    Type i32 = b.getI32Type();
+    auto c = [&](int64_t v) {
+      return arith::ConstantIntOp::create(b, r.loc, i32, v);
+    };
+    Value bits = arith::BitcastOp::create(b, r.loc, i32, x);
+    bits = arith::AddIOp::create(b, r.loc, bits, c(0x1000));
+    return arith::BitcastOp::create(
+        b, r.loc, b.getF32Type(),
+        arith::AndIOp::create(b, r.loc, bits, c(int64_t(0xFFFFE000))));
+  }
+
+  Fragment fragment(ArrayRef<Value> values) {
+    OpBuilder &b = r.b;
+    SmallVector<Value> big, small;
+    for (Value x : values) {
+      Value h = head(x);
+      big.push_back(h);
+      if (split)
+        small.push_back(head(arith::SubFOp::create(b, r.loc, x, h)));
+    }
+    auto type = VectorType::get({int64_t(values.size()), 1}, b.getF32Type());
+    Fragment f;
+    f.big = vector::FromElementsOp::create(b, r.loc, type, big);
+    if (split)
+      f.small = vector::FromElementsOp::create(b, r.loc, type, small);
+    return f;
+  }
+
+  /// acc + a b.
+  Value mma(const Fragment &a, const Fragment &b, Value acc) {
+    auto one = [&](Value x, Value y) {
+      acc = nvgpu::MmaSyncOp::create(r.b, r.loc, x, y, acc,
+                                     ArrayRef<int64_t>{16, 8, 8},
+                                     /*tf32Enabled=*/true)
+                .getResult();
+    };
+    if (split) {
+      one(a.small, b.big);
+      one(a.big, b.small);
+    }
+    one(a.big, b.big);
+    return acc;
+  }
+
+  Value zero() {
+    auto type = VectorType::get({2, 2}, r.b.getF32Type());
+    return arith::ConstantOp::create(
+        r.b, r.loc, type,
+        DenseElementsAttr::get(type, r.b.getF32FloatAttr(0.0f)));
+  }
+};
+
+/// Attention (`out`) or its log-sum-exp (`lse`) on tensor cores
+/// (FlashAttention-2 on mma.sync m16n8k8): a block of 4 warps per 64
+/// queries, each warp 16 of them, their scaled q rows as A fragments in
+/// registers. Per tile of keys (staged as in forwardTiled, rows padded so
+/// that fragment reads hit 32 banks) a warp computes its 16 x tile scores
+/// S = Q K^T (lane g, t holds rows g and g + 8 at columns 2 t, 2 t + 1 of
+/// each 8 keys), masks them, takes each row's max across the 4 lanes that
+/// share it (two xor shuffles), rescales its running sums (kept per lane,
+/// summed across the 4 lanes at the end) and its 16 x dv output
+/// accumulators, writes P to shared memory (the accumulators' layout is
+/// not the A fragments': through memory, in K's tile after a barrier, and
+/// read after another) and adds P V.
+void forwardMma(RowBuilder &r, Value v, Value out, Value lse, int64_t dv,
+                bool split) {
+  OpBuilder &b = r.b;
+  Location loc = r.loc;
+  OpBuilder::InsertionGuard guard(b);
+  constexpr int64_t kWarps = 4, kRows = 16 * kWarps;
+  int64_t keyTile = stagedRows(r.tk, kKeyTile); // whole 16s
+  int64_t dSteps = (r.d + 7) / 8, vTiles = (dv + 7) / 8, keySteps = keyTile / 8;
+  BlockLoop bl(r, r.tq, 32 * kWarps, 1, kRows);
+  const SmallVector<Value> &prefix = bl.prefix;
+  Tf32Mma mma{r, split};
+  auto idx = [&](int64_t x) { return r.idx(x); };
+  auto add = [&](Value x, int64_t y) -> Value {
+    return y ? arith::AddIOp::create(b, loc, x, idx(y)).getResult() : x;
+  };
+  auto less = [&](Value x, int64_t y) {
+    return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, x, idx(y));
+  };
+  Value lane = arith::RemUIOp::create(b, loc, bl.tid, idx(32));
+  Value warpRow = arith::MulIOp::create(
+      b, loc, arith::DivUIOp::create(b, loc, bl.tid, idx(32)), idx(16));
+  Value g = arith::DivUIOp::create(b, loc, lane, idx(4));
+  Value t = arith::RemUIOp::create(b, loc, lane, idx(4));
+  Value t2 = arith::MulIOp::create(b, loc, t, idx(2));
+  // The lane's two query rows (g and g + 8 of its warp's 16), in the block
+  // and in the sequence (clamped: rows past Tq compute the last row's).
+  Value local[2], row[2], clamped[2];
+  local[0] = arith::AddIOp::create(b, loc, warpRow, g);
+  local[1] = add(local[0], 8);
+  for (int i = 0; i < 2; ++i) {
+    row[i] = arith::AddIOp::create(b, loc, bl.first, local[i]);
+    clamped[i] = arith::MinUIOp::create(b, loc, row[i], idx(r.tq - 1));
+  }
+  Value zero = r.f32(0.0);
+  // x[..., at, col] of a row of n values, 0 past n (col clamped).
+  auto loadPadded = [&](Value buffer, ArrayRef<Value> lead, Value col,
+                        int64_t n, bool maybePast) -> Value {
+    SmallVector<Value> where(lead.begin(), lead.end());
+    where.push_back(
+        maybePast ? arith::MinUIOp::create(b, loc, col, idx(n - 1)).getResult()
+                  : col);
+    Value x = memref::LoadOp::create(b, loc, buffer, where);
+    if (!maybePast)
+      return x;
+    return arith::SelectOp::create(b, loc, less(col, n), x, zero);
+  };
+  // The scaled q rows as A fragments, one per 8 columns of d.
+  SmallVector<Tf32Mma::Fragment> qFrag;
+  for (int64_t ks = 0; ks < dSteps; ++ks) {
+    bool past = (ks + 1) * 8 > r.d;
+    Value c0 = add(t, ks * 8), c1 = add(t, ks * 8 + 4);
+    SmallVector<Value> values;
+    for (auto [i, c] : {std::pair(0, c0), {1, c0}, {0, c1}, {1, c1}}) {
+      SmallVector<Value> lead(prefix.begin(), prefix.end());
+      lead.push_back(clamped[i]);
+      values.push_back(arith::MulFOp::create(
+          b, loc, loadPadded(r.q, lead, c, r.d, past), r.scaleValue));
+    }
+    qFrag.push_back(mma.fragment(values));
+  }
+  // P takes K's place once every warp has its scores (48 KB of static
+  // shared memory is all a block gets: K, V and P apart need 53 KB at
+  // Dh 64).
+  Value sK =
+      bl.shared(r, {v ? kRows : keyTile,
+                    v ? std::max(paddedRow(r.d, 4), paddedRow(keyTile, 4))
+                      : paddedRow(r.d, 4)});
+  Value sV = v ? bl.shared(r, {keyTile, paddedRow(dv, 8)}) : Value();
+  Value sP = sK;
+  Value minusInf = r.f32(-std::numeric_limits<double>::infinity());
+  Value end[2] = {r.keyEnd(clamped[0]), r.keyEnd(clamped[1])};
+  SmallVector<Value> init = {minusInf, minusInf, zero, zero};
+  for (int64_t n = 0; n < (v ? vTiles : 0); ++n)
+    init.push_back(mma.zero());
+  auto shuffleXor = [&](Value x, int32_t offset,
+                        function_ref<Value(Value, Value)> combine) {
+    auto s = gpu::ShuffleOp::create(b, loc, x, offset, int32_t(32),
+                                    gpu::ShuffleMode::XOR);
+    return combine(x, s.getShuffleResult());
+  };
+  auto quadMax = [&](Value x) {
+    auto max = [&](Value p, Value q) -> Value {
+      return arith::MaximumFOp::create(b, loc, p, q);
+    };
+    return shuffleXor(shuffleXor(x, 1, max), 2, max);
+  };
+  auto quadSum = [&](Value x) {
+    auto sum = [&](Value p, Value q) -> Value {
+      return arith::AddFOp::create(b, loc, p, q);
+    };
+    return shuffleXor(shuffleXor(x, 1, sum), 2, sum);
+  };
+  scf::ForOp overTiles;
+  {
+    OpBuilder::InsertionGuard inner(b);
+    Value j0;
+    std::tie(overTiles, j0) = openKeyTiles(r, bl, keyTile, sK, v, sV, dv, init);
+    ValueRange state = overTiles.getRegionIterArgs();
+    // S = (scale Q) K^T, 8 keys per accumulator; masked scores -inf.
+    SmallVector<Value> s[2]; // [row][8 n + 2... ] per n: e = 0, 1
+    Value tileMax[2] = {minusInf, minusInf};
+    for (int64_t n = 0; n < keySteps; ++n) {
+      Value acc = mma.zero();
+      Value keyRow = add(g, n * 8);
+      for (int64_t ks = 0; ks < dSteps; ++ks) {
+        bool past = (ks + 1) * 8 > r.d;
+        SmallVector<Value> values = {
+            loadPadded(sK, {keyRow}, add(t, ks * 8), r.d, past),
+            loadPadded(sK, {keyRow}, add(t, ks * 8 + 4), r.d, past)};
+        acc = mma.mma(qFrag[ks], mma.fragment(values), acc);
+      }
+      for (int64_t e = 0; e < 2; ++e) {
+        Value key = add(arith::AddIOp::create(b, loc, j0, t2), n * 8 + e);
+        Value attended;
+        if (r.mask)
+          attended = r.attended(
+              prefix, arith::MinUIOp::create(b, loc, key, idx(r.tk - 1)));
+        for (int64_t i = 0; i < 2; ++i) {
+          Value valid = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
+                                              key, end[i]);
+          if (attended)
+            valid = arith::AndIOp::create(b, loc, valid, attended);
+          Value x =
+              vector::ExtractOp::create(b, loc, acc, ArrayRef<int64_t>{i, e});
+          x = arith::SelectOp::create(b, loc, valid, x, minusInf);
+          s[i].push_back(x);
+          tileMax[i] = arith::MaximumFOp::create(b, loc, tileMax[i], x);
+        }
+      }
+    }
+    SmallVector<Value> next(4);
+    Value corr[2];
+    for (int64_t i = 0; i < 2; ++i) {
+      // A max of -inf (nothing attended yet): subtract 0 instead, so that
+      // exp(-inf - m) is 0, never NaN.
+      Value m =
+          arith::MaximumFOp::create(b, loc, state[i], quadMax(tileMax[i]));
+      Value none =
+          arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, m, minusInf);
+      Value base = arith::SelectOp::create(b, loc, none, zero, m);
+      corr[i] = math::ExpOp::create(
+          b, loc, arith::SubFOp::create(b, loc, state[i], base));
+      Value l = arith::MulFOp::create(b, loc, state[2 + i], corr[i]);
+      for (Value &x : s[i]) {
+        x = math::ExpOp::create(b, loc, arith::SubFOp::create(b, loc, x, base));
+        l = arith::AddFOp::create(b, loc, l, x);
+      }
+      next[i] = m;
+      next[2 + i] = l;
+    }
+    if (v) {
+      // P into shared memory (K's, once all warps have read it), then
+      // O = O corr + P V.
+      gpu::BarrierOp::create(b, loc);
+      for (int64_t n = 0; n < keySteps; ++n)
+        for (int64_t e = 0; e < 2; ++e)
+          for (int64_t i = 0; i < 2; ++i)
+            memref::StoreOp::create(b, loc, s[i][2 * n + e], sP,
+                                    ValueRange{local[i], add(t2, n * 8 + e)});
+      gpu::BarrierOp::create(b, loc);
+      SmallVector<Value> o;
+      for (int64_t nv = 0; nv < vTiles; ++nv) {
+        Value acc = state[4 + nv];
+        SmallVector<Value> scaled;
+        for (int64_t i = 0; i < 2; ++i)
+          for (int64_t e = 0; e < 2; ++e)
+            scaled.push_back(arith::MulFOp::create(
+                b, loc,
+                vector::ExtractOp::create(b, loc, acc, ArrayRef<int64_t>{i, e}),
+                corr[i]));
+        o.push_back(vector::FromElementsOp::create(
+            b, loc, llvm::cast<VectorType>(acc.getType()), scaled));
+      }
+      for (int64_t ks = 0; ks < keySteps; ++ks) {
+        Value k0 = add(t, ks * 8), k1 = add(t, ks * 8 + 4);
+        Tf32Mma::Fragment pFrag = mma.fragment(
+            {memref::LoadOp::create(b, loc, sP, ValueRange{local[0], k0}),
+             memref::LoadOp::create(b, loc, sP, ValueRange{local[1], k0}),
+             memref::LoadOp::create(b, loc, sP, ValueRange{local[0], k1}),
+             memref::LoadOp::create(b, loc, sP, ValueRange{local[1], k1})});
+        for (int64_t nv = 0; nv < vTiles; ++nv) {
+          bool past = (nv + 1) * 8 > dv;
+          Value col = add(g, nv * 8);
+          Tf32Mma::Fragment vFrag =
+              mma.fragment({loadPadded(sV, {k0}, col, dv, past),
+                            loadPadded(sV, {k1}, col, dv, past)});
+          o[nv] = mma.mma(pFrag, vFrag, o[nv]);
+        }
+      }
+      llvm::append_range(next, o);
+    }
+    scf::YieldOp::create(b, loc, next);
+  }
+  ValueRange result = overTiles.getResults();
+  for (int64_t i = 0; i < 2; ++i) {
+    Value l = quadSum(result[2 + i]);
+    auto inside = scf::IfOp::create(b, loc, less(row[i], r.tq), false);
+    OpBuilder::InsertionGuard store(b);
+    b.setInsertionPoint(inside.thenBlock()->getTerminator());
+    if (v) {
+      Value inv = r.inverseOrZero(l);
+      for (int64_t nv = 0; nv < vTiles; ++nv)
+        for (int64_t e = 0; e < 2; ++e) {
+          if (nv * 8 + e >= dv)
+            continue;
+          Value col = add(t2, nv * 8 + e);
+          OpBuilder::InsertionGuard column(b);
+          if (nv * 8 + 8 > dv) {
+            auto within = scf::IfOp::create(b, loc, less(col, dv), false);
+            b.setInsertionPoint(within.thenBlock()->getTerminator());
+          }
+          Value x = vector::ExtractOp::create(b, loc, result[4 + nv],
+                                              ArrayRef<int64_t>{i, e});
+          memref::StoreOp::create(b, loc, arith::MulFOp::create(b, loc, x, inv),
+                                  out, r.at(prefix, row[i], col));
+        }
+    }
+    if (lse) {
+      auto first = scf::IfOp::create(
+          b, loc,
+          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, t, idx(0)),
+          false);
+      b.setInsertionPoint(first.thenBlock()->getTerminator());
+      memref::StoreOp::create(b, loc, r.lseOf(result[i], l), lse,
+                              r.at(prefix, row[i]));
+    }
   }
 }
 
@@ -745,7 +1074,12 @@ void gradTiled(RowBuilder &r, Value v, Value lse, Value dout, Value out,
   keyBlocks(/*forDK=*/true);
 }
 
-LogicalResult lowerForward(loom::AttentionOp op) {
+/// Which tensor cores take attention's products (the pass's option).
+struct TensorCores {
+  bool on = false, split = false;
+};
+
+LogicalResult lowerForward(loom::AttentionOp op, TensorCores tc) {
   OpBuilder b(op);
   Location loc = op.getLoc();
   auto q = bufferOf(op, op.getQ()), k = bufferOf(op, op.getK()),
@@ -759,7 +1093,10 @@ LogicalResult lowerForward(loom::AttentionOp op) {
   RowBuilder r(b, loc, *q, *k, *mask, op.getCausal(), op.getScale());
   int64_t dv = llvm::cast<MemRefType>(out.getType()).getShape().back();
   if (r.d <= kRegisterRow && dv <= kRegisterRow) {
-    forwardTiled(r, *v, out, Value(), dv);
+    if (tc.on)
+      forwardMma(r, *v, out, Value(), dv, tc.split);
+    else
+      forwardTiled(r, *v, out, Value(), dv);
     op.getResult().replaceAllUsesWith(result);
     op.erase();
     return success();
@@ -786,7 +1123,7 @@ LogicalResult lowerForward(loom::AttentionOp op) {
   return success();
 }
 
-LogicalResult lowerLse(loom::AttentionLseOp op) {
+LogicalResult lowerLse(loom::AttentionLseOp op, TensorCores tc) {
   OpBuilder b(op);
   Location loc = op.getLoc();
   auto q = bufferOf(op, op.getQ()), k = bufferOf(op, op.getK());
@@ -798,7 +1135,10 @@ LogicalResult lowerLse(loom::AttentionLseOp op) {
   auto [lse, result] = newBuffer(b, loc, op.getType());
   RowBuilder r(b, loc, *q, *k, *mask, op.getCausal(), op.getScale());
   if (r.d <= kRegisterRow) {
-    forwardTiled(r, Value(), Value(), lse, 0);
+    if (tc.on)
+      forwardMma(r, Value(), Value(), lse, 0, tc.split);
+    else
+      forwardTiled(r, Value(), Value(), lse, 0);
     op.getResult().replaceAllUsesWith(result);
     op.erase();
     return success();
@@ -903,7 +1243,17 @@ LogicalResult lowerGrad(loom::AttentionGradOp op) {
 
 struct LoomGpuAttention
     : public loom::nvptx::impl::LoomGpuAttentionBase<LoomGpuAttention> {
+  using Base::Base;
+
   void runOnOperation() override {
+    if (tensorCores != "none" && tensorCores != "tf32" &&
+        tensorCores != "3xtf32") {
+      getOperation().emitError("loom-gpu-attention: tensor-cores must be "
+                               "none, tf32 or 3xtf32, got '")
+          << tensorCores << "'";
+      return signalPassFailure();
+    }
+    TensorCores tc{tensorCores != "none", tensorCores == "3xtf32"};
     SmallVector<Operation *> ops;
     getOperation().walk([&](Operation *op) {
       if (llvm::isa<loom::AttentionOp, loom::AttentionLseOp,
@@ -913,8 +1263,8 @@ struct LoomGpuAttention
     for (Operation *op : ops) {
       LogicalResult done =
           llvm::TypeSwitch<Operation *, LogicalResult>(op)
-              .Case([](loom::AttentionOp a) { return lowerForward(a); })
-              .Case([](loom::AttentionLseOp a) { return lowerLse(a); })
+              .Case([&](loom::AttentionOp a) { return lowerForward(a, tc); })
+              .Case([&](loom::AttentionLseOp a) { return lowerLse(a, tc); })
               .Case([](loom::AttentionGradOp a) { return lowerGrad(a); });
       if (failed(done))
         return signalPassFailure();

@@ -66,7 +66,8 @@ std::string loom::nvptxPipelineText(const NvptxPipelineOptions &options) {
                    "allow-return-allocs-from-loops allow-unknown-ops "
                    "unknown-type-conversion=identity-layout-map "
                    "function-boundary-type-conversion=identity-layout-map}");
-  stages.push_back("func.func(loom-gpu-attention)");
+  stages.push_back("func.func(loom-gpu-attention{tensor-cores=" +
+                   options.tensorCores + "})");
   stages.push_back("func.func(loom-distinct-results)");
   stages.push_back("buffer-results-to-out-params{hoist-static-allocs=true "
                    "modify-public-functions=true}");

@@ -49,6 +49,14 @@ def LoomGpuAttention : Pass<"loom-gpu-attention", "mlir::func::FuncOp"> {
       a block per slice, each recomputing P and dS: a whole one beside
       the rows would spill.
 
+    With `tensor-cores` 3xtf32 (the default) or tf32, attention and
+    attention_lse with rows of at most 64 take `nvgpu.mma.sync` m16n8k8
+    instead (FlashAttention-2): 4 warps per 64 queries, a warp's 16 scaled
+    q rows as A fragments; per key tile S = Q K^T on tensor cores, the
+    masks, each row's max across its 4 lanes (`gpu.shuffle xor` 1, 2),
+    the rescaling, P through shared memory (in K's tile, between
+    barriers) and P V on tensor cores.
+
     Longer rows: one thread per row, the output row updated in memory, the
     gradient's dQ, dK and dV accumulated in place.
 
@@ -56,11 +64,18 @@ def LoomGpuAttention : Pass<"loom-gpu-attention", "mlir::func::FuncOp"> {
     the scores and probabilities that the linalg lowering materializes
     (8.7 GB for the forward at B 4, H 16, T 4096).
   }];
+  let options = [Option<"tensorCores", "tensor-cores", "std::string",
+                        "\"3xtf32\"",
+                        "attention's products with rows of at most 64 on "
+                        "tensor cores: 3xtf32 (f32 accuracy), tf32, or none "
+                        "(FMAs, a thread per query)">];
   let dependentDialects = ["mlir::scf::SCFDialect", "mlir::math::MathDialect",
                            "mlir::memref::MemRefDialect",
                            "mlir::arith::ArithDialect",
                            "mlir::bufferization::BufferizationDialect",
-                           "mlir::gpu::GPUDialect"];
+                           "mlir::gpu::GPUDialect",
+                           "mlir::nvgpu::NVGPUDialect",
+                           "mlir::vector::VectorDialect"];
 }
 
 def LoomGpuOutlineKernels

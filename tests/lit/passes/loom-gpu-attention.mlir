@@ -1,4 +1,4 @@
-// RUN: loom-opt %s -split-input-file -loom-gpu-attention -canonicalize -cse | FileCheck %s
+// RUN: loom-opt %s -split-input-file -loom-gpu-attention="tensor-cores=none" -canonicalize -cse | FileCheck %s
 
 // Tests that a causal attention and its lse left on tensors by
 // bufferization become block-tiled loops (Dh <= 64): an scf.parallel over
