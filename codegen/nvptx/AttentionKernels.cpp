@@ -547,6 +547,11 @@ int64_t paddedRow(int64_t n, int64_t m) {
   return w < n ? w + 2 * m : w;
 }
 
+/// Which tensor cores take attention's products (the pass's option).
+struct TensorCores {
+  bool on = false, split = false;
+};
+
 /// mma.sync m16n8k8 on tf32 operands with f32 accumulators (nvgpu): a
 /// fragment of A is 4 values (rows g, g + 8 at columns t, t + 4), of B 2
 /// (rows t, t + 4 at column g), the accumulator 2 x 2 (rows g, g + 8,
@@ -619,6 +624,169 @@ struct Tf32Mma {
   }
 };
 
+/// A lane's share of a block of 4 warps x 16 rows on mma.sync: lane
+/// (g, t) = (lane / 4, lane % 4) holds rows g and g + 8 of its warp's 16
+/// (in the block: `local`; in the sequence: `row`, and `clamped` to the
+/// last, whose values rows past the end compute), and the fragment reads
+/// of the staged tiles.
+struct WarpRows {
+  static constexpr int64_t kWarps = 4, kRows = 16 * kWarps;
+  RowBuilder &r;
+  Tf32Mma mma;
+  int64_t rows;
+  Value g, t, t2, local[2], row[2], clamped[2];
+
+  WarpRows(RowBuilder &r, BlockLoop &bl, int64_t rows, bool split)
+      : r(r), mma{r, split}, rows(rows) {
+    Value lane = arith::RemUIOp::create(r.b, r.loc, bl.tid, r.idx(32));
+    Value warpRow = arith::MulIOp::create(
+        r.b, r.loc, arith::DivUIOp::create(r.b, r.loc, bl.tid, r.idx(32)),
+        r.idx(16));
+    g = arith::DivUIOp::create(r.b, r.loc, lane, r.idx(4));
+    t = arith::RemUIOp::create(r.b, r.loc, lane, r.idx(4));
+    t2 = arith::MulIOp::create(r.b, r.loc, t, r.idx(2));
+    local[0] = arith::AddIOp::create(r.b, r.loc, warpRow, g);
+    local[1] = add(local[0], 8);
+    for (int i = 0; i < 2; ++i) {
+      row[i] = arith::AddIOp::create(r.b, r.loc, bl.first, local[i]);
+      clamped[i] = arith::MinUIOp::create(r.b, r.loc, row[i], r.idx(rows - 1));
+    }
+  }
+
+  Value add(Value x, int64_t y) {
+    return y ? arith::AddIOp::create(r.b, r.loc, x, r.idx(y)).getResult() : x;
+  }
+  Value less(Value x, int64_t y) {
+    return arith::CmpIOp::create(r.b, r.loc, arith::CmpIPredicate::ult, x,
+                                 r.idx(y));
+  }
+
+  /// buffer[lead..., col] of a row of n values, 0 past n (col clamped).
+  Value loadPadded(Value buffer, ArrayRef<Value> lead, Value col, int64_t n,
+                   bool maybePast) {
+    SmallVector<Value> where(lead.begin(), lead.end());
+    where.push_back(
+        maybePast
+            ? arith::MinUIOp::create(r.b, r.loc, col, r.idx(n - 1)).getResult()
+            : col);
+    Value x = memref::LoadOp::create(r.b, r.loc, buffer, where);
+    if (!maybePast)
+      return x;
+    return arith::SelectOp::create(r.b, r.loc, less(col, n), x, r.f32(0.0));
+  }
+
+  /// The lane's rows of global[prefix, row, 0:n] (times `scale` if given)
+  /// as A fragments, one per 8 columns.
+  SmallVector<Tf32Mma::Fragment> rowFragments(Value global, ValueRange prefix,
+                                              int64_t n, Value scale) {
+    SmallVector<Tf32Mma::Fragment> frags;
+    for (int64_t ks = 0; ks < (n + 7) / 8; ++ks) {
+      bool past = (ks + 1) * 8 > n;
+      Value c0 = add(t, ks * 8), c1 = add(t, ks * 8 + 4);
+      SmallVector<Value> values;
+      for (auto [i, c] : {std::pair(0, c0), {1, c0}, {0, c1}, {1, c1}}) {
+        SmallVector<Value> lead(prefix.begin(), prefix.end());
+        lead.push_back(clamped[i]);
+        Value x = loadPadded(global, lead, c, n, past);
+        values.push_back(
+            scale ? arith::MulFOp::create(r.b, r.loc, x, scale).getResult()
+                  : x);
+      }
+      frags.push_back(mma.fragment(values));
+    }
+    return frags;
+  }
+
+  /// B(k, n) = tile[8 j + n, 8 ks + k] (a tile of rows of n values read
+  /// across: K in Q K^T).
+  Tf32Mma::Fragment across(Value tile, int64_t j, int64_t ks, int64_t n) {
+    bool past = (ks + 1) * 8 > n;
+    Value at = add(g, j * 8);
+    return mma.fragment({loadPadded(tile, {at}, add(t, ks * 8), n, past),
+                         loadPadded(tile, {at}, add(t, ks * 8 + 4), n, past)});
+  }
+  /// B(k, n) = tile[8 ks + k, 8 j + n] (read down: V in P V).
+  Tf32Mma::Fragment down(Value tile, int64_t ks, int64_t j, int64_t n) {
+    bool past = (j + 1) * 8 > n;
+    Value col = add(g, j * 8);
+    return mma.fragment({loadPadded(tile, {add(t, ks * 8)}, col, n, past),
+                         loadPadded(tile, {add(t, ks * 8 + 4)}, col, n, past)});
+  }
+  /// A(m, k) = tile[local row m, 8 ks + k] (P or dS in shared memory).
+  Tf32Mma::Fragment fromShared(Value tile, int64_t ks) {
+    Value k0 = add(t, ks * 8), k1 = add(t, ks * 8 + 4);
+    auto at = [&](int i, Value k) -> Value {
+      return memref::LoadOp::create(r.b, r.loc, tile, ValueRange{local[i], k});
+    };
+    return mma.fragment({at(0, k0), at(1, k0), at(0, k1), at(1, k1)});
+  }
+
+  /// x combined with the values of the lanes that share its rows (the
+  /// quad: lanes xor 1 and xor 2).
+  Value quad(Value x, function_ref<Value(Value, Value)> combine) {
+    for (int32_t offset : {1, 2}) {
+      auto s = gpu::ShuffleOp::create(r.b, r.loc, x, offset, int32_t(32),
+                                      gpu::ShuffleMode::XOR);
+      x = combine(x, s.getShuffleResult());
+    }
+    return x;
+  }
+  Value quadSum(Value x) {
+    return quad(x, [&](Value p, Value q) -> Value {
+      return arith::AddFOp::create(r.b, r.loc, p, q);
+    });
+  }
+  Value quadMax(Value x) {
+    return quad(x, [&](Value p, Value q) -> Value {
+      return arith::MaximumFOp::create(r.b, r.loc, p, q);
+    });
+  }
+
+  /// Key `8 j + 2 t + e` of the tile at j0, and whether row i attends it
+  /// (below its causal bound `end`, unmasked).
+  std::pair<Value, Value> key(ValueRange prefix, Value j0, int64_t j, int64_t e,
+                              Value end) {
+    Value k = add(arith::AddIOp::create(r.b, r.loc, j0, t2), j * 8 + e);
+    Value valid =
+        arith::CmpIOp::create(r.b, r.loc, arith::CmpIPredicate::ult, k, end);
+    if (r.mask)
+      valid = arith::AndIOp::create(
+          r.b, r.loc, valid,
+          r.attended(prefix,
+                     arith::MinUIOp::create(r.b, r.loc, k, r.idx(r.tk - 1))));
+    return {k, valid};
+  }
+
+  /// Stores f(i, j, e) (accumulator j's element (i, e)) into
+  /// buffer[prefix, row i, 8 j + 2 t + e] for the rows inside `rows` and
+  /// the columns inside n.
+  void storeRows(Value buffer, ValueRange prefix, ArrayRef<Value> accs,
+                 int64_t n, function_ref<Value(int64_t, Value)> finish) {
+    OpBuilder &b = r.b;
+    for (int64_t i = 0; i < 2; ++i) {
+      auto inside = scf::IfOp::create(b, r.loc, less(row[i], rows), false);
+      OpBuilder::InsertionGuard store(b);
+      b.setInsertionPoint(inside.thenBlock()->getTerminator());
+      for (auto [j, acc] : llvm::enumerate(accs))
+        for (int64_t e = 0; e < 2; ++e) {
+          int64_t c0 = int64_t(j) * 8 + e;
+          if (c0 >= n)
+            continue;
+          Value col = add(t2, c0);
+          OpBuilder::InsertionGuard column(b);
+          if ((int64_t(j) + 1) * 8 > n) {
+            auto within = scf::IfOp::create(b, r.loc, less(col, n), false);
+            b.setInsertionPoint(within.thenBlock()->getTerminator());
+          }
+          Value x =
+              vector::ExtractOp::create(b, r.loc, acc, ArrayRef<int64_t>{i, e});
+          memref::StoreOp::create(b, r.loc, finish(i, x), buffer,
+                                  r.at(prefix, row[i], col));
+        }
+    }
+  }
+};
+
 /// Attention (`out`) or its log-sum-exp (`lse`) on tensor cores
 /// (FlashAttention-2 on mma.sync m16n8k8): a block of 4 warps per 64
 /// queries, each warp 16 of them, their scaled q rows as A fragments in
@@ -636,93 +804,29 @@ void forwardMma(RowBuilder &r, Value v, Value out, Value lse, int64_t dv,
   OpBuilder &b = r.b;
   Location loc = r.loc;
   OpBuilder::InsertionGuard guard(b);
-  constexpr int64_t kWarps = 4, kRows = 16 * kWarps;
   int64_t keyTile = stagedRows(r.tk, kKeyTile); // whole 16s
   int64_t dSteps = (r.d + 7) / 8, vTiles = (dv + 7) / 8, keySteps = keyTile / 8;
-  BlockLoop bl(r, r.tq, 32 * kWarps, 1, kRows);
+  BlockLoop bl(r, r.tq, 32 * WarpRows::kWarps, 1, WarpRows::kRows);
   const SmallVector<Value> &prefix = bl.prefix;
-  Tf32Mma mma{r, split};
-  auto idx = [&](int64_t x) { return r.idx(x); };
-  auto add = [&](Value x, int64_t y) -> Value {
-    return y ? arith::AddIOp::create(b, loc, x, idx(y)).getResult() : x;
-  };
-  auto less = [&](Value x, int64_t y) {
-    return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, x, idx(y));
-  };
-  Value lane = arith::RemUIOp::create(b, loc, bl.tid, idx(32));
-  Value warpRow = arith::MulIOp::create(
-      b, loc, arith::DivUIOp::create(b, loc, bl.tid, idx(32)), idx(16));
-  Value g = arith::DivUIOp::create(b, loc, lane, idx(4));
-  Value t = arith::RemUIOp::create(b, loc, lane, idx(4));
-  Value t2 = arith::MulIOp::create(b, loc, t, idx(2));
-  // The lane's two query rows (g and g + 8 of its warp's 16), in the block
-  // and in the sequence (clamped: rows past Tq compute the last row's).
-  Value local[2], row[2], clamped[2];
-  local[0] = arith::AddIOp::create(b, loc, warpRow, g);
-  local[1] = add(local[0], 8);
-  for (int i = 0; i < 2; ++i) {
-    row[i] = arith::AddIOp::create(b, loc, bl.first, local[i]);
-    clamped[i] = arith::MinUIOp::create(b, loc, row[i], idx(r.tq - 1));
-  }
+  WarpRows w(r, bl, r.tq, split);
+  Tf32Mma &mma = w.mma;
   Value zero = r.f32(0.0);
-  // x[..., at, col] of a row of n values, 0 past n (col clamped).
-  auto loadPadded = [&](Value buffer, ArrayRef<Value> lead, Value col,
-                        int64_t n, bool maybePast) -> Value {
-    SmallVector<Value> where(lead.begin(), lead.end());
-    where.push_back(
-        maybePast ? arith::MinUIOp::create(b, loc, col, idx(n - 1)).getResult()
-                  : col);
-    Value x = memref::LoadOp::create(b, loc, buffer, where);
-    if (!maybePast)
-      return x;
-    return arith::SelectOp::create(b, loc, less(col, n), x, zero);
-  };
-  // The scaled q rows as A fragments, one per 8 columns of d.
-  SmallVector<Tf32Mma::Fragment> qFrag;
-  for (int64_t ks = 0; ks < dSteps; ++ks) {
-    bool past = (ks + 1) * 8 > r.d;
-    Value c0 = add(t, ks * 8), c1 = add(t, ks * 8 + 4);
-    SmallVector<Value> values;
-    for (auto [i, c] : {std::pair(0, c0), {1, c0}, {0, c1}, {1, c1}}) {
-      SmallVector<Value> lead(prefix.begin(), prefix.end());
-      lead.push_back(clamped[i]);
-      values.push_back(arith::MulFOp::create(
-          b, loc, loadPadded(r.q, lead, c, r.d, past), r.scaleValue));
-    }
-    qFrag.push_back(mma.fragment(values));
-  }
+  SmallVector<Tf32Mma::Fragment> qFrag =
+      w.rowFragments(r.q, prefix, r.d, r.scaleValue);
   // P takes K's place once every warp has its scores (48 KB of static
   // shared memory is all a block gets: K, V and P apart need 53 KB at
   // Dh 64).
   Value sK =
-      bl.shared(r, {v ? kRows : keyTile,
+      bl.shared(r, {v ? WarpRows::kRows : keyTile,
                     v ? std::max(paddedRow(r.d, 4), paddedRow(keyTile, 4))
                       : paddedRow(r.d, 4)});
   Value sV = v ? bl.shared(r, {keyTile, paddedRow(dv, 8)}) : Value();
   Value sP = sK;
   Value minusInf = r.f32(-std::numeric_limits<double>::infinity());
-  Value end[2] = {r.keyEnd(clamped[0]), r.keyEnd(clamped[1])};
+  Value end[2] = {r.keyEnd(w.clamped[0]), r.keyEnd(w.clamped[1])};
   SmallVector<Value> init = {minusInf, minusInf, zero, zero};
   for (int64_t n = 0; n < (v ? vTiles : 0); ++n)
     init.push_back(mma.zero());
-  auto shuffleXor = [&](Value x, int32_t offset,
-                        function_ref<Value(Value, Value)> combine) {
-    auto s = gpu::ShuffleOp::create(b, loc, x, offset, int32_t(32),
-                                    gpu::ShuffleMode::XOR);
-    return combine(x, s.getShuffleResult());
-  };
-  auto quadMax = [&](Value x) {
-    auto max = [&](Value p, Value q) -> Value {
-      return arith::MaximumFOp::create(b, loc, p, q);
-    };
-    return shuffleXor(shuffleXor(x, 1, max), 2, max);
-  };
-  auto quadSum = [&](Value x) {
-    auto sum = [&](Value p, Value q) -> Value {
-      return arith::AddFOp::create(b, loc, p, q);
-    };
-    return shuffleXor(shuffleXor(x, 1, sum), 2, sum);
-  };
   scf::ForOp overTiles;
   {
     OpBuilder::InsertionGuard inner(b);
@@ -730,36 +834,21 @@ void forwardMma(RowBuilder &r, Value v, Value out, Value lse, int64_t dv,
     std::tie(overTiles, j0) = openKeyTiles(r, bl, keyTile, sK, v, sV, dv, init);
     ValueRange state = overTiles.getRegionIterArgs();
     // S = (scale Q) K^T, 8 keys per accumulator; masked scores -inf.
-    SmallVector<Value> s[2]; // [row][8 n + 2... ] per n: e = 0, 1
+    SmallVector<Value> s[2]; // per row: 2 per 8 keys
     Value tileMax[2] = {minusInf, minusInf};
     for (int64_t n = 0; n < keySteps; ++n) {
       Value acc = mma.zero();
-      Value keyRow = add(g, n * 8);
-      for (int64_t ks = 0; ks < dSteps; ++ks) {
-        bool past = (ks + 1) * 8 > r.d;
-        SmallVector<Value> values = {
-            loadPadded(sK, {keyRow}, add(t, ks * 8), r.d, past),
-            loadPadded(sK, {keyRow}, add(t, ks * 8 + 4), r.d, past)};
-        acc = mma.mma(qFrag[ks], mma.fragment(values), acc);
-      }
-      for (int64_t e = 0; e < 2; ++e) {
-        Value key = add(arith::AddIOp::create(b, loc, j0, t2), n * 8 + e);
-        Value attended;
-        if (r.mask)
-          attended = r.attended(
-              prefix, arith::MinUIOp::create(b, loc, key, idx(r.tk - 1)));
+      for (int64_t ks = 0; ks < dSteps; ++ks)
+        acc = mma.mma(qFrag[ks], w.across(sK, n, ks, r.d), acc);
+      for (int64_t e = 0; e < 2; ++e)
         for (int64_t i = 0; i < 2; ++i) {
-          Value valid = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
-                                              key, end[i]);
-          if (attended)
-            valid = arith::AndIOp::create(b, loc, valid, attended);
+          Value valid = w.key(prefix, j0, n, e, end[i]).second;
           Value x =
               vector::ExtractOp::create(b, loc, acc, ArrayRef<int64_t>{i, e});
           x = arith::SelectOp::create(b, loc, valid, x, minusInf);
           s[i].push_back(x);
           tileMax[i] = arith::MaximumFOp::create(b, loc, tileMax[i], x);
         }
-      }
     }
     SmallVector<Value> next(4);
     Value corr[2];
@@ -767,7 +856,7 @@ void forwardMma(RowBuilder &r, Value v, Value out, Value lse, int64_t dv,
       // A max of -inf (nothing attended yet): subtract 0 instead, so that
       // exp(-inf - m) is 0, never NaN.
       Value m =
-          arith::MaximumFOp::create(b, loc, state[i], quadMax(tileMax[i]));
+          arith::MaximumFOp::create(b, loc, state[i], w.quadMax(tileMax[i]));
       Value none =
           arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, m, minusInf);
       Value base = arith::SelectOp::create(b, loc, none, zero, m);
@@ -788,8 +877,9 @@ void forwardMma(RowBuilder &r, Value v, Value out, Value lse, int64_t dv,
       for (int64_t n = 0; n < keySteps; ++n)
         for (int64_t e = 0; e < 2; ++e)
           for (int64_t i = 0; i < 2; ++i)
-            memref::StoreOp::create(b, loc, s[i][2 * n + e], sP,
-                                    ValueRange{local[i], add(t2, n * 8 + e)});
+            memref::StoreOp::create(
+                b, loc, s[i][2 * n + e], sP,
+                ValueRange{w.local[i], w.add(w.t2, n * 8 + e)});
       gpu::BarrierOp::create(b, loc);
       SmallVector<Value> o;
       for (int64_t nv = 0; nv < vTiles; ++nv) {
@@ -805,58 +895,135 @@ void forwardMma(RowBuilder &r, Value v, Value out, Value lse, int64_t dv,
             b, loc, llvm::cast<VectorType>(acc.getType()), scaled));
       }
       for (int64_t ks = 0; ks < keySteps; ++ks) {
-        Value k0 = add(t, ks * 8), k1 = add(t, ks * 8 + 4);
-        Tf32Mma::Fragment pFrag = mma.fragment(
-            {memref::LoadOp::create(b, loc, sP, ValueRange{local[0], k0}),
-             memref::LoadOp::create(b, loc, sP, ValueRange{local[1], k0}),
-             memref::LoadOp::create(b, loc, sP, ValueRange{local[0], k1}),
-             memref::LoadOp::create(b, loc, sP, ValueRange{local[1], k1})});
-        for (int64_t nv = 0; nv < vTiles; ++nv) {
-          bool past = (nv + 1) * 8 > dv;
-          Value col = add(g, nv * 8);
-          Tf32Mma::Fragment vFrag =
-              mma.fragment({loadPadded(sV, {k0}, col, dv, past),
-                            loadPadded(sV, {k1}, col, dv, past)});
-          o[nv] = mma.mma(pFrag, vFrag, o[nv]);
-        }
+        Tf32Mma::Fragment pFrag = w.fromShared(sP, ks);
+        for (int64_t nv = 0; nv < vTiles; ++nv)
+          o[nv] = mma.mma(pFrag, w.down(sV, ks, nv, dv), o[nv]);
       }
       llvm::append_range(next, o);
     }
     scf::YieldOp::create(b, loc, next);
   }
   ValueRange result = overTiles.getResults();
+  Value l[2] = {w.quadSum(result[2]), w.quadSum(result[3])};
+  if (v) {
+    Value inv[2] = {r.inverseOrZero(l[0]), r.inverseOrZero(l[1])};
+    w.storeRows(out, prefix, SmallVector<Value>(result.drop_front(4)), dv,
+                [&](int64_t i, Value x) -> Value {
+                  return arith::MulFOp::create(b, loc, x, inv[i]);
+                });
+  }
+  if (lse)
+    for (int64_t i = 0; i < 2; ++i) {
+      Value first = arith::AndIOp::create(
+          b, loc,
+          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, w.t,
+                                r.idx(0)),
+          w.less(w.row[i], r.tq));
+      auto store = scf::IfOp::create(b, loc, first, false);
+      OpBuilder::InsertionGuard inner(b);
+      b.setInsertionPoint(store.thenBlock()->getTerminator());
+      memref::StoreOp::create(b, loc, r.lseOf(result[i], l[i]), lse,
+                              r.at(prefix, w.row[i]));
+    }
+}
+
+/// The gradient's query blocks on tensor cores: delta_i = dO_i . O_i and
+/// dQ_i = scale sum_j dS_ij k_j, 4 warps per 64 queries as in forwardMma,
+/// the lane's scaled q rows and dO rows as A fragments. Per tile of 32 keys
+/// (K and V staged, both read across: rows padded 4 mod 8) S = Q K^T and
+/// dP = dO V^T on mma.sync, P = exp(S - lse) (0 where not attended), dS =
+/// scale P (dP - delta) into shared memory; after a barrier dQ += dS K on
+/// mma.sync (K read down). 32 keys keep K, V and dS in 27 KB at Dh 64.
+void dqMma(RowBuilder &r, Value v, Value lse, Value dout, Value out, Value dq,
+           Value delta, int64_t dv, bool split) {
+  OpBuilder &b = r.b;
+  Location loc = r.loc;
+  OpBuilder::InsertionGuard guard(b);
+  int64_t keyTile = std::min<int64_t>(32, stagedRows(r.tk, kKeyTile));
+  int64_t keySteps = keyTile / 8, dSteps = (r.d + 7) / 8;
+  BlockLoop bl(r, r.tq, 32 * WarpRows::kWarps, 1, WarpRows::kRows);
+  const SmallVector<Value> &prefix = bl.prefix;
+  WarpRows w(r, bl, r.tq, split);
+  Tf32Mma &mma = w.mma;
+  SmallVector<Tf32Mma::Fragment> qFrag =
+      w.rowFragments(r.q, prefix, r.d, r.scaleValue);
+  SmallVector<Tf32Mma::Fragment> doFrag =
+      w.rowFragments(dout, prefix, dv, Value());
+  // The lane's rows' delta (its columns t, t + 4, ..., summed across the
+  // quad) and lse.
+  Value deltaRow[2], lseRow[2], end[2];
   for (int64_t i = 0; i < 2; ++i) {
-    Value l = quadSum(result[2 + i]);
-    auto inside = scf::IfOp::create(b, loc, less(row[i], r.tq), false);
-    OpBuilder::InsertionGuard store(b);
-    b.setInsertionPoint(inside.thenBlock()->getTerminator());
-    if (v) {
-      Value inv = r.inverseOrZero(l);
-      for (int64_t nv = 0; nv < vTiles; ++nv)
+    SmallVector<Value> lead(prefix.begin(), prefix.end());
+    lead.push_back(w.clamped[i]);
+    Value partial = r.f32(0.0);
+    for (int64_t c = 0; c < dv; c += 4) {
+      bool past = c + 4 > dv;
+      Value col = w.add(w.t, c);
+      partial =
+          math::FmaOp::create(b, loc, w.loadPadded(dout, lead, col, dv, past),
+                              w.loadPadded(out, lead, col, dv, past), partial);
+    }
+    deltaRow[i] = w.quadSum(partial);
+    lseRow[i] = r.load(lse, r.at(prefix, w.clamped[i]));
+    end[i] = r.keyEnd(w.clamped[i]);
+  }
+  Value sK = bl.shared(r, {keyTile, paddedRow(r.d, 4)});
+  Value sV = bl.shared(r, {keyTile, paddedRow(dv, 4)});
+  Value sDS = bl.shared(r, {WarpRows::kRows, paddedRow(keyTile, 4)});
+  SmallVector<Value> init(dSteps, mma.zero());
+  scf::ForOp overTiles;
+  {
+    OpBuilder::InsertionGuard inner(b);
+    Value j0;
+    std::tie(overTiles, j0) = openKeyTiles(r, bl, keyTile, sK, v, sV, dv, init);
+    for (int64_t n = 0; n < keySteps; ++n) {
+      Value s = mma.zero(), dp = mma.zero();
+      for (int64_t ks = 0; ks < dSteps; ++ks)
+        s = mma.mma(qFrag[ks], w.across(sK, n, ks, r.d), s);
+      for (int64_t ks = 0; ks < int64_t(doFrag.size()); ++ks)
+        dp = mma.mma(doFrag[ks], w.across(sV, n, ks, dv), dp);
+      for (int64_t i = 0; i < 2; ++i)
         for (int64_t e = 0; e < 2; ++e) {
-          if (nv * 8 + e >= dv)
-            continue;
-          Value col = add(t2, nv * 8 + e);
-          OpBuilder::InsertionGuard column(b);
-          if (nv * 8 + 8 > dv) {
-            auto within = scf::IfOp::create(b, loc, less(col, dv), false);
-            b.setInsertionPoint(within.thenBlock()->getTerminator());
-          }
-          Value x = vector::ExtractOp::create(b, loc, result[4 + nv],
-                                              ArrayRef<int64_t>{i, e});
-          memref::StoreOp::create(b, loc, arith::MulFOp::create(b, loc, x, inv),
-                                  out, r.at(prefix, row[i], col));
+          Value valid = w.key(prefix, j0, n, e, end[i]).second;
+          auto element = [&](Value acc) -> Value {
+            return vector::ExtractOp::create(b, loc, acc,
+                                             ArrayRef<int64_t>{i, e});
+          };
+          Value p = arith::SelectOp::create(
+              b, loc, valid,
+              math::ExpOp::create(
+                  b, loc, arith::SubFOp::create(b, loc, element(s), lseRow[i])),
+              r.f32(0.0));
+          Value ds = arith::MulFOp::create(
+              b, loc,
+              arith::MulFOp::create(
+                  b, loc, p,
+                  arith::SubFOp::create(b, loc, element(dp), deltaRow[i])),
+              r.scaleValue);
+          memref::StoreOp::create(
+              b, loc, ds, sDS, ValueRange{w.local[i], w.add(w.t2, n * 8 + e)});
         }
     }
-    if (lse) {
-      auto first = scf::IfOp::create(
-          b, loc,
-          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, t, idx(0)),
-          false);
-      b.setInsertionPoint(first.thenBlock()->getTerminator());
-      memref::StoreOp::create(b, loc, r.lseOf(result[i], l), lse,
-                              r.at(prefix, row[i]));
+    gpu::BarrierOp::create(b, loc);
+    SmallVector<Value> acc(overTiles.getRegionIterArgs());
+    for (int64_t ks = 0; ks < keySteps; ++ks) {
+      Tf32Mma::Fragment dsFrag = w.fromShared(sDS, ks);
+      for (int64_t j = 0; j < dSteps; ++j)
+        acc[j] = mma.mma(dsFrag, w.down(sK, ks, j, r.d), acc[j]);
     }
+    scf::YieldOp::create(b, loc, acc);
+  }
+  w.storeRows(dq, prefix, SmallVector<Value>(overTiles.getResults()), r.d,
+              [](int64_t, Value x) { return x; });
+  for (int64_t i = 0; i < 2; ++i) {
+    Value first = arith::AndIOp::create(
+        b, loc,
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, w.t, r.idx(0)),
+        w.less(w.row[i], r.tq));
+    auto store = scf::IfOp::create(b, loc, first, false);
+    OpBuilder::InsertionGuard inner(b);
+    b.setInsertionPoint(store.thenBlock()->getTerminator());
+    memref::StoreOp::create(b, loc, deltaRow[i], delta, r.at(prefix, w.row[i]));
   }
 }
 
@@ -878,7 +1045,8 @@ constexpr int64_t kGradColumns = 32;
 ///   slices), both staging tiles of scaled Q, dO, lse and delta, from the
 ///   tile of the first query that attends the block's first key.
 void gradTiled(RowBuilder &r, Value v, Value lse, Value dout, Value out,
-               Value dq, Value dk, Value dvBuf, Value delta, int64_t dv) {
+               Value dq, Value dk, Value dvBuf, Value delta, int64_t dv,
+               TensorCores tc) {
   OpBuilder &b = r.b;
   Location loc = r.loc;
   auto less = [&](Value x, Value y) {
@@ -918,7 +1086,9 @@ void gradTiled(RowBuilder &r, Value v, Value lse, Value dout, Value out,
     }
   };
   // Query blocks: delta and dQ.
-  {
+  if (tc.on)
+    dqMma(r, v, lse, dout, out, dq, delta, dv, tc.split);
+  else {
     OpBuilder::InsertionGuard guard(b);
     int64_t keyTile = stagedRows(r.tk, kKeyTile);
     int64_t slices = parts(r.d);
@@ -1074,11 +1244,6 @@ void gradTiled(RowBuilder &r, Value v, Value lse, Value dout, Value out,
   keyBlocks(/*forDK=*/true);
 }
 
-/// Which tensor cores take attention's products (the pass's option).
-struct TensorCores {
-  bool on = false, split = false;
-};
-
 LogicalResult lowerForward(loom::AttentionOp op, TensorCores tc) {
   OpBuilder b(op);
   Location loc = op.getLoc();
@@ -1152,7 +1317,7 @@ LogicalResult lowerLse(loom::AttentionLseOp op, TensorCores tc) {
   return success();
 }
 
-LogicalResult lowerGrad(loom::AttentionGradOp op) {
+LogicalResult lowerGrad(loom::AttentionGradOp op, TensorCores tc) {
   OpBuilder b(op);
   Location loc = op.getLoc();
   auto q = bufferOf(op, op.getQ()), k = bufferOf(op, op.getK()),
@@ -1184,7 +1349,7 @@ LogicalResult lowerGrad(loom::AttentionGradOp op) {
         b, loc, arith::SubFOp::create(b, loc, r.score(prefix, i, j), lseI));
   };
   if (r.d <= kRegisterRow && dv <= kRegisterRow) {
-    gradTiled(r, *v, *lse, *dout, *out, dq, dk, dvBuf, delta, dv);
+    gradTiled(r, *v, *lse, *dout, *out, dq, dk, dvBuf, delta, dv, tc);
   } else {
     // Per query row: delta_i, then dQ_i = scale * sum_j dS[i, j] k_j.
     r.overRows(r.tq, [&](ValueRange prefix, Value i) {
@@ -1265,7 +1430,7 @@ struct LoomGpuAttention
           llvm::TypeSwitch<Operation *, LogicalResult>(op)
               .Case([&](loom::AttentionOp a) { return lowerForward(a, tc); })
               .Case([&](loom::AttentionLseOp a) { return lowerLse(a, tc); })
-              .Case([](loom::AttentionGradOp a) { return lowerGrad(a); });
+              .Case([&](loom::AttentionGradOp a) { return lowerGrad(a, tc); });
       if (failed(done))
         return signalPassFailure();
     }

@@ -55,7 +55,10 @@ def LoomGpuAttention : Pass<"loom-gpu-attention", "mlir::func::FuncOp"> {
     q rows as A fragments; per key tile S = Q K^T on tensor cores, the
     masks, each row's max across its 4 lanes (`gpu.shuffle xor` 1, 2),
     the rescaling, P through shared memory (in K's tile, between
-    barriers) and P V on tensor cores.
+    barriers) and P V on tensor cores; attention_grad's query blocks
+    (delta, dQ) likewise: S = Q K^T and dP = dO V^T per 32 keys, dS
+    through shared memory, dQ += dS K. Its key blocks (dK, dV) stay a
+    thread per key.
 
     Longer rows: one thread per row, the output row updated in memory, the
     gradient's dQ, dK and dV accumulated in place.

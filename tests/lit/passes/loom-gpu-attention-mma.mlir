@@ -1,6 +1,6 @@
-// RUN: loom-opt %s -loom-gpu-attention -canonicalize -cse | FileCheck %s
-// RUN: loom-opt %s -loom-gpu-attention="tensor-cores=tf32" -canonicalize -cse | FileCheck %s --check-prefix=TF32
-// RUN: not loom-opt %s -loom-gpu-attention="tensor-cores=fp8" 2>&1 | FileCheck %s --check-prefix=BAD
+// RUN: loom-opt %s -split-input-file -loom-gpu-attention -canonicalize -cse | FileCheck %s
+// RUN: loom-opt %s -split-input-file -loom-gpu-attention="tensor-cores=tf32" -canonicalize -cse | FileCheck %s --check-prefix=TF32
+// RUN: not loom-opt %s -split-input-file -loom-gpu-attention="tensor-cores=fp8" 2>&1 | FileCheck %s --check-prefix=BAD
 
 // Tests that with tensor cores (3xtf32, the default) a causal attention
 // with Dh 12 becomes blocks of 128 threads (4 warps) per 64 queries: the
@@ -70,4 +70,46 @@ func.func @mma(%q: memref<2x80x12xf32>, %k: memref<2x80x12xf32>, %v: memref<2x80
   %ob = bufferization.to_buffer %o : tensor<2x80x12xf32> to memref<2x80x12xf32>
   %lb = bufferization.to_buffer %l : tensor<2x80xf32> to memref<2x80xf32>
   return %ob, %lb : memref<2x80x12xf32>, memref<2x80xf32>
+}
+
+// -----
+
+// Tests that the gradient's query blocks (delta and dQ) take the tensor
+// cores too: 128 threads per 64 queries, the delta of the lane's two rows
+// summed across its quad, tiles of 32 keys (K 44 = 4 mod 8 for Dh 40, V
+// 12 for Dh 8, dS 36), S and dP on mma.sync, dS through shared memory
+// after the scores, a barrier, dQ += dS K on mma.sync; the key blocks for
+// dV and dK stay a thread per key (64 threads).
+// CHECK-LABEL: func.func @grad
+// CHECK: scf.parallel ({{.*}}) = ({{.*}}) to (%c2, %c128)
+// CHECK: gpu.shuffle xor %{{.*}}, %c1_i32, %c32_i32
+// CHECK: gpu.shuffle xor %{{.*}}, %c2_i32, %c32_i32
+// CHECK: %[[SK:.*]] = memref.alloca() : memref<32x44xf32, #gpu.address_space<workgroup>>
+// CHECK: %[[SV:.*]] = memref.alloca() : memref<32x12xf32, #gpu.address_space<workgroup>>
+// CHECK: %[[SDS:.*]] = memref.alloca() : memref<64x36xf32, #gpu.address_space<workgroup>>
+// CHECK: gpu.barrier
+// CHECK: gpu.barrier
+// CHECK: nvgpu.mma.sync
+// CHECK: math.exp
+// CHECK: memref.store %{{.*}}, %[[SDS]]
+// CHECK: gpu.barrier
+// CHECK: memref.load %[[SDS]]
+// CHECK: memref.load %[[SK]]
+// CHECK: nvgpu.mma.sync
+// CHECK: } {loom.block_threads = 128 : i64}
+// CHECK: } {loom.block_threads = 64 : i64}
+// CHECK-NOT: nvgpu.mma.sync
+// CHECK: } {loom.block_threads = 64 : i64}
+func.func @grad(%q: memref<1x70x40xf32>, %k: memref<1x70x40xf32>, %v: memref<1x70x8xf32>, %o: memref<1x70x8xf32>, %l: memref<1x70xf32>, %do: memref<1x70x8xf32>) -> (memref<1x70x40xf32>, memref<1x70x40xf32>, memref<1x70x8xf32>) {
+  %qt = bufferization.to_tensor %q : memref<1x70x40xf32> to tensor<1x70x40xf32>
+  %kt = bufferization.to_tensor %k : memref<1x70x40xf32> to tensor<1x70x40xf32>
+  %vt = bufferization.to_tensor %v : memref<1x70x8xf32> to tensor<1x70x8xf32>
+  %ot = bufferization.to_tensor %o : memref<1x70x8xf32> to tensor<1x70x8xf32>
+  %lt = bufferization.to_tensor %l : memref<1x70xf32> to tensor<1x70xf32>
+  %dot = bufferization.to_tensor %do : memref<1x70x8xf32> to tensor<1x70x8xf32>
+  %dq, %dk, %dv = loom.attention_grad %qt, %kt, %vt, %ot, %lt, %dot, causal = true, scale = 5.000000e-01 : tensor<1x70x40xf32>, tensor<1x70x40xf32>, tensor<1x70x8xf32>, tensor<1x70x8xf32>, tensor<1x70xf32>
+  %dqb = bufferization.to_buffer %dq : tensor<1x70x40xf32> to memref<1x70x40xf32>
+  %dkb = bufferization.to_buffer %dk : tensor<1x70x40xf32> to memref<1x70x40xf32>
+  %dvb = bufferization.to_buffer %dv : tensor<1x70x8xf32> to memref<1x70x8xf32>
+  return %dqb, %dkb, %dvb : memref<1x70x40xf32>, memref<1x70x40xf32>, memref<1x70x8xf32>
 }
