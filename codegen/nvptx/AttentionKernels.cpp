@@ -1027,6 +1027,114 @@ void dqMma(RowBuilder &r, Value v, Value lse, Value dout, Value out, Value dq,
   }
 }
 
+/// The gradient's key blocks on tensor cores: dV_j = sum_i P_ij dO_i
+/// (forDK false) or dK_j = sum_i dS_ij (scale q_i), 4 warps per 64 keys,
+/// the lane's k rows (and for dK its v rows) as A fragments. Per tile of
+/// 32 queries, from the first that attends the block's first key (scaled
+/// Q, dO, lse and delta staged, rows read across and down): S^T = K (scale
+/// Q)^T on mma.sync, P^T = exp(S^T - lse) (0 where not attended or past
+/// Tq), for dK dP^T = V dO^T on mma.sync and dS^T = P^T (dP^T - delta);
+/// the weights through shared memory, then the accumulators += weights x
+/// dO (or scale Q) on mma.sync.
+void keyBlocksMma(RowBuilder &r, Value v, Value lse, Value dout, Value delta,
+                  Value result, int64_t dv, bool forDK, bool split) {
+  OpBuilder &b = r.b;
+  Location loc = r.loc;
+  OpBuilder::InsertionGuard guard(b);
+  int64_t queryTile = std::min<int64_t>(32, stagedRows(r.tq, kQueryTile));
+  int64_t qSteps = queryTile / 8, n = forDK ? r.d : dv;
+  BlockLoop bl(r, r.tk, 32 * WarpRows::kWarps, 1, WarpRows::kRows);
+  const SmallVector<Value> &prefix = bl.prefix;
+  WarpRows w(r, bl, r.tk, split);
+  Tf32Mma &mma = w.mma;
+  SmallVector<Tf32Mma::Fragment> kFrag =
+      w.rowFragments(r.k, prefix, r.d, Value());
+  SmallVector<Tf32Mma::Fragment> vFrag;
+  if (forDK)
+    vFrag = w.rowFragments(v, prefix, dv, Value());
+  Value attended[2];
+  for (int64_t i = 0; i < 2; ++i)
+    attended[i] = r.mask ? r.attended(prefix, w.clamped[i]) : Value();
+  Value sQ = bl.shared(r, {queryTile, paddedRow(r.d, 4)});
+  Value sDO = bl.shared(r, {queryTile, paddedRow(dv, 4)});
+  Value sL = bl.shared(r, {queryTile});
+  Value sD = forDK ? bl.shared(r, {queryTile}) : Value();
+  Value sW = bl.shared(r, {WarpRows::kRows, paddedRow(queryTile, 4)});
+  Value firstTile =
+      arith::DivUIOp::create(b, loc, r.queryBegin(bl.first), r.idx(queryTile));
+  Value queryTiles = r.idx((r.tq + queryTile - 1) / queryTile);
+  SmallVector<Value> init((n + 7) / 8, mma.zero());
+  scf::ForOp overTiles;
+  {
+    OpBuilder::InsertionGuard inner(b);
+    overTiles = openFor(r, firstTile, queryTiles, 1, init);
+    Value i0 = arith::MulIOp::create(b, loc, overTiles.getInductionVar(),
+                                     r.idx(queryTile));
+    gpu::BarrierOp::create(b, loc);
+    bl.stage(r, r.q, sQ, queryTile, r.d, i0, r.tq, r.scaleValue);
+    bl.stage(r, dout, sDO, queryTile, dv, i0, r.tq);
+    bl.stage(r, lse, sL, queryTile, 0, i0, r.tq);
+    if (forDK)
+      bl.stage(r, delta, sD, queryTile, 0, i0, r.tq);
+    gpu::BarrierOp::create(b, loc);
+    for (int64_t nq = 0; nq < qSteps; ++nq) {
+      Value st = mma.zero(), dpt;
+      for (int64_t ks = 0; ks < int64_t(kFrag.size()); ++ks)
+        st = mma.mma(kFrag[ks], w.across(sQ, nq, ks, r.d), st);
+      if (forDK) {
+        dpt = mma.zero();
+        for (int64_t ks = 0; ks < int64_t(vFrag.size()); ++ks)
+          dpt = mma.mma(vFrag[ks], w.across(sDO, nq, ks, dv), dpt);
+      }
+      for (int64_t e = 0; e < 2; ++e) {
+        Value ql = w.add(w.t2, nq * 8 + e);
+        Value query = arith::AddIOp::create(b, loc, i0, ql);
+        Value end =
+            r.keyEnd(arith::MinUIOp::create(b, loc, query, r.idx(r.tq - 1)));
+        Value lseQ = memref::LoadOp::create(b, loc, sL, ValueRange{ql});
+        Value deltaQ =
+            forDK
+                ? memref::LoadOp::create(b, loc, sD, ValueRange{ql}).getResult()
+                : Value();
+        for (int64_t i = 0; i < 2; ++i) {
+          Value valid = arith::AndIOp::create(
+              b, loc, w.less(query, r.tq),
+              arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
+                                    w.clamped[i], end));
+          if (attended[i])
+            valid = arith::AndIOp::create(b, loc, valid, attended[i]);
+          auto element = [&](Value acc) -> Value {
+            return vector::ExtractOp::create(b, loc, acc,
+                                             ArrayRef<int64_t>{i, e});
+          };
+          Value weight = arith::SelectOp::create(
+              b, loc, valid,
+              math::ExpOp::create(
+                  b, loc, arith::SubFOp::create(b, loc, element(st), lseQ)),
+              r.f32(0.0));
+          if (forDK)
+            weight = arith::MulFOp::create(
+                b, loc, weight,
+                arith::SubFOp::create(b, loc, element(dpt), deltaQ));
+          memref::StoreOp::create(b, loc, weight, sW,
+                                  ValueRange{w.local[i], ql});
+        }
+      }
+    }
+    gpu::BarrierOp::create(b, loc);
+    SmallVector<Value> acc(overTiles.getRegionIterArgs());
+    Value rows = forDK ? sQ : sDO;
+    for (int64_t ks = 0; ks < qSteps; ++ks) {
+      Tf32Mma::Fragment wFrag = w.fromShared(sW, ks);
+      for (int64_t j = 0; j < int64_t(acc.size()); ++j)
+        acc[j] = mma.mma(wFrag, w.down(rows, ks, j, n), acc[j]);
+    }
+    scf::YieldOp::create(b, loc, acc);
+  }
+  w.storeRows(result, prefix, SmallVector<Value>(overTiles.getResults()), n,
+              [](int64_t, Value x) { return x; });
+}
+
 /// Columns of a gradient accumulator per block of the gradient kernels
 /// (wider rows are split over blocks, each recomputing P and dS: with the
 /// rows a thread holds, a whole 64-float accumulator would spill).
@@ -1240,6 +1348,11 @@ void gradTiled(RowBuilder &r, Value v, Value lse, Value dout, Value out,
     storeSlice(overTiles.getResults(), columns, n % slices, forDK ? dk : dvBuf,
                prefix, bl.row);
   };
+  if (tc.on) {
+    keyBlocksMma(r, v, lse, dout, delta, dvBuf, dv, /*forDK=*/false, tc.split);
+    keyBlocksMma(r, v, lse, dout, delta, dk, dv, /*forDK=*/true, tc.split);
+    return;
+  }
   keyBlocks(/*forDK=*/false);
   keyBlocks(/*forDK=*/true);
 }

@@ -55,10 +55,11 @@ def LoomGpuAttention : Pass<"loom-gpu-attention", "mlir::func::FuncOp"> {
     q rows as A fragments; per key tile S = Q K^T on tensor cores, the
     masks, each row's max across its 4 lanes (`gpu.shuffle xor` 1, 2),
     the rescaling, P through shared memory (in K's tile, between
-    barriers) and P V on tensor cores; attention_grad's query blocks
-    (delta, dQ) likewise: S = Q K^T and dP = dO V^T per 32 keys, dS
-    through shared memory, dQ += dS K. Its key blocks (dK, dV) stay a
-    thread per key.
+    barriers) and P V on tensor cores; attention_grad's three kernels
+    likewise: query blocks (S = Q K^T and dP = dO V^T per 32 keys, dS
+    through shared memory, dQ += dS K) and key blocks for dV and dK (per
+    32 queries S^T = K Q^T, dP^T = V dO^T, P^T or dS^T through shared
+    memory, dV += P^T dO, dK += dS^T Q).
 
     Longer rows: one thread per row, the output row updated in memory, the
     gradient's dQ, dK and dV accumulated in place.

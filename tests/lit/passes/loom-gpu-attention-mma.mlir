@@ -74,12 +74,13 @@ func.func @mma(%q: memref<2x80x12xf32>, %k: memref<2x80x12xf32>, %v: memref<2x80
 
 // -----
 
-// Tests that the gradient's query blocks (delta and dQ) take the tensor
-// cores too: 128 threads per 64 queries, the delta of the lane's two rows
+// Tests that the gradient takes the tensor cores too, three kernels of
+// 128 threads per 64 rows. Query blocks: the delta of the lane's two rows
 // summed across its quad, tiles of 32 keys (K 44 = 4 mod 8 for Dh 40, V
-// 12 for Dh 8, dS 36), S and dP on mma.sync, dS through shared memory
-// after the scores, a barrier, dQ += dS K on mma.sync; the key blocks for
-// dV and dK stay a thread per key (64 threads).
+// 12 for Dh 8, dS 36), S and dP on mma.sync, dS through shared memory, a
+// barrier, dQ += dS K on mma.sync. Key blocks for dV (Q, dO, lse staged;
+// P^T through shared memory, dV += P^T dO) and for dK (delta staged too;
+// dP^T = V dO^T, dS^T, dK += dS^T Q).
 // CHECK-LABEL: func.func @grad
 // CHECK: scf.parallel ({{.*}}) = ({{.*}}) to (%c2, %c128)
 // CHECK: gpu.shuffle xor %{{.*}}, %c1_i32, %c32_i32
@@ -97,9 +98,25 @@ func.func @mma(%q: memref<2x80x12xf32>, %k: memref<2x80x12xf32>, %v: memref<2x80
 // CHECK: memref.load %[[SK]]
 // CHECK: nvgpu.mma.sync
 // CHECK: } {loom.block_threads = 128 : i64}
-// CHECK: } {loom.block_threads = 64 : i64}
-// CHECK-NOT: nvgpu.mma.sync
-// CHECK: } {loom.block_threads = 64 : i64}
+// CHECK: scf.parallel ({{.*}}) = ({{.*}}) to (%c2, %c128)
+// CHECK: memref.alloca() : memref<32x44xf32, #gpu.address_space<workgroup>>
+// CHECK: memref.alloca() : memref<32x12xf32, #gpu.address_space<workgroup>>
+// CHECK: memref.alloca() : memref<32xf32, #gpu.address_space<workgroup>>
+// CHECK: %[[SPT:.*]] = memref.alloca() : memref<64x36xf32, #gpu.address_space<workgroup>>
+// CHECK: nvgpu.mma.sync
+// CHECK: memref.store %{{.*}}, %[[SPT]]
+// CHECK: gpu.barrier
+// CHECK: memref.load %[[SPT]]
+// CHECK: nvgpu.mma.sync
+// CHECK: } {loom.block_threads = 128 : i64}
+// CHECK: scf.parallel ({{.*}}) = ({{.*}}) to (%c2, %c128)
+// CHECK-COUNT-2: memref.alloca() : memref<32xf32, #gpu.address_space<workgroup>>
+// CHECK: %[[SDST:.*]] = memref.alloca() : memref<64x36xf32, #gpu.address_space<workgroup>>
+// CHECK: memref.store %{{.*}}, %[[SDST]]
+// CHECK: gpu.barrier
+// CHECK: memref.load %[[SDST]]
+// CHECK: nvgpu.mma.sync
+// CHECK: } {loom.block_threads = 128 : i64}
 func.func @grad(%q: memref<1x70x40xf32>, %k: memref<1x70x40xf32>, %v: memref<1x70x8xf32>, %o: memref<1x70x8xf32>, %l: memref<1x70xf32>, %do: memref<1x70x8xf32>) -> (memref<1x70x40xf32>, memref<1x70x40xf32>, memref<1x70x8xf32>) {
   %qt = bufferization.to_tensor %q : memref<1x70x40xf32> to tensor<1x70x40xf32>
   %kt = bufferization.to_tensor %k : memref<1x70x40xf32> to tensor<1x70x40xf32>
