@@ -422,6 +422,32 @@ std::pair<scf::ForOp, Value> openKeyTiles(RowBuilder &r, BlockLoop &bl,
   return {loop, j0};
 }
 
+/// The loop over the tiles of `queryTile` queries from the one holding
+/// the first query that attends the block's first key, carrying `init`,
+/// with the builder in its body after the tile's scaled Q, dO, lse (and
+/// delta, if sD) rows are staged between two barriers.
+scf::ForOp openQueryTiles(RowBuilder &r, BlockLoop &bl, int64_t queryTile,
+                          Value sQ, Value dout, Value sDO, int64_t dv,
+                          Value lse, Value sL, Value delta, Value sD,
+                          ValueRange init) {
+  OpBuilder &b = r.b;
+  Location loc = r.loc;
+  Value firstTile =
+      arith::DivUIOp::create(b, loc, r.queryBegin(bl.first), r.idx(queryTile));
+  Value queryTiles = r.idx((r.tq + queryTile - 1) / queryTile);
+  scf::ForOp loop = openFor(r, firstTile, queryTiles, 1, init);
+  Value i0 =
+      arith::MulIOp::create(b, loc, loop.getInductionVar(), r.idx(queryTile));
+  gpu::BarrierOp::create(b, loc);
+  bl.stage(r, r.q, sQ, queryTile, r.d, i0, r.tq, r.scaleValue);
+  bl.stage(r, dout, sDO, queryTile, dv, i0, r.tq);
+  bl.stage(r, lse, sL, queryTile, 0, i0, r.tq);
+  if (sD)
+    bl.stage(r, delta, sD, queryTile, 0, i0, r.tq);
+  gpu::BarrierOp::create(b, loc);
+  return loop;
+}
+
 /// sum over c of x[c] * tile[row, c] (x in registers).
 Value dotShared(RowBuilder &r, ArrayRef<Value> x, Value tile, Value row) {
   Value acc = r.f32(0.0);
@@ -1060,23 +1086,14 @@ void keyBlocksMma(RowBuilder &r, Value v, Value lse, Value dout, Value delta,
   Value sL = bl.shared(r, {queryTile});
   Value sD = forDK ? bl.shared(r, {queryTile}) : Value();
   Value sW = bl.shared(r, {WarpRows::kRows, paddedRow(queryTile, 4)});
-  Value firstTile =
-      arith::DivUIOp::create(b, loc, r.queryBegin(bl.first), r.idx(queryTile));
-  Value queryTiles = r.idx((r.tq + queryTile - 1) / queryTile);
   SmallVector<Value> init((n + 7) / 8, mma.zero());
   scf::ForOp overTiles;
   {
     OpBuilder::InsertionGuard inner(b);
-    overTiles = openFor(r, firstTile, queryTiles, 1, init);
+    overTiles = openQueryTiles(r, bl, queryTile, sQ, dout, sDO, dv, lse, sL,
+                               delta, sD, init);
     Value i0 = arith::MulIOp::create(b, loc, overTiles.getInductionVar(),
                                      r.idx(queryTile));
-    gpu::BarrierOp::create(b, loc);
-    bl.stage(r, r.q, sQ, queryTile, r.d, i0, r.tq, r.scaleValue);
-    bl.stage(r, dout, sDO, queryTile, dv, i0, r.tq);
-    bl.stage(r, lse, sL, queryTile, 0, i0, r.tq);
-    if (forDK)
-      bl.stage(r, delta, sD, queryTile, 0, i0, r.tq);
-    gpu::BarrierOp::create(b, loc);
     for (int64_t nq = 0; nq < qSteps; ++nq) {
       Value st = mma.zero(), dpt;
       for (int64_t ks = 0; ks < int64_t(kFrag.size()); ++ks)
@@ -1285,26 +1302,15 @@ void gradTiled(RowBuilder &r, Value v, Value lse, Value dout, Value out,
     if (forDK)
       vRow = r.loadRow(v, prefix, bl.clamped, dv);
     Value attended = r.mask ? r.attended(prefix, bl.clamped) : Value();
-    // Query tiles from the one holding the first query that attends the
-    // block's first key.
-    Value firstTile = arith::DivUIOp::create(b, loc, r.queryBegin(bl.first),
-                                             r.idx(queryTile));
-    Value queryTiles = r.idx((r.tq + queryTile - 1) / queryTile);
     Columns columns = sliceColumns(bl.part, n, slices);
     SmallVector<Value> zeros(columns.size(), r.f32(0.0));
     scf::ForOp overTiles;
     {
       OpBuilder::InsertionGuard inner(b);
-      overTiles = openFor(r, firstTile, queryTiles, 1, zeros);
+      overTiles = openQueryTiles(r, bl, queryTile, sQ, dout, sDO, dv, lse, sL,
+                                 delta, sD, zeros);
       Value i0 = arith::MulIOp::create(b, loc, overTiles.getInductionVar(),
                                        r.idx(queryTile));
-      gpu::BarrierOp::create(b, loc);
-      bl.stage(r, r.q, sQ, queryTile, r.d, i0, r.tq, r.scaleValue);
-      bl.stage(r, dout, sDO, queryTile, dv, i0, r.tq);
-      bl.stage(r, lse, sL, queryTile, 0, i0, r.tq);
-      if (forDK)
-        bl.stage(r, delta, sD, queryTile, 0, i0, r.tq);
-      gpu::BarrierOp::create(b, loc);
       scf::ForOp queries = openFor(r, r.idx(0), r.idx(queryTile), 1,
                                    overTiles.getRegionIterArgs());
       Value il = queries.getInductionVar();
