@@ -56,6 +56,7 @@ struct GpuCase {
   size_t example;
   std::string function;
   Kind kind;
+  Bindings bindings = {}; // the example's when empty
 };
 
 bool isLoss(const std::string &name) {
@@ -112,7 +113,8 @@ mlir::OwningOpRef<mlir::ModuleOp> lowerCase(const GpuCase &gc,
     return nullptr;
   }
   auto module = session->generate(
-      gc.function, bindingsFor(*session, gc.function, e.bindings));
+      gc.function, bindingsFor(*session, gc.function,
+                               gc.bindings.empty() ? e.bindings : gc.bindings));
   if (!module) {
     ADD_FAILURE() << llvm::toString(module.takeError());
     return nullptr;
@@ -899,6 +901,38 @@ TEST(GpuEmulator, TiledAttention) {
       EXPECT_LE(worstL, 2e-6);
       EXPECT_EQ(empty > 0, std::string(sh.name) == "no_keys");
     }
+}
+
+/// The examples' sequences are short (T 8: key tiles of 16); at GPT's
+/// full context (T 256, Dh 64) attention's kernels take their largest
+/// tiles. A block's static shared memory is at most 48 KB: ptxas rejects
+/// more (the first tensor-core forward needed 53 KB and only the benchmark
+/// shapes showed it).
+TEST(GpuPtx, FullContextAttentionFitsABlock) {
+  std::string ptxas = ptxasPath();
+  if (ptxas.empty())
+    GTEST_SKIP() << "ptxas not found: the PTX was not checked";
+  auto program =
+      compileCase({0, "loss", Kind::Gradient, {{"B", 1}, {"T", 256}}}, "sm_90");
+  ASSERT_TRUE(program.has_value());
+  auto [rc, log] = assemble(ptxas, program->ptx, "sm_90");
+  ASSERT_EQ(rc, 0) << "ptxas rejected the PTX:\n" << log.substr(0, 4000);
+  std::regex shared("entry function '([^']+)'[^]*?(\\d+) bytes spill "
+                    "stores, (\\d+) bytes spill loads[^]*?Used (\\d+) "
+                    "registers(, used \\d+ barriers)?(, (\\d+) bytes smem)?");
+  int64_t most = 0;
+  for (auto it = std::sregex_iterator(log.begin(), log.end(), shared);
+       it != std::sregex_iterator(); ++it) {
+    EXPECT_EQ((*it)[2].str(), "0") << "spill stores in " << (*it)[1].str();
+    EXPECT_EQ((*it)[3].str(), "0") << "spill loads in " << (*it)[1].str();
+    if ((*it)[7].matched)
+      most = std::max<int64_t>(most, std::stoll((*it)[7].str()));
+  }
+  std::printf("[gpu] gpt loss_grad B 1 T 256: most shared memory of a block "
+              "%lld bytes\n",
+              (long long)most);
+  EXPECT_GT(most, 16384) << "the attention kernels' tiles were expected";
+  EXPECT_LE(most, 48 * 1024);
 }
 
 TEST(GpuManifest, RoundTrips) {
