@@ -853,11 +853,14 @@ struct LoomGpuOutlineKernels
 
   /// Tensor cores (`nvgpu.mma.sync` m16n8k8, tf32 operands, f32
   /// accumulators): a block of 2 x 2 warps computes 64 x 64 of C (per
-  /// batch), each warp 32 x 32 as 2 x 4 tiles of 16 x 8. Per step of 32 in
-  /// k the block copies its tiles of A (64 x 32) and B (32 x 64) into
-  /// shared memory (neighbouring threads reading neighbouring elements of
-  /// whichever dim is contiguous), between two barriers; then per 8 of
-  /// those, lane (g = lane / 4, t = lane % 4) reads the fragments that
+  /// batch), each warp 32 x 32 as 2 x 4 tiles of 16 x 8. The block's
+  /// tiles of A (64 x 32) and B (32 x 64) are double-buffered in shared
+  /// memory (neighbouring threads reading neighbouring elements of
+  /// whichever dim is contiguous): per step of 32 in k each thread loads
+  /// its elements of the next step's tiles into registers before the
+  /// step's products and stores them into the other slot after, one
+  /// barrier per step. Per 8 of a step, lane (g = lane / 4, t = lane % 4)
+  /// reads the fragments that
   /// mma.sync expects: A(g | g + 8, t | t + 4) of each 16-row tile, B(t |
   /// t + 4, g) of each 8-column tile. With "3xtf32" each operand is split
   /// into a tf32 head (rounded to nearest) and the tf32 of the rest, and
@@ -912,14 +915,17 @@ struct LoomGpuOutlineKernels
               bld.getInsertionBlock()->getParentOp());
           auto workgroup = gpu::AddressSpaceAttr::get(
               bld.getContext(), gpu::AddressSpace::Workgroup);
+          // Two of each: the step's tiles are read from one while the
+          // next step's, loaded from global memory before the step's
+          // products, are stored into the other.
           Value tileA =
               addSharedBuffer(kernel,
-                              MemRefType::get({kBlockM, kMmaTileK + 4}, f32,
+                              MemRefType::get({2, kBlockM, kMmaTileK + 4}, f32,
                                               AffineMap(), workgroup),
                               loc);
           Value tileB =
               addSharedBuffer(kernel,
-                              MemRefType::get({kMmaTileK, kBlockN + 8}, f32,
+                              MemRefType::get({2, kMmaTileK, kBlockN + 8}, f32,
                                               AffineMap(), workgroup),
                               loc);
           // The block's first row and column of C; the warp's within the
@@ -943,6 +949,79 @@ struct LoomGpuOutlineKernels
               bld, loc, accType,
               DenseElementsAttr::get(accType, bld.getF32FloatAttr(0.0f)));
           SmallVector<Value> init(kTilesM * kTilesN, zeroAcc);
+          // Element e = i * threads + tid of a tile [rows x cols] (cols
+          // fastest when `colsInner`): its place in the tile.
+          auto place = [&](OpBuilder &lb, Location l, int64_t i,
+                           int64_t tileRows, int64_t tileCols,
+                           bool colsInner) -> std::pair<Value, Value> {
+            auto lc = [&](int64_t v) -> Value {
+              return arith::ConstantIndexOp::create(lb, l, v);
+            };
+            Value e = arith::AddIOp::create(lb, l, tid, lc(i * kThreads));
+            if (colsInner)
+              return {arith::DivUIOp::create(lb, l, e, lc(tileCols)),
+                      arith::RemUIOp::create(lb, l, e, lc(tileCols))};
+            return {arith::RemUIOp::create(lb, l, e, lc(tileRows)),
+                    arith::DivUIOp::create(lb, l, e, lc(tileRows))};
+          };
+          // The thread's elements of the tile from k0 in global memory
+          // (indices clamped; zero past K).
+          auto loadTile = [&](OpBuilder &lb, Location l, Value global,
+                              AffineMap m, Value k0, int64_t tileRows,
+                              int64_t tileCols, bool colsInner, bool rowsAreK) {
+            auto lc = [&](int64_t v) -> Value {
+              return arith::ConstantIndexOp::create(lb, l, v);
+            };
+            Value zero =
+                arith::ConstantFloatOp::create(lb, l, f32, APFloat(0.0f));
+            SmallVector<Value> values;
+            for (int64_t i = 0; i < tileRows * tileCols / kThreads; ++i) {
+              auto [r, q] = place(lb, l, i, tileRows, tileCols, colsInner);
+              // (m, k) for A's tile, (k, n) for B's.
+              Value kk = arith::AddIOp::create(lb, l, k0, rowsAreK ? r : q);
+              Value other = rowsAreK ? q : r;
+              Value kIn = arith::CmpIOp::create(
+                  lb, l, arith::CmpIPredicate::ult, kk, lc(K));
+              kk = arith::MinUIOp::create(lb, l, kk, lc(K - 1));
+              Value v;
+              if (rowsAreK) {
+                Value col = arith::MinUIOp::create(
+                    lb, l, arith::AddIOp::create(lb, l, n0Block, other),
+                    lc(N - 1));
+                v = memref::LoadOp::create(
+                    lb, l, global,
+                    contractionIndices(m, c, bi, Value(), col, kk));
+              } else {
+                Value row = arith::MinUIOp::create(
+                    lb, l, arith::AddIOp::create(lb, l, m0Block, other),
+                    lc(M - 1));
+                v = memref::LoadOp::create(
+                    lb, l, global,
+                    contractionIndices(m, c, bi, row, Value(), kk));
+              }
+              values.push_back(arith::SelectOp::create(lb, l, kIn, v, zero));
+            }
+            return values;
+          };
+          auto storeTile = [&](OpBuilder &lb, Location l, ValueRange values,
+                               Value shared, Value slot, int64_t tileRows,
+                               int64_t tileCols, bool colsInner) {
+            for (auto [i, v] : llvm::enumerate(values)) {
+              auto [r, q] =
+                  place(lb, l, int64_t(i), tileRows, tileCols, colsInner);
+              memref::StoreOp::create(lb, l, v, shared, ValueRange{slot, r, q});
+            }
+          };
+          // The first step's tiles into slot 0.
+          storeTile(bld, loc,
+                    loadTile(bld, loc, A, mapA, cst(0), kBlockM, kMmaTileK,
+                             aAlongK, false),
+                    tileA, cst(0), kBlockM, kMmaTileK, aAlongK);
+          storeTile(bld, loc,
+                    loadTile(bld, loc, B, mapB, cst(0), kMmaTileK, kBlockN,
+                             bAlongN, true),
+                    tileB, cst(0), kMmaTileK, kBlockN, bAlongN);
+          gpu::BarrierOp::create(bld, loc);
           auto loop = scf::ForOp::create(
               bld, loc, cst(0), cst(K), cst(kMmaTileK), init,
               [&](OpBuilder &lb, Location l, Value k0, ValueRange acc) {
@@ -951,59 +1030,18 @@ struct LoomGpuOutlineKernels
                 };
                 Value zero =
                     arith::ConstantFloatOp::create(lb, l, f32, APFloat(0.0f));
-                // The tiles of the last step are read: then overwrite them.
-                gpu::BarrierOp::create(lb, l);
-                // Element e = i * threads + tid of a tile [rows x cols]
-                // (cols fastest when `colsInner`), loaded from global
-                // memory (clamped; zero past K) into shared memory.
-                auto copy = [&](Value global, AffineMap m, Value shared,
-                                int64_t tileRows, int64_t tileCols,
-                                bool colsInner, bool rowsAreK) {
-                  for (int64_t i = 0; i < tileRows * tileCols / kThreads; ++i) {
-                    Value e =
-                        arith::AddIOp::create(lb, l, tid, lc(i * kThreads));
-                    Value r, q;
-                    if (colsInner) {
-                      r = arith::DivUIOp::create(lb, l, e, lc(tileCols));
-                      q = arith::RemUIOp::create(lb, l, e, lc(tileCols));
-                    } else {
-                      r = arith::RemUIOp::create(lb, l, e, lc(tileRows));
-                      q = arith::DivUIOp::create(lb, l, e, lc(tileRows));
-                    }
-                    // (m, k) for A's tile, (k, n) for B's.
-                    Value kk =
-                        arith::AddIOp::create(lb, l, k0, rowsAreK ? r : q);
-                    Value other = rowsAreK ? q : r;
-                    Value kIn;
-                    if (K % kMmaTileK) {
-                      kIn = arith::CmpIOp::create(
-                          lb, l, arith::CmpIPredicate::ult, kk, lc(K));
-                      kk = arith::MinUIOp::create(lb, l, kk, lc(K - 1));
-                    }
-                    Value v;
-                    if (rowsAreK) {
-                      Value col = arith::MinUIOp::create(
-                          lb, l, arith::AddIOp::create(lb, l, n0Block, other),
-                          lc(N - 1));
-                      v = memref::LoadOp::create(
-                          lb, l, global,
-                          contractionIndices(m, c, bi, Value(), col, kk));
-                    } else {
-                      Value row = arith::MinUIOp::create(
-                          lb, l, arith::AddIOp::create(lb, l, m0Block, other),
-                          lc(M - 1));
-                      v = memref::LoadOp::create(
-                          lb, l, global,
-                          contractionIndices(m, c, bi, row, Value(), kk));
-                    }
-                    if (kIn)
-                      v = arith::SelectOp::create(lb, l, kIn, v, zero);
-                    memref::StoreOp::create(lb, l, v, shared, ValueRange{r, q});
-                  }
-                };
-                copy(A, mapA, tileA, kBlockM, kMmaTileK, aAlongK, false);
-                copy(B, mapB, tileB, kMmaTileK, kBlockN, bAlongN, true);
-                gpu::BarrierOp::create(lb, l);
+                // This step's tiles are in slot k0 / 32 % 2; the next
+                // step's go to the other (loads past K are clamped: the
+                // last step's are not used).
+                Value cur = arith::RemUIOp::create(
+                    lb, l, arith::DivUIOp::create(lb, l, k0, lc(kMmaTileK)),
+                    lc(2));
+                Value nxt = arith::SubIOp::create(lb, l, lc(1), cur);
+                Value k1 = arith::AddIOp::create(lb, l, k0, lc(kMmaTileK));
+                SmallVector<Value> nextA = loadTile(lb, l, A, mapA, k1, kBlockM,
+                                                    kMmaTileK, aAlongK, false);
+                SmallVector<Value> nextB = loadTile(
+                    lb, l, B, mapB, k1, kMmaTileK, kBlockN, bAlongN, true);
                 // x rounded to tf32 (half a tf32 ulp added, the low 13
                 // bits cleared; finite x) and the tf32 of the rest, which
                 // is then exact (truncated heads left a rest of 13 bits).
@@ -1054,7 +1092,7 @@ struct LoomGpuOutlineKernels
                                                 {lo, kHi},
                                                 {hi, kHi}})
                           v.push_back(memref::LoadOp::create(
-                              ib, il, tileA, ValueRange{row, col}));
+                              ib, il, tileA, ValueRange{cur, row, col}));
                         aBig.push_back(fragment(ib, v, true));
                         if (split)
                           aSmall.push_back(fragment(ib, v, false));
@@ -1064,9 +1102,9 @@ struct LoomGpuOutlineKernels
                             arith::AddIOp::create(ib, il, wnCol, g), j * kMmaN);
                         SmallVector<Value> v = {
                             memref::LoadOp::create(ib, il, tileB,
-                                                   ValueRange{kLo, col}),
+                                                   ValueRange{cur, kLo, col}),
                             memref::LoadOp::create(ib, il, tileB,
-                                                   ValueRange{kHi, col})};
+                                                   ValueRange{cur, kHi, col})};
                         bBig.push_back(fragment(ib, v, true));
                         if (split)
                           bSmall.push_back(fragment(ib, v, false));
@@ -1091,6 +1129,14 @@ struct LoomGpuOutlineKernels
                         }
                       scf::YieldOp::create(ib, il, next);
                     });
+                // The next step's tiles into the other slot, then the
+                // barrier after which they are read (and this step's
+                // slot is free to be overwritten).
+                storeTile(lb, l, nextA, tileA, nxt, kBlockM, kMmaTileK,
+                          aAlongK);
+                storeTile(lb, l, nextB, tileB, nxt, kMmaTileK, kBlockN,
+                          bAlongN);
+                gpu::BarrierOp::create(lb, l);
                 scf::YieldOp::create(lb, l, steps.getResults());
               });
           // Accumulator (r, e) of a tile: row g + 8 r, column 2 t + e.

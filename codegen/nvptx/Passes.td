@@ -96,9 +96,12 @@ def LoomGpuOutlineKernels
       with `tensor-cores` 3xtf32 (the default) or tf32: tensor cores,
       `nvgpu.mma.sync` m16n8k8 with tf32 operands and f32 accumulators;
       2 x 2 warps per 64 x 64 block of the output (per batch), each warp
-      2 x 4 tiles of 16 x 8; per step of 32 in k the block stages its
-      tiles of A and B in shared memory (workgroup attributions) between
-      two barriers, and lanes read the fragments mma.sync expects; 3xtf32 splits each operand into a tf32 head and the tf32 of
+      2 x 4 tiles of 16 x 8; the tiles of A and B are double-buffered in
+      shared memory (workgroup attributions, 2 slots each): per step of 32
+      in k the next step's elements are loaded into registers before the
+      step's products and stored into the other slot after, one barrier
+      per step; lanes read the fragments mma.sync expects; 3xtf32 splits
+      each operand into a tf32 head and the tf32 of
       the rest and adds three products (f32 accuracy), tf32 takes the
       heads only (about 1e-3 relative). Tails are clamped on load (zeros
       past K) and masked on store;

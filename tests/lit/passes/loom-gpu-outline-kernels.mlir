@@ -190,43 +190,56 @@ func.func @rows(%x: memref<10x100xf32>, %m: memref<10xf32>, %z: memref<100x10xf3
 
 // Tests that a matmul big enough for a warp tile (70 x 40 @ 40 x 40) takes
 // the tensor cores: 2 x 2 warps (128 threads) per 64 x 64 block of C, so
-// 2 x 1 blocks. Per step of 32 in k (40: the second step's tail loads
-// zeros), between two barriers, the block copies its 64 x 32 tile of A and
-// 32 x 64 tile of B into shared memory (rows padded to 36 and 72: the
-// fragment reads hit 32 banks), 16 elements each per thread, neighbouring
-// threads along k for A and n for B; then per 8 of those a lane reads A
-// at rows g, g + 8 and k = t, t + 4 into a 4 x 1 fragment, splits each
-// value into a tf32 head (low 13 bits cleared) and the tf32 of the rest,
-// and each of the warp's 2 x 4 tiles takes three mma.sync m16n8k8 (small x
-// big, big x small, big x big: 24 per step); C += the accumulators where
-// row and column are inside. tensor-cores=none keeps the CUDA-core kernel.
+// 2 x 1 blocks. The block's 64 x 32 tile of A and 32 x 64 tile of B are
+// double-buffered in shared memory (2 slots each; rows padded to 36 and
+// 72: the fragment reads hit 32 banks), 16 elements each per thread,
+// neighbouring threads along k for A and n for B: the first step's into
+// slot 0, then a barrier. Per step of 32 in k (40: the second step's tail
+// loads zeros) the thread loads the next step's elements (k clamped, zero
+// past K) before the step's products, which read slot k0 / 32 % 2: per 8
+// of k a lane reads A at rows g, g + 8 and k = t, t + 4 into a 4 x 1
+// fragment, splits each value into a tf32 head (rounded: + 0x1000, low 13
+// bits cleared) and the tf32 of the rest, and each of the warp's 2 x 4
+// tiles takes three mma.sync m16n8k8 (small x big, big x small, big x big:
+// 24 per step); then it stores the next step's elements into the other
+// slot and meets one barrier. C += the accumulators where row and column
+// are inside. tensor-cores=none keeps the CUDA-core kernel.
 // CHECK-LABEL: func.func @mma
 // CHECK: gpu.launch_func @loom_kernels::@mma_0_mma blocks in (%[[C2:.*]], %{{.*}}, %{{.*}}) threads in (%[[C128:.*]], %{{.*}}, %{{.*}})
-// CHECK: gpu.func @mma_0_mma(%[[A:.*]]: memref<70x40xf32>, %[[B:.*]]: memref<40x40xf32>, %[[C:.*]]: memref<70x40xf32>) workgroup(%[[SA:[^ ]*]] : memref<64x36xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %[[SB:[^ ]*]] : memref<32x72xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}) kernel attributes {known_block_size = array<i32: 128, 1, 1>}
+// CHECK: gpu.func @mma_0_mma(%[[A:.*]]: memref<70x40xf32>, %[[B:.*]]: memref<40x40xf32>, %[[C:.*]]: memref<70x40xf32>) workgroup(%[[SA:[^ ]*]] : memref<2x64x36xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %[[SB:[^ ]*]] : memref<2x32x72xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}) kernel attributes {known_block_size = array<i32: 128, 1, 1>}
 // CHECK-DAG: %[[MASK:.*]] = arith.constant -8192 : i32
+// CHECK-DAG: %[[HALF:.*]] = arith.constant 4096 : i32
 // CHECK-DAG: %[[ZERO:.*]] = arith.constant dense<0.000000e+00> : vector<2x2xf32>
-// CHECK: scf.for %[[K0:.*]] = %{{.*}} to %c40 step %c32 iter_args({{.*}} = %[[ZERO]], {{.*}}) -> (vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>)
+// CHECK: memref.load %[[A]]
+// CHECK: memref.store %{{.*}}, %[[SA]][%c0
+// CHECK-COUNT-15: memref.store %{{.*}}, %[[SA]][%c0
+// CHECK-COUNT-16: memref.store %{{.*}}, %[[SB]][%c0
 // CHECK-NEXT: gpu.barrier
-// CHECK: %[[KK:.*]] = arith.addi %[[K0]], %{{.*}}
+// CHECK: scf.for %[[K0:.*]] = %{{.*}} to %c40 step %c32 iter_args({{.*}} = %[[ZERO]], {{.*}}) -> (vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>, vector<2x2xf32>)
+// CHECK: %[[CUR:.*]] = arith.remui %{{.*}}, %c2
+// CHECK: %[[NXT:.*]] = arith.subi %c1{{.*}}, %[[CUR]]
+// CHECK: %[[K1:.*]] = arith.addi %[[K0]], %c32
+// CHECK: %[[KK:.*]] = arith.addi %[[K1]], %{{.*}}
 // CHECK: %[[KIN:.*]] = arith.cmpi ult, %[[KK]], %c40
 // CHECK: %[[KC:.*]] = arith.minui %[[KK]], %c39
 // CHECK: %[[X:.*]] = memref.load %[[A]][%{{.*}}, %[[KC]]]
-// CHECK: %[[XS:.*]] = arith.select %[[KIN]], %[[X]]
-// CHECK: memref.store %[[XS]], %[[SA]]
-// CHECK-COUNT-15: memref.store %{{.*}}, %[[SA]]
-// CHECK-COUNT-16: memref.store %{{.*}}, %[[SB]]
-// CHECK-NEXT: gpu.barrier
-// CHECK: scf.for %{{.*}} = %c0 to %c32 step %c8
-// CHECK-COUNT-4: memref.load %[[SA]]
+// CHECK: arith.select %[[KIN]], %[[X]]
+// CHECK-NOT: memref.store
+// CHECK: scf.for %{{.*}} = %c0{{.*}} to %c32{{.*}} step %c8
+// CHECK-COUNT-4: memref.load %[[SA]][%[[CUR]]
+// CHECK: arith.addi %{{.*}}, %[[HALF]] : i32
 // CHECK: arith.andi %{{.*}}, %[[MASK]] : i32
 // CHECK: vector.from_elements {{.*}} : vector<4x1xf32>
 // CHECK: arith.subf
-// CHECK: memref.load %[[SB]]
+// CHECK: memref.load %[[SB]][%[[CUR]]
 // CHECK: vector.from_elements {{.*}} : vector<2x1xf32>
 // CHECK-COUNT-24: nvgpu.mma.sync({{.*}}) {mmaShape = [16, 8, 8], tf32Enabled}
 // CHECK-NOT: nvgpu.mma.sync
 // CHECK: scf.yield
-// CHECK: scf.yield
+// CHECK-COUNT-16: memref.store %{{.*}}, %[[SA]][%[[NXT]]
+// CHECK-COUNT-16: memref.store %{{.*}}, %[[SB]][%[[NXT]]
+// CHECK-NEXT: gpu.barrier
+// CHECK-NEXT: scf.yield
 // CHECK: scf.if
 // CHECK: vector.extract %{{.*}}#0[0, 0]
 // CHECK: memref.load %[[C]]
