@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "codegen/nvptx/Passes.h"
+#include "codegen/nvptx/Tf32Mma.h"
 
 #include "ir/LoomOps.h"
 
@@ -31,6 +32,7 @@ namespace loom::nvptx {
 } // namespace loom::nvptx
 
 using namespace mlir;
+using loom::nvptx::Tf32Mma;
 
 namespace {
 
@@ -147,6 +149,20 @@ public:
         arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, l, f32(0.0));
     return arith::SelectOp::create(
         b, loc, positive, arith::DivFOp::create(b, loc, f32(1.0), l), f32(0.0));
+  }
+
+  /// P recomputed from the forward's log-sum-exp: exp(s - lse) where
+  /// `valid` (attended), else 0.
+  Value probability(Value valid, Value s, Value lse) {
+    return arith::SelectOp::create(
+        b, loc, valid,
+        math::ExpOp::create(b, loc, arith::SubFOp::create(b, loc, s, lse)),
+        f32(0.0));
+  }
+  /// dS before its scale: p (dp - delta), dp = dO_i . v_j.
+  Value dScore(Value p, Value dp, Value delta) {
+    return arith::MulFOp::create(b, loc, p,
+                                 arith::SubFOp::create(b, loc, dp, delta));
   }
 
   /// The keys query `i` attends: [0, end).
@@ -578,78 +594,6 @@ struct TensorCores {
   bool on = false, split = false;
 };
 
-/// mma.sync m16n8k8 on tf32 operands with f32 accumulators (nvgpu): a
-/// fragment of A is 4 values (rows g, g + 8 at columns t, t + 4), of B 2
-/// (rows t, t + 4 at column g), the accumulator 2 x 2 (rows g, g + 8,
-/// columns 2 t, 2 t + 1). With `split` (3xtf32) each operand is its tf32
-/// rounding and the tf32 of the rest, and three products keep f32 accuracy
-/// (rounded, not truncated as in the GEMM kernels: the rest is then exact
-/// and at most half a tf32 ulp, and the attention output 2x closer).
-struct Tf32Mma {
-  RowBuilder &r;
-  bool split;
-
-  /// A fragment: its head and (with `split`) the rest.
-  struct Fragment {
-    Value big, small;
-  };
-
-  /// x rounded to tf32 (to nearest, ties away: + half an ulp of tf32,
-  /// then the low 13 bits cleared; finite x only).
-  Value head(Value x) {
-    OpBuilder &b = r.b;
-    Type i32 = b.getI32Type();
-    auto c = [&](int64_t v) {
-      return arith::ConstantIntOp::create(b, r.loc, i32, v);
-    };
-    Value bits = arith::BitcastOp::create(b, r.loc, i32, x);
-    bits = arith::AddIOp::create(b, r.loc, bits, c(0x1000));
-    return arith::BitcastOp::create(
-        b, r.loc, b.getF32Type(),
-        arith::AndIOp::create(b, r.loc, bits, c(int64_t(0xFFFFE000))));
-  }
-
-  Fragment fragment(ArrayRef<Value> values) {
-    OpBuilder &b = r.b;
-    SmallVector<Value> big, small;
-    for (Value x : values) {
-      Value h = head(x);
-      big.push_back(h);
-      if (split)
-        small.push_back(head(arith::SubFOp::create(b, r.loc, x, h)));
-    }
-    auto type = VectorType::get({int64_t(values.size()), 1}, b.getF32Type());
-    Fragment f;
-    f.big = vector::FromElementsOp::create(b, r.loc, type, big);
-    if (split)
-      f.small = vector::FromElementsOp::create(b, r.loc, type, small);
-    return f;
-  }
-
-  /// acc + a b.
-  Value mma(const Fragment &a, const Fragment &b, Value acc) {
-    auto one = [&](Value x, Value y) {
-      acc = nvgpu::MmaSyncOp::create(r.b, r.loc, x, y, acc,
-                                     ArrayRef<int64_t>{16, 8, 8},
-                                     /*tf32Enabled=*/true)
-                .getResult();
-    };
-    if (split) {
-      one(a.small, b.big);
-      one(a.big, b.small);
-    }
-    one(a.big, b.big);
-    return acc;
-  }
-
-  Value zero() {
-    auto type = VectorType::get({2, 2}, r.b.getF32Type());
-    return arith::ConstantOp::create(
-        r.b, r.loc, type,
-        DenseElementsAttr::get(type, r.b.getF32FloatAttr(0.0f)));
-  }
-};
-
 /// A lane's share of a block of 4 warps x 16 rows on mma.sync: lane
 /// (g, t) = (lane / 4, lane % 4) holds rows g and g + 8 of its warp's 16
 /// (in the block: `local`; in the sequence: `row`, and `clamped` to the
@@ -663,7 +607,7 @@ struct WarpRows {
   Value g, t, t2, local[2], row[2], clamped[2];
 
   WarpRows(RowBuilder &r, BlockLoop &bl, int64_t rows, bool split)
-      : r(r), mma{r, split}, rows(rows) {
+      : r(r), mma(r.b, r.loc, split), rows(rows) {
     Value lane = arith::RemUIOp::create(r.b, r.loc, bl.tid, r.idx(32));
     Value warpRow = arith::MulIOp::create(
         r.b, r.loc, arith::DivUIOp::create(r.b, r.loc, bl.tid, r.idx(32)),
@@ -1015,16 +959,10 @@ void dqMma(RowBuilder &r, Value v, Value lse, Value dout, Value out, Value dq,
             return vector::ExtractOp::create(b, loc, acc,
                                              ArrayRef<int64_t>{i, e});
           };
-          Value p = arith::SelectOp::create(
-              b, loc, valid,
-              math::ExpOp::create(
-                  b, loc, arith::SubFOp::create(b, loc, element(s), lseRow[i])),
-              r.f32(0.0));
           Value ds = arith::MulFOp::create(
               b, loc,
-              arith::MulFOp::create(
-                  b, loc, p,
-                  arith::SubFOp::create(b, loc, element(dp), deltaRow[i])),
+              r.dScore(r.probability(valid, element(s), lseRow[i]), element(dp),
+                       deltaRow[i]),
               r.scaleValue);
           memref::StoreOp::create(
               b, loc, ds, sDS, ValueRange{w.local[i], w.add(w.t2, n * 8 + e)});
@@ -1124,15 +1062,9 @@ void keyBlocksMma(RowBuilder &r, Value v, Value lse, Value dout, Value delta,
             return vector::ExtractOp::create(b, loc, acc,
                                              ArrayRef<int64_t>{i, e});
           };
-          Value weight = arith::SelectOp::create(
-              b, loc, valid,
-              math::ExpOp::create(
-                  b, loc, arith::SubFOp::create(b, loc, element(st), lseQ)),
-              r.f32(0.0));
+          Value weight = r.probability(valid, element(st), lseQ);
           if (forDK)
-            weight = arith::MulFOp::create(
-                b, loc, weight,
-                arith::SubFOp::create(b, loc, element(dpt), deltaQ));
+            weight = r.dScore(weight, element(dpt), deltaQ);
           memref::StoreOp::create(b, loc, weight, sW,
                                   ValueRange{w.local[i], ql});
         }
@@ -1247,16 +1179,10 @@ void gradTiled(RowBuilder &r, Value v, Value lse, Value dout, Value out,
             r.attended(prefix,
                        arith::MinUIOp::create(b, loc, key, r.idx(r.tk - 1))));
       Value s = dotShared(r, qRow, sK, jl);
-      Value p = arith::SelectOp::create(
-          b, loc, valid,
-          math::ExpOp::create(b, loc, arith::SubFOp::create(b, loc, s, lseI)),
-          r.f32(0.0));
+      Value p = r.probability(valid, s, lseI);
       Value dp = dotShared(r, doRow, sV, jl);
-      Value w = arith::MulFOp::create(
-          b, loc,
-          arith::MulFOp::create(b, loc, p,
-                                arith::SubFOp::create(b, loc, dp, deltaI)),
-          r.scaleValue);
+      Value w =
+          arith::MulFOp::create(b, loc, r.dScore(p, dp, deltaI), r.scaleValue);
       SmallVector<Value> acc;
       for (auto [u, a] : llvm::enumerate(keys.getRegionIterArgs()))
         acc.push_back(math::FmaOp::create(
@@ -1323,19 +1249,10 @@ void gradTiled(RowBuilder &r, Value v, Value lse, Value dout, Value out,
         valid = arith::AndIOp::create(b, loc, valid, attended);
       Value s = dotShared(r, kRow, sQ, il);
       Value lseI = memref::LoadOp::create(b, loc, sL, ValueRange{il});
-      Value weight = arith::SelectOp::create(
-          b, loc, valid,
-          math::ExpOp::create(b, loc, arith::SubFOp::create(b, loc, s, lseI)),
-          r.f32(0.0));
-      if (forDK) {
-        // dS = P (dO_i . v_j - delta_i).
-        Value dp = dotShared(r, vRow, sDO, il);
-        weight = arith::MulFOp::create(
-            b, loc, weight,
-            arith::SubFOp::create(
-                b, loc, dp,
-                memref::LoadOp::create(b, loc, sD, ValueRange{il})));
-      }
+      Value weight = r.probability(valid, s, lseI);
+      if (forDK) // dS = P (dO_i . v_j - delta_i).
+        weight = r.dScore(weight, dotShared(r, vRow, sDO, il),
+                          memref::LoadOp::create(b, loc, sD, ValueRange{il}));
       Value rows = forDK ? sQ : sDO;
       SmallVector<Value> next;
       for (auto [u, a] : llvm::enumerate(queries.getRegionIterArgs()))
@@ -1458,9 +1375,7 @@ LogicalResult lowerGrad(loom::AttentionGradOp op, TensorCores tc) {
   int64_t dv = llvm::cast<MemRefType>(v->getType()).getShape().back();
   // dS[i, j] = P (dP - delta_i), P = exp(S - lse_i), dP = dO_i . v_j.
   auto dS = [&](ValueRange prefix, Value i, Value j, Value deltaI, Value p) {
-    Value dp = r.dot(*dout, prefix, i, *v, j, dv);
-    return arith::MulFOp::create(b, loc, p,
-                                 arith::SubFOp::create(b, loc, dp, deltaI));
+    return r.dScore(p, r.dot(*dout, prefix, i, *v, j, dv), deltaI);
   };
   auto prob = [&](ValueRange prefix, Value i, Value j) {
     Value lseI = r.load(*lse, r.at(prefix, i));

@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "codegen/nvptx/Passes.h"
+#include "codegen/nvptx/Tf32Mma.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -907,7 +908,6 @@ struct LoomGpuOutlineKernels
           Value wn = arith::RemUIOp::create(bld, loc, warp, cst(kWarpsN));
           Value A = map.lookup(a), B = map.lookup(b), C = map.lookup(out);
           FloatType f32 = bld.getF32Type();
-          Type i32 = bld.getI32Type();
           // The block's tiles of A (m x k) and B (k x n) in shared memory,
           // rows padded so that a warp's fragment reads (lane g, t at row
           // g, column t of A; row t, column g of B) hit 32 banks.
@@ -944,11 +944,8 @@ struct LoomGpuOutlineKernels
           };
           bool aAlongK = innermost(mapA) == c.k;
           bool bAlongN = innermost(mapB) == c.n;
-          auto accType = VectorType::get({2, 2}, f32);
-          Value zeroAcc = arith::ConstantOp::create(
-              bld, loc, accType,
-              DenseElementsAttr::get(accType, bld.getF32FloatAttr(0.0f)));
-          SmallVector<Value> init(kTilesM * kTilesN, zeroAcc);
+          SmallVector<Value> init(kTilesM * kTilesN,
+                                  loom::nvptx::Tf32Mma(bld, loc, split).zero());
           // Element e = i * threads + tid of a tile [rows x cols] (cols
           // fastest when `colsInner`): its place in the tile.
           auto place = [&](OpBuilder &lb, Location l, int64_t i,
@@ -1028,8 +1025,6 @@ struct LoomGpuOutlineKernels
                 auto lc = [&](int64_t v) -> Value {
                   return arith::ConstantIndexOp::create(lb, l, v);
                 };
-                Value zero =
-                    arith::ConstantFloatOp::create(lb, l, f32, APFloat(0.0f));
                 // This step's tiles are in slot k0 / 32 % 2; the next
                 // step's go to the other (loads past K are clamped: the
                 // last step's are not used).
@@ -1042,31 +1037,6 @@ struct LoomGpuOutlineKernels
                                                     kMmaTileK, aAlongK, false);
                 SmallVector<Value> nextB = loadTile(
                     lb, l, B, mapB, k1, kMmaTileK, kBlockN, bAlongN, true);
-                // x rounded to tf32 (half a tf32 ulp added, the low 13
-                // bits cleared; finite x) and the tf32 of the rest, which
-                // is then exact (truncated heads left a rest of 13 bits).
-                Value mask = arith::ConstantIntOp::create(lb, l, i32,
-                                                          int64_t(0xFFFFE000));
-                Value half =
-                    arith::ConstantIntOp::create(lb, l, i32, int64_t(0x1000));
-                auto head = [&](OpBuilder &ib, Value x) -> Value {
-                  Value bits = arith::AddIOp::create(
-                      ib, l, arith::BitcastOp::create(ib, l, i32, x), half);
-                  return arith::BitcastOp::create(
-                      ib, l, f32, arith::AndIOp::create(ib, l, bits, mask));
-                };
-                auto fragment = [&](OpBuilder &ib, ArrayRef<Value> values,
-                                    bool big) {
-                  SmallVector<Value> parts;
-                  for (Value x : values) {
-                    Value h = head(ib, x);
-                    parts.push_back(
-                        big ? h : head(ib, arith::SubFOp::create(ib, l, x, h)));
-                  }
-                  auto type = VectorType::get({int64_t(values.size()), 1}, f32);
-                  return vector::FromElementsOp::create(ib, l, type, parts)
-                      .getResult();
-                };
                 auto steps = scf::ForOp::create(
                     lb, l, lc(0), lc(kMmaTileK), lc(kMmaK), acc,
                     [&](OpBuilder &ib, Location il, Value kk,
@@ -1081,7 +1051,8 @@ struct LoomGpuOutlineKernels
                       };
                       Value kLo = arith::AddIOp::create(ib, il, kk, t);
                       Value kHi = plus(kLo, 4);
-                      SmallVector<Value> aBig, aSmall, bBig, bSmall;
+                      loom::nvptx::Tf32Mma mma(ib, il, split);
+                      SmallVector<loom::nvptx::Tf32Mma::Fragment> aFrag, bFrag;
                       for (int64_t i = 0; i < kTilesM; ++i) {
                         Value lo = plus(arith::AddIOp::create(ib, il, wmRow, g),
                                         i * kMmaM);
@@ -1093,9 +1064,7 @@ struct LoomGpuOutlineKernels
                                                 {hi, kHi}})
                           v.push_back(memref::LoadOp::create(
                               ib, il, tileA, ValueRange{cur, row, col}));
-                        aBig.push_back(fragment(ib, v, true));
-                        if (split)
-                          aSmall.push_back(fragment(ib, v, false));
+                        aFrag.push_back(mma.fragment(v));
                       }
                       for (int64_t j = 0; j < kTilesN; ++j) {
                         Value col = plus(
@@ -1105,28 +1074,13 @@ struct LoomGpuOutlineKernels
                                                    ValueRange{cur, kLo, col}),
                             memref::LoadOp::create(ib, il, tileB,
                                                    ValueRange{cur, kHi, col})};
-                        bBig.push_back(fragment(ib, v, true));
-                        if (split)
-                          bSmall.push_back(fragment(ib, v, false));
+                        bFrag.push_back(mma.fragment(v));
                       }
                       SmallVector<Value> next;
                       for (int64_t i = 0; i < kTilesM; ++i)
-                        for (int64_t j = 0; j < kTilesN; ++j) {
-                          Value sum = accIn[i * kTilesN + j];
-                          auto mma = [&](Value x, Value y) {
-                            sum = nvgpu::MmaSyncOp::create(
-                                      ib, il, x, y, sum,
-                                      ArrayRef<int64_t>{kMmaM, kMmaN, kMmaK},
-                                      /*tf32Enabled=*/true)
-                                      .getResult();
-                          };
-                          if (split) {
-                            mma(aSmall[i], bBig[j]);
-                            mma(aBig[i], bSmall[j]);
-                          }
-                          mma(aBig[i], bBig[j]);
-                          next.push_back(sum);
-                        }
+                        for (int64_t j = 0; j < kTilesN; ++j)
+                          next.push_back(mma.mma(aFrag[i], bFrag[j],
+                                                 accIn[i * kTilesN + j]));
                       scf::YieldOp::create(ib, il, next);
                     });
                 // The next step's tiles into the other slot, then the

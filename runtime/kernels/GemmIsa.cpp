@@ -844,7 +844,8 @@ bool sgemm(int64_t batch, int64_t m, int64_t n, int64_t k, const float *a,
   team = std::min(team, std::max(1, omp_get_max_threads()));
   // Every member's packing buffers, the master's (kept per thread).
   int64_t kcMax = std::min(k, KC);
-  int64_t aFloats = roundUp(std::min(m, MA), MR) * kcMax;
+  // (Chunks of MA rows only with several B panels; one panel packs MC.)
+  int64_t aFloats = roundUp(std::min(m, n > NC ? MA : MC), MR) * kcMax;
   int64_t bFloats = roundUp(std::min(n, NC), NR) * kcMax;
   thread_local Scratch packedA, packedB;
   float *pa = packedA.get(aFloats * team);
