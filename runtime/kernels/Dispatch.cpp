@@ -9,9 +9,15 @@
 #include "loom/Kernels.h"
 #include "runtime/kernels/Epilogue.h"
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
+#include <mutex>
 #include <string_view>
+#include <tuple>
+#include <vector>
 
 #define LOOM_DECLARE_KERNELS(NS)                                               \
   namespace loom::kernels::NS {                                                \
@@ -111,15 +117,97 @@ template <typename T> T *ptr(int64_t address) {
 } // namespace
 
 namespace {
+
+/// LOOM_GEMM_TRACE=1: every GEMM call timed, and at exit one line per
+/// shape (batch, m, n, k, how A and B are laid out, whether an epilogue
+/// ran) on stderr, the costliest first: calls, milliseconds in all and
+/// GFLOP/s. For profiling (bench/README.md); off, it costs one branch.
+class GemmTrace {
+public:
+  static GemmTrace *get() {
+    static GemmTrace *trace = [] {
+      const char *v = std::getenv("LOOM_GEMM_TRACE");
+      return v && *v && std::string_view(v) != "0" ? new GemmTrace : nullptr;
+    }();
+    return trace;
+  }
+  using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, char, int64_t,
+                         char, int64_t, int64_t, bool>;
+  void add(const Key &key, double seconds) {
+    std::lock_guard<std::mutex> lock(mutex);
+    Entry &e = shapes[key];
+    ++e.calls;
+    e.seconds += seconds;
+  }
+
+private:
+  struct Entry {
+    int64_t calls = 0;
+    double seconds = 0;
+  };
+  GemmTrace() {
+    std::atexit([] { get()->print(); });
+  }
+  void print() {
+    std::lock_guard<std::mutex> lock(mutex);
+    std::vector<std::pair<Key, Entry>> sorted(shapes.begin(), shapes.end());
+    std::sort(sorted.begin(), sorted.end(), [](auto &x, auto &y) {
+      return x.second.seconds > y.second.seconds;
+    });
+    double total = 0;
+    for (auto &[key, e] : sorted)
+      total += e.seconds;
+    std::fprintf(stderr,
+                 "loom GEMM trace: %.1f ms in all (batch x m n k; A, B: n "
+                 "row-major, t transposed, and the leading dimension; C's; "
+                 "epilogue)\n",
+                 total * 1e3);
+    for (auto &[key, e] : sorted) {
+      auto [batch, m, n, k, a, lda, b, ldb, ldc, epilogue] = key;
+      double flops = 2.0 * double(batch * m) * double(n * k) * double(e.calls);
+      std::fprintf(
+          stderr,
+          "  %4lld x %5lld %5lld %5lld  A %c%-5lld B %c%-5lld C %-5lld "
+          "%s %6lld calls %9.2f ms %7.1f GFLOP/s\n",
+          (long long)batch, (long long)m, (long long)n, (long long)k, a,
+          (long long)lda, b, (long long)ldb, (long long)ldc,
+          epilogue ? "epi" : "   ", (long long)e.calls, e.seconds * 1e3,
+          flops / e.seconds * 1e-9);
+    }
+  }
+  std::mutex mutex;
+  std::map<Key, Entry> shapes;
+};
+
+bool sgemmTraced(int64_t batch, int64_t m, int64_t n, int64_t k, const float *a,
+                 int64_t aBatch, int64_t aRow, int64_t aCol, const float *b,
+                 int64_t bBatch, int64_t bRow, int64_t bCol, float *c,
+                 int64_t cBatch, int64_t cRow, bool accumulate,
+                 const loom::kernels::GemmEpilogue *epilogue, int64_t threads) {
+  GemmTrace *trace = GemmTrace::get();
+  auto start = trace ? std::chrono::steady_clock::now()
+                     : std::chrono::steady_clock::time_point();
+  bool ok =
+      chosen().sgemm(batch, m, n, k, a, aBatch, aRow, aCol, b, bBatch, bRow,
+                     bCol, c, cBatch, cRow, accumulate, epilogue, threads);
+  if (trace)
+    trace->add(
+        {batch, m, n, k, aCol == 1 ? 'n' : 't', aCol == 1 ? aRow : aCol,
+         bCol == 1 ? 'n' : 't', bCol == 1 ? bRow : bCol, cRow,
+         epilogue != nullptr},
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+            .count());
+  return ok;
+}
+
 void sgemmWith(int64_t batch, int64_t m, int64_t n, int64_t k, int64_t a,
                int64_t aBatch, int64_t aRow, int64_t aCol, int64_t b,
                int64_t bBatch, int64_t bRow, int64_t bCol, int64_t c,
                int64_t cBatch, int64_t cRow, int64_t accumulate,
                const loom::kernels::GemmEpilogue *epilogue, int64_t threads) {
-  bool ok =
-      chosen().sgemm(batch, m, n, k, ptr<const float>(a), aBatch, aRow, aCol,
-                     ptr<const float>(b), bBatch, bRow, bCol, ptr<float>(c),
-                     cBatch, cRow, accumulate != 0, epilogue, threads);
+  bool ok = sgemmTraced(batch, m, n, k, ptr<const float>(a), aBatch, aRow, aCol,
+                        ptr<const float>(b), bBatch, bRow, bCol, ptr<float>(c),
+                        cBatch, cRow, accumulate != 0, epilogue, threads);
   if (ok)
     return;
   // The packing buffers (a few MB per thread) could not be allocated:

@@ -40,13 +40,11 @@
 //
 // With one B panel (N <= NC, most of a training step's products) each A
 // sliver meets only N / NR B slivers, too few to repay packing it: the
-// micro-kernel reads A in place when it already is in a usable order, A^T
-// (MR contiguous rows per p: the weight gradients X^T dY) or the rows of a
-// row-major A whose rows do not crowd the same L1 sets. 1 thread, medians
-// of 4 interleaved runs: X^T dY of GPT-mini 256x2048x256 1.92 -> 1.81 ms,
-// 1024x2048x256 7.51 -> 7.04, 256x2048x1024 7.43 -> 7.33; row-major A
-// within noise. (B read in place, from its rows a row apart, was slower:
-// its slivers stream from L2 for every A sliver.)
+// micro-kernel reads the rows of a row-major A in place when they do not
+// crowd the same L1 sets. (B read in place, from its rows a row apart, was
+// slower: its slivers stream from L2 for every A sliver. A^T read in place
+// was faster while it was warm, but not from memory, where a training
+// step's operands are: see gemmBlocked.)
 //
 // Micro-tile MR x NR with NR = 2 vectors: MR x 2 vector accumulators
 // (AVX2: 6 x 16, 12 ymm; AVX-512: 12 x 32, 24 zmm), each step of p loads two
@@ -105,7 +103,7 @@ inline void store(float *p, vec v) { std::memcpy(p, &v, sizeof v); }
 
 /// C[mr x nr] (+)= A x B over kc steps of p. pb: a packed B sliver
 /// [kc][NR], 64-byte aligned. A(i, p) = pa[p * aStep + i] (ARows false: a
-/// packed sliver, aStep MR, or an A^T read in place) or pa[i * aStep + p]
+/// packed sliver, aStep MR) or pa[i * aStep + p]
 /// (ARows: the rows of a row-major A read in place); an mr below MR comes
 /// from a zero-padded packed sliver. c: row stride ldc, columns
 /// contiguous.
@@ -380,15 +378,28 @@ void transposeRows(const float *src, int64_t srcRow, int64_t kc, float *dst) {
 /// A(i, p) = a[i * aRow + p * aCol].
 void packA(int64_t mc, int64_t kc, const float *a, int64_t aRow, int64_t aCol,
            float *__restrict pa) {
+  if (aRow == 1 && mc >= MR) {
+    // A^T stored row-major (the weight gradients' X^T dY): each row of X
+    // is read once, in order, and scattered into the whole slivers (as
+    // packB does); the ragged last sliver below. (Sliver by sliver, each
+    // sliver walked kc rows of X a row apart: a stream of 48-byte pieces
+    // that the prefetchers do not follow from memory.)
+    int64_t whole = mc / MR;
+    for (int64_t p = 0; p < kc; ++p) {
+      const float *src = a + p * aCol;
+      float *dst = pa + p * MR;
+      for (int64_t s = 0; s < whole; ++s, src += MR, dst += kc * MR)
+        std::memcpy(dst, src, MR * sizeof(float));
+    }
+    if (whole * MR == mc)
+      return;
+    a += whole * MR;
+    pa += whole * kc * MR;
+    mc -= whole * MR;
+  }
   for (int64_t ir = 0; ir < mc; ir += MR) {
     int64_t mr = std::min<int64_t>(MR, mc - ir);
     const float *src = a + ir * aRow;
-    if (mr == MR && aRow == 1) {
-      // A^T stored row-major: each p is MR contiguous floats.
-      for (int64_t p = 0; p < kc; ++p, pa += MR)
-        std::memcpy(pa, src + p * aCol, MR * sizeof(float));
-      continue;
-    }
     if (mr == MR && aCol == 1) {
       // A stored row-major: MR rows, each contiguous in p.
       transposeRows<MR>(src, aRow, kc, pa);
@@ -681,13 +692,15 @@ void gemmBlocked(int64_t m, int64_t n, int64_t k, const Operands &o, float *pa,
   int64_t kcStep = (k + depths - 1) / depths;
   int64_t maStep = roundUp((m + chunks - 1) / chunks, MR);
   // With one B panel each A sliver meets at most NC / NR B slivers, too
-  // few to repay its packing: A is read in place where it already is in
-  // a kernel's order, A^T (MR contiguous rows per p) or the rows of a
-  // row-major A, whole slivers only (the ragged last one is packed, zero-
-  // padded, alone). (With more panels A^T read in place is slower: its
-  // sliver, kc pieces of 48 bytes a row apart, does not stay in L1.)
+  // few to repay its packing: the rows of a row-major A are read in place
+  // where they spread over L1, whole slivers only (the ragged last one is
+  // packed, zero-padded, alone). (A^T read in place, kc pieces of 48 bytes
+  // a row apart, does not stay in L1 and comes from memory at a stride
+  // the prefetchers do not follow: packed row by row it is faster, 7.8 ->
+  // 7.6 ms for GPT-mini's 1024x256x2048 X^T dY with its operands in
+  // memory, 9% when warm in L3 as well.)
   bool aRows = o.aCol == 1 && o.aRow != 1 && rowsSpreadOverL1(o.aRow);
-  bool direct = AInL1 && (o.aRow == 1 || aRows) && panels == 1;
+  bool direct = AInL1 && aRows && panels == 1;
   int64_t mWhole = direct ? m / MR * MR : 0; // rows read in place
   // Rows [r0, r0 + rows) of A at depth pc ready for the kernel.
   auto prepareA = [&](int64_t r0, int64_t rows, int64_t pc, int64_t kc) {
@@ -704,12 +717,9 @@ void gemmBlocked(int64_t m, int64_t n, int64_t k, const Operands &o, float *pa,
     int64_t mr = std::min<int64_t>(MR, m - ir),
             nr = std::min<int64_t>(NR, n - jr);
     const float *b = pb + (jr - c0) * kc;
-    if (ir < mWhole && aRows)
+    if (ir < mWhole)
       microKernel<true>(kc, o.a + ir * o.aRow + pc, o.aRow, b, c, o.cRow, acc,
                         mr, nr);
-    else if (ir < mWhole)
-      microKernel<false>(kc, o.a + ir + pc * o.aCol, o.aCol, b, c, o.cRow, acc,
-                         mr, nr);
     else
       microKernel<false>(kc, pa + (ir - r0) * kc, MR, b, c, o.cRow, acc, mr,
                          nr);
