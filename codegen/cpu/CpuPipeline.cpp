@@ -74,6 +74,7 @@ std::string loom::cpuPipelineText(const CpuPipelineOptions &options) {
   stages.push_back("canonicalize");
   if (!options.decode.empty())
     stages.push_back("loom-cpu-drop-updated-results");
+  stages.push_back("loom-cpu-return-allocations");
   stages.push_back("func.func(loom-distinct-results)");
   stages.push_back("buffer-results-to-out-params{hoist-static-allocs=true "
                    "modify-public-functions=true}");

@@ -16,6 +16,7 @@
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Dominance.h"
+#include "mlir/IR/IRMapping.h"
 
 #define DEBUG_TYPE "loom-cpu-fuse-gemm-epilogues"
 
@@ -117,6 +118,106 @@ bool qualifies(linalg::GenericOp generic, Value read, Operation *gemm,
   return true;
 }
 
+/// Merges `siblings` (elementwise generics over the same loops, in block
+/// order) into one generic with all their outputs, created before the last
+/// of them: inputs that two read with the same map are passed once, each
+/// body is cloned in turn and the results yielded in order. Returns null
+/// (changing nothing) when a result of an earlier sibling is used before
+/// the last sibling, where the merged op will be.
+linalg::GenericOp mergeSiblings(ArrayRef<linalg::GenericOp> siblings,
+                                MLIRContext *context) {
+  linalg::GenericOp last = siblings.back();
+  for (linalg::GenericOp g : siblings.drop_back())
+    for (Operation *user : g->getUsers())
+      if (user->getBlock() != last->getBlock() || !last->isBeforeInBlock(user))
+        return {};
+  SmallVector<Value> inputs, inits;
+  SmallVector<AffineMap> inputMaps, initMaps;
+  // Per sibling: where each of its block arguments comes from in the
+  // merged op (inputs first, then outputs).
+  SmallVector<SmallVector<unsigned>> argIndex;
+  for (linalg::GenericOp g : siblings) {
+    SmallVector<unsigned> &index = argIndex.emplace_back();
+    for (OpOperand *in : g.getDpsInputOperands()) {
+      AffineMap map = g.getMatchingIndexingMap(in);
+      unsigned i = 0;
+      while (i < inputs.size() &&
+             (inputs[i] != in->get() || inputMaps[i] != map))
+        ++i;
+      if (i == inputs.size()) {
+        inputs.push_back(in->get());
+        inputMaps.push_back(map);
+      }
+      index.push_back(i);
+    }
+    for (OpOperand &init : g.getDpsInitsMutable()) {
+      index.push_back(~unsigned(inits.size())); // resolved below
+      inits.push_back(init.get());
+      initMaps.push_back(g.getMatchingIndexingMap(&init));
+    }
+  }
+  SmallVector<AffineMap> maps(inputMaps);
+  maps.append(initMaps);
+  SmallVector<Type> resultTypes;
+  for (Value init : inits)
+    resultTypes.push_back(init.getType());
+  IRRewriter rewriter(context);
+  rewriter.setInsertionPoint(last);
+  auto merged = linalg::GenericOp::create(
+      rewriter, last.getLoc(), resultTypes, inputs, inits, maps,
+      last.getIteratorTypesArray(),
+      [&](OpBuilder &b, Location loc, ValueRange args) {
+        SmallVector<Value> yielded;
+        for (auto [sibling, index] : llvm::zip(siblings, argIndex)) {
+          linalg::GenericOp g = sibling;
+          IRMapping mapping;
+          Block &body = g.getRegion().front();
+          for (auto [arg, i] : llvm::zip(body.getArguments(), index))
+            mapping.map(arg, int(i) < 0 ? args[inputs.size() + ~i] : args[i]);
+          for (Operation &op : body.without_terminator())
+            b.clone(op, mapping);
+          for (Value v : body.getTerminator()->getOperands())
+            yielded.push_back(mapping.lookupOrDefault(v));
+        }
+        linalg::YieldOp::create(b, loc, yielded);
+      });
+  unsigned next = 0;
+  for (linalg::GenericOp g : siblings) {
+    unsigned count = g->getNumResults();
+    rewriter.replaceOp(g, merged->getResults().slice(next, count));
+    next += count;
+  }
+  return merged;
+}
+
+/// The product's consumers as one epilogue: when `read` (the product or
+/// its row expansion) is read by several generics that each qualify (the
+/// pre-activation and its GELU, both kept for the backward), they become
+/// one generic with both outputs, which then qualifies itself.
+void mergeConsumers(Value read, Operation *gemm, DominanceInfo &dominance,
+                    MLIRContext *context) {
+  SmallVector<linalg::GenericOp> siblings;
+  for (Operation *user : read.getUsers()) {
+    auto generic = llvm::dyn_cast<linalg::GenericOp>(user);
+    if (!generic || !qualifies(generic, read, gemm, dominance) ||
+        llvm::is_contained(siblings, generic))
+      return;
+    siblings.push_back(generic);
+  }
+  if (siblings.size() < 2)
+    return;
+  llvm::sort(siblings, [](linalg::GenericOp a, linalg::GenericOp b) {
+    return a->isBeforeInBlock(b);
+  });
+  if (!llvm::all_of(siblings, [&](linalg::GenericOp g) {
+        return g.getIteratorTypesArray() ==
+               siblings.front().getIteratorTypesArray();
+      }))
+    return;
+  if (mergeSiblings(siblings, context))
+    dominance.invalidate();
+}
+
 struct LoomCpuFuseGemmEpilogues
     : public loom::cpu::impl::LoomCpuFuseGemmEpiloguesBase<
           LoomCpuFuseGemmEpilogues> {
@@ -151,6 +252,12 @@ struct LoomCpuFuseGemmEpilogues
     });
     for (linalg::LinalgOp gemm : gemms) {
       Value product = gemm->getResult(0);
+      // Consumers that would each qualify, merged first.
+      if (product.hasOneUse())
+        if (auto e = llvm::dyn_cast<tensor::ExpandShapeOp>(
+                *product.getUsers().begin()))
+          mergeConsumers(e.getResult(), gemm, dominance, &getContext());
+      mergeConsumers(product, gemm, dominance, &getContext());
       tensor::ExpandShapeOp expand;
       linalg::GenericOp epilogue;
       for (Operation *user : product.getUsers()) {
@@ -178,17 +285,29 @@ struct LoomCpuFuseGemmEpilogues
       if (!epilogue)
         continue;
       IRRewriter rewriter(&getContext());
-      // Fresh outputs, made before the GEMM (the generic's own may be
-      // computed later, or be in place on an input).
-      rewriter.setInsertionPoint(gemm);
+      Value read = expand ? expand.getResult() : product;
+      // The first output of the product's type is written over the product
+      // when nothing else reads it: each block of C becomes the epilogue's
+      // result while it is still in cache (elementwise, each element read
+      // before it is written), instead of the result streaming to a buffer
+      // of its own. The other outputs are fresh, made before the GEMM (the
+      // generic's own may be computed later, or be in place on an input).
       // (An allocation, not a tensor.empty: CSE would merge empties, and
       // bufferization could then put the epilogue's output in place of the
       // GEMM's own input, which the kernel reads while the epilogue runs.)
+      bool overProduct = read.hasOneUse() && product.hasOneUse();
+      rewriter.setInsertionPoint(gemm);
       for (OpOperand &init : epilogue.getDpsInitsMutable()) {
         auto type = llvm::cast<RankedTensorType>(init.get().getType());
-        Value fresh = bufferization::AllocTensorOp::create(
-            rewriter, epilogue.getLoc(), type, ValueRange{});
-        rewriter.modifyOpInPlace(epilogue, [&] { init.set(fresh); });
+        Value out;
+        if (overProduct && type == read.getType()) {
+          out = read;
+          overProduct = false;
+        } else {
+          out = bufferization::AllocTensorOp::create(
+              rewriter, epilogue.getLoc(), type, ValueRange{});
+        }
+        rewriter.modifyOpInPlace(epilogue, [&] { init.set(out); });
       }
       Operation *after = gemm;
       if (expand) {
@@ -199,7 +318,6 @@ struct LoomCpuFuseGemmEpilogues
       auto id = rewriter.getI64IntegerAttr(next++);
       gemm->setAttr(loom::cpu::kEpilogueAttr, id);
       epilogue->setAttr(loom::cpu::kEpilogueOfAttr, id);
-      Value read = expand ? expand.getResult() : product;
       for (OpOperand *input : epilogue.getDpsInputOperands())
         if (input->get() == read)
           epilogue->setAttr(

@@ -95,6 +95,39 @@ def LoomCpuDropUpdatedResults
   }];
 }
 
+def LoomCpuReturnAllocations
+    : Pass<"loom-cpu-return-allocations", "mlir::ModuleOp"> {
+  let summary = "Returned reshapes of local buffers become the buffers";
+  let description = [{
+    After bufferization, before `buffer-results-to-out-params`: a function
+    that returns an `expand_shape` or `collapse_shape` of a static
+    `memref.alloc` of its own (the row expansion of a GEMM product whose
+    epilogue wrote its result in place, attention's heads split off the
+    batch) allocates the returned shape instead; the allocation's other
+    users read the inverse reshape of it. The function then returns an
+    allocation, which `buffer-results-to-out-params` replaces with the
+    caller's buffer: the producer writes there directly instead of a copy
+    (an outlined GPT-mini layer's forward copied 14 MB per call, the
+    pre-activation of its MLP among them). A buffer returned more than once
+    (itself and a view, or two views) stays as it is.
+
+    Before:
+    ```mlir
+    %a = memref.alloc() : memref<2048x1024xf32>
+    ... writes %a ...
+    %e = memref.expand_shape %a [[0, 1], [2]] ... into memref<8x256x1024xf32>
+    return %e
+    ```
+    After:
+    ```mlir
+    %e = memref.alloc() : memref<8x256x1024xf32>
+    %a = memref.collapse_shape %e [[0, 1], [2]] ... into memref<2048x1024xf32>
+    ... writes %a ...
+    return %e
+    ```
+  }];
+}
+
 def LoomCpuGemmToCall : Pass<"loom-cpu-gemm-to-call", "mlir::ModuleOp"> {
   let summary = "Calls the packed GEMM kernel for contractions on buffers";
   let description = [{
@@ -262,18 +295,29 @@ def LoomCpuFuseGemmEpilogues
     scalar arith/math ops (captured values only constants), f32 operands
     whose last dim is the product's columns (or broadcast along them), and
     operands computed before the GEMM, becomes its *epilogue*: it moves right
-    after the GEMM, its outputs become fresh allocations made before the
-    GEMM, and both ops get an id unique in the function (`loom.epilogue` on
-    the GEMM, `loom.epilogue_of` on the generic, with
-    `loom.epilogue_operand`: which of its operands reads the product). `loom-cpu-tile-and-vectorize` leaves
-    the generic alone; `loom-cpu-gemm-to-call` compiles its body into a
-    function that the kernel calls on each cache block of the product
-    once the block is final (bias, activation, residual and the GELU of the
-    backward run while the block is in L2, instead of in a separate pass
-    over memory). The product itself is still written: other users may read it.
-    The new outputs are `bufferization.alloc_tensor`s (not `tensor.empty`s,
-    which CSE merges): the epilogue writes them while the kernel still reads
-    its inputs, so they must not be bufferized in place of those.
+    after the GEMM and both ops get an id unique in the function
+    (`loom.epilogue` on the GEMM, `loom.epilogue_of` on the generic, with
+    `loom.epilogue_operand`: which of its operands reads the product).
+    `loom-cpu-tile-and-vectorize` leaves the generic alone;
+    `loom-cpu-gemm-to-call` compiles its body into a function that the
+    kernel calls on each cache block of the product once the block is final
+    (bias, activation, residual and the GELU of the backward run while the
+    block is in L2, instead of in a separate pass over memory).
+
+    When nothing else reads the product, the epilogue's first output of the
+    product's type is the product itself: each block is overwritten with
+    the result while it is in cache (elementwise: each element is read
+    before it is written), and no buffer of its own is streamed to. Other
+    outputs become fresh allocations made before the GEMM:
+    `bufferization.alloc_tensor`s (not `tensor.empty`s, which CSE merges),
+    since the epilogue writes them while the kernel still reads its inputs,
+    so they must not be bufferized in place of those.
+
+    Several generics that each qualify and read the product (the MLP's
+    pre-activation `h = x W1 + b1`, kept for the backward, and its GELU)
+    are first merged into one generic with all their outputs (inputs they
+    share passed once, the bodies one after the other), which then is the
+    epilogue: the product is read once, in cache, for both.
 
     Before:
     ```mlir
