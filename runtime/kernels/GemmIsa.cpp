@@ -38,13 +38,8 @@
 // (2048x768x3072 packed A three times over; 1 thread, interleaved, median
 // of run medians: 63.0 -> 60.7 ms, PyTorch 58-59 ms in the same run.)
 //
-// With one B panel (N <= NC, most of a training step's products) each A
-// sliver meets only N / NR B slivers, too few to repay packing it: the
-// micro-kernel reads the rows of a row-major A in place when they do not
-// crowd the same L1 sets. (B read in place, from its rows a row apart, was
-// slower: its slivers stream from L2 for every A sliver. A^T read in place
-// was faster while it was warm, but not from memory, where a training
-// step's operands are: see gemmBlocked.)
+// Both operands are always packed (reading either in place was slower: see
+// gemmBlocked).
 //
 // Micro-tile MR x NR with NR = 2 vectors: MR x 2 vector accumulators
 // (AVX2: 6 x 16, 12 ymm; AVX-512: 12 x 32, 24 zmm), each step of p loads two
@@ -102,12 +97,9 @@ inline vec load(const float *p) {
 inline void store(float *p, vec v) { std::memcpy(p, &v, sizeof v); }
 
 /// C[mr x nr] (+)= A x B over kc steps of p. pb: a packed B sliver
-/// [kc][NR], 64-byte aligned. A(i, p) = pa[p * aStep + i] (ARows false: a
-/// packed sliver, aStep MR) or pa[i * aStep + p]
-/// (ARows: the rows of a row-major A read in place); an mr below MR comes
-/// from a zero-padded packed sliver. c: row stride ldc, columns
-/// contiguous.
-template <bool ARows>
+/// [kc][NR], 64-byte aligned. A(i, p) = pa[p * aStep + i] (a packed
+/// sliver, aStep MR); an mr below MR comes from a zero-padded sliver. c:
+/// row stride ldc, columns contiguous.
 void microKernel(int64_t kc, const float *__restrict pa, int64_t aStep,
                  const float *__restrict pb, float *__restrict c, int64_t ldc,
                  bool accumulate, int64_t mr, int64_t nr) {
@@ -120,38 +112,18 @@ void microKernel(int64_t kc, const float *__restrict pa, int64_t aStep,
     __builtin_prefetch(c + i * ldc, 1, 3);
     __builtin_prefetch(c + i * ldc + NR - 1, 1, 3);
   }
-  if constexpr (ARows) {
-    // One step per iteration: unrolled, the broadcasts of the MR rows are
-    // hoisted ahead of their FMAs and spill.
-    const float *row[MR];
-    for (int i = 0; i < MR; ++i)
-      row[i] = pa + i * aStep;
-#pragma clang loop unroll(disable)
-    for (int64_t p = 0; p < kc; ++p) {
-      vec b0 = load(pb);
-      vec b1 = load(pb + W);
-#pragma clang loop unroll(full)
-      for (int i = 0; i < MR; ++i) {
-        vec a = row[i][p];
-        acc0[i] += a * b0;
-        acc1[i] += a * b1;
-      }
-      pb += NR;
-    }
-  } else {
 #pragma clang loop unroll_count(4)
-    for (int64_t p = 0; p < kc; ++p) {
-      vec b0 = load(pb);
-      vec b1 = load(pb + W);
+  for (int64_t p = 0; p < kc; ++p) {
+    vec b0 = load(pb);
+    vec b1 = load(pb + W);
 #pragma clang loop unroll(full)
-      for (int i = 0; i < MR; ++i) {
-        vec a = pa[i];
-        acc0[i] += a * b0;
-        acc1[i] += a * b1;
-      }
-      pa += aStep;
-      pb += NR;
+    for (int i = 0; i < MR; ++i) {
+      vec a = pa[i];
+      acc0[i] += a * b0;
+      acc1[i] += a * b1;
     }
+    pa += aStep;
+    pb += NR;
   }
   if (mr == MR && nr == NR) {
 #pragma clang loop unroll(full)
@@ -495,10 +467,9 @@ void gemmPanels(int64_t m, int64_t n, int64_t k, const float *pa,
                 int64_t ldc, bool accumulate) {
   for (int64_t jr = 0; jr < n; jr += NR)
     for (int64_t ir = 0; ir < m; ir += MR)
-      microKernel<false>(k, pa + ir / MR * aStride, MR, pb + jr / NR * bStride,
-                         c + ir * ldc + jr, ldc, accumulate,
-                         std::min<int64_t>(MR, m - ir),
-                         std::min<int64_t>(NR, n - jr));
+      microKernel(k, pa + ir / MR * aStride, MR, pb + jr / NR * bStride,
+                  c + ir * ldc + jr, ldc, accumulate,
+                  std::min<int64_t>(MR, m - ir), std::min<int64_t>(NR, n - jr));
 }
 
 /// A decode step multiplies one row per sequence by each weight: packing
@@ -676,11 +647,6 @@ std::pair<int64_t, int64_t> shareOf(int64_t extent, int64_t unit, int t,
 /// B panel as well) packs A once per chunk. 2304 rows of KC 256: 2.25 MB.
 constexpr int64_t MA = AInL1 ? roundUp(2304, MR) : MC;
 
-/// Whether a row-major A (rows aRow floats apart) can be read in place: the
-/// MR rows of a sliver must not crowd the same L1 sets (rows a multiple of
-/// 2 KB apart put 6 or all 12 of them on the same sets).
-bool rowsSpreadOverL1(int64_t aRow) { return aRow % 512 != 0; }
-
 /// The blocked product C (+)= A B (the loop nest at the top), packing into
 /// this thread's pa and pb.
 void gemmBlocked(int64_t m, int64_t n, int64_t k, const Operands &o, float *pa,
@@ -691,38 +657,27 @@ void gemmBlocked(int64_t m, int64_t n, int64_t k, const Operands &o, float *pa,
   int64_t ncStep = roundUp((n + panels - 1) / panels, NR);
   int64_t kcStep = (k + depths - 1) / depths;
   int64_t maStep = roundUp((m + chunks - 1) / chunks, MR);
-  // With one B panel each A sliver meets at most NC / NR B slivers, too
-  // few to repay its packing: the rows of a row-major A are read in place
-  // where they spread over L1, whole slivers only (the ragged last one is
-  // packed, zero-padded, alone). (A^T read in place, kc pieces of 48 bytes
-  // a row apart, does not stay in L1 and comes from memory at a stride
-  // the prefetchers do not follow: packed row by row it is faster, 7.8 ->
-  // 7.6 ms for GPT-mini's 1024x256x2048 X^T dY with its operands in
-  // memory, 9% when warm in L3 as well.)
-  bool aRows = o.aCol == 1 && o.aRow != 1 && rowsSpreadOverL1(o.aRow);
-  bool direct = AInL1 && aRows && panels == 1;
-  int64_t mWhole = direct ? m / MR * MR : 0; // rows read in place
-  // Rows [r0, r0 + rows) of A at depth pc ready for the kernel.
+  // A is always packed, even with one B panel, where each A sliver meets
+  // at most NC / NR B slivers. (Read in place instead, from the rows of a
+  // row-major A or the columns of an A^T, it was slower on Sapphire Rapids
+  // with the operands in memory, as a training step leaves them, and warm:
+  // GPT-mini's 2048x1024x256 6.4 packed vs 6.9 ms in place warm, 6.7 vs
+  // 7.4 cold; its X^T dY 1024x256x2048 7.6 vs 7.8 cold. A^T's 48-byte
+  // pieces a row apart do not stay in L1, and from memory come at a
+  // stride the prefetchers do not follow.)
+  // Rows [r0, r0 + rows) of A at depth pc packed for the kernel.
   auto prepareA = [&](int64_t r0, int64_t rows, int64_t pc, int64_t kc) {
-    int64_t from = std::max(r0, mWhole);
-    if (from < r0 + rows)
-      packA(r0 + rows - from, kc, o.a + from * o.aRow + pc * o.aCol, o.aRow,
-            o.aCol, pa + (from - r0) * kc);
+    packA(rows, kc, o.a + r0 * o.aRow + pc * o.aCol, o.aRow, o.aCol, pa);
   };
   // The register tile at row ir and column jr (of C) with the A block
   // prepared from row r0 and the B panel from column c0.
-  auto tile = [&](int64_t r0, int64_t ir, int64_t c0, int64_t jr, int64_t pc,
-                  int64_t kc, bool acc) {
+  auto tile = [&](int64_t r0, int64_t ir, int64_t c0, int64_t jr, int64_t kc,
+                  bool acc) {
     float *c = o.c + ir * o.cRow + jr;
     int64_t mr = std::min<int64_t>(MR, m - ir),
             nr = std::min<int64_t>(NR, n - jr);
-    const float *b = pb + (jr - c0) * kc;
-    if (ir < mWhole)
-      microKernel<true>(kc, o.a + ir * o.aRow + pc, o.aRow, b, c, o.cRow, acc,
-                        mr, nr);
-    else
-      microKernel<false>(kc, pa + (ir - r0) * kc, MR, b, c, o.cRow, acc, mr,
-                         nr);
+    microKernel(kc, pa + (ir - r0) * kc, MR, pb + (jr - c0) * kc, c, o.cRow,
+                acc, mr, nr);
   };
   auto finish = [&](int64_t ic, int64_t mc, int64_t jc, int64_t nc) {
     // The block is final (and in L2): its epilogue now, over whole rows of
@@ -749,7 +704,7 @@ void gemmBlocked(int64_t m, int64_t n, int64_t k, const Operands &o, float *pa,
             int64_t mc = std::min(MC, ia + ma - ic);
             for (int64_t ir = ic; ir < ic + mc; ir += MR)
               for (int64_t jr = jc; jr < jc + nc; jr += NR)
-                tile(ia, ir, jc, jr, pc, kc, acc);
+                tile(ia, ir, jc, jr, kc, acc);
             if (last)
               finish(ic, mc, jc, nc);
           }
@@ -770,11 +725,11 @@ void gemmBlocked(int64_t m, int64_t n, int64_t k, const Operands &o, float *pa,
         if constexpr (AInL1) {
           for (int64_t ir = ic; ir < ic + mc; ir += MR)
             for (int64_t jr = jc; jr < jc + nc; jr += NR)
-              tile(ic, ir, jc, jr, pc, kc, acc);
+              tile(ic, ir, jc, jr, kc, acc);
         } else {
           for (int64_t jr = jc; jr < jc + nc; jr += NR)
             for (int64_t ir = ic; ir < ic + mc; ir += MR)
-              tile(ic, ir, jc, jr, pc, kc, acc);
+              tile(ic, ir, jc, jr, kc, acc);
         }
         if (pc + kc >= k)
           finish(ic, mc, jc, nc);
