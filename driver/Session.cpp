@@ -466,6 +466,10 @@ static llvm::Error compileForCuda(mlir::ModuleOp module,
   if (!arch.ok())
     return makeError("target cuda: " + arch.status().message());
   options.arch = arch.value();
+  compiled.gpuInput = mlir::OwningOpRef<mlir::ModuleOp>(module.clone());
+  compiled.gpuAutodiff = options.autodiff;
+  compiled.gpuOptimizer = options.optimizer;
+  compiled.gpuArch = options.arch;
   driver::DiagnosticCollector collected(module.getContext());
   mlir::PassManager pm(module.getContext());
   if (mlir::failed(buildNvptxPipeline(pm, options)) ||

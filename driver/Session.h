@@ -96,6 +96,11 @@ struct CompiledFunction {
   int64_t flops = -1;
   /// Size of the flat parameter buffer the code expects.
   int64_t paramBytes = 0;
+  /// Target cuda: the loom IR handed to the NVPTX pipeline and that
+  /// pipeline's autodiff, optimizer and arch options, from which its
+  /// kernels can be lowered again (the tests' emulator runs them so).
+  mlir::OwningOpRef<mlir::ModuleOp> gpuInput;
+  std::string gpuAutodiff, gpuOptimizer, gpuArch;
 };
 
 /// What is compiled from an entry function: the function itself, its

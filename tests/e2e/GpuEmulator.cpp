@@ -660,27 +660,41 @@ loom::Status loom::e2e::GpuEmulator::run(const std::string &name,
                           : workspace.data();
       args.push_back(base + ref.offset);
     }
-    int64_t dims[2] = {launch.grid[0] * launch.grid[1] * launch.grid[2],
-                       launch.block[0]};
-    if (launch.grid[1] != 1 || launch.grid[2] != 1 || launch.block[1] != 1 ||
-        launch.block[2] != 1)
-      return Status::error("the emulator runs 1-D launches only");
-    if (auto it = threaded.find(launch.kernel); it != threaded.end()) {
-      auto fn = jit->packedFunction(launch.kernel);
-      if (!fn)
-        return Status::error(llvm::toString(fn.takeError()));
-      Status ran =
-          runFibers(*fn, args, it->second, dims[0], dims[1], launch.kernel);
-      if (!ran.ok())
-        return ran;
-      continue;
-    }
-    args.push_back(dims);
-    if (llvm::Error err = jit->call(launch.kernel, args))
-      return Status::error(llvm::toString(std::move(err)));
+    if (Status s = this->launch(launch.kernel, launch.grid, launch.block, args);
+        !s.ok())
+      return s;
   }
   for (size_t i = 0; i < fn->args.size(); ++i)
     if (fn->args[i].output)
       std::memcpy(pointers[i], device[i].data(), fn->args[i].bytes);
   return Status();
+}
+
+loom::Status loom::e2e::GpuEmulator::launch(const std::string &kernel,
+                                            const int64_t grid[3],
+                                            const int64_t block[3],
+                                            std::vector<void *> args) {
+  if (arity(kernel) < 0)
+    return Status::error("kernel '" + kernel + "' is not in the program");
+  if (grid[1] != 1 || grid[2] != 1 || block[1] != 1 || block[2] != 1)
+    return Status::error("the emulator runs 1-D launches only");
+  int64_t dims[2] = {grid[0], block[0]};
+  if (auto it = threaded.find(kernel); it != threaded.end()) {
+    auto fn = jit->packedFunction(kernel);
+    if (!fn)
+      return Status::error(llvm::toString(fn.takeError()));
+    return runFibers(*fn, args, it->second, dims[0], dims[1], kernel);
+  }
+  args.push_back(dims);
+  if (llvm::Error err = jit->call(kernel, args))
+    return Status::error(llvm::toString(std::move(err)));
+  return Status();
+}
+
+int64_t loom::e2e::GpuEmulator::arity(const std::string &kernel) const {
+  for (const gpu::Function &fn : plan.functions)
+    for (const gpu::Launch &launch : fn.launches)
+      if (launch.kernel == kernel)
+        return int64_t(launch.args.size());
+  return -1;
 }

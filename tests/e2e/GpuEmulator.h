@@ -43,6 +43,15 @@ public:
   /// As cuda::Executable::run.
   Status run(const std::string &function, const std::vector<void *> &pointers);
 
+  /// One launch of `kernel` on `args` (a pointer per kernel argument), as
+  /// cuLaunchKernel runs it (1-D grids and blocks only).
+  Status launch(const std::string &kernel, const int64_t grid[3],
+                const int64_t block[3], std::vector<void *> args);
+
+  /// The number of arguments `kernel` takes, or -1 when no launch plan
+  /// launches it.
+  int64_t arity(const std::string &kernel) const;
+
   const gpu::Program &program() const { return plan; }
 
 private:

@@ -1,0 +1,415 @@
+//===- CudaStandInTest.cpp - The CUDA runtime, run on the CPU -------------===//
+//
+// Loom's CUDA runtime (runtime/Cuda.cpp: loading PTX, device memory,
+// copies, launch plans, errors) against the driver stand-in
+// (CudaStandIn.cpp, opened through LOOM_CUDA_DRIVER), whose launches run the
+// same kernels in the GPU emulator: every step of a target-cuda call except
+// the device itself, checked in CI on machines without a GPU.
+//
+//===----------------------------------------------------------------------===//
+
+#include "codegen/nvptx/NvptxPipeline.h"
+#include "driver/ModelImpl.h"
+#include "driver/Session.h"
+#include "tests/e2e/GpuEmulator.h"
+
+#include "loom/Cuda.h"
+#include "loom/Params.h"
+#include "loom/Tensor.h"
+
+#include "mlir/Pass/PassManager.h"
+
+#include <gtest/gtest.h>
+
+#include <dlfcn.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <map>
+#include <random>
+
+using namespace loom;
+using loom::e2e::GpuEmulator;
+
+namespace {
+
+using Launcher = int (*)(void *, const char *, const unsigned[3],
+                         const unsigned[3], unsigned, void **);
+
+/// The stand-in's own entry points (CudaStandIn.cpp).
+struct StandIn {
+  void (*setLauncher)(Launcher, void *) = nullptr;
+  void (*stats)(uint64_t[6]) = nullptr;
+  void (*failAllocationsAbove)(size_t) = nullptr;
+};
+
+StandIn &standIn() {
+  static StandIn s = [] {
+    StandIn s;
+    // The library the runtime opens (LOOM_CUDA_DRIVER, set in main): the
+    // same handle, so the same state.
+    void *handle = dlopen(LOOM_CUDA_STANDIN, RTLD_NOW | RTLD_LOCAL);
+    if (!handle)
+      return s;
+    s.setLauncher = reinterpret_cast<decltype(s.setLauncher)>(
+        dlsym(handle, "loomStandInSetLauncher"));
+    s.stats =
+        reinterpret_cast<decltype(s.stats)>(dlsym(handle, "loomStandInStats"));
+    s.failAllocationsAbove = reinterpret_cast<decltype(s.failAllocationsAbove)>(
+        dlsym(handle, "loomStandInFailAllocationsAbove"));
+    return s;
+  }();
+  return s;
+}
+
+struct Stats {
+  uint64_t allocations, frees, liveBytes, toDevice, toHost, launches;
+};
+
+Stats stats() {
+  uint64_t v[6] = {0, 0, 0, 0, 0, 0};
+  standIn().stats(v);
+  return {v[0], v[1], v[2], v[3], v[4], v[5]};
+}
+
+/// The emulators that run launches, by kernel name, and the last failure.
+std::map<std::string, GpuEmulator *> &kernels() {
+  static std::map<std::string, GpuEmulator *> map;
+  return map;
+}
+std::string &launchError() {
+  static std::string text;
+  return text;
+}
+
+int emulateLaunch(void *, const char *kernel, const unsigned grid[3],
+                  const unsigned block[3], unsigned, void **params) {
+  auto it = kernels().find(kernel);
+  if (it == kernels().end()) {
+    launchError() = std::string("no emulated kernel '") + kernel + "'";
+    return 1;
+  }
+  std::vector<void *> args;
+  for (int64_t i = 0; i < it->second->arity(kernel); ++i)
+    args.push_back(reinterpret_cast<void *>(
+        uintptr_t(*static_cast<unsigned long long *>(params[i]))));
+  int64_t g[3] = {grid[0], grid[1], grid[2]};
+  int64_t b[3] = {block[0], block[1], block[2]};
+  Status ran = it->second->launch(kernel, g, b, std::move(args));
+  if (!ran.ok()) {
+    launchError() = ran.message();
+    return 1;
+  }
+  return 0;
+}
+
+int failingLaunch(void *, const char *, const unsigned[3], const unsigned[3],
+                  unsigned, void **) {
+  return 1;
+}
+
+/// The kernels of `fn` (compiled for target cuda) lowered again from what
+/// its NVPTX pipeline was given, in the emulator; launches of them run
+/// there from now on.
+std::unique_ptr<GpuEmulator> emulate(driver::CompiledFunction &fn) {
+  if (!fn.gpuInput) {
+    ADD_FAILURE() << "not compiled for target cuda";
+    return nullptr;
+  }
+  mlir::OwningOpRef<mlir::ModuleOp> module(fn.gpuInput->clone());
+  NvptxPipelineOptions options;
+  options.arch = fn.gpuArch;
+  options.autodiff = fn.gpuAutodiff;
+  options.optimizer = fn.gpuOptimizer;
+  options.stopAfter = "kernels";
+  mlir::PassManager pm(module->getContext());
+  if (mlir::failed(buildNvptxPipeline(pm, options)) ||
+      mlir::failed(pm.run(*module))) {
+    ADD_FAILURE() << "lowering the kernels for the emulator failed";
+    return nullptr;
+  }
+  auto emulator = GpuEmulator::create(*module);
+  if (!emulator) {
+    ADD_FAILURE() << llvm::toString(emulator.takeError());
+    return nullptr;
+  }
+  for (const gpu::Function &f : (*emulator)->program().functions)
+    for (const gpu::Launch &launch : f.launches)
+      kernels()[launch.kernel] = emulator->get();
+  standIn().setLauncher(emulateLaunch, nullptr);
+  return std::move(*emulator);
+}
+
+std::string examplePath(const std::string &name) {
+  return std::string(LOOM_SOURCE_DIR) + "/examples/" + name;
+}
+
+std::unique_ptr<driver::Session> openSession(driver::Target target) {
+  driver::SessionOptions options;
+  options.target = target;
+  options.useCache = false;
+  auto session = driver::Session::open(examplePath("gpt.loom"), options);
+  if (!session) {
+    ADD_FAILURE() << llvm::toString(session.takeError());
+    return nullptr;
+  }
+  return std::move(*session);
+}
+
+/// Inputs of `fn` drawn from `seed`: token ids below 256, the training
+/// step's hyper (lr 1e-3, bias corrections 0.1) and small moments.
+std::vector<Tensor> inputsFor(const driver::CompiledFunction &fn,
+                              uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> u(0.0f, 1.0f);
+  std::vector<Tensor> inputs;
+  for (const driver::ArgSpec &spec : fn.signature.inputs) {
+    Tensor t = Tensor::empty(spec.dtype, spec.shape);
+    for (int64_t i = 0; i < t.numel(); ++i) {
+      if (spec.dtype == DType::I32)
+        t.data<int32_t>()[i] = int32_t(rng() % 256);
+      else if (spec.name == "hyper")
+        t.data<float>()[i] = i == 0 ? 1e-3f : 0.1f;
+      else if (spec.name == "v")
+        t.data<float>()[i] = 1e-4f * u(rng);
+      else
+        t.data<float>()[i] = 0.01f * (u(rng) - 0.5f);
+    }
+    inputs.push_back(std::move(t));
+  }
+  return inputs;
+}
+
+std::vector<void *> pointersOf(std::vector<Tensor> &tensors) {
+  std::vector<void *> pointers;
+  for (Tensor &t : tensors)
+    pointers.push_back(t.rawData());
+  return pointers;
+}
+
+/// max |a - b| over every f32 output, relative to each output's scale.
+void expectClose(const std::vector<Tensor> &cpu, const std::vector<Tensor> &gpu,
+                 const driver::CompiledFunction &fn, const std::string &what) {
+  ASSERT_EQ(cpu.size(), gpu.size());
+  for (size_t k = 0; k < cpu.size(); ++k) {
+    if (cpu[k].dtype() != DType::F32)
+      continue;
+    const float *a = cpu[k].data<float>();
+    const float *b = gpu[k].data<float>();
+    double scale = 0, worst = 0;
+    for (int64_t i = 0; i < cpu[k].numel(); ++i)
+      scale = std::max(scale, double(std::abs(a[i])));
+    for (int64_t i = 0; i < cpu[k].numel(); ++i) {
+      ASSERT_TRUE(std::isfinite(b[i])) << what << " output " << k;
+      worst = std::max(worst, double(std::abs(a[i] - b[i])));
+    }
+    EXPECT_LE(worst, 2e-5 * scale + 1e-7)
+        << what << ": " << fn.signature.outputs[k].name << " max |gpu - cpu| "
+        << worst << ", scale " << scale;
+  }
+}
+
+TEST(CudaStandIn, IsTheDriver) {
+  ASSERT_TRUE(cuda::available().ok()) << cuda::available().message();
+  auto description = cuda::deviceDescription();
+  ASSERT_TRUE(description.ok());
+  EXPECT_NE(description.value().find("stand-in"), std::string::npos);
+  EXPECT_NE(description.value().find("(sm_90)"), std::string::npos);
+}
+
+/// GPT's loss and its gradient through Session (target cuda), Executable
+/// and the stand-in: the CPU's numbers; device memory allocated on the
+/// first call only; each call copies the parameters and inputs over and
+/// the outputs back, nothing more.
+TEST(CudaStandIn, GptLossAndGradientMatchTheCpu) {
+  auto cpuSession = openSession(driver::Target::Cpu);
+  auto gpuSession = openSession(driver::Target::Cuda);
+  ASSERT_TRUE(cpuSession && gpuSession);
+  auto store = ParamStore::create(cpuSession->params());
+  ASSERT_TRUE(store.ok());
+  ASSERT_TRUE(store.value().initialize(5).ok());
+  std::map<std::string, int64_t> bindings = {{"B", 2}, {"T", 8}};
+  for (auto kind : {driver::Variant::Forward, driver::Variant::Gradient}) {
+    driver::Variant variant;
+    variant.kind = kind;
+    auto cpu = cpuSession->get("loss", bindings, variant);
+    auto gpu = gpuSession->get("loss", bindings, variant);
+    ASSERT_TRUE(bool(cpu)) << llvm::toString(cpu.takeError());
+    ASSERT_TRUE(bool(gpu)) << llvm::toString(gpu.takeError());
+    ASSERT_NE((*gpu)->gpu, nullptr);
+    auto emulator = emulate(**gpu);
+    ASSERT_NE(emulator, nullptr);
+    for (uint32_t seed : {1u, 2u}) {
+      std::vector<Tensor> inputs = inputsFor(**cpu, seed);
+      Stats before = stats();
+      auto a = driver::invoke(**cpu, store.value().data(), pointersOf(inputs));
+      auto b = driver::invoke(**gpu, store.value().data(), pointersOf(inputs));
+      ASSERT_TRUE(a.ok()) << a.status().message();
+      ASSERT_TRUE(b.ok()) << b.status().message() << "\n" << launchError();
+      expectClose(a.value(), b.value(), **gpu, (*gpu)->entry);
+      Stats after = stats();
+      const gpu::Function *plan = (*gpu)->gpu->program().find((*gpu)->entry);
+      ASSERT_NE(plan, nullptr);
+      uint64_t in = 0, out = 0;
+      for (const gpu::Argument &arg : plan->args)
+        (arg.output ? out : in) += uint64_t(arg.bytes);
+      EXPECT_EQ(after.toDevice - before.toDevice, in) << (*gpu)->entry;
+      EXPECT_EQ(after.toHost - before.toHost, out) << (*gpu)->entry;
+      EXPECT_EQ(after.launches - before.launches, plan->launches.size());
+      if (seed == 2) // the buffers of the first call, kept
+        EXPECT_EQ(after.allocations, before.allocations) << (*gpu)->entry;
+    }
+  }
+}
+
+/// Three AdamW steps of GPT through the stand-in and on the CPU, from the
+/// same parameters and batches (what Model::trainStep passes): the same
+/// losses, gradient norms and parameters.
+TEST(CudaStandIn, AdamwStepsMatchTheCpu) {
+  auto cpuSession = openSession(driver::Target::Cpu);
+  auto gpuSession = openSession(driver::Target::Cuda);
+  ASSERT_TRUE(cpuSession && gpuSession);
+  std::map<std::string, int64_t> bindings = {{"B", 2}, {"T", 8}};
+  driver::Variant variant;
+  variant.kind = driver::Variant::TrainStep;
+  variant.optimizer = "kind=adamw";
+  auto cpu = cpuSession->get("loss", bindings, variant);
+  auto gpu = gpuSession->get("loss", bindings, variant);
+  ASSERT_TRUE(bool(cpu)) << llvm::toString(cpu.takeError());
+  ASSERT_TRUE(bool(gpu)) << llvm::toString(gpu.takeError());
+  auto emulator = emulate(**gpu);
+  ASSERT_NE(emulator, nullptr);
+  auto cpuParams = ParamStore::create(cpuSession->params());
+  auto gpuParams = ParamStore::create(gpuSession->params());
+  ASSERT_TRUE(cpuParams.ok() && gpuParams.ok());
+  ASSERT_TRUE(cpuParams.value().initialize(9).ok());
+  ASSERT_TRUE(gpuParams.value().initialize(9).ok());
+  size_t n = cpuParams.value().totalBytes() / sizeof(float);
+  std::vector<float> m[2], v[2];
+  for (int side = 0; side < 2; ++side) {
+    m[side].assign(n, 0.0f);
+    v[side].assign(n, 0.0f);
+  }
+  for (int step = 1; step <= 3; ++step) {
+    std::vector<Tensor> batch = inputsFor(**cpu, 40 + step);
+    float hyper[4] = {1e-3f, float(1 - std::pow(0.9, step)),
+                      float(1 - std::pow(0.999, step)), 0.0f};
+    float loss[2], norm[2];
+    for (int side = 0; side < 2; ++side) {
+      driver::CompiledFunction &fn = side == 0 ? **cpu : **gpu;
+      ParamStore &params = side == 0 ? cpuParams.value() : gpuParams.value();
+      // (m, v, hyper, tokens, targets): the batch's own m, v and hyper
+      // tensors are replaced by the running ones.
+      std::vector<void *> args = {m[side].data(), v[side].data(), hyper};
+      for (size_t i = 3; i < batch.size(); ++i)
+        args.push_back(batch[i].rawData());
+      auto out = driver::invoke(fn, params.data(), args);
+      ASSERT_TRUE(out.ok()) << out.status().message() << "\n" << launchError();
+      std::vector<Tensor> &o = out.value();
+      loss[side] = *o[0].data<float>();
+      norm[side] = *o.back().data<float>();
+      std::memcpy(params.data(), o[1].rawData(), n * sizeof(float));
+      std::memcpy(m[side].data(), o[2].rawData(), n * sizeof(float));
+      std::memcpy(v[side].data(), o[3].rawData(), n * sizeof(float));
+    }
+    EXPECT_NEAR(loss[0], loss[1], 1e-5 * std::abs(loss[0])) << "step " << step;
+    EXPECT_NEAR(norm[0], norm[1], 1e-4 * norm[0]) << "step " << step;
+  }
+  const float *p = reinterpret_cast<const float *>(cpuParams.value().data());
+  const float *q = reinterpret_cast<const float *>(gpuParams.value().data());
+  // Adam moves a parameter by about lr per step whatever its gradient's
+  // size, so where a gradient is near zero, f32 sums in another order can
+  // send it the other way (by up to 2 lr): few may differ by more than
+  // 1e-5, none by more than 6 lr.
+  double worst = 0;
+  size_t apart = 0;
+  for (size_t i = 0; i < n; ++i) {
+    double d = std::abs(p[i] - q[i]);
+    worst = std::max(worst, d);
+    apart += d > 1e-5;
+  }
+  std::printf("[standin] AdamW x3: %zu of %zu parameters differ by > 1e-5, "
+              "largest difference %.2e\n",
+              apart, n, worst);
+  EXPECT_LT(worst, 6e-3) << "largest parameter difference after 3 steps";
+  EXPECT_LT(apart, n / 1000) << "parameters that differ by more than 1e-5";
+}
+
+/// What the runtime reports when the driver fails: a kernel missing from
+/// the PTX, a device allocation (all or nothing: the next run retries), a
+/// launch (named).
+TEST(CudaStandIn, ErrorsSayWhatFailed) {
+  auto session = openSession(driver::Target::Cuda);
+  ASSERT_TRUE(session);
+  auto fn = session->get("loss", {{"B", 2}, {"T", 8}});
+  ASSERT_TRUE(bool(fn)) << llvm::toString(fn.takeError());
+  auto emulator = emulate(**fn);
+  ASSERT_NE(emulator, nullptr);
+  const gpu::Program &program = (*fn)->gpu->program();
+
+  gpu::Program renamed = program;
+  renamed.functions.front().launches.front().kernel = "no_such_kernel";
+  auto missing = cuda::Executable::load(renamed);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find(
+                "kernel 'no_such_kernel' is not in the PTX"),
+            std::string::npos)
+      << missing.status().message();
+
+  gpu::Program notPtx = program;
+  notPtx.ptx = "garbage";
+  auto bad = cuda::Executable::load(notPtx);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("loading the PTX"), std::string::npos);
+  EXPECT_NE(bad.status().message().find("stand-in: not PTX"), std::string::npos)
+      << "the driver's error log is passed on: " << bad.status().message();
+
+  auto exe = cuda::Executable::load(program);
+  ASSERT_TRUE(exe.ok()) << exe.status().message();
+  std::vector<Tensor> inputs = inputsFor(**fn, 3);
+  auto store = ParamStore::create(session->params());
+  ASSERT_TRUE(store.ok() && store.value().initialize(1).ok());
+  std::vector<Tensor> outputs;
+  std::vector<void *> pointers = {store.value().data()};
+  for (Tensor &t : inputs)
+    pointers.push_back(t.rawData());
+  for (const driver::ArgSpec &spec : (*fn)->signature.outputs) {
+    outputs.push_back(Tensor::empty(spec.dtype, spec.shape));
+    pointers.push_back(outputs.back().rawData());
+  }
+  Stats before = stats();
+  standIn().failAllocationsAbove(256);
+  Status oom = exe.value()->run((*fn)->entry, pointers);
+  standIn().failAllocationsAbove(SIZE_MAX);
+  ASSERT_FALSE(oom.ok());
+  EXPECT_NE(oom.message().find("device bytes for"), std::string::npos)
+      << oom.message();
+  EXPECT_NE(oom.message().find("out of memory"), std::string::npos);
+  EXPECT_EQ(stats().liveBytes, before.liveBytes) << "a failed run keeps none";
+
+  standIn().setLauncher(failingLaunch, nullptr);
+  Status failed = exe.value()->run((*fn)->entry, pointers);
+  standIn().setLauncher(emulateLaunch, nullptr);
+  ASSERT_FALSE(failed.ok());
+  EXPECT_NE(failed.message().find(
+                "launching kernel '" +
+                program.find((*fn)->entry)->launches.front().kernel +
+                "' failed: unspecified launch failure"),
+            std::string::npos)
+      << failed.message();
+
+  Status ran = exe.value()->run((*fn)->entry, pointers);
+  EXPECT_TRUE(ran.ok()) << ran.message() << "\n" << launchError();
+  exe.value().reset();
+  EXPECT_EQ(stats().liveBytes, before.liveBytes)
+      << "an unloaded program frees its device memory";
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  // Before the runtime first opens the driver.
+  setenv("LOOM_CUDA_DRIVER", LOOM_CUDA_STANDIN, 1);
+  ::testing::InitGoogleTest(&argc, argv);
+  return RUN_ALL_TESTS();
+}
