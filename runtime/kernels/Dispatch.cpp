@@ -133,6 +133,10 @@ public:
   }
   using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, char, int64_t,
                          char, int64_t, int64_t, bool>;
+  void reset() {
+    std::lock_guard<std::mutex> lock(mutex);
+    shapes.clear();
+  }
   void add(const Key &key, double seconds) {
     std::lock_guard<std::mutex> lock(mutex);
     Entry &e = shapes[key];
@@ -287,3 +291,8 @@ extern "C" void loom_attention_backward(
 }
 
 extern "C" const char *loom_sgemm_isa() { return chosen().isa; }
+
+extern "C" void loom_gemm_trace_reset() {
+  if (GemmTrace *trace = GemmTrace::get())
+    trace->reset();
+}

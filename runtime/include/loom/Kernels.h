@@ -93,6 +93,11 @@ void loom_attention_backward(
 /// "avx2" or "generic"), for reports.
 const char *loom_sgemm_isa();
 
+/// With LOOM_GEMM_TRACE set: forgets the calls timed so far (a benchmark's
+/// warm-up call, whose first touches of its buffers would count), so the
+/// report at exit covers what follows. A no-op otherwise.
+void loom_gemm_trace_reset();
+
 } // extern "C"
 
 #endif // LOOM_KERNELS_H
