@@ -763,6 +763,45 @@ TEST_F(TrainerTest, OverflowingUpdateIsCaughtAtItsStep) {
   EXPECT_EQ(trainer.stepCount(), 0);
 }
 
+TEST_F(TrainerTest, RejectedStepLeavesParametersAndMomentsAsTheyWere) {
+  // A step writes into buffers kept from the last step and commits by
+  // swapping the moments in: a rejected step (an LR beyond f32's range)
+  // must change neither the parameters nor the moments, and the steps
+  // around it must equal those of a run without it.
+  ParamStore &store = model().params();
+  ASSERT_TRUE(store.initialize(kInitSeed).ok());
+  StepOptions step;
+  step.optimizer = sharedAdamW();
+  auto batches = randomBatches(3, 911);
+  OptimizerState state;
+  auto first = model().trainStep(step, state, 1e-2, batches[0]);
+  ASSERT_TRUE(first.ok() && first->committed);
+  std::vector<std::byte> params = bytesOf(store);
+  std::vector<float> m = state.m, v = state.v;
+  auto rejected = model().trainStep(step, state, 1e39, batches[1]);
+  ASSERT_TRUE(rejected.ok()) << rejected.status().message();
+  EXPECT_FALSE(rejected->committed);
+  EXPECT_GE(rejected->nonFiniteUpdateAt, 0);
+  EXPECT_EQ(std::memcmp(store.data(), params.data(), params.size()), 0);
+  EXPECT_EQ(state.m, m);
+  EXPECT_EQ(state.v, v);
+  EXPECT_EQ(state.step, 1);
+  auto second = model().trainStep(step, state, 1e-2, batches[2]);
+  ASSERT_TRUE(second.ok() && second->committed);
+  std::vector<std::byte> after = bytesOf(store);
+  std::vector<float> mAfter = state.m, vAfter = state.v;
+
+  // The same two steps without the rejected one in between.
+  ASSERT_TRUE(store.initialize(kInitSeed).ok());
+  OptimizerState plain;
+  ASSERT_TRUE(model().trainStep(step, plain, 1e-2, batches[0])->committed);
+  ASSERT_TRUE(model().trainStep(step, plain, 1e-2, batches[2])->committed);
+  EXPECT_EQ(std::memcmp(store.data(), after.data(), after.size()), 0);
+  EXPECT_EQ(plain.m, mAfter);
+  EXPECT_EQ(plain.v, vAfter);
+  ASSERT_TRUE(store.initialize(kInitSeed).ok()); // as the next test expects
+}
+
 //===----------------------------------------------------------------------===//
 // 8. The LR finder
 //===----------------------------------------------------------------------===//
