@@ -64,3 +64,64 @@ func.func @left_alone(%a: tensor<4x8xf32>, %b: tensor<8x4xf32>, %c: tensor<4x8xf
   %r2 = linalg.matmul ins(%c, %ct : tensor<4x8xf64>, tensor<8x4xf64>) outs(%d : tensor<4x4xf64>) -> tensor<4x4xf64>
   return %r, %r2 : tensor<4x4xf32>, tensor<4x4xf64>
 }
+
+// -----
+
+// Tests that a transposed product is computed in the transposed layout: the
+// tied head's weight gradient x^T @ dlogits [d, V] transposed to [V, d]
+// becomes dlogits^T @ x written straight into [V, d], its loops renumbered
+// so that V is the first (M) loop again, with no transpose left.
+// CHECK-DAG: #[[$A:.*]] = affine_map<(d0, d1, d2) -> (d2, d0)>
+// CHECK-DAG: #[[$B:.*]] = affine_map<(d0, d1, d2) -> (d2, d1)>
+// CHECK-DAG: #[[$C:.*]] = affine_map<(d0, d1, d2) -> (d0, d1)>
+// CHECK-LABEL: func.func @tied_head_grad
+// CHECK-SAME: (%[[X:.*]]: tensor<6x4xf32>, %[[DL:.*]]: tensor<6x10xf32>)
+// CHECK-NOT: linalg.transpose
+// CHECK: %[[T:.*]] = tensor.empty() : tensor<10x4xf32>
+// CHECK: %[[G:.*]] = linalg.generic {indexing_maps = [#[[$A]], #[[$B]], #[[$C]]], iterator_types = ["parallel", "parallel", "reduction"]}
+// CHECK-SAME: ins(%[[DL]], %[[X]] : tensor<6x10xf32>, tensor<6x4xf32>) outs(%[[T]] : tensor<10x4xf32>)
+// CHECK-SAME: attrs = {loom.zero_init}
+// CHECK: arith.mulf
+// CHECK: return %[[G]]
+#xt = affine_map<(d0, d1, d2) -> (d2, d0)>
+#dl = affine_map<(d0, d1, d2) -> (d2, d1)>
+#wo = affine_map<(d0, d1, d2) -> (d0, d1)>
+func.func @tied_head_grad(%x: tensor<6x4xf32>, %dl: tensor<6x10xf32>) -> tensor<10x4xf32> {
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<4x10xf32>
+  %z = linalg.fill ins(%zero : f32) outs(%e : tensor<4x10xf32>) -> tensor<4x10xf32>
+  %g = linalg.generic {indexing_maps = [#xt, #dl, #wo], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%x, %dl : tensor<6x4xf32>, tensor<6x10xf32>) outs(%z : tensor<4x10xf32>) {
+  ^bb0(%a: f32, %b: f32, %acc: f32):
+    %0 = arith.mulf %a, %b : f32
+    %1 = arith.addf %acc, %0 : f32
+    linalg.yield %1 : f32
+  } -> tensor<4x10xf32>
+  %et = tensor.empty() : tensor<10x4xf32>
+  %t = linalg.transpose ins(%g : tensor<4x10xf32>) outs(%et : tensor<10x4xf32>) permutation = [1, 0]
+  return %t : tensor<10x4xf32>
+}
+
+// -----
+
+// Tests what keeps its transpose: a product that is also read untransposed.
+// CHECK-LABEL: func.func @product_read_twice
+// CHECK: linalg.transpose
+#xt = affine_map<(d0, d1, d2) -> (d2, d0)>
+#dl = affine_map<(d0, d1, d2) -> (d2, d1)>
+#wo = affine_map<(d0, d1, d2) -> (d0, d1)>
+func.func @product_read_twice(%x: tensor<6x4xf32>, %dl: tensor<6x10xf32>) -> (tensor<10x4xf32>, tensor<4x10xf32>) {
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<4x10xf32>
+  %z = linalg.fill ins(%zero : f32) outs(%e : tensor<4x10xf32>) -> tensor<4x10xf32>
+  %g = linalg.generic {indexing_maps = [#xt, #dl, #wo], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%x, %dl : tensor<6x4xf32>, tensor<6x10xf32>) outs(%z : tensor<4x10xf32>) {
+  ^bb0(%a: f32, %b: f32, %acc: f32):
+    %0 = arith.mulf %a, %b : f32
+    %1 = arith.addf %acc, %0 : f32
+    linalg.yield %1 : f32
+  } -> tensor<4x10xf32>
+  %et = tensor.empty() : tensor<10x4xf32>
+  %t = linalg.transpose ins(%g : tensor<4x10xf32>) outs(%et : tensor<10x4xf32>) permutation = [1, 0]
+  return %t, %g : tensor<10x4xf32>, tensor<4x10xf32>
+}
