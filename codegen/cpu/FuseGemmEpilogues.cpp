@@ -218,6 +218,49 @@ void mergeConsumers(Value read, Operation *gemm, DominanceInfo &dominance,
     dominance.invalidate();
 }
 
+/// When the product's only reader (through the expansion of its rows, if
+/// any) is a generic that reads values computed between the two (the
+/// embedding gradient added to a tied head's), moves the GEMM (and the
+/// expansion) right before it if it then qualifies as the epilogue; else
+/// puts them back. The GEMM's operands dominate its old place, so they
+/// dominate the new one.
+void sinkToConsumer(Operation *gemm, DominanceInfo &dominance) {
+  Value product = gemm->getResult(0);
+  if (!product.hasOneUse())
+    return;
+  Operation *user = *product.getUsers().begin();
+  Value read = product;
+  auto expand = llvm::dyn_cast<tensor::ExpandShapeOp>(user);
+  if (expand) {
+    if (!expand.getResult().hasOneUse())
+      return;
+    read = expand.getResult();
+    user = *read.getUsers().begin();
+  }
+  auto generic = llvm::dyn_cast<linalg::GenericOp>(user);
+  if (!generic || generic->getBlock() != gemm->getBlock() ||
+      generic->hasAttr(loom::cpu::kEpilogueOfAttr) ||
+      qualifies(generic, read, gemm, dominance))
+    return;
+  // Where each goes back to: the next op that stays put.
+  auto anchor = [&](Operation *op) {
+    Operation *next = op->getNextNode();
+    while (next == gemm || (expand && next == expand.getOperation()))
+      next = next->getNextNode();
+    return next;
+  };
+  Operation *gemmAnchor = anchor(gemm);
+  Operation *expandAnchor = expand ? anchor(expand) : nullptr;
+  gemm->moveBefore(generic);
+  if (expand)
+    expand->moveBefore(generic);
+  if (qualifies(generic, read, gemm, dominance))
+    return;
+  gemm->moveBefore(gemmAnchor);
+  if (expand)
+    expand->moveBefore(expandAnchor);
+}
+
 struct LoomCpuFuseGemmEpilogues
     : public loom::cpu::impl::LoomCpuFuseGemmEpiloguesBase<
           LoomCpuFuseGemmEpilogues> {
@@ -252,6 +295,7 @@ struct LoomCpuFuseGemmEpilogues
     });
     for (linalg::LinalgOp gemm : gemms) {
       Value product = gemm->getResult(0);
+      sinkToConsumer(gemm, dominance);
       // Consumers that would each qualify, merged first.
       if (product.hasOneUse())
         if (auto e = llvm::dyn_cast<tensor::ExpandShapeOp>(

@@ -319,6 +319,12 @@ def LoomCpuFuseGemmEpilogues
     since the epilogue writes them while the kernel still reads its inputs,
     so they must not be bufferized in place of those.
 
+    A GEMM whose only reader would qualify but for values computed between
+    the two (the embedding gradient added to a tied head's weight
+    gradient, the sum of the three projections' input gradients) first
+    moves down to right before that reader; when the reader still does not
+    qualify (another GEMM took it) the GEMM stays where it was.
+
     Several generics that each qualify and read the product (the MLP's
     pre-activation `h = x W1 + b1`, kept for the backward, and its GELU)
     are first merged into one generic with all their outputs (inputs they

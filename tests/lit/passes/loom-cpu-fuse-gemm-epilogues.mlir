@@ -115,6 +115,35 @@ func.func @siblings(%x: tensor<8x32xf32>, %w: tensor<32x16xf32>, %b: tensor<16xf
 
 // -----
 
+// Tests that a GEMM whose only reader needs values computed after it (the
+// sum of the three products of the attention projections' input gradient)
+// moves down to that reader, which becomes its epilogue; the other two
+// GEMMs, whose reader is then taken, stay where they were (before it).
+// CHECK-LABEL: func.func @sunk
+// CHECK: %[[P2:.*]] = linalg.matmul {loom.zero_init} ins(%arg1
+// CHECK: %[[P3:.*]] = linalg.matmul {loom.zero_init} ins(%arg2
+// CHECK: %[[P1:.*]] = linalg.matmul {loom.epilogue = 0 : i64, loom.zero_init} ins(%arg0
+// CHECK-NEXT: %[[S:.*]] = linalg.generic {{.*}} ins(%[[P1]], %[[P2]], %[[P3]] : {{.*}}) outs(%[[P1]] : tensor<8x16xf32>)
+// CHECK-SAME: loom.epilogue_of = 0 : i64, loom.epilogue_operand = 0 : i64
+// CHECK: return %[[S]]
+#j2 = affine_map<(d0, d1) -> (d0, d1)>
+func.func @sunk(%x1: tensor<8x32xf32>, %x2: tensor<8x32xf32>, %x3: tensor<8x32xf32>, %w: tensor<32x16xf32>) -> tensor<8x16xf32> {
+  %e = tensor.empty() : tensor<8x16xf32>
+  %p1 = linalg.matmul {loom.zero_init} ins(%x1, %w : tensor<8x32xf32>, tensor<32x16xf32>) outs(%e : tensor<8x16xf32>) -> tensor<8x16xf32>
+  %p2 = linalg.matmul {loom.zero_init} ins(%x2, %w : tensor<8x32xf32>, tensor<32x16xf32>) outs(%e : tensor<8x16xf32>) -> tensor<8x16xf32>
+  %p3 = linalg.matmul {loom.zero_init} ins(%x3, %w : tensor<8x32xf32>, tensor<32x16xf32>) outs(%e : tensor<8x16xf32>) -> tensor<8x16xf32>
+  %s = linalg.generic {indexing_maps = [#j2, #j2, #j2, #j2], iterator_types = ["parallel", "parallel"]}
+      ins(%p1, %p2, %p3 : tensor<8x16xf32>, tensor<8x16xf32>, tensor<8x16xf32>) outs(%e : tensor<8x16xf32>) {
+  ^bb0(%a: f32, %b: f32, %c: f32, %out: f32):
+    %0 = arith.addf %a, %b : f32
+    %1 = arith.addf %0, %c : f32
+    linalg.yield %1 : f32
+  } -> tensor<8x16xf32>
+  return %s : tensor<8x16xf32>
+}
+
+// -----
+
 // Tests what stays apart: a consumer that reads a value computed after
 // the GEMM, one that reduces, and a batched GEMM.
 // CHECK-LABEL: func.func @not_epilogues
