@@ -234,23 +234,26 @@ Result<StepResult> Model::trainStep(const StepOptions &options,
   // last step of this function: the moments into the spare vectors that
   // the state's swap with on commit, the rest into tensors made once.
   Model::Impl::StepBuffers &buffers = impl->step;
+  auto isMoment = [&](size_t output) {
+    return output >= 2 && output < 2 + size_t(states);
+  };
   if (buffers.fn != &fn) {
     buffers.fn = &fn;
     buffers.outputs.clear();
     for (const driver::ArgSpec &out : fn.signature.outputs)
-      buffers.outputs.push_back(Tensor::empty(out.dtype, out.shape));
+      buffers.outputs.push_back(isMoment(buffers.outputs.size())
+                                    ? Tensor()
+                                    : Tensor::empty(out.dtype, out.shape));
   }
   if (states >= 1 && buffers.m.size() != n)
     buffers.m.assign(n, 0.0f);
   if (states >= 2 && buffers.v.size() != n)
     buffers.v.assign(n, 0.0f);
   std::vector<void *> outputs;
-  for (Tensor &out : buffers.outputs)
-    outputs.push_back(out.rawData());
-  if (states >= 1)
-    outputs[2] = buffers.m.data();
-  if (states >= 2)
-    outputs[3] = buffers.v.data();
+  for (size_t i = 0; i < buffers.outputs.size(); ++i)
+    outputs.push_back(!isMoment(i) ? buffers.outputs[i].rawData()
+                      : i == 2     ? static_cast<void *>(buffers.m.data())
+                                   : static_cast<void *>(buffers.v.data()));
   LOOM_RETURN_IF_ERROR(
       driver::invokeInto(fn, impl->params.data(), args, outputs));
   StepResult result;

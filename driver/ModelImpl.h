@@ -25,8 +25,8 @@ struct Model::Impl {
   double compileSeconds = 0;
   /// What a training step writes, kept from step to step (allocating and
   /// zeroing fresh outputs cost a GPT-2-small step 1.5 GB of page faults):
-  /// the step's output buffers, and the next moments, swapped with the
-  /// state's on commit.
+  /// the step's output buffers (empty for the moments), and the next
+  /// moments, swapped with the state's on commit.
   struct StepBuffers {
     driver::CompiledFunction *fn = nullptr;
     std::vector<Tensor> outputs;

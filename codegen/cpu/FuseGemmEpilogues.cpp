@@ -118,6 +118,17 @@ bool qualifies(linalg::GenericOp generic, Value read, Operation *gemm,
   return true;
 }
 
+/// `user` as an expansion of a product's rows into leading dims with the
+/// columns kept last (the kernel's blocks are rows of C), or null.
+tensor::ExpandShapeOp rowExpansion(Operation *user) {
+  auto e = llvm::dyn_cast<tensor::ExpandShapeOp>(user);
+  if (!e)
+    return {};
+  SmallVector<ReassociationIndices> groups = e.getReassociationIndices();
+  return groups.size() == 2 && groups[1].size() == 1 ? e
+                                                     : tensor::ExpandShapeOp();
+}
+
 /// Merges `siblings` (elementwise generics over the same loops, in block
 /// order) into one generic with all their outputs, created before the last
 /// of them: inputs that two read with the same map are passed once, each
@@ -230,7 +241,7 @@ void sinkToConsumer(Operation *gemm, DominanceInfo &dominance) {
     return;
   Operation *user = *product.getUsers().begin();
   Value read = product;
-  auto expand = llvm::dyn_cast<tensor::ExpandShapeOp>(user);
+  tensor::ExpandShapeOp expand = rowExpansion(user);
   if (expand) {
     if (!expand.getResult().hasOneUse())
       return;
@@ -298,8 +309,7 @@ struct LoomCpuFuseGemmEpilogues
       sinkToConsumer(gemm, dominance);
       // Consumers that would each qualify, merged first.
       if (product.hasOneUse())
-        if (auto e = llvm::dyn_cast<tensor::ExpandShapeOp>(
-                *product.getUsers().begin()))
+        if (tensor::ExpandShapeOp e = rowExpansion(*product.getUsers().begin()))
           mergeConsumers(e.getResult(), gemm, dominance, &getContext());
       mergeConsumers(product, gemm, dominance, &getContext());
       tensor::ExpandShapeOp expand;
@@ -307,12 +317,9 @@ struct LoomCpuFuseGemmEpilogues
       for (Operation *user : product.getUsers()) {
         Value read = product;
         tensor::ExpandShapeOp candidateExpand;
-        if (auto e = llvm::dyn_cast<tensor::ExpandShapeOp>(user)) {
-          // Rows expanded into leading dims, the columns kept last.
-          SmallVector<ReassociationIndices> groups =
-              e.getReassociationIndices();
-          if (groups.size() != 2 || groups[1].size() != 1 ||
-              !e.getResult().hasOneUse())
+        if (llvm::isa<tensor::ExpandShapeOp>(user)) {
+          tensor::ExpandShapeOp e = rowExpansion(user);
+          if (!e || !e.getResult().hasOneUse())
             continue;
           candidateExpand = e;
           read = e.getResult();
