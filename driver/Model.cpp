@@ -14,6 +14,7 @@
 #include "llvm/Support/FormatVariadic.h"
 
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 
 using namespace loom;
@@ -23,7 +24,20 @@ Model::~Model() = default;
 Model::Model(Model &&) noexcept = default;
 Model &Model::operator=(Model &&) noexcept = default;
 
-ParamStore &Model::params() { return impl->params; }
+ParamStore &Model::params() {
+  if (Status synced = impl->syncHost(); !synced.ok())
+    std::fprintf(stderr, "loom: the parameters on the host are stale: %s\n",
+                 synced.message().c_str());
+  else
+    impl->device.deviceStale = true; // the caller may write
+  return impl->params;
+}
+const ParamStore &Model::params() const {
+  if (Status synced = impl->syncHost(); !synced.ok())
+    std::fprintf(stderr, "loom: the parameters on the host are stale: %s\n",
+                 synced.message().c_str());
+  return impl->params;
+}
 const std::vector<FunctionInfo> &Model::functions() const {
   return impl->functions;
 }
@@ -82,15 +96,77 @@ Status loom::driver::invokeInto(driver::CompiledFunction &fn, void *params,
   return Status();
 }
 
-Result<std::vector<Tensor>>
-loom::driver::invoke(driver::CompiledFunction &fn, void *params,
-                     const std::vector<void *> &inputs) {
+Status Model::Impl::syncHost() {
+  if (!device.hostStale)
+    return Status();
+  LOOM_RETURN_IF_ERROR(
+      device.params.download(params.data(), params.totalBytes()));
+  device.hostStale = false;
+  return Status();
+}
+
+Status Model::Impl::syncDevice(int64_t workspaceBytes) {
+  if (device.params.size() != params.totalBytes()) {
+    device.params = cuda::DeviceBuffer();
+    auto buffer = cuda::DeviceBuffer::allocate(params.totalBytes());
+    if (!buffer.ok())
+      return Status::error("the parameters on the device: " +
+                           buffer.status().message());
+    device.params = std::move(buffer.value());
+    device.deviceStale = true;
+  }
+  if (device.deviceStale) {
+    LOOM_RETURN_IF_ERROR(
+        device.params.upload(params.data(), params.totalBytes()));
+    device.deviceStale = false;
+  }
+  if (size_t(workspaceBytes) > device.workspace.size()) {
+    device.workspace = cuda::DeviceBuffer(); // freed before the larger one
+    auto buffer = cuda::DeviceBuffer::allocate(size_t(workspaceBytes));
+    if (!buffer.ok())
+      return Status::error("the workspace on the device: " +
+                           buffer.status().message());
+    device.workspace = std::move(buffer.value());
+  }
+  return Status();
+}
+
+/// The bytes of workspace `fn` (compiled for a device) needs.
+static int64_t workspaceBytes(const driver::CompiledFunction &fn) {
+  const gpu::Function *plan = fn.gpu->program().find(fn.entry);
+  return plan ? plan->workspaceBytes : 0;
+}
+
+Status Model::Impl::run(driver::CompiledFunction &fn,
+                        const std::vector<void *> &inputs,
+                        const std::vector<void *> &outputs) {
+  if (!fn.gpu) {
+    LOOM_RETURN_IF_ERROR(syncHost());
+    return driver::invokeInto(fn, params.data(), inputs, outputs);
+  }
+  LOOM_RETURN_IF_ERROR(syncDevice(workspaceBytes(fn)));
+  std::vector<cuda::Binding> args = {&device.params};
+  args.insert(args.end(), inputs.begin(), inputs.end());
+  args.insert(args.end(), outputs.begin(), outputs.end());
+  return fn.gpu->run(fn.entry, args, &device.workspace);
+}
+
+/// Fresh output tensors for `fn`, and their buffers.
+static std::vector<Tensor> freshOutputs(const driver::CompiledFunction &fn,
+                                        std::vector<void *> &pointers) {
   std::vector<Tensor> outputs;
-  std::vector<void *> pointers;
   for (const driver::ArgSpec &out : fn.signature.outputs) {
     outputs.push_back(Tensor::empty(out.dtype, out.shape));
     pointers.push_back(outputs.back().rawData());
   }
+  return outputs;
+}
+
+Result<std::vector<Tensor>>
+loom::driver::invoke(driver::CompiledFunction &fn, void *params,
+                     const std::vector<void *> &inputs) {
+  std::vector<void *> pointers;
+  std::vector<Tensor> outputs = freshOutputs(fn, pointers);
   LOOM_RETURN_IF_ERROR(invokeInto(fn, params, inputs, pointers));
   return outputs;
 }
@@ -179,7 +255,10 @@ Result<std::vector<Tensor>> Model::call(const std::string &name,
   auto fn = driver::compiledFor(*impl, name, inputs, driver::Variant());
   if (!fn.ok())
     return fn.status();
-  return driver::invoke(*fn.value(), impl->params.data(), pointersOf(inputs));
+  std::vector<void *> pointers;
+  std::vector<Tensor> outputs = freshOutputs(*fn.value(), pointers);
+  LOOM_RETURN_IF_ERROR(impl->run(*fn.value(), pointersOf(inputs), pointers));
+  return outputs;
 }
 
 Result<Gradient> Model::gradient(const std::string &name,
@@ -191,13 +270,93 @@ Result<Gradient> Model::gradient(const std::string &name,
   auto fn = driver::compiledFor(*impl, name, inputs, variant);
   if (!fn.ok())
     return fn.status();
-  auto outputs =
-      driver::invoke(*fn.value(), impl->params.data(), pointersOf(inputs));
-  if (!outputs.ok())
-    return outputs.status();
+  std::vector<void *> pointers;
+  std::vector<Tensor> outputs = freshOutputs(*fn.value(), pointers);
+  LOOM_RETURN_IF_ERROR(impl->run(*fn.value(), pointersOf(inputs), pointers));
   Gradient result;
-  result.loss = *static_cast<const float *>(outputs.value()[0].rawData());
-  result.grads = outputs.value()[1];
+  result.loss = *static_cast<const float *>(outputs[0].rawData());
+  result.grads = outputs[1];
+  return result;
+}
+
+/// A training step on the device `fn` was compiled for. The parameters
+/// and the moments stay there: the step reads them in place and writes the
+/// spare buffers, swapped in on commit; only the hyperparameters and the
+/// batch go over, and the loss, the norm and the count of non-finite
+/// updates come back.
+static Result<StepResult> stepOnDevice(Model::Impl &impl,
+                                       driver::CompiledFunction &fn,
+                                       OptimizerState &state,
+                                       const float hyper[4],
+                                       const std::vector<void *> &inputs) {
+  size_t bytes = impl.params.totalBytes(), n = bytes / sizeof(float);
+  int states = fn.optimizerStates;
+  LOOM_RETURN_IF_ERROR(impl.syncDevice(workspaceBytes(fn)));
+  auto ensure = [&](cuda::DeviceBuffer &buffer, const char *what) {
+    if (buffer.size() == bytes)
+      return Status();
+    buffer = cuda::DeviceBuffer();
+    auto fresh = cuda::DeviceBuffer::allocate(bytes);
+    if (!fresh.ok())
+      return Status::error(std::string(what) +
+                           " on the device: " + fresh.status().message());
+    buffer = std::move(fresh.value());
+    return Status();
+  };
+  LOOM_RETURN_IF_ERROR(
+      ensure(impl.device.nextParams, "the updated parameters"));
+  if (states > 0 && !state.device)
+    state.device = std::make_shared<DeviceMoments>();
+  for (int k = 0; k < states; ++k) {
+    std::vector<float> &host = k == 0 ? state.m : state.v;
+    cuda::DeviceBuffer &moment = state.device->moments[k];
+    bool fresh = moment.size() != bytes;
+    LOOM_RETURN_IF_ERROR(ensure(moment, "the optimizer moments"));
+    LOOM_RETURN_IF_ERROR(
+        ensure(state.device->next[k], "the updated optimizer moments"));
+    // Moments put on the host (a resumed run) are the newer; a state that
+    // has none starts from zeros, as on the CPU.
+    if (host.size() == n)
+      LOOM_RETURN_IF_ERROR(moment.upload(host.data(), bytes));
+    else if (fresh || !host.empty()) {
+      std::vector<float> zeros(n, 0.0f);
+      LOOM_RETURN_IF_ERROR(moment.upload(zeros.data(), bytes));
+    }
+    std::vector<float>().swap(host);
+  }
+  std::vector<cuda::Binding> args = {&impl.device.params};
+  for (int k = 0; k < states; ++k)
+    args.push_back(&state.device->moments[k]);
+  args.push_back(const_cast<float *>(hyper));
+  args.insert(args.end(), inputs.begin(), inputs.end());
+  float loss = 0, norm = 0, nonFinite = 0;
+  args.push_back(&loss);
+  args.push_back(&impl.device.nextParams);
+  for (int k = 0; k < states; ++k)
+    args.push_back(&state.device->next[k]);
+  args.push_back(&norm);
+  args.push_back(&nonFinite);
+  LOOM_RETURN_IF_ERROR(fn.gpu->run(fn.entry, args, &impl.device.workspace));
+  StepResult result;
+  result.loss = loss;
+  result.gradNorm = norm;
+  if (!std::isfinite(loss) || !std::isfinite(norm))
+    return result;
+  if (nonFinite != 0) {
+    // Where the first one is: worth a copy back only now.
+    std::vector<float> updated(n);
+    LOOM_RETURN_IF_ERROR(
+        impl.device.nextParams.download(updated.data(), bytes));
+    result.nonFiniteUpdateAt =
+        std::max<int64_t>(firstNonFinite(updated.data(), n), 0);
+    return result;
+  }
+  swap(impl.device.params, impl.device.nextParams);
+  impl.device.hostStale = true;
+  for (int k = 0; k < states; ++k)
+    swap(state.device->moments[k], state.device->next[k]);
+  ++state.step;
+  result.committed = true;
   return result;
 }
 
@@ -216,13 +375,22 @@ Result<StepResult> Model::trainStep(const StepOptions &options,
   driver::CompiledFunction &fn = *compiled.value();
   size_t n = impl->params.totalBytes() / sizeof(float);
   int states = fn.optimizerStates;
+  int64_t t = state.step + 1;
+  float hyper[4] = {float(lr), float(1.0 - std::pow(o.beta1, double(t))),
+                    float(1.0 - std::pow(o.beta2, double(t))), 0.0f};
+  if (fn.gpu)
+    return stepOnDevice(*impl, fn, state, hyper, pointersOf(inputs));
+  // Moments a target-cuda step left on its device come back first.
+  if (state.device) {
+    auto host = hostCopy(state);
+    if (!host.ok())
+      return host.status();
+    state = std::move(host.value());
+  }
   if (states >= 1 && state.m.size() != n)
     state.m.assign(n, 0.0f);
   if (states >= 2 && state.v.size() != n)
     state.v.assign(n, 0.0f);
-  int64_t t = state.step + 1;
-  float hyper[4] = {float(lr), float(1.0 - std::pow(o.beta1, double(t))),
-                    float(1.0 - std::pow(o.beta2, double(t))), 0.0f};
   std::vector<void *> args;
   if (states >= 1)
     args.push_back(state.m.data());
@@ -230,9 +398,10 @@ Result<StepResult> Model::trainStep(const StepOptions &options,
     args.push_back(state.v.data());
   args.push_back(hyper);
   llvm::append_range(args, pointersOf(inputs));
-  // The outputs (loss, params', m', v', norm) go to buffers kept from the
-  // last step of this function: the moments into the spare vectors that
-  // the state's swap with on commit, the rest into tensors made once.
+  // The outputs (loss, params', m', v', norm, non-finite count) go to
+  // buffers kept from the last step of this function: the moments into the
+  // spare vectors that the state's swap with on commit, the rest into
+  // tensors made once.
   Model::Impl::StepBuffers &buffers = impl->step;
   auto isMoment = [&](size_t output) {
     return output >= 2 && output < 2 + size_t(states);
@@ -254,17 +423,20 @@ Result<StepResult> Model::trainStep(const StepOptions &options,
     outputs.push_back(!isMoment(i) ? buffers.outputs[i].rawData()
                       : i == 2     ? static_cast<void *>(buffers.m.data())
                                    : static_cast<void *>(buffers.v.data()));
-  LOOM_RETURN_IF_ERROR(
-      driver::invokeInto(fn, impl->params.data(), args, outputs));
+  LOOM_RETURN_IF_ERROR(impl->run(fn, args, outputs));
   StepResult result;
+  size_t last = outputs.size() - 1;
   result.loss = *static_cast<const float *>(outputs.front());
-  result.gradNorm = *static_cast<const float *>(outputs.back());
+  result.gradNorm = *static_cast<const float *>(outputs[last - 1]);
+  float nonFinite = *static_cast<const float *>(outputs[last]);
   if (!std::isfinite(result.loss) || !std::isfinite(result.gradNorm))
     return result;
-  // An update can overflow even when the gradient is finite (a huge LR).
+  // An update can overflow even when the gradient is finite (a huge LR):
+  // the step counted such values; where the first is is looked up only
+  // then.
   const float *updated = static_cast<const float *>(outputs[1]);
-  if (int64_t at = firstNonFinite(updated, n); at >= 0) {
-    result.nonFiniteUpdateAt = at;
+  if (nonFinite != 0) {
+    result.nonFiniteUpdateAt = std::max<int64_t>(firstNonFinite(updated, n), 0);
     return result;
   }
   std::memcpy(impl->params.data(), updated, n * sizeof(float));
@@ -277,10 +449,28 @@ Result<StepResult> Model::trainStep(const StepOptions &options,
   return result;
 }
 
+Result<OptimizerState> Model::hostCopy(const OptimizerState &state) const {
+  OptimizerState copy;
+  copy.step = state.step;
+  copy.m = state.m;
+  copy.v = state.v;
+  if (!state.device)
+    return copy;
+  for (int k = 0; k < 2; ++k) {
+    std::vector<float> &host = k == 0 ? copy.m : copy.v;
+    const cuda::DeviceBuffer &moment = state.device->moments[k];
+    if (!host.empty() || moment.empty())
+      continue; // moments put on the host are the newer
+    host.resize(moment.size() / sizeof(float));
+    LOOM_RETURN_IF_ERROR(moment.download(host.data(), moment.size()));
+  }
+  return copy;
+}
+
 Status Model::saveCheckpoint(const std::string &path) const {
-  return loom::saveCheckpoint(path, impl->params);
+  return loom::saveCheckpoint(path, params());
 }
 
 Status Model::loadCheckpoint(const std::string &path) {
-  return loom::loadCheckpoint(path, impl->params);
+  return loom::loadCheckpoint(path, params());
 }

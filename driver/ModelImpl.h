@@ -32,7 +32,42 @@ struct Model::Impl {
     std::vector<Tensor> outputs;
     std::vector<float> m, v;
   } step;
+  /// Target cuda: the parameters on the device (`params`; a step writes
+  /// `nextParams`, swapped in on commit), the workspace every function
+  /// shares, and which copy is newer. Never both stale.
+  struct Device {
+    cuda::DeviceBuffer params, nextParams, workspace;
+    /// The device's copy is newer (a step committed): params() copies back.
+    bool hostStale = false;
+    /// The host's copy is newer (initialized, loaded, or handed out
+    /// writable): the next call uploads it.
+    bool deviceStale = true;
+  } device;
+
+  /// The host copy, brought up to date.
+  Status syncHost();
+  /// The device copy, brought up to date, and a workspace of `bytes`.
+  Status syncDevice(int64_t workspaceBytes);
+  /// Runs `fn` with the parameters, then `inputs`, then `outputs` (host
+  /// buffers), on the device that `fn` was compiled for.
+  Status run(driver::CompiledFunction &fn, const std::vector<void *> &inputs,
+             const std::vector<void *> &outputs);
 };
+
+/// The moments of an optimizer state on the device, and the spare buffers
+/// a step writes (swapped in on commit).
+struct DeviceMoments {
+  cuda::DeviceBuffer moments[2], next[2];
+};
+
+namespace driver {
+
+/// For the runtime's own tests: the state behind a Model.
+struct ModelAccess {
+  static Model::Impl &impl(Model &model) { return *model.impl; }
+};
+
+} // namespace driver
 
 namespace driver {
 

@@ -451,6 +451,7 @@ static Signature variantSignature(const Signature &forward,
   for (int i = 0; i < states; ++i)
     sig.outputs.push_back(spec(stateNames[i], {paramCount}));
   sig.outputs.push_back(spec("grad_norm", {}));
+  sig.outputs.push_back(spec("non_finite", {}));
   return sig;
 }
 
@@ -619,6 +620,8 @@ Session::get(llvm::StringRef function,
     ++compiles;
     CompiledFunction *result = compiled.get();
     cache[key] = std::move(compiled);
+    if (onCudaCompiled)
+      onCudaCompiled(*result);
     return result;
   }
   // The disk cache: the key is everything the machine code depends on.

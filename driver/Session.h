@@ -24,6 +24,7 @@
 
 #include "llvm/Support/Error.h"
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -106,8 +107,8 @@ struct CompiledFunction {
 /// What is compiled from an entry function: the function itself, its
 /// gradient (`<fn>_grad(inputs...) -> (loss, grads)`), a fused training
 /// step (`train_step(state..., hyper, inputs...) -> (loss, params',
-/// state'..., grad_norm)`) or an incremental decoding step; the parameter
-/// buffer is always the implicit first argument.
+/// state'..., grad_norm, non_finite)`) or an incremental decoding step; the
+/// parameter buffer is always the implicit first argument.
 struct Variant {
   enum Kind { Forward, Gradient, TrainStep, Decode } kind = Forward;
   /// Decode: positions per sequence in the key/value caches
@@ -191,6 +192,10 @@ public:
   unsigned diskHits() const { return hits; }
 
   mlir::MLIRContext &getContext() { return *context; }
+
+  /// Called with each function compiled for target cuda, before its first
+  /// run (the CUDA stand-in's tests load its kernels into the emulator).
+  std::function<void(CompiledFunction &)> onCudaCompiled;
 
   /// The loom IR of `function` specialized to `bindings` (verified, not
   /// lowered): what tests hand the reference evaluator.

@@ -11,6 +11,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <utility>
 
 using namespace loom;
 
@@ -90,7 +91,7 @@ Result<StepResult> Trainer::stepWithLr(const std::vector<Tensor> &inputs,
     return result;
   if (int64_t at = result.value().nonFiniteUpdateAt; at >= 0) {
     std::string name = "(padding)";
-    for (const ParamInfo &info : model.params().params()) {
+    for (const ParamInfo &info : std::as_const(model).params().params()) {
       size_t first = info.offset / sizeof(float);
       if (size_t(at) >= first && size_t(at) < first + info.nbytes() / 4)
         name = info.name;
@@ -115,7 +116,7 @@ Result<StepResult> Trainer::stepWithLr(const std::vector<Tensor> &inputs,
 }
 
 std::string Trainer::nonFiniteCulprit(const std::vector<Tensor> &inputs) {
-  const ParamStore &store = model.params();
+  const ParamStore &store = std::as_const(model).params();
   for (size_t i = 0; i < store.size(); ++i) {
     const ParamInfo &info = store.param(i);
     const float *data =
@@ -140,7 +141,12 @@ std::string Trainer::nonFiniteCulprit(const std::vector<Tensor> &inputs) {
 Status Trainer::saveCheckpoint(
     const std::string &path,
     const std::map<std::string, std::string> &metadata) const {
-  const ParamStore &store = model.params();
+  const ParamStore &store = std::as_const(model).params();
+  // Moments a target-cuda step left on the device come back.
+  auto host = model.hostCopy(state);
+  if (!host.ok())
+    return host.status();
+  const OptimizerState &saved = host.value();
   // The moments of the rule, zeros before the first step (when the state
   // is still empty), so that loadCheckpoint finds the layout it expects.
   int moments = momentCount(options.optimizer);
@@ -151,7 +157,7 @@ Status Trainer::saveCheckpoint(
   std::memcpy(all.data(), store.data(), store.totalBytes());
   size_t index = store.size();
   for (int k = 0; k < moments; ++k) {
-    const std::vector<float> &moment = k == 0 ? state.m : state.v;
+    const std::vector<float> &moment = k == 0 ? saved.m : saved.v;
     for (const ParamInfo &info : store.params()) {
       if (!moment.empty())
         std::memcpy(all.data() + all.param(index).offset,
@@ -219,24 +225,31 @@ Trainer::findLr(const std::function<std::vector<Tensor>(int64_t)> &batch,
   auto finder = LrFinder::create(startLr, endLr, steps);
   if (!finder.ok())
     return finder.status();
-  // The test trains for real; keep what it disturbs.
-  ParamStore &store = model.params();
-  std::vector<std::byte> saved(store.data(), store.data() + store.totalBytes());
-  OptimizerState savedState = state;
+  // The test trains for real; keep what it disturbs (on the host: the
+  // steps would change moments a copy of the state shares on a device).
+  const ParamStore &before = std::as_const(model).params();
+  std::vector<std::byte> saved(before.data(),
+                               before.data() + before.totalBytes());
+  auto savedState = model.hostCopy(state);
+  if (!savedState.ok())
+    return savedState.status();
+  auto restore = [&] {
+    ParamStore &store = model.params(); // marks the host copy the newer
+    std::memcpy(store.data(), saved.data(), saved.size());
+    state = savedState.value();
+  };
   LrFinder &f = finder.value();
   for (int64_t i = 0; i < steps && !f.done(); ++i) {
     auto result = model.trainStep(current, state, f.currentLr(), batch(i));
     if (!result.ok()) {
-      std::memcpy(store.data(), saved.data(), saved.size());
-      state = savedState;
+      restore();
       return result.status();
     }
     double loss = result.value().committed ? result.value().loss : INFINITY;
     if (!f.record(loss))
       break;
   }
-  std::memcpy(store.data(), saved.data(), saved.size());
-  state = savedState;
+  restore();
   if (!csvPath.empty())
     LOOM_RETURN_IF_ERROR(f.writeCsv(csvPath));
   return finder;

@@ -2,10 +2,11 @@
 //
 // Turns `<fn>_grad(params, inputs...) -> (loss, grads)` into
 // `train_step(params, state..., hyper, inputs...) -> (loss, params',
-// state'..., grad_norm)`: the gradient computation, the global gradient
-// norm (and clipping), then one fused elementwise loop per run of adjacent
-// trainable parameters with the same learning rate (usually one loop over
-// the whole buffer) that updates them and their optimizer state.
+// state'..., grad_norm, non_finite)`: the gradient computation, the global
+// gradient norm (and clipping), then one fused elementwise loop per run of
+// adjacent trainable parameters with the same learning rate (usually one
+// loop over the whole buffer) that updates them and their optimizer state,
+// and the count of updated parameters that are not finite.
 //
 //===----------------------------------------------------------------------===//
 
@@ -147,7 +148,8 @@ struct LoomOptimizer : public loom::impl::LoomOptimizerBase<LoomOptimizer> {
     SmallVector<Type> results = {lossType, buffer};
     for (unsigned i = 0; i < numStates; ++i)
       results.push_back(buffer);
-    results.push_back(scalarType);
+    results.push_back(scalarType); // grad_norm
+    results.push_back(scalarType); // non_finite
 
     auto step = func::FuncOp::create(b, loc, "train_step",
                                      FunctionType::get(ctx, inputs, results));
@@ -196,15 +198,34 @@ struct LoomOptimizer : public loom::impl::LoomOptimizerBase<LoomOptimizer> {
     MLIRContext *c = ctx;
     AffineMap id1 = AffineMap::getMultiDimIdentityMap(1, c);
     AffineMap toScalar = AffineMap::get(1, 0, {}, c);
+    // What a sum adds per element: x, x * x, or 1 where x is an infinity
+    // or NaN (|x| < inf is false for both), else 0.
+    enum class Term { Value, Square, NonFinite };
     auto sumOf = [&](Value input, Value init, ArrayRef<AffineMap> maps,
-                     ArrayRef<utils::IteratorType> iterators, bool square) {
+                     ArrayRef<utils::IteratorType> iterators, Term term) {
       return linalg::GenericOp::create(
                  b, loc, init.getType(), ValueRange{input}, ValueRange{init},
                  maps, iterators,
-                 [square](OpBuilder &nb, Location nl, ValueRange args) {
+                 [term](OpBuilder &nb, Location nl, ValueRange args) {
                    Value x = args[0];
-                   if (square)
+                   if (term == Term::Square)
                      x = arith::MulFOp::create(nb, nl, x, x);
+                   if (term == Term::NonFinite) {
+                     Type f32 = x.getType();
+                     Value inf = arith::ConstantOp::create(
+                         nb, nl,
+                         nb.getFloatAttr(
+                             f32, APFloat::getInf(APFloat::IEEEsingle())));
+                     Value finite = arith::CmpFOp::create(
+                         nb, nl, arith::CmpFPredicate::OLT,
+                         math::AbsFOp::create(nb, nl, x), inf);
+                     x = arith::SelectOp::create(
+                         nb, nl, finite,
+                         arith::ConstantOp::create(nb, nl,
+                                                   nb.getFloatAttr(f32, 0.0)),
+                         arith::ConstantOp::create(nb, nl,
+                                                   nb.getFloatAttr(f32, 1.0)));
+                   }
                    linalg::YieldOp::create(
                        nb, nl, {arith::AddFOp::create(nb, nl, args[1], x)});
                  })
@@ -227,20 +248,21 @@ struct LoomOptimizer : public loom::impl::LoomOptimizerBase<LoomOptimizer> {
       return false;
     };
     pick(64, 8) || pick(16, 8) || pick(64, 2) || pick(16, 2) || pick(1, 2);
-    Value sumSq;
     auto reduction = utils::IteratorType::reduction;
-    if (chunks == 1) {
-      sumSq = sumOf(grads, zeros({}), {id1, toScalar}, {reduction}, true);
-    } else {
+    auto sumOver = [&](Value flat, Term term) {
+      if (chunks == 1)
+        return sumOf(flat, zeros({}), {id1, toScalar}, {reduction}, term);
       Value grid = tensor::ExpandShapeOp::create(
-          b, loc, RankedTensorType::get({chunks, total / chunks}, f32), grads,
+          b, loc, RankedTensorType::get({chunks, total / chunks}, f32), flat,
           ArrayRef<ReassociationIndices>{{0, 1}});
       AffineMap id2 = AffineMap::getMultiDimIdentityMap(2, c);
       AffineMap rows = AffineMap::get(2, 0, {getAffineDimExpr(0, c)}, c);
       Value partial = sumOf(grid, zeros({chunks}), {id2, rows},
-                            {utils::IteratorType::parallel, reduction}, true);
-      sumSq = sumOf(partial, zeros({}), {id1, toScalar}, {reduction}, false);
-    }
+                            {utils::IteratorType::parallel, reduction}, term);
+      return sumOf(partial, zeros({}), {id1, toScalar}, {reduction},
+                   Term::Value);
+    };
+    Value sumSq = sumOver(grads, Term::Square);
     Value norm = math::SqrtOp::create(
         b, loc, tensor::ExtractOp::create(b, loc, sumSq, ValueRange{}));
     Value clip = s.c(1.0);
@@ -344,9 +366,17 @@ struct LoomOptimizer : public loom::impl::LoomOptimizerBase<LoomOptimizer> {
         newStates[i] = insert(update.getResult(1 + i), newStates[i]);
     }
 
+    // How many updated parameters are infinite or NaN (an overflowing
+    // update can follow a finite gradient): the host commits the step only
+    // when none is, and with parameters resident on a device it reads this
+    // number rather than the buffer. (A count in f32: exact up to 2^24, and
+    // never 0 when one is.)
+    Value nonFinite = sumOver(newParams, Term::NonFinite);
+
     SmallVector<Value> returned = {loss, newParams};
     llvm::append_range(returned, newStates);
     returned.push_back(gradNorm);
+    returned.push_back(nonFinite);
     func::ReturnOp::create(b, loc, returned);
 
     SmallVector<DictionaryAttr> resultAttrs;
@@ -356,8 +386,9 @@ struct LoomOptimizer : public loom::impl::LoomOptimizerBase<LoomOptimizer> {
     for (unsigned i = 0; i < numStates; ++i)
       resultAttrs.push_back(b.getDictionaryAttr(
           b.getNamedAttr("loom.name", b.getStringAttr(stateNames[i]))));
-    resultAttrs.push_back(b.getDictionaryAttr(
-        b.getNamedAttr("loom.name", b.getStringAttr("grad_norm"))));
+    for (StringRef name : {"grad_norm", "non_finite"})
+      resultAttrs.push_back(b.getDictionaryAttr(
+          b.getNamedAttr("loom.name", b.getStringAttr(name))));
     step.setAllResultAttrs(resultAttrs);
     if (auto flops = grad->getAttrOfType<IntegerAttr>("loom.flops"))
       step->setAttr("loom.flops",

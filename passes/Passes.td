@@ -256,7 +256,7 @@ def LoomOptimizer : Pass<"loom-optimizer", "mlir::ModuleOp"> {
 
     ```
     train_step(params, state..., hyper: tensor<4xf32>, inputs...)
-        -> (loss, params', state'..., grad_norm)
+        -> (loss, params', state'..., grad_norm, non_finite)
     ```
 
     where `state` is the optimizer state, one flat buffer in the parameter
@@ -271,7 +271,9 @@ def LoomOptimizer : Pass<"loom-optimizer", "mlir::ModuleOp"> {
     padding between its parameters (zeros, which every rule keeps at zero),
     so a model that trains everything alike updates its whole buffer in one
     loop. Frozen parameters and their state are copied unchanged.
-    `grad_norm` is the norm before clipping.
+    `grad_norm` is the norm before clipping; `non_finite` counts the
+    updated parameters that are infinite or NaN (in f32; the host commits
+    a step only when it is 0, without reading `params'`).
 
     - `sgd`: `g += wd * p; m = momentum * m + g; p -= lr * (nesterov ?
       g + momentum * m : m)` (plain `p -= lr * g` without momentum).

@@ -15,6 +15,7 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <utility>
 
 using namespace loom;
 using namespace loom::cuda;
@@ -198,11 +199,12 @@ Result<std::string> loom::cuda::deviceDescription() {
   return std::string(name) + " (" + arch.value() + ")";
 }
 
-/// Device memory of one function: a buffer per argument and the workspace.
+/// Device memory of one function: a buffer per argument bound to host
+/// memory (0 until a run binds it so) and the workspace, when no run
+/// passed one.
 struct FunctionMemory {
   std::vector<CUdeviceptr> args;
   CUdeviceptr workspace = 0;
-  bool allocated = false;
 };
 
 struct Executable::State {
@@ -233,6 +235,72 @@ struct Executable::State {
       driver->cuModuleUnload(module);
   }
 };
+
+//===- DeviceBuffer ------------------------------------------------------===//
+
+DeviceBuffer::~DeviceBuffer() {
+  if (!address)
+    return;
+  Driver &d = driver();
+  if (d.status.ok() && d.cuCtxSetCurrent(d.context) == 0)
+    d.cuMemFree(CUdeviceptr(address));
+}
+
+DeviceBuffer::DeviceBuffer(DeviceBuffer &&other) noexcept
+    : address(std::exchange(other.address, 0)),
+      bytes(std::exchange(other.bytes, 0)) {}
+
+DeviceBuffer &DeviceBuffer::operator=(DeviceBuffer &&other) noexcept {
+  DeviceBuffer old(std::move(*this));
+  swap(*this, other);
+  return *this;
+}
+
+Result<DeviceBuffer> DeviceBuffer::allocate(size_t bytes) {
+  auto d = current();
+  if (!d.ok())
+    return d.status();
+  Driver &drv = *d.value();
+  CUdeviceptr p = 0;
+  LOOM_RETURN_IF_ERROR(
+      drv.check(drv.cuMemAlloc(&p, std::max<size_t>(bytes, 4)),
+                "allocating " + std::to_string(bytes) + " device bytes"));
+  DeviceBuffer buffer;
+  buffer.address = p;
+  buffer.bytes = bytes;
+  return buffer;
+}
+
+/// The driver, current, for a copy of `count` bytes at `offset` of a
+/// buffer of `bytes` (`direction`: "to" or "from" the device).
+static Result<Driver *> copyDriver(size_t count, size_t offset, size_t bytes,
+                                   const char *direction) {
+  if (offset + count > bytes)
+    return Status::error("copying " + std::to_string(count) + " bytes " +
+                         direction + " a device buffer of " +
+                         std::to_string(bytes) + " at offset " +
+                         std::to_string(offset));
+  return current();
+}
+
+Status DeviceBuffer::upload(const void *host, size_t count, size_t offset) {
+  auto d = copyDriver(count, offset, bytes, "to");
+  if (!d.ok() || count == 0)
+    return d.status();
+  Driver &drv = *d.value();
+  return drv.check(drv.cuMemcpyHtoD(CUdeviceptr(address + offset), host, count),
+                   "copying " + std::to_string(count) + " bytes to the device");
+}
+
+Status DeviceBuffer::download(void *host, size_t count, size_t offset) const {
+  auto d = copyDriver(count, offset, bytes, "from");
+  if (!d.ok() || count == 0)
+    return d.status();
+  Driver &drv = *d.value();
+  return drv.check(drv.cuMemcpyDtoH(host, CUdeviceptr(address + offset), count),
+                   "copying " + std::to_string(count) +
+                       " bytes back from the device");
+}
 
 Executable::~Executable() = default;
 
@@ -278,33 +346,52 @@ Result<std::unique_ptr<Executable>> Executable::load(gpu::Program program) {
 
 Status Executable::run(const std::string &name,
                        const std::vector<void *> &pointers) {
+  std::vector<Binding> args(pointers.begin(), pointers.end());
+  return run(name, args);
+}
+
+Status Executable::run(const std::string &name,
+                       const std::vector<Binding> &bound,
+                       DeviceBuffer *workspace) {
   const gpu::Function *fn = prog.find(name);
   if (!fn)
     return Status::error("no GPU function '" + name + "' in the program");
-  if (pointers.size() != fn->args.size())
+  if (bound.size() != fn->args.size())
     return Status::error("GPU function '" + name + "' takes " +
                          std::to_string(fn->args.size()) + " buffers, got " +
-                         std::to_string(pointers.size()));
+                         std::to_string(bound.size()));
+  for (size_t i = 0; i < bound.size(); ++i)
+    if (bound[i].device && bound[i].device->size() < size_t(fn->args[i].bytes))
+      return Status::error(
+          "device buffer of " + std::to_string(bound[i].device->size()) +
+          " bytes bound to '" + fn->args[i].name + "' of '" + name +
+          "', which has " + std::to_string(fn->args[i].bytes));
+  if (workspace && workspace->size() < size_t(fn->workspaceBytes))
+    return Status::error("a workspace of " + std::to_string(workspace->size()) +
+                         " bytes for '" + name + "', which needs " +
+                         std::to_string(fn->workspaceBytes));
   std::lock_guard<std::mutex> lock(state->running);
   Driver &drv = *state->driver;
   LOOM_RETURN_IF_ERROR(
       drv.check(drv.cuCtxSetCurrent(drv.context), "cuCtxSetCurrent"));
   FunctionMemory &mem = state->memory[name];
-  if (!mem.allocated) {
-    // All or nothing: a failed allocation frees the others, so the next
-    // run tries again rather than launching on null pointers.
-    FunctionMemory fresh;
+  mem.args.resize(fn->args.size(), 0);
+  {
+    // What this run needs and the last did not: all or nothing, so a
+    // failed allocation frees the others and the next run tries again
+    // rather than launching on null pointers.
+    std::vector<CUdeviceptr *> fresh;
     auto release = [&] {
-      for (CUdeviceptr p : fresh.args)
-        if (p)
-          drv.cuMemFree(p);
-      if (fresh.workspace)
-        drv.cuMemFree(fresh.workspace);
+      for (CUdeviceptr *p : fresh) {
+        drv.cuMemFree(*p);
+        *p = 0;
+      }
     };
-    fresh.args.assign(fn->args.size(), 0);
-    for (size_t i = 0; i < fn->args.size(); ++i)
+    for (size_t i = 0; i < fn->args.size(); ++i) {
+      if (bound[i].device || mem.args[i])
+        continue;
       if (Status s =
-              drv.check(drv.cuMemAlloc(&fresh.args[i],
+              drv.check(drv.cuMemAlloc(&mem.args[i],
                                        std::max<size_t>(fn->args[i].bytes, 4)),
                         "allocating " + std::to_string(fn->args[i].bytes) +
                             " device bytes for '" + fn->args[i].name + "'");
@@ -312,22 +399,29 @@ Status Executable::run(const std::string &name,
         release();
         return s;
       }
-    if (fn->workspaceBytes > 0)
+      fresh.push_back(&mem.args[i]);
+    }
+    if (!workspace && fn->workspaceBytes > 0 && !mem.workspace) {
       if (Status s = drv.check(
-              drv.cuMemAlloc(&fresh.workspace, size_t(fn->workspaceBytes)),
+              drv.cuMemAlloc(&mem.workspace, size_t(fn->workspaceBytes)),
               "allocating the " + std::to_string(fn->workspaceBytes) +
                   "-byte workspace of '" + name + "'");
           !s.ok()) {
         release();
         return s;
       }
-    fresh.allocated = true;
-    mem = std::move(fresh);
+    }
   }
+  auto addressOf = [&](size_t i) {
+    return bound[i].device ? CUdeviceptr(bound[i].device->deviceAddress())
+                           : mem.args[i];
+  };
+  CUdeviceptr workspaceAddress =
+      workspace ? CUdeviceptr(workspace->deviceAddress()) : mem.workspace;
   for (size_t i = 0; i < fn->args.size(); ++i)
-    if (!fn->args[i].output && fn->args[i].bytes > 0)
+    if (!bound[i].device && !fn->args[i].output && fn->args[i].bytes > 0)
       LOOM_RETURN_IF_ERROR(drv.check(
-          drv.cuMemcpyHtoD(mem.args[i], pointers[i], fn->args[i].bytes),
+          drv.cuMemcpyHtoD(mem.args[i], bound[i].host, fn->args[i].bytes),
           "copying '" + fn->args[i].name + "' to the device"));
   LOOM_RETURN_IF_ERROR(
       drv.check(drv.cuEventRecord(state->start, nullptr), "cuEventRecord"));
@@ -341,8 +435,8 @@ Status Executable::run(const std::string &name,
     addresses.clear();
     for (const gpu::BufferRef &ref : launch.args)
       addresses.push_back((ref.kind == gpu::BufferRef::Kind::Argument
-                               ? mem.args[ref.index]
-                               : mem.workspace) +
+                               ? addressOf(size_t(ref.index))
+                               : workspaceAddress) +
                           CUdeviceptr(ref.offset));
     params.clear();
     for (CUdeviceptr &a : addresses)
@@ -370,9 +464,9 @@ Status Executable::run(const std::string &name,
   if (drv.cuEventElapsedTime(&ms, state->start, state->stop) == 0)
     kernelMs = ms;
   for (size_t i = 0; i < fn->args.size(); ++i)
-    if (fn->args[i].output && fn->args[i].bytes > 0)
+    if (!bound[i].device && fn->args[i].output && fn->args[i].bytes > 0)
       LOOM_RETURN_IF_ERROR(drv.check(
-          drv.cuMemcpyDtoH(pointers[i], mem.args[i], fn->args[i].bytes),
+          drv.cuMemcpyDtoH(bound[i].host, mem.args[i], fn->args[i].bytes),
           "copying '" + fn->args[i].name + "' back from the device"));
   return Status();
 }

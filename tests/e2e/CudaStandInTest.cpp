@@ -14,6 +14,7 @@
 #include "tests/e2e/GpuEmulator.h"
 
 #include "loom/Cuda.h"
+#include "loom/Model.h"
 #include "loom/Params.h"
 #include "loom/Tensor.h"
 
@@ -25,8 +26,10 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <random>
+#include <utility>
 
 using namespace loom;
 using loom::e2e::GpuEmulator;
@@ -333,6 +336,126 @@ TEST(CudaStandIn, AdamwStepsMatchTheCpu) {
               apart, n, worst);
   EXPECT_LT(worst, 6e-3) << "largest parameter difference after 3 steps";
   EXPECT_LT(apart, n / 1000) << "parameters that differ by more than 1e-5";
+}
+
+/// Random token ids below 256, [2, 8].
+Tensor tokens(uint32_t seed) {
+  std::mt19937 rng(seed);
+  Tensor t = Tensor::empty(DType::I32, {2, 8});
+  for (int64_t i = 0; i < t.numel(); ++i)
+    t.data<int32_t>()[i] = int32_t(rng() % 256);
+  return t;
+}
+
+/// Model with target cuda: the parameters and the AdamW moments stay on
+/// the device from step to step (a step copies the hyperparameters and the
+/// batch over and three floats back), the results are the CPU model's;
+/// params() copies back only when the device's are newer, and what is
+/// written through it reaches the device; an overflowing update is
+/// counted on the device and rejected, leaving everything as it was.
+TEST(CudaStandIn, ModelKeepsParametersAndMomentsOnTheDevice) {
+  CompileOptions options;
+  options.diskCache = false;
+  options.seed = 11;
+  auto cpuModel = compile(examplePath("gpt.loom"), options);
+  options.target = "cuda";
+  auto gpuModel = compile(examplePath("gpt.loom"), options);
+  ASSERT_TRUE(cpuModel.ok()) << cpuModel.status().message();
+  ASSERT_TRUE(gpuModel.ok()) << gpuModel.status().message();
+  Model &cpu = cpuModel.value(), &gpu = gpuModel.value();
+  std::vector<std::unique_ptr<GpuEmulator>> emulators;
+  driver::ModelAccess::impl(gpu).session->onCudaCompiled =
+      [&](driver::CompiledFunction &fn) { emulators.push_back(emulate(fn)); };
+  size_t bytes = cpu.params().totalBytes(), n = bytes / sizeof(float);
+  StepOptions step;
+  OptimizerState cpuState, gpuState;
+  uint64_t batchBytes = 2 * 2 * 8 * sizeof(int32_t), hyperBytes = 16;
+  for (int s = 1; s <= 3; ++s) {
+    std::vector<Tensor> batch = {tokens(100 + s), tokens(200 + s)};
+    auto a = cpu.trainStep(step, cpuState, 1e-3, batch);
+    Stats before = stats();
+    auto b = gpu.trainStep(step, gpuState, 1e-3, batch);
+    Stats after = stats();
+    ASSERT_TRUE(a.ok()) << a.status().message();
+    ASSERT_TRUE(b.ok()) << b.status().message() << "\n" << launchError();
+    ASSERT_TRUE(a.value().committed && b.value().committed) << "step " << s;
+    EXPECT_NEAR(a.value().loss, b.value().loss, 1e-5 * a.value().loss);
+    EXPECT_NEAR(a.value().gradNorm, b.value().gradNorm,
+                1e-4 * a.value().gradNorm);
+    EXPECT_EQ(gpuState.step, s);
+    EXPECT_TRUE(gpuState.m.empty() && gpuState.v.empty())
+        << "the moments stay on the device";
+    EXPECT_EQ(after.toHost - before.toHost, 3 * sizeof(float))
+        << "step " << s << ": the loss, the norm and the count come back";
+    if (s == 1)
+      continue; // the parameters and zero moments went over once
+    EXPECT_EQ(after.toDevice - before.toDevice, hyperBytes + batchBytes)
+        << "step " << s << ": only the hyperparameters and the batch";
+    EXPECT_EQ(after.allocations, before.allocations) << "step " << s;
+  }
+
+  // The host copy, brought up to date once.
+  Stats before = stats();
+  const ParamStore &host = std::as_const(gpu).params();
+  EXPECT_EQ(stats().toHost - before.toHost, bytes);
+  const ParamStore &again = std::as_const(gpu).params();
+  EXPECT_EQ(stats().toHost - before.toHost, bytes) << "copied back once";
+  EXPECT_EQ(&host, &again);
+  const float *p = reinterpret_cast<const float *>(cpu.params().data());
+  const float *q = reinterpret_cast<const float *>(host.data());
+  double worst = 0;
+  for (size_t i = 0; i < n; ++i)
+    worst = std::max(worst, double(std::abs(p[i] - q[i])));
+  EXPECT_LT(worst, 6e-3) << "(see AdamwStepsMatchTheCpu)";
+  auto moments = gpu.hostCopy(gpuState);
+  ASSERT_TRUE(moments.ok()) << moments.status().message();
+  ASSERT_EQ(moments.value().m.size(), n);
+  ASSERT_EQ(moments.value().v.size(), n);
+  EXPECT_EQ(moments.value().device, nullptr);
+  double mScale = 0, mWorst = 0;
+  for (size_t i = 0; i < n; ++i) {
+    mScale = std::max(mScale, double(std::abs(cpuState.m[i])));
+    mWorst = std::max(mWorst,
+                      double(std::abs(cpuState.m[i] - moments.value().m[i])));
+  }
+  EXPECT_LE(mWorst, 1e-3 * mScale) << "first moments";
+
+  // Written on the host, seen by the device: both models from the same
+  // values give the same loss.
+  std::memcpy(gpu.params().data(), cpu.params().data(), bytes);
+  std::vector<Tensor> batch = {tokens(7), tokens(8)};
+  before = stats();
+  auto lossCpu = cpu.call("loss", batch);
+  auto lossGpu = gpu.call("loss", batch);
+  ASSERT_TRUE(lossCpu.ok() && lossGpu.ok())
+      << lossGpu.status().message() << "\n"
+      << launchError();
+  EXPECT_GE(stats().toDevice - before.toDevice, bytes) << "uploaded again";
+  float l0 = *lossCpu.value()[0].data<float>();
+  EXPECT_NEAR(l0, *lossGpu.value()[0].data<float>(), 1e-5 * l0);
+
+  // An overflowing update (an infinite learning rate) is rejected on the
+  // count the device returns; nothing changes.
+  std::vector<float> kept(n);
+  std::memcpy(kept.data(), std::as_const(gpu).params().data(), bytes);
+  auto rejected = gpu.trainStep(step, gpuState, 1e39, batch);
+  ASSERT_TRUE(rejected.ok()) << rejected.status().message();
+  EXPECT_FALSE(rejected.value().committed);
+  EXPECT_GE(rejected.value().nonFiniteUpdateAt, 0);
+  EXPECT_EQ(gpuState.step, 3);
+  EXPECT_EQ(std::memcmp(kept.data(), std::as_const(gpu).params().data(), bytes),
+            0);
+  auto after = gpu.hostCopy(gpuState);
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after.value().m, moments.value().m) << "moments unchanged";
+
+  // The same state on the CPU model: its moments come back from the
+  // device first.
+  auto onCpu = cpu.trainStep(step, gpuState, 1e-3, batch);
+  ASSERT_TRUE(onCpu.ok()) << onCpu.status().message();
+  EXPECT_TRUE(onCpu.value().committed);
+  EXPECT_EQ(gpuState.m.size(), n);
+  EXPECT_EQ(gpuState.device, nullptr);
 }
 
 /// What the runtime reports when the driver fails: a kernel missing from

@@ -945,11 +945,12 @@ TEST(GpuManifest, RoundTrips) {
   EXPECT_EQ(gpu::toManifest(back.value()), json);
   const gpu::Function &fn = back.value().functions.front();
   EXPECT_EQ(fn.name, "train_step");
-  // The outputs are what the step writes: loss, params', m', v', norm.
+  // The outputs are what the step writes: loss, params', m', v', norm,
+  // the count of non-finite updates.
   int outputs = 0;
   for (const gpu::Argument &a : fn.args)
     outputs += a.output;
-  EXPECT_EQ(outputs, 5);
+  EXPECT_EQ(outputs, 6);
   EXPECT_FALSE(fn.args.front().output) << "the parameters are read only";
 }
 

@@ -647,10 +647,11 @@ int loom::tools::trainModel(const TrainOptions &o) {
     auto evaluator = compile(o.file, inference);
     if (!evaluator.ok())
       return fail(evaluator.status().message());
-    if (evaluator->params().totalBytes() != model.params().totalBytes())
+    const ParamStore &trained = std::as_const(model).params();
+    if (evaluator->params().totalBytes() != trained.totalBytes())
       return fail("internal error: the inference model's parameters differ");
-    std::memcpy(evaluator->params().data(), model.params().data(),
-                model.params().totalBytes());
+    std::memcpy(evaluator->params().data(), trained.data(),
+                trained.totalBytes());
     auto held = accuracy(evaluator.value(), o.evalFunction, labeled->heldOut,
                          *tokenizer, o.batch, o.ctx);
     if (!held.ok())

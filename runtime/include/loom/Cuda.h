@@ -16,8 +16,10 @@
 #include "loom/GpuProgram.h"
 #include "loom/Status.h"
 
+#include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace loom::cuda {
@@ -33,10 +35,57 @@ Result<std::string> deviceDescription();
 /// "sm_XY" of the device, for compiling.
 Result<std::string> deviceArch();
 
+/// Memory on the device, freed with the object: what stays there between
+/// runs (a model's parameters and optimizer moments, the workspace its
+/// functions share).
+class DeviceBuffer {
+public:
+  DeviceBuffer() = default;
+  ~DeviceBuffer();
+  DeviceBuffer(DeviceBuffer &&other) noexcept;
+  DeviceBuffer &operator=(DeviceBuffer &&other) noexcept;
+  DeviceBuffer(const DeviceBuffer &) = delete;
+  DeviceBuffer &operator=(const DeviceBuffer &) = delete;
+
+  /// `bytes` bytes of device memory (at least 4), not initialized.
+  static Result<DeviceBuffer> allocate(size_t bytes);
+
+  size_t size() const { return bytes; }
+  bool empty() const { return address == 0; }
+  /// The device address, for kernel arguments.
+  uint64_t deviceAddress() const { return address; }
+
+  /// Copies `count` bytes from the host to [offset, offset + count).
+  Status upload(const void *host, size_t count, size_t offset = 0);
+  /// Copies [offset, offset + count) to the host.
+  Status download(void *host, size_t count, size_t offset = 0) const;
+
+  friend void swap(DeviceBuffer &a, DeviceBuffer &b) noexcept {
+    std::swap(a.address, b.address);
+    std::swap(a.bytes, b.bytes);
+  }
+
+private:
+  uint64_t address = 0;
+  size_t bytes = 0;
+};
+
+/// Where one argument of a run lives: a host buffer (copied to the device
+/// before the launches when it is an input, back after them when it is an
+/// output; through device memory the executable keeps) or a DeviceBuffer
+/// the launches read or write in place, with no copy.
+struct Binding {
+  void *host = nullptr;
+  DeviceBuffer *device = nullptr;
+
+  Binding(void *host) : host(host) {}
+  Binding(DeviceBuffer *device) : device(device) {}
+};
+
 /// A program loaded on the device: its kernels, and device memory for the
-/// arguments and the workspace of each function, allocated on first use
-/// and kept. Thread-safe: concurrent runs take turns (they share the
-/// device buffers).
+/// host-bound arguments and the workspace of each function, allocated on
+/// first use and kept. Thread-safe: concurrent runs take turns (they share
+/// the device buffers).
 class Executable {
 public:
   ~Executable();
@@ -50,6 +99,13 @@ public:
   /// are copied to the device, the launches run in order, outputs are
   /// copied back. Errors name the kernel that failed.
   Status run(const std::string &name, const std::vector<void *> &pointers);
+
+  /// Runs function `name` with each argument bound to host memory or to a
+  /// device buffer of at least its size (see Binding). `workspace`, when
+  /// given, replaces the function's own: one buffer shared by the
+  /// functions of a model (at least `Function::workspaceBytes`).
+  Status run(const std::string &name, const std::vector<Binding> &args,
+             DeviceBuffer *workspace = nullptr);
 
   /// Milliseconds the device spent in the launches of the last run
   /// (events around them; copies excluded).

@@ -95,10 +95,21 @@ struct StepOptions {
   OptimizerOptions optimizer;
 };
 
+/// Optimizer moments kept on a device (target cuda; see OptimizerState).
+struct DeviceMoments;
+
 /// Optimizer moments, flat in the parameter layout, and the step count.
+///
+/// Target cuda: the moments stay on the device from step to step, where
+/// `device` holds them (copies of the state share them), and `m` and `v`
+/// are left empty after a step: Model::hostCopy gives an independent copy
+/// with the moments on the host (for checkpoints, or to restore later).
+/// Moments put in `m` and `v` (a resumed run) are uploaded by the next
+/// step.
 struct OptimizerState {
   std::vector<float> m, v;
   int64_t step = 0;
+  std::shared_ptr<DeviceMoments> device;
 };
 
 struct StepResult {
@@ -114,6 +125,9 @@ struct StepResult {
 };
 
 class Generator;
+namespace driver {
+struct ModelAccess;
+} // namespace driver
 
 class Model {
 public:
@@ -122,7 +136,17 @@ public:
   Model &operator=(Model &&) noexcept;
 
   /// The parameters, in one flat buffer.
+  ///
+  /// Target cuda: the parameters stay on the device between calls and
+  /// steps, and these are their host copy, brought up to date (copied back)
+  /// when the device's are newer. The non-const form also marks the host
+  /// copy as the one to use: the next call uploads it. A reference kept
+  /// across training steps sees the values of when it was taken, and what
+  /// is written through it after a step is not seen: call params() again.
+  /// Should the copy back fail, the error is printed and the store is left
+  /// as it was.
   ParamStore &params();
+  const ParamStore &params() const;
   const std::vector<FunctionInfo> &functions() const;
 
   /// Runs entry function `name`. Inputs are checked against the signature
@@ -145,6 +169,11 @@ public:
                                OptimizerState &state, double lr,
                                const std::vector<Tensor> &inputs);
 
+  /// An independent copy of `state` whose moments are on the host (`m` and
+  /// `v` filled from the device when a target-cuda step left them there;
+  /// `device` empty).
+  Result<OptimizerState> hostCopy(const OptimizerState &state) const;
+
   /// Seconds spent compiling, and the number of specializations compiled.
   double compileSeconds() const;
   unsigned compileCount() const;
@@ -158,6 +187,7 @@ private:
   explicit Model(std::unique_ptr<Impl> impl);
   friend Result<Model> compile(const std::string &, const CompileOptions &);
   friend class Generator;
+  friend struct driver::ModelAccess;
   std::unique_ptr<Impl> impl;
 };
 

@@ -12,9 +12,12 @@
 // CHECK: %[[G:.*]] = tensor.concat dim(0)
 // CHECK-NOT: tensor.extract_slice %[[P]]
 // CHECK: %[[U:.*]]:3 = linalg.generic {{.*}}iterator_types = ["parallel"]} ins(%[[P]], %[[G]], %[[M]], %[[V]] : tensor<80xf32>, tensor<80xf32>, tensor<80xf32>, tensor<80xf32>)
+// CHECK-NOT: tensor.insert_slice
+// The count of non-finite updates reads the updated buffer; no other loop.
+// CHECK: %[[NF:.*]] = linalg.generic {{.*}}iterator_types = ["reduction"]} ins(%[[U]]#0 : tensor<80xf32>)
 // CHECK-NOT: linalg.generic
 // CHECK-NOT: tensor.insert_slice
-// CHECK: return %{{.*}}, %[[U]]#0, %[[U]]#1, %[[U]]#2, %{{.*}}
+// CHECK: return %{{.*}}, %[[U]]#0, %[[U]]#1, %[[U]]#2, %{{.*}}, %[[NF]]
 loom.parameter @w : tensor<8x5xf32> init = {kind = "normal", std = 2.000000e-02 : f64}
 loom.parameter @b : tensor<5xf32> init = {kind = "zeros"}
 loom.parameter @c : tensor<4xf32> init = {kind = "zeros"}
@@ -45,8 +48,9 @@ func.func @loss(%x: tensor<4x8xf32>, %t: tensor<4xi32>) -> tensor<f32> {
 // CHECK: tensor.extract_slice %[[P]][64] [32] [1] : tensor<96xf32> to tensor<32xf32>
 // CHECK: %[[U1:.*]]:3 = linalg.generic {{.*}} ins({{.*}} : tensor<32xf32>, tensor<32xf32>, tensor<32xf32>, tensor<32xf32>)
 // CHECK: %[[P1:.*]] = tensor.insert_slice %[[U1]]#0 into %[[P0]][64] [32] [1]
+// CHECK: %[[NF:.*]] = linalg.generic {{.*}}iterator_types = ["reduction"]} ins(%[[P1]] : tensor<96xf32>)
 // CHECK-NOT: linalg.generic
-// CHECK: return %{{.*}}, %[[P1]],
+// CHECK: return %{{.*}}, %[[P1]], {{.*}}, %[[NF]] :
 loom.parameter @w : tensor<8x5xf32> init = {kind = "normal", std = 2.000000e-02 : f64}
 loom.parameter @e : tensor<3xf32> init = {kind = "zeros"}
 loom.parameter @b : tensor<5xf32> init = {kind = "zeros"} {loom.lr_mult = 5.000000e-01 : f64}

@@ -19,7 +19,7 @@
 // SGD-SAME: %[[P:arg[0-9]+]]: tensor<80xf32> {bufferization.writable = false, loom.name = "params"},
 // SGD-SAME: %[[H:arg[0-9]+]]: tensor<4xf32> {bufferization.writable = false, loom.name = "hyper"},
 // SGD-SAME: %{{.*}}: tensor<4x8xf32> {bufferization.writable = false}, %{{.*}}: tensor<4xi32> {bufferization.writable = false})
-// SGD-SAME: -> (tensor<f32> {loom.name = "loss"}, tensor<80xf32> {loom.name = "params"}, tensor<f32> {loom.name = "grad_norm"})
+// SGD-SAME: -> (tensor<f32> {loom.name = "loss"}, tensor<80xf32> {loom.name = "params"}, tensor<f32> {loom.name = "grad_norm"}, tensor<f32> {loom.name = "non_finite"})
 // SGD-SAME: loom.optimizer_states = 0
 // SGD-NOT: loom.get_parameter
 // SGD: loom.cross_entropy
@@ -54,9 +54,18 @@
 // SGD: %[[UB:.*]] = linalg.generic {{.*}} ins(%[[PB]], %[[GB]] : tensor<5xf32>, tensor<5xf32>)
 // SGD: arith.mulf %[[LRB]], %{{.*}} : f32
 // SGD: %[[P2:.*]] = tensor.insert_slice %[[UB]] into %[[P1]][48] [5] [1] : tensor<5xf32> into tensor<80xf32>
+// The count of updated parameters that are not finite: 1 where |p'| < inf
+// fails (infinities and NaN), summed over the whole updated buffer.
+// SGD: %[[NF:.*]] = linalg.generic {{.*}}iterator_types = ["reduction"]} ins(%[[P2]] : tensor<80xf32>)
+// SGD-NEXT: ^bb0(%[[Y:[^:]+]]: f32, %[[NACC:[^:]+]]: f32):
+// SGD-NEXT: %[[INF:.*]] = arith.constant 0x7F800000 : f32
+// SGD-NEXT: %[[ABS:.*]] = math.absf %[[Y]] : f32
+// SGD-NEXT: %[[FIN:.*]] = arith.cmpf olt, %[[ABS]], %[[INF]] : f32
+// SGD: %[[ONE:.*]] = arith.select %[[FIN]], %{{.*}}, %{{.*}} : f32
+// SGD-NEXT: %[[NSUM:.*]] = arith.addf %[[NACC]], %[[ONE]] : f32
 // SGD-NOT: linalg.generic
 // SGD-NOT: [64]
-// SGD: return %[[LOSS]], %[[P2]], %[[GN]] : tensor<f32>, tensor<80xf32>, tensor<f32>
+// SGD: return %[[LOSS]], %[[P2]], %[[GN]], %[[NF]] : tensor<f32>, tensor<80xf32>, tensor<f32>, tensor<f32>
 
 // Stochastic gradient descent with Nesterov momentum has one state buffer `m` in and out;
 // m' = mu * m + g and p' = p - lr * (g + mu * m').
@@ -64,7 +73,7 @@
 // NESTEROV-SAME: %[[P:arg[0-9]+]]: tensor<80xf32> {bufferization.writable = false, loom.name = "params"},
 // NESTEROV-SAME: %[[M:arg[0-9]+]]: tensor<80xf32> {bufferization.writable = false, loom.name = "m"},
 // NESTEROV-SAME: %[[H:arg[0-9]+]]: tensor<4xf32> {bufferization.writable = false, loom.name = "hyper"},
-// NESTEROV-SAME: -> (tensor<f32> {loom.name = "loss"}, tensor<80xf32> {loom.name = "params"}, tensor<80xf32> {loom.name = "m"}, tensor<f32> {loom.name = "grad_norm"})
+// NESTEROV-SAME: -> (tensor<f32> {loom.name = "loss"}, tensor<80xf32> {loom.name = "params"}, tensor<80xf32> {loom.name = "m"}, tensor<f32> {loom.name = "grad_norm"}, tensor<f32> {loom.name = "non_finite"})
 // NESTEROV-SAME: loom.optimizer_states = 1
 // NESTEROV: %[[G:.*]] = tensor.concat dim(0)
 // NESTEROV: %[[LR:.*]] = tensor.extract %[[H]][%{{.*}}] : tensor<4xf32>
@@ -90,7 +99,7 @@
 // NESTEROV: %[[P2:.*]] = tensor.insert_slice %[[UB]]#0 into %[[P1]][48] [5] [1]
 // NESTEROV-NEXT: %[[M2:.*]] = tensor.insert_slice %[[UB]]#1 into %[[M1]][48] [5] [1]
 // NESTEROV-NOT: [64]
-// NESTEROV: return %{{.*}}, %[[P2]], %[[M2]], %{{.*}} : tensor<f32>, tensor<80xf32>, tensor<80xf32>, tensor<f32>
+// NESTEROV: return %{{.*}}, %[[P2]], %[[M2]], %{{.*}} : tensor<f32>, tensor<80xf32>, tensor<80xf32>, tensor<f32>, tensor<f32>
 
 // Adam with (coupled, L2) weight decay: two state buffers; g += wd * p
 // before the moments, bias corrections from hyper[1] and hyper[2], no
@@ -100,7 +109,7 @@
 // ADAM-SAME: %[[M:arg[0-9]+]]: tensor<80xf32> {bufferization.writable = false, loom.name = "m"},
 // ADAM-SAME: %[[V:arg[0-9]+]]: tensor<80xf32> {bufferization.writable = false, loom.name = "v"},
 // ADAM-SAME: %[[H:arg[0-9]+]]: tensor<4xf32> {bufferization.writable = false, loom.name = "hyper"},
-// ADAM-SAME: -> (tensor<f32> {loom.name = "loss"}, tensor<80xf32> {loom.name = "params"}, tensor<80xf32> {loom.name = "m"}, tensor<80xf32> {loom.name = "v"}, tensor<f32> {loom.name = "grad_norm"})
+// ADAM-SAME: -> (tensor<f32> {loom.name = "loss"}, tensor<80xf32> {loom.name = "params"}, tensor<80xf32> {loom.name = "m"}, tensor<80xf32> {loom.name = "v"}, tensor<f32> {loom.name = "grad_norm"}, tensor<f32> {loom.name = "non_finite"})
 // ADAM-SAME: loom.optimizer_states = 2
 // ADAM: %[[LR:.*]] = tensor.extract %[[H]][%{{.*}}] : tensor<4xf32>
 // ADAM-NEXT: %[[C1:.*]] = arith.constant 1 : index
