@@ -68,8 +68,15 @@ prepare() {
   cp build/bin/loom-gpu-run "$bundle/bin/"
   mkdir -p "$bundle/src"
   cp runtime/Cuda.cpp runtime/GpuProgram.cpp runtime/Json.cpp \
-    runtime/Json.h tools/loom-gpu-run/main.cpp "$bundle/src/"
+    runtime/Json.h runtime/Utf8.cpp runtime/Utf8.h \
+    tools/loom-gpu-run/main.cpp "$bundle/src/"
   cp -r runtime/include "$bundle/src/"
+  # The sources --run builds loom-gpu-run from when the binary does not run
+  # there: they must build alone.
+  echo "== loom-gpu-run built from the bundle's sources alone"
+  c++ -O2 -std=c++20 -I"$bundle/src/include" -I"$bundle/src" \
+    "$bundle"/src/*.cpp -ldl -o "$bundle/src-build-check"
+  rm -f "$bundle/src-build-check"
   cp bench/peer/gpu_peer.py "$bundle/"
   grep -qx '/.gpu-bundle/' .git/info/exclude 2>/dev/null ||
     echo '/.gpu-bundle/' >>.git/info/exclude

@@ -16,7 +16,9 @@
 // largest |gpu - expected| over the output's largest |expected| must stay
 // under --tol; --steps N runs the function N times, feeding output OUT into
 // input IN between runs (a training step's parameters and moments), and
-// compares the last outputs. Timing: the median and minimum over
+// compares the last outputs, then does it again with every argument in
+// device memory, the fed buffers swapped between runs (as a target-cuda
+// Model keeps them). Timing: the median and minimum over
 // --repeats runs of the device time of the launches (CUDA events), of the
 // whole call (copies included), and of the call with every argument
 // resident on the device (as Model keeps a training step's parameters).
@@ -175,9 +177,47 @@ int main(int argc, char **argv) {
     pointers.push_back(b.data());
   }
 
-  // Numerics: N chained runs against the expected outputs.
+  // Numerics: N chained runs against the expected outputs; with --feed,
+  // twice: through host buffers (the outputs copied into the inputs
+  // between runs) and with every argument resident on the device, the fed
+  // buffers swapped between runs as Model swaps a step's parameters and
+  // moments.
   int status = 0;
+  auto check = [&](const char *how,
+                   const std::vector<std::vector<uint8_t>> &got) {
+    for (size_t i = 0; i < signature.args.size(); ++i) {
+      const gpu::Argument &a = signature.args[i];
+      if (!a.output || a.dtype != "f32")
+        continue;
+      std::string data;
+      std::string path = expect + "/" + std::to_string(i) + ".bin";
+      if (!readFile(path, data) || int64_t(data.size()) != a.bytes) {
+        std::printf("check %s %s: cannot read the expected values from %s: "
+                    "FAIL\n",
+                    function.c_str(), a.name.c_str(), path.c_str());
+        status = 1;
+        continue;
+      }
+      const float *want = reinterpret_cast<const float *>(data.data());
+      const float *have = reinterpret_cast<const float *>(got[i].data());
+      double scale = 0, worst = 0;
+      bool finite = true;
+      for (int64_t j = 0; j < a.bytes / 4; ++j) {
+        scale = std::max(scale, double(std::fabs(want[j])));
+        finite &= std::isfinite(have[j]);
+        worst = std::max(worst, double(std::fabs(have[j] - want[j])));
+      }
+      bool ok = finite && worst <= tol * std::max(scale, 1e-30);
+      std::printf("check %s%s %s: max |gpu - expected| %.3e, scale %.3e, "
+                  "relative %.2e: %s\n",
+                  function.c_str(), how, a.name.c_str(), worst, scale,
+                  scale > 0 ? worst / scale : worst, ok ? "PASS" : "FAIL");
+      if (!ok)
+        status = 1;
+    }
+  };
   if (!expect.empty()) {
+    std::vector<std::vector<uint8_t>> initial = buffers;
     for (int s = 0; s < steps; ++s) {
       if (Status r = exe.value()->run(function, pointers); !r.ok())
         return fail(r.message());
@@ -186,30 +226,38 @@ int main(int argc, char **argv) {
           std::memcpy(buffers[in].data(), buffers[out].data(),
                       signature.args[in].bytes);
     }
-    for (size_t i = 0; i < signature.args.size(); ++i) {
-      const gpu::Argument &a = signature.args[i];
-      if (!a.output || a.dtype != "f32")
-        continue;
-      std::string data;
-      std::string path = expect + "/" + std::to_string(i) + ".bin";
-      if (!readFile(path, data) || int64_t(data.size()) != a.bytes)
-        return fail("cannot read the expected '" + a.name + "' from " + path);
-      const float *want = reinterpret_cast<const float *>(data.data());
-      const float *got = reinterpret_cast<const float *>(buffers[i].data());
-      double scale = 0, worst = 0;
-      bool finite = true;
-      for (int64_t j = 0; j < a.bytes / 4; ++j) {
-        scale = std::max(scale, double(std::fabs(want[j])));
-        finite &= std::isfinite(got[j]);
-        worst = std::max(worst, double(std::fabs(got[j] - want[j])));
+    check("", buffers);
+    if (!feed.empty()) {
+      std::vector<cuda::DeviceBuffer> onDevice;
+      std::vector<cuda::Binding> bound;
+      for (size_t i = 0; i < signature.args.size(); ++i) {
+        auto buffer =
+            cuda::DeviceBuffer::allocate(size_t(signature.args[i].bytes));
+        if (!buffer.ok())
+          return fail(buffer.status().message());
+        onDevice.push_back(std::move(buffer.value()));
+        if (!signature.args[i].output)
+          if (Status u =
+                  onDevice.back().upload(initial[i].data(), initial[i].size());
+              !u.ok())
+            return fail(u.message());
       }
-      bool ok = finite && worst <= tol * std::max(scale, 1e-30);
-      std::printf("check %s %s: max |gpu - expected| %.3e, scale %.3e, "
-                  "relative %.2e: %s\n",
-                  function.c_str(), a.name.c_str(), worst, scale,
-                  scale > 0 ? worst / scale : worst, ok ? "PASS" : "FAIL");
-      if (!ok)
-        status = 1;
+      for (cuda::DeviceBuffer &buffer : onDevice)
+        bound.push_back(&buffer);
+      for (int s = 0; s < steps; ++s) {
+        if (Status r = exe.value()->run(function, bound); !r.ok())
+          return fail(r.message());
+        if (s + 1 < steps)
+          for (auto [out, in] : feed)
+            swap(onDevice[size_t(in)], onDevice[size_t(out)]);
+      }
+      std::vector<std::vector<uint8_t>> got = initial;
+      for (size_t i = 0; i < signature.args.size(); ++i)
+        if (signature.args[i].output)
+          if (Status d = onDevice[i].download(got[i].data(), got[i].size());
+              !d.ok())
+            return fail(d.message());
+      check(" (resident)", got);
     }
     if (steps > 1 || status)
       return status;
