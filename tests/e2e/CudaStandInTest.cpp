@@ -17,6 +17,7 @@
 #include "loom/Model.h"
 #include "loom/Params.h"
 #include "loom/Tensor.h"
+#include "loom/Trainer.h"
 
 #include "mlir/Pass/PassManager.h"
 
@@ -25,6 +26,7 @@
 #include <dlfcn.h>
 
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -456,6 +458,72 @@ TEST(CudaStandIn, ModelKeepsParametersAndMomentsOnTheDevice) {
   EXPECT_TRUE(onCpu.value().committed);
   EXPECT_EQ(gpuState.m.size(), n);
   EXPECT_EQ(gpuState.device, nullptr);
+}
+
+/// The Trainer on a target-cuda model, whose moments stay on the device:
+/// a checkpoint holds the device's parameters and moments (resuming from it
+/// repeats the steps bit for bit), and the LR finder restores both.
+TEST(CudaStandIn, TrainerCheckpointsAndLrFinderOnTheDevice) {
+  CompileOptions options;
+  options.diskCache = false;
+  options.seed = 3;
+  options.target = "cuda";
+  options.config = {{"d", "32"}, {"layers", "1"}, {"heads", "2"}};
+  auto compiled = compile(examplePath("gpt.loom"), options);
+  ASSERT_TRUE(compiled.ok()) << compiled.status().message();
+  Model &model = compiled.value();
+  std::vector<std::unique_ptr<GpuEmulator>> emulators;
+  driver::ModelAccess::impl(model).session->onCudaCompiled =
+      [&](driver::CompiledFunction &fn) { emulators.push_back(emulate(fn)); };
+  std::vector<std::vector<Tensor>> batches;
+  for (uint32_t b = 0; b < 4; ++b)
+    batches.push_back({tokens(300 + b), tokens(400 + b)});
+  TrainerOptions trainerOptions;
+  trainerOptions.schedule = LrSchedule::constant(1e-2);
+  std::string path = ::testing::TempDir() + "/standin-trainer.safetensors";
+  std::vector<double> losses;
+  {
+    Trainer trainer(model, trainerOptions);
+    for (int s = 0; s < 2; ++s)
+      ASSERT_TRUE(trainer.step(batches[s]).ok()) << launchError();
+    ASSERT_TRUE(trainer.saveCheckpoint(path).ok());
+    for (int s = 2; s < 4; ++s) {
+      auto r = trainer.step(batches[s]);
+      ASSERT_TRUE(r.ok()) << r.status().message();
+      losses.push_back(r.value().loss);
+    }
+  }
+  Trainer resumed(model, trainerOptions);
+  Status loaded = resumed.loadCheckpoint(path);
+  ASSERT_TRUE(loaded.ok()) << loaded.message();
+  EXPECT_EQ(resumed.stepCount(), 2);
+  for (int s = 2; s < 4; ++s) {
+    auto r = resumed.step(batches[s]);
+    ASSERT_TRUE(r.ok()) << r.status().message();
+    EXPECT_EQ(r.value().loss, losses[size_t(s - 2)])
+        << "step " << s + 1 << " after resuming";
+  }
+  EXPECT_TRUE(resumed.optimizerState().m.empty()) << "moments on the device";
+
+  size_t bytes = std::as_const(model).params().totalBytes();
+  std::vector<std::byte> before(bytes);
+  std::memcpy(before.data(), std::as_const(model).params().data(), bytes);
+  auto moments = model.hostCopy(resumed.optimizerState());
+  ASSERT_TRUE(moments.ok());
+  auto finder = resumed.findLr(
+      [&](int64_t i) { return batches[size_t(i) % batches.size()]; }, 1e-4, 1.0,
+      6);
+  ASSERT_TRUE(finder.ok()) << finder.status().message();
+  EXPECT_EQ(
+      std::memcmp(before.data(), std::as_const(model).params().data(), bytes),
+      0)
+      << "findLr restores the parameters";
+  auto after = model.hostCopy(resumed.optimizerState());
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after.value().m, moments.value().m) << "and the moments";
+  EXPECT_EQ(after.value().v, moments.value().v);
+  EXPECT_EQ(resumed.stepCount(), 4);
+  std::remove(path.c_str());
 }
 
 /// What the runtime reports when the driver fails: a kernel missing from
