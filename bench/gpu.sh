@@ -119,6 +119,10 @@ run() {
     echo "loom $name: $line"
     loom[$name]=$(sed -n 's/.*kernels median \([0-9.]*\) ms.*/\1/p' <<<"$line")
   done
+  # What CUDA graphs save on the step's ~700 launches (call times).
+  echo "loom gpt_step, launches one by one: $(LOOM_CUDA_GRAPHS=0 "$runner" \
+    "$bundle/bench/gpt_step" --fn train_step --repeats 10 --int-max 256 2>&1 |
+    tail -1 || true)"
   declare -A peer
   local peer_out
   peer_out=$(python3 "$bundle/gpu_peer.py" --repeats 10 2>&1 || true)

@@ -11,6 +11,7 @@
 
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -31,10 +32,17 @@ using CUmodule = struct CUmod_st *;
 using CUfunction = struct CUfunc_st *;
 using CUstream = struct CUstream_st *;
 using CUevent = struct CUevent_st *;
+using CUgraph = struct CUgraph_st *;
+using CUgraphExec = struct CUgraphExec_st *;
 using CUdeviceptr = unsigned long long;
 constexpr int kJitInfoLogBuffer = 3, kJitInfoLogBufferSize = 4,
               kJitErrorLogBuffer = 5, kJitErrorLogBufferSize = 6;
 constexpr int kAttrComputeMajor = 75, kAttrComputeMinor = 76;
+// cuStreamCreate's flags: a blocking stream, ordered after the synchronous
+// copies of the legacy stream (DeviceBuffer's, the host-bound arguments').
+constexpr unsigned kStreamDefault = 0;
+// cuStreamBeginCapture's mode: only this thread's calls are checked.
+constexpr int kCaptureModeThreadLocal = 1;
 
 struct Driver {
   void *handle = nullptr;
@@ -67,6 +75,17 @@ struct Driver {
   CUresult (*cuEventElapsedTime)(float *, CUevent, CUevent);
   CUresult (*cuEventDestroy)(CUevent);
   CUresult (*cuGetErrorString)(CUresult, const char **);
+  // CUDA graphs (optional: without them every launch goes one by one).
+  CUresult (*cuStreamCreate)(CUstream *, unsigned) = nullptr;
+  CUresult (*cuStreamDestroy)(CUstream) = nullptr;
+  CUresult (*cuStreamBeginCapture)(CUstream, int) = nullptr;
+  CUresult (*cuStreamEndCapture)(CUstream, CUgraph *) = nullptr;
+  CUresult (*cuGraphInstantiate)(CUgraphExec *, CUgraph,
+                                 unsigned long long) = nullptr;
+  CUresult (*cuGraphLaunch)(CUgraphExec, CUstream) = nullptr;
+  CUresult (*cuGraphExecDestroy)(CUgraphExec) = nullptr;
+  CUresult (*cuGraphDestroy)(CUgraph) = nullptr;
+  bool graphs = false;
 
   std::string errorText(CUresult r) const {
     const char *text = nullptr;
@@ -131,6 +150,16 @@ Driver &driver() {
                                "needs (driver too old?)");
       return;
     }
+    d.graphs =
+        resolve(d.handle, d.cuStreamCreate, "cuStreamCreate") &&
+        resolve(d.handle, d.cuStreamDestroy, "cuStreamDestroy_v2") &&
+        resolve(d.handle, d.cuStreamBeginCapture, "cuStreamBeginCapture_v2") &&
+        resolve(d.handle, d.cuStreamEndCapture, "cuStreamEndCapture") &&
+        resolve(d.handle, d.cuGraphInstantiate,
+                "cuGraphInstantiateWithFlags") &&
+        resolve(d.handle, d.cuGraphLaunch, "cuGraphLaunch") &&
+        resolve(d.handle, d.cuGraphExecDestroy, "cuGraphExecDestroy") &&
+        resolve(d.handle, d.cuGraphDestroy, "cuGraphDestroy");
     if (Status s = d.check(d.cuInit(0), "no usable CUDA driver (cuInit)");
         !s.ok()) {
       d.status = s;
@@ -207,6 +236,14 @@ struct FunctionMemory {
   CUdeviceptr workspace = 0;
 };
 
+/// A function's launch sequence captured as a CUDA graph, for one set of
+/// buffer addresses (kernel arguments are values: other buffers need
+/// another graph).
+struct CapturedPlan {
+  std::vector<CUdeviceptr> addresses;
+  CUgraphExec exec = nullptr;
+};
+
 struct Executable::State {
   /// One run at a time: runs share the device buffers.
   std::mutex running;
@@ -215,11 +252,23 @@ struct Executable::State {
   std::map<std::string, CUfunction> functions;
   std::map<std::string, FunctionMemory> memory;
   CUevent start = nullptr, stop = nullptr;
+  /// Where the launches go: a stream of the executable's own when graphs
+  /// are on (capture needs one), else the legacy stream.
+  CUstream stream = nullptr;
+  bool graphs = false;
+  /// The graphs of each function, the most recently used last.
+  std::map<std::string, std::vector<CapturedPlan>> captured;
+  uint64_t captures = 0;
 
   ~State() {
     if (!driver)
       return;
     driver->cuCtxSetCurrent(driver->context);
+    for (auto &[name, plans] : captured)
+      for (CapturedPlan &plan : plans)
+        driver->cuGraphExecDestroy(plan.exec);
+    if (stream)
+      driver->cuStreamDestroy(stream);
     for (auto &[name, mem] : memory) {
       for (CUdeviceptr p : mem.args)
         if (p)
@@ -304,6 +353,16 @@ Status DeviceBuffer::download(void *host, size_t count, size_t offset) const {
 
 Executable::~Executable() = default;
 
+bool Executable::usesGraphs() const {
+  std::lock_guard<std::mutex> lock(state->running);
+  return state->graphs && state->stream;
+}
+
+uint64_t Executable::graphCaptures() const {
+  std::lock_guard<std::mutex> lock(state->running);
+  return state->captures;
+}
+
 Result<std::unique_ptr<Executable>> Executable::load(gpu::Program program) {
   auto d = current();
   if (!d.ok())
@@ -336,6 +395,15 @@ Result<std::unique_ptr<Executable>> Executable::load(gpu::Program program) {
                     "kernel '" + launch.kernel + "' is not in the PTX"));
       exe->state->functions[launch.kernel] = f;
     }
+  // LOOM_CUDA_GRAPHS=0: every launch one by one (LOOM_CUDA_SYNC=1 does
+  // that too, to name the kernel that faults).
+  static const bool graphsWanted = [] {
+    const char *v = std::getenv("LOOM_CUDA_GRAPHS");
+    return !(v && std::strcmp(v, "0") == 0);
+  }();
+  if (drv.graphs && graphsWanted &&
+      drv.cuStreamCreate(&exe->state->stream, kStreamDefault) == 0)
+    exe->state->graphs = true;
   LOOM_RETURN_IF_ERROR(
       drv.check(drv.cuEventCreate(&exe->state->start, 0), "cuEventCreate"));
   LOOM_RETURN_IF_ERROR(
@@ -423,40 +491,93 @@ Status Executable::run(const std::string &name,
       LOOM_RETURN_IF_ERROR(drv.check(
           drv.cuMemcpyHtoD(mem.args[i], bound[i].host, fn->args[i].bytes),
           "copying '" + fn->args[i].name + "' to the device"));
-  LOOM_RETURN_IF_ERROR(
-      drv.check(drv.cuEventRecord(state->start, nullptr), "cuEventRecord"));
   static const bool syncEach = [] {
     const char *v = std::getenv("LOOM_CUDA_SYNC");
     return v && std::strcmp(v, "0") != 0;
   }();
-  std::vector<CUdeviceptr> addresses;
-  std::vector<void *> params;
-  for (const gpu::Launch &launch : fn->launches) {
-    addresses.clear();
-    for (const gpu::BufferRef &ref : launch.args)
-      addresses.push_back((ref.kind == gpu::BufferRef::Kind::Argument
-                               ? addressOf(size_t(ref.index))
-                               : workspaceAddress) +
-                          CUdeviceptr(ref.offset));
-    params.clear();
-    for (CUdeviceptr &a : addresses)
-      params.push_back(&a);
-    CUresult r = drv.cuLaunchKernel(
-        state->functions.at(launch.kernel), unsigned(launch.grid[0]),
-        unsigned(launch.grid[1]), unsigned(launch.grid[2]),
-        unsigned(launch.block[0]), unsigned(launch.block[1]),
-        unsigned(launch.block[2]), unsigned(launch.sharedBytes), nullptr,
-        params.data(), nullptr);
-    if (r != 0)
-      return Status::error("launching kernel '" + launch.kernel +
-                           "' failed: " + drv.errorText(r));
-    // LOOM_CUDA_SYNC=1: wait for each kernel, so a fault names its kernel.
-    if (syncEach)
-      LOOM_RETURN_IF_ERROR(
-          drv.check(drv.cuCtxSynchronize(), "kernel '" + launch.kernel + "'"));
+  CUstream stream = state->stream;
+  // Each launch's kernel arguments: addresses in the bound buffers.
+  auto launchAll = [&](bool waitEach) -> Status {
+    std::vector<CUdeviceptr> addresses;
+    std::vector<void *> params;
+    for (const gpu::Launch &launch : fn->launches) {
+      addresses.clear();
+      for (const gpu::BufferRef &ref : launch.args)
+        addresses.push_back((ref.kind == gpu::BufferRef::Kind::Argument
+                                 ? addressOf(size_t(ref.index))
+                                 : workspaceAddress) +
+                            CUdeviceptr(ref.offset));
+      params.clear();
+      for (CUdeviceptr &a : addresses)
+        params.push_back(&a);
+      CUresult r = drv.cuLaunchKernel(
+          state->functions.at(launch.kernel), unsigned(launch.grid[0]),
+          unsigned(launch.grid[1]), unsigned(launch.grid[2]),
+          unsigned(launch.block[0]), unsigned(launch.block[1]),
+          unsigned(launch.block[2]), unsigned(launch.sharedBytes), stream,
+          params.data(), nullptr);
+      if (r != 0)
+        return Status::error("launching kernel '" + launch.kernel +
+                             "' failed: " + drv.errorText(r));
+      // LOOM_CUDA_SYNC=1: wait for each kernel, so a fault names its
+      // kernel.
+      if (waitEach)
+        LOOM_RETURN_IF_ERROR(drv.check(drv.cuCtxSynchronize(),
+                                       "kernel '" + launch.kernel + "'"));
+    }
+    return Status();
+  };
+  // With graphs, the sequence is captured once per set of buffer addresses
+  // (a step's parameters alternate between two buffers: two graphs) and
+  // replayed with one launch: hundreds of kernels per training step, each
+  // launch's host and device overhead paid once per graph.
+  CUgraphExec exec = nullptr;
+  if (state->graphs && !syncEach) {
+    std::vector<CUdeviceptr> key;
+    for (size_t i = 0; i < fn->args.size(); ++i)
+      key.push_back(addressOf(i));
+    key.push_back(workspaceAddress);
+    std::vector<CapturedPlan> &plans = state->captured[name];
+    for (size_t i = 0; i < plans.size() && !exec; ++i)
+      if (plans[i].addresses == key) {
+        exec = plans[i].exec;
+        std::rotate(plans.begin() + i, plans.begin() + i + 1, plans.end());
+      }
+    if (!exec) {
+      // A capture that fails turns graphs off for this executable: the
+      // launches then go one by one, and name the kernel that fails.
+      CUgraph graph = nullptr;
+      bool captured =
+          drv.cuStreamBeginCapture(stream, kCaptureModeThreadLocal) == 0;
+      Status launched = captured ? launchAll(false) : Status();
+      if (captured && drv.cuStreamEndCapture(stream, &graph) == 0 &&
+          launched.ok() && graph &&
+          drv.cuGraphInstantiate(&exec, graph, 0) == 0) {
+        ++state->captures;
+        constexpr size_t kGraphsPerFunction = 4;
+        if (plans.size() == kGraphsPerFunction) {
+          drv.cuGraphExecDestroy(plans.front().exec);
+          plans.erase(plans.begin());
+        }
+        plans.push_back({std::move(key), exec});
+      } else {
+        exec = nullptr;
+        state->graphs = false;
+      }
+      if (graph)
+        drv.cuGraphDestroy(graph);
+    }
   }
   LOOM_RETURN_IF_ERROR(
-      drv.check(drv.cuEventRecord(state->stop, nullptr), "cuEventRecord"));
+      drv.check(drv.cuEventRecord(state->start, stream), "cuEventRecord"));
+  bool replayed = exec && drv.cuGraphLaunch(exec, stream) == 0;
+  if (!replayed) {
+    if (exec) // a replay that fails is run again launch by launch, to
+      state->graphs = false; // name the kernel; graphs stay off
+    LOOM_RETURN_IF_ERROR(launchAll(syncEach));
+  }
+  LOOM_RETURN_IF_ERROR(
+      drv.check(drv.cuEventRecord(state->stop, stream), "cuEventRecord"));
   // Errors inside kernels surface at the synchronization.
   LOOM_RETURN_IF_ERROR(drv.check(drv.cuEventSynchronize(state->stop),
                                  "running '" + name + "' on the device"));

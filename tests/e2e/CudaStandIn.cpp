@@ -7,9 +7,12 @@
 // instead of libcuda.so.1. Device memory is host memory (filled with
 // garbage, as a fresh cuMemAlloc is not zeroed), copies are memcpy, and a
 // launch calls the launcher a test registers (the GPU emulator running the
-// kernel's CPU form); the PTX is kept only to resolve kernel names. It
-// counts what the runtime does (allocations, bytes each way, launches), so
-// tests can check that memory is allocated once and what is copied.
+// kernel's CPU form); the PTX is kept only to resolve kernel names. Stream
+// capture records launches (their argument values, copied as the driver
+// does) into a graph that a graph launch replays in order. It counts what
+// the runtime does (allocations, bytes each way, launches, captures,
+// graph launches), so tests can check that memory is allocated once, what
+// is copied and what is captured.
 //
 //===----------------------------------------------------------------------===//
 
@@ -20,6 +23,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -43,11 +47,32 @@ struct Event {
   std::chrono::steady_clock::time_point at;
 };
 
+/// A launch recorded by a stream capture: the kernel and its argument
+/// values (the driver copies them at the launch).
+struct Recorded {
+  const std::string *function;
+  unsigned grid[3], block[3], shared;
+  std::vector<unsigned long long> values;
+};
+
+struct Graph {
+  std::vector<Recorded> launches;
+};
+
+struct Stream {
+  Graph *capture = nullptr; // while capturing
+};
+
+using Arity = int (*)(void *user, const char *kernel);
+
 struct State {
   std::mutex mutex;
   std::map<CUdeviceptr, size_t> allocations;
   Launcher launcher = nullptr;
   void *user = nullptr;
+  Arity arity = nullptr;
+  void *arityUser = nullptr;
+  uint64_t streams = 0, captures = 0, graphLaunches = 0;
   uint64_t allocated = 0, freed = 0, liveBytes = 0, toDevice = 0, toHost = 0,
            launches = 0;
   size_t failAbove = SIZE_MAX;
@@ -79,6 +104,22 @@ void loomStandInSetLauncher(Launcher launcher, void *user) {
   std::lock_guard<std::mutex> lock(state().mutex);
   state().launcher = launcher;
   state().user = user;
+}
+
+/// Kernel arity, which a capture needs to copy a launch's arguments (null:
+/// captures fail, "not supported").
+void loomStandInSetArity(Arity arity, void *user) {
+  std::lock_guard<std::mutex> lock(state().mutex);
+  state().arity = arity;
+  state().arityUser = user;
+}
+
+/// out: streams created, graphs captured, graph launches.
+void loomStandInGraphStats(uint64_t out[3]) {
+  State &s = state();
+  std::lock_guard<std::mutex> lock(s.mutex);
+  uint64_t values[3] = {s.streams, s.captures, s.graphLaunches};
+  std::memcpy(out, values, sizeof values);
 }
 
 /// out: allocations, frees, live bytes, bytes copied to the device, bytes
@@ -211,8 +252,26 @@ CUresult cuMemcpyDtoH_v2(void *to, CUdeviceptr from, size_t bytes) {
 
 CUresult cuLaunchKernel(void *function, unsigned gx, unsigned gy, unsigned gz,
                         unsigned bx, unsigned by, unsigned bz, unsigned shared,
-                        void *, void **params, void **) {
+                        void *stream, void **params, void **) {
   State &s = state();
+  const std::string &name = *static_cast<std::string *>(function);
+  if (stream && static_cast<Stream *>(stream)->capture) {
+    Arity arity;
+    void *arityUser;
+    {
+      std::lock_guard<std::mutex> lock(s.mutex);
+      arity = s.arity;
+      arityUser = s.arityUser;
+    }
+    int count = arity ? arity(arityUser, name.c_str()) : -1;
+    if (count < 0)
+      return kNotSupported;
+    Recorded r{&name, {gx, gy, gz}, {bx, by, bz}, shared, {}};
+    for (int i = 0; i < count; ++i)
+      r.values.push_back(*static_cast<unsigned long long *>(params[i]));
+    static_cast<Stream *>(stream)->capture->launches.push_back(std::move(r));
+    return kSuccess;
+  }
   Launcher launcher;
   void *user;
   {
@@ -224,10 +283,69 @@ CUresult cuLaunchKernel(void *function, unsigned gx, unsigned gy, unsigned gz,
   if (!launcher)
     return kNotSupported;
   unsigned grid[3] = {gx, gy, gz}, block[3] = {bx, by, bz};
-  const std::string &name = *static_cast<std::string *>(function);
   return launcher(user, name.c_str(), grid, block, shared, params) == 0
              ? kSuccess
              : kLaunchFailed;
+}
+
+CUresult cuStreamCreate(void **stream, unsigned) {
+  *stream = new Stream();
+  std::lock_guard<std::mutex> lock(state().mutex);
+  ++state().streams;
+  return kSuccess;
+}
+CUresult cuStreamDestroy_v2(void *stream) {
+  delete static_cast<Stream *>(stream);
+  return kSuccess;
+}
+CUresult cuStreamBeginCapture_v2(void *stream, int) {
+  auto *s = static_cast<Stream *>(stream);
+  if (!s || s->capture)
+    return kInvalidValue;
+  s->capture = new Graph();
+  return kSuccess;
+}
+CUresult cuStreamEndCapture(void *stream, void **graph) {
+  auto *s = static_cast<Stream *>(stream);
+  if (!s || !s->capture)
+    return kInvalidValue;
+  *graph = s->capture;
+  s->capture = nullptr;
+  std::lock_guard<std::mutex> lock(state().mutex);
+  ++state().captures;
+  return kSuccess;
+}
+CUresult cuGraphInstantiateWithFlags(void **exec, void *graph,
+                                     unsigned long long) {
+  *exec = new Graph(*static_cast<Graph *>(graph));
+  return kSuccess;
+}
+CUresult cuGraphDestroy(void *graph) {
+  delete static_cast<Graph *>(graph);
+  return kSuccess;
+}
+CUresult cuGraphExecDestroy(void *exec) {
+  delete static_cast<Graph *>(exec);
+  return kSuccess;
+}
+/// Replays the recorded launches in order (as the device would).
+CUresult cuGraphLaunch(void *exec, void *) {
+  {
+    std::lock_guard<std::mutex> lock(state().mutex);
+    ++state().graphLaunches;
+  }
+  for (Recorded &r : static_cast<Graph *>(exec)->launches) {
+    std::vector<void *> params;
+    for (unsigned long long &v : r.values)
+      params.push_back(&v);
+    CUresult result =
+        cuLaunchKernel(const_cast<std::string *>(r.function), r.grid[0],
+                       r.grid[1], r.grid[2], r.block[0], r.block[1], r.block[2],
+                       r.shared, nullptr, params.data(), nullptr);
+    if (result != kSuccess)
+      return result;
+  }
+  return kSuccess;
 }
 
 CUresult cuEventCreate(void **event, unsigned) {

@@ -46,6 +46,8 @@ struct StandIn {
   void (*setLauncher)(Launcher, void *) = nullptr;
   void (*stats)(uint64_t[6]) = nullptr;
   void (*failAllocationsAbove)(size_t) = nullptr;
+  void (*setArity)(int (*)(void *, const char *), void *) = nullptr;
+  void (*graphStats)(uint64_t[3]) = nullptr;
 };
 
 StandIn &standIn() {
@@ -62,6 +64,10 @@ StandIn &standIn() {
         reinterpret_cast<decltype(s.stats)>(dlsym(handle, "loomStandInStats"));
     s.failAllocationsAbove = reinterpret_cast<decltype(s.failAllocationsAbove)>(
         dlsym(handle, "loomStandInFailAllocationsAbove"));
+    s.setArity = reinterpret_cast<decltype(s.setArity)>(
+        dlsym(handle, "loomStandInSetArity"));
+    s.graphStats = reinterpret_cast<decltype(s.graphStats)>(
+        dlsym(handle, "loomStandInGraphStats"));
     return s;
   }();
   return s;
@@ -108,6 +114,23 @@ int emulateLaunch(void *, const char *kernel, const unsigned grid[3],
   return 0;
 }
 
+/// The number of arguments of an emulated kernel (-1: unknown), for the
+/// stand-in's stream captures.
+int arityOf(void *, const char *kernel) {
+  auto it = kernels().find(kernel);
+  return it == kernels().end() ? -1 : int(it->second->arity(kernel));
+}
+
+struct GraphStats {
+  uint64_t streams, captures, launches;
+};
+
+GraphStats graphStats() {
+  uint64_t v[3] = {0, 0, 0};
+  standIn().graphStats(v);
+  return {v[0], v[1], v[2]};
+}
+
 int failingLaunch(void *, const char *, const unsigned[3], const unsigned[3],
                   unsigned, void **) {
   return 1;
@@ -142,6 +165,7 @@ std::unique_ptr<GpuEmulator> emulate(driver::CompiledFunction &fn) {
     for (const gpu::Launch &launch : f.launches)
       kernels()[launch.kernel] = emulator->get();
   standIn().setLauncher(emulateLaunch, nullptr);
+  standIn().setArity(arityOf, nullptr);
   return std::move(*emulator);
 }
 
@@ -247,6 +271,7 @@ TEST(CudaStandIn, GptLossAndGradientMatchTheCpu) {
     for (uint32_t seed : {1u, 2u}) {
       std::vector<Tensor> inputs = inputsFor(**cpu, seed);
       Stats before = stats();
+      GraphStats graphsBefore = graphStats();
       auto a = driver::invoke(**cpu, store.value().data(), pointersOf(inputs));
       auto b = driver::invoke(**gpu, store.value().data(), pointersOf(inputs));
       ASSERT_TRUE(a.ok()) << a.status().message();
@@ -261,8 +286,13 @@ TEST(CudaStandIn, GptLossAndGradientMatchTheCpu) {
       EXPECT_EQ(after.toDevice - before.toDevice, in) << (*gpu)->entry;
       EXPECT_EQ(after.toHost - before.toHost, out) << (*gpu)->entry;
       EXPECT_EQ(after.launches - before.launches, plan->launches.size());
-      if (seed == 2) // the buffers of the first call, kept
+      if (seed == 2) { // the buffers of the first call, kept
         EXPECT_EQ(after.allocations, before.allocations) << (*gpu)->entry;
+        // ... and so the graph captured then, replayed.
+        EXPECT_TRUE((*gpu)->gpu->usesGraphs());
+        EXPECT_EQ(graphStats().captures, graphsBefore.captures);
+        EXPECT_EQ(graphStats().launches, graphsBefore.launches + 1);
+      }
     }
   }
 }
@@ -376,8 +406,15 @@ TEST(CudaStandIn, ModelKeepsParametersAndMomentsOnTheDevice) {
     std::vector<Tensor> batch = {tokens(100 + s), tokens(200 + s)};
     auto a = cpu.trainStep(step, cpuState, 1e-3, batch);
     Stats before = stats();
+    GraphStats graphsBefore = graphStats();
     auto b = gpu.trainStep(step, gpuState, 1e-3, batch);
     Stats after = stats();
+    GraphStats graphsAfter = graphStats();
+    // The step's launches as one graph: captured for each of the two sets
+    // of buffers the commits alternate between, then replayed.
+    EXPECT_EQ(graphsAfter.launches, graphsBefore.launches + 1) << "step " << s;
+    EXPECT_EQ(graphsAfter.captures, graphsBefore.captures + (s <= 2))
+        << "step " << s;
     ASSERT_TRUE(a.ok()) << a.status().message();
     ASSERT_TRUE(b.ok()) << b.status().message() << "\n" << launchError();
     ASSERT_TRUE(a.value().committed && b.value().committed) << "step " << s;
@@ -578,9 +615,13 @@ TEST(CudaStandIn, ErrorsSayWhatFailed) {
   EXPECT_NE(oom.message().find("out of memory"), std::string::npos);
   EXPECT_EQ(stats().liveBytes, before.liveBytes) << "a failed run keeps none";
 
+  // The sequence is captured as a graph; its replay fails, so it runs
+  // again launch by launch, which names the kernel, and graphs stay off.
+  EXPECT_TRUE(exe.value()->usesGraphs());
   standIn().setLauncher(failingLaunch, nullptr);
   Status failed = exe.value()->run((*fn)->entry, pointers);
   standIn().setLauncher(emulateLaunch, nullptr);
+  EXPECT_FALSE(exe.value()->usesGraphs());
   ASSERT_FALSE(failed.ok());
   EXPECT_NE(failed.message().find(
                 "launching kernel '" +

@@ -307,10 +307,11 @@ int main(int argc, char **argv) {
   }
   std::printf("time %s: kernels median %.4f ms min %.4f ms, call (copies "
               "included) median %.3f ms, call (arguments resident) median "
-              "%.3f ms; %zu launches; PTX load %.0f ms; %s\n",
+              "%.3f ms; %zu launches%s; PTX load %.0f ms; %s\n",
               function.c_str(), median(kernel),
               *std::min_element(kernel.begin(), kernel.end()), median(wall),
-              median(onDevice), signature.launches.size(), loadMs,
+              median(onDevice), signature.launches.size(),
+              exe.value()->usesGraphs() ? " (a CUDA graph)" : "", loadMs,
               device.ok() ? device.value().c_str() : "?");
   return status;
 }

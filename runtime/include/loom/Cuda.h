@@ -85,7 +85,8 @@ struct Binding {
 /// A program loaded on the device: its kernels, and device memory for the
 /// host-bound arguments and the workspace of each function, allocated on
 /// first use and kept. Thread-safe: concurrent runs take turns (they share
-/// the device buffers).
+/// the device buffers). Launches go to a stream of its own, replayed as
+/// CUDA graphs where the driver has them (see usesGraphs).
 class Executable {
 public:
   ~Executable();
@@ -110,6 +111,15 @@ public:
   /// Milliseconds the device spent in the launches of the last run
   /// (events around them; copies excluded).
   double lastKernelMilliseconds() const { return kernelMs; }
+
+  /// Whether a function's launches are captured as a CUDA graph (once per
+  /// set of buffer addresses, up to four kept per function) and replayed
+  /// with one launch; off with LOOM_CUDA_GRAPHS=0 or LOOM_CUDA_SYNC=1, on a
+  /// driver without graphs, and after a capture or replay failed (the
+  /// launches then go one by one and an error names its kernel).
+  bool usesGraphs() const;
+  /// Graphs captured so far.
+  uint64_t graphCaptures() const;
 
   const gpu::Program &program() const { return prog; }
 
