@@ -25,18 +25,38 @@ Model::Model(Model &&) noexcept = default;
 Model &Model::operator=(Model &&) noexcept = default;
 
 ParamStore &Model::params() {
-  if (Status synced = impl->syncHost(); !synced.ok())
+  auto host = impl->writableParams();
+  if (!host.ok())
     std::fprintf(stderr, "loom: the parameters on the host are stale: %s\n",
-                 synced.message().c_str());
-  else
-    impl->device.deviceStale = true; // the caller may write
+                 host.status().message().c_str());
   return impl->params;
 }
 const ParamStore &Model::params() const {
-  if (Status synced = impl->syncHost(); !synced.ok())
+  auto host = impl->hostParams();
+  if (!host.ok())
     std::fprintf(stderr, "loom: the parameters on the host are stale: %s\n",
-                 synced.message().c_str());
+                 host.status().message().c_str());
   return impl->params;
+}
+
+Result<const ParamStore *> Model::Impl::hostParams() {
+  std::lock_guard<std::mutex> lock(device.mutex);
+  LOOM_RETURN_IF_ERROR(syncHost());
+  return &params;
+}
+
+Result<ParamStore *> Model::Impl::writableParams() {
+  std::lock_guard<std::mutex> lock(device.mutex);
+  LOOM_RETURN_IF_ERROR(syncHost());
+  device.deviceStale = true; // the caller may write
+  return &params;
+}
+
+ParamStore &Model::Impl::replacedParams() {
+  std::lock_guard<std::mutex> lock(device.mutex);
+  device.hostStale = false;
+  device.deviceStale = true;
+  return params;
 }
 const std::vector<FunctionInfo> &Model::functions() const {
   return impl->functions;
@@ -141,9 +161,10 @@ Status Model::Impl::run(driver::CompiledFunction &fn,
                         const std::vector<void *> &inputs,
                         const std::vector<void *> &outputs) {
   if (!fn.gpu) {
-    LOOM_RETURN_IF_ERROR(syncHost());
+    LOOM_RETURN_IF_ERROR(hostParams().status());
     return driver::invokeInto(fn, params.data(), inputs, outputs);
   }
+  std::lock_guard<std::mutex> lock(device.mutex);
   LOOM_RETURN_IF_ERROR(syncDevice(workspaceBytes(fn)));
   std::vector<cuda::Binding> args = {&device.params};
   args.insert(args.end(), inputs.begin(), inputs.end());
@@ -291,6 +312,7 @@ static Result<StepResult> stepOnDevice(Model::Impl &impl,
                                        const std::vector<void *> &inputs) {
   size_t bytes = impl.params.totalBytes(), n = bytes / sizeof(float);
   int states = fn.optimizerStates;
+  std::lock_guard<std::mutex> lock(impl.device.mutex);
   LOOM_RETURN_IF_ERROR(impl.syncDevice(workspaceBytes(fn)));
   auto ensure = [&](cuda::DeviceBuffer &buffer, const char *what) {
     if (buffer.size() == bytes)
@@ -468,9 +490,15 @@ Result<OptimizerState> Model::hostCopy(const OptimizerState &state) const {
 }
 
 Status Model::saveCheckpoint(const std::string &path) const {
-  return loom::saveCheckpoint(path, params());
+  auto host = impl->hostParams();
+  if (!host.ok())
+    return host.status();
+  return loom::saveCheckpoint(path, *host.value());
 }
 
 Status Model::loadCheckpoint(const std::string &path) {
-  return loom::loadCheckpoint(path, params());
+  auto host = impl->writableParams();
+  if (!host.ok())
+    return host.status();
+  return loom::loadCheckpoint(path, *host.value());
 }

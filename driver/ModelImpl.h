@@ -13,6 +13,7 @@
 #include "loom/Model.h"
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,10 @@ struct Model::Impl {
   /// `nextParams`, swapped in on commit), the workspace every function
   /// shares, and which copy is newer. Never both stale.
   struct Device {
+    /// Held by every use of what follows (the flags, the buffers, the
+    /// shared workspace): functions of one model may run on several
+    /// threads.
+    std::mutex mutex;
     cuda::DeviceBuffer params, nextParams, workspace;
     /// The device's copy is newer (a step committed): params() copies back.
     bool hostStale = false;
@@ -44,10 +49,19 @@ struct Model::Impl {
     bool deviceStale = true;
   } device;
 
-  /// The host copy, brought up to date.
+  /// The host copy, brought up to date (device.mutex held).
   Status syncHost();
-  /// The device copy, brought up to date, and a workspace of `bytes`.
+  /// The device copy, brought up to date, and a workspace of `bytes`
+  /// (device.mutex held).
   Status syncDevice(int64_t workspaceBytes);
+
+  /// The parameters on the host, up to date, to read.
+  Result<const ParamStore *> hostParams();
+  /// ... to write: the next call uploads them.
+  Result<ParamStore *> writableParams();
+  /// The host copy, to be overwritten whole: declared the newer, with no
+  /// copy back.
+  ParamStore &replacedParams();
   /// Runs `fn` with the parameters, then `inputs`, then `outputs` (host
   /// buffers), on the device that `fn` was compiled for.
   Status run(driver::CompiledFunction &fn, const std::vector<void *> &inputs,

@@ -7,6 +7,8 @@
 
 #include "loom/Trainer.h"
 
+#include "driver/ModelImpl.h"
+
 #include "loom/Checkpoint.h"
 
 #include <cmath>
@@ -91,7 +93,8 @@ Result<StepResult> Trainer::stepWithLr(const std::vector<Tensor> &inputs,
     return result;
   if (int64_t at = result.value().nonFiniteUpdateAt; at >= 0) {
     std::string name = "(padding)";
-    for (const ParamInfo &info : std::as_const(model).params().params()) {
+    for (const ParamInfo &info :
+         driver::ModelAccess::impl(model).params.params()) {
       size_t first = info.offset / sizeof(float);
       if (size_t(at) >= first && size_t(at) < first + info.nbytes() / 4)
         name = info.name;
@@ -116,7 +119,10 @@ Result<StepResult> Trainer::stepWithLr(const std::vector<Tensor> &inputs,
 }
 
 std::string Trainer::nonFiniteCulprit(const std::vector<Tensor> &inputs) {
-  const ParamStore &store = std::as_const(model).params();
+  auto host = driver::ModelAccess::impl(model).hostParams();
+  if (!host.ok())
+    return "(could not read the parameters: " + host.status().message() + ")";
+  const ParamStore &store = *host.value();
   for (size_t i = 0; i < store.size(); ++i) {
     const ParamInfo &info = store.param(i);
     const float *data =
@@ -141,12 +147,19 @@ std::string Trainer::nonFiniteCulprit(const std::vector<Tensor> &inputs) {
 Status Trainer::saveCheckpoint(
     const std::string &path,
     const std::map<std::string, std::string> &metadata) const {
-  const ParamStore &store = std::as_const(model).params();
-  // Moments a target-cuda step left on the device come back.
-  auto host = model.hostCopy(state);
+  auto host = driver::ModelAccess::impl(model).hostParams();
   if (!host.ok())
     return host.status();
-  const OptimizerState &saved = host.value();
+  const ParamStore &store = *host.value();
+  // Moments a target-cuda step left on the device come back.
+  OptimizerState fromDevice;
+  if (state.device) {
+    auto copy = model.hostCopy(state);
+    if (!copy.ok())
+      return copy.status();
+    fromDevice = std::move(copy.value());
+  }
+  const OptimizerState &saved = state.device ? fromDevice : state;
   // The moments of the rule, zeros before the first step (when the state
   // is still empty), so that loadCheckpoint finds the layout it expects.
   int moments = momentCount(options.optimizer);
@@ -186,7 +199,10 @@ Status Trainer::loadCheckpoint(const std::string &path) {
     return Status::error("checkpoint '" + path + "': bad loom.step '" +
                          stepIt->second + "'");
   // Which moments were saved decides the layout the file must match.
-  ParamStore &store = model.params();
+  auto host = driver::ModelAccess::impl(model).writableParams();
+  if (!host.ok())
+    return host.status();
+  ParamStore &store = *host.value();
   auto kindIt = meta.value().find("loom.optimizer");
   std::string kind =
       kindIt == meta.value().end() ? std::string() : kindIt->second;
@@ -227,15 +243,18 @@ Trainer::findLr(const std::function<std::vector<Tensor>(int64_t)> &batch,
     return finder.status();
   // The test trains for real; keep what it disturbs (on the host: the
   // steps would change moments a copy of the state shares on a device).
-  const ParamStore &before = std::as_const(model).params();
-  std::vector<std::byte> saved(before.data(),
-                               before.data() + before.totalBytes());
+  Model::Impl &impl = driver::ModelAccess::impl(model);
+  auto before = impl.hostParams();
+  if (!before.ok())
+    return before.status();
+  std::vector<std::byte> saved(before.value()->data(),
+                               before.value()->data() +
+                                   before.value()->totalBytes());
   auto savedState = model.hostCopy(state);
   if (!savedState.ok())
     return savedState.status();
   auto restore = [&] {
-    ParamStore &store = model.params(); // marks the host copy the newer
-    std::memcpy(store.data(), saved.data(), saved.size());
+    std::memcpy(impl.replacedParams().data(), saved.data(), saved.size());
     state = savedState.value();
   };
   LrFinder &f = finder.value();

@@ -181,6 +181,14 @@ Driver &driver() {
   return d;
 }
 
+/// Held by what uses the legacy stream (synchronous copies, allocations
+/// and frees) and by stream captures: while a blocking stream is being
+/// captured, the driver rejects the legacy stream's use from any thread.
+std::mutex &legacyStreamUse() {
+  static std::mutex mutex;
+  return mutex;
+}
+
 /// The driver, made current on this thread; an error when unavailable.
 Result<Driver *> current() {
   Driver &d = driver();
@@ -263,6 +271,7 @@ struct Executable::State {
   ~State() {
     if (!driver)
       return;
+    std::lock_guard<std::mutex> lock(legacyStreamUse());
     driver->cuCtxSetCurrent(driver->context);
     for (auto &[name, plans] : captured)
       for (CapturedPlan &plan : plans)
@@ -291,6 +300,7 @@ DeviceBuffer::~DeviceBuffer() {
   if (!address)
     return;
   Driver &d = driver();
+  std::lock_guard<std::mutex> lock(legacyStreamUse());
   if (d.status.ok() && d.cuCtxSetCurrent(d.context) == 0)
     d.cuMemFree(CUdeviceptr(address));
 }
@@ -300,6 +310,8 @@ DeviceBuffer::DeviceBuffer(DeviceBuffer &&other) noexcept
       bytes(std::exchange(other.bytes, 0)) {}
 
 DeviceBuffer &DeviceBuffer::operator=(DeviceBuffer &&other) noexcept {
+  if (this == &other)
+    return *this;
   DeviceBuffer old(std::move(*this));
   swap(*this, other);
   return *this;
@@ -311,6 +323,7 @@ Result<DeviceBuffer> DeviceBuffer::allocate(size_t bytes) {
     return d.status();
   Driver &drv = *d.value();
   CUdeviceptr p = 0;
+  std::lock_guard<std::mutex> lock(legacyStreamUse());
   LOOM_RETURN_IF_ERROR(
       drv.check(drv.cuMemAlloc(&p, std::max<size_t>(bytes, 4)),
                 "allocating " + std::to_string(bytes) + " device bytes"));
@@ -324,7 +337,7 @@ Result<DeviceBuffer> DeviceBuffer::allocate(size_t bytes) {
 /// buffer of `bytes` (`direction`: "to" or "from" the device).
 static Result<Driver *> copyDriver(size_t count, size_t offset, size_t bytes,
                                    const char *direction) {
-  if (offset + count > bytes)
+  if (count > bytes || offset > bytes - count)
     return Status::error("copying " + std::to_string(count) + " bytes " +
                          direction + " a device buffer of " +
                          std::to_string(bytes) + " at offset " +
@@ -337,6 +350,7 @@ Status DeviceBuffer::upload(const void *host, size_t count, size_t offset) {
   if (!d.ok() || count == 0)
     return d.status();
   Driver &drv = *d.value();
+  std::lock_guard<std::mutex> lock(legacyStreamUse());
   return drv.check(drv.cuMemcpyHtoD(CUdeviceptr(address + offset), host, count),
                    "copying " + std::to_string(count) + " bytes to the device");
 }
@@ -346,6 +360,7 @@ Status DeviceBuffer::download(void *host, size_t count, size_t offset) const {
   if (!d.ok() || count == 0)
     return d.status();
   Driver &drv = *d.value();
+  std::lock_guard<std::mutex> lock(legacyStreamUse());
   return drv.check(drv.cuMemcpyDtoH(host, CUdeviceptr(address + offset), count),
                    "copying " + std::to_string(count) +
                        " bytes back from the device");
@@ -398,8 +413,10 @@ Result<std::unique_ptr<Executable>> Executable::load(gpu::Program program) {
   // LOOM_CUDA_GRAPHS=0: every launch one by one (LOOM_CUDA_SYNC=1 does
   // that too, to name the kernel that faults).
   static const bool graphsWanted = [] {
-    const char *v = std::getenv("LOOM_CUDA_GRAPHS");
-    return !(v && std::strcmp(v, "0") == 0);
+    const char *graphs = std::getenv("LOOM_CUDA_GRAPHS");
+    const char *sync = std::getenv("LOOM_CUDA_SYNC");
+    return !(graphs && std::strcmp(graphs, "0") == 0) &&
+           !(sync && std::strcmp(sync, "0") != 0);
   }();
   if (drv.graphs && graphsWanted &&
       drv.cuStreamCreate(&exe->state->stream, kStreamDefault) == 0)
@@ -444,6 +461,7 @@ Status Executable::run(const std::string &name,
       drv.check(drv.cuCtxSetCurrent(drv.context), "cuCtxSetCurrent"));
   FunctionMemory &mem = state->memory[name];
   mem.args.resize(fn->args.size(), 0);
+  std::unique_lock<std::mutex> legacy(legacyStreamUse());
   {
     // What this run needs and the last did not: all or nothing, so a
     // failed allocation frees the others and the next run tries again
@@ -491,6 +509,7 @@ Status Executable::run(const std::string &name,
       LOOM_RETURN_IF_ERROR(drv.check(
           drv.cuMemcpyHtoD(mem.args[i], bound[i].host, fn->args[i].bytes),
           "copying '" + fn->args[i].name + "' to the device"));
+  legacy.unlock();
   static const bool syncEach = [] {
     const char *v = std::getenv("LOOM_CUDA_SYNC");
     return v && std::strcmp(v, "0") != 0;
@@ -546,6 +565,7 @@ Status Executable::run(const std::string &name,
     if (!exec) {
       // A capture that fails turns graphs off for this executable: the
       // launches then go one by one, and name the kernel that fails.
+      std::lock_guard<std::mutex> noLegacyStream(legacyStreamUse());
       CUgraph graph = nullptr;
       bool captured =
           drv.cuStreamBeginCapture(stream, kCaptureModeThreadLocal) == 0;
@@ -584,6 +604,7 @@ Status Executable::run(const std::string &name,
   float ms = 0;
   if (drv.cuEventElapsedTime(&ms, state->start, state->stop) == 0)
     kernelMs = ms;
+  legacy.lock();
   for (size_t i = 0; i < fn->args.size(); ++i)
     if (!bound[i].device && fn->args[i].output && fn->args[i].bytes > 0)
       LOOM_RETURN_IF_ERROR(drv.check(
