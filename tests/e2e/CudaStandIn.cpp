@@ -76,6 +76,7 @@ struct State {
   uint64_t allocated = 0, freed = 0, liveBytes = 0, toDevice = 0, toHost = 0,
            launches = 0;
   size_t failAbove = SIZE_MAX;
+  bool failCopiesBack = false;
 };
 
 State &state() {
@@ -104,6 +105,13 @@ void loomStandInSetLauncher(Launcher launcher, void *user) {
   std::lock_guard<std::mutex> lock(state().mutex);
   state().launcher = launcher;
   state().user = user;
+}
+
+/// Copies back from the device fail (CUDA_ERROR_LAUNCH_FAILED, as after a
+/// fault) while `fail` is set.
+void loomStandInFailCopiesBack(bool fail) {
+  std::lock_guard<std::mutex> lock(state().mutex);
+  state().failCopiesBack = fail;
 }
 
 /// Kernel arity, which a capture needs to copy a launch's arguments (null:
@@ -245,6 +253,8 @@ CUresult cuMemcpyDtoH_v2(void *to, CUdeviceptr from, size_t bytes) {
   std::lock_guard<std::mutex> lock(s.mutex);
   if (!inAllocation(from, bytes))
     return kInvalidValue;
+  if (s.failCopiesBack)
+    return kLaunchFailed;
   std::memcpy(to, reinterpret_cast<const void *>(uintptr_t(from)), bytes);
   s.toHost += bytes;
   return kSuccess;

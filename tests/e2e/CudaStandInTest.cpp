@@ -29,6 +29,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <map>
 #include <random>
 #include <utility>
@@ -48,6 +49,7 @@ struct StandIn {
   void (*failAllocationsAbove)(size_t) = nullptr;
   void (*setArity)(int (*)(void *, const char *), void *) = nullptr;
   void (*graphStats)(uint64_t[3]) = nullptr;
+  void (*failCopiesBack)(bool) = nullptr;
 };
 
 StandIn &standIn() {
@@ -68,6 +70,8 @@ StandIn &standIn() {
         dlsym(handle, "loomStandInSetArity"));
     s.graphStats = reinterpret_cast<decltype(s.graphStats)>(
         dlsym(handle, "loomStandInGraphStats"));
+    s.failCopiesBack = reinterpret_cast<decltype(s.failCopiesBack)>(
+        dlsym(handle, "loomStandInFailCopiesBack"));
     return s;
   }();
   return s;
@@ -560,6 +564,21 @@ TEST(CudaStandIn, TrainerCheckpointsAndLrFinderOnTheDevice) {
   EXPECT_EQ(after.value().m, moments.value().m) << "and the moments";
   EXPECT_EQ(after.value().v, moments.value().v);
   EXPECT_EQ(resumed.stepCount(), 4);
+
+  // A copy back that fails is an error, and writes no checkpoint from the
+  // stale host copy; the device's values are still there afterwards.
+  ASSERT_TRUE(resumed.step(batches[0]).ok());
+  std::remove(path.c_str());
+  standIn().failCopiesBack(true);
+  Status failed = resumed.saveCheckpoint(path);
+  Status failedModel = model.saveCheckpoint(path);
+  standIn().failCopiesBack(false);
+  ASSERT_FALSE(failed.ok());
+  EXPECT_NE(failed.message().find("back from the device"), std::string::npos)
+      << failed.message();
+  EXPECT_FALSE(failedModel.ok());
+  EXPECT_FALSE(std::ifstream(path).good()) << "no checkpoint written";
+  EXPECT_TRUE(resumed.saveCheckpoint(path).ok());
   std::remove(path.c_str());
 }
 
