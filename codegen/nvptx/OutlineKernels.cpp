@@ -661,6 +661,45 @@ struct LoomGpuOutlineKernels
     }
   }
 
+  /// `op` with its parallel dims outermost (a named op generalized first),
+  /// so that its loops are a parallel nest with the reductions inside: a
+  /// thread per output, each summing its own elements. Left in their own
+  /// order, reduction dims outside the parallel ones (a bias gradient, the
+  /// sum over rows of a [rows, features] buffer) made a serial nest, one
+  /// GPU thread for the whole sum. Each output's elements are summed in the
+  /// same order either way.
+  static linalg::LinalgOp parallelDimsFirst(RewriterBase &rewriter,
+                                            linalg::LinalgOp op) {
+    SmallVector<utils::IteratorType> iterators = op.getIteratorTypesArray();
+    SmallVector<unsigned> order;
+    for (unsigned i = 0; i < iterators.size(); ++i)
+      if (iterators[i] == utils::IteratorType::parallel)
+        order.push_back(i);
+    size_t parallels = order.size();
+    if (parallels == 0 || parallels == iterators.size())
+      return op;
+    for (unsigned i = 0; i < iterators.size(); ++i)
+      if (iterators[i] != utils::IteratorType::parallel)
+        order.push_back(i);
+    bool inOrder = true;
+    for (unsigned i = 0; i < order.size(); ++i)
+      inOrder &= order[i] == i;
+    if (inOrder)
+      return op;
+    auto generic = llvm::dyn_cast<linalg::GenericOp>(op.getOperation());
+    if (!generic) {
+      FailureOr<linalg::GenericOp> general =
+          linalg::generalizeNamedOp(rewriter, op);
+      if (failed(general))
+        return op;
+      generic = *general;
+    }
+    FailureOr<linalg::GenericOp> swapped =
+        linalg::interchangeGenericOp(rewriter, generic, order);
+    return succeeded(swapped) ? linalg::LinalgOp(*swapped)
+                              : linalg::LinalgOp(generic);
+  }
+
   LogicalResult outlineFunction(Outliner &outliner, func::FuncOp host) {
     if (!host.getBody().hasOneBlock())
       return host.emitOpError("has control flow between blocks; the GPU "
@@ -705,9 +744,10 @@ struct LoomGpuOutlineKernels
     IRRewriter rewriter(host.getContext());
     for (linalg::LinalgOp op : others) {
       rewriter.setInsertionPoint(op);
-      if (failed(linalg::linalgOpToParallelLoops(rewriter, op)))
-        return op.emitOpError("could not become loops");
-      rewriter.eraseOp(op);
+      linalg::LinalgOp target = parallelDimsFirst(rewriter, op);
+      if (failed(linalg::linalgOpToParallelLoops(rewriter, target)))
+        return target.emitOpError("could not become loops");
+      rewriter.eraseOp(target);
     }
     SmallVector<Operation *> serial;
     auto flushSerial = [&]() -> LogicalResult {

@@ -57,6 +57,31 @@ func.func @f(%a: memref<1000xf32>, %w: memref<4096xf32>, %out: memref<1000xf32>,
 
 // -----
 
+// Tests that a reduction whose reduction dims come before its parallel one
+// (a bias gradient: the sum over [rows, 64] of a [rows, 64, 96] buffer)
+// becomes a thread per output, each running the reduction loops itself,
+// rather than a single-thread kernel over the whole sum.
+// CHECK-LABEL: func.func @column_sum
+// CHECK: gpu.launch_func @loom_kernels::@column_sum_0_loop
+// CHECK-NOT: _serial
+// CHECK: gpu.func @column_sum_0_loop{{.*}}known_block_size = array<i32: 96, 1, 1>
+// CHECK: scf.for %{{.*}} = %{{.*}} to %{{.*}} step
+// CHECK: scf.for %{{.*}} = %{{.*}} to %{{.*}} step
+// CHECK: memref.load %{{.*}} : memref<8x64x96xf32>
+func.func @column_sum(%x: memref<8x64x96xf32>, %out: memref<96xf32>) {
+  linalg.generic {indexing_maps = [affine_map<(d0, d1, d2) -> (d0, d1, d2)>,
+                                   affine_map<(d0, d1, d2) -> (d2)>],
+                  iterator_types = ["reduction", "reduction", "parallel"]}
+      ins(%x : memref<8x64x96xf32>) outs(%out : memref<96xf32>) {
+  ^bb0(%in: f32, %acc: f32):
+    %sum = arith.addf %acc, %in : f32
+    linalg.yield %sum : f32
+  }
+  return
+}
+
+// -----
+
 // Tests that a copy becomes an element-wise kernel (2-D indices from the
 // linear thread index, the last dimension fastest) and that a loop without
 // parallel iterations (a full reduction) becomes one single-thread kernel,
