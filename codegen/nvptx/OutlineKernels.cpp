@@ -10,6 +10,7 @@
 #include "codegen/nvptx/Passes.h"
 #include "codegen/nvptx/Tf32Mma.h"
 
+#include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -700,6 +701,152 @@ struct LoomGpuOutlineKernels
                               : linalg::LinalgOp(generic);
   }
 
+  /// Whether `copy` copies a subview onto the same subview (what
+  /// bufferization leaves after an in-place update of a row).
+  static bool copiesOntoItself(memref::CopyOp copy) {
+    auto from = copy.getSource().getDefiningOp<memref::SubViewOp>();
+    auto to = copy.getTarget().getDefiningOp<memref::SubViewOp>();
+    return from && to && from.getSource() == to.getSource() &&
+           from.getOffsets() == to.getOffsets() &&
+           from.getStaticOffsets() == to.getStaticOffsets() &&
+           from.getStaticSizes() == to.getStaticSizes() &&
+           from.getStaticStrides() == to.getStaticStrides() &&
+           from.getSizes().empty() && from.getStrides().empty();
+  }
+
+  /// A scatter-add over rows (an embedding's gradient: for each row r,
+  /// table[id[r], :] += grad[r, :]) is a serial loop over the rows around a
+  /// parallel loop over the columns; ids repeat, so the rows must stay in
+  /// order, and it became one GPU thread for all of it. When every store
+  /// of the inner loop writes element j of one row of a row-major buffer
+  /// (a subview [row, 0] [1, C] [1, 1] of a [R, C] memref, j the inner
+  /// loop's index over [0, C)) and that buffer is read only there, two
+  /// columns never meet, so the loops swap: a thread per column walks the
+  /// rows in order. Loop-carried buffers must come back unchanged (they
+  /// stand for their initial values), and a copy of a row onto itself is
+  /// dropped. Returns whether it swapped.
+  static bool rowsInsideColumns(scf::ForOp loop) {
+    Block *body = loop.getBody();
+    auto yield = llvm::cast<scf::YieldOp>(body->getTerminator());
+    for (auto [arg, yielded] :
+         llvm::zip(loop.getRegionIterArgs(), yield.getOperands()))
+      if (arg != yielded || !llvm::isa<MemRefType>(arg.getType()))
+        return false;
+    scf::ParallelOp inner;
+    for (Operation &op : body->without_terminator()) {
+      if (auto parallel = llvm::dyn_cast<scf::ParallelOp>(op)) {
+        if (inner)
+          return false;
+        inner = parallel;
+        continue;
+      }
+      auto copy = llvm::dyn_cast<memref::CopyOp>(op);
+      // Around the inner loop: reads and index arithmetic only.
+      if (!(copy && copiesOntoItself(copy)) &&
+          !llvm::isa<memref::LoadOp, memref::SubViewOp>(op) &&
+          !isMemoryEffectFree(&op))
+        return false;
+    }
+    if (!inner || inner.getNumLoops() != 1 || inner.getNumResults() != 0)
+      return false;
+    auto lower = getConstantIntValue(inner.getLowerBound()[0]);
+    auto upper = getConstantIntValue(inner.getUpperBound()[0]);
+    auto step = getConstantIntValue(inner.getStep()[0]);
+    if (!lower || !upper || !step || *lower != 0 || *step != 1)
+      return false;
+    Value column = inner.getInductionVars()[0];
+    // The column index, directly or through an identity affine.apply (as
+    // linalg's loops index).
+    auto isColumn = [&](Value index) {
+      if (index == column)
+        return true;
+      auto apply = index.getDefiningOp<affine::AffineApplyOp>();
+      return apply && apply.getAffineMap().isIdentity() &&
+             apply.getMapOperands().size() == 1 &&
+             apply.getMapOperands()[0] == column;
+    };
+    bool ok = true;
+    llvm::SmallPtrSet<Value, 4> written;
+    inner.getBody()->walk([&](Operation *op) {
+      if (llvm::isa<memref::LoadOp>(op) || isMemoryEffectFree(op) ||
+          llvm::isa<scf::ReduceOp>(op))
+        return;
+      auto store = llvm::dyn_cast<memref::StoreOp>(op);
+      auto row = store ? store.getMemRef().getDefiningOp<memref::SubViewOp>()
+                       : memref::SubViewOp();
+      auto source =
+          row ? llvm::dyn_cast<MemRefType>(row.getSourceType()) : MemRefType();
+      if (!row || row->getBlock() != body || !source || source.getRank() != 2 ||
+          !source.getLayout().isIdentity() || !source.hasStaticShape() ||
+          store.getIndices().size() != 1 || !isColumn(store.getIndices()[0]) ||
+          row.getType().getRank() != 1 ||
+          row.getStaticSizes() != ArrayRef<int64_t>{1, source.getDimSize(1)} ||
+          !llvm::all_of(row.getStaticStrides(),
+                        [](int64_t s) { return s == 1; }) ||
+          row.getStaticOffsets()[1] != 0 || *upper != source.getDimSize(1)) {
+        ok = false;
+        return;
+      }
+      written.insert(row.getSource());
+    });
+    if (!ok || written.empty())
+      return false;
+    // What the stores write is read only at the element the same column
+    // writes (another column's is another thread's), never around the
+    // inner loop.
+    auto sourceOf = [](Value memref) -> Value {
+      if (auto view = memref.getDefiningOp<memref::SubViewOp>())
+        return view.getSource();
+      return memref;
+    };
+    body->walk([&](memref::LoadOp load) {
+      if (!written.contains(sourceOf(load.getMemRef())))
+        return;
+      auto view = load.getMemRef().getDefiningOp<memref::SubViewOp>();
+      if (!inner->isAncestor(load) || !view || view->getBlock() != body ||
+          view.getStaticSizes() != ArrayRef<int64_t>{1, *upper} ||
+          load.getIndices().size() != 1 || !isColumn(load.getIndices()[0]))
+        ok = false;
+    });
+    if (!ok)
+      return false;
+    OpBuilder b(loop);
+    Location loc = loop.getLoc();
+    Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+    Value one = arith::ConstantIndexOp::create(b, loc, 1);
+    Value columns = arith::ConstantIndexOp::create(b, loc, *upper);
+    scf::ParallelOp::create(
+        b, loc, ValueRange{zero}, ValueRange{columns}, ValueRange{one},
+        [&](OpBuilder &pb, Location pl, ValueRange ivs) {
+          scf::ForOp::create(
+              pb, pl, loop.getLowerBound(), loop.getUpperBound(),
+              loop.getStep(), ValueRange{},
+              [&](OpBuilder &fb, Location fl, Value r, ValueRange) {
+                IRMapping map;
+                map.map(loop.getInductionVar(), r);
+                map.map(column, ivs[0]);
+                for (auto [arg, init] :
+                     llvm::zip(loop.getRegionIterArgs(), loop.getInitArgs()))
+                  map.map(arg, init);
+                for (Operation &op : body->without_terminator()) {
+                  if (llvm::isa<memref::CopyOp>(op))
+                    continue; // onto itself
+                  if (&op != inner.getOperation()) {
+                    fb.clone(op, map);
+                    continue;
+                  }
+                  for (Operation &nested :
+                       inner.getBody()->without_terminator())
+                    fb.clone(nested, map);
+                }
+                scf::YieldOp::create(fb, fl);
+              });
+        });
+    loop.replaceAllUsesWith(loop.getInitArgs());
+    loop.erase();
+    return true;
+  }
+
   LogicalResult outlineFunction(Outliner &outliner, func::FuncOp host) {
     if (!host.getBody().hasOneBlock())
       return host.emitOpError("has control flow between blocks; the GPU "
@@ -749,6 +896,8 @@ struct LoomGpuOutlineKernels
         return target.emitOpError("could not become loops");
       rewriter.eraseOp(target);
     }
+    for (auto loop : llvm::to_vector(host.getOps<scf::ForOp>()))
+      rowsInsideColumns(loop);
     SmallVector<Operation *> serial;
     auto flushSerial = [&]() -> LogicalResult {
       if (serial.empty())

@@ -82,6 +82,52 @@ func.func @column_sum(%x: memref<8x64x96xf32>, %out: memref<96xf32>) {
 
 // -----
 
+// Tests that a scatter-add over rows (table[ids[r], :] += grad[r, :], an
+// embedding's gradient; ids repeat) becomes a thread per column walking the
+// rows in order, and that one whose inner loop also reads column 0 of the
+// row it writes (another thread's element) stays a single-thread kernel.
+// CHECK-LABEL: func.func @scatter_rows
+// CHECK: gpu.launch_func @loom_kernels::@scatter_rows_0_loop
+// CHECK: gpu.launch_func @loom_kernels::@scatter_rows_1_serial
+// CHECK: gpu.func @scatter_rows_0_loop{{.*}}known_block_size = array<i32: 32, 1, 1>
+// CHECK: scf.for %{{.*}} = %{{.*}} to %{{.*}} step
+// CHECK: memref.load %{{.*}} : memref<16xi32>
+// CHECK: gpu.func @scatter_rows_1_serial{{.*}}known_block_size = array<i32: 1, 1, 1>
+func.func @scatter_rows(%ids: memref<16xi32>, %grad: memref<16x32xf32>, %table: memref<8x32xf32>, %other: memref<8x32xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c16 = arith.constant 16 : index
+  %c32 = arith.constant 32 : index
+  scf.for %r = %c0 to %c16 step %c1 {
+    %id = memref.load %ids[%r] : memref<16xi32>
+    %i = arith.index_cast %id : i32 to index
+    %dst = memref.subview %table[%i, 0] [1, 32] [1, 1] : memref<8x32xf32> to memref<32xf32, strided<[1], offset: ?>>
+    %src = memref.subview %grad[%r, 0] [1, 32] [1, 1] : memref<16x32xf32> to memref<32xf32, strided<[1], offset: ?>>
+    scf.parallel (%j) = (%c0) to (%c32) step (%c1) {
+      %a = memref.load %dst[%j] : memref<32xf32, strided<[1], offset: ?>>
+      %b = memref.load %src[%j] : memref<32xf32, strided<[1], offset: ?>>
+      %sum = arith.addf %a, %b : f32
+      memref.store %sum, %dst[%j] : memref<32xf32, strided<[1], offset: ?>>
+      scf.reduce
+    }
+  }
+  scf.for %r = %c0 to %c16 step %c1 {
+    %id = memref.load %ids[%r] : memref<16xi32>
+    %i = arith.index_cast %id : i32 to index
+    %dst = memref.subview %other[%i, 0] [1, 32] [1, 1] : memref<8x32xf32> to memref<32xf32, strided<[1], offset: ?>>
+    scf.parallel (%j) = (%c0) to (%c32) step (%c1) {
+      %a = memref.load %dst[%c0] : memref<32xf32, strided<[1], offset: ?>>
+      %b = memref.load %dst[%j] : memref<32xf32, strided<[1], offset: ?>>
+      %sum = arith.addf %a, %b : f32
+      memref.store %sum, %dst[%j] : memref<32xf32, strided<[1], offset: ?>>
+      scf.reduce
+    }
+  }
+  return
+}
+
+// -----
+
 // Tests that a copy becomes an element-wise kernel (2-D indices from the
 // linear thread index, the last dimension fastest) and that a loop without
 // parallel iterations (a full reduction) becomes one single-thread kernel,
