@@ -128,30 +128,37 @@ Status Model::Impl::syncHost() {
   return Status();
 }
 
+/// `buffer` made `bytes` long (reallocated, contents undefined, when it
+/// is not); whether it was. `what` names it in errors.
+static Result<bool> sizeDeviceBuffer(cuda::DeviceBuffer &buffer, size_t bytes,
+                                     const char *what) {
+  if (buffer.size() == bytes)
+    return false;
+  buffer = cuda::DeviceBuffer(); // freed before the new one
+  auto fresh = cuda::DeviceBuffer::allocate(bytes);
+  if (!fresh.ok())
+    return Status::error(std::string(what) +
+                         " on the device: " + fresh.status().message());
+  buffer = std::move(fresh.value());
+  return true;
+}
+
 Status Model::Impl::syncDevice(int64_t workspaceBytes) {
-  if (device.params.size() != params.totalBytes()) {
-    device.params = cuda::DeviceBuffer();
-    auto buffer = cuda::DeviceBuffer::allocate(params.totalBytes());
-    if (!buffer.ok())
-      return Status::error("the parameters on the device: " +
-                           buffer.status().message());
-    device.params = std::move(buffer.value());
-    device.deviceStale = true;
-  }
-  if (device.deviceStale) {
+  auto fresh =
+      sizeDeviceBuffer(device.params, params.totalBytes(), "the parameters");
+  if (!fresh.ok())
+    return fresh.status();
+  if (fresh.value() || device.deviceStale) {
     LOOM_RETURN_IF_ERROR(
         device.params.upload(params.data(), params.totalBytes()));
     device.deviceStale = false;
   }
-  if (size_t(workspaceBytes) > device.workspace.size()) {
-    device.workspace = cuda::DeviceBuffer(); // freed before the larger one
-    auto buffer = cuda::DeviceBuffer::allocate(size_t(workspaceBytes));
-    if (!buffer.ok())
-      return Status::error("the workspace on the device: " +
-                           buffer.status().message());
-    device.workspace = std::move(buffer.value());
-  }
-  return Status();
+  // The workspace only grows.
+  return sizeDeviceBuffer(
+             device.workspace,
+             std::max(device.workspace.size(), size_t(workspaceBytes)),
+             "the workspace")
+      .status();
 }
 
 /// The bytes of workspace `fn` (compiled for a device) needs.
@@ -175,7 +182,8 @@ Status Model::Impl::run(driver::CompiledFunction &fn,
   return fn.gpu->run(fn.entry, args, &device.workspace);
 }
 
-/// Fresh output tensors for `fn`, and their buffers.
+/// Fresh output tensors for `fn`, and their buffers (appended to
+/// `pointers`).
 static std::vector<Tensor> freshOutputs(const driver::CompiledFunction &fn,
                                         std::vector<void *> &pointers) {
   std::vector<Tensor> outputs;
@@ -302,15 +310,22 @@ std::string optimizerText(const OptimizerOptions &o) {
 }
 } // namespace
 
+/// Runs `fn` on `inputs` into fresh outputs.
+static Result<std::vector<Tensor>> runFresh(Model::Impl &impl,
+                                            driver::CompiledFunction &fn,
+                                            const std::vector<Tensor> &inputs) {
+  std::vector<void *> pointers;
+  std::vector<Tensor> outputs = freshOutputs(fn, pointers);
+  LOOM_RETURN_IF_ERROR(impl.run(fn, pointersOf(inputs), pointers));
+  return outputs;
+}
+
 Result<std::vector<Tensor>> Model::call(const std::string &name,
                                         const std::vector<Tensor> &inputs) {
   auto fn = driver::compiledFor(*impl, name, inputs, driver::Variant());
   if (!fn.ok())
     return fn.status();
-  std::vector<void *> pointers;
-  std::vector<Tensor> outputs = freshOutputs(*fn.value(), pointers);
-  LOOM_RETURN_IF_ERROR(impl->run(*fn.value(), pointersOf(inputs), pointers));
-  return outputs;
+  return runFresh(*impl, *fn.value(), inputs);
 }
 
 Result<Gradient> Model::gradient(const std::string &name,
@@ -322,12 +337,12 @@ Result<Gradient> Model::gradient(const std::string &name,
   auto fn = driver::compiledFor(*impl, name, inputs, variant);
   if (!fn.ok())
     return fn.status();
-  std::vector<void *> pointers;
-  std::vector<Tensor> outputs = freshOutputs(*fn.value(), pointers);
-  LOOM_RETURN_IF_ERROR(impl->run(*fn.value(), pointersOf(inputs), pointers));
+  auto outputs = runFresh(*impl, *fn.value(), inputs);
+  if (!outputs.ok())
+    return outputs.status();
   Gradient result;
-  result.loss = *static_cast<const float *>(outputs[0].rawData());
-  result.grads = outputs[1];
+  result.loss = *static_cast<const float *>(outputs.value()[0].rawData());
+  result.grads = outputs.value()[1];
   return result;
 }
 
@@ -345,28 +360,21 @@ static Result<StepResult> stepOnDevice(Model::Impl &impl,
   int states = fn.optimizerStates;
   std::lock_guard<std::mutex> lock(impl.device.mutex);
   LOOM_RETURN_IF_ERROR(impl.syncDevice(workspaceBytes(fn)));
-  auto ensure = [&](cuda::DeviceBuffer &buffer, const char *what) {
-    if (buffer.size() == bytes)
-      return Status();
-    buffer = cuda::DeviceBuffer();
-    auto fresh = cuda::DeviceBuffer::allocate(bytes);
-    if (!fresh.ok())
-      return Status::error(std::string(what) +
-                           " on the device: " + fresh.status().message());
-    buffer = std::move(fresh.value());
-    return Status();
-  };
   LOOM_RETURN_IF_ERROR(
-      ensure(impl.device.nextParams, "the updated parameters"));
+      sizeDeviceBuffer(impl.device.nextParams, bytes, "the updated parameters")
+          .status());
   if (states > 0 && !state.device)
     state.device = std::make_shared<DeviceMoments>();
   for (int k = 0; k < states; ++k) {
     std::vector<float> &host = k == 0 ? state.m : state.v;
     cuda::DeviceBuffer &moment = state.device->moments[k];
-    bool fresh = moment.size() != bytes;
-    LOOM_RETURN_IF_ERROR(ensure(moment, "the optimizer moments"));
-    LOOM_RETURN_IF_ERROR(
-        ensure(state.device->next[k], "the updated optimizer moments"));
+    auto sized = sizeDeviceBuffer(moment, bytes, "the optimizer moments");
+    if (!sized.ok())
+      return sized.status();
+    bool fresh = sized.value();
+    LOOM_RETURN_IF_ERROR(sizeDeviceBuffer(state.device->next[k], bytes,
+                                          "the updated optimizer moments")
+                             .status());
     // Moments put on the host (a resumed run) are the newer; a state that
     // has none starts from zeros, as on the CPU.
     if (host.size() == n)

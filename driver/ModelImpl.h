@@ -76,14 +76,10 @@ struct DeviceMoments {
 
 namespace driver {
 
-/// For the runtime's own tests: the state behind a Model.
+/// The state behind a Model, for the Trainer and the runtime's own tests.
 struct ModelAccess {
   static Model::Impl &impl(Model &model) { return *model.impl; }
 };
-
-} // namespace driver
-
-namespace driver {
 
 /// The compiled variant of `name` for `inputs` (its trailing inputs), with
 /// the inputs' ranges checked and the parameter buffer's size.

@@ -189,6 +189,16 @@ std::mutex &legacyStreamUse() {
   return mutex;
 }
 
+/// LOOM_CUDA_SYNC=1: each kernel waited for, so a fault names its kernel
+/// (and no graphs, whose replays would not).
+bool syncEachKernel() {
+  static const bool sync = [] {
+    const char *v = std::getenv("LOOM_CUDA_SYNC");
+    return v && std::strcmp(v, "0") != 0;
+  }();
+  return sync;
+}
+
 /// The driver, made current on this thread; an error when unavailable.
 Result<Driver *> current() {
   Driver &d = driver();
@@ -370,7 +380,7 @@ Executable::~Executable() = default;
 
 bool Executable::usesGraphs() const {
   std::lock_guard<std::mutex> lock(state->running);
-  return state->graphs && state->stream;
+  return state->graphs;
 }
 
 uint64_t Executable::graphCaptures() const {
@@ -414,9 +424,7 @@ Result<std::unique_ptr<Executable>> Executable::load(gpu::Program program) {
   // that too, to name the kernel that faults).
   static const bool graphsWanted = [] {
     const char *graphs = std::getenv("LOOM_CUDA_GRAPHS");
-    const char *sync = std::getenv("LOOM_CUDA_SYNC");
-    return !(graphs && std::strcmp(graphs, "0") == 0) &&
-           !(sync && std::strcmp(sync, "0") != 0);
+    return !(graphs && std::strcmp(graphs, "0") == 0) && !syncEachKernel();
   }();
   if (drv.graphs && graphsWanted &&
       drv.cuStreamCreate(&exe->state->stream, kStreamDefault) == 0)
@@ -510,10 +518,6 @@ Status Executable::run(const std::string &name,
           drv.cuMemcpyHtoD(mem.args[i], bound[i].host, fn->args[i].bytes),
           "copying '" + fn->args[i].name + "' to the device"));
   legacy.unlock();
-  static const bool syncEach = [] {
-    const char *v = std::getenv("LOOM_CUDA_SYNC");
-    return v && std::strcmp(v, "0") != 0;
-  }();
   CUstream stream = state->stream;
   // Each launch's kernel arguments: addresses in the bound buffers.
   auto launchAll = [&](bool waitEach) -> Status {
@@ -551,7 +555,7 @@ Status Executable::run(const std::string &name,
   // replayed with one launch: hundreds of kernels per training step, each
   // launch's host and device overhead paid once per graph.
   CUgraphExec exec = nullptr;
-  if (state->graphs && !syncEach) {
+  if (state->graphs) {
     std::vector<CUdeviceptr> key;
     for (size_t i = 0; i < fn->args.size(); ++i)
       key.push_back(addressOf(i));
@@ -594,7 +598,7 @@ Status Executable::run(const std::string &name,
   if (!replayed) {
     if (exec) // a replay that fails is run again launch by launch, to
       state->graphs = false; // name the kernel; graphs stay off
-    LOOM_RETURN_IF_ERROR(launchAll(syncEach));
+    LOOM_RETURN_IF_ERROR(launchAll(syncEachKernel()));
   }
   LOOM_RETURN_IF_ERROR(
       drv.check(drv.cuEventRecord(state->stop, stream), "cuEventRecord"));
