@@ -1446,12 +1446,14 @@ struct LoomGpuAttention
 
   void runOnOperation() override {
     if (tensorCores != "none" && tensorCores != "tf32" &&
-        tensorCores != "3xtf32") {
+        tensorCores != "3xtf32" && tensorCores != "bf16") {
       getOperation().emitError("loom-gpu-attention: tensor-cores must be "
-                               "none, tf32 or 3xtf32, got '")
+                               "none, tf32, 3xtf32 or bf16, got '")
           << tensorCores << "'";
       return signalPassFailure();
     }
+    // (bf16 is for the contractions; attention's products then take tf32,
+    // the nearest precision its m16n8k8 kernels have.)
     TensorCores tc{tensorCores != "none", tensorCores == "3xtf32"};
     SmallVector<Operation *> ops;
     getOperation().walk([&](Operation *op) {

@@ -90,7 +90,8 @@ std::string loom::nvptxPipelineText(const NvptxPipelineOptions &options) {
                    (ampereOrHopper ? " features=+ptx80" : "") + " O=3}");
   stages.push_back("gpu.module(convert-linalg-to-loops,expand-strided-metadata,"
                    "lower-affine,"
-                   "convert-scf-to-cf,convert-nvgpu-to-nvvm,"
+                   "convert-scf-to-cf,loom-gpu-lower-bf16-mma,"
+                   "convert-nvgpu-to-nvvm,"
                    "convert-vector-to-llvm,convert-gpu-to-nvvm{"
                    "use-bare-ptr-memref-call-conv=1},convert-index-to-llvm,"
                    "convert-arith-to-llvm,canonicalize,cse,"

@@ -7,6 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "codegen/nvptx/Bf16Mma.h"
 #include "codegen/nvptx/Passes.h"
 #include "codegen/nvptx/Tf32Mma.h"
 
@@ -647,9 +648,9 @@ struct LoomGpuOutlineKernels
       return signalPassFailure();
     }
     if (tensorCores != "none" && tensorCores != "tf32" &&
-        tensorCores != "3xtf32") {
+        tensorCores != "3xtf32" && tensorCores != "bf16") {
       module.emitError("loom-gpu-outline-kernels: tensor-cores must be "
-                       "none, tf32 or 3xtf32, got '")
+                       "none, tf32, 3xtf32 or bf16, got '")
           << tensorCores << "'";
       return signalPassFailure();
     }
@@ -1055,7 +1056,10 @@ struct LoomGpuOutlineKernels
   /// t + 4, g) of each 8-column tile. With "3xtf32" each operand is split
   /// into a tf32 head (rounded to nearest) and the tf32 of the rest, and
   /// three products (small x big, big x small, big x big) keep f32
-  /// accuracy (the CUTLASS 3xTF32 scheme); "tf32" takes the heads only. Rows
+  /// accuracy (the CUTLASS 3xTF32 scheme); "tf32" takes the heads only;
+  /// "bf16" rounds each operand to bf16 and steps k by 16 (m16n8k16:
+  /// lane (g, t) reads A(g | g + 8, 2t | 2t + 1 | 2t + 8 | 2t + 9) and B(2t
+  /// | 2t + 1 | 2t + 8 | 2t + 9, g), Bf16Mma.h). Rows
   /// and columns past the edges load clamped indices and skip their stores; k
   /// past K loads zeros.
   LogicalResult outlineMmaContraction(Outliner &outliner, func::FuncOp host,
@@ -1070,7 +1074,8 @@ struct LoomGpuOutlineKernels
     int64_t blocksM = (M + kBlockM - 1) / kBlockM;
     int64_t blocksN = (N + kBlockN - 1) / kBlockN;
     int64_t points = batches * blocksM * blocksN * kThreads;
-    bool split = tensorCores == "3xtf32";
+    bool split = tensorCores == "3xtf32", bf16 = tensorCores == "bf16";
+    int64_t mmaK = bf16 ? loom::nvptx::Bf16Mma::kDepth : kMmaK;
     auto [a, b, out, mapA, mapB, mapC] = ContractionOperands::of(op, c);
     return outliner.outline(
         host, {op.getOperation()}, "mma", points,
@@ -1207,6 +1212,55 @@ struct LoomGpuOutlineKernels
                     loadTile(bld, loc, B, mapB, cst(0), kMmaTileK, kBlockN,
                              bAlongN, true),
                     tileB, cst(0), kMmaTileK, kBlockN, bAlongN);
+          // bf16: one m16n8k16 product per tile pair at depth kk of the
+          // step's tiles in slot `cur`.
+          auto bf16Step = [&](OpBuilder &ib, Location il, Value sharedA,
+                              Value sharedB, Value cur, Value kk, Value rows,
+                              Value cols, Value g, Value t, ValueRange accIn) {
+            auto plus = [&](Value x, int64_t v) -> Value {
+              return v ? arith::AddIOp::create(
+                             ib, il, x,
+                             arith::ConstantIndexOp::create(ib, il, v))
+                             .getResult()
+                       : x;
+            };
+            Value k2t = arith::AddIOp::create(
+                ib, il, kk,
+                arith::MulIOp::create(
+                    ib, il, t, arith::ConstantIndexOp::create(ib, il, 2)));
+            loom::nvptx::Bf16Mma mma(ib, il);
+            SmallVector<Value> aFrag, bFrag;
+            for (int64_t i = 0; i < kTilesM; ++i) {
+              Value lo =
+                  plus(arith::AddIOp::create(ib, il, rows, g), i * kMmaM);
+              Value hi = plus(lo, 8);
+              SmallVector<Value> v;
+              for (int64_t half : {0, 8})
+                for (Value row : {lo, hi})
+                  for (int64_t e = 0; e < 2; ++e)
+                    v.push_back(memref::LoadOp::create(
+                        ib, il, sharedA,
+                        ValueRange{cur, row, plus(k2t, half + e)}));
+              aFrag.push_back(mma.fragment(v));
+            }
+            for (int64_t j = 0; j < kTilesN; ++j) {
+              Value col =
+                  plus(arith::AddIOp::create(ib, il, cols, g), j * kMmaN);
+              SmallVector<Value> v;
+              for (int64_t half : {0, 8})
+                for (int64_t e = 0; e < 2; ++e)
+                  v.push_back(memref::LoadOp::create(
+                      ib, il, sharedB,
+                      ValueRange{cur, plus(k2t, half + e), col}));
+              bFrag.push_back(mma.fragment(v));
+            }
+            SmallVector<Value> next;
+            for (int64_t i = 0; i < kTilesM; ++i)
+              for (int64_t j = 0; j < kTilesN; ++j)
+                next.push_back(
+                    mma.mma(aFrag[i], bFrag[j], accIn[i * kTilesN + j]));
+            return next;
+          };
           gpu::BarrierOp::create(bld, loc);
           auto loop = scf::ForOp::create(
               bld, loc, cst(0), cst(K), cst(kMmaTileK), init,
@@ -1227,7 +1281,7 @@ struct LoomGpuOutlineKernels
                 SmallVector<Value> nextB = loadTile(
                     lb, l, B, mapB, k1, kMmaTileK, kBlockN, bAlongN, true);
                 auto steps = scf::ForOp::create(
-                    lb, l, lc(0), lc(kMmaTileK), lc(kMmaK), acc,
+                    lb, l, lc(0), lc(kMmaTileK), lc(mmaK), acc,
                     [&](OpBuilder &ib, Location il, Value kk,
                         ValueRange accIn) {
                       auto ic = [&](int64_t v) -> Value {
@@ -1238,6 +1292,13 @@ struct LoomGpuOutlineKernels
                                        .getResult()
                                  : x;
                       };
+                      if (bf16) {
+                        scf::YieldOp::create(ib, il,
+                                             bf16Step(ib, il, tileA, tileB, cur,
+                                                      kk, wmRow, wnCol, g, t,
+                                                      accIn));
+                        return;
+                      }
                       Value kLo = arith::AddIOp::create(ib, il, kk, t);
                       Value kHi = plus(kLo, 4);
                       loom::nvptx::Tf32Mma mma(ib, il, split);

@@ -71,7 +71,8 @@ def LoomGpuAttention : Pass<"loom-gpu-attention", "mlir::func::FuncOp"> {
   let options = [Option<"tensorCores", "tensor-cores", "std::string",
                         "\"3xtf32\"",
                         "attention's products with rows of at most 64 on "
-                        "tensor cores: 3xtf32 (f32 accuracy), tf32, or none "
+                        "tensor cores: 3xtf32 (f32 accuracy), tf32 (also "
+                        "under bf16, which is for contractions), or none "
                         "(FMAs, a thread per query)">];
   let dependentDialects = ["mlir::scf::SCFDialect", "mlir::math::MathDialect",
                            "mlir::memref::MemRefDialect",
@@ -79,6 +80,35 @@ def LoomGpuAttention : Pass<"loom-gpu-attention", "mlir::func::FuncOp"> {
                            "mlir::bufferization::BufferizationDialect",
                            "mlir::gpu::GPUDialect",
                            "mlir::nvgpu::NVGPUDialect",
+                           "mlir::vector::VectorDialect"];
+}
+
+def LoomGpuLowerBf16Mma : Pass<"loom-gpu-lower-bf16-mma"> {
+  let summary = "Lowers bf16 nvgpu.mma.sync to nvvm.mma.sync";
+  let description = [{
+    MLIR 22's `convert-nvgpu-to-nvvm` cannot type an `nvgpu.mma.sync` on
+    bf16 operands ("failed to deduce operand PTX types"): NVVM passes bf16
+    pairs as `i32` registers and needs the PTX types spelled out. This pass
+    (run on the kernels before that conversion) rewrites each m16n8k16
+    product of `vector<4x2xbf16>` by `vector<2x2xbf16>` into f32 as
+    `nvvm.mma.sync` with row/col layouts and bf16 multiplicand types: each
+    pair bitcast to an `i32`, the accumulator's four floats, the result
+    struct taken apart into the `vector<2x2xf32>` the loop carries. Other
+    products are left to `convert-nvgpu-to-nvvm`.
+
+    Before:
+    ```mlir
+    %d = nvgpu.mma.sync(%a, %b, %c) {mmaShape = [16, 8, 16]}
+        : (vector<4x2xbf16>, vector<2x2xbf16>, vector<2x2xf32>)
+        -> vector<2x2xf32>
+    ```
+    After: `vector.bitcast` of each row to `vector<1xi32>`, then
+    `nvvm.mma.sync A[...] B[...] C[...] {multiplicandAPtxType =
+    #nvvm.mma_type<bf16>, ..., shape = #nvvm.shape<m = 16, n = 8, k = 16>}`
+    and four `llvm.extractvalue` into `vector.from_elements`.
+  }];
+  let dependentDialects = ["mlir::NVVM::NVVMDialect",
+                           "mlir::LLVM::LLVMDialect",
                            "mlir::vector::VectorDialect"];
 }
 
@@ -103,8 +133,12 @@ def LoomGpuOutlineKernels
       per step; lanes read the fragments mma.sync expects; 3xtf32 splits
       each operand into a tf32 head and the tf32 of
       the rest and adds three products (f32 accuracy), tf32 takes the
-      heads only (about 1e-3 relative). Tails are clamped on load (zeros
-      past K) and masked on store;
+      heads only (about 1e-3 relative); with `tensor-cores=bf16` the
+      operands are rounded to bf16 as the fragments are read from shared
+      memory and each product is an m16n8k16 of `vector<4x2xbf16>` by
+      `vector<2x2xbf16>` (about 4e-3 relative; `loom-gpu-lower-bf16-mma`
+      lowers it to NVVM). Tails are clamped on load (zeros past K) and
+      masked on store;
     - a smaller contraction, or any with `tensor-cores=none`: one thread
       per 4 x 4 block of the output (per batch), columns fastest, 16
       accumulators over K, tails clamped on load and masked on store;
@@ -176,8 +210,9 @@ def LoomGpuOutlineKernels
                  Option<"tensorCores", "tensor-cores", "std::string",
                         "\"3xtf32\"",
                         "f32 contractions on tensor cores: 3xtf32 (f32 "
-                        "accuracy from three tf32 products), tf32 (one) "
-                        "or none (CUDA cores)">];
+                        "accuracy from three tf32 products), tf32 (one), "
+                        "bf16 (operands rounded to bf16) or none (CUDA "
+                        "cores)">];
   let dependentDialects = ["mlir::gpu::GPUDialect", "mlir::scf::SCFDialect",
                            "mlir::nvgpu::NVGPUDialect",
                            "mlir::vector::VectorDialect",

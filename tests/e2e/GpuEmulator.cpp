@@ -120,6 +120,7 @@ constexpr llvm::StringLiteral kShuffleF32 = "loom_emu_shuffle_f32";
 constexpr llvm::StringLiteral kShuffleI32 = "loom_emu_shuffle_i32";
 constexpr llvm::StringLiteral kShuffleValid = "loom_emu_shuffle_valid";
 constexpr llvm::StringLiteral kMmaTf32 = "loom_emu_mma_m16n8k8_tf32";
+constexpr llvm::StringLiteral kMmaBf16 = "loom_emu_mma_m16n8k16_bf16";
 
 /// A synchronizing `kernel` (or one with shared memory) as `func.func
 /// @name(args..., shared..., ids: memref<3xi64>)`: the code of ONE thread
@@ -154,6 +155,11 @@ LogicalResult emulateThread(OpBuilder &b, gpu::GPUFuncOp kernel,
   auto fragment = MemRefType::get({4}, f32);
   declare(kMmaTf32,
           {f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, fragment}, {});
+  {
+    SmallVector<Type> bf16Args(16, f32);
+    bf16Args.push_back(fragment);
+    declare(kMmaBf16, bf16Args, {});
+  }
 
   // Arguments: the kernel's, one buffer per workgroup attribution (shared
   // by the block's threads), the ids.
@@ -203,11 +209,19 @@ LogicalResult emulateThread(OpBuilder &b, gpu::GPUFuncOp kernel,
     rewriter.setInsertionPoint(op);
     if (auto mma = llvm::dyn_cast<nvgpu::MmaSyncOp>(op)) {
       auto shape = mma.getMmaShapeAsArray();
-      if (shape != std::array<int64_t, 3>{16, 8, 8} || !mma.getTf32Enabled() ||
-          mma.getMatrixA().getType() != VectorType::get({4, 1}, f32) ||
-          mma.getMatrixB().getType() != VectorType::get({2, 1}, f32) ||
+      Type bf16 = b.getBF16Type();
+      bool tf32 = shape == std::array<int64_t, 3>{16, 8, 8} &&
+                  mma.getTf32Enabled() &&
+                  mma.getMatrixA().getType() == VectorType::get({4, 1}, f32) &&
+                  mma.getMatrixB().getType() == VectorType::get({2, 1}, f32);
+      bool bf16Product =
+          shape == std::array<int64_t, 3>{16, 8, 16} &&
+          mma.getMatrixA().getType() == VectorType::get({4, 2}, bf16) &&
+          mma.getMatrixB().getType() == VectorType::get({2, 2}, bf16);
+      if ((!tf32 && !bf16Product) ||
           mma.getRes().getType() != VectorType::get({2, 2}, f32))
-        return op->emitOpError("is not an f32 m16n8k8 tf32 product; the "
+        return op->emitOpError("is neither an f32 m16n8k8 tf32 nor an "
+                               "m16n8k16 bf16 product into f32; the "
                                "emulator runs those");
       if (!product) {
         OpBuilder::InsertionGuard guard(rewriter);
@@ -220,14 +234,23 @@ LogicalResult emulateThread(OpBuilder &b, gpu::GPUFuncOp kernel,
         args.push_back(vector::ExtractOp::create(rewriter, at, v,
                                                  ArrayRef<int64_t>{i, j}));
       };
-      for (int64_t i = 0; i < 4; ++i)
-        extract(mma.getMatrixA(), i, 0);
-      for (int64_t i = 0; i < 2; ++i)
-        extract(mma.getMatrixB(), i, 0);
+      // (bf16 operands widened exactly to f32.)
+      auto operand = [&](Value v, int64_t rows) {
+        for (int64_t i = 0; i < rows; ++i)
+          for (int64_t j = 0; j < (tf32 ? 1 : 2); ++j) {
+            extract(v, i, j);
+            if (!tf32)
+              args.back() =
+                  arith::ExtFOp::create(rewriter, at, f32, args.back());
+          }
+      };
+      operand(mma.getMatrixA(), 4);
+      operand(mma.getMatrixB(), 2);
       for (int64_t i = 0; i < 4; ++i)
         extract(mma.getMatrixC(), i / 2, i % 2);
       args.push_back(product);
-      func::CallOp::create(rewriter, at, kMmaTf32, TypeRange{}, args);
+      func::CallOp::create(rewriter, at, tf32 ? kMmaTf32 : kMmaBf16,
+                           TypeRange{}, args);
       SmallVector<Value> d;
       for (int64_t i = 0; i < 4; ++i)
         d.push_back(memref::LoadOp::create(
@@ -364,7 +387,7 @@ struct BlockRun {
   std::vector<int> arrived, size;
   std::vector<uint64_t> generation;
   std::vector<uint32_t> slots;                  // a shuffle's values, by thread
-  std::vector<std::array<float, 10>> fragments; // a product's, by thread
+  std::vector<std::array<float, 16>> fragments; // a product's, by thread
   /// A warp's product D (16 x 8), made once per product by its first lane
   /// past the barrier: the warp's generation then.
   std::vector<std::array<float, 128>> products;
@@ -427,6 +450,45 @@ uint32_t shuffle(uint32_t bits, int32_t offset, int32_t width, int32_t mode) {
   return bits;
 }
 
+/// The calling warp's product D = A B + C (16 x 8, depth K): each lane
+/// hands in its fragment (C's four values from index CAt); once all 32
+/// have, the first lane through places A and B (`place(fragment, g, t, A,
+/// B)` for lane (g, t) = (lane / 4, lane % 4)) and C, and computes D; each
+/// lane takes D at its accumulator's places (rows g, g + 8, columns 2t,
+/// 2t + 1).
+template <int K, int CAt, typename Place>
+void warpProduct(const std::array<float, 16> &fragment, float *d, Place place) {
+  BlockRun &run = *active;
+  int64_t tid = run.threadId(), warp = tid / 32;
+  run.fragments[tid] = fragment;
+  run.wait(1 + int(warp));
+  std::array<float, 128> &D = run.products[warp];
+  if (run.productGeneration[warp] != run.generation[1 + warp]) {
+    run.productGeneration[warp] = run.generation[1 + warp];
+    float A[16][K], B[K][8], C[16][8];
+    for (int lane = 0; lane < 32; ++lane) {
+      const std::array<float, 16> &f = run.fragments[warp * 32 + lane];
+      int g = lane / 4, t = lane % 4;
+      place(f, g, t, A, B);
+      C[g][2 * t] = f[CAt];
+      C[g][2 * t + 1] = f[CAt + 1];
+      C[g + 8][2 * t] = f[CAt + 2];
+      C[g + 8][2 * t + 1] = f[CAt + 3];
+    }
+    for (int row = 0; row < 16; ++row)
+      for (int col = 0; col < 8; ++col) {
+        float sum = C[row][col];
+        for (int k = 0; k < K; ++k)
+          sum += A[row][k] * B[k][col];
+        D[row * 8 + col] = sum;
+      }
+  }
+  int lane = int(tid % 32), g = lane / 4, t = lane % 4;
+  for (int i = 0; i < 4; ++i)
+    d[i] = D[(g + 8 * (i / 2)) * 8 + 2 * t + i % 2];
+  run.wait(1 + int(warp)); // (before anyone writes the fragments again)
+}
+
 } // namespace
 
 extern "C" {
@@ -457,47 +519,46 @@ __attribute__((visibility("default"))) void
 loom_emu_mma_m16n8k8_tf32(float a0, float a1, float a2, float a3, float b0,
                           float b1, float c0, float c1, float c2, float c3,
                           float *d) {
-  BlockRun &run = *active;
-  int64_t tid = run.threadId(), warp = tid / 32;
-  run.fragments[tid] = {a0, a1, a2, a3, b0, b1, c0, c1, c2, c3};
-  run.wait(1 + int(warp));
-  std::array<float, 128> &D = run.products[warp];
-  if (run.productGeneration[warp] != run.generation[1 + warp]) {
-    run.productGeneration[warp] = run.generation[1 + warp];
-    auto tf32 = [](float x) {
-      uint32_t bits;
-      std::memcpy(&bits, &x, 4);
-      bits &= 0xFFFFE000u;
-      std::memcpy(&x, &bits, 4);
-      return x;
-    };
-    float A[16][8], B[8][8], C[16][8];
-    for (int lane = 0; lane < 32; ++lane) {
-      const std::array<float, 10> &f = run.fragments[warp * 32 + lane];
-      int g = lane / 4, t = lane % 4;
-      A[g][t] = tf32(f[0]);
-      A[g + 8][t] = tf32(f[1]);
-      A[g][t + 4] = tf32(f[2]);
-      A[g + 8][t + 4] = tf32(f[3]);
-      B[t][g] = tf32(f[4]);
-      B[t + 4][g] = tf32(f[5]);
-      C[g][2 * t] = f[6];
-      C[g][2 * t + 1] = f[7];
-      C[g + 8][2 * t] = f[8];
-      C[g + 8][2 * t + 1] = f[9];
-    }
-    for (int row = 0; row < 16; ++row)
-      for (int col = 0; col < 8; ++col) {
-        float sum = C[row][col];
-        for (int k = 0; k < 8; ++k)
-          sum += A[row][k] * B[k][col];
-        D[row * 8 + col] = sum;
-      }
-  }
-  int lane = int(tid % 32), g = lane / 4, t = lane % 4;
-  for (int i = 0; i < 4; ++i)
-    d[i] = D[(g + 8 * (i / 2)) * 8 + 2 * t + i % 2];
-  run.wait(1 + int(warp)); // (before anyone writes the fragments again)
+  auto tf32 = [](float x) {
+    uint32_t bits;
+    std::memcpy(&bits, &x, 4);
+    bits &= 0xFFFFE000u;
+    std::memcpy(&x, &bits, 4);
+    return x;
+  };
+  warpProduct<8, 6>({a0, a1, a2, a3, b0, b1, c0, c1, c2, c3}, d,
+                    [&](const std::array<float, 16> &f, int g, int t,
+                        float(&A)[16][8], float(&B)[8][8]) {
+                      A[g][t] = tf32(f[0]);
+                      A[g + 8][t] = tf32(f[1]);
+                      A[g][t + 4] = tf32(f[2]);
+                      A[g + 8][t + 4] = tf32(f[3]);
+                      B[t][g] = tf32(f[4]);
+                      B[t + 4][g] = tf32(f[5]);
+                    });
+}
+/// mma.sync.m16n8k16.row.col.f32.bf16.bf16.f32 of the calling warp (the
+/// operands widened to f32): lane (g = lane / 4, t = lane % 4) holds
+/// A(g, 2t), A(g, 2t + 1), A(g + 8, 2t), A(g + 8, 2t + 1), then the same
+/// at columns 2t + 8, 2t + 9; B(2t, g), B(2t + 1, g), B(2t + 8, g),
+/// B(2t + 9, g); C as for tf32; gets D = A B + C at C's places (products
+/// of bf16 values are exact in f32).
+__attribute__((visibility("default"))) void
+loom_emu_mma_m16n8k16_bf16(float a0, float a1, float a2, float a3, float a4,
+                           float a5, float a6, float a7, float b0, float b1,
+                           float b2, float b3, float c0, float c1, float c2,
+                           float c3, float *d) {
+  warpProduct<16, 12>(
+      {a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, c0, c1, c2, c3}, d,
+      [](const std::array<float, 16> &f, int g, int t, float(&A)[16][16],
+         float(&B)[16][8]) {
+        for (int half = 0; half < 2; ++half)
+          for (int e = 0; e < 2; ++e) {
+            A[g][2 * t + 8 * half + e] = f[4 * half + e];
+            A[g + 8][2 * t + 8 * half + e] = f[4 * half + 2 + e];
+            B[2 * t + 8 * half + e][g] = f[8 + 2 * half + e];
+          }
+      });
 }
 __attribute__((visibility("default"))) bool
 loom_emu_shuffle_valid(int32_t offset, int32_t width, int32_t mode) {

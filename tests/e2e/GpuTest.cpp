@@ -102,9 +102,10 @@ Bindings bindingsFor(driver::Session &session, const std::string &function,
 
 /// The module of one case after the NVPTX pipeline up to `stopAfter`
 /// (errors as a gtest failure).
-mlir::OwningOpRef<mlir::ModuleOp> lowerCase(const GpuCase &gc,
-                                            const std::string &arch,
-                                            const std::string &stopAfter) {
+mlir::OwningOpRef<mlir::ModuleOp>
+lowerCase(const GpuCase &gc, const std::string &arch,
+          const std::string &stopAfter,
+          const std::string &tensorCores = "3xtf32") {
   const Example &e = examples()[gc.example];
   Case c = exampleCase(e, gc.function);
   driver::Session *session = e2e::session(c);
@@ -122,6 +123,7 @@ mlir::OwningOpRef<mlir::ModuleOp> lowerCase(const GpuCase &gc,
   NvptxPipelineOptions options;
   options.arch = arch;
   options.stopAfter = stopAfter;
+  options.tensorCores = tensorCores;
   if (gc.kind != Kind::Forward)
     options.autodiff = "function=" + gc.function;
   if (gc.kind == Kind::Step)
@@ -139,9 +141,10 @@ mlir::OwningOpRef<mlir::ModuleOp> lowerCase(const GpuCase &gc,
 }
 
 /// The GPU program of one case for `arch` (errors as a gtest failure).
-std::optional<gpu::Program> compileCase(const GpuCase &gc,
-                                        const std::string &arch) {
-  auto module = lowerCase(gc, arch, "ptx");
+std::optional<gpu::Program>
+compileCase(const GpuCase &gc, const std::string &arch,
+            const std::string &tensorCores = "3xtf32") {
+  auto module = lowerCase(gc, arch, "ptx", tensorCores);
   if (!module)
     return std::nullopt;
   auto program = extractGpuProgram(*module, arch, "");
@@ -492,7 +495,7 @@ module attributes {gpu.container_module} {
 /// random operands (C filled with zeros first, as the pipeline's outputs
 /// are): plain, B transposed (x @ W^T), A transposed and batched, at sizes that
 /// leave partial blocks, warp tiles and k steps (70 x 20 x 40, 33 x 257 x 65,
-/// ...); 3xtf32 to f32 accuracy, tf32 to its 10-bit mantissa.
+/// ...); 3xtf32 to f32 accuracy, tf32 to its 10-bit mantissa, bf16 to its 7.
 TEST(GpuEmulator, TensorCoreContractions) {
   struct Shape {
     const char *name;
@@ -506,9 +509,13 @@ TEST(GpuEmulator, TensorCoreContractions) {
                           {"batched", 3, 17, 24, 9 + 8, false, false}};
   std::unique_ptr<mlir::MLIRContext> owned = gpuContext();
   mlir::MLIRContext &context = *owned;
-  for (const char *mode : {"3xtf32", "tf32"})
+  // "bf16 exact": small integers, which bf16 holds exactly, so that any
+  // misplaced fragment element shows beyond f32 rounding.
+  for (std::string mode : {"3xtf32", "tf32", "bf16", "bf16 exact"})
     for (const Shape &sh : shapes) {
-      SCOPED_TRACE(std::string(mode) + " " + sh.name);
+      SCOPED_TRACE(mode + " " + sh.name);
+      bool exact = mode == "bf16 exact";
+      std::string cores = exact ? "bf16" : mode;
       std::vector<int64_t> aDims =
           sh.transA ? std::vector{sh.k, sh.m} : std::vector{sh.m, sh.k};
       std::vector<int64_t> bDims =
@@ -546,7 +553,7 @@ TEST(GpuEmulator, TensorCoreContractions) {
       ASSERT_TRUE(module) << source;
       mlir::PassManager pm(&context);
       ASSERT_TRUE(mlir::succeeded(mlir::parsePassPipeline(
-          std::string("loom-gpu-outline-kernels{tensor-cores=") + mode +
+          "loom-gpu-outline-kernels{tensor-cores=" + cores +
               "},canonicalize,cse",
           pm)));
       ASSERT_TRUE(mlir::succeeded(pm.run(*module)));
@@ -565,10 +572,11 @@ TEST(GpuEmulator, TensorCoreContractions) {
         return n;
       };
       std::vector<float> a(numel(aDims)), b(numel(bDims)), c(numel(cDims));
+      std::uniform_int_distribution<int> small(-8, 8);
       for (float &x : a)
-        x = normal(rng);
+        x = exact ? float(small(rng)) : normal(rng);
       for (float &x : b)
-        x = normal(rng);
+        x = exact ? float(small(rng)) : normal(rng);
       for (float &x : c)
         x = normal(rng);
       Status ran = (*emulator)->run("f", {a.data(), b.data(), c.data()});
@@ -591,15 +599,18 @@ TEST(GpuEmulator, TensorCoreContractions) {
             scale = std::max(scale, std::abs(sum));
           }
       // f32 sums of k products: ~1e-6 of the scale; tf32 (10 bits):
-      // ~1e-3.
-      std::printf("[tensor-cores] %-7s %-9s max |gpu - f64| %.2e (scale "
+      // ~1e-3; bf16 (7 bits): ~8e-3.
+      std::printf("[tensor-cores] %-10s %-9s max |gpu - f64| %.2e (scale "
                   "%.2e)\n",
-                  mode, sh.name, worst, scale);
-      double tolerance = std::string(mode) == "tf32" ? 4e-3 : 5e-6;
+                  mode.c_str(), sh.name, worst, scale);
+      const std::string &m = mode;
+      double tolerance = m == "tf32" ? 4e-3 : m == "bf16" ? 1.5e-2 : 5e-6;
       EXPECT_LE(worst, tolerance * scale)
           << "max |gpu - f64| " << worst << ", scale " << scale;
-      if (std::string(mode) == "tf32")
+      if (m == "tf32")
         EXPECT_GT(worst, 1e-5 * scale) << "tf32 rounding not emulated";
+      if (m == "bf16")
+        EXPECT_GT(worst, 5e-4 * scale) << "bf16 rounding not emulated";
     }
 }
 
@@ -908,6 +919,32 @@ TEST(GpuEmulator, TiledAttention) {
 /// tiles. A block's static shared memory is at most 48 KB: ptxas rejects
 /// more (the first tensor-core forward needed 53 KB and only the benchmark
 /// shapes showed it).
+/// With `tensor-cores=bf16` the GPT training step's contractions are bf16
+/// products (m16n8k16, lowered by loom-gpu-lower-bf16-mma) that assemble
+/// for sm_80 and sm_90 without spills.
+TEST(GpuPtx, Bf16TrainingStepAssembles) {
+  std::string ptxas = ptxasPath();
+  if (ptxas.empty())
+    GTEST_SKIP() << "ptxas not found: the PTX was not checked";
+  for (const std::string arch : {"sm_80", "sm_90"}) {
+    auto program = compileCase({0, "loss", Kind::Step, {}}, arch, "bf16");
+    ASSERT_TRUE(program.has_value());
+    EXPECT_NE(program->ptx.find("mma.sync.aligned.m16n8k16.row.col.f32.bf16."
+                                "bf16.f32"),
+              std::string::npos);
+    auto [rc, log] = assemble(ptxas, program->ptx, arch);
+    ASSERT_EQ(rc, 0) << "ptxas rejected the PTX for " << arch << ":\n"
+                     << log.substr(0, 4000);
+    std::regex spills("entry function '([^']+)'[^]*?(\\d+) bytes spill "
+                      "stores, (\\d+) bytes spill loads");
+    for (auto it = std::sregex_iterator(log.begin(), log.end(), spills);
+         it != std::sregex_iterator(); ++it) {
+      EXPECT_EQ((*it)[2].str(), "0") << "spill stores in " << (*it)[1].str();
+      EXPECT_EQ((*it)[3].str(), "0") << "spill loads in " << (*it)[1].str();
+    }
+  }
+}
+
 TEST(GpuPtx, FullContextAttentionFitsABlock) {
   std::string ptxas = ptxasPath();
   if (ptxas.empty())

@@ -3,8 +3,8 @@
 //   loomc check   FILE [-I DIR] [--model NAME]
 //   loomc compile FILE --emit=ast|loom [--fn NAME] [--bind B=2,T=16] [-o OUT]
 //                      [--dump-after=PASS] [--time-passes]
-//   loomc compile FILE --target=nvptx [--gpu-arch=sm_90] --emit=ptx
-//                      --fn NAME --bind B=2,T=16 -o DIR
+//   loomc compile FILE --target=nvptx [--gpu-arch=sm_90] [--tensor-cores=MODE]
+//                      --emit=ptx --fn NAME --bind B=2,T=16 -o DIR
 //   loomc run     FILE --fn NAME --bind B=2,T=16 [--ckpt CKPT] [--seed N]
 //
 // FILE is a Loom program (.loom) or loom dialect IR (.mlir).
@@ -353,6 +353,14 @@ cl::opt<std::string> gpuArch("gpu-arch",
                                       "(sm_80, sm_90, ...)"),
                              cl::value_desc("SM"), cl::init("sm_90"),
                              cl::sub(compileCmd), cl::cat(loomCategory));
+cl::opt<std::string> tensorCores(
+    "tensor-cores",
+    cl::desc("f32 contractions of --target=nvptx on tensor cores: 3xtf32 "
+             "(default; f32 accuracy from three tf32 products), tf32 (one; "
+             "about 1e-3 relative), bf16 (operands rounded to bf16; about "
+             "4e-3) or none (CUDA cores)"),
+    cl::value_desc("MODE"), cl::init("3xtf32"), cl::sub(compileCmd),
+    cl::cat(loomCategory));
 
 cl::opt<std::string>
     runTarget("target",
@@ -512,6 +520,14 @@ int runCompileNvptx(ModuleOp module, bool frontendBound) {
   if (!frontendBound)
     options.bind.assign(bindings.begin(), bindings.end());
   options.arch = gpuArch;
+  if (tensorCores != "3xtf32" && tensorCores != "tf32" &&
+      tensorCores != "bf16" && tensorCores != "none") {
+    llvm::errs() << "loomc: error: --tensor-cores must be 3xtf32, tf32, bf16 "
+                    "or none, got '"
+                 << tensorCores << "'\n";
+    return 1;
+  }
+  options.tensorCores = tensorCores;
   options.stopAfter = emit == Emit::Linalg ? "linalg"
                       : emit == Emit::Gpu  ? "kernels"
                                            : "ptx";

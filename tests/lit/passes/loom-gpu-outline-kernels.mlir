@@ -320,6 +320,22 @@ func.func @rows(%x: memref<10x100xf32>, %m: memref<10xf32>, %z: memref<100x10xf3
 // CUDA-CORES-LABEL: func.func @mma
 // CUDA-CORES: gpu.launch_func @loom_kernels::@mma_0_matmul
 // CUDA-CORES-NOT: nvgpu.mma.sync
+// tensor-cores=bf16: the same tiles and steps of 32, products of depth 16:
+// per 16 of k a lane reads 8 values of A (rows g, g + 8 at k = 2t, 2t + 1,
+// then 2t + 8, 2t + 9) and 4 of B per tile, rounds each to bf16, and the
+// warp's 2 x 4 tiles take one mma.sync m16n8k16 each.
+// RUN: loom-opt %s -split-input-file -loom-gpu-outline-kernels=tensor-cores=bf16 -canonicalize -cse | FileCheck %s --check-prefix=BF16
+// BF16-LABEL: func.func @mma
+// BF16: gpu.func @mma_0_mma
+// BF16: scf.for %{{.*}} = %c0 to %c40 step %c32
+// BF16: scf.for %{{.*}} = %c0{{.*}} to %c32{{.*}} step %c16
+// BF16-COUNT-8: arith.truncf %{{.*}} : f32 to bf16
+// BF16-NEXT: vector.from_elements {{.*}} : vector<4x2xbf16>
+// BF16: vector.from_elements {{.*}} : vector<4x2xbf16>
+// BF16-COUNT-4: arith.truncf %{{.*}} : f32 to bf16
+// BF16-NEXT: vector.from_elements {{.*}} : vector<2x2xbf16>
+// BF16-COUNT-8: nvgpu.mma.sync({{.*}}) {mmaShape = [16, 8, 16]} : (vector<4x2xbf16>, vector<2x2xbf16>, vector<2x2xf32>) -> vector<2x2xf32>
+// BF16-NEXT: scf.yield
 func.func @mma(%a: memref<70x40xf32>, %b: memref<40x40xf32>, %c: memref<70x40xf32>) {
   linalg.matmul ins(%a, %b : memref<70x40xf32>, memref<40x40xf32>) outs(%c : memref<70x40xf32>)
   return
