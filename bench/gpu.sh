@@ -15,7 +15,8 @@
 # needs nothing but libcuda. Carry the folder (about 25 MB) to the device
 # (`run` with carry [".gpu-bundle"]) and run `bash bench/gpu.sh --run`.
 #
-# --run prints every check (PASS/FAIL), then one table: GEMM 4096^3, causal
+# --run prints every check (PASS/FAIL), then one table: GEMM 4096^3 (f32
+# accuracy as 3xtf32, one tf32 product, bf16 operands), causal
 # attention forward and forward + backward (B 4, H 16, T 4096, Dh 64) and
 # the GPT-mini training step (B 8, T 256): the device time of Loom's
 # launches (median of 10; CUDA events), PyTorch's, the ratio Loom / PyTorch
@@ -37,8 +38,15 @@ prepare() {
   build/bin/loom_gpu_bundle "$bundle/check" >/dev/null
   echo "== benchmark programs"
   local loomc=build/bin/loomc
+  # The GEMM three ways: f32 accuracy (3xtf32, the default), then one tf32
+  # product and bf16 operands (--tensor-cores), each beside its peer.
   $loomc compile bench/models/gemm.loom --target=nvptx --emit=ptx --fn mm \
     --bind M=4096,K=4096,N=4096 -o "$bundle/bench/gemm"
+  for cores in tf32 bf16; do
+    $loomc compile bench/models/gemm.loom --target=nvptx --emit=ptx --fn mm \
+      --tensor-cores=$cores --bind M=4096,K=4096,N=4096 \
+      -o "$bundle/bench/gemm_$cores"
+  done
   $loomc compile bench/models/attention.loom --target=nvptx --emit=ptx \
     --fn forward --bind N=1 --config B=4,H=16,T=4096,D=64 \
     -o "$bundle/bench/attn_fwd"
@@ -110,8 +118,8 @@ run() {
 
   echo "== timing (10 runs after a warm-up; Loom's launches, CUDA events)"
   declare -A loom
-  for work in gemm:mm:0 attn_fwd:forward:0 attn_fwdbwd:loss_grad:0 \
-              gpt_step:train_step:256; do
+  for work in gemm:mm:0 gemm_tf32:mm:0 gemm_bf16:mm:0 attn_fwd:forward:0 \
+              attn_fwdbwd:loss_grad:0 gpt_step:train_step:256; do
     IFS=: read -r name fn intmax <<<"$work"
     local line
     line=$("$runner" "$bundle/bench/$name" --fn "$fn" --repeats 10 \
@@ -146,9 +154,12 @@ run() {
         (p == "" ? "-" : p), r, (t > 0 ? sprintf("%.2f", t) : "-"),
         (t > 0 ? sprintf("%.1f%%", 100 * t / peak) : "-") }'
   }
-  row gemm gemm_f32 "$gemm_flop" 67 "GEMM f32 (SIMT)"
-  row gemm gemm_tf32 "$gemm_flop" 494 "GEMM vs TF32"
-  row gemm gemm_bf16 "$gemm_flop" 989 "GEMM vs bf16"
+  # f32 accuracy: Loom's 3xtf32 against cuBLAS's f32 (SIMT peak); one
+  # tf32 product against cuBLAS's TF32; bf16 operands against cuBLAS on
+  # bf16 tensors (Loom's stay f32 in memory, rounded as they are read).
+  row gemm gemm_f32 "$gemm_flop" 67 "GEMM f32 (3xtf32)"
+  row gemm_tf32 gemm_tf32 "$gemm_flop" 494 "GEMM tf32"
+  row gemm_bf16 gemm_bf16 "$gemm_flop" 989 "GEMM bf16"
   row attn_fwd attn_fwd "$attn_flop" 67 "attention fwd"
   row attn_fwdbwd attn_fwdbwd "$((attn_flop * 7 / 2))" 67 "attention fwd+bwd"
   row gpt_step gpt_step 0 1 "GPT-mini train step"
