@@ -80,6 +80,7 @@ Result<Model> loom::compile(const std::string &path,
   sessionOptions.training = options.training;
   sessionOptions.useCache = options.diskCache;
   sessionOptions.cacheDir = options.cacheDir;
+  sessionOptions.tensorCores = options.tensorCores;
   if (options.target == "cuda")
     sessionOptions.target = driver::Target::Cuda;
   else if (options.target != "cpu")

@@ -274,9 +274,15 @@ llvm::Expected<std::unique_ptr<Session>>
 Session::open(const std::string &path, const SessionOptions &options) {
   std::unique_ptr<Session> session(new Session());
   session->options = options;
-  if (options.target == Target::Cuda)
+  if (options.target == Target::Cuda) {
+    const std::string &cores = options.tensorCores;
+    if (cores != "3xtf32" && cores != "tf32" && cores != "bf16" &&
+        cores != "none")
+      return makeError("tensor cores '" + cores +
+                       "': expected 3xtf32, tf32, bf16 or none");
     if (Status cuda = cuda::available(); !cuda.ok())
       return makeError("target cuda: " + cuda.message());
+  }
   mlir::DialectRegistry registry;
   registerCpuDialects(registry);
   registerNvptxDialects(registry);
@@ -459,10 +465,12 @@ static Signature variantSignature(const Signature &forward,
 /// as the CPU pipeline's `cpu`) and loads its kernels on the device.
 static llvm::Error compileForCuda(mlir::ModuleOp module,
                                   const CpuPipelineOptions &cpu,
+                                  const std::string &tensorCores,
                                   CompiledFunction &compiled) {
   NvptxPipelineOptions options;
   options.autodiff = cpu.autodiff;
   options.optimizer = cpu.optimizer;
+  options.tensorCores = tensorCores;
   auto arch = cuda::deviceArch();
   if (!arch.ok())
     return makeError("target cuda: " + arch.status().message());
@@ -471,6 +479,7 @@ static llvm::Error compileForCuda(mlir::ModuleOp module,
   compiled.gpuAutodiff = options.autodiff;
   compiled.gpuOptimizer = options.optimizer;
   compiled.gpuArch = options.arch;
+  compiled.gpuTensorCores = options.tensorCores;
   driver::DiagnosticCollector collected(module.getContext());
   mlir::PassManager pm(module.getContext());
   if (mlir::failed(buildNvptxPipeline(pm, options)) ||
@@ -610,7 +619,8 @@ Session::get(llvm::StringRef function,
   if (options.target == Target::Cuda) {
     if (variant.kind == Variant::Decode)
       return makeError("decode steps have no GPU pipeline yet (target cpu)");
-    if (llvm::Error err = compileForCuda(**module, pipeline, *compiled))
+    if (llvm::Error err =
+            compileForCuda(**module, pipeline, options.tensorCores, *compiled))
       return std::move(err);
     compiled->mlirSeconds = since(start) - compiled->frontendSeconds;
     compiled->signature =

@@ -101,7 +101,7 @@ struct CompiledFunction {
   /// pipeline's autodiff, optimizer and arch options, from which its
   /// kernels can be lowered again (the tests' emulator runs them so).
   mlir::OwningOpRef<mlir::ModuleOp> gpuInput;
-  std::string gpuAutodiff, gpuOptimizer, gpuArch;
+  std::string gpuAutodiff, gpuOptimizer, gpuArch, gpuTensorCores;
 };
 
 /// What is compiled from an entry function: the function itself, its
@@ -136,6 +136,9 @@ struct SessionOptions {
   /// driver (codegen/nvptx, loom/Cuda.h); opening such a session without a
   /// driver or device is an error.
   Target target = Target::Cpu;
+  /// Target cuda: the f32 contractions' tensor-core products
+  /// (NvptxPipelineOptions::tensorCores): 3xtf32, tf32, bf16 or none.
+  std::string tensorCores = "3xtf32";
   std::vector<std::string> includeDirs;
   std::string model;
   /// Overrides of the model's configuration values (see GenerateOptions).

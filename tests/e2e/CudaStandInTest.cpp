@@ -151,6 +151,7 @@ std::unique_ptr<GpuEmulator> emulate(driver::CompiledFunction &fn) {
   mlir::OwningOpRef<mlir::ModuleOp> module(fn.gpuInput->clone());
   NvptxPipelineOptions options;
   options.arch = fn.gpuArch;
+  options.tensorCores = fn.gpuTensorCores;
   options.autodiff = fn.gpuAutodiff;
   options.optimizer = fn.gpuOptimizer;
   options.stopAfter = "kernels";
@@ -177,9 +178,11 @@ std::string examplePath(const std::string &name) {
   return std::string(LOOM_SOURCE_DIR) + "/examples/" + name;
 }
 
-std::unique_ptr<driver::Session> openSession(driver::Target target) {
+std::unique_ptr<driver::Session>
+openSession(driver::Target target, const std::string &tensorCores = "3xtf32") {
   driver::SessionOptions options;
   options.target = target;
+  options.tensorCores = tensorCores;
   options.useCache = false;
   auto session = driver::Session::open(examplePath("gpt.loom"), options);
   if (!session) {
@@ -299,6 +302,58 @@ TEST(CudaStandIn, GptLossAndGradientMatchTheCpu) {
       }
     }
   }
+}
+
+/// With tensor cores "bf16" the session's kernels multiply bf16 operands
+/// (m16n8k16 in the PTX) and GPT's loss and gradient stay within bf16's
+/// rounding of the CPU's; a mode the pipeline does not know is refused
+/// when the session opens.
+TEST(CudaStandIn, Bf16TensorCores) {
+  auto cpuSession = openSession(driver::Target::Cpu);
+  auto gpuSession = openSession(driver::Target::Cuda, "bf16");
+  ASSERT_TRUE(cpuSession && gpuSession);
+  auto store = ParamStore::create(cpuSession->params());
+  ASSERT_TRUE(store.ok() && store.value().initialize(5).ok());
+  driver::Variant variant;
+  variant.kind = driver::Variant::Gradient;
+  std::map<std::string, int64_t> bindings = {{"B", 2}, {"T", 8}};
+  auto cpu = cpuSession->get("loss", bindings, variant);
+  auto gpu = gpuSession->get("loss", bindings, variant);
+  ASSERT_TRUE(bool(cpu)) << llvm::toString(cpu.takeError());
+  ASSERT_TRUE(bool(gpu)) << llvm::toString(gpu.takeError());
+  EXPECT_EQ((*gpu)->gpuTensorCores, "bf16");
+  EXPECT_NE((*gpu)->gpu->program().ptx.find(
+                "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32"),
+            std::string::npos);
+  auto emulator = emulate(**gpu);
+  ASSERT_NE(emulator, nullptr);
+  std::vector<Tensor> inputs = inputsFor(**cpu, 1);
+  auto a = driver::invoke(**cpu, store.value().data(), pointersOf(inputs));
+  auto b = driver::invoke(**gpu, store.value().data(), pointersOf(inputs));
+  ASSERT_TRUE(a.ok()) << a.status().message();
+  ASSERT_TRUE(b.ok()) << b.status().message() << "\n" << launchError();
+  for (size_t k = 0; k < a.value().size(); ++k) {
+    const Tensor &x = a.value()[k], &y = b.value()[k];
+    double scale = 0, worst = 0;
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      scale = std::max(scale, double(std::abs(x.data<float>()[i])));
+      worst = std::max(
+          worst, double(std::abs(x.data<float>()[i] - y.data<float>()[i])));
+    }
+    std::printf("[stand-in bf16] %-6s max |gpu - cpu| %.2e (scale %.2e)\n",
+                (*gpu)->signature.outputs[k].name.c_str(), worst, scale);
+    EXPECT_LE(worst, 2e-2 * scale) << (*gpu)->signature.outputs[k].name;
+  }
+
+  driver::SessionOptions options;
+  options.target = driver::Target::Cuda;
+  options.tensorCores = "fp8";
+  auto refused = driver::Session::open(examplePath("gpt.loom"), options);
+  ASSERT_FALSE(bool(refused));
+  EXPECT_NE(llvm::toString(refused.takeError())
+                .find("tensor cores 'fp8': expected 3xtf32, tf32, bf16 or "
+                      "none"),
+            std::string::npos);
 }
 
 /// Three AdamW steps of GPT through the stand-in and on the CPU, from the

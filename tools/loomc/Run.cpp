@@ -77,6 +77,7 @@ int loom::tools::runFunction(const RunOptions &options) {
   sessionOptions.model = options.model;
   sessionOptions.config = options.config;
   sessionOptions.useCache = options.diskCache;
+  sessionOptions.tensorCores = options.tensorCores;
   if (options.target == "cuda")
     sessionOptions.target = driver::Target::Cuda;
   auto session = driver::Session::open(options.file, sessionOptions);

@@ -21,8 +21,9 @@ struct RunOptions {
   std::map<std::string, std::string> config;
   uint64_t seed = 0;
   bool diskCache = true;
-  /// "cpu" or "cuda".
+  /// "cpu" or "cuda"; tensorCores as in loom::CompileOptions.
   std::string target = "cpu";
+  std::string tensorCores = "3xtf32";
 };
 
 /// Runs one entry function on random inputs; returns the exit status.

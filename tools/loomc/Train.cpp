@@ -304,6 +304,7 @@ int loom::tools::trainModel(const TrainOptions &o) {
   compileOptions.seed = o.seed;
   compileOptions.training = true;
   compileOptions.target = o.target;
+  compileOptions.tensorCores = o.tensorCores;
   // An imported checkpoint's configuration (--config wins) and tokenizer
   // (--tokenizer wins), which the checkpoints this run writes carry on.
   std::map<std::string, std::string> initMetadata;

@@ -16,8 +16,9 @@ struct TrainOptions {
   std::string file, model, function = "loss";
   std::vector<std::string> includeDirs;
   bool diskCache = true;
-  /// "cpu" or "cuda".
+  /// "cpu" or "cuda"; tensorCores as in loom::CompileOptions.
   std::string target = "cpu";
+  std::string tensorCores = "3xtf32";
   std::map<std::string, std::string> config;
   /// lm, mlm, classify, copy, reverse; empty: from the loss's inputs.
   std::string task;

@@ -355,12 +355,13 @@ cl::opt<std::string> gpuArch("gpu-arch",
                              cl::sub(compileCmd), cl::cat(loomCategory));
 cl::opt<std::string> tensorCores(
     "tensor-cores",
-    cl::desc("f32 contractions of --target=nvptx on tensor cores: 3xtf32 "
+    cl::desc("The f32 contractions' products on tensor cores (compile "
+             "--target=nvptx, run and train --target=cuda): 3xtf32 "
              "(default; f32 accuracy from three tf32 products), tf32 (one; "
              "about 1e-3 relative), bf16 (operands rounded to bf16; about "
              "4e-3) or none (CUDA cores)"),
     cl::value_desc("MODE"), cl::init("3xtf32"), cl::sub(compileCmd),
-    cl::cat(loomCategory));
+    cl::sub(runCmd), cl::sub(trainCmd), cl::cat(loomCategory));
 
 cl::opt<std::string>
     runTarget("target",
@@ -873,6 +874,7 @@ int main(int argc, char **argv) {
     t.lrDecay = lrDecay;
     t.unfreezeEvery = unfreezeEvery;
     t.target = runTarget;
+    t.tensorCores = tensorCores;
     return loom::tools::trainModel(t);
   }
   // What sample and generate run.
@@ -922,6 +924,7 @@ int main(int argc, char **argv) {
     run.config = config;
     run.seed = seed;
     run.target = runTarget;
+    run.tensorCores = tensorCores;
     if (run.function.empty()) {
       llvm::errs() << "loomc: error: 'run' needs --fn NAME\n";
       return 1;

@@ -45,6 +45,11 @@ struct CompileOptions {
   /// "cuda" (NVPTX kernels through the CUDA driver; an error without a
   /// driver or device). Decode steps (Generator) are CPU-only so far.
   std::string target = "cpu";
+  /// Target cuda: the f32 contractions' products on tensor cores: "3xtf32"
+  /// (f32 accuracy from three tf32 products), "tf32" (one; about 1e-3
+  /// relative), "bf16" (operands rounded to bf16; about 4e-3) or "none"
+  /// (CUDA cores).
+  std::string tensorCores = "3xtf32";
 };
 
 /// One argument or result of an entry function: dims are numbers or
