@@ -592,6 +592,7 @@ Session::get(llvm::StringRef function,
   pipeline.gemmKernel = options.gemmKernel;
   pipeline.gemmEpilogues = options.gemmEpilogues;
   pipeline.outlineLayers = options.outlineLayers;
+  pipeline.streamingStoreBytes = options.streamingStoreBytes;
   compiled->entry = function.str();
   if (variant.kind == Variant::Decode) {
     pipeline.decode = decodeOptions;

@@ -153,6 +153,9 @@ struct SessionOptions {
   bool gemmEpilogues = true;
   /// Repeated layers compile once (CpuPipelineOptions::outlineLayers).
   bool outlineLayers = true;
+  /// Non-temporal writes into outputs of at least this many bytes
+  /// (CpuPipelineOptions::streamingStoreBytes).
+  int64_t streamingStoreBytes = int64_t(8) << 20;
   /// Compiled functions are kept on disk and reused across processes
   /// (driver/CompileCache.h); `cacheDir` empty: the default directory
   /// (`LOOM_CACHE_DIR`, else `$XDG_CACHE_HOME/loom` or `~/.cache/loom`).

@@ -93,6 +93,10 @@ std::string loom::cpuPipelineText(const CpuPipelineOptions &options) {
   stages.push_back("func.func(convert-linalg-to-loops)");
   stages.push_back("func.func(lower-vector-multi-reduction{lowering-strategy="
                    "inner-reduction},convert-vector-to-scf{full-unroll=true})");
+  // Large outputs (the updated parameters and moments) bypass the caches.
+  if (options.streamingStoreBytes >= 0)
+    stages.push_back("func.func(loom-cpu-streaming-stores{min-bytes=" +
+                     std::to_string(options.streamingStoreBytes) + "})");
   // Thread-level loops to OpenMP (memrefs reach LLVM before scf leaves).
   stages.push_back("func.func(scf-forall-to-parallel),convert-scf-to-openmp");
   stages.push_back("lower-affine,expand-strided-metadata,lower-affine");

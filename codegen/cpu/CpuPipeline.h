@@ -57,6 +57,10 @@ struct CpuPipelineOptions {
   /// The layers of a repeat compile once, as a function called per layer
   /// (loom-outline-layers); false inlines every layer.
   bool outlineLayers = true;
+  /// Vector writes into function arguments of at least this many bytes
+  /// are non-temporal (loom-cpu-streaming-stores; 8 MB: the updated
+  /// parameters and moments of a training step); -1: none.
+  int64_t streamingStoreBytes = int64_t(8) << 20;
 };
 
 /// The passes from loom IR (static or bound shapes) to the LLVM dialect.

@@ -349,6 +349,45 @@ def LoomCpuFuseGemmEpilogues
                            "mlir::tensor::TensorDialect"];
 }
 
+def LoomCpuStreamingStores
+    : Pass<"loom-cpu-streaming-stores", "mlir::func::FuncOp"> {
+  let summary = "Writes large output buffers with non-temporal stores";
+  let description = [{
+    After `convert-vector-to-scf`: in a public function, a vector write
+    (`vector.transfer_write` of one contiguous row: no mask, in bounds,
+    unit dims before the last, the memref's last dim of stride 1) into a
+    view of a function argument of at least `min-bytes` becomes
+    `vector.store {nontemporal = true}`: the store bypasses the caches, so
+    a buffer far larger than they are (a training step's updated
+    parameters and Adam moments: 3 x 500 MB for GPT-2-small) is written
+    without first reading each line in (a write-allocate costs a read per
+    line) and without evicting what is still needed. Such stores are
+    weakly ordered, so each thread that made them meets an `llvm.fence
+    seq_cst` (`mfence` on x86) at the end of its iteration of the
+    outermost parallel loop around them (after the outermost loop when
+    none is parallel), before other threads or the caller read the buffer.
+
+    An AdamW update over 124 M parameters (2 threads, C++ with the same
+    loop): 130 ms with ordinary stores into the output buffers, 76 with
+    non-temporal ones, 66 in place.
+
+    Before:
+    ```mlir
+    vector.transfer_write %v, %view[%c0] {in_bounds = [true]}
+        : vector<32xf32>, memref<32xf32, strided<[1], offset: ?>>
+    ```
+    (`%view` a subview of an argument of 500 MB) After:
+    ```mlir
+    vector.store %v, %view[%c0] {nontemporal = true}
+        : memref<32xf32, strided<[1], offset: ?>>, vector<32xf32>
+    ```
+  }];
+  let options = [Option<"minBytes", "min-bytes", "int64_t", "8388608",
+                        "The least size of an argument written so">];
+  let dependentDialects = ["mlir::vector::VectorDialect",
+                           "mlir::LLVM::LLVMDialect"];
+}
+
 def LoomCpuTileAndVectorize
     : Pass<"loom-cpu-tile-and-vectorize", "mlir::func::FuncOp"> {
   let summary = "Tiles linalg ops for registers and vectorizes the tiles";

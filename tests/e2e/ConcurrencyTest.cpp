@@ -33,13 +33,7 @@ std::vector<float> callOnCase(driver::CompiledFunction &fn, void *params,
 }
 
 TEST(Concurrency, CallsFromEightThreadsMatchSerialCalls) {
-  driver::SessionOptions options;
-  options.config = {{"d", "32"},
-                    {"layers", "2"},
-                    {"heads", "2"},
-                    {"vocab", "64"},
-                    {"ctx", "16"}};
-  options.useCache = false;
+  driver::SessionOptions options = loom::testing::smallGptOptions();
   auto session =
       driver::Session::open(LOOM_SOURCE_DIR "/examples/gpt.loom", options);
   ASSERT_TRUE(bool(session)) << llvm::toString(session.takeError());

@@ -15,6 +15,19 @@
 
 namespace loom::testing {
 
+/// A small GPT of examples/gpt.loom (d 32, 2 layers, 2 heads, vocab 64,
+/// ctx 16) without the disk cache.
+inline driver::SessionOptions smallGptOptions() {
+  driver::SessionOptions options;
+  options.config = {{"d", "32"},
+                    {"layers", "2"},
+                    {"heads", "2"},
+                    {"vocab", "64"},
+                    {"ctx", "16"}};
+  options.useCache = false;
+  return options;
+}
+
 /// Every float of `params` (layer-norm gains and biases included) drawn
 /// uniformly from [-scale, scale) with `rng`.
 inline void randomizeParams(ParamStore &params, std::mt19937 &rng,
