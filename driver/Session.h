@@ -98,8 +98,9 @@ struct CompiledFunction {
   /// Size of the flat parameter buffer the code expects.
   int64_t paramBytes = 0;
   /// Target cuda: the loom IR handed to the NVPTX pipeline and that
-  /// pipeline's autodiff, optimizer and arch options, from which its
-  /// kernels can be lowered again (the tests' emulator runs them so).
+  /// pipeline's autodiff, optimizer, arch and tensor-core options, from
+  /// which its kernels can be lowered again (the tests' emulator runs them
+  /// so).
   mlir::OwningOpRef<mlir::ModuleOp> gpuInput;
   std::string gpuAutodiff, gpuOptimizer, gpuArch, gpuTensorCores;
 };

@@ -43,8 +43,8 @@ Value rootOf(Value view) {
 bool isContiguousRow(vector::TransferWriteOp write) {
   auto memref = llvm::dyn_cast<MemRefType>(write.getShapedType());
   VectorType vector = write.getVectorType();
-  if (!memref || write.getMask() || vector.getRank() == 0 ||
-      !write.getPermutationMap().isMinorIdentity() ||
+  if (!memref || !memref.getElementType().isIntOrFloat() || write.getMask() ||
+      vector.getRank() == 0 || !write.getPermutationMap().isMinorIdentity() ||
       !memref.isLastDimUnitStride())
     return false;
   for (bool inBounds : write.getInBoundsValues())
@@ -76,29 +76,29 @@ struct LoomCpuStreamingStores
         return;
       auto type = llvm::dyn_cast<MemRefType>(arg.getType());
       if (!type || !type.hasStaticShape() ||
+          !type.getElementType().isIntOrFloat() ||
           type.getNumElements() * ((type.getElementTypeBitWidth() + 7) / 8) <
               minBytes)
         return;
       writes.push_back(write);
     });
-    // Where the fences go: the outermost parallel loop around each store
-    // (a fence at the end of its body), else the outermost loop (a fence
-    // after it), else the store itself.
+    // Where the fences go: inside the outermost parallel loop around a
+    // store, at the end of its body (each thread fences its own stores
+    // before the loop's end, where other threads may read them); else
+    // right after the innermost loop around the store (before anything
+    // after it, a parallel loop within the same outer loop included), or
+    // after the store itself.
     llvm::SetVector<Operation *> parallelBodies, afterOps;
     OpBuilder b(&getContext());
     for (vector::TransferWriteOp write : writes) {
-      Operation *parallel = nullptr, *outermost = write;
+      Operation *parallel = nullptr, *innermost = nullptr;
       for (Operation *op = write->getParentOp(); op && op != func;
            op = op->getParentOp()) {
         if (llvm::isa<scf::ParallelOp, scf::ForallOp>(op))
           parallel = op;
-        if (llvm::isa<LoopLikeOpInterface>(op))
-          outermost = op;
+        if (!innermost && llvm::isa<LoopLikeOpInterface>(op))
+          innermost = op;
       }
-      if (parallel)
-        parallelBodies.insert(parallel);
-      else
-        afterOps.insert(outermost);
       b.setInsertionPoint(write);
       Value row = write.getVector();
       VectorType type = write.getVectorType();
@@ -107,9 +107,14 @@ struct LoomCpuStreamingStores
             b, write.getLoc(),
             VectorType::get({type.getShape().back()}, type.getElementType()),
             row);
-      vector::StoreOp::create(b, write.getLoc(), row, write.getBase(),
-                              write.getIndices(), /*nontemporal=*/true);
+      auto store =
+          vector::StoreOp::create(b, write.getLoc(), row, write.getBase(),
+                                  write.getIndices(), /*nontemporal=*/true);
       write.erase();
+      if (parallel)
+        parallelBodies.insert(parallel);
+      else
+        afterOps.insert(innermost ? innermost : store.getOperation());
     }
     for (Operation *loop : parallelBodies) {
       Block &body = loop->getRegion(0).front();

@@ -914,11 +914,6 @@ TEST(GpuEmulator, TiledAttention) {
     }
 }
 
-/// The examples' sequences are short (T 8: key tiles of 16); at GPT's
-/// full context (T 256, Dh 64) attention's kernels take their largest
-/// tiles. A block's static shared memory is at most 48 KB: ptxas rejects
-/// more (the first tensor-core forward needed 53 KB and only the benchmark
-/// shapes showed it).
 /// With `tensor-cores=bf16` the GPT training step's contractions are bf16
 /// products (m16n8k16, lowered by loom-gpu-lower-bf16-mma) that assemble
 /// for sm_80 and sm_90 without spills.
@@ -945,6 +940,11 @@ TEST(GpuPtx, Bf16TrainingStepAssembles) {
   }
 }
 
+/// The examples' sequences are short (T 8: key tiles of 16); at GPT's
+/// full context (T 256, Dh 64) attention's kernels take their largest
+/// tiles. A block's static shared memory is at most 48 KB: ptxas rejects
+/// more (the first tensor-core forward needed 53 KB and only the benchmark
+/// shapes showed it).
 TEST(GpuPtx, FullContextAttentionFitsABlock) {
   std::string ptxas = ptxasPath();
   if (ptxas.empty())

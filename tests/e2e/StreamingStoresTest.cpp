@@ -49,7 +49,6 @@ TEST(StreamingStores, SameBitsAsOrdinaryStores) {
     ASSERT_TRUE(bool(a)) << llvm::toString(a.takeError());
     ASSERT_TRUE(bool(b)) << llvm::toString(b.takeError());
     SCOPED_TRACE((*a)->entry);
-    // (The fences, at least, make the streaming code differ.)
     // (The step's update loop meets a fence once its stores stream.)
     if (variant.kind == driver::Variant::TrainStep)
       EXPECT_GT((*a)->llvm.instructions, (*b)->llvm.instructions);

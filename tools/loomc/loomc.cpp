@@ -6,6 +6,7 @@
 //   loomc compile FILE --target=nvptx [--gpu-arch=sm_90] [--tensor-cores=MODE]
 //                      --emit=ptx --fn NAME --bind B=2,T=16 -o DIR
 //   loomc run     FILE --fn NAME --bind B=2,T=16 [--ckpt CKPT] [--seed N]
+//                      [--target=cuda [--tensor-cores=MODE]]
 //
 // FILE is a Loom program (.loom) or loom dialect IR (.mlir).
 //
@@ -804,6 +805,14 @@ int main(int argc, char **argv) {
   if ((runCmd || trainCmd) && runTarget != "cpu" && runTarget != "cuda") {
     llvm::errs() << "loomc: error: --target expects cpu or cuda, got '"
                  << runTarget << "'\n";
+    return 1;
+  }
+  // Tensor cores are the GPU's: a CPU run that asks for them is a mistake
+  // worth saying, not a flag to ignore.
+  bool gpuTarget = compileCmd ? target == Target::Nvptx : runTarget == "cuda";
+  if (tensorCores.getNumOccurrences() && !gpuTarget) {
+    llvm::errs() << "loomc: error: --tensor-cores applies to "
+                 << (compileCmd ? "--target=nvptx" : "--target=cuda") << "\n";
     return 1;
   }
   if (!checkCmd && !compileCmd && !runCmd && !trainCmd && !sampleCmd &&

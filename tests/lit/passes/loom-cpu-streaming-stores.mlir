@@ -41,25 +41,39 @@ func.func @update(%big: memref<2048xf32>, %big2: memref<2x1024xf32>, %small: mem
 
 // -----
 
-// Tests that a serial loop's streaming stores meet one fence after the
-// loop, and that a private function (an outlined layer, an epilogue) is
-// left alone.
+// Tests that a serial loop's streaming stores meet a fence right after
+// the loop, before a parallel loop in the same outer loop reads them; that
+// a store in no loop is followed by its fence; and that a private function
+// (an outlined layer, an epilogue) is left alone.
 // CHECK-LABEL: func.func @serial
+// CHECK: scf.for
 // CHECK: scf.for
 // CHECK: vector.store {{.*}} {nontemporal = true}
 // CHECK: }
 // CHECK-NEXT: llvm.fence seq_cst
+// CHECK-NEXT: scf.forall
+// CHECK: vector.store {{.*}} {nontemporal = true}
+// CHECK-NEXT: llvm.fence seq_cst
+// CHECK-NEXT: return
 // CHECK-LABEL: func.func private @layer
 // CHECK-NOT: nontemporal
 // CHECK-NOT: llvm.fence
-func.func @serial(%big: memref<2048xf32>, %v: vector<32xf32>) {
+func.func @serial(%big: memref<2048xf32>, %out: memref<2xf32>, %v: vector<32xf32>) {
   %c0 = arith.constant 0 : index
+  %c2 = arith.constant 2 : index
   %c32 = arith.constant 32 : index
   %c2048 = arith.constant 2048 : index
-  scf.for %i = %c0 to %c2048 step %c32 {
-    %row = memref.subview %big[%i] [32] [1] : memref<2048xf32> to memref<32xf32, strided<[1], offset: ?>>
-    vector.transfer_write %v, %row[%c0] {in_bounds = [true]} : vector<32xf32>, memref<32xf32, strided<[1], offset: ?>>
+  scf.for %s = %c0 to %c2 step %c2 {
+    scf.for %i = %c0 to %c2048 step %c32 {
+      %row = memref.subview %big[%i] [32] [1] : memref<2048xf32> to memref<32xf32, strided<[1], offset: ?>>
+      vector.transfer_write %v, %row[%c0] {in_bounds = [true]} : vector<32xf32>, memref<32xf32, strided<[1], offset: ?>>
+    }
+    scf.forall (%t) = (0) to (2) step (1) {
+      %x = memref.load %big[%t] : memref<2048xf32>
+      memref.store %x, %out[%t] : memref<2xf32>
+    }
   }
+  vector.transfer_write %v, %big[%c0] {in_bounds = [true]} : vector<32xf32>, memref<2048xf32>
   return
 }
 func.func private @layer(%big: memref<2048xf32>, %v: vector<32xf32>) {
