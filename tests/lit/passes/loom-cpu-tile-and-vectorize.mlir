@@ -404,3 +404,26 @@ func.func @column_sums(%a: tensor<256x64xf32>, %b: tensor<256x64xf32>) -> tensor
   } -> tensor<64xf32>
   return %r : tensor<64xf32>
 }
+
+// -----
+
+// Tests that a value per row broadcast along the row (layer norm's mean)
+// is read once as an element and broadcast, not as a transfer_read whose
+// innermost dim broadcasts (which convert-vector-to-scf lowered to a loop
+// of scalar loads inserted into the vector one lane at a time).
+// CHECK-LABEL: func.func @row_minus_mean
+// CHECK: scf.for
+// CHECK: %[[ROW:.*]] = vector.transfer_read %{{.*}} : tensor<1x64xf32>, vector<1x64xf32>
+// CHECK: %[[MEAN:.*]] = tensor.extract %{{.*}}[%{{.*}}] : tensor<1xf32>
+// CHECK: %[[SPLAT:.*]] = vector.broadcast %[[MEAN]] : f32 to vector<1x64xf32>
+// CHECK: arith.subf %[[ROW]], %[[SPLAT]] : vector<1x64xf32>
+// CHECK-NOT: permutation_map
+func.func @row_minus_mean(%x: tensor<16x64xf32>, %mean: tensor<16xf32>) -> tensor<16x64xf32> {
+  %init = tensor.empty() : tensor<16x64xf32>
+  %r = linalg.generic {indexing_maps = [affine_map<(i, j) -> (i, j)>, affine_map<(i, j) -> (i)>, affine_map<(i, j) -> (i, j)>], iterator_types = ["parallel", "parallel"]} ins(%x, %mean : tensor<16x64xf32>, tensor<16xf32>) outs(%init : tensor<16x64xf32>) {
+  ^bb0(%a: f32, %m: f32, %o: f32):
+    %d = arith.subf %a, %m : f32
+    linalg.yield %d : f32
+  } -> tensor<16x64xf32>
+  return %r : tensor<16x64xf32>
+}
