@@ -275,11 +275,9 @@ Session::open(const std::string &path, const SessionOptions &options) {
   std::unique_ptr<Session> session(new Session());
   session->options = options;
   if (options.target == Target::Cuda) {
-    const std::string &cores = options.tensorCores;
-    if (cores != "3xtf32" && cores != "tf32" && cores != "bf16" &&
-        cores != "none")
-      return makeError("tensor cores '" + cores +
-                       "': expected 3xtf32, tf32, bf16 or none");
+    if (!isTensorCoreMode(options.tensorCores))
+      return makeError("tensor cores '" + options.tensorCores + "': expected " +
+                       kTensorCoreModes.str());
     if (Status cuda = cuda::available(); !cuda.ok())
       return makeError("target cuda: " + cuda.message());
   }

@@ -12,7 +12,6 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Linalg/Transforms/Transforms.h"
-#include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/SCF/Transforms/TileUsingInterface.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
@@ -224,16 +223,11 @@ struct ScalarBroadcastRead : OpRewritePattern<vector::TransferReadOp> {
     }
     if (!broadcasts)
       return failure();
-    Location loc = read.getLoc();
-    Value element;
-    if (llvm::isa<RankedTensorType>(read.getBase().getType()))
-      element = tensor::ExtractOp::create(rewriter, loc, read.getBase(),
-                                          read.getIndices());
-    else if (llvm::isa<MemRefType>(read.getBase().getType()))
-      element = memref::LoadOp::create(rewriter, loc, read.getBase(),
-                                       read.getIndices());
-    else
+    // (The pass vectorizes on tensors.)
+    if (!llvm::isa<RankedTensorType>(read.getBase().getType()))
       return failure();
+    Value element = tensor::ExtractOp::create(
+        rewriter, read.getLoc(), read.getBase(), read.getIndices());
     rewriter.replaceOpWithNewOp<vector::BroadcastOp>(read, type, element);
     return success();
   }

@@ -4,6 +4,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "codegen/nvptx/NvptxPipeline.h"
 #include "codegen/nvptx/Passes.h"
 #include "codegen/nvptx/Tf32Mma.h"
 
@@ -1445,11 +1446,9 @@ struct LoomGpuAttention
   using Base::Base;
 
   void runOnOperation() override {
-    if (tensorCores != "none" && tensorCores != "tf32" &&
-        tensorCores != "3xtf32" && tensorCores != "bf16") {
-      getOperation().emitError("loom-gpu-attention: tensor-cores must be "
-                               "none, tf32, 3xtf32 or bf16, got '")
-          << tensorCores << "'";
+    if (!loom::isTensorCoreMode(tensorCores)) {
+      getOperation().emitError("loom-gpu-attention: tensor-cores must be ")
+          << loom::kTensorCoreModes << ", got '" << tensorCores << "'";
       return signalPassFailure();
     }
     // (bf16 is for the contractions; attention's products then take tf32,

@@ -27,6 +27,14 @@ class DialectRegistry;
 
 namespace loom {
 
+/// The modes of NvptxPipelineOptions::tensorCores, as messages list them.
+inline constexpr llvm::StringLiteral kTensorCoreModes =
+    "3xtf32, tf32, bf16 or none";
+/// Whether `mode` is one of them.
+inline bool isTensorCoreMode(llvm::StringRef mode) {
+  return mode == "3xtf32" || mode == "tf32" || mode == "bf16" || mode == "none";
+}
+
 struct NvptxPipelineOptions {
   /// Dim bindings NAME=VALUE (every dim must end up bound).
   std::vector<std::string> bind;

@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "codegen/nvptx/Bf16Mma.h"
+#include "codegen/nvptx/NvptxPipeline.h"
 #include "codegen/nvptx/Passes.h"
 #include "codegen/nvptx/Tf32Mma.h"
 
@@ -647,11 +648,9 @@ struct LoomGpuOutlineKernels
           << blockSize;
       return signalPassFailure();
     }
-    if (tensorCores != "none" && tensorCores != "tf32" &&
-        tensorCores != "3xtf32" && tensorCores != "bf16") {
-      module.emitError("loom-gpu-outline-kernels: tensor-cores must be "
-                       "none, tf32, 3xtf32 or bf16, got '")
-          << tensorCores << "'";
+    if (!loom::isTensorCoreMode(tensorCores)) {
+      module.emitError("loom-gpu-outline-kernels: tensor-cores must be ")
+          << loom::kTensorCoreModes << ", got '" << tensorCores << "'";
       return signalPassFailure();
     }
     Outliner outliner(module, blockSize);
@@ -1214,9 +1213,8 @@ struct LoomGpuOutlineKernels
                     tileB, cst(0), kMmaTileK, kBlockN, bAlongN);
           // bf16: one m16n8k16 product per tile pair at depth kk of the
           // step's tiles in slot `cur`.
-          auto bf16Step = [&](OpBuilder &ib, Location il, Value sharedA,
-                              Value sharedB, Value cur, Value kk, Value rows,
-                              Value cols, Value g, Value t, ValueRange accIn) {
+          auto bf16Step = [&](OpBuilder &ib, Location il, Value cur, Value kk,
+                              ValueRange accIn) {
             auto plus = [&](Value x, int64_t v) -> Value {
               return v ? arith::AddIOp::create(
                              ib, il, x,
@@ -1232,25 +1230,25 @@ struct LoomGpuOutlineKernels
             SmallVector<Value> aFrag, bFrag;
             for (int64_t i = 0; i < kTilesM; ++i) {
               Value lo =
-                  plus(arith::AddIOp::create(ib, il, rows, g), i * kMmaM);
+                  plus(arith::AddIOp::create(ib, il, wmRow, g), i * kMmaM);
               Value hi = plus(lo, 8);
               SmallVector<Value> v;
               for (int64_t half : {0, 8})
                 for (Value row : {lo, hi})
                   for (int64_t e = 0; e < 2; ++e)
                     v.push_back(memref::LoadOp::create(
-                        ib, il, sharedA,
+                        ib, il, tileA,
                         ValueRange{cur, row, plus(k2t, half + e)}));
               aFrag.push_back(mma.fragment(v));
             }
             for (int64_t j = 0; j < kTilesN; ++j) {
               Value col =
-                  plus(arith::AddIOp::create(ib, il, cols, g), j * kMmaN);
+                  plus(arith::AddIOp::create(ib, il, wnCol, g), j * kMmaN);
               SmallVector<Value> v;
               for (int64_t half : {0, 8})
                 for (int64_t e = 0; e < 2; ++e)
                   v.push_back(memref::LoadOp::create(
-                      ib, il, sharedB,
+                      ib, il, tileB,
                       ValueRange{cur, plus(k2t, half + e), col}));
               bFrag.push_back(mma.fragment(v));
             }
@@ -1294,9 +1292,7 @@ struct LoomGpuOutlineKernels
                       };
                       if (bf16) {
                         scf::YieldOp::create(ib, il,
-                                             bf16Step(ib, il, tileA, tileB, cur,
-                                                      kk, wmRow, wnCol, g, t,
-                                                      accIn));
+                                             bf16Step(ib, il, cur, kk, accIn));
                         return;
                       }
                       Value kLo = arith::AddIOp::create(ib, il, kk, t);

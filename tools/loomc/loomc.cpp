@@ -522,11 +522,9 @@ int runCompileNvptx(ModuleOp module, bool frontendBound) {
   if (!frontendBound)
     options.bind.assign(bindings.begin(), bindings.end());
   options.arch = gpuArch;
-  if (tensorCores != "3xtf32" && tensorCores != "tf32" &&
-      tensorCores != "bf16" && tensorCores != "none") {
-    llvm::errs() << "loomc: error: --tensor-cores must be 3xtf32, tf32, bf16 "
-                    "or none, got '"
-                 << tensorCores << "'\n";
+  if (!loom::isTensorCoreMode(tensorCores)) {
+    llvm::errs() << "loomc: error: --tensor-cores must be "
+                 << loom::kTensorCoreModes << ", got '" << tensorCores << "'\n";
     return 1;
   }
   options.tensorCores = tensorCores;

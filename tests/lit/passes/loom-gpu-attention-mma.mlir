@@ -60,7 +60,7 @@
 // TF32: nvgpu.mma.sync({{.*}}, %[[S]]) {mmaShape = [16, 8, 8], tf32Enabled}
 // TF32-NEXT: arith.addi
 
-// BAD: tensor-cores must be none, tf32, 3xtf32 or bf16, got 'fp8'
+// BAD: tensor-cores must be 3xtf32, tf32, bf16 or none, got 'fp8'
 func.func @mma(%q: memref<2x80x12xf32>, %k: memref<2x80x12xf32>, %v: memref<2x80x12xf32>) -> (memref<2x80x12xf32>, memref<2x80xf32>) {
   %qt = bufferization.to_tensor %q : memref<2x80x12xf32> to tensor<2x80x12xf32>
   %kt = bufferization.to_tensor %k : memref<2x80x12xf32> to tensor<2x80x12xf32>
