@@ -8,6 +8,7 @@
 
 #include "driver/ModelImpl.h"
 #include "driver/Session.h"
+#include "runtime/Parallel.h"
 
 #include "loom/Checkpoint.h"
 
@@ -280,18 +281,11 @@ void parallelCopy(void *to, const void *from, size_t bytes) {
     return size_t(std::clamp<long>(n, 1, 16));
   }();
   size_t parts = std::min(threads, std::max<size_t>(1, bytes / kPerThread));
-  auto part = [&](size_t i) {
-    size_t begin = bytes * i / parts / 64 * 64,
-           end = i + 1 == parts ? bytes : bytes * (i + 1) / parts / 64 * 64;
-    std::memcpy(static_cast<char *>(to) + begin,
-                static_cast<const char *>(from) + begin, end - begin);
-  };
-  std::vector<std::thread> helpers;
-  for (size_t i = 1; i < parts; ++i)
-    helpers.emplace_back(part, i);
-  part(0);
-  for (std::thread &t : helpers)
-    t.join();
+  detail::splitOverThreads(
+      int64_t(bytes), int64_t(parts), 64, [&](int64_t begin, int64_t end) {
+        std::memcpy(static_cast<char *>(to) + begin,
+                    static_cast<const char *>(from) + begin, end - begin);
+      });
 }
 
 std::vector<void *> pointersOf(const std::vector<Tensor> &tensors) {

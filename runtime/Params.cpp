@@ -14,6 +14,7 @@
 
 #include "loom/Params.h"
 #include "runtime/Memory.h"
+#include "runtime/Parallel.h"
 
 #include <algorithm>
 #include <cmath>
@@ -128,16 +129,7 @@ void fill(DType dtype, std::byte *out, int64_t n, Fn value) {
     int64_t threads = std::min<int64_t>(
         {int64_t(std::max(1u, std::thread::hardware_concurrency())), 8,
          n >> 20});
-    if (threads <= 1)
-      return chunk(0, n);
-    std::vector<std::thread> workers;
-    int64_t step = (n + threads - 1) / threads;
-    for (int64_t t = 1; t < threads; ++t)
-      workers.emplace_back(chunk, t * step, std::min(n, (t + 1) * step));
-    chunk(0, std::min(n, step));
-    for (std::thread &worker : workers)
-      worker.join();
-    return;
+    return detail::splitOverThreads(n, threads, 1, chunk);
   }
   case DType::F64:
     for (int64_t i = 0; i < n; ++i)

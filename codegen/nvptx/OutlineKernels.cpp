@@ -682,10 +682,8 @@ struct LoomGpuOutlineKernels
     for (unsigned i = 0; i < iterators.size(); ++i)
       if (iterators[i] != utils::IteratorType::parallel)
         order.push_back(i);
-    bool inOrder = true;
-    for (unsigned i = 0; i < order.size(); ++i)
-      inOrder &= order[i] == i;
-    if (inOrder)
+    // (A permutation of the dims: sorted means unchanged.)
+    if (llvm::is_sorted(order))
       return op;
     auto generic = llvm::dyn_cast<linalg::GenericOp>(op.getOperation());
     if (!generic) {

@@ -58,6 +58,25 @@ bool readFile(const std::string &path, std::string &out) {
   return true;
 }
 
+/// Every argument of `fn` in a device buffer of its own, the inputs
+/// uploaded from `host` (outputs left as allocated): what a Model keeps
+/// resident between calls.
+Result<std::vector<cuda::DeviceBuffer>>
+residentArguments(const gpu::Function &fn,
+                  const std::vector<std::vector<uint8_t>> &host) {
+  std::vector<cuda::DeviceBuffer> buffers;
+  for (size_t i = 0; i < fn.args.size(); ++i) {
+    auto buffer = cuda::DeviceBuffer::allocate(size_t(fn.args[i].bytes));
+    if (!buffer.ok())
+      return buffer.status();
+    buffers.push_back(std::move(buffer.value()));
+    if (!fn.args[i].output)
+      LOOM_RETURN_IF_ERROR(
+          buffers.back().upload(host[i].data(), size_t(fn.args[i].bytes)));
+  }
+  return buffers;
+}
+
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v.empty() ? 0 : v[v.size() / 2];
@@ -228,20 +247,11 @@ int main(int argc, char **argv) {
     }
     check("", buffers);
     if (!feed.empty()) {
-      std::vector<cuda::DeviceBuffer> onDevice;
+      auto resident = residentArguments(signature, initial);
+      if (!resident.ok())
+        return fail(resident.status().message());
+      std::vector<cuda::DeviceBuffer> &onDevice = resident.value();
       std::vector<cuda::Binding> bound;
-      for (size_t i = 0; i < signature.args.size(); ++i) {
-        auto buffer =
-            cuda::DeviceBuffer::allocate(size_t(signature.args[i].bytes));
-        if (!buffer.ok())
-          return fail(buffer.status().message());
-        onDevice.push_back(std::move(buffer.value()));
-        if (!signature.args[i].output)
-          if (Status u =
-                  onDevice.back().upload(initial[i].data(), initial[i].size());
-              !u.ok())
-            return fail(u.message());
-      }
       for (cuda::DeviceBuffer &buffer : onDevice)
         bound.push_back(&buffer);
       for (int s = 0; s < steps; ++s) {
@@ -280,20 +290,11 @@ int main(int argc, char **argv) {
   // The same calls with every argument resident on the device (as Model
   // keeps a training step's parameters and moments): launches and their
   // overhead, no copies.
-  std::vector<cuda::DeviceBuffer> resident;
+  auto resident = residentArguments(signature, buffers);
+  if (!resident.ok())
+    return fail(resident.status().message());
   std::vector<cuda::Binding> bound;
-  for (size_t i = 0; i < signature.args.size(); ++i) {
-    auto buffer = cuda::DeviceBuffer::allocate(size_t(signature.args[i].bytes));
-    if (!buffer.ok())
-      return fail(buffer.status().message());
-    resident.push_back(std::move(buffer.value()));
-    if (!signature.args[i].output)
-      if (Status s = resident.back().upload(buffers[i].data(),
-                                            size_t(signature.args[i].bytes));
-          !s.ok())
-        return fail(s.message());
-  }
-  for (cuda::DeviceBuffer &buffer : resident)
+  for (cuda::DeviceBuffer &buffer : resident.value())
     bound.push_back(&buffer);
   std::vector<double> onDevice;
   for (int r = 0; r < warmup + repeats; ++r) {
