@@ -8,7 +8,6 @@
 
 #include "driver/ModelImpl.h"
 #include "driver/Session.h"
-#include "runtime/Parallel.h"
 
 #include "loom/Checkpoint.h"
 
@@ -246,48 +245,6 @@ loom::driver::compiledFor(Model::Impl &impl, const std::string &name,
 }
 
 namespace {
-/// The index of the first value of `x[0, n)` that is an infinity or NaN, or
-/// -1: the exponent bits tested in blocks of integers (vector code; a
-/// GPT-2-small step checks 124 M floats), the block that has one searched.
-int64_t firstNonFinite(const float *x, size_t n) {
-  constexpr size_t kBlock = 4096;
-  for (size_t start = 0; start < n; start += kBlock) {
-    size_t end = std::min(n, start + kBlock);
-    uint32_t any = 0;
-    for (size_t i = start; i < end; ++i) {
-      uint32_t bits;
-      std::memcpy(&bits, x + i, sizeof bits);
-      any |= uint32_t((bits & 0x7f800000u) == 0x7f800000u);
-    }
-    if (any)
-      for (size_t i = start; i < end; ++i)
-        if (!std::isfinite(x[i]))
-          return int64_t(i);
-  }
-  return -1;
-}
-
-/// memcpy split over the threads compiled code gets (OMP_NUM_THREADS, else
-/// the hardware's) when it is large: a training step's commit copies the
-/// updated parameters in (GPT-2-small: 500 MB, 47 ms on one thread of the
-/// build machine, 24 on two).
-void parallelCopy(void *to, const void *from, size_t bytes) {
-  constexpr size_t kPerThread = size_t(32) << 20;
-  static const size_t threads = [] {
-    const char *env = std::getenv("OMP_NUM_THREADS");
-    long n = env ? std::strtol(env, nullptr, 10) : 0;
-    if (n <= 0)
-      n = long(std::thread::hardware_concurrency());
-    return size_t(std::clamp<long>(n, 1, 16));
-  }();
-  size_t parts = std::min(threads, std::max<size_t>(1, bytes / kPerThread));
-  detail::splitOverThreads(
-      int64_t(bytes), int64_t(parts), 64, [&](int64_t begin, int64_t end) {
-        std::memcpy(static_cast<char *>(to) + begin,
-                    static_cast<const char *>(from) + begin, end - begin);
-      });
-}
-
 std::vector<void *> pointersOf(const std::vector<Tensor> &tensors) {
   std::vector<void *> pointers;
   for (const Tensor &t : tensors)
@@ -341,11 +298,28 @@ Result<Gradient> Model::gradient(const std::string &name,
   return result;
 }
 
+/// What the step's results say: committed (the step wrote its update), or
+/// why not.
+static StepResult stepResult(float loss, float norm, int64_t firstNonFinite,
+                             size_t n) {
+  StepResult result;
+  result.loss = loss;
+  result.gradNorm = norm;
+  if (!std::isfinite(loss) || !std::isfinite(norm))
+    return result;
+  // An update can overflow even when the gradient is finite (a huge LR).
+  if (firstNonFinite < int64_t(n)) {
+    result.nonFiniteUpdateAt = firstNonFinite;
+    return result;
+  }
+  result.committed = true;
+  return result;
+}
+
 /// A training step on the device `fn` was compiled for. The parameters
-/// and the moments stay there: the step reads them in place and writes the
-/// spare buffers, swapped in on commit; only the hyperparameters and the
-/// batch go over, and the loss, the norm and the count of non-finite
-/// updates come back.
+/// and the moments stay there and the step updates them in place; only the
+/// hyperparameters and the batch go over, and the loss, the norm and the
+/// first update that is not finite come back.
 static Result<StepResult> stepOnDevice(Model::Impl &impl,
                                        driver::CompiledFunction &fn,
                                        OptimizerState &state,
@@ -355,9 +329,6 @@ static Result<StepResult> stepOnDevice(Model::Impl &impl,
   int states = fn.optimizerStates;
   std::lock_guard<std::mutex> lock(impl.device.mutex);
   LOOM_RETURN_IF_ERROR(impl.syncDevice(workspaceBytes(fn)));
-  LOOM_RETURN_IF_ERROR(
-      sizeDeviceBuffer(impl.device.nextParams, bytes, "the updated parameters")
-          .status());
   if (states > 0 && !state.device)
     state.device = std::make_shared<DeviceMoments>();
   for (int k = 0; k < states; ++k) {
@@ -367,9 +338,6 @@ static Result<StepResult> stepOnDevice(Model::Impl &impl,
     if (!sized.ok())
       return sized.status();
     bool fresh = sized.value();
-    LOOM_RETURN_IF_ERROR(sizeDeviceBuffer(state.device->next[k], bytes,
-                                          "the updated optimizer moments")
-                             .status());
     // Moments put on the host (a resumed run) are the newer; a state that
     // has none starts from zeros, as on the CPU.
     if (host.size() == n)
@@ -385,34 +353,17 @@ static Result<StepResult> stepOnDevice(Model::Impl &impl,
     args.push_back(&state.device->moments[k]);
   args.push_back(const_cast<float *>(hyper));
   args.insert(args.end(), inputs.begin(), inputs.end());
-  float loss = 0, norm = 0, nonFinite = 0;
+  float loss = 0, norm = 0;
+  int64_t first = 0;
   args.push_back(&loss);
-  args.push_back(&impl.device.nextParams);
-  for (int k = 0; k < states; ++k)
-    args.push_back(&state.device->next[k]);
   args.push_back(&norm);
-  args.push_back(&nonFinite);
+  args.push_back(&first);
   LOOM_RETURN_IF_ERROR(fn.gpu->run(fn.entry, args, &impl.device.workspace));
-  StepResult result;
-  result.loss = loss;
-  result.gradNorm = norm;
-  if (!std::isfinite(loss) || !std::isfinite(norm))
-    return result;
-  if (nonFinite != 0) {
-    // Where the first one is: worth a copy back only now.
-    std::vector<float> updated(n);
-    LOOM_RETURN_IF_ERROR(
-        impl.device.nextParams.download(updated.data(), bytes));
-    result.nonFiniteUpdateAt =
-        std::max<int64_t>(firstNonFinite(updated.data(), n), 0);
-    return result;
+  StepResult result = stepResult(loss, norm, first, n);
+  if (result.committed) {
+    impl.device.hostStale = true;
+    ++state.step;
   }
-  swap(impl.device.params, impl.device.nextParams);
-  impl.device.hostStale = true;
-  for (int k = 0; k < states; ++k)
-    swap(state.device->moments[k], state.device->next[k]);
-  ++state.step;
-  result.committed = true;
   return result;
 }
 
@@ -454,54 +405,15 @@ Result<StepResult> Model::trainStep(const StepOptions &options,
     args.push_back(state.v.data());
   args.push_back(hyper);
   llvm::append_range(args, pointersOf(inputs));
-  // The outputs (loss, params', m', v', norm, non-finite count) go to
-  // buffers kept from the last step of this function: the moments into the
-  // spare vectors that the state's swap with on commit, the rest into
-  // tensors made once.
-  Model::Impl::StepBuffers &buffers = impl->step;
-  auto isMoment = [&](size_t output) {
-    return output >= 2 && output < 2 + size_t(states);
-  };
-  if (buffers.fn != &fn) {
-    buffers.fn = &fn;
-    buffers.outputs.clear();
-    for (const driver::ArgSpec &out : fn.signature.outputs)
-      buffers.outputs.push_back(isMoment(buffers.outputs.size())
-                                    ? Tensor()
-                                    : Tensor::empty(out.dtype, out.shape));
-  }
-  if (states >= 1 && buffers.m.size() != n)
-    buffers.m.assign(n, 0.0f);
-  if (states >= 2 && buffers.v.size() != n)
-    buffers.v.assign(n, 0.0f);
-  std::vector<void *> outputs;
-  for (size_t i = 0; i < buffers.outputs.size(); ++i)
-    outputs.push_back(!isMoment(i) ? buffers.outputs[i].rawData()
-                      : i == 2     ? static_cast<void *>(buffers.m.data())
-                                   : static_cast<void *>(buffers.v.data()));
-  LOOM_RETURN_IF_ERROR(impl->run(fn, args, outputs));
-  StepResult result;
-  size_t last = outputs.size() - 1;
-  result.loss = *static_cast<const float *>(outputs.front());
-  result.gradNorm = *static_cast<const float *>(outputs[last - 1]);
-  float nonFinite = *static_cast<const float *>(outputs[last]);
-  if (!std::isfinite(result.loss) || !std::isfinite(result.gradNorm))
-    return result;
-  // An update can overflow even when the gradient is finite (a huge LR):
-  // the step counted such values; where the first is is looked up only
-  // then.
-  const float *updated = static_cast<const float *>(outputs[1]);
-  if (nonFinite != 0) {
-    result.nonFiniteUpdateAt = std::max<int64_t>(firstNonFinite(updated, n), 0);
-    return result;
-  }
-  parallelCopy(impl->params.data(), updated, n * sizeof(float));
-  if (states >= 1)
-    state.m.swap(buffers.m);
-  if (states >= 2)
-    state.v.swap(buffers.v);
-  state.step = t;
-  result.committed = true;
+  // The step updates the parameters and the moments in place (or leaves
+  // them as they were); what comes back is the loss, the norm and the
+  // first update that is not finite.
+  float loss = 0, norm = 0;
+  int64_t first = 0;
+  LOOM_RETURN_IF_ERROR(impl->run(fn, args, {&loss, &norm, &first}));
+  StepResult result = stepResult(loss, norm, first, n);
+  if (result.committed)
+    state.step = t;
   return result;
 }
 

@@ -24,24 +24,15 @@ struct Model::Impl {
   ParamStore params;
   std::vector<FunctionInfo> functions;
   double compileSeconds = 0;
-  /// What a training step writes, kept from step to step (allocating and
-  /// zeroing fresh outputs cost a GPT-2-small step 1.5 GB of page faults):
-  /// the step's output buffers (empty for the moments), and the next
-  /// moments, swapped with the state's on commit.
-  struct StepBuffers {
-    driver::CompiledFunction *fn = nullptr;
-    std::vector<Tensor> outputs;
-    std::vector<float> m, v;
-  } step;
-  /// Target cuda: the parameters on the device (`params`; a step writes
-  /// `nextParams`, swapped in on commit), the workspace every function
-  /// shares, and which copy is newer. Never both stale.
+  /// Target cuda: the parameters on the device (a training step updates
+  /// them in place), the workspace every function shares, and which copy
+  /// is newer. Never both stale.
   struct Device {
     /// Held by every use of what follows (the flags, the buffers, the
     /// shared workspace): functions of one model may run on several
     /// threads.
     std::mutex mutex;
-    cuda::DeviceBuffer params, nextParams, workspace;
+    cuda::DeviceBuffer params, workspace;
     /// The device's copy is newer (a step committed): params() copies back.
     bool hostStale = false;
     /// The host's copy is newer (initialized, loaded, or handed out
@@ -68,10 +59,10 @@ struct Model::Impl {
              const std::vector<void *> &outputs);
 };
 
-/// The moments of an optimizer state on the device, and the spare buffers
-/// a step writes (swapped in on commit).
+/// The moments of an optimizer state on the device (a training step
+/// updates them in place).
 struct DeviceMoments {
-  cuda::DeviceBuffer moments[2], next[2];
+  cuda::DeviceBuffer moments[2];
 };
 
 namespace driver {

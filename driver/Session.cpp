@@ -451,11 +451,10 @@ static Signature variantSignature(const Signature &forward,
     sig.inputs.push_back(spec(stateNames[i], {paramCount}));
   sig.inputs.push_back(spec("hyper", {4}));
   llvm::append_range(sig.inputs, forward.inputs);
-  sig.outputs = {spec("loss", {}), spec("params", {paramCount})};
-  for (int i = 0; i < states; ++i)
-    sig.outputs.push_back(spec(stateNames[i], {paramCount}));
-  sig.outputs.push_back(spec("grad_norm", {}));
-  sig.outputs.push_back(spec("non_finite", {}));
+  // The parameters and the state are updated in place.
+  sig.outputs = {spec("loss", {}), spec("grad_norm", {}),
+                 spec("first_non_finite", {})};
+  sig.outputs.back().dtype = DType::I64;
   return sig;
 }
 

@@ -107,9 +107,10 @@ struct CompiledFunction {
 
 /// What is compiled from an entry function: the function itself, its
 /// gradient (`<fn>_grad(inputs...) -> (loss, grads)`), a fused training
-/// step (`train_step(state..., hyper, inputs...) -> (loss, params',
-/// state'..., grad_norm, non_finite)`) or an incremental decoding step; the
-/// parameter buffer is always the implicit first argument.
+/// step (`train_step(state..., hyper, inputs...) -> (loss, grad_norm,
+/// first_non_finite)`, the parameters and the state updated in place) or an
+/// incremental decoding step; the parameter buffer is always the implicit
+/// first argument.
 struct Variant {
   enum Kind { Forward, Gradient, TrainStep, Decode } kind = Forward;
   /// Decode: positions per sequence in the key/value caches

@@ -2,11 +2,14 @@
 //
 // Turns `<fn>_grad(params, inputs...) -> (loss, grads)` into
 // `train_step(params, state..., hyper, inputs...) -> (loss, params',
-// state'..., grad_norm, non_finite)`: the gradient computation, the global
-// gradient norm (and clipping), then one fused elementwise loop per run of
-// adjacent trainable parameters with the same learning rate (usually one
-// loop over the whole buffer) that updates them and their optimizer state,
-// and the count of updated parameters that are not finite.
+// state'..., grad_norm, first_non_finite)` that updates the parameters and
+// the optimizer state in place: the gradient computation, the global
+// gradient norm (and clipping), a read-only pass that finds the first
+// parameter whose update would not be finite, then one fused elementwise
+// loop per run of adjacent trainable parameters with the same learning rate
+// (usually one loop over the whole buffer) that writes the update into the
+// parameters and their state, or writes back what was there when the step
+// is rejected (a loss, a norm or an update that is not finite).
 //
 //===----------------------------------------------------------------------===//
 
@@ -126,30 +129,39 @@ struct LoomOptimizer : public loom::impl::LoomOptimizerBase<LoomOptimizer> {
     // Signature.
     SmallVector<Type> inputs = {buffer};
     SmallVector<DictionaryAttr> argAttrs;
-    auto named = [&](StringRef name) {
+    // The parameters and the state are updated in place (writable); the
+    // hyperparameters and the inputs belong to the caller.
+    auto named = [&](StringRef name, bool writable) {
       return b.getDictionaryAttr(
           {b.getNamedAttr("loom.name", b.getStringAttr(name)),
-           b.getNamedAttr("bufferization.writable", b.getBoolAttr(false))});
+           b.getNamedAttr("bufferization.writable", b.getBoolAttr(writable))});
     };
-    argAttrs.push_back(named("params"));
+    argAttrs.push_back(named("params", true));
     static const char *stateNames[] = {"m", "v"};
     for (unsigned i = 0; i < numStates; ++i) {
       inputs.push_back(buffer);
-      argAttrs.push_back(named(stateNames[i]));
+      argAttrs.push_back(named(stateNames[i], true));
     }
     inputs.push_back(hyperType);
-    argAttrs.push_back(named("hyper"));
+    argAttrs.push_back(named("hyper", false));
     for (unsigned i = 1; i < grad.getNumArguments(); ++i) {
       inputs.push_back(grad.getArgument(i).getType());
       argAttrs.push_back(grad.getArgAttrDict(i) ? grad.getArgAttrDict(i)
                                                 : b.getDictionaryAttr({}));
     }
     Type lossType = grad.getFunctionType().getResult(0);
+    if (lossType != scalarType) {
+      grad.emitError() << "loom-optimizer: expected a scalar f32 loss, got "
+                       << lossType;
+      return failure();
+    }
+    Type i64 = b.getI64Type();
+    auto indexType = RankedTensorType::get({}, i64);
     SmallVector<Type> results = {lossType, buffer};
     for (unsigned i = 0; i < numStates; ++i)
       results.push_back(buffer);
     results.push_back(scalarType); // grad_norm
-    results.push_back(scalarType); // non_finite
+    results.push_back(indexType);  // first_non_finite
 
     auto step = func::FuncOp::create(b, loc, "train_step",
                                      FunctionType::get(ctx, inputs, results));
@@ -182,87 +194,117 @@ struct LoomOptimizer : public loom::impl::LoomOptimizerBase<LoomOptimizer> {
     };
     Value lr = hyperAt(0), bc1 = hyperAt(1), bc2 = hyperAt(2);
 
-    // Global gradient norm and the clipping factor. The sum of squares
-    // runs in two levels: a partial sum per chunk of the buffer (a parallel
-    // loop, which the threads split: one running sum over 124 M gradients
-    // was 2.6% of a GPT-2-small step on one thread while the other waited),
-    // then the sum of the partials. The chunks are fixed, so the result is
-    // the same whatever the thread count.
-    Value zero = s.c(0.0);
-    auto zeros = [&](ArrayRef<int64_t> shape) {
-      return linalg::FillOp::create(
-                 b, loc, zero,
-                 Value(tensor::EmptyOp::create(b, loc, shape, f32)))
-          .getResult(0);
-    };
     MLIRContext *c = ctx;
+    auto parallel = utils::IteratorType::parallel;
+    auto reduction = utils::IteratorType::reduction;
+    auto filled = [&](ArrayRef<int64_t> shape, TypedAttr value) {
+      Value init = arith::ConstantOp::create(b, loc, value);
+      Value empty =
+          tensor::EmptyOp::create(b, loc, shape, value.getType()).getResult();
+      return linalg::FillOp::create(b, loc, init, empty).getResult(0);
+    };
+    auto zeros = [&](ArrayRef<int64_t> shape) {
+      return filled(shape, b.getF32FloatAttr(0.0f));
+    };
     AffineMap id1 = AffineMap::getMultiDimIdentityMap(1, c);
     AffineMap toScalar = AffineMap::get(1, 0, {}, c);
-    // What a sum adds per element: x, x * x, or 1 where x is an infinity
-    // or NaN (|x| < inf is false for both), else 0.
-    enum class Term { Value, Square, NonFinite };
-    auto sumOf = [&](Value input, Value init, ArrayRef<AffineMap> maps,
-                     ArrayRef<utils::IteratorType> iterators, Term term) {
-      return linalg::GenericOp::create(
-                 b, loc, init.getType(), ValueRange{input}, ValueRange{init},
-                 maps, iterators,
-                 [term](OpBuilder &nb, Location nl, ValueRange args) {
-                   Value x = args[0];
-                   if (term == Term::Square)
-                     x = arith::MulFOp::create(nb, nl, x, x);
-                   if (term == Term::NonFinite) {
-                     Type f32 = x.getType();
-                     Value inf = arith::ConstantOp::create(
-                         nb, nl,
-                         nb.getFloatAttr(
-                             f32, APFloat::getInf(APFloat::IEEEsingle())));
-                     Value finite = arith::CmpFOp::create(
-                         nb, nl, arith::CmpFPredicate::OLT,
-                         math::AbsFOp::create(nb, nl, x), inf);
-                     x = arith::SelectOp::create(
-                         nb, nl, finite,
-                         arith::ConstantOp::create(nb, nl,
-                                                   nb.getFloatAttr(f32, 0.0)),
-                         arith::ConstantOp::create(nb, nl,
-                                                   nb.getFloatAttr(f32, 1.0)));
-                   }
-                   linalg::YieldOp::create(
-                       nb, nl, {arith::AddFOp::create(nb, nl, args[1], x)});
-                 })
-          .getResult(0);
+
+    // The passes over a run of floats (the gradient norm, the check of the
+    // update) see it as a grid: chunks, which the threads split, each
+    // reduced to partial results per vector lane ([chunks, length / width,
+    // width] reduced over the middle dim: whole vectors combine, with no
+    // horizontal step per vector), combined at the end. The chunks are
+    // fixed, so the results are the same whatever the thread count. Of the
+    // chunkings into 2-64 chunks of at least 4096 floats, the first whose
+    // chunks are a multiple of 64 floats, else of 16, with at least 8
+    // chunks if it can, else any.
+    struct Grid {
+      int64_t chunks = 1, length = 0, width = 1;
+      SmallVector<int64_t> shape, partialShape;
+      AffineMap all, partial;
+      SmallVector<utils::IteratorType> iterators;
     };
-    // Of the chunkings into 2-64 chunks of at least 4096 floats, the first
-    // whose chunks are a multiple of 64 floats (four 16-lane vectors: the
-    // vectorized loop then has no remainder and full registers), else of
-    // 16, with at least 8 chunks if it can (threads to split them), else
-    // any. (GPT-2-small's 124439808 floats in 64 chunks of 1944372 = 4 x
-    // 486093 were summed 4 floats at a time.)
-    int64_t total = buffer.getNumElements(), chunks = 1;
-    auto pick = [&](int64_t multiple, int64_t atLeast) {
-      for (int64_t candidate : {64, 32, 16, 8, 4, 2})
-        if (candidate >= atLeast && total % candidate == 0 &&
-            total / candidate >= 4096 && (total / candidate) % multiple == 0) {
-          chunks = candidate;
-          return true;
-        }
-      return false;
+    auto gridOf = [&](int64_t n) {
+      Grid g;
+      g.length = n;
+      auto pick = [&](int64_t multiple, int64_t atLeast) {
+        for (int64_t candidate : {64, 32, 16, 8, 4, 2})
+          if (candidate >= atLeast && n % candidate == 0 &&
+              n / candidate >= 4096 && (n / candidate) % multiple == 0) {
+            g.chunks = candidate;
+            g.length = n / candidate;
+            return true;
+          }
+        return false;
+      };
+      pick(64, 8) || pick(16, 8) || pick(64, 2) || pick(16, 2) || pick(1, 2);
+      g.width = g.length % 64 == 0 ? 64 : g.length % 16 == 0 ? 16 : 1;
+      AffineExpr d0 = getAffineDimExpr(0, c);
+      if (g.width > 1) {
+        g.shape = {g.chunks, g.length / g.width, g.width};
+        g.partialShape = {g.chunks, g.width};
+        g.partial = AffineMap::get(3, 0, {d0, getAffineDimExpr(2, c)}, c);
+        g.iterators = {parallel, reduction, parallel};
+      } else {
+        g.shape = {g.chunks, g.length};
+        g.partialShape = {g.chunks};
+        g.partial = AffineMap::get(2, 0, {d0}, c);
+        g.iterators = {parallel, reduction};
+      }
+      g.all = AffineMap::getMultiDimIdentityMap(g.shape.size(), c);
+      return g;
     };
-    pick(64, 8) || pick(16, 8) || pick(64, 2) || pick(16, 2) || pick(1, 2);
-    auto reduction = utils::IteratorType::reduction;
-    auto sumOver = [&](Value flat, Term term) {
-      if (chunks == 1)
-        return sumOf(flat, zeros({}), {id1, toScalar}, {reduction}, term);
-      Value grid = tensor::ExpandShapeOp::create(
-          b, loc, RankedTensorType::get({chunks, total / chunks}, f32), flat,
-          ArrayRef<ReassociationIndices>{{0, 1}});
-      AffineMap id2 = AffineMap::getMultiDimIdentityMap(2, c);
-      AffineMap rows = AffineMap::get(2, 0, {getAffineDimExpr(0, c)}, c);
-      Value partial = sumOf(grid, zeros({chunks}), {id2, rows},
-                            {utils::IteratorType::parallel, reduction}, term);
-      return sumOf(partial, zeros({}), {id1, toScalar}, {reduction},
-                   Term::Value);
+    auto gridView = [&](Value flat, const Grid &g) -> Value {
+      ReassociationIndices dims;
+      for (size_t i = 0; i < g.shape.size(); ++i)
+        dims.push_back(int64_t(i));
+      return tensor::ExpandShapeOp::create(
+          b, loc, RankedTensorType::get(g.shape, f32), flat,
+          ArrayRef<ReassociationIndices>{dims});
     };
-    Value sumSq = sumOver(grads, Term::Square);
+    // A grid element's offset in its chunk, in the generic being built.
+    auto offsetInChunk = [](OpBuilder &nb, Location nl, const Grid &g) {
+      Value offset = linalg::IndexOp::create(nb, nl, 1);
+      if (g.width > 1)
+        offset = arith::AddIOp::create(
+            nb, nl,
+            arith::MulIOp::create(
+                nb, nl, offset,
+                arith::ConstantIndexOp::create(nb, nl, g.width)),
+            linalg::IndexOp::create(nb, nl, 2));
+      return offset;
+    };
+
+    // Global gradient norm and the clipping factor. (One running sum over
+    // 124 M gradients was 2.6% of a GPT-2-small step on one thread while
+    // the other waited; partial sums reduced horizontally per vector were
+    // 18 ms more.)
+    Grid whole = gridOf(buffer.getNumElements());
+    Value squares =
+        linalg::GenericOp::create(
+            b, loc, TypeRange{RankedTensorType::get(whole.partialShape, f32)},
+            ValueRange{gridView(grads, whole)},
+            ValueRange{zeros(whole.partialShape)},
+            ArrayRef<AffineMap>{whole.all, whole.partial}, whole.iterators,
+            [](OpBuilder &nb, Location nl, ValueRange args) {
+              Value square = arith::MulFOp::create(nb, nl, args[0], args[0]);
+              linalg::YieldOp::create(
+                  nb, nl, {arith::AddFOp::create(nb, nl, args[1], square)});
+            })
+            .getResult(0);
+    if (whole.partialShape.size() == 2)
+      squares = tensor::CollapseShapeOp::create(
+          b, loc, squares, ArrayRef<ReassociationIndices>{{0, 1}});
+    Value sumSq =
+        linalg::GenericOp::create(
+            b, loc, TypeRange{scalarType}, ValueRange{squares},
+            ValueRange{zeros({})}, ArrayRef<AffineMap>{id1, toScalar},
+            ArrayRef<utils::IteratorType>{reduction},
+            [](OpBuilder &nb, Location nl, ValueRange args) {
+              linalg::YieldOp::create(
+                  nb, nl, {arith::AddFOp::create(nb, nl, args[1], args[0])});
+            })
+            .getResult(0);
     Value norm = math::SqrtOp::create(
         b, loc, tensor::ExtractOp::create(b, loc, sumSq, ValueRange{}));
     Value clip = s.c(1.0);
@@ -315,44 +357,153 @@ struct LoomOptimizer : public loom::impl::LoomOptimizerBase<LoomOptimizer> {
     if (lastTrainable)
       ranges.back().end = buffer.getNumElements();
 
+    int64_t total = buffer.getNumElements();
+    auto sliceOf = [&](Value from, const Range &range) -> Value {
+      int64_t n = range.end - range.begin;
+      if (n == total)
+        return from;
+      return tensor::ExtractSliceOp::create(
+                 b, loc, RankedTensorType::get({n}, f32), from,
+                 ArrayRef<OpFoldResult>{b.getIndexAttr(range.begin)},
+                 ArrayRef<OpFoldResult>{b.getIndexAttr(n)},
+                 ArrayRef<OpFoldResult>{b.getIndexAttr(1)})
+          .getResult();
+    };
+
+    // The check, a read-only pass: the first index of the buffer whose
+    // update (the parameter or a moment) would be infinite or NaN (an
+    // overflowing update can follow a finite gradient), `total` where none
+    // is. Per run, chunk and lane: the smallest such offset in the chunk,
+    // in f32 (exact: a chunk holds at most 2^24 floats), the chunk's length
+    // where none is; then the smallest index over the partials.
+    Value first = arith::ConstantOp::create(b, loc, b.getI64IntegerAttr(total));
+    for (const Range &range : ranges) {
+      Grid g = gridOf(range.end - range.begin);
+      if (g.length > (int64_t(1) << 24))
+        return grad.emitError()
+               << "loom-optimizer: a run of " << range.end - range.begin
+               << " trainable floats is more than 64 chunks of 2^24";
+      Value lrEff = s.mul(lr, s.c(range.mult));
+      SmallVector<Value> ins = {gridView(sliceOf(params, range), g),
+                                gridView(sliceOf(grads, range), g)};
+      for (Value state : states)
+        ins.push_back(gridView(sliceOf(state, range), g));
+      SmallVector<AffineMap> maps(ins.size(), g.all);
+      maps.push_back(g.partial);
+      Value none = filled(g.partialShape, b.getF32FloatAttr(float(g.length)));
+      Value offsets =
+          linalg::GenericOp::create(
+              b, loc, TypeRange{none.getType()}, ins, ValueRange{none}, maps,
+              g.iterators,
+              [&](OpBuilder &nb, Location nl, ValueRange args) {
+                Scalars ns{nb, nl};
+                SmallVector<Value> updated = updateBody(
+                    nb, nl, rule, args.drop_back(), lrEff, clip, bc1, bc2);
+                Value inf = ns.c(INFINITY);
+                Value finite;
+                for (Value x : updated) {
+                  Value ok = arith::CmpFOp::create(
+                      nb, nl, arith::CmpFPredicate::OLT,
+                      math::AbsFOp::create(nb, nl, x), inf);
+                  finite =
+                      finite ? arith::AndIOp::create(nb, nl, finite, ok) : ok;
+                }
+                Value offset = arith::UIToFPOp::create(
+                    nb, nl, nb.getF32Type(),
+                    arith::IndexCastOp::create(nb, nl, nb.getI32Type(),
+                                               offsetInChunk(nb, nl, g)));
+                Value candidate = arith::SelectOp::create(
+                    nb, nl, finite, ns.c(double(g.length)), offset);
+                linalg::YieldOp::create(nb, nl,
+                                        {arith::MinimumFOp::create(
+                                            nb, nl, args.back(), candidate)});
+              })
+              .getResult(0);
+      // The smallest buffer index among the partials.
+      size_t rank = g.partialShape.size();
+      Value firstOfRun =
+          linalg::GenericOp::create(
+              b, loc, TypeRange{indexType}, ValueRange{offsets},
+              ValueRange{filled({}, b.getI64IntegerAttr(total))},
+              ArrayRef<AffineMap>{AffineMap::getMultiDimIdentityMap(rank, c),
+                                  AffineMap::get(rank, 0, {}, c)},
+              SmallVector<utils::IteratorType>(rank, reduction),
+              [&](OpBuilder &nb, Location nl, ValueRange args) {
+                Scalars ns{nb, nl};
+                auto i64c = [&](int64_t v) {
+                  return arith::ConstantOp::create(nb, nl,
+                                                   nb.getI64IntegerAttr(v));
+                };
+                Value chunk = arith::IndexCastOp::create(
+                    nb, nl, nb.getI64Type(),
+                    linalg::IndexOp::create(nb, nl, 0));
+                Value at = arith::AddIOp::create(
+                    nb, nl,
+                    arith::AddIOp::create(
+                        nb, nl, i64c(range.begin),
+                        arith::MulIOp::create(nb, nl, chunk, i64c(g.length))),
+                    arith::FPToUIOp::create(nb, nl, nb.getI64Type(), args[0]));
+                Value found =
+                    arith::CmpFOp::create(nb, nl, arith::CmpFPredicate::OLT,
+                                          args[0], ns.c(double(g.length)));
+                Value candidate =
+                    arith::SelectOp::create(nb, nl, found, at, i64c(total));
+                linalg::YieldOp::create(
+                    nb, nl,
+                    {arith::MinSIOp::create(nb, nl, args[1], candidate)});
+              })
+              .getResult(0);
+      first = arith::MinSIOp::create(
+          b, loc, first,
+          tensor::ExtractOp::create(b, loc, firstOfRun, ValueRange{}));
+    }
+
+    // The step commits when the loss, the norm and every update are
+    // finite, the condition the host reads back from the results.
+    auto isFinite = [&](Value x) -> Value {
+      return arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OLT,
+                                   math::AbsFOp::create(b, loc, x),
+                                   s.c(INFINITY));
+    };
+    Value lossValue = tensor::ExtractOp::create(b, loc, loss, ValueRange{});
+    Value commit = arith::AndIOp::create(
+        b, loc,
+        arith::CmpIOp::create(
+            b, loc, arith::CmpIPredicate::eq, first,
+            arith::ConstantOp::create(b, loc, b.getI64IntegerAttr(total))),
+        arith::AndIOp::create(b, loc, isFinite(lossValue), isFinite(norm)));
+
+    // The update, in place: each run's parameters and state are the loop's
+    // outputs (it reads them through its output arguments), written with
+    // the new values or, in a rejected step, with the old ones.
     Value newParams = params;
     SmallVector<Value> newStates(states);
     for (const Range &range : ranges) {
       Value lrEff = s.mul(lr, s.c(range.mult));
       int64_t n = range.end - range.begin;
-      bool whole = n == buffer.getNumElements();
       auto sliceType = RankedTensorType::get({n}, f32);
-      auto slice = [&](Value from) -> Value {
-        if (whole)
-          return from;
-        return tensor::ExtractSliceOp::create(
-                   b, loc, sliceType, from,
-                   ArrayRef<OpFoldResult>{b.getIndexAttr(range.begin)},
-                   ArrayRef<OpFoldResult>{b.getIndexAttr(n)},
-                   ArrayRef<OpFoldResult>{b.getIndexAttr(1)})
-            .getResult();
-      };
-      SmallVector<Value> ins = {slice(params), slice(grads)};
-      for (Value state : states)
-        ins.push_back(slice(state));
-      SmallVector<Value> outs;
-      SmallVector<Type> outTypes;
-      for (unsigned i = 0; i <= numStates; ++i) {
-        outs.push_back(
-            tensor::EmptyOp::create(b, loc, ArrayRef<int64_t>{n}, f32));
-        outTypes.push_back(sliceType);
-      }
-      SmallVector<AffineMap> maps(ins.size() + outs.size(), id1);
+      SmallVector<Value> outs = {sliceOf(newParams, range)};
+      for (Value state : newStates)
+        outs.push_back(sliceOf(state, range));
+      SmallVector<Type> outTypes(outs.size(), sliceType);
+      SmallVector<AffineMap> maps(1 + outs.size(), id1);
       auto update = linalg::GenericOp::create(
-          b, loc, outTypes, ins, outs, maps,
-          ArrayRef<utils::IteratorType>{utils::IteratorType::parallel},
+          b, loc, outTypes, ValueRange{sliceOf(grads, range)}, outs, maps,
+          ArrayRef<utils::IteratorType>{parallel},
           [&](OpBuilder &nb, Location nl, ValueRange args) {
-            SmallVector<Value> yields =
-                updateBody(nb, nl, rule, args, lrEff, clip, bc1, bc2);
+            // args: g, p, state...; the rule takes p, g, state...
+            SmallVector<Value> operands = {args[1], args[0]};
+            llvm::append_range(operands, args.drop_front(2));
+            SmallVector<Value> updated =
+                updateBody(nb, nl, rule, operands, lrEff, clip, bc1, bc2);
+            SmallVector<Value> yields;
+            for (auto [value, old] : llvm::zip(updated, args.drop_front()))
+              yields.push_back(
+                  arith::SelectOp::create(nb, nl, commit, value, old));
             linalg::YieldOp::create(nb, nl, yields);
           });
       auto insert = [&](Value piece, Value into) -> Value {
-        if (whole)
+        if (n == total)
           return piece;
         return tensor::InsertSliceOp::create(
                    b, loc, piece, into,
@@ -366,29 +517,31 @@ struct LoomOptimizer : public loom::impl::LoomOptimizerBase<LoomOptimizer> {
         newStates[i] = insert(update.getResult(1 + i), newStates[i]);
     }
 
-    // How many updated parameters are infinite or NaN (an overflowing
-    // update can follow a finite gradient): the host commits the step only
-    // when none is, and with parameters resident on a device it reads this
-    // number rather than the buffer. (A count in f32: exact up to 2^24, and
-    // never 0 when one is.)
-    Value nonFinite = sumOver(newParams, Term::NonFinite);
-
+    Value firstNonFinite =
+        tensor::FromElementsOp::create(b, loc, indexType, ValueRange{first});
     SmallVector<Value> returned = {loss, newParams};
     llvm::append_range(returned, newStates);
     returned.push_back(gradNorm);
-    returned.push_back(nonFinite);
+    returned.push_back(firstNonFinite);
     func::ReturnOp::create(b, loc, returned);
 
-    SmallVector<DictionaryAttr> resultAttrs;
-    for (StringRef name : {"loss", "params"})
-      resultAttrs.push_back(b.getDictionaryAttr(
-          b.getNamedAttr("loom.name", b.getStringAttr(name))));
+    // The parameters and the state are results marked as updates of their
+    // arguments (`loom-drop-updated-results` takes them out of the
+    // compiled signature).
+    auto result = [&](StringRef name, std::optional<int64_t> updates) {
+      SmallVector<NamedAttribute> attrs = {
+          b.getNamedAttr("loom.name", b.getStringAttr(name))};
+      if (updates)
+        attrs.push_back(
+            b.getNamedAttr("loom.updates", b.getI64IntegerAttr(*updates)));
+      return b.getDictionaryAttr(attrs);
+    };
+    SmallVector<DictionaryAttr> resultAttrs = {result("loss", std::nullopt),
+                                               result("params", 0)};
     for (unsigned i = 0; i < numStates; ++i)
-      resultAttrs.push_back(b.getDictionaryAttr(
-          b.getNamedAttr("loom.name", b.getStringAttr(stateNames[i]))));
-    for (StringRef name : {"grad_norm", "non_finite"})
-      resultAttrs.push_back(b.getDictionaryAttr(
-          b.getNamedAttr("loom.name", b.getStringAttr(name))));
+      resultAttrs.push_back(result(stateNames[i], 1 + i));
+    resultAttrs.push_back(result("grad_norm", std::nullopt));
+    resultAttrs.push_back(result("first_non_finite", std::nullopt));
     step.setAllResultAttrs(resultAttrs);
     if (auto flops = grad->getAttrOfType<IntegerAttr>("loom.flops"))
       step->setAttr("loom.flops",

@@ -137,6 +137,20 @@ def LoomDistinctResults
   let dependentDialects = ["mlir::memref::MemRefDialect"];
 }
 
+def LoomDropUpdatedResults
+    : Pass<"loom-drop-updated-results", "mlir::ModuleOp"> {
+  let summary = "Drops results that bufferized into the argument they update";
+  let description = [{
+    After bufferization (both targets): a function result marked
+    `loom.updates = i` is removed from the results, since the caller owns
+    that buffer: a decode step's key/value cache, or a training step's
+    parameters and optimizer moments, is argument `i`'s buffer itself,
+    updated in place; another value (an LSTM's final state) is copied into
+    argument `i` before the return.
+  }];
+  let dependentDialects = ["mlir::memref::MemRefDialect"];
+}
+
 def LoomFuseCrossEntropy
     : Pass<"loom-fuse-cross-entropy", "mlir::func::FuncOp"> {
   let summary = "Shares one logsumexp between a cross-entropy and its gradient";
@@ -256,24 +270,31 @@ def LoomOptimizer : Pass<"loom-optimizer", "mlir::ModuleOp"> {
 
     ```
     train_step(params, state..., hyper: tensor<4xf32>, inputs...)
-        -> (loss, params', state'..., grad_norm, non_finite)
+        -> (loss, params', state'..., grad_norm, first_non_finite)
     ```
 
     where `state` is the optimizer state, one flat buffer in the parameter
     layout per moment (`sgd`: none, or the momentum buffer when
     `momentum > 0`; `adam`/`adamw`: first and second moments), and `hyper`
     holds the run-time values `[lr, 1 - beta1^t, 1 - beta2^t, 0]`, so
-    schedules never recompile. The gradients are scaled to a global norm of
-    at most `max-grad-norm` (when > 0); then one fused elementwise loop per
-    run of adjacent trainable parameters (`loom.trainable`) with the same
-    multiplier updates parameters and state with the learning rate
-    `lr * loom.lr_mult` (default multiplier 1). A run spans the alignment
-    padding between its parameters (zeros, which every rule keeps at zero),
-    so a model that trains everything alike updates its whole buffer in one
-    loop. Frozen parameters and their state are copied unchanged.
-    `grad_norm` is the norm before clipping; `non_finite` counts the
-    updated parameters that are infinite or NaN (in f32; the host commits
-    a step only when it is 0, without reading `params'`).
+    schedules never recompile. `params'` and `state'` are updates in place
+    (writable arguments; results marked `loom.updates`, which
+    `loom-drop-updated-results` takes out of the compiled signature). The
+    gradients are scaled to a global norm of at most `max-grad-norm` (when
+    > 0). A read-only pass then finds `first_non_finite`, the first index
+    of the buffer whose update (parameter or moment) would be infinite or
+    NaN (the buffer's size where none is), and one fused elementwise loop
+    per run of adjacent trainable parameters (`loom.trainable`) with the
+    same multiplier writes the update of parameters and state with the
+    learning rate `lr * loom.lr_mult` (default multiplier 1), or what was
+    there when the step does not commit: the step commits when the loss,
+    the norm and every update are finite. A run spans the alignment padding
+    between its parameters (zeros, which every rule keeps at zero), so a
+    model that trains everything alike updates its whole buffer in one
+    loop. Frozen parameters and their state are neither read nor written.
+    `grad_norm` is the norm before clipping. The norm and the check reduce
+    over a grid (chunks x rows x vector lanes) whose partial results do not
+    depend on the thread count.
 
     - `sgd`: `g += wd * p; m = momentum * m + g; p -= lr * (nesterov ?
       g + momentum * m : m)` (plain `p -= lr * g` without momentum).

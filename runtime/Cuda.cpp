@@ -513,7 +513,7 @@ Status Executable::run(const std::string &name,
   CUdeviceptr workspaceAddress =
       workspace ? CUdeviceptr(workspace->deviceAddress()) : mem.workspace;
   for (size_t i = 0; i < fn->args.size(); ++i)
-    if (!bound[i].device && !fn->args[i].output && fn->args[i].bytes > 0)
+    if (!bound[i].device && fn->args[i].read() && fn->args[i].bytes > 0)
       LOOM_RETURN_IF_ERROR(drv.check(
           drv.cuMemcpyHtoD(mem.args[i], bound[i].host, fn->args[i].bytes),
           "copying '" + fn->args[i].name + "' to the device"));

@@ -59,8 +59,10 @@ std::string loom::gpu::toManifest(const Program &program) {
           os << "\n       {\"name\": " << json::quote(a.name)
              << ", \"dtype\": " << json::quote(a.dtype) << ", \"shape\": ";
           writeInts(os, a.shape.data(), a.shape.size());
-          os << ", \"bytes\": " << a.bytes << ", \"output\": " << int(a.output)
-             << "}";
+          os << ", \"bytes\": " << a.bytes << ", \"output\": " << int(a.output);
+          if (a.updated)
+            os << ", \"updated\": 1";
+          os << "}";
         },
         ",");
     os << ",\n     \"launches\": ";
@@ -166,6 +168,9 @@ Result<Program> loom::gpu::fromManifest(const std::string &text) {
         a.shape = r.ints(av, "shape", where + ".args");
         a.bytes = r.integer(av, "bytes", where + ".args");
         a.output = r.integer(av, "output", where + ".args") != 0;
+        // Optional: present (1) on arguments updated in place.
+        if (av.find("updated"))
+          a.updated = r.integer(av, "updated", where + ".args") != 0;
         fn.args.push_back(std::move(a));
       }
     if (auto *launches =

@@ -72,8 +72,9 @@ std::string loom::cpuPipelineText(const CpuPipelineOptions &options) {
   // activation of an outlined layer's forward and every gradient of its
   // backward.
   stages.push_back("canonicalize");
-  if (!options.decode.empty())
-    stages.push_back("loom-cpu-drop-updated-results");
+  // Results updated in place (a decode step's caches, a training step's
+  // parameters and moments) leave the signature.
+  stages.push_back("loom-drop-updated-results");
   stages.push_back("loom-cpu-return-allocations");
   stages.push_back("func.func(loom-distinct-results)");
   stages.push_back("buffer-results-to-out-params{hoist-static-allocs=true "

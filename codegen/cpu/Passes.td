@@ -83,18 +83,6 @@ def LoomCpuAttentionToCall
   ];
 }
 
-def LoomCpuDropUpdatedResults
-    : Pass<"loom-cpu-drop-updated-results", "mlir::ModuleOp"> {
-  let summary = "Drops results that bufferized into the argument they update";
-  let description = [{
-    After bufferization: a function result marked `loom.updates = i` (a
-    key/value cache or a recurrent state of `loom-derive-decode`) is removed
-    from the results, since the caller owns that buffer: a key/value cache
-    is argument `i`'s buffer itself, updated in place; another value (an
-    LSTM's final state) is copied into argument `i` before the return.
-  }];
-}
-
 def LoomCpuReturnAllocations
     : Pass<"loom-cpu-return-allocations", "mlir::ModuleOp"> {
   let summary = "Returned reshapes of local buffers become the buffers";

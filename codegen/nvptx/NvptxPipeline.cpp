@@ -68,6 +68,8 @@ std::string loom::nvptxPipelineText(const NvptxPipelineOptions &options) {
                    "function-boundary-type-conversion=identity-layout-map}");
   stages.push_back("func.func(loom-gpu-attention{tensor-cores=" +
                    options.tensorCores + "})");
+  // A training step's parameters and moments are updated in place.
+  stages.push_back("loom-drop-updated-results");
   stages.push_back("func.func(loom-distinct-results)");
   stages.push_back("buffer-results-to-out-params{hoist-static-allocs=true "
                    "modify-public-functions=true}");
@@ -203,6 +205,9 @@ llvm::Expected<loom::gpu::Function> PlanBuilder::build() {
     a.dtype = typeName(type.getElementType());
     a.shape.assign(type.getShape().begin(), type.getShape().end());
     a.bytes = bytesOf(type);
+    // Updated in place (`loom-drop-updated-results`): read, then written.
+    a.updated = a.output =
+        bool(func.getArgAttr(arg.getArgNumber(), "loom.updated"));
     fn.args.push_back(std::move(a));
   }
 

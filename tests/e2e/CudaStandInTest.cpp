@@ -288,8 +288,10 @@ TEST(CudaStandIn, GptLossAndGradientMatchTheCpu) {
       const gpu::Function *plan = (*gpu)->gpu->program().find((*gpu)->entry);
       ASSERT_NE(plan, nullptr);
       uint64_t in = 0, out = 0;
-      for (const gpu::Argument &arg : plan->args)
-        (arg.output ? out : in) += uint64_t(arg.bytes);
+      for (const gpu::Argument &arg : plan->args) {
+        in += arg.read() ? uint64_t(arg.bytes) : 0;
+        out += arg.output ? uint64_t(arg.bytes) : 0;
+      }
       EXPECT_EQ(after.toDevice - before.toDevice, in) << (*gpu)->entry;
       EXPECT_EQ(after.toHost - before.toHost, out) << (*gpu)->entry;
       EXPECT_EQ(after.launches - before.launches, plan->launches.size());
@@ -399,12 +401,13 @@ TEST(CudaStandIn, AdamwStepsMatchTheCpu) {
         args.push_back(batch[i].rawData());
       auto out = driver::invoke(fn, params.data(), args);
       ASSERT_TRUE(out.ok()) << out.status().message() << "\n" << launchError();
+      // (loss, grad_norm, first_non_finite): the parameters and the
+      // moments were updated in place.
       std::vector<Tensor> &o = out.value();
+      ASSERT_EQ(o.size(), 3u);
       loss[side] = *o[0].data<float>();
-      norm[side] = *o.back().data<float>();
-      std::memcpy(params.data(), o[1].rawData(), n * sizeof(float));
-      std::memcpy(m[side].data(), o[2].rawData(), n * sizeof(float));
-      std::memcpy(v[side].data(), o[3].rawData(), n * sizeof(float));
+      norm[side] = *o[1].data<float>();
+      EXPECT_EQ(*o[2].data<int64_t>(), int64_t(n)) << "step " << step;
     }
     EXPECT_NEAR(loss[0], loss[1], 1e-5 * std::abs(loss[0])) << "step " << step;
     EXPECT_NEAR(norm[0], norm[1], 1e-4 * norm[0]) << "step " << step;
@@ -439,8 +442,9 @@ Tensor tokens(uint32_t seed) {
 }
 
 /// Model with target cuda: the parameters and the AdamW moments stay on
-/// the device from step to step (a step copies the hyperparameters and the
-/// batch over and three floats back), the results are the CPU model's;
+/// the device from step to step, updated in place (a step copies the
+/// hyperparameters and the batch over and the loss, the norm and the
+/// first non-finite index back), the results are the CPU model's;
 /// params() copies back only when the device's are newer, and what is
 /// written through it reaches the device; an overflowing update is
 /// counted on the device and rejected, leaving everything as it was.
@@ -469,10 +473,10 @@ TEST(CudaStandIn, ModelKeepsParametersAndMomentsOnTheDevice) {
     auto b = gpu.trainStep(step, gpuState, 1e-3, batch);
     Stats after = stats();
     GraphStats graphsAfter = graphStats();
-    // The step's launches as one graph: captured for each of the two sets
-    // of buffers the commits alternate between, then replayed.
+    // The step's launches as one graph: captured once (the step updates
+    // the same buffers in place), then replayed.
     EXPECT_EQ(graphsAfter.launches, graphsBefore.launches + 1) << "step " << s;
-    EXPECT_EQ(graphsAfter.captures, graphsBefore.captures + (s <= 2))
+    EXPECT_EQ(graphsAfter.captures, graphsBefore.captures + (s == 1))
         << "step " << s;
     ASSERT_TRUE(a.ok()) << a.status().message();
     ASSERT_TRUE(b.ok()) << b.status().message() << "\n" << launchError();
@@ -483,8 +487,8 @@ TEST(CudaStandIn, ModelKeepsParametersAndMomentsOnTheDevice) {
     EXPECT_EQ(gpuState.step, s);
     EXPECT_TRUE(gpuState.m.empty() && gpuState.v.empty())
         << "the moments stay on the device";
-    EXPECT_EQ(after.toHost - before.toHost, 3 * sizeof(float))
-        << "step " << s << ": the loss, the norm and the count come back";
+    EXPECT_EQ(after.toHost - before.toHost, 2 * sizeof(float) + sizeof(int64_t))
+        << "step " << s << ": the loss, the norm and the index come back";
     if (s == 1)
       continue; // the parameters and zero moments went over once
     EXPECT_EQ(after.toDevice - before.toDevice, hyperBytes + batchBytes)
@@ -533,7 +537,7 @@ TEST(CudaStandIn, ModelKeepsParametersAndMomentsOnTheDevice) {
   EXPECT_NEAR(l0, *lossGpu.value()[0].data<float>(), 1e-5 * l0);
 
   // An overflowing update (an infinite learning rate) is rejected on the
-  // count the device returns; nothing changes.
+  // index the device returns; nothing changes.
   std::vector<float> kept(n);
   std::memcpy(kept.data(), std::as_const(gpu).params().data(), bytes);
   auto rejected = gpu.trainStep(step, gpuState, 1e39, batch);
@@ -546,6 +550,12 @@ TEST(CudaStandIn, ModelKeepsParametersAndMomentsOnTheDevice) {
   auto after = gpu.hostCopy(gpuState);
   ASSERT_TRUE(after.ok());
   EXPECT_EQ(after.value().m, moments.value().m) << "moments unchanged";
+  // The device's parameters (the step rewrote them in place with what was
+  // there): the same loss as before, bit for bit.
+  auto lossAfter = gpu.call("loss", batch);
+  ASSERT_TRUE(lossAfter.ok()) << lossAfter.status().message();
+  EXPECT_EQ(*lossAfter.value()[0].data<float>(),
+            *lossGpu.value()[0].data<float>());
 
   // The same state on the CPU model: its moments come back from the
   // device first.

@@ -708,7 +708,7 @@ loom::Status loom::e2e::GpuEmulator::run(const std::string &name,
   std::vector<std::vector<uint8_t>> device;
   for (size_t i = 0; i < fn->args.size(); ++i) {
     device.emplace_back(std::max<int64_t>(fn->args[i].bytes, 4), 0xFF);
-    if (!fn->args[i].output)
+    if (fn->args[i].read())
       std::memcpy(device.back().data(), pointers[i], fn->args[i].bytes);
   }
   std::vector<uint8_t> workspace(std::max<int64_t>(fn->workspaceBytes, 4),

@@ -294,37 +294,68 @@ TEST_P(GpuEmulated, MatchesTheCpu) {
     pointers.push_back(t.rawData());
     buffers.push_back(std::move(t));
   }
+  // The GPU side gets its own copies of the parameters and the inputs: a
+  // training step updates its parameters and moments in place, which are
+  // compared as outputs.
+  std::vector<float> gpuParams(params.value().totalBytes() / sizeof(float));
+  std::memcpy(gpuParams.data(), params.value().data(),
+              params.value().totalBytes());
+  std::vector<Tensor> gpuInputs;
+  std::vector<void *> gpuPointers = {gpuParams.data()};
+  for (const Tensor &t : buffers) {
+    gpuInputs.push_back(Tensor::empty(t.dtype(), t.shape()));
+    std::memcpy(gpuInputs.back().rawData(), t.rawData(),
+                size_t(t.numel()) * dtypeSize(t.dtype()));
+    gpuPointers.push_back(gpuInputs.back().rawData());
+  }
   std::vector<Tensor> cpuOut, gpuOut;
-  std::vector<void *> gpuPointers = pointers;
+  std::vector<std::string> names;
   for (const driver::ArgSpec &spec : fn.signature.outputs) {
     cpuOut.push_back(Tensor::empty(spec.dtype, spec.shape));
     gpuOut.push_back(Tensor::empty(spec.dtype, spec.shape));
     pointers.push_back(cpuOut.back().rawData());
     gpuPointers.push_back(gpuOut.back().rawData());
+    names.push_back(spec.name);
   }
   ASSERT_FALSE(bool(fn.jit->call(fn.entry, pointers)));
   Status ran = (*emulator)->run(fn.entry, gpuPointers);
   ASSERT_TRUE(ran.ok()) << ran.message();
+  if (gc.kind == Kind::Step) {
+    // What the step updated: the parameters and the f32 inputs.
+    cpuOut.push_back(Tensor::empty(DType::F32, {int64_t(gpuParams.size())}));
+    std::memcpy(cpuOut.back().rawData(), params.value().data(),
+                params.value().totalBytes());
+    gpuOut.push_back(Tensor::empty(DType::F32, {int64_t(gpuParams.size())}));
+    std::memcpy(gpuOut.back().rawData(), gpuParams.data(),
+                params.value().totalBytes());
+    names.push_back("params");
+    for (size_t i = 0; i < buffers.size(); ++i)
+      if (buffers[i].dtype() == DType::F32) {
+        cpuOut.push_back(buffers[i]);
+        gpuOut.push_back(gpuInputs[i]);
+        names.push_back(fn.signature.inputs[i].name);
+      }
+  }
   for (size_t k = 0; k < cpuOut.size(); ++k) {
-    const driver::ArgSpec &spec = fn.signature.outputs[k];
-    if (spec.dtype != DType::F32)
+    if (cpuOut[k].dtype() != DType::F32)
       continue;
+    const std::string &name = names[k];
     const float *a = cpuOut[k].data<float>();
     const float *b = gpuOut[k].data<float>();
     double scale = 0, worst = 0;
     for (int64_t i = 0; i < cpuOut[k].numel(); ++i)
       scale = std::max(scale, double(std::abs(a[i])));
     for (int64_t i = 0; i < cpuOut[k].numel(); ++i) {
-      ASSERT_TRUE(std::isfinite(b[i])) << spec.name << "[" << i << "]";
+      ASSERT_TRUE(std::isfinite(b[i])) << name << "[" << i << "]";
       worst = std::max(worst, double(std::abs(a[i] - b[i])));
     }
     // f32 sums in another order (the CPU's GEMM blocks, the GPU's one
     // thread per output): the same result to ~1e-5 of the output's scale.
     EXPECT_LE(worst, 2e-5 * scale + 1e-7)
-        << spec.name << ": max |gpu - cpu| " << worst << ", scale " << scale;
+        << name << ": max |gpu - cpu| " << worst << ", scale " << scale;
     std::printf("[gpu-emulated] %-40s %-10s max |gpu - cpu| %.2e (scale "
                 "%.2e)\n",
-                caseName(gc).c_str(), spec.name.c_str(), worst, scale);
+                caseName(gc).c_str(), name.c_str(), worst, scale);
   }
 }
 
@@ -982,13 +1013,18 @@ TEST(GpuManifest, RoundTrips) {
   EXPECT_EQ(gpu::toManifest(back.value()), json);
   const gpu::Function &fn = back.value().functions.front();
   EXPECT_EQ(fn.name, "train_step");
-  // The outputs are what the step writes: loss, params', m', v', norm,
-  // the count of non-finite updates.
-  int outputs = 0;
-  for (const gpu::Argument &a : fn.args)
+  // The outputs are what the step writes: the parameters and the moments
+  // (updated in place: read, then written), the loss, the norm and the
+  // first non-finite update's index.
+  int outputs = 0, updated = 0;
+  for (const gpu::Argument &a : fn.args) {
     outputs += a.output;
+    updated += a.updated;
+  }
   EXPECT_EQ(outputs, 6);
-  EXPECT_FALSE(fn.args.front().output) << "the parameters are read only";
+  EXPECT_EQ(updated, 3);
+  EXPECT_TRUE(fn.args.front().updated && fn.args.front().read())
+      << "the parameters are updated in place";
 }
 
 TEST(GpuManifest, RejectsMalformed) {

@@ -10,6 +10,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -38,15 +39,20 @@ inline void randomizeParams(ParamStore &params, std::mt19937 &rng,
     p[i] = u(rng);
 }
 
-/// Calls `fn` with the parameter buffer `params` and inputs drawn from
-/// `seed`: i32 ids below 64, the training step's `hyper` as lr 1e-3 and
-/// bias corrections 0.1, optimizer state zero. Returns every output,
-/// flattened (empty after a reported failure).
+/// Calls `fn` with a copy of the parameter buffer `params` and inputs drawn
+/// from `seed`: i32 ids below 64, the training step's `hyper` as lr 1e-3
+/// and bias corrections 0.1, optimizer state zero. Returns every output,
+/// then the parameters and every f32 input as the call left them (a
+/// training step updates its parameters and moments in place), flattened
+/// into floats (empty after a reported failure).
 inline std::vector<float> callOnSeededInputs(driver::CompiledFunction &fn,
-                                             void *params, uint32_t seed) {
+                                             const void *params,
+                                             uint32_t seed) {
   std::mt19937 rng(seed);
+  std::vector<float> ownParams(size_t(fn.paramBytes) / sizeof(float));
+  std::memcpy(ownParams.data(), params, size_t(fn.paramBytes));
   std::vector<Tensor> buffers;
-  std::vector<void *> pointers = {params};
+  std::vector<void *> pointers = {ownParams.data()};
   for (const driver::ArgSpec &spec : fn.signature.inputs) {
     Tensor t = Tensor::empty(spec.dtype, spec.shape);
     for (int64_t i = 0; i < t.numel(); ++i) {
@@ -68,9 +74,19 @@ inline std::vector<float> callOnSeededInputs(driver::CompiledFunction &fn,
     return {};
   }
   std::vector<float> out;
+  auto append = [&](const Tensor &t) {
+    for (int64_t j = 0; j < t.numel(); ++j)
+      out.push_back(t.dtype() == DType::F32   ? t.data<float>()[j]
+                    : t.dtype() == DType::I64 ? float(t.data<int64_t>()[j])
+                    : t.dtype() == DType::I32 ? float(t.data<int32_t>()[j])
+                                              : 0.0f);
+  };
   for (size_t i = firstOutput; i < buffers.size(); ++i)
-    for (int64_t j = 0; j < buffers[i].numel(); ++j)
-      out.push_back(buffers[i].data<float>()[j]);
+    append(buffers[i]);
+  out.insert(out.end(), ownParams.begin(), ownParams.end());
+  for (size_t i = 0; i < firstOutput; ++i)
+    if (buffers[i].dtype() == DType::F32)
+      append(buffers[i]);
   return out;
 }
 

@@ -1,9 +1,7 @@
-//===- main.cpp - Run a compiled GPU program on the device
-//-----------------===//
+//===- main.cpp - Run a compiled GPU program on the device ---------------===//
 //
 //   loom-gpu-run DIR --fn NAME [--inputs DIR] [--expect DIR] [--tol X]
-//                [--repeats N] [--warmup N] [--int-max N]
-//                [--steps N --feed OUT:IN,...]
+//                [--repeats N] [--warmup N] [--int-max N] [--steps N]
 //
 // DIR holds what `loomc compile --target=nvptx --emit=ptx` writes
 // (kernels.ptx, manifest.json). The program runs through the CUDA driver
@@ -14,11 +12,11 @@
 // random (f32 ~ N(0, 0.5), integers uniform in [0, --int-max)). With
 // --expect, the outputs are compared with expected files (<i>.bin): the
 // largest |gpu - expected| over the output's largest |expected| must stay
-// under --tol; --steps N runs the function N times, feeding output OUT into
-// input IN between runs (a training step's parameters and moments), and
+// under --tol; --steps N runs the function N times (a training step
+// updates its parameters and moments in place, so the runs chain) and
 // compares the last outputs, then does it again with every argument in
-// device memory, the fed buffers swapped between runs (as a target-cuda
-// Model keeps them). Timing: the median and minimum over
+// device memory (as a target-cuda Model keeps them). Timing: the median and
+// minimum over
 // --repeats runs of the device time of the launches (CUDA events), of the
 // whole call (copies included), and of the call with every argument
 // resident on the device (as Model keeps a training step's parameters).
@@ -35,7 +33,6 @@
 #include <cstring>
 #include <fstream>
 #include <random>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -70,7 +67,7 @@ residentArguments(const gpu::Function &fn,
     if (!buffer.ok())
       return buffer.status();
     buffers.push_back(std::move(buffer.value()));
-    if (!fn.args[i].output)
+    if (fn.args[i].read())
       LOOM_RETURN_IF_ERROR(
           buffers.back().upload(host[i].data(), size_t(fn.args[i].bytes)));
   }
@@ -89,7 +86,6 @@ int main(int argc, char **argv) {
   double tol = 1e-4;
   int repeats = 5, warmup = 1, steps = 1;
   int64_t intMax = 2;
-  std::vector<std::pair<int, int>> feed;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     auto value = [&]() -> std::string {
@@ -111,16 +107,7 @@ int main(int argc, char **argv) {
       intMax = std::atoll(value().c_str());
     else if (arg == "--steps")
       steps = std::atoi(value().c_str());
-    else if (arg == "--feed") {
-      std::stringstream list(value());
-      std::string pair;
-      while (std::getline(list, pair, ',')) {
-        int out = 0, in = 0;
-        if (std::sscanf(pair.c_str(), "%d:%d", &out, &in) != 2)
-          return fail("--feed expects OUT:IN,...");
-        feed.push_back({out, in});
-      }
-    } else if (!arg.empty() && arg[0] != '-' && dir.empty())
+    else if (!arg.empty() && arg[0] != '-' && dir.empty())
       dir = arg;
     else
       return fail("unknown argument '" + arg + "'");
@@ -128,7 +115,7 @@ int main(int argc, char **argv) {
   if (dir.empty() || function.empty())
     return fail("usage: loom-gpu-run DIR --fn NAME [--inputs DIR] "
                 "[--expect DIR] [--tol X] [--repeats N] [--int-max N] "
-                "[--steps N --feed OUT:IN,...]");
+                "[--steps N]");
   if (Status s = cuda::available(); !s.ok())
     return fail(s.message());
   std::string manifest, ptx;
@@ -145,13 +132,6 @@ int main(int argc, char **argv) {
   gpu::Function signature = *fn;
   if (repeats < 1 || warmup < 0 || steps < 1)
     return fail("--repeats and --steps must be at least 1, --warmup 0");
-  for (auto [out, in] : feed)
-    if (out < 0 || in < 0 || size_t(out) >= signature.args.size() ||
-        size_t(in) >= signature.args.size() || !signature.args[out].output ||
-        signature.args[in].output ||
-        signature.args[out].bytes != signature.args[in].bytes)
-      return fail("--feed " + std::to_string(out) + ":" + std::to_string(in) +
-                  " must name an output and an input of the same size");
   auto device = cuda::deviceDescription();
   auto compileStart = std::chrono::steady_clock::now();
   auto exe = cuda::Executable::load(std::move(program.value()));
@@ -170,7 +150,7 @@ int main(int argc, char **argv) {
     const gpu::Argument &a = signature.args[i];
     buffers.emplace_back(std::max<int64_t>(a.bytes, 4), 0);
     std::vector<uint8_t> &b = buffers.back();
-    if (!a.output) {
+    if (a.read()) {
       std::string path = inputs + "/" + std::to_string(i) + ".bin";
       std::string data;
       if (!inputs.empty()) {
@@ -196,11 +176,9 @@ int main(int argc, char **argv) {
     pointers.push_back(b.data());
   }
 
-  // Numerics: N chained runs against the expected outputs; with --feed,
-  // twice: through host buffers (the outputs copied into the inputs
-  // between runs) and with every argument resident on the device, the fed
-  // buffers swapped between runs as Model swaps a step's parameters and
-  // moments.
+  // Numerics: N chained runs against the expected outputs, twice: through
+  // host buffers (copied over and back by each run) and with every argument
+  // resident on the device.
   int status = 0;
   auto check = [&](const char *how,
                    const std::vector<std::vector<uint8_t>> &got) {
@@ -237,38 +215,27 @@ int main(int argc, char **argv) {
   };
   if (!expect.empty()) {
     std::vector<std::vector<uint8_t>> initial = buffers;
-    for (int s = 0; s < steps; ++s) {
+    for (int s = 0; s < steps; ++s)
       if (Status r = exe.value()->run(function, pointers); !r.ok())
         return fail(r.message());
-      if (s + 1 < steps)
-        for (auto [out, in] : feed)
-          std::memcpy(buffers[in].data(), buffers[out].data(),
-                      signature.args[in].bytes);
-    }
     check("", buffers);
-    if (!feed.empty()) {
-      auto resident = residentArguments(signature, initial);
-      if (!resident.ok())
-        return fail(resident.status().message());
-      std::vector<cuda::DeviceBuffer> &onDevice = resident.value();
-      std::vector<cuda::Binding> bound;
-      for (cuda::DeviceBuffer &buffer : onDevice)
-        bound.push_back(&buffer);
-      for (int s = 0; s < steps; ++s) {
-        if (Status r = exe.value()->run(function, bound); !r.ok())
-          return fail(r.message());
-        if (s + 1 < steps)
-          for (auto [out, in] : feed)
-            swap(onDevice[size_t(in)], onDevice[size_t(out)]);
-      }
-      std::vector<std::vector<uint8_t>> got = initial;
-      for (size_t i = 0; i < signature.args.size(); ++i)
-        if (signature.args[i].output)
-          if (Status d = onDevice[i].download(got[i].data(), got[i].size());
-              !d.ok())
-            return fail(d.message());
-      check(" (resident)", got);
-    }
+    auto resident = residentArguments(signature, initial);
+    if (!resident.ok())
+      return fail(resident.status().message());
+    std::vector<cuda::DeviceBuffer> &onDevice = resident.value();
+    std::vector<cuda::Binding> bound;
+    for (cuda::DeviceBuffer &buffer : onDevice)
+      bound.push_back(&buffer);
+    for (int s = 0; s < steps; ++s)
+      if (Status r = exe.value()->run(function, bound); !r.ok())
+        return fail(r.message());
+    std::vector<std::vector<uint8_t>> got = initial;
+    for (size_t i = 0; i < signature.args.size(); ++i)
+      if (signature.args[i].output)
+        if (Status d = onDevice[i].download(got[i].data(), got[i].size());
+            !d.ok())
+          return fail(d.message());
+    check(" (resident)", got);
     if (steps > 1 || status)
       return status;
   }

@@ -52,6 +52,11 @@ struct Argument {
   std::vector<int64_t> shape;
   int64_t bytes = 0;
   bool output = false;
+  /// An input that the launches update in place (a training step's
+  /// parameters and moments): an output too, read first.
+  bool updated = false;
+  /// Whether the launches read what the caller put there.
+  bool read() const { return !output || updated; }
 };
 
 struct Function {

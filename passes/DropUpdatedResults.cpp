@@ -1,6 +1,6 @@
 //===- DropUpdatedResults.cpp - Updated arguments leave the results ------===//
 
-#include "codegen/cpu/Passes.h"
+#include "passes/Passes.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
@@ -8,12 +8,12 @@
 
 #include "llvm/ADT/BitVector.h"
 
-#define DEBUG_TYPE "loom-cpu-drop-updated-results"
+#define DEBUG_TYPE "loom-drop-updated-results"
 
-namespace loom::cpu {
-#define GEN_PASS_DEF_LOOMCPUDROPUPDATEDRESULTS
-#include "codegen/cpu/Passes.h.inc"
-} // namespace loom::cpu
+namespace loom {
+#define GEN_PASS_DEF_LOOMDROPUPDATEDRESULTS
+#include "passes/Passes.h.inc"
+} // namespace loom
 
 using namespace mlir;
 
@@ -26,9 +26,8 @@ Value stripCasts(Value value) {
   return value;
 }
 
-struct LoomCpuDropUpdatedResults
-    : public loom::cpu::impl::LoomCpuDropUpdatedResultsBase<
-          LoomCpuDropUpdatedResults> {
+struct LoomDropUpdatedResults
+    : public loom::impl::LoomDropUpdatedResultsBase<LoomDropUpdatedResults> {
   void runOnOperation() override {
     for (auto func : getOperation().getOps<func::FuncOp>()) {
       if (func.isExternal())
@@ -56,6 +55,9 @@ struct LoomCpuDropUpdatedResults
                                    func.getArgument(arg));
           }
         }
+        // The caller's buffer is read and written: a GPU host uploads it
+        // before the launches and copies it back after.
+        func.setArgAttr(arg, "loom.updated", UnitAttr::get(func.getContext()));
         drop.set(i);
       }
       if (drop.none())
