@@ -3,7 +3,7 @@
 //   loom_bench FILE FUNCTION B=8,T=256 [REPEATS] [--model NAME]
 //              [--train [sgd|adam|adamw]] [--config NAME=VALUE,...]
 //              [--no-gemm-kernel] [--opt LEVEL] [--grad] [--time-passes]
-//              [--no-outline] [--no-cache]
+//              [--no-outline] [--no-cache] [--no-streaming-stores]
 //
 // With --train, FUNCTION is a loss and what is timed is the whole compiled
 // training step (forward, backward and the fused optimizer update); with
@@ -55,6 +55,8 @@ int main(int argc, char **argv) {
       options.gemmKernel = false;
     else if (arg == "--no-gemm-epilogues")
       options.gemmEpilogues = false;
+    else if (arg == "--no-streaming-stores")
+      options.streamingStoreBytes = -1;
     else if (arg == "--grad")
       variant.kind = driver::Variant::Gradient;
     else if (arg == "--train") {
