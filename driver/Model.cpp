@@ -339,13 +339,11 @@ static Result<StepResult> stepOnDevice(Model::Impl &impl,
       return sized.status();
     bool fresh = sized.value();
     // Moments put on the host (a resumed run) are the newer; a state that
-    // has none starts from zeros, as on the CPU.
+    // has none starts from zeros, as on the CPU (set on the device).
     if (host.size() == n)
       LOOM_RETURN_IF_ERROR(moment.upload(host.data(), bytes));
-    else if (fresh || !host.empty()) {
-      std::vector<float> zeros(n, 0.0f);
-      LOOM_RETURN_IF_ERROR(moment.upload(zeros.data(), bytes));
-    }
+    else if (fresh || !host.empty())
+      LOOM_RETURN_IF_ERROR(moment.zero());
     std::vector<float>().swap(host);
   }
   std::vector<cuda::Binding> args = {&impl.device.params};

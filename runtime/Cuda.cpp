@@ -66,6 +66,7 @@ struct Driver {
   CUresult (*cuMemFree)(CUdeviceptr);
   CUresult (*cuMemcpyHtoD)(CUdeviceptr, const void *, size_t);
   CUresult (*cuMemcpyDtoH)(void *, CUdeviceptr, size_t);
+  CUresult (*cuMemsetD8)(CUdeviceptr, unsigned char, size_t);
   CUresult (*cuLaunchKernel)(CUfunction, unsigned, unsigned, unsigned, unsigned,
                              unsigned, unsigned, unsigned, CUstream, void **,
                              void **);
@@ -138,6 +139,7 @@ Driver &driver() {
         resolve(d.handle, d.cuMemFree, "cuMemFree_v2") &&
         resolve(d.handle, d.cuMemcpyHtoD, "cuMemcpyHtoD_v2") &&
         resolve(d.handle, d.cuMemcpyDtoH, "cuMemcpyDtoH_v2") &&
+        resolve(d.handle, d.cuMemsetD8, "cuMemsetD8_v2") &&
         resolve(d.handle, d.cuLaunchKernel, "cuLaunchKernel") &&
         resolve(d.handle, d.cuEventCreate, "cuEventCreate") &&
         resolve(d.handle, d.cuEventRecord, "cuEventRecord") &&
@@ -374,6 +376,16 @@ Status DeviceBuffer::download(void *host, size_t count, size_t offset) const {
   return drv.check(drv.cuMemcpyDtoH(host, CUdeviceptr(address + offset), count),
                    "copying " + std::to_string(count) +
                        " bytes back from the device");
+}
+
+Status DeviceBuffer::zero() {
+  auto d = current();
+  if (!d.ok() || bytes == 0)
+    return d.status();
+  Driver &drv = *d.value();
+  std::lock_guard<std::mutex> lock(legacyStreamUse());
+  return drv.check(drv.cuMemsetD8(CUdeviceptr(address), 0, bytes),
+                   "zeroing " + std::to_string(bytes) + " device bytes");
 }
 
 Executable::~Executable() = default;

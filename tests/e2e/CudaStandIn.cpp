@@ -248,6 +248,14 @@ CUresult cuMemcpyHtoD_v2(CUdeviceptr to, const void *from, size_t bytes) {
   s.toDevice += bytes;
   return kSuccess;
 }
+CUresult cuMemsetD8_v2(CUdeviceptr to, unsigned char value, size_t bytes) {
+  State &s = state();
+  std::lock_guard<std::mutex> lock(s.mutex);
+  if (!inAllocation(to, bytes))
+    return kInvalidValue;
+  std::memset(reinterpret_cast<void *>(uintptr_t(to)), value, bytes);
+  return kSuccess;
+}
 CUresult cuMemcpyDtoH_v2(void *to, CUdeviceptr from, size_t bytes) {
   State &s = state();
   std::lock_guard<std::mutex> lock(s.mutex);

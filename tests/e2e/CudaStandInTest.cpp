@@ -489,8 +489,12 @@ TEST(CudaStandIn, ModelKeepsParametersAndMomentsOnTheDevice) {
         << "the moments stay on the device";
     EXPECT_EQ(after.toHost - before.toHost, 2 * sizeof(float) + sizeof(int64_t))
         << "step " << s << ": the loss, the norm and the index come back";
-    if (s == 1)
-      continue; // the parameters and zero moments went over once
+    if (s == 1) {
+      // The parameters went over once; the moments were zeroed there.
+      EXPECT_EQ(after.toDevice - before.toDevice,
+                bytes + hyperBytes + batchBytes);
+      continue;
+    }
     EXPECT_EQ(after.toDevice - before.toDevice, hyperBytes + batchBytes)
         << "step " << s << ": only the hyperparameters and the batch";
     EXPECT_EQ(after.allocations, before.allocations) << "step " << s;

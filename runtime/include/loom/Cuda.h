@@ -59,6 +59,8 @@ public:
   Status upload(const void *host, size_t count, size_t offset = 0);
   /// Copies [offset, offset + count) to the host.
   Status download(void *host, size_t count, size_t offset = 0) const;
+  /// Sets every byte to zero, on the device (nothing goes over).
+  Status zero();
 
   friend void swap(DeviceBuffer &a, DeviceBuffer &b) noexcept {
     std::swap(a.address, b.address);
