@@ -356,7 +356,18 @@ static Result<StepResult> stepOnDevice(Model::Impl &impl,
   args.push_back(&loss);
   args.push_back(&norm);
   args.push_back(&first);
-  LOOM_RETURN_IF_ERROR(fn.gpu->run(fn.entry, args, &impl.device.workspace));
+  if (Status ran = fn.gpu->run(fn.entry, args, &impl.device.workspace);
+      !ran.ok()) {
+    // The step writes in place: a failure may have left the device's
+    // parameters and moments partly updated. The host's parameters, when
+    // current, are uploaded again by the next call; the moments cannot be
+    // restored.
+    if (!impl.device.hostStale)
+      impl.device.deviceStale = true;
+    return Status::error(ran.message() +
+                         " (the optimizer moments on the device may be "
+                         "partly updated)");
+  }
   StepResult result = stepResult(loss, norm, first, n);
   if (result.committed) {
     impl.device.hostStale = true;

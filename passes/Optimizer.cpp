@@ -25,6 +25,9 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/IRMapping.h"
 
+#include <array>
+#include <limits>
+
 #define DEBUG_TYPE "loom-optimizer"
 
 namespace loom {
@@ -358,31 +361,38 @@ struct LoomOptimizer : public loom::impl::LoomOptimizerBase<LoomOptimizer> {
       ranges.back().end = buffer.getNumElements();
 
     int64_t total = buffer.getNumElements();
+    // [range.begin, range.end) of a buffer: its offsets, sizes and strides.
+    auto place = [&](const Range &range) {
+      return std::array<SmallVector<OpFoldResult>, 3>{
+          {{b.getIndexAttr(range.begin)},
+           {b.getIndexAttr(range.end - range.begin)},
+           {b.getIndexAttr(1)}}};
+    };
     auto sliceOf = [&](Value from, const Range &range) -> Value {
       int64_t n = range.end - range.begin;
       if (n == total)
         return from;
-      return tensor::ExtractSliceOp::create(
-                 b, loc, RankedTensorType::get({n}, f32), from,
-                 ArrayRef<OpFoldResult>{b.getIndexAttr(range.begin)},
-                 ArrayRef<OpFoldResult>{b.getIndexAttr(n)},
-                 ArrayRef<OpFoldResult>{b.getIndexAttr(1)})
+      auto [offsets, sizes, strides] = place(range);
+      return tensor::ExtractSliceOp::create(b, loc,
+                                            RankedTensorType::get({n}, f32),
+                                            from, offsets, sizes, strides)
           .getResult();
     };
 
     // The check, a read-only pass: the first index of the buffer whose
     // update (the parameter or a moment) would be infinite or NaN (an
     // overflowing update can follow a finite gradient), `total` where none
-    // is. Per run, chunk and lane: the smallest such offset in the chunk,
-    // in f32 (exact: a chunk holds at most 2^24 floats), the chunk's length
-    // where none is; then the smallest index over the partials.
+    // is. Per run, chunk and lane: the smallest such offset in the chunk
+    // (i32), the chunk's length where none is; then the smallest index over
+    // the partials (i64).
+    Type i32 = b.getI32Type();
     Value first = arith::ConstantOp::create(b, loc, b.getI64IntegerAttr(total));
     for (const Range &range : ranges) {
       Grid g = gridOf(range.end - range.begin);
-      if (g.length > (int64_t(1) << 24))
+      if (g.length > std::numeric_limits<int32_t>::max())
         return grad.emitError()
                << "loom-optimizer: a run of " << range.end - range.begin
-               << " trainable floats is more than 64 chunks of 2^24";
+               << " trainable floats has chunks of more than 2^31 - 1";
       Value lrEff = s.mul(lr, s.c(range.mult));
       SmallVector<Value> ins = {gridView(sliceOf(params, range), g),
                                 gridView(sliceOf(grads, range), g)};
@@ -390,33 +400,29 @@ struct LoomOptimizer : public loom::impl::LoomOptimizerBase<LoomOptimizer> {
         ins.push_back(gridView(sliceOf(state, range), g));
       SmallVector<AffineMap> maps(ins.size(), g.all);
       maps.push_back(g.partial);
-      Value none = filled(g.partialShape, b.getF32FloatAttr(float(g.length)));
+      Value none = filled(g.partialShape, b.getI32IntegerAttr(g.length));
       Value offsets =
           linalg::GenericOp::create(
               b, loc, TypeRange{none.getType()}, ins, ValueRange{none}, maps,
               g.iterators,
               [&](OpBuilder &nb, Location nl, ValueRange args) {
-                Scalars ns{nb, nl};
-                SmallVector<Value> updated = updateBody(
-                    nb, nl, rule, args.drop_back(), lrEff, clip, bc1, bc2);
-                Value inf = ns.c(INFINITY);
                 Value finite;
-                for (Value x : updated) {
-                  Value ok = arith::CmpFOp::create(
-                      nb, nl, arith::CmpFPredicate::OLT,
-                      math::AbsFOp::create(nb, nl, x), inf);
+                for (Value x : updateBody(nb, nl, rule, args.drop_back(), lrEff,
+                                          clip, bc1, bc2)) {
+                  Value ok = isFinite(nb, nl, x);
                   finite =
                       finite ? arith::AndIOp::create(nb, nl, finite, ok) : ok;
                 }
-                Value offset = arith::UIToFPOp::create(
-                    nb, nl, nb.getF32Type(),
-                    arith::IndexCastOp::create(nb, nl, nb.getI32Type(),
-                                               offsetInChunk(nb, nl, g)));
+                Value offset = arith::IndexCastOp::create(
+                    nb, nl, i32, offsetInChunk(nb, nl, g));
                 Value candidate = arith::SelectOp::create(
-                    nb, nl, finite, ns.c(double(g.length)), offset);
-                linalg::YieldOp::create(nb, nl,
-                                        {arith::MinimumFOp::create(
-                                            nb, nl, args.back(), candidate)});
+                    nb, nl, finite,
+                    arith::ConstantOp::create(nb, nl,
+                                              nb.getI32IntegerAttr(g.length)),
+                    offset);
+                linalg::YieldOp::create(
+                    nb, nl,
+                    {arith::MinUIOp::create(nb, nl, args.back(), candidate)});
               })
               .getResult(0);
       // The smallest buffer index among the partials.
@@ -429,7 +435,6 @@ struct LoomOptimizer : public loom::impl::LoomOptimizerBase<LoomOptimizer> {
                                   AffineMap::get(rank, 0, {}, c)},
               SmallVector<utils::IteratorType>(rank, reduction),
               [&](OpBuilder &nb, Location nl, ValueRange args) {
-                Scalars ns{nb, nl};
                 auto i64c = [&](int64_t v) {
                   return arith::ConstantOp::create(nb, nl,
                                                    nb.getI64IntegerAttr(v));
@@ -442,10 +447,11 @@ struct LoomOptimizer : public loom::impl::LoomOptimizerBase<LoomOptimizer> {
                     arith::AddIOp::create(
                         nb, nl, i64c(range.begin),
                         arith::MulIOp::create(nb, nl, chunk, i64c(g.length))),
-                    arith::FPToUIOp::create(nb, nl, nb.getI64Type(), args[0]));
-                Value found =
-                    arith::CmpFOp::create(nb, nl, arith::CmpFPredicate::OLT,
-                                          args[0], ns.c(double(g.length)));
+                    arith::ExtUIOp::create(nb, nl, nb.getI64Type(), args[0]));
+                Value found = arith::CmpIOp::create(
+                    nb, nl, arith::CmpIPredicate::ult, args[0],
+                    arith::ConstantOp::create(nb, nl,
+                                              nb.getI32IntegerAttr(g.length)));
                 Value candidate =
                     arith::SelectOp::create(nb, nl, found, at, i64c(total));
                 linalg::YieldOp::create(
@@ -460,18 +466,14 @@ struct LoomOptimizer : public loom::impl::LoomOptimizerBase<LoomOptimizer> {
 
     // The step commits when the loss, the norm and every update are
     // finite, the condition the host reads back from the results.
-    auto isFinite = [&](Value x) -> Value {
-      return arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OLT,
-                                   math::AbsFOp::create(b, loc, x),
-                                   s.c(INFINITY));
-    };
     Value lossValue = tensor::ExtractOp::create(b, loc, loss, ValueRange{});
     Value commit = arith::AndIOp::create(
         b, loc,
         arith::CmpIOp::create(
             b, loc, arith::CmpIPredicate::eq, first,
             arith::ConstantOp::create(b, loc, b.getI64IntegerAttr(total))),
-        arith::AndIOp::create(b, loc, isFinite(lossValue), isFinite(norm)));
+        arith::AndIOp::create(b, loc, isFinite(b, loc, lossValue),
+                              isFinite(b, loc, norm)));
 
     // The update, in place: each run's parameters and state are the loop's
     // outputs (it reads them through its output arguments), written with
@@ -505,11 +507,9 @@ struct LoomOptimizer : public loom::impl::LoomOptimizerBase<LoomOptimizer> {
       auto insert = [&](Value piece, Value into) -> Value {
         if (n == total)
           return piece;
-        return tensor::InsertSliceOp::create(
-                   b, loc, piece, into,
-                   ArrayRef<OpFoldResult>{b.getIndexAttr(range.begin)},
-                   ArrayRef<OpFoldResult>{b.getIndexAttr(n)},
-                   ArrayRef<OpFoldResult>{b.getIndexAttr(1)})
+        auto [offsets, sizes, strides] = place(range);
+        return tensor::InsertSliceOp::create(b, loc, piece, into, offsets,
+                                             sizes, strides)
             .getResult();
       };
       newParams = insert(update.getResult(0), newParams);
@@ -550,6 +550,14 @@ struct LoomOptimizer : public loom::impl::LoomOptimizerBase<LoomOptimizer> {
                                         updateFlops));
     step->setAttr("loom.optimizer_states", b.getI64IntegerAttr(numStates));
     return success();
+  }
+
+  /// |x| < inf: false for infinities and NaN.
+  static Value isFinite(OpBuilder &b, Location loc, Value x) {
+    Value inf = arith::ConstantOp::create(
+        b, loc, b.getF32FloatAttr(std::numeric_limits<float>::infinity()));
+    return arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OLT,
+                                 math::AbsFOp::create(b, loc, x), inf);
   }
 
   /// The update of one element: args are (p, g, state...), results

@@ -289,7 +289,9 @@ def LoomOptimizer : Pass<"loom-optimizer", "mlir::ModuleOp"> {
     learning rate `lr * loom.lr_mult` (default multiplier 1), or what was
     there when the step does not commit: the step commits when the loss,
     the norm and every update are finite. A run spans the alignment padding
-    between its parameters (zeros, which every rule keeps at zero), so a
+    between its parameters (zeros, which every rule keeps at zero; with
+    adam's or adamw's eps = 0 a zero gradient on zero moments is 0 / 0, and
+    such a step is rejected), so a
     model that trains everything alike updates its whole buffer in one
     loop. Frozen parameters and their state are neither read nor written.
     `grad_norm` is the norm before clipping. The norm and the check reduce

@@ -563,7 +563,7 @@ Status Executable::run(const std::string &name,
     return Status();
   };
   // With graphs, the sequence is captured once per set of buffer addresses
-  // (a step's parameters alternate between two buffers: two graphs) and
+  // (a training step updates its buffers in place: one graph) and
   // replayed with one launch: hundreds of kernels per training step, each
   // launch's host and device overhead paid once per graph.
   CUgraphExec exec = nullptr;

@@ -171,6 +171,9 @@ Result<Program> loom::gpu::fromManifest(const std::string &text) {
         // Optional: present (1) on arguments updated in place.
         if (av.find("updated"))
           a.updated = r.integer(av, "updated", where + ".args") != 0;
+        if (a.updated && !a.output && r.error.empty())
+          r.error = where + ".args: '" + a.name +
+                    "' is updated in place but not an output";
         fn.args.push_back(std::move(a));
       }
     if (auto *launches =

@@ -67,10 +67,10 @@ std::string loom::cpuPipelineText(const CpuPipelineOptions &options) {
   // place (scf.for yielding its iter_arg) to the buffer itself, so that a
   // returned one is the memref.alloc that buffer-results-to-out-params
   // replaces with the caller's buffer. Left as a loop result, each was
-  // copied into the out-param after the fact: the updated parameters and
-  // both Adam moments (3 x 500 MB per GPT-2-small step), every saved
-  // activation of an outlined layer's forward and every gradient of its
-  // backward.
+  // copied into the out-param after the fact: every saved activation of
+  // an outlined layer's forward and every gradient of its backward (and,
+  // before the training step updated them in place, its parameters and
+  // Adam moments: 3 x 500 MB per GPT-2-small step).
   stages.push_back("canonicalize");
   // Results updated in place (a decode step's caches, a training step's
   // parameters and moments) leave the signature.
@@ -94,7 +94,8 @@ std::string loom::cpuPipelineText(const CpuPipelineOptions &options) {
   stages.push_back("func.func(convert-linalg-to-loops)");
   stages.push_back("func.func(lower-vector-multi-reduction{lowering-strategy="
                    "inner-reduction},convert-vector-to-scf{full-unroll=true})");
-  // Large outputs (the updated parameters and moments) bypass the caches.
+  // Large outputs (a gradient, a training step's parameters and moments
+  // updated in place) bypass the caches.
   if (options.streamingStoreBytes >= 0)
     stages.push_back("func.func(loom-cpu-streaming-stores{min-bytes=" +
                      std::to_string(options.streamingStoreBytes) + "})");

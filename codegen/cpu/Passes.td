@@ -346,10 +346,12 @@ def LoomCpuStreamingStores
     unit dims before the last, the memref's last dim of stride 1) into a
     view of a function argument of at least `min-bytes` becomes
     `vector.store {nontemporal = true}`: the store bypasses the caches, so
-    a buffer far larger than they are (a training step's updated
-    parameters and Adam moments: 3 x 500 MB for GPT-2-small) is written
-    without first reading each line in (a write-allocate costs a read per
-    line) and without evicting what is still needed. Such stores are
+    a buffer far larger than they are is written without first reading
+    each line in (a write-allocate costs a read per line) and without
+    evicting what is still needed. (It was made for a training step's
+    updated parameters and moments, 3 x 500 MB for GPT-2-small, written to
+    fresh buffers then; updated in place, each line is read just before,
+    and such stores measured the same as ordinary ones.) Such stores are
     weakly ordered, so each thread that made them meets an `llvm.fence
     seq_cst` (`mfence` on x86) before other threads or the caller read the
     buffer: at the end of its iteration of the outermost parallel loop

@@ -2,10 +2,10 @@
 //
 // loom-cpu-streaming-stores writes large outputs with non-temporal stores
 // (and a fence per thread): the values must be those of ordinary stores.
-// With the threshold at 0 every qualifying output of a small GPT's AdamW
-// step (the updated parameters and moments, which the step's non-finite
-// count then reads back on other threads) and of its gradient is written
-// so; the results match a session without such stores bit for bit.
+// With the threshold at 0 every qualifying write of a small GPT's AdamW
+// step (its parameters and moments, updated in place) and of its gradient
+// is written so; the results (the updated state included) match a session
+// without such stores bit for bit.
 //
 //===----------------------------------------------------------------------===//
 

@@ -73,7 +73,7 @@ private:
 };
 
 /// Where one argument of a run lives: a host buffer (copied to the device
-/// before the launches when it is an input, back after them when it is an
+/// before the launches when they read it, back after them when it is an
 /// output; through device memory the executable keeps) or a DeviceBuffer
 /// the launches read or write in place, with no copy.
 struct Binding {
@@ -98,9 +98,10 @@ public:
   static Result<std::unique_ptr<Executable>> load(gpu::Program program);
 
   /// Runs function `name`: `pointers[i]` is the host buffer of argument i
-  /// (`Function::args[i].bytes` bytes). Arguments that are not outputs
-  /// are copied to the device, the launches run in order, outputs are
-  /// copied back. Errors name the kernel that failed.
+  /// (`Function::args[i].bytes` bytes). Arguments the launches read
+  /// (`Argument::read()`: inputs, and outputs updated in place) are copied
+  /// to the device, the launches run in order, outputs are copied back. Errors
+  /// name the kernel that failed.
   Status run(const std::string &name, const std::vector<void *> &pointers);
 
   /// Runs function `name` with each argument bound to host memory or to a

@@ -121,11 +121,12 @@ struct StepResult {
   double loss = 0;
   /// Global gradient norm before clipping.
   double gradNorm = 0;
-  /// False when the loss, the gradient norm or an updated parameter was not
-  /// finite: the parameters and the state were then left unchanged.
+  /// False when the loss, the gradient norm or the update of a parameter or
+  /// a moment was not finite: the parameters and the state were then left
+  /// unchanged.
   bool committed = false;
-  /// When the loss and the norm were finite but the update was not: the
-  /// float index (into the parameter buffer) of the first non-finite value.
+  /// When the loss and the norm were finite but an update was not: the
+  /// float index (into the parameter buffer) of the first such update.
   int64_t nonFiniteUpdateAt = -1;
 };
 

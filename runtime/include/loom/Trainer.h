@@ -58,9 +58,9 @@ public:
 
   /// One training step on `inputs` with the LR of the schedule at the
   /// current step. Fails, leaving parameters and state unchanged, when the
-  /// loss, the gradients or the updated parameters are not finite: the
-  /// message names the step and the first parameter whose gradient, value
-  /// or update is not finite.
+  /// loss, the gradients or the update of a parameter or moment is not
+  /// finite: the message names the step and the first parameter whose
+  /// gradient, value or update is not finite.
   Result<StepResult> step(const std::vector<Tensor> &inputs);
 
   /// Trains only the top `count` groups (all when count >= groups); the

@@ -22,7 +22,7 @@
 // CHECK: %[[SQS:.*]] = tensor.extract %[[SQ]][] : tensor<f32>
 // CHECK-NEXT: math.sqrt %[[SQS]] : f32
 // The check of the update reads the same grid.
-// CHECK: linalg.generic {indexing_maps = [#[[ALL]], #[[ALL]], #[[LANES]]], iterator_types = ["parallel", "reduction", "parallel"]} ins(%{{.*}}, %{{.*}} : tensor<4x64x64xf32>, tensor<4x64x64xf32>) outs(%{{.*}} : tensor<4x64xf32>)
+// CHECK: linalg.generic {indexing_maps = [#[[ALL]], #[[ALL]], #[[LANES]]], iterator_types = ["parallel", "reduction", "parallel"]} ins(%{{.*}}, %{{.*}} : tensor<4x64x64xf32>, tensor<4x64x64xf32>) outs(%{{.*}} : tensor<4x64xi32>)
 
 loom.parameter @w : tensor<256x64xf32> init = {kind = "normal", std = 2.000000e-02 : f64}
 func.func @loss(%x: tensor<4x256xf32>, %t: tensor<4xi32>) -> tensor<f32> {

@@ -14,7 +14,7 @@
 // CHECK-NOT: tensor.extract_slice %[[P]]
 // CHECK: %[[PG:.*]] = tensor.expand_shape %[[P]] {{\[\[}}0, 1, 2]] output_shape [1, 5, 16]
 // CHECK: %[[GG:.*]] = tensor.expand_shape %[[G]] {{\[\[}}0, 1, 2]] output_shape [1, 5, 16]
-// CHECK: linalg.generic {{.*}} ins(%[[PG]], %[[GG]], %{{.*}}, %{{.*}} : tensor<1x5x16xf32>, tensor<1x5x16xf32>, tensor<1x5x16xf32>, tensor<1x5x16xf32>) outs(%{{.*}} : tensor<1x16xf32>)
+// CHECK: linalg.generic {{.*}} ins(%[[PG]], %[[GG]], %{{.*}}, %{{.*}} : tensor<1x5x16xf32>, tensor<1x5x16xf32>, tensor<1x5x16xf32>, tensor<1x5x16xf32>) outs(%{{.*}} : tensor<1x16xi32>)
 // CHECK: %[[U:.*]]:3 = linalg.generic {{.*}}iterator_types = ["parallel"]} ins(%[[G]] : tensor<80xf32>) outs(%[[P]], %[[M]], %[[V]] : tensor<80xf32>, tensor<80xf32>, tensor<80xf32>)
 // CHECK-NOT: linalg.generic
 // CHECK-NOT: tensor.insert_slice

@@ -46,8 +46,8 @@
 // SGD: %[[MW:.*]] = arith.constant 1.000000e+00 : f32
 // SGD-NEXT: %[[LRW:.*]] = arith.mulf %[[LR]], %[[MW]] : f32
 // SGD-NEXT: %[[PW:.*]] = tensor.extract_slice %[[P]][0] [40] [1] : tensor<80xf32> to tensor<40xf32>
-// SGD: %[[CW:.*]] = linalg.generic {{.*}}iterator_types = ["parallel", "reduction"]} ins(%{{.*}}, %{{.*}} : tensor<1x40xf32>, tensor<1x40xf32>) outs(%{{.*}} : tensor<1xf32>)
-// SGD-NEXT: ^bb0(%[[cp:[^:]+]]: f32, %[[cg:[^:]+]]: f32, %[[cacc:[^:]+]]: f32):
+// SGD: %[[CW:.*]] = linalg.generic {{.*}}iterator_types = ["parallel", "reduction"]} ins(%{{.*}}, %{{.*}} : tensor<1x40xf32>, tensor<1x40xf32>) outs(%{{.*}} : tensor<1xi32>)
+// SGD-NEXT: ^bb0(%[[cp:[^:]+]]: f32, %[[cg:[^:]+]]: f32, %[[cacc:[^:]+]]: i32):
 // SGD-NEXT: %[[cgc:.*]] = arith.mulf %[[cg]], %{{.*}} : f32
 // SGD-NEXT: %[[cstep:.*]] = arith.mulf %[[LRW]], %[[cgc]] : f32
 // SGD-NEXT: %[[cnew:.*]] = arith.subf %[[cp]], %[[cstep]] : f32
@@ -55,18 +55,17 @@
 // SGD-NEXT: %[[ABS:.*]] = math.absf %[[cnew]] : f32
 // SGD-NEXT: %[[FIN:.*]] = arith.cmpf olt, %[[ABS]], %[[INF]] : f32
 // SGD-NEXT: %[[IDX:.*]] = linalg.index 1 : index
-// SGD-NEXT: %[[I32:.*]] = arith.index_cast %[[IDX]] : index to i32
-// SGD-NEXT: %[[OFF:.*]] = arith.uitofp %[[I32]] : i32 to f32
-// SGD-NEXT: %[[LEN:.*]] = arith.constant 4.000000e+01 : f32
-// SGD-NEXT: %[[CAND:.*]] = arith.select %[[FIN]], %[[LEN]], %[[OFF]] : f32
-// SGD-NEXT: %[[MIN:.*]] = arith.minimumf %[[cacc]], %[[CAND]] : f32
-// SGD-NEXT: linalg.yield %[[MIN]] : f32
-// SGD: %[[FW:.*]] = linalg.generic {{.*}}iterator_types = ["reduction"]} ins(%[[CW]] : tensor<1xf32>) outs(%{{.*}} : tensor<i64>)
+// SGD-NEXT: %[[OFF:.*]] = arith.index_cast %[[IDX]] : index to i32
+// SGD-NEXT: %[[LEN:.*]] = arith.constant 40 : i32
+// SGD-NEXT: %[[CAND:.*]] = arith.select %[[FIN]], %[[LEN]], %[[OFF]] : i32
+// SGD-NEXT: %[[MIN:.*]] = arith.minui %[[cacc]], %[[CAND]] : i32
+// SGD-NEXT: linalg.yield %[[MIN]] : i32
+// SGD: %[[FW:.*]] = linalg.generic {{.*}}iterator_types = ["reduction"]} ins(%[[CW]] : tensor<1xi32>) outs(%{{.*}} : tensor<i64>)
 // SGD: arith.minsi
 // SGD: %[[FWS:.*]] = tensor.extract %[[FW]][] : tensor<i64>
 // SGD-NEXT: %[[F1:.*]] = arith.minsi %{{.*}}, %[[FWS]] : i64
-// SGD: %[[CB:.*]] = linalg.generic {{.*}} ins(%{{.*}}, %{{.*}} : tensor<1x5xf32>, tensor<1x5xf32>) outs(%{{.*}} : tensor<1xf32>)
-// SGD: %[[FB:.*]] = linalg.generic {{.*}} ins(%[[CB]] : tensor<1xf32>) outs(%{{.*}} : tensor<i64>)
+// SGD: %[[CB:.*]] = linalg.generic {{.*}} ins(%{{.*}}, %{{.*}} : tensor<1x5xf32>, tensor<1x5xf32>) outs(%{{.*}} : tensor<1xi32>)
+// SGD: %[[FB:.*]] = linalg.generic {{.*}} ins(%[[CB]] : tensor<1xi32>) outs(%{{.*}} : tensor<i64>)
 // SGD: arith.constant 48 : i64
 // SGD: %[[FBS:.*]] = tensor.extract %[[FB]][] : tensor<i64>
 // SGD-NEXT: %[[FIRST:.*]] = arith.minsi %[[F1]], %[[FBS]] : i64
@@ -116,7 +115,7 @@
 // NESTEROV: %[[LR:.*]] = tensor.extract %[[H]][%{{.*}}] : tensor<4xf32>
 // NESTEROV: linalg.generic {{.*}}iterator_types = ["parallel", "reduction", "parallel"]}
 // The check reads m beside p and g, and tests p' and m'.
-// NESTEROV: linalg.generic {{.*}} ins(%{{.*}}, %{{.*}}, %{{.*}} : tensor<1x40xf32>, tensor<1x40xf32>, tensor<1x40xf32>) outs(%{{.*}} : tensor<1xf32>)
+// NESTEROV: linalg.generic {{.*}} ins(%{{.*}}, %{{.*}}, %{{.*}} : tensor<1x40xf32>, tensor<1x40xf32>, tensor<1x40xf32>) outs(%{{.*}} : tensor<1xi32>)
 // NESTEROV-COUNT-2: math.absf
 // NESTEROV: arith.cmpi eq, %{{.*}}, %{{.*}} : i64
 // NESTEROV: arith.andi %{{.*}}, %{{.*}} : i1
@@ -162,7 +161,7 @@
 // ADAM-NEXT: %[[C2:.*]] = arith.constant 2 : index
 // ADAM-NEXT: %[[BC2:.*]] = tensor.extract %[[H]][%[[C2]]] : tensor<4xf32>
 // The check tests p', m' and v'.
-// ADAM: linalg.generic {{.*}} ins(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} : tensor<1x40xf32>, tensor<1x40xf32>, tensor<1x40xf32>, tensor<1x40xf32>) outs(%{{.*}} : tensor<1xf32>)
+// ADAM: linalg.generic {{.*}} ins(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} : tensor<1x40xf32>, tensor<1x40xf32>, tensor<1x40xf32>, tensor<1x40xf32>) outs(%{{.*}} : tensor<1xi32>)
 // ADAM-COUNT-3: math.absf
 // ADAM: arith.cmpi eq, %{{.*}}, %{{.*}} : i64
 // ADAM: arith.andi %{{.*}}, %{{.*}} : i1
@@ -227,7 +226,7 @@
 // ADAMW-NEXT: %[[CLIP:.*]] = arith.minimumf %[[RATIO]], %[[ONE]] : f32
 // ADAMW-NEXT: tensor.from_elements %[[NORM]] : tensor<f32>
 // The check clips as the update does.
-// ADAMW: linalg.generic {{.*}} outs(%{{.*}} : tensor<1xf32>)
+// ADAMW: linalg.generic {{.*}} outs(%{{.*}} : tensor<1xi32>)
 // ADAMW-NEXT: ^bb0(
 // ADAMW-NEXT: arith.mulf %{{.*}}, %[[CLIP]] : f32
 // ADAMW: %[[UW:.*]]:3 = linalg.generic {{.*}} ins(%{{.*}} : tensor<40xf32>) outs(%{{.*}}, %{{.*}}, %{{.*}} : tensor<40xf32>, tensor<40xf32>, tensor<40xf32>)
