@@ -561,6 +561,22 @@ TEST(CudaStandIn, ModelKeepsParametersAndMomentsOnTheDevice) {
   EXPECT_EQ(*lossAfter.value()[0].data<float>(),
             *lossGpu.value()[0].data<float>());
 
+  // A step whose run fails after its kernels (the copy of the loss back)
+  // may have updated the device's parameters in place: the error says so
+  // and the host's parameters, current here, are what the next call uses.
+  float lossBefore = *lossAfter.value()[0].data<float>();
+  standIn().failCopiesBack(true);
+  auto failed = gpu.trainStep(step, gpuState, 1e-3, batch);
+  standIn().failCopiesBack(false);
+  ASSERT_FALSE(failed.ok());
+  EXPECT_NE(failed.status().message().find("partly updated"), std::string::npos)
+      << failed.status().message();
+  EXPECT_EQ(gpuState.step, 3);
+  auto lossAgain = gpu.call("loss", batch);
+  ASSERT_TRUE(lossAgain.ok()) << lossAgain.status().message();
+  EXPECT_EQ(*lossAgain.value()[0].data<float>(), lossBefore)
+      << "the host's parameters were uploaded again";
+
   // The same state on the CPU model: its moments come back from the
   // device first.
   auto onCpu = cpu.trainStep(step, gpuState, 1e-3, batch);
