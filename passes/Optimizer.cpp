@@ -386,14 +386,17 @@ struct LoomOptimizer : public loom::impl::LoomOptimizerBase<LoomOptimizer> {
     // (i32), the chunk's length where none is; then the smallest index over
     // the partials (i64).
     Type i32 = b.getI32Type();
+    // Each run's learning rate, for the check and the update.
+    SmallVector<Value> rates;
+    for (const Range &range : ranges)
+      rates.push_back(s.mul(lr, s.c(range.mult)));
     Value first = arith::ConstantOp::create(b, loc, b.getI64IntegerAttr(total));
-    for (const Range &range : ranges) {
+    for (auto [range, lrEff] : llvm::zip(ranges, rates)) {
       Grid g = gridOf(range.end - range.begin);
       if (g.length > std::numeric_limits<int32_t>::max())
         return grad.emitError()
                << "loom-optimizer: a run of " << range.end - range.begin
                << " trainable floats has chunks of more than 2^31 - 1";
-      Value lrEff = s.mul(lr, s.c(range.mult));
       SmallVector<Value> ins = {gridView(sliceOf(params, range), g),
                                 gridView(sliceOf(grads, range), g)};
       for (Value state : states)
@@ -480,8 +483,7 @@ struct LoomOptimizer : public loom::impl::LoomOptimizerBase<LoomOptimizer> {
     // the new values or, in a rejected step, with the old ones.
     Value newParams = params;
     SmallVector<Value> newStates(states);
-    for (const Range &range : ranges) {
-      Value lrEff = s.mul(lr, s.c(range.mult));
+    for (auto [range, lrEff] : llvm::zip(ranges, rates)) {
       int64_t n = range.end - range.begin;
       auto sliceType = RankedTensorType::get({n}, f32);
       SmallVector<Value> outs = {sliceOf(newParams, range)};

@@ -298,15 +298,20 @@ TEST_P(GpuEmulated, MatchesTheCpu) {
   // The GPU side gets its own copies of the parameters and the inputs: a
   // training step updates its parameters and moments in place, which are
   // compared as outputs.
-  std::vector<float> gpuParams(params.value().totalBytes() / sizeof(float));
-  std::memcpy(gpuParams.data(), params.value().data(),
-              params.value().totalBytes());
-  std::vector<Tensor> gpuInputs;
-  std::vector<void *> gpuPointers = {gpuParams.data()};
-  for (const Tensor &t : buffers) {
-    gpuInputs.push_back(Tensor::empty(t.dtype(), t.shape()));
-    std::memcpy(gpuInputs.back().rawData(), t.rawData(),
+  auto copyOf = [](const Tensor &t) {
+    Tensor copy = Tensor::empty(t.dtype(), t.shape());
+    std::memcpy(copy.rawData(), t.rawData(),
                 size_t(t.numel()) * dtypeSize(t.dtype()));
+    return copy;
+  };
+  Tensor cpuParams = Tensor::borrow(
+      DType::F32, {int64_t(params.value().totalBytes() / sizeof(float))},
+      params.value().data());
+  Tensor gpuParams = copyOf(cpuParams);
+  std::vector<Tensor> gpuInputs;
+  std::vector<void *> gpuPointers = {gpuParams.rawData()};
+  for (const Tensor &t : buffers) {
+    gpuInputs.push_back(copyOf(t));
     gpuPointers.push_back(gpuInputs.back().rawData());
   }
   std::vector<Tensor> cpuOut, gpuOut;
@@ -323,12 +328,8 @@ TEST_P(GpuEmulated, MatchesTheCpu) {
   ASSERT_TRUE(ran.ok()) << ran.message();
   if (gc.kind == Kind::Step) {
     // What the step updated: the parameters and the f32 inputs.
-    cpuOut.push_back(Tensor::empty(DType::F32, {int64_t(gpuParams.size())}));
-    std::memcpy(cpuOut.back().rawData(), params.value().data(),
-                params.value().totalBytes());
-    gpuOut.push_back(Tensor::empty(DType::F32, {int64_t(gpuParams.size())}));
-    std::memcpy(gpuOut.back().rawData(), gpuParams.data(),
-                params.value().totalBytes());
+    cpuOut.push_back(cpuParams);
+    gpuOut.push_back(gpuParams);
     names.push_back("params");
     for (size_t i = 0; i < buffers.size(); ++i)
       if (buffers[i].dtype() == DType::F32) {

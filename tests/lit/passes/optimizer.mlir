@@ -43,9 +43,12 @@
 // LR x 0.5), the smallest offset whose update is not finite (|p'| < inf
 // fails for infinities and NaN), the run's length where none is; then the
 // smallest buffer index, 80 where none is.
+// The runs' learning rates first, for the check and the update.
 // SGD: %[[MW:.*]] = arith.constant 1.000000e+00 : f32
 // SGD-NEXT: %[[LRW:.*]] = arith.mulf %[[LR]], %[[MW]] : f32
-// SGD-NEXT: %[[PW:.*]] = tensor.extract_slice %[[P]][0] [40] [1] : tensor<80xf32> to tensor<40xf32>
+// SGD-NEXT: %[[MB:.*]] = arith.constant 5.000000e-01 : f32
+// SGD-NEXT: %[[LRB:.*]] = arith.mulf %[[LR]], %[[MB]] : f32
+// SGD: %[[PW:.*]] = tensor.extract_slice %[[P]][0] [40] [1] : tensor<80xf32> to tensor<40xf32>
 // SGD: %[[CW:.*]] = linalg.generic {{.*}}iterator_types = ["parallel", "reduction"]} ins(%{{.*}}, %{{.*}} : tensor<1x40xf32>, tensor<1x40xf32>) outs(%{{.*}} : tensor<1xi32>)
 // SGD-NEXT: ^bb0(%[[cp:[^:]+]]: f32, %[[cg:[^:]+]]: f32, %[[cacc:[^:]+]]: i32):
 // SGD-NEXT: %[[cgc:.*]] = arith.mulf %[[cg]], %{{.*}} : f32
@@ -90,8 +93,6 @@
 // SGD-NEXT: %[[kept:.*]] = arith.select %[[COMMIT]], %[[new]], %[[p]] : f32
 // SGD-NEXT: linalg.yield %[[kept]] : f32
 // SGD: %[[P1:.*]] = tensor.insert_slice %[[UW]] into %[[P]][0] [40] [1] : tensor<40xf32> into tensor<80xf32>
-// SGD-NEXT: %[[MB:.*]] = arith.constant 5.000000e-01 : f32
-// SGD-NEXT: %[[LRB:.*]] = arith.mulf %[[LR]], %[[MB]] : f32
 // SGD-NEXT: %[[PB:.*]] = tensor.extract_slice %[[P1]][48] [5] [1] : tensor<80xf32> to tensor<5xf32>
 // SGD-NEXT: %[[GB:.*]] = tensor.extract_slice %[[G]][48] [5] [1] : tensor<80xf32> to tensor<5xf32>
 // SGD-NEXT: %[[UB:.*]] = linalg.generic {{.*}} ins(%[[GB]] : tensor<5xf32>) outs(%[[PB]] : tensor<5xf32>)
@@ -114,13 +115,13 @@
 // NESTEROV: %[[G:.*]] = tensor.concat dim(0)
 // NESTEROV: %[[LR:.*]] = tensor.extract %[[H]][%{{.*}}] : tensor<4xf32>
 // NESTEROV: linalg.generic {{.*}}iterator_types = ["parallel", "reduction", "parallel"]}
+// NESTEROV: %[[LRW:.*]] = arith.mulf %[[LR]], %{{.*}} : f32
 // The check reads m beside p and g, and tests p' and m'.
 // NESTEROV: linalg.generic {{.*}} ins(%{{.*}}, %{{.*}}, %{{.*}} : tensor<1x40xf32>, tensor<1x40xf32>, tensor<1x40xf32>) outs(%{{.*}} : tensor<1xi32>)
 // NESTEROV-COUNT-2: math.absf
 // NESTEROV: arith.cmpi eq, %{{.*}}, %{{.*}} : i64
 // NESTEROV: arith.andi %{{.*}}, %{{.*}} : i1
 // NESTEROV-NEXT: %[[COMMIT:.*]] = arith.andi %{{.*}}, %{{.*}} : i1
-// NESTEROV: %[[LRW:.*]] = arith.mulf %[[LR]], %{{.*}} : f32
 // NESTEROV-NEXT: %[[PW:.*]] = tensor.extract_slice %[[P]][0] [40] [1]
 // NESTEROV-NEXT: %[[MW:.*]] = tensor.extract_slice %[[M]][0] [40] [1]
 // NESTEROV-NEXT: %[[GW:.*]] = tensor.extract_slice %[[G]][0] [40] [1]
@@ -160,13 +161,15 @@
 // ADAM-NEXT: %[[BC1:.*]] = tensor.extract %[[H]][%[[C1]]] : tensor<4xf32>
 // ADAM-NEXT: %[[C2:.*]] = arith.constant 2 : index
 // ADAM-NEXT: %[[BC2:.*]] = tensor.extract %[[H]][%[[C2]]] : tensor<4xf32>
+// ADAM: %[[LRW:.*]] = arith.mulf %[[LR]], %{{.*}} : f32
+// ADAM-NEXT: %[[MB:.*]] = arith.constant 5.000000e-01 : f32
+// ADAM-NEXT: %[[LRB:.*]] = arith.mulf %[[LR]], %[[MB]] : f32
 // The check tests p', m' and v'.
 // ADAM: linalg.generic {{.*}} ins(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} : tensor<1x40xf32>, tensor<1x40xf32>, tensor<1x40xf32>, tensor<1x40xf32>) outs(%{{.*}} : tensor<1xi32>)
 // ADAM-COUNT-3: math.absf
 // ADAM: arith.cmpi eq, %{{.*}}, %{{.*}} : i64
 // ADAM: arith.andi %{{.*}}, %{{.*}} : i1
 // ADAM-NEXT: %[[COMMIT:.*]] = arith.andi %{{.*}}, %{{.*}} : i1
-// ADAM: %[[LRW:.*]] = arith.mulf %[[LR]], %{{.*}} : f32
 // ADAM: %[[UW:.*]]:3 = linalg.generic {{.*}} ins(%{{.*}} : tensor<40xf32>) outs(%{{.*}}, %{{.*}}, %{{.*}} : tensor<40xf32>, tensor<40xf32>, tensor<40xf32>)
 // ADAM-NEXT: ^bb0(%[[g:[^:]+]]: f32, %[[p:[^:]+]]: f32, %[[m:[^:]+]]: f32, %[[v:[^:]+]]: f32):
 // ADAM-NEXT: %[[gc:.*]] = arith.mulf %[[g]], %{{.*}} : f32
@@ -199,9 +202,8 @@
 // ADAM: tensor.insert_slice %[[UW]]#0 into %[[P]][0] [40] [1]
 // ADAM-NEXT: tensor.insert_slice %[[UW]]#1 into %[[M]][0] [40] [1]
 // ADAM-NEXT: tensor.insert_slice %[[UW]]#2 into %[[V]][0] [40] [1]
-// ADAM: %[[MB:.*]] = arith.constant 5.000000e-01 : f32
-// ADAM-NEXT: arith.mulf %[[LR]], %[[MB]] : f32
 // ADAM: %[[UB:.*]]:3 = linalg.generic
+// ADAM: arith.mulf %[[LRB]], %{{.*}} : f32
 // ADAM: tensor.insert_slice %[[UB]]#0 into %{{.*}}[48] [5] [1]
 // ADAM-NEXT: tensor.insert_slice %[[UB]]#1 into %{{.*}}[48] [5] [1]
 // ADAM-NEXT: tensor.insert_slice %[[UB]]#2 into %{{.*}}[48] [5] [1]
