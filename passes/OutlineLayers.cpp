@@ -12,6 +12,8 @@
 
 #include "passes/Passes.h"
 
+#include "ir/LoomOps.h"
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
@@ -275,24 +277,56 @@ Class representedBy(Piece &piece) {
 
 /// A reshape, slice or transpose: as cheap to recompute where it is read
 /// as to pass, and only recomputed can a transpose fold into the matmul
-/// that reads it.
-bool isView(Operation *op) {
+/// that reads it. With `headViews`, a head split too (the attention kernels
+/// read it in place).
+bool isView(Operation *op, bool headViews) {
   StringRef name = op->getName().getStringRef();
   return llvm::isa<tensor::ExtractSliceOp, tensor::ExpandShapeOp,
                    tensor::CollapseShapeOp>(op) ||
-         name == "loom.transpose" || name == "loom.reshape";
+         name == "loom.transpose" || name == "loom.reshape" ||
+         (headViews && llvm::isa<loom::SplitHeadsOp>(op));
+}
+
+/// An attention gradient reads its forward's output o; when the forward
+/// merges o's heads anyway (for the output projection), the gradient reads
+/// split_heads(merge_heads(o)) instead: a view of what the forward hands
+/// over already, so o itself need not be handed over (and, read by the
+/// merge alone, is written merged in the first place).
+void readOutputsThroughMerges(func::FuncOp func) {
+  func.walk([](loom::AttentionOp attention) {
+    Value o = attention.getResult();
+    loom::MergeHeadsOp merge;
+    for (Operation *user : o.getUsers())
+      if (auto m = llvm::dyn_cast<loom::MergeHeadsOp>(user))
+        merge = m;
+    auto type = llvm::cast<RankedTensorType>(o.getType());
+    if (!merge || type.getRank() != 4)
+      return;
+    for (OpOperand &use : llvm::make_early_inc_range(o.getUses())) {
+      auto grad = llvm::dyn_cast<loom::AttentionGradOp>(use.getOwner());
+      if (!grad || use.get() != grad.getOut() ||
+          !merge->isBeforeInBlock(grad) ||
+          grad->getBlock() != merge->getBlock())
+        continue;
+      OpBuilder b(grad);
+      use.set(loom::SplitHeadsOp::create(
+          b, merge.getLoc(), type, merge.getResult(), type.getDimSize(1)));
+    }
+  });
 }
 
 /// Recomputes in `piece` the views it reads from earlier phases of its layer
 /// (the weight and activation transposes of a backward, which its forward
 /// would otherwise compute and hand over materialized).
 void cloneParameterViews(Piece &piece,
-                         const DenseMap<Operation *, int64_t> &phase) {
+                         const DenseMap<Operation *, int64_t> &phase,
+                         bool headViews) {
   DenseMap<Operation *, Operation *> clones;
   std::function<Value(Value, Operation *)> local =
       [&](Value v, Operation *before) -> Value {
     Operation *def = v.getDefiningOp();
-    if (!def || piece.set.contains(def) || !phase.count(def) || !isView(def))
+    if (!def || piece.set.contains(def) || !phase.count(def) ||
+        !isView(def, headViews))
       return v;
     Operation *clone = clones.lookup(def);
     if (!clone) {
@@ -319,6 +353,7 @@ void cloneParameterViews(Piece &piece,
 
 struct LoomOutlineLayers
     : public loom::impl::LoomOutlineLayersBase<LoomOutlineLayers> {
+  using Base::Base;
   /// Values of outlined layers and the call results that replaced them.
   DenseMap<Value, Value> replaced;
   /// The ops of outlined layers, erased once a function is done.
@@ -327,8 +362,11 @@ struct LoomOutlineLayers
   void runOnOperation() override {
     ModuleOp module = getOperation();
     for (auto func : llvm::to_vector(module.getOps<func::FuncOp>()))
-      if (!func.isExternal() && func.getBody().hasOneBlock())
+      if (!func.isExternal() && func.getBody().hasOneBlock()) {
+        if (headViews)
+          readOutputsThroughMerges(func);
         outlineFunction(module, func);
+      }
   }
 
   /// 1. Tag each op with its layer; split each layer into convex phases.
@@ -378,7 +416,7 @@ struct LoomOutlineLayers
       }
       for (auto &[level, piece] : pieces) {
         if (level > 0)
-          cloneParameterViews(piece, phase);
+          cloneParameterViews(piece, phase, headViews);
         byRepeat[{group.first, level}].push_back(std::move(piece));
       }
     }

@@ -78,12 +78,15 @@ loom::linalgStages(const LinalgStagesOptions &options) {
   // (A decode step's caches are updated in place through the calls of
   // outlined layers only with inter-procedural bufferization; not yet.)
   if (options.outlineLayers && options.decode.empty())
-    stages.push_back("loom-outline-layers");
+    stages.push_back(
+        std::string("loom-outline-layers{head-views=") +
+        (options.keepAttention && options.keepHeadViews ? "1" : "0") + "}");
   if (!options.autodiff.empty())
     stages.push_back("func.func(loom-fuse-cross-entropy)");
   stages.push_back(
       std::string("func.func(loom-lower-to-linalg{keep-attention=") +
-      (options.keepAttention ? "1" : "0") + "})");
+      (options.keepAttention ? "1" : "0") +
+      " keep-head-views=" + (options.keepHeadViews ? "1" : "0") + "})");
   stages.push_back("canonicalize,cse");
   stages.push_back("func.func(loom-fuse-elementwise)");
   stages.push_back("canonicalize,cse");

@@ -51,6 +51,10 @@ struct LinalgStagesOptions {
   /// `loom.attention` and its gradient stay for a target's attention
   /// kernels; false lowers them to linalg (scores materialized).
   bool keepAttention = true;
+  /// With keepAttention: the `split_heads` and `merge_heads` around the
+  /// kept attention ops stay too, for kernels that read and write the
+  /// [B, T, H*Dh] layout through strides.
+  bool keepHeadViews = false;
 };
 
 /// The stages from loom IR to fused linalg on tensors, as pass-pipeline

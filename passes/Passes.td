@@ -227,6 +227,12 @@ def LoomLowerToLinalg : Pass<"loom-lower-to-linalg", "mlir::func::FuncOp"> {
            "Leave f32 `attention`, `attention_lse` and `attention_grad` "
            "with at least one batch dim for a target's attention kernels "
            "(the CPU pipeline's loom-cpu-attention-to-call)">,
+    Option<"keepHeadViews", "keep-head-views", "bool", /*default=*/"false",
+           "With keep-attention, also leave each `split_heads` whose every "
+           "user is a kept attention op, and each `merge_heads` of a kept "
+           "attention's (or attention_grad's) result that has no other "
+           "user, for the kernels to read and write the [B, T, H*Dh] "
+           "tensor in place (no head-major copy)">,
   ];
 }
 
@@ -363,6 +369,14 @@ def LoomOutlineLayers : Pass<"loom-outline-layers", "mlir::ModuleOp"> {
   let dependentDialects = ["mlir::arith::ArithDialect",
                            "mlir::func::FuncDialect",
                            "mlir::tensor::TensorDialect"];
+  let options = [
+    Option<"headViews", "head-views", "bool", /*default=*/"false",
+           "Treat `split_heads` as a view that a backward recomputes (for "
+           "attention kernels that read the [B, T, H*Dh] tensor in place), "
+           "and have an attention gradient read its forward's output as "
+           "`split_heads` of the `merge_heads` that the forward computes "
+           "anyway: the forward then hands over neither head-major copy">,
+  ];
 }
 
 def LoomSpecialize : Pass<"loom-specialize", "mlir::ModuleOp"> {

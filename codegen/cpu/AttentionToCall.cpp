@@ -9,7 +9,13 @@
 //
 // The operands reach the kernels as buffers (bufferization.to_buffer of the
 // tensors collapsed to [heads, T, D]); results are fresh buffers handed back
-// as tensors (bufferization.to_tensor restrict writable). Addresses and
+// as tensors (bufferization.to_tensor restrict writable). An operand that is
+// a `loom.split_heads` of x [B, T, H*Dh] is read from x's buffer in place
+// (head i: rows of x at columns (i % H) * Dh, batch entry i / H), and a
+// result whose only user is a `loom.merge_heads` is written straight into a
+// [B, T, H*Dh] buffer that replaces the merge: no head-major copy either
+// way (the CPU pipeline keeps those ops for this: keep-head-views of
+// loom-lower-to-linalg). Addresses and
 // strides are read inside the loop body, so the buffers live as long as the
 // loop for the workspace planner and the deallocation pipeline.
 //
@@ -63,14 +69,70 @@ struct MaskInfo {
   int64_t headsPerRow = 1;
 };
 
+/// Where the heads of an operand or result live: a buffer [heads, T, X],
+/// or (with `split` H) a buffer [B, T, H*X] whose head i is the columns
+/// [(i % H) * X, (i % H + 1) * X) of batch entry i / H.
+struct HeadView {
+  Value buffer;
+  int64_t split = 0;
+  int64_t width = 0;
+};
+
 /// Builds the loop over heads and the calls in it.
 class HeadLoopBuilder {
 public:
   HeadLoopBuilder(OpBuilder &b, Location loc) : b(b), loc(loc) {}
 
   /// `value` ([..., T, X], or [..., T] with trailing = 1) as a buffer of
-  /// [heads, T, X] ([heads, T]): the leading dims flattened.
-  Value heads(Value value, int64_t trailing = 2) {
+  /// [heads, T, X] ([heads, T]): the leading dims flattened; a
+  /// `split_heads` of x as x's buffer [B, T, H*Dh], read in place.
+  HeadView heads(Value value, int64_t trailing = 2) {
+    if (auto split = value.getDefiningOp<loom::SplitHeadsOp>();
+        split && trailing == 2 && split.getInput().getType().getRank() == 3) {
+      auto t = llvm::cast<RankedTensorType>(value.getType());
+      return {toBuffer(split.getInput()), t.getDimSize(1), t.getDimSize(3)};
+    }
+    return {collapsed(value, trailing)};
+  }
+
+  /// A fresh buffer for the result `result` ([..., T, X]) of `heads`
+  /// heads: [heads, T, X], or, when its only user is a `merge_heads`, the
+  /// merged [B, T, H*X] that replaces that op (in `merged`).
+  HeadView resultBuffer(Value result, int64_t heads,
+                        loom::MergeHeadsOp &merged) {
+    auto t = llvm::cast<RankedTensorType>(result.getType());
+    int64_t rank = t.getRank();
+    merged = nullptr;
+    if (result.hasOneUse())
+      merged = llvm::dyn_cast<loom::MergeHeadsOp>(*result.getUsers().begin());
+    if (merged && rank == 4 && merged.getType().hasStaticShape()) {
+      auto mt = llvm::cast<RankedTensorType>(merged.getType());
+      Value buffer = memref::AllocOp::create(
+          b, loc, MemRefType::get(mt.getShape(), t.getElementType()));
+      return {buffer, t.getDimSize(1), t.getDimSize(3)};
+    }
+    merged = nullptr;
+    return {memref::AllocOp::create(
+        b, loc,
+        MemRefType::get({heads, t.getDimSize(rank - 2), t.getDimSize(rank - 1)},
+                        t.getElementType()))};
+  }
+
+  /// Replaces `result` by the buffer `view` that resultBuffer made for it.
+  void replaceResult(Value result, const HeadView &view,
+                     loom::MergeHeadsOp merged) {
+    auto type = llvm::cast<RankedTensorType>(result.getType());
+    if (!merged) {
+      result.replaceAllUsesWith(toTensor(view.buffer, type));
+      return;
+    }
+    merged.getResult().replaceAllUsesWith(
+        toTensor(view.buffer, llvm::cast<RankedTensorType>(merged.getType())));
+    merged.erase();
+  }
+
+  /// `value` collapsed to [heads, T, X] ([heads, T]) as a buffer.
+  Value collapsed(Value value, int64_t trailing) {
     auto t = llvm::cast<RankedTensorType>(value.getType());
     int64_t rank = t.getRank();
     if (rank != trailing + 1) {
@@ -134,6 +196,31 @@ public:
     Value address;
     SmallVector<Value> strides; // of the dims after the head dim
   };
+  Operand at(const HeadView &view, Value head, int64_t elementBytes) {
+    if (!view.split)
+      return at(view.buffer, head, elementBytes);
+    // [B, T, H*X]: entry head / H, columns from (head % H) * X.
+    Value buffer = view.buffer;
+    auto meta = memref::ExtractStridedMetadataOp::create(b, loc, buffer);
+    Value base =
+        cast(memref::ExtractAlignedPointerAsIndexOp::create(b, loc, buffer));
+    Value h = cast(head), split = i64(view.split);
+    Value entry = arith::DivUIOp::create(b, loc, h, split);
+    Value column = arith::MulIOp::create(
+        b, loc, arith::RemUIOp::create(b, loc, h, split), i64(view.width));
+    Value element = arith::AddIOp::create(
+        b, loc, cast(meta.getOffset()),
+        arith::AddIOp::create(
+            b, loc,
+            arith::MulIOp::create(b, loc, entry, cast(meta.getStrides()[0])),
+            arith::MulIOp::create(b, loc, column, cast(meta.getStrides()[2]))));
+    Operand op;
+    op.address = arith::AddIOp::create(
+        b, loc, base,
+        arith::MulIOp::create(b, loc, element, i64(elementBytes)));
+    op.strides = {cast(meta.getStrides()[1]), cast(meta.getStrides()[2])};
+    return op;
+  }
   Operand at(Value buffer, Value head, int64_t elementBytes) {
     auto meta = memref::ExtractStridedMetadataOp::create(b, loc, buffer);
     Value base =
@@ -239,11 +326,14 @@ void lowerForward(ModuleOp module, Operation *anchor, Value q, Value k, Value v,
   int64_t heads = HeadLoopBuilder::heads(qT);
   int64_t tq = qT.getDimSize(qT.getRank() - 2), d = qT.getShape().back();
   int64_t tk = kT.getDimSize(kT.getRank() - 2), dv = vT.getShape().back();
-  Value qb = hb.heads(q), kb = hb.heads(k), vb = hb.heads(v);
+  HeadView qb = hb.heads(q), kb = hb.heads(k), vb = hb.heads(v);
   MaskInfo mask = hb.mask(keyMask, heads);
   auto f32 = b.getF32Type();
-  Value ob =
-      memref::AllocOp::create(b, loc, MemRefType::get({heads, tq, dv}, f32));
+  loom::MergeHeadsOp mergedO;
+  HeadView ob = attention
+                    ? hb.resultBuffer(attention.getResult(), heads, mergedO)
+                    : HeadView{memref::AllocOp::create(
+                          b, loc, MemRefType::get({heads, tq, dv}, f32))};
   Value lb;
   if (lse)
     lb = memref::AllocOp::create(b, loc, MemRefType::get({heads, tq}, f32));
@@ -259,15 +349,14 @@ void lowerForward(ModuleOp module, Operation *anchor, Value q, Value k, Value v,
   });
   // Both results first: the builder inserts before `anchor`, which may be
   // one of the ops replaced.
-  Value o = attention ? hb.toTensor(ob, attention.getType()) : Value();
+  if (attention)
+    hb.replaceResult(attention.getResult(), ob, mergedO);
   Value l =
       lse ? hb.toTensor(lb,
                         llvm::cast<RankedTensorType>(lse.getResult().getType()))
           : Value();
-  if (attention) {
-    attention.getResult().replaceAllUsesWith(o);
+  if (attention)
     attention.erase();
-  }
   if (lse) {
     lse.getResult().replaceAllUsesWith(l);
     lse.erase();
@@ -285,19 +374,16 @@ void lowerBackward(ModuleOp module, loom::AttentionGradOp op, int64_t blockQ,
   int64_t heads = HeadLoopBuilder::heads(qT);
   int64_t tq = qT.getDimSize(qT.getRank() - 2), d = qT.getShape().back();
   int64_t tk = kT.getDimSize(kT.getRank() - 2), dv = vT.getShape().back();
-  Value qb = hb.heads(op.getQ()), kb = hb.heads(op.getK()),
-        vb = hb.heads(op.getV()), ob = hb.heads(op.getOut()),
-        dob = hb.heads(op.getDOut());
+  HeadView qb = hb.heads(op.getQ()), kb = hb.heads(op.getK()),
+           vb = hb.heads(op.getV()), ob = hb.heads(op.getOut()),
+           dob = hb.heads(op.getDOut());
   // lse: [..., Tq] -> [heads, Tq]
-  Value lb = hb.heads(op.getLse(), /*trailing=*/1);
+  HeadView lb = hb.heads(op.getLse(), /*trailing=*/1);
   MaskInfo mask = hb.mask(op.getKeyMask(), heads);
-  auto f32 = b.getF32Type();
-  Value dqb =
-      memref::AllocOp::create(b, loc, MemRefType::get({heads, tq, d}, f32));
-  Value dkb =
-      memref::AllocOp::create(b, loc, MemRefType::get({heads, tk, d}, f32));
-  Value dvb =
-      memref::AllocOp::create(b, loc, MemRefType::get({heads, tk, dv}, f32));
+  loom::MergeHeadsOp mergedQ, mergedK, mergedV;
+  HeadView dqb = hb.resultBuffer(op.getResult(0), heads, mergedQ),
+           dkb = hb.resultBuffer(op.getResult(1), heads, mergedK),
+           dvb = hb.resultBuffer(op.getResult(2), heads, mergedV);
   func::FuncOp callee = declare(module, kBackward, 30, 22);
   hb.parallelOverHeads(heads, [&](HeadLoopBuilder &body, Value h) {
     auto qo = body.at(qb, h, 4), ko = body.at(kb, h, 4), vo = body.at(vb, h, 4),
@@ -340,11 +426,9 @@ void lowerBackward(ModuleOp module, loom::AttentionGradOp op, int64_t blockQ,
         body.i64(blockK)};
     func::CallOp::create(body.b, body.loc, callee, args);
   });
-  Value dq = hb.toTensor(dqb, qT), dk = hb.toTensor(dkb, kT),
-        dvT = hb.toTensor(dvb, vT);
-  op.getResult(0).replaceAllUsesWith(dq);
-  op.getResult(1).replaceAllUsesWith(dk);
-  op.getResult(2).replaceAllUsesWith(dvT);
+  hb.replaceResult(op.getResult(0), dqb, mergedQ);
+  hb.replaceResult(op.getResult(1), dkb, mergedK);
+  hb.replaceResult(op.getResult(2), dvb, mergedV);
   op.erase();
 }
 
@@ -385,7 +469,7 @@ void lowerCached(ModuleOp module, loom::CachedAttentionOp op, int64_t blockQ,
     vc = append(vc, op.getV(), dv);
   }
   int64_t heads = batch * headsPerSeq;
-  Value qb = hb.heads(op.getQ()), kb = hb.heads(kc), vb = hb.heads(vc);
+  HeadView qb = hb.heads(op.getQ()), kb = hb.heads(kc), vb = hb.heads(vc);
   Value startBuffer = hb.toBuffer(op.getStart());
   Value ob = memref::AllocOp::create(
       b, loc, MemRefType::get({heads, tq, dv}, b.getF32Type()));
@@ -479,6 +563,12 @@ struct LoomCpuAttentionToCall
     });
     for (loom::CachedAttentionOp op : cached)
       lowerCached(module, op, blockQ, blockK);
+    // The head splits that only the kernels read are gone with them.
+    SmallVector<loom::SplitHeadsOp> splits;
+    module.walk([&](loom::SplitHeadsOp op) { splits.push_back(op); });
+    for (loom::SplitHeadsOp op : splits)
+      if (op->use_empty())
+        op.erase();
   }
 };
 

@@ -36,6 +36,7 @@ std::string loom::cpuPipelineText(const CpuPipelineOptions &options) {
   front.optimizer = options.optimizer;
   front.outlineLayers = options.outlineLayers;
   front.keepAttention = options.attentionKernel;
+  front.keepHeadViews = options.attentionKernel;
   // On loom IR, then to fused linalg on tensors.
   std::vector<std::string> stages = linalgStages(front);
   if (options.gemmKernel)

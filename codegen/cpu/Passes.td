@@ -47,7 +47,11 @@ def LoomCpuAttentionToCall
     the same q, k, mask, causal and scale share one call (the forward of a
     training step computes q k^T once). Operands become buffers through
     `bufferization.to_buffer`, results are fresh buffers returned through
-    `bufferization.to_tensor restrict writable`.
+    `bufferization.to_tensor restrict writable`. An operand that is a
+    `loom.split_heads` of x [B, T, H*Dh] is read from x's buffer in place
+    (head i: batch entry i / H, columns from (i % H) * Dh), and a result
+    whose only user is a `loom.merge_heads` is written into a [B, T, H*Dh]
+    buffer that replaces the merge: no head-major copy either way.
 
     Before:
     ```mlir

@@ -57,10 +57,29 @@ struct LoomLowerToLinalg
       return signalPassFailure();
 
     // The ops to lower: every loom op but the attention ops left to a
-    // target's kernels.
-    auto kept = [&](Operation *op) {
+    // target's kernels and, with keep-head-views, the head splits that
+    // only they read and the head merges of what only they write.
+    auto keptAttention = [&](Operation *op) {
       return keepAttention && (loom::isBatchedF32Attention(op) ||
                                llvm::isa<loom::CachedAttentionOp>(op));
+    };
+    auto kept = [&](Operation *op) {
+      if (keptAttention(op))
+        return true;
+      if (!keepAttention || !keepHeadViews)
+        return false;
+      if (auto split = llvm::dyn_cast<loom::SplitHeadsOp>(op))
+        return !split->use_empty() &&
+               llvm::all_of(split->getUsers(), [&](Operation *user) {
+                 return loom::isBatchedF32Attention(user);
+               });
+      if (auto merge = llvm::dyn_cast<loom::MergeHeadsOp>(op)) {
+        Operation *producer = merge.getInput().getDefiningOp();
+        return producer && merge.getInput().hasOneUse() &&
+               llvm::isa<loom::AttentionOp, loom::AttentionGradOp>(producer) &&
+               loom::isBatchedF32Attention(producer);
+      }
+      return false;
     };
     func.walk([&](Operation *op) {
       if (kept(op))

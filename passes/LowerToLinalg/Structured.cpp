@@ -255,6 +255,8 @@ struct SplitHeadsLowering : OpRewritePattern<loom::SplitHeadsOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(loom::SplitHeadsOp op,
                                 PatternRewriter &rewriter) const override {
+    if (op->hasAttr(kKeptForKernelAttr))
+      return rewriter.notifyMatchFailure(op, "left to a kernel");
     LinalgBuilder lb(rewriter, op.getLoc());
     auto out = op.getType();
     ArrayRef<int64_t> s = out.getShape(); // [B, H, T, Dh]
@@ -273,6 +275,8 @@ struct MergeHeadsLowering : OpRewritePattern<loom::MergeHeadsOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(loom::MergeHeadsOp op,
                                 PatternRewriter &rewriter) const override {
+    if (op->hasAttr(kKeptForKernelAttr))
+      return rewriter.notifyMatchFailure(op, "left to a kernel");
     LinalgBuilder lb(rewriter, op.getLoc());
     auto in = op.getInput().getType();
     ArrayRef<int64_t> s = in.getShape();

@@ -52,3 +52,44 @@ func.func @backward(%q: tensor<2x3x5x4xf32>, %k: tensor<2x3x7x4xf32>, %v: tensor
       : tensor<2x3x5x4xf64>, tensor<2x3x5x4xf64>, tensor<2x3x5x4xf64>
   return %dq, %dk, %dv, %o64 : tensor<2x3x5x4xf32>, tensor<2x3x7x4xf32>, tensor<2x3x7x6xf32>, tensor<2x3x5x4xf64>
 }
+
+// -----
+
+// Tests that a head split operand is read from the [B, T, H*Dh] tensor in
+// place (head h: batch entry h / 4 at column (h % 4) * 8, row stride and
+// column stride from its buffer) and that an output whose only reader is a
+// merge_heads is written straight into a [B, T, H*Dh] buffer that replaces
+// the merge: no [B, H, T, Dh] tensor or copy is left; the gradient's dq is
+// merged the same way, while dk (read as it is) keeps the head-major form.
+// CHECK-LABEL: func.func @head_views
+// CHECK-SAME: (%[[X:.*]]: tensor<2x16x32xf32>, %[[G:.*]]: tensor<2x16x32xf32>
+// CHECK-NOT: loom.split_heads
+// CHECK: %[[XB:.*]] = bufferization.to_buffer %[[X]] read_only : tensor<2x16x32xf32> to memref<2x16x32xf32, strided<[?, ?, ?], offset: ?>>
+// CHECK: %[[OB:.*]] = memref.alloc() : memref<2x16x32xf32>
+// CHECK: scf.parallel (%[[H:.*]]) =
+// CHECK: %[[H64:.*]] = arith.index_cast %[[H]] : index to i64
+// CHECK: %[[ENTRY:.*]] = arith.divui %[[H64]], %c4_i64{{.*}} : i64
+// CHECK: %[[HEAD:.*]] = arith.remui %[[H64]], %c4_i64{{.*}} : i64
+// CHECK: arith.muli %[[HEAD]], %c8_i64{{.*}} : i64
+// CHECK: func.call @loom_attention_forward
+// CHECK: %[[O:.*]] = bufferization.to_tensor %[[OB]] restrict writable : memref<2x16x32xf32> to tensor<2x16x32xf32>
+// CHECK: memref.alloc() : memref<2x16x32xf32>
+// CHECK: memref.alloc() : memref<8x16x8xf32>
+// CHECK: memref.alloc() : memref<8x16x8xf32>
+// CHECK: func.call @loom_attention_backward
+// CHECK-NOT: loom.
+// CHECK: return %[[O]], %{{.*}}, %{{.*}} : tensor<2x16x32xf32>, tensor<2x16x32xf32>, tensor<2x4x16x8xf32>
+func.func @head_views(%x: tensor<2x16x32xf32>, %g: tensor<2x16x32xf32>,
+                      %o0: tensor<2x4x16x8xf32>, %lse: tensor<2x4x16xf32>)
+    -> (tensor<2x16x32xf32>, tensor<2x16x32xf32>, tensor<2x4x16x8xf32>) {
+  %q = loom.split_heads %x, heads = 4 : tensor<2x16x32xf32>
+  %o = loom.attention %q, %q, %q, causal = true, scale = 0.35
+      : tensor<2x4x16x8xf32>, tensor<2x4x16x8xf32>, tensor<2x4x16x8xf32>
+  %m = loom.merge_heads %o : tensor<2x4x16x8xf32>
+  %do = loom.split_heads %g, heads = 4 : tensor<2x16x32xf32>
+  %dq, %dk, %dv = loom.attention_grad %q, %q, %q, %o0, %lse, %do, causal = true, scale = 0.35
+      : tensor<2x4x16x8xf32>, tensor<2x4x16x8xf32>, tensor<2x4x16x8xf32>, tensor<2x4x16x8xf32>,
+        tensor<2x4x16xf32>
+  %mq = loom.merge_heads %dq : tensor<2x4x16x8xf32>
+  return %m, %mq, %dk : tensor<2x16x32xf32>, tensor<2x16x32xf32>, tensor<2x4x16x8xf32>
+}
