@@ -39,7 +39,9 @@
 // of run medians: 63.0 -> 60.7 ms, PyTorch 58-59 ms in the same run.)
 //
 // Both operands are always packed (reading either in place was slower: see
-// gemmBlocked).
+// gemmBlocked). An operand too large for any cache (a vocabulary head's
+// weight, its logits gradient) is fetched into L2 ahead of its packing,
+// a few lines per micro-kernel call (Lookahead), with one B panel.
 //
 // Micro-tile MR x NR with NR = 2 vectors: MR x 2 vector accumulators
 // (AVX2: 6 x 16, 12 ymm; AVX-512: 12 x 32, 24 zmm), each step of p loads two
@@ -96,13 +98,76 @@ inline vec load(const float *p) {
 }
 inline void store(float *p, vec v) { std::memcpy(p, &v, sizeof v); }
 
+/// Fetches into L2, a few cache lines per micro-kernel call, the operand
+/// region that is packed next (the next A sliver, the next B panel): packing
+/// then reads from L2 what it would otherwise wait for from memory, and the
+/// fetches overlap the micro-kernels' arithmetic. Used for operands of
+/// kLookaheadBytes and more only.
+class Lookahead {
+public:
+  /// Aim at X(i, p) = x[i * iStride + p * pStride] for i < ni, p < np,
+  /// fetched over the next `calls` micro-kernel calls. A region with neither
+  /// stride 1 (packed element by element) is not fetched.
+  void aim(const float *x, int64_t ni, int64_t np, int64_t iStride,
+           int64_t pStride, int64_t calls) {
+    rows = 0;
+    if (!x || ni <= 0 || np <= 0 || calls <= 0)
+      return;
+    if (pStride == 1) {
+      rows = ni, stride = iStride, length = np;
+    } else if (iStride == 1) {
+      rows = np, stride = pStride, length = ni;
+    } else {
+      return;
+    }
+    base = x;
+    row = 0;
+    startRow();
+    int64_t lines = rows * ((length * int64_t(sizeof(float)) + 63) / 64 + 1);
+    perCall = (lines + calls - 1) / calls;
+  }
+  /// A micro-kernel call starts: it owes perCall lines, fetched one at a
+  /// time between its steps (fetchOne), the rest when it ends (settle).
+  void begin() { owed = row < rows ? perCall : 0; }
+  void fetchOne() {
+    if (owed <= 0)
+      return;
+    __builtin_prefetch(reinterpret_cast<const void *>(line), 0, 2);
+    line += 64;
+    if (line > last && ++row < rows)
+      startRow();
+    owed = row < rows ? owed - 1 : 0;
+  }
+  void settle() {
+    while (owed > 0)
+      fetchOne();
+  }
+
+private:
+  void startRow() {
+    auto first = reinterpret_cast<uintptr_t>(base + row * stride);
+    line = first & ~uintptr_t(63);
+    last = (first + length * sizeof(float) - 1) & ~uintptr_t(63);
+  }
+  const float *base = nullptr;
+  int64_t rows = 0, stride = 0, length = 0, row = 0, perCall = 0, owed = 0;
+  uintptr_t line = 0, last = 0;
+};
+
 /// C[mr x nr] (+)= A x B over kc steps of p. pb: a packed B sliver
 /// [kc][NR], 64-byte aligned. A(i, p) = pa[p * aStep + i] (a packed
 /// sliver, aStep MR); an mr below MR comes from a zero-padded sliver. c:
 /// row stride ldc, columns contiguous.
-void microKernel(int64_t kc, const float *__restrict pa, int64_t aStep,
-                 const float *__restrict pb, float *__restrict c, int64_t ldc,
-                 bool accumulate, int64_t mr, int64_t nr) {
+/// With Ahead, the call also fetches its share of what is packed next
+/// (nextA, nextB). Never inlined: inside the blocked loops its 24
+/// accumulators and the fetch state competed with the loops' values for
+/// registers (inlined there, the 256 x 768 x 50257 head ran 40% slower).
+template <bool Ahead = false>
+__attribute__((noinline)) void
+microKernel(int64_t kc, const float *__restrict pa, int64_t aStep,
+            const float *__restrict pb, float *__restrict c, int64_t ldc,
+            bool accumulate, int64_t mr, int64_t nr, Lookahead *nextA = nullptr,
+            Lookahead *nextB = nullptr) {
   vec acc0[MR], acc1[MR];
 #pragma clang loop unroll(full)
   for (int i = 0; i < MR; ++i)
@@ -112,8 +177,13 @@ void microKernel(int64_t kc, const float *__restrict pa, int64_t aStep,
     __builtin_prefetch(c + i * ldc, 1, 3);
     __builtin_prefetch(c + i * ldc + NR - 1, 1, 3);
   }
+  if constexpr (Ahead)
+    nextA->begin(), nextB->begin();
 #pragma clang loop unroll_count(4)
   for (int64_t p = 0; p < kc; ++p) {
+    if constexpr (Ahead)
+      if ((p & 3) == 3)
+        nextA->fetchOne(), nextB->fetchOne();
     vec b0 = load(pb);
     vec b1 = load(pb + W);
 #pragma clang loop unroll(full)
@@ -125,6 +195,8 @@ void microKernel(int64_t kc, const float *__restrict pa, int64_t aStep,
     pa += aStep;
     pb += NR;
   }
+  if constexpr (Ahead)
+    nextA->settle(), nextB->settle();
   if (mr == MR && nr == NR) {
 #pragma clang loop unroll(full)
     for (int i = 0; i < MR; ++i) {
@@ -641,6 +713,12 @@ std::pair<int64_t, int64_t> shareOf(int64_t extent, int64_t unit, int t,
           std::min(extent, units * (t + 1) / team * unit)};
 }
 
+/// An operand at least this large is fetched ahead of its packing (see
+/// Lookahead): no cache holds it. (GPT-2-small's vocabulary head, 256 x
+/// 768 x 50257 on 2 threads, interleaved: 65.0 -> 60.6 ms; 1 thread 114.3
+/// -> 105.5; PyTorch's 53.7 at 2.)
+constexpr int64_t kLookaheadBytes = int64_t(16) << 20;
+
 /// Rows of A packed at once when the A slivers live in L1: each sliver is
 /// used from L1 for a whole B panel, so the block need not fit L2, and
 /// packing all of a chunk's rows once per depth block (instead of once per
@@ -665,19 +743,37 @@ void gemmBlocked(int64_t m, int64_t n, int64_t k, const Operands &o, float *pa,
   // 7.4 cold; its X^T dY 1024x256x2048 7.6 vs 7.8 cold. A^T's 48-byte
   // pieces a row apart do not stay in L1, and from memory come at a
   // stride the prefetchers do not follow.)
-  // Rows [r0, r0 + rows) of A at depth pc packed for the kernel.
-  auto prepareA = [&](int64_t r0, int64_t rows, int64_t pc, int64_t kc) {
-    packA(rows, kc, o.a + r0 * o.aRow + pc * o.aCol, o.aRow, o.aCol, pa);
+  // Rows [r0, r0 + rows) of A at depth pc packed for the kernel at pa + at.
+  auto prepareA = [&](int64_t r0, int64_t rows, int64_t pc, int64_t kc,
+                      int64_t at) {
+    packA(rows, kc, o.a + r0 * o.aRow + pc * o.aCol, o.aRow, o.aCol, pa + at);
   };
+  // What is packed next, fetched while the current tiles run: the A
+  // sliver of rows [r0, r0 + MR) at depth pc, the B panel of columns
+  // [c0, c0 + ncStep) at depth pc (none when r0 or c0 is past the end).
+  // Only for an operand too large to be in a cache (a vocabulary head's
+  // weight and logits gradient): operands that caches hold gain nothing
+  // and lose to the extra instructions (1024^3 warm: 2-3% slower).
+  Lookahead nextA, nextB;
+  // (A sliver by sliver only from rows contiguous in p: an A^T's sliver
+  // is 48-byte pieces of lines that the next sliver shares, packed better
+  // a block at a time: 50257 x 768 x 256 51.6 -> 55.4 ms when it was not.)
+  bool fetchA = AInL1 && o.aCol == 1 &&
+                m * k * int64_t(sizeof(float)) >= kLookaheadBytes,
+       fetchB = AInL1 && k * n * int64_t(sizeof(float)) >= kLookaheadBytes;
   // The register tile at row ir and column jr (of C) with the A block
   // prepared from row r0 and the B panel from column c0.
   auto tile = [&](int64_t r0, int64_t ir, int64_t c0, int64_t jr, int64_t kc,
-                  bool acc) {
+                  bool acc, bool ahead) {
     float *c = o.c + ir * o.cRow + jr;
     int64_t mr = std::min<int64_t>(MR, m - ir),
             nr = std::min<int64_t>(NR, n - jr);
-    microKernel(kc, pa + (ir - r0) * kc, MR, pb + (jr - c0) * kc, c, o.cRow,
-                acc, mr, nr);
+    if (ahead)
+      microKernel<true>(kc, pa + (ir - r0) * kc, MR, pb + (jr - c0) * kc, c,
+                        o.cRow, acc, mr, nr, &nextA, &nextB);
+    else
+      microKernel(kc, pa + (ir - r0) * kc, MR, pb + (jr - c0) * kc, c, o.cRow,
+                  acc, mr, nr);
   };
   auto finish = [&](int64_t ic, int64_t mc, int64_t jc, int64_t nc) {
     // The block is final (and in L2): its epilogue now, over whole rows of
@@ -686,6 +782,22 @@ void gemmBlocked(int64_t m, int64_t n, int64_t k, const Operands &o, float *pa,
     if (o.epilogue)
       o.epilogue->fn(o.epilogue->context, o.epilogueRow + ic,
                      o.epilogueCol + jc, mc, nc);
+  };
+  auto tilesOf = [](int64_t rows, int64_t cols) {
+    return (rows + MR - 1) / MR * ((cols + NR - 1) / NR);
+  };
+  auto aimA = [&](int64_t r0, int64_t r1, int64_t pc, int64_t calls) {
+    int64_t kc = std::min(kcStep, k - pc);
+    if (!fetchA || r0 >= r1 || pc >= k)
+      return nextA.aim(nullptr, 0, 0, 0, 0, 0);
+    nextA.aim(o.a + r0 * o.aRow + pc * o.aCol, std::min<int64_t>(MR, r1 - r0),
+              kc, o.aRow, o.aCol, calls);
+  };
+  auto aimB = [&](int64_t pc, int64_t c0, int64_t calls) {
+    if (!fetchB || pc >= k || c0 >= n)
+      return nextB.aim(nullptr, 0, 0, 0, 0, 0);
+    nextB.aim(o.b + pc * o.bRow + c0 * o.bCol, std::min(kcStep, k - pc),
+              std::min(ncStep, n - c0), o.bRow, o.bCol, calls);
   };
   // With one B panel A is packed once per depth block either way, and a
   // block for L2 is consumed while it is still there: the nest below.
@@ -696,7 +808,7 @@ void gemmBlocked(int64_t m, int64_t n, int64_t k, const Operands &o, float *pa,
         int64_t kc = std::min(kcStep, k - pc);
         bool acc = o.accumulate || pc > 0;
         bool last = pc + kc >= k;
-        prepareA(ia, ma, pc, kc);
+        prepareA(ia, ma, pc, kc, 0);
         for (int64_t jc = 0; jc < n; jc += ncStep) {
           int64_t nc = std::min(ncStep, n - jc);
           packB(kc, nc, o.b + pc * o.bRow + jc * o.bCol, o.bRow, o.bCol, pb);
@@ -704,7 +816,7 @@ void gemmBlocked(int64_t m, int64_t n, int64_t k, const Operands &o, float *pa,
             int64_t mc = std::min(MC, ia + ma - ic);
             for (int64_t ir = ic; ir < ic + mc; ir += MR)
               for (int64_t jr = jc; jr < jc + nc; jr += NR)
-                tile(ia, ir, jc, jr, kc, acc);
+                tile(ia, ir, jc, jr, kc, acc, false);
             if (last)
               finish(ic, mc, jc, nc);
           }
@@ -721,15 +833,34 @@ void gemmBlocked(int64_t m, int64_t n, int64_t k, const Operands &o, float *pa,
       packB(kc, nc, o.b + pc * o.bRow + jc * o.bCol, o.bRow, o.bCol, pb);
       for (int64_t ic = 0; ic < m; ic += MC) {
         int64_t mc = std::min(MC, m - ic);
-        prepareA(ic, mc, pc, kc);
         if constexpr (AInL1) {
-          for (int64_t ir = ic; ir < ic + mc; ir += MR)
-            for (int64_t jr = jc; jr < jc + nc; jr += NR)
-              tile(ic, ir, jc, jr, kc, acc);
+          // The next depth's B panel is fetched over the whole depth.
+          if (ic == 0)
+            aimB(pc + kc, jc, tilesOf(m, nc));
+          if (fetchA) {
+            // Each A sliver packed just before its tiles, which fetch the
+            // next one (the next depth's first after the last).
+            for (int64_t ir = ic; ir < ic + mc; ir += MR) {
+              prepareA(ir, std::min<int64_t>(MR, m - ir), pc, kc,
+                       (ir - ic) * kc);
+              if (ir + MR < m)
+                aimA(ir + MR, m, pc, (nc + NR - 1) / NR);
+              else
+                aimA(0, m, pc + kc, (nc + NR - 1) / NR);
+              for (int64_t jr = jc; jr < jc + nc; jr += NR)
+                tile(ic, ir, jc, jr, kc, acc, true);
+            }
+          } else {
+            prepareA(ic, mc, pc, kc, 0);
+            for (int64_t ir = ic; ir < ic + mc; ir += MR)
+              for (int64_t jr = jc; jr < jc + nc; jr += NR)
+                tile(ic, ir, jc, jr, kc, acc, fetchB);
+          }
         } else {
+          prepareA(ic, mc, pc, kc, 0);
           for (int64_t jr = jc; jr < jc + nc; jr += NR)
             for (int64_t ir = ic; ir < ic + mc; ir += MR)
-              tile(ic, ir, jc, jr, kc, acc);
+              tile(ic, ir, jc, jr, kc, acc, false);
         }
         if (pc + kc >= k)
           finish(ic, mc, jc, nc);

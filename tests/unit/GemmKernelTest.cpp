@@ -158,6 +158,14 @@ std::vector<Case> cases() {
   // the depth loop outside the panels, A packed per chunk.
   all.push_back({1, 2400, 1100, 70, false, false, false});
   all.push_back({1, 2400, 1100, 270, true, true, true});
+  // Operands of 16 MB and more, fetched ahead of their packing (a
+  // vocabulary head's shapes, smaller): a row-major A sliver by sliver over
+  // two row blocks, a B^T panel, an A^T (packed a block at a time) beside a
+  // large B, and a team's column shares of both.
+  all.push_back({1, 150, 70, 30000, false, false, true});
+  all.push_back({1, 40, 140, 30000, false, true, false});
+  all.push_back({1, 13, 40, 110000, true, false, false});
+  all.push_back({1, 30, 100, 150000, false, false, false, 2});
   // Few rows (decode steps: no packing), every layout, tails in n and k.
   for (int64_t m : {1, 2, 3, 4, 6, 8})
     for (bool ta : {false, true})
