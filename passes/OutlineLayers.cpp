@@ -294,19 +294,25 @@ bool isView(Operation *op, bool headViews) {
 /// merge alone, is written merged in the first place).
 void readOutputsThroughMerges(func::FuncOp func) {
   func.walk([](loom::AttentionOp attention) {
+    // Only attention that the CPU kernels run (f32, a batch dim), with a
+    // static head count to split by.
     Value o = attention.getResult();
+    auto type = llvm::cast<RankedTensorType>(o.getType());
+    if (!loom::isBatchedF32Attention(attention) || type.getRank() != 4 ||
+        ShapedType::isDynamic(type.getDimSize(1)))
+      return;
     loom::MergeHeadsOp merge;
     for (Operation *user : o.getUsers())
       if (auto m = llvm::dyn_cast<loom::MergeHeadsOp>(user))
         merge = m;
-    auto type = llvm::cast<RankedTensorType>(o.getType());
-    if (!merge || type.getRank() != 4)
+    if (!merge)
       return;
     for (OpOperand &use : llvm::make_early_inc_range(o.getUses())) {
       auto grad = llvm::dyn_cast<loom::AttentionGradOp>(use.getOwner());
-      if (!grad || use.get() != grad.getOut() ||
-          !merge->isBeforeInBlock(grad) ||
-          grad->getBlock() != merge->getBlock())
+      if (!grad ||
+          use.getOperandNumber() != grad.getOutMutable().getOperandNumber() ||
+          grad->getBlock() != merge->getBlock() ||
+          !merge->isBeforeInBlock(grad))
         continue;
       OpBuilder b(grad);
       use.set(loom::SplitHeadsOp::create(

@@ -375,7 +375,8 @@ def LoomOutlineLayers : Pass<"loom-outline-layers", "mlir::ModuleOp"> {
            "attention kernels that read the [B, T, H*Dh] tensor in place), "
            "and have an attention gradient read its forward's output as "
            "`split_heads` of the `merge_heads` that the forward computes "
-           "anyway: the forward then hands over neither head-major copy">,
+           "anyway: the forward then normally hands over neither "
+           "head-major copy">,
   ];
 }
 

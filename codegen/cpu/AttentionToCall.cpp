@@ -97,7 +97,10 @@ public:
 
   /// A fresh buffer for the result `result` ([..., T, X]) of `heads`
   /// heads: [heads, T, X], or, when its only user is a `merge_heads`, the
-  /// merged [B, T, H*X] that replaces that op (in `merged`).
+  /// merged [B, T, H*X] that replaces that op (in `merged`). (The heads of
+  /// one row then share cache lines where X * 4 bytes is not a multiple of
+  /// 64; the loop's threads take contiguous ranges of heads, so at most the
+  /// heads at a range's edge are written by two threads.)
   HeadView resultBuffer(Value result, int64_t heads,
                         loom::MergeHeadsOp &merged) {
     auto t = llvm::cast<RankedTensorType>(result.getType());

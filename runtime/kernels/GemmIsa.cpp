@@ -126,8 +126,8 @@ public:
     int64_t lines = rows * ((length * int64_t(sizeof(float)) + 63) / 64 + 1);
     perCall = (lines + calls - 1) / calls;
   }
-  /// A micro-kernel call starts: it owes perCall lines, fetched one at a
-  /// time between its steps (fetchOne), the rest when it ends (settle).
+  /// A micro-kernel call starts: it owes perCall lines, fetched one every
+  /// fourth of its steps (fetchOne), the rest when it ends (settle).
   void begin() { owed = row < rows ? perCall : 0; }
   void fetchOne() {
     if (owed <= 0)

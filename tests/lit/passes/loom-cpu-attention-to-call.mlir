@@ -93,3 +93,48 @@ func.func @head_views(%x: tensor<2x16x32xf32>, %g: tensor<2x16x32xf32>,
   %mq = loom.merge_heads %dq : tensor<2x4x16x8xf32>
   return %m, %mq, %dk : tensor<2x16x32xf32>, tensor<2x16x32xf32>, tensor<2x4x16x8xf32>
 }
+
+// -----
+
+// Tests the views in a training step's shapes: an attention and its lse
+// (one call) over q split from %x and k, v split from %y (Tk 24 != Tq 16)
+// with a key mask (row h / 4), the output merged; the gradient's dk and dv
+// merged too ([2, 24, 32]), dq kept head-major for its other reader.
+// CHECK-LABEL: func.func @paired_cross_views
+// CHECK-SAME: (%[[X:[^:]*]]: tensor<2x16x32xf32>, %[[Y:[^:]*]]: tensor<2x24x32xf32>
+// CHECK: bufferization.to_buffer %[[X]] read_only : tensor<2x16x32xf32>
+// CHECK: bufferization.to_buffer %[[Y]] read_only : tensor<2x24x32xf32>
+// CHECK: %[[OB:.*]] = memref.alloc() : memref<2x16x32xf32>
+// CHECK: %[[LB:.*]] = memref.alloc() : memref<8x16xf32>
+// CHECK: scf.parallel
+// CHECK: arith.divui %{{.*}}, %c4{{.*}} : index
+// CHECK-COUNT-1: func.call @loom_attention_forward
+// CHECK: bufferization.to_tensor %[[OB]] restrict writable : memref<2x16x32xf32> to tensor<2x16x32xf32>
+// CHECK: bufferization.to_tensor %[[LB]] restrict writable : memref<8x16xf32> to tensor<8x16xf32>
+// CHECK: memref.alloc() : memref<8x16x8xf32>
+// CHECK: memref.alloc() : memref<2x24x32xf32>
+// CHECK: memref.alloc() : memref<2x24x32xf32>
+// CHECK: func.call @loom_attention_backward
+// CHECK-NOT: loom.
+// CHECK: return
+func.func @paired_cross_views(%x: tensor<2x16x32xf32>, %y: tensor<2x24x32xf32>,
+                              %mask: tensor<2x24xi1>, %g: tensor<2x16x32xf32>)
+    -> (tensor<2x16x32xf32>, tensor<2x4x16xf32>, tensor<2x4x16x8xf32>,
+        tensor<2x24x32xf32>, tensor<2x24x32xf32>) {
+  %q = loom.split_heads %x, heads = 4 : tensor<2x16x32xf32>
+  %k = loom.split_heads %y, heads = 4 : tensor<2x24x32xf32>
+  %o = loom.attention %q, %k, %k, mask %mask, causal = false, scale = 0.35
+      : tensor<2x4x16x8xf32>, tensor<2x4x24x8xf32>, tensor<2x4x24x8xf32>, tensor<2x24xi1>
+  %lse = loom.attention_lse %q, %k, mask %mask, causal = false, scale = 0.35
+      : tensor<2x4x16x8xf32>, tensor<2x4x24x8xf32>, tensor<2x24xi1> -> tensor<2x4x16xf32>
+  %m = loom.merge_heads %o : tensor<2x4x16x8xf32>
+  %os = loom.split_heads %m, heads = 4 : tensor<2x16x32xf32>
+  %do = loom.split_heads %g, heads = 4 : tensor<2x16x32xf32>
+  %dq, %dk, %dv = loom.attention_grad %q, %k, %k, %os, %lse, %do, mask %mask, causal = false, scale = 0.35
+      : tensor<2x4x16x8xf32>, tensor<2x4x24x8xf32>, tensor<2x4x24x8xf32>, tensor<2x4x16x8xf32>,
+        tensor<2x4x16xf32>, tensor<2x24xi1>
+  %mk = loom.merge_heads %dk : tensor<2x4x24x8xf32>
+  %mv = loom.merge_heads %dv : tensor<2x4x24x8xf32>
+  return %m, %lse, %dq, %mk, %mv : tensor<2x16x32xf32>, tensor<2x4x16xf32>, tensor<2x4x16x8xf32>,
+      tensor<2x24x32xf32>, tensor<2x24x32xf32>
+}

@@ -45,3 +45,28 @@ func.func @copied(%x: tensor<2x8x16xf32>)
   %m = loom.merge_heads %o : tensor<2x2x8x8xf32>
   return %q, %m, %o : tensor<2x2x8x8xf32>, tensor<2x8x16xf32>, tensor<2x2x8x8xf32>
 }
+
+// -----
+
+// Tests a backward: the split of the incoming gradient and the merges of
+// dq and dk stay for the kernel; dv, also returned head-major, is merged by
+// a copy.
+// CHECK-LABEL: func.func @backward
+// CHECK: %[[DO:.*]] = loom.split_heads %{{.*}}, heads = 2
+// CHECK: %[[DQ:[^,]*]], %[[DK:[^,]*]], %[[DV:[^ ]*]] = loom.attention_grad %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[DO]]
+// CHECK: loom.merge_heads %[[DQ]]
+// CHECK: loom.merge_heads %[[DK]]
+// CHECK: linalg.transpose ins(%[[DV]]
+// CHECK-NOT: loom.merge_heads
+func.func @backward(%q: tensor<2x2x8x8xf32>, %o: tensor<2x2x8x8xf32>,
+                    %lse: tensor<2x2x8xf32>, %g: tensor<2x8x16xf32>)
+    -> (tensor<2x8x16xf32>, tensor<2x8x16xf32>, tensor<2x8x16xf32>, tensor<2x2x8x8xf32>) {
+  %do = loom.split_heads %g, heads = 2 : tensor<2x8x16xf32>
+  %dq, %dk, %dv = loom.attention_grad %q, %q, %q, %o, %lse, %do, causal = true, scale = 0.5
+      : tensor<2x2x8x8xf32>, tensor<2x2x8x8xf32>, tensor<2x2x8x8xf32>, tensor<2x2x8x8xf32>,
+        tensor<2x2x8xf32>
+  %mq = loom.merge_heads %dq : tensor<2x2x8x8xf32>
+  %mk = loom.merge_heads %dk : tensor<2x2x8x8xf32>
+  %mv = loom.merge_heads %dv : tensor<2x2x8x8xf32>
+  return %mq, %mk, %mv, %dv : tensor<2x8x16xf32>, tensor<2x8x16xf32>, tensor<2x8x16xf32>, tensor<2x2x8x8xf32>
+}
