@@ -16,9 +16,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
-#include <thread>
 
 using namespace loom;
 
@@ -360,13 +357,17 @@ static Result<StepResult> stepOnDevice(Model::Impl &impl,
       !ran.ok()) {
     // The step writes in place: a failure may have left the device's
     // parameters and moments partly updated. The host's parameters, when
-    // current, are uploaded again by the next call; the moments cannot be
-    // restored.
-    if (!impl.device.hostStale)
+    // current, are uploaded again by the next call; otherwise (after a
+    // committed step) neither can be restored.
+    if (!impl.device.hostStale) {
       impl.device.deviceStale = true;
+      return Status::error(ran.message() +
+                           " (the optimizer moments on the device may be "
+                           "partly updated)");
+    }
     return Status::error(ran.message() +
-                         " (the optimizer moments on the device may be "
-                         "partly updated)");
+                         " (the parameters and the optimizer moments on the "
+                         "device may be partly updated)");
   }
   StepResult result = stepResult(loss, norm, first, n);
   if (result.committed) {

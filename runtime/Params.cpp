@@ -129,7 +129,7 @@ void fill(DType dtype, std::byte *out, int64_t n, Fn value) {
     int64_t threads = std::min<int64_t>(
         {int64_t(std::max(1u, std::thread::hardware_concurrency())), 8,
          n >> 20});
-    return detail::splitOverThreads(n, threads, 1, chunk);
+    return detail::splitOverThreads(n, threads, chunk);
   }
   case DType::F64:
     for (int64_t i = 0; i < n; ++i)

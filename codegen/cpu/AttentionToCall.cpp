@@ -73,9 +73,11 @@ struct MaskInfo {
 /// or (with `split` H) a buffer [B, T, H*X] whose head i is the columns
 /// [(i % H) * X, (i % H + 1) * X) of batch entry i / H.
 struct HeadView {
+  HeadView(Value buffer, int64_t split = 0, int64_t width = 0)
+      : buffer(buffer), split(split), width(width) {}
   Value buffer;
-  int64_t split = 0;
-  int64_t width = 0;
+  int64_t split;
+  int64_t width;
 };
 
 /// Builds the loop over heads and the calls in it.
@@ -200,43 +202,32 @@ public:
     SmallVector<Value> strides; // of the dims after the head dim
   };
   Operand at(const HeadView &view, Value head, int64_t elementBytes) {
-    if (!view.split)
-      return at(view.buffer, head, elementBytes);
-    // [B, T, H*X]: entry head / H, columns from (head % H) * X.
-    Value buffer = view.buffer;
-    auto meta = memref::ExtractStridedMetadataOp::create(b, loc, buffer);
-    Value base =
-        cast(memref::ExtractAlignedPointerAsIndexOp::create(b, loc, buffer));
-    Value h = cast(head), split = i64(view.split);
-    Value entry = arith::DivUIOp::create(b, loc, h, split);
-    Value column = arith::MulIOp::create(
-        b, loc, arith::RemUIOp::create(b, loc, h, split), i64(view.width));
-    Value element = arith::AddIOp::create(
-        b, loc, cast(meta.getOffset()),
-        arith::AddIOp::create(
-            b, loc,
-            arith::MulIOp::create(b, loc, entry, cast(meta.getStrides()[0])),
-            arith::MulIOp::create(b, loc, column, cast(meta.getStrides()[2]))));
+    auto meta = memref::ExtractStridedMetadataOp::create(b, loc, view.buffer);
+    Value base = cast(
+        memref::ExtractAlignedPointerAsIndexOp::create(b, loc, view.buffer));
+    auto strides = meta.getStrides();
+    Value h = cast(head), first;
     Operand op;
+    if (view.split) {
+      // [B, T, H*X]: entry head / H, columns from (head % H) * X.
+      Value split = i64(view.split);
+      Value entry = arith::DivUIOp::create(b, loc, h, split);
+      Value column = arith::MulIOp::create(
+          b, loc, arith::RemUIOp::create(b, loc, h, split), i64(view.width));
+      first = arith::AddIOp::create(
+          b, loc, arith::MulIOp::create(b, loc, entry, cast(strides[0])),
+          arith::MulIOp::create(b, loc, column, cast(strides[2])));
+      op.strides = {cast(strides[1]), cast(strides[2])};
+    } else {
+      first = arith::MulIOp::create(b, loc, h, cast(strides[0]));
+      for (Value s : strides.drop_front())
+        op.strides.push_back(cast(s));
+    }
+    Value element =
+        arith::AddIOp::create(b, loc, cast(meta.getOffset()), first);
     op.address = arith::AddIOp::create(
         b, loc, base,
         arith::MulIOp::create(b, loc, element, i64(elementBytes)));
-    op.strides = {cast(meta.getStrides()[1]), cast(meta.getStrides()[2])};
-    return op;
-  }
-  Operand at(Value buffer, Value head, int64_t elementBytes) {
-    auto meta = memref::ExtractStridedMetadataOp::create(b, loc, buffer);
-    Value base =
-        cast(memref::ExtractAlignedPointerAsIndexOp::create(b, loc, buffer));
-    Value element = arith::AddIOp::create(
-        b, loc, cast(meta.getOffset()),
-        arith::MulIOp::create(b, loc, cast(head), cast(meta.getStrides()[0])));
-    Operand op;
-    op.address = arith::AddIOp::create(
-        b, loc, base,
-        arith::MulIOp::create(b, loc, element, i64(elementBytes)));
-    for (Value s : meta.getStrides().drop_front())
-      op.strides.push_back(cast(s));
     return op;
   }
 
@@ -335,8 +326,8 @@ void lowerForward(ModuleOp module, Operation *anchor, Value q, Value k, Value v,
   loom::MergeHeadsOp mergedO;
   HeadView ob = attention
                     ? hb.resultBuffer(attention.getResult(), heads, mergedO)
-                    : HeadView{memref::AllocOp::create(
-                          b, loc, MemRefType::get({heads, tq, dv}, f32))};
+                    : HeadView(memref::AllocOp::create(
+                          b, loc, MemRefType::get({heads, tq, dv}, f32)));
   Value lb;
   if (lse)
     lb = memref::AllocOp::create(b, loc, MemRefType::get({heads, tq}, f32));

@@ -786,12 +786,11 @@ void gemmBlocked(int64_t m, int64_t n, int64_t k, const Operands &o, float *pa,
   auto tilesOf = [](int64_t rows, int64_t cols) {
     return (rows + MR - 1) / MR * ((cols + NR - 1) / NR);
   };
-  auto aimA = [&](int64_t r0, int64_t r1, int64_t pc, int64_t calls) {
-    int64_t kc = std::min(kcStep, k - pc);
-    if (!fetchA || r0 >= r1 || pc >= k)
+  auto aimA = [&](int64_t r0, int64_t pc, int64_t calls) {
+    if (!fetchA || r0 >= m || pc >= k)
       return nextA.aim(nullptr, 0, 0, 0, 0, 0);
-    nextA.aim(o.a + r0 * o.aRow + pc * o.aCol, std::min<int64_t>(MR, r1 - r0),
-              kc, o.aRow, o.aCol, calls);
+    nextA.aim(o.a + r0 * o.aRow + pc * o.aCol, std::min<int64_t>(MR, m - r0),
+              std::min(kcStep, k - pc), o.aRow, o.aCol, calls);
   };
   auto aimB = [&](int64_t pc, int64_t c0, int64_t calls) {
     if (!fetchB || pc >= k || c0 >= n)
@@ -844,9 +843,9 @@ void gemmBlocked(int64_t m, int64_t n, int64_t k, const Operands &o, float *pa,
               prepareA(ir, std::min<int64_t>(MR, m - ir), pc, kc,
                        (ir - ic) * kc);
               if (ir + MR < m)
-                aimA(ir + MR, m, pc, (nc + NR - 1) / NR);
+                aimA(ir + MR, pc, tilesOf(MR, nc));
               else
-                aimA(0, m, pc + kc, (nc + NR - 1) / NR);
+                aimA(0, pc + kc, tilesOf(MR, nc));
               for (int64_t jr = jc; jr < jc + nc; jr += NR)
                 tile(ic, ir, jc, jr, kc, acc, true);
             }

@@ -549,8 +549,13 @@ TEST(CudaStandIn, ModelKeepsParametersAndMomentsOnTheDevice) {
   EXPECT_FALSE(rejected.value().committed);
   EXPECT_GE(rejected.value().nonFiniteUpdateAt, 0);
   EXPECT_EQ(gpuState.step, 3);
-  EXPECT_EQ(std::memcmp(kept.data(), std::as_const(gpu).params().data(), bytes),
-            0);
+  // The device's parameters themselves (the host's copy is not refreshed
+  // by a rejected step), bit for bit.
+  std::vector<float> onDevice(n);
+  ASSERT_TRUE(driver::ModelAccess::impl(gpu)
+                  .device.params.download(onDevice.data(), bytes)
+                  .ok());
+  EXPECT_EQ(std::memcmp(kept.data(), onDevice.data(), bytes), 0);
   auto after = gpu.hostCopy(gpuState);
   ASSERT_TRUE(after.ok());
   EXPECT_EQ(after.value().m, moments.value().m) << "moments unchanged";
@@ -576,6 +581,20 @@ TEST(CudaStandIn, ModelKeepsParametersAndMomentsOnTheDevice) {
   ASSERT_TRUE(lossAgain.ok()) << lossAgain.status().message();
   EXPECT_EQ(*lossAgain.value()[0].data<float>(), lossBefore)
       << "the host's parameters were uploaded again";
+  // After a committed step the device's parameters are the only current
+  // ones: a failed step says that they, too, may be partly updated.
+  auto committed = gpu.trainStep(step, gpuState, 1e-3, batch);
+  ASSERT_TRUE(committed.ok() && committed.value().committed)
+      << committed.status().message();
+  standIn().failCopiesBack(true);
+  auto failedAgain = gpu.trainStep(step, gpuState, 1e-3, batch);
+  standIn().failCopiesBack(false);
+  ASSERT_FALSE(failedAgain.ok());
+  EXPECT_NE(failedAgain.status().message().find(
+                "the parameters and the optimizer moments"),
+            std::string::npos)
+      << failedAgain.status().message();
+  EXPECT_EQ(gpuState.step, 4);
 
   // The same state on the CPU model: its moments come back from the
   // device first.

@@ -327,16 +327,23 @@ TEST_P(GpuEmulated, MatchesTheCpu) {
   Status ran = (*emulator)->run(fn.entry, gpuPointers);
   ASSERT_TRUE(ran.ok()) << ran.message();
   if (gc.kind == Kind::Step) {
-    // What the step updated: the parameters and the f32 inputs.
+    // What the step updated in place (the plan's arguments: the parameters,
+    // then the inputs): the parameters and the moments.
+    const gpu::Function *plan = (*emulator)->program().find(fn.entry);
+    ASSERT_NE(plan, nullptr);
+    ASSERT_TRUE(plan->args.size() > buffers.size() && plan->args[0].updated);
     cpuOut.push_back(cpuParams);
     gpuOut.push_back(gpuParams);
     names.push_back("params");
+    int moments = 0;
     for (size_t i = 0; i < buffers.size(); ++i)
-      if (buffers[i].dtype() == DType::F32) {
+      if (plan->args[i + 1].updated) {
         cpuOut.push_back(buffers[i]);
         gpuOut.push_back(gpuInputs[i]);
         names.push_back(fn.signature.inputs[i].name);
+        ++moments;
       }
+    EXPECT_EQ(moments, fn.optimizerStates) << "updated moments";
   }
   for (size_t k = 0; k < cpuOut.size(); ++k) {
     const std::string &name = names[k];
