@@ -41,6 +41,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <random>
 #include <regex>
 #include <set>
@@ -1017,6 +1018,63 @@ TEST(GpuPtx, FullContextAttentionFitsABlock) {
               (long long)most);
   EXPECT_GT(most, 16384) << "the attention kernels' tiles were expected";
   EXPECT_LE(most, 48 * 1024);
+}
+
+/// What only a launch would otherwise tell (CUDA_ERROR_LAUNCH_OUT_OF_
+/// RESOURCES, CUDA_ERROR_INVALID_VALUE): every launch of GPT's training
+/// step at full context fits the device's per-block limits, with the
+/// registers ptxas allocated (8 per thread at a time, whole warps) and
+/// the shared memory it reports plus the dynamic bytes (48 KB without the
+/// opt-in the runtime does not make).
+TEST(GpuPtx, EveryLaunchFitsTheLimitsOfABlock) {
+  std::string ptxas = ptxasPath();
+  if (ptxas.empty())
+    GTEST_SKIP() << "ptxas not found: the PTX was not checked";
+  for (const std::string arch : {"sm_80", "sm_90"}) {
+    auto program =
+        compileCase({0, "loss", Kind::Step, {{"B", 8}, {"T", 256}}}, arch);
+    ASSERT_TRUE(program.has_value());
+    auto [rc, log] = assemble(ptxas, program->ptx, arch);
+    ASSERT_EQ(rc, 0) << "ptxas rejected the PTX:\n" << log.substr(0, 4000);
+    std::regex used("entry function '([^']+)'[^]*?Used (\\d+) registers(, "
+                    "used \\d+ barriers)?(, (\\d+) bytes smem)?");
+    std::map<std::string, std::pair<int64_t, int64_t>> resources;
+    for (auto it = std::sregex_iterator(log.begin(), log.end(), used);
+         it != std::sregex_iterator(); ++it)
+      resources[(*it)[1].str()] = {std::stoll((*it)[2].str()),
+                                   (*it)[5].matched ? std::stoll((*it)[5].str())
+                                                    : 0};
+    int64_t launches = 0, mostRegisters = 0;
+    for (const gpu::Function &fn : program->functions)
+      for (const gpu::Launch &launch : fn.launches) {
+        ++launches;
+        auto found = resources.find(launch.kernel);
+        ASSERT_NE(found, resources.end())
+            << launch.kernel << ": not in ptxas's report";
+        auto [registers, staticShared] = found->second;
+        int64_t threads = launch.block[0] * launch.block[1] * launch.block[2];
+        int64_t warps = (threads + 31) / 32;
+        int64_t perBlock = (registers + 7) / 8 * 8 * 32 * warps;
+        mostRegisters = std::max(mostRegisters, perBlock);
+        EXPECT_LE(threads, 1024) << launch.kernel;
+        EXPECT_LE(launch.block[2], 64) << launch.kernel;
+        EXPECT_LE(perBlock, 65536) << launch.kernel << ": " << registers
+                                   << " registers x " << threads << " threads";
+        EXPECT_LE(staticShared + launch.sharedBytes, 48 * 1024)
+            << launch.kernel;
+        EXPECT_LE(launch.grid[0], (int64_t(1) << 31) - 1) << launch.kernel;
+        EXPECT_LE(launch.grid[1], 65535) << launch.kernel;
+        EXPECT_LE(launch.grid[2], 65535) << launch.kernel;
+        for (int64_t d : {launch.grid[0], launch.grid[1], launch.grid[2],
+                          launch.block[0], launch.block[1], launch.block[2]})
+          EXPECT_GE(d, 1) << launch.kernel;
+      }
+    std::printf("[gpu] %s gpt train_step B 8 T 256: %lld launches, at most "
+                "%lld registers a block\n",
+                arch.c_str(), (long long)launches, (long long)mostRegisters);
+    EXPECT_GT(launches, 50);
+    EXPECT_GT(mostRegisters, 16384) << "the attention kernels were expected";
+  }
 }
 
 TEST(GpuManifest, RoundTrips) {
