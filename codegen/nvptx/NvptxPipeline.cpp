@@ -59,6 +59,9 @@ std::string loom::nvptxPipelineText(const NvptxPipelineOptions &options) {
   stages.push_back("func.func(loom-gpu-split-reductions),canonicalize,cse");
   if (options.stopAfter == "linalg")
     return llvm::join(stages, ",");
+  // Each op that starts from a constant fill gets its own (no copies of
+  // one filled buffer).
+  stages.push_back("func.func(loom-gpu-private-fills)");
   // Buffers: outputs become arguments, each returned buffer its own.
   // (Kept attention ops are unknown to bufferization: they stay on tensors
   // between to_tensor and to_buffer until loom-gpu-attention.)

@@ -621,6 +621,73 @@ SmallVector<Value> contractionIndices(AffineMap map, const Contraction &c,
   return idx;
 }
 
+/// On a contraction or row reduction whose output a constant fill wrote
+/// just before (the fill erased): that constant, the output's value before
+/// the op combines its results with it (the kernel writes the combination
+/// instead of reading the output first).
+constexpr llvm::StringLiteral kInitValueAttr = "loom.init_value";
+
+/// The buffer a memref value views (an argument or an allocation).
+Value rootBuffer(Value v) {
+  while (auto view = v.getDefiningOp<ViewLikeOpInterface>())
+    v = view.getViewSource();
+  return v;
+}
+
+/// Folds `fill(cst, C)` into the top-level contraction or row reduction
+/// that next touches C's buffer when that op writes the same view C, does
+/// not read C's buffer otherwise, and nothing in between uses the buffer:
+/// the op carries kInitValueAttr and the fill is gone (a launch and a pass
+/// over C fewer; a product's zeros, a max's -inf).
+void foldFillsIntoKernels(func::FuncOp host) {
+  for (auto fill : llvm::to_vector(host.getOps<linalg::FillOp>())) {
+    TypedAttr value;
+    Value out = fill.getOutputs()[0];
+    if (!fill.hasPureBufferSemantics() ||
+        !matchPattern(fill.getInputs()[0], m_Constant(&value)) ||
+        value.getType() !=
+            llvm::cast<MemRefType>(out.getType()).getElementType())
+      continue;
+    Value root = rootBuffer(out);
+    auto usesRoot = [&](Operation *op) {
+      WalkResult r = op->walk([&](Operation *inner) {
+        for (Value v : inner->getOperands())
+          if (llvm::isa<MemRefType>(v.getType()) && rootBuffer(v) == root)
+            return WalkResult::interrupt();
+        return WalkResult::advance();
+      });
+      return r.wasInterrupted();
+    };
+    for (Operation *op = fill->getNextNode(); op; op = op->getNextNode()) {
+      if (!usesRoot(op))
+        continue;
+      auto linalgOp = llvm::dyn_cast<linalg::LinalgOp>(op);
+      if (linalgOp &&
+          (matchContraction(linalgOp) || matchRowReduction(linalgOp)) &&
+          linalgOp.getNumDpsInits() == 1 &&
+          linalgOp.getDpsInitOperand(0)->get() == out &&
+          !linalgOp->hasAttr(kInitValueAttr) &&
+          llvm::none_of(linalgOp.getDpsInputOperands(), [&](OpOperand *in) {
+            return rootBuffer(in->get()) == root;
+          })) {
+        linalgOp->setAttr(kInitValueAttr, value);
+        fill->erase();
+      }
+      break;
+    }
+  }
+}
+
+/// The output's element at `at` before a contraction adds its products to
+/// it (or a row reduction combines its total with it): the folded fill's
+/// constant, else what the buffer holds.
+Value initialValue(OpBuilder &b, Location loc, linalg::LinalgOp op, Value c,
+                   ValueRange at) {
+  if (auto value = op->getAttrOfType<TypedAttr>(kInitValueAttr))
+    return arith::ConstantOp::create(b, loc, value);
+  return memref::LoadOp::create(b, loc, c, at);
+}
+
 /// Rows and columns of C one thread computes.
 constexpr int64_t kTile = 4;
 
@@ -878,6 +945,7 @@ struct LoomGpuOutlineKernels
       if (failed(applyPatternsGreedily(host, std::move(patterns))))
         return host.emitOpError("did not fold after unrolling its loops");
     }
+    foldFillsIntoKernels(host);
     // Contractions at the top level get register-tiled kernels; every other
     // linalg op becomes loops (parallel ones where it has parallel dims).
     SmallVector<linalg::LinalgOp> others;
@@ -1371,7 +1439,7 @@ struct LoomGpuOutlineKernels
                       ArrayRef<int64_t>{r, e});
                   SmallVector<Value> at =
                       contractionIndices(mapC, c, bi, row, col, Value());
-                  Value old = memref::LoadOp::create(bld, loc, C, at);
+                  Value old = initialValue(bld, loc, op, C, at);
                   memref::StoreOp::create(
                       bld, loc, arith::AddFOp::create(bld, loc, old, v), C, at);
                 }
@@ -1458,7 +1526,7 @@ struct LoomGpuOutlineKernels
               }
               SmallVector<Value> at =
                   indices(mapC, bi, rowsRaw[i], colsRaw[j], Value());
-              Value old = memref::LoadOp::create(bld, loc, C, at);
+              Value old = initialValue(bld, loc, op, C, at);
               Value sum = arith::AddFOp::create(bld, loc, old,
                                                 loop.getResult(i * kTile + j));
               memref::StoreOp::create(bld, loc, sum, C, at);
@@ -1607,7 +1675,7 @@ struct LoomGpuOutlineKernels
           OpOperand &init = *op.getDpsInitOperand(0);
           Value output = map.lookup(init.get());
           SmallVector<Value> at = indices(init, Value());
-          Value old = memref::LoadOp::create(b, loc, output, at);
+          Value old = initialValue(b, loc, op, output, at);
           memref::StoreOp::create(b, loc, combine(old, total), output, at);
           return success();
         },

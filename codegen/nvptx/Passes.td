@@ -170,6 +170,12 @@ def LoomGpuOutlineKernels
       scatter over data-dependent rows): a run of such ops becomes one
       single-thread kernel.
 
+    A constant fill of a buffer that the next op touching it (a
+    contraction or a row reduction that writes exactly that view, and
+    reads it nowhere else) then writes is no kernel: that op's kernel
+    combines its result with the constant instead of loading the output
+    (`loom.init_value` on the op, inside this pass).
+
     A host loop that allocates (an LSTM's time steps) is unrolled first.
     Scalars loaded on the host are loaded by the kernels that use them
     (an error when a launch in between overwrites their buffer). A buffer
@@ -219,6 +225,33 @@ def LoomGpuOutlineKernels
                            "mlir::arith::ArithDialect",
                            "mlir::math::MathDialect",
                            "mlir::memref::MemRefDialect"];
+}
+
+def LoomGpuPrivateFills : Pass<"loom-gpu-private-fills", "mlir::func::FuncOp"> {
+  let summary = "Gives each op that writes into a constant fill its own fill";
+  let description = [{
+    On linalg on tensors, just before bufferization. CSE leaves one
+    `linalg.fill` of a constant for every op that starts from it (the zero
+    accumulators of all a layer's products); each of those ops writes its
+    result into that value, so bufferization fills one buffer and copies
+    it into each op's own buffer: a copy kernel per product, reading and
+    writing all of its output. Each such use (a DPS init of a linalg op)
+    gets a fill of its own into a fresh `tensor.empty`, which bufferizes
+    to a fill of the op's buffer in place; `loom-gpu-outline-kernels` then
+    folds the fill of a contraction into the contraction's kernel. The
+    original fill stays for the ops that read it, or goes if none does.
+
+    Before:
+    ```mlir
+    %z = linalg.fill ins(%c0 : f32) outs(%e : tensor<64x64xf32>)
+    %p = linalg.matmul ins(%a, %b : ...) outs(%z : tensor<64x64xf32>)
+    %q = linalg.matmul ins(%c, %d : ...) outs(%z : tensor<64x64xf32>)
+    ```
+    After: `%p` and `%q` each start from their own `linalg.fill` of `%c0`
+    into their own `tensor.empty`.
+  }];
+  let dependentDialects = ["mlir::linalg::LinalgDialect",
+                           "mlir::tensor::TensorDialect"];
 }
 
 def LoomGpuSplitReductions

@@ -415,3 +415,56 @@ func.func @block(%a: memref<4x64xf32>, %b: memref<4x64xf32>) {
 // CHECK: memref.store %{{.*}}, %[[S]]
 // CHECK-NEXT: gpu.barrier
 // CHECK: memref.load %[[S]]
+
+// -----
+
+// Tests that a constant fill goes into the kernel of the contraction or row
+// reduction that next writes the same buffer: no launch for it, and the
+// kernel combines its result with the constant instead of loading the
+// output (the matmul's C = sums + 0; the max's m = max(-inf, total), which
+// folds to the total). A
+// fill whose buffer something reads first (the copy) stays a kernel of its
+// own, and the product after it loads C.
+// CHECK-LABEL: func.func @folded
+// CHECK-NOT: _loop
+// CHECK: gpu.launch_func @loom_kernels::@folded_0_matmul
+// CHECK-NOT: _loop
+// CHECK: gpu.launch_func @loom_kernels::@folded_1_reduce
+// CHECK: gpu.launch_func @loom_kernels::@folded_2_copy
+// CHECK: gpu.launch_func @loom_kernels::@folded_3_loop
+// CHECK: gpu.launch_func @loom_kernels::@folded_2_copy
+// CHECK: gpu.launch_func @loom_kernels::@folded_4_matmul
+// CHECK-NOT: gpu.launch_func
+// CHECK: gpu.func @folded_0_matmul(%{{.*}}: memref<6x16xf32>, %{{.*}}: memref<16x10xf32>, %[[C:.*]]: memref<6x10xf32>)
+// CHECK: scf.if
+// CHECK-NOT: memref.load %[[C]]
+// CHECK: %[[SUM:.*]] = arith.addf %{{.*}}, %{{.*}}
+// CHECK: memref.store %[[SUM]], %[[C]]
+// CHECK: gpu.func @folded_1_reduce(%{{.*}}: memref<10x100xf32>, %[[M:.*]]: memref<10xf32>)
+// CHECK: scf.if
+// CHECK-NOT: memref.load %[[M]]
+// CHECK: memref.store %{{.*}}, %[[M]]
+// CHECK: gpu.func @folded_4_matmul(%{{.*}}: memref<6x16xf32>, %{{.*}}: memref<16x10xf32>, %[[E:.*]]: memref<6x10xf32>)
+// CHECK: scf.if
+// CHECK: memref.load %[[E]]
+#rows2 = affine_map<(i, r) -> (i, r)>
+#row2 = affine_map<(i, r) -> (i)>
+func.func @folded(%a: memref<6x16xf32>, %b: memref<16x10xf32>, %x: memref<10x100xf32>, %m: memref<10xf32>, %d: memref<6x10xf32>, %e: memref<6x10xf32>) {
+  %zero = arith.constant 0.0 : f32
+  %neg = arith.constant 0xFF800000 : f32
+  %c = memref.alloc() : memref<6x10xf32>
+  linalg.fill ins(%zero : f32) outs(%c : memref<6x10xf32>)
+  linalg.fill ins(%neg : f32) outs(%m : memref<10xf32>)
+  linalg.matmul ins(%a, %b : memref<6x16xf32>, memref<16x10xf32>) outs(%c : memref<6x10xf32>)
+  linalg.generic {indexing_maps = [#rows2, #row2], iterator_types = ["parallel", "reduction"]}
+      ins(%x : memref<10x100xf32>) outs(%m : memref<10xf32>) {
+  ^bb0(%v: f32, %acc: f32):
+    %r = arith.maximumf %acc, %v : f32
+    linalg.yield %r : f32
+  }
+  memref.copy %c, %d : memref<6x10xf32> to memref<6x10xf32>
+  linalg.fill ins(%zero : f32) outs(%e : memref<6x10xf32>)
+  memref.copy %e, %d : memref<6x10xf32> to memref<6x10xf32>
+  linalg.matmul ins(%a, %b : memref<6x16xf32>, memref<16x10xf32>) outs(%e : memref<6x10xf32>)
+  return
+}
