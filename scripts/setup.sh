@@ -3,9 +3,10 @@
 # missing: a no-op when everything is present), then configures and builds.
 #
 #   scripts/setup.sh [preset]     preset: default (Release), sanitize
-#                                 (ASan + UBSan) or tsan (ThreadSanitizer:
+#                                 (ASan + UBSan), tsan (ThreadSanitizer:
 #                                 the e2e tests; `ctest --preset tsan` runs
 #                                 the concurrency stress test and decoding)
+#                                 or fuzz (the frontend fuzzer, tests/fuzz)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 preset=${1:-default}
