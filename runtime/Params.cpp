@@ -150,6 +150,7 @@ void fill(DType dtype, std::byte *out, int64_t n, Fn value) {
     // contraction). 124 M normals (GPT-2-small) take 4.6 s on one core
     // element by element, 1.7 s in AVX-512 lanes (the divisions bound it).
     float *f = reinterpret_cast<float *>(out);
+    __builtin_cpu_init();
     auto chunk = [&](int64_t begin, int64_t end) {
       if (__builtin_cpu_supports("avx512f") &&
           __builtin_cpu_supports("avx512dq") &&

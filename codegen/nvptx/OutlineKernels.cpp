@@ -634,6 +634,33 @@ Value rootBuffer(Value v) {
   return v;
 }
 
+/// Whether every way to `root`'s memory at the top level of `host` is a
+/// view of it (ViewLikeOpInterface) that rootBuffer follows back: it is an
+/// argument or an allocation, and no other op makes a memref of it (a
+/// transpose, a cast that is not a view) and no top-level load reads it
+/// (its value goes into kernels, which read the buffer when they run).
+bool onlyViewsReach(Value root, func::FuncOp host) {
+  if (!llvm::isa<BlockArgument>(root) && !root.getDefiningOp<memref::AllocOp>())
+    return false;
+  SmallVector<Value> work = {root};
+  while (!work.empty()) {
+    Value v = work.pop_back_val();
+    for (Operation *user : v.getUsers()) {
+      if (auto view = llvm::dyn_cast<ViewLikeOpInterface>(user)) {
+        if (view.getViewSource() == v) {
+          work.push_back(view.getViewDest());
+          continue;
+        }
+      }
+      if (llvm::isa<memref::LoadOp>(user) && user->getParentOp() == host)
+        return false;
+      if (llvm::any_of(user->getResultTypes(), llvm::IsaPred<BaseMemRefType>))
+        return false;
+    }
+  }
+  return true;
+}
+
 /// Folds `fill(cst, C)` into the top-level contraction or row reduction
 /// that next touches C's buffer when that op writes the same view C, does
 /// not read C's buffer otherwise, and nothing in between uses the buffer:
@@ -649,6 +676,8 @@ void foldFillsIntoKernels(func::FuncOp host) {
             llvm::cast<MemRefType>(out.getType()).getElementType())
       continue;
     Value root = rootBuffer(out);
+    if (!onlyViewsReach(root, host))
+      continue;
     auto usesRoot = [&](Operation *op) {
       WalkResult r = op->walk([&](Operation *inner) {
         for (Value v : inner->getOperands())

@@ -238,8 +238,10 @@ def LoomGpuPrivateFills : Pass<"loom-gpu-private-fills", "mlir::func::FuncOp"> {
     writing all of its output. Each such use (a DPS init of a linalg op)
     gets a fill of its own into a fresh `tensor.empty`, which bufferizes
     to a fill of the op's buffer in place; `loom-gpu-outline-kernels` then
-    folds the fill of a contraction into the contraction's kernel. The
-    original fill stays for the ops that read it, or goes if none does.
+    folds the fill of a contraction or row reduction into its kernel. An
+    op whose payload does not read its init (an elementwise op) writes a
+    fresh `tensor.empty` instead. The original fill stays for the ops that
+    read it as an input, or goes if none does.
 
     Before:
     ```mlir

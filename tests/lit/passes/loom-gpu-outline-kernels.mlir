@@ -421,50 +421,79 @@ func.func @block(%a: memref<4x64xf32>, %b: memref<4x64xf32>) {
 // Tests that a constant fill goes into the kernel of the contraction or row
 // reduction that next writes the same buffer: no launch for it, and the
 // kernel combines its result with the constant instead of loading the
-// output (the matmul's C = sums + 0; the max's m = max(-inf, total), which
-// folds to the total). A
-// fill whose buffer something reads first (the copy) stays a kernel of its
-// own, and the product after it loads C.
+// output (the tensor-core product's C = sums + 1, the 4 x 4 one's sums +
+// 2, the max's m = max(total, 0)). Not folded: a fill whose buffer a copy
+// reads first (the product after it loads C), a fill of another view of
+// the product's buffer, and a fill of a buffer that the host loads.
 // CHECK-LABEL: func.func @folded
 // CHECK-NOT: _loop
-// CHECK: gpu.launch_func @loom_kernels::@folded_0_matmul
+// CHECK: gpu.launch_func @loom_kernels::@folded_0_mma
 // CHECK-NOT: _loop
-// CHECK: gpu.launch_func @loom_kernels::@folded_1_reduce
-// CHECK: gpu.launch_func @loom_kernels::@folded_2_copy
-// CHECK: gpu.launch_func @loom_kernels::@folded_3_loop
-// CHECK: gpu.launch_func @loom_kernels::@folded_2_copy
-// CHECK: gpu.launch_func @loom_kernels::@folded_4_matmul
+// CHECK: gpu.launch_func @loom_kernels::@folded_1_matmul
+// CHECK-NOT: _loop
+// CHECK: gpu.launch_func @loom_kernels::@folded_2_reduce
+// CHECK: gpu.launch_func @loom_kernels::@folded_3_copy
+// CHECK: gpu.launch_func @loom_kernels::@folded_4_loop
+// CHECK: gpu.launch_func @loom_kernels::@folded_3_copy
+// CHECK: gpu.launch_func @loom_kernels::@folded_5_matmul
+// CHECK: gpu.launch_func @loom_kernels::@folded_6_loop
+// CHECK: gpu.launch_func @loom_kernels::@folded_5_matmul
+// CHECK: gpu.launch_func @loom_kernels::@folded_7_serial
+// CHECK: gpu.launch_func @loom_kernels::@folded_4_loop
+// CHECK: gpu.launch_func @loom_kernels::@folded_5_matmul
 // CHECK-NOT: gpu.launch_func
-// CHECK: gpu.func @folded_0_matmul(%{{.*}}: memref<6x16xf32>, %{{.*}}: memref<16x10xf32>, %[[C:.*]]: memref<6x10xf32>)
+// CHECK: gpu.func @folded_0_mma(%{{.*}}: memref<32x16xf32>, %{{.*}}: memref<16x16xf32>, %[[C:.*]]: memref<32x16xf32>)
+// CHECK-DAG: %[[ONE:.*]] = arith.constant 1.000000e+00 : f32
 // CHECK: scf.if
 // CHECK-NOT: memref.load %[[C]]
-// CHECK: %[[SUM:.*]] = arith.addf %{{.*}}, %{{.*}}
+// CHECK: %[[SUM:.*]] = arith.addf %{{.*}}, %[[ONE]]
 // CHECK: memref.store %[[SUM]], %[[C]]
-// CHECK: gpu.func @folded_1_reduce(%{{.*}}: memref<10x100xf32>, %[[M:.*]]: memref<10xf32>)
+// CHECK: gpu.func @folded_1_matmul(%{{.*}}: memref<6x16xf32>, %{{.*}}: memref<16x10xf32>, %[[D:.*]]: memref<6x10xf32>)
+// CHECK-DAG: %[[TWO:.*]] = arith.constant 2.000000e+00 : f32
+// CHECK: scf.if
+// CHECK-NOT: memref.load %[[D]]
+// CHECK: %[[SUM2:.*]] = arith.addf %{{.*}}, %[[TWO]]
+// CHECK: memref.store %[[SUM2]], %[[D]]
+// CHECK: gpu.func @folded_2_reduce(%{{.*}}: memref<10x100xf32>, %[[M:.*]]: memref<10xf32>)
+// CHECK-DAG: %[[ZERO:.*]] = arith.constant 0.000000e+00 : f32
 // CHECK: scf.if
 // CHECK-NOT: memref.load %[[M]]
-// CHECK: memref.store %{{.*}}, %[[M]]
-// CHECK: gpu.func @folded_4_matmul(%{{.*}}: memref<6x16xf32>, %{{.*}}: memref<16x10xf32>, %[[E:.*]]: memref<6x10xf32>)
+// CHECK: %[[NEW:.*]] = arith.maximumf %{{.*}}, %[[ZERO]]
+// CHECK: memref.store %[[NEW]], %[[M]]
+// CHECK: gpu.func @folded_5_matmul(%{{.*}}: memref<6x16xf32>, %{{.*}}: memref<16x10xf32>, %[[E:.*]]: memref<6x10xf32>)
 // CHECK: scf.if
 // CHECK: memref.load %[[E]]
 #rows2 = affine_map<(i, r) -> (i, r)>
 #row2 = affine_map<(i, r) -> (i)>
-func.func @folded(%a: memref<6x16xf32>, %b: memref<16x10xf32>, %x: memref<10x100xf32>, %m: memref<10xf32>, %d: memref<6x10xf32>, %e: memref<6x10xf32>) {
+func.func @folded(%a: memref<32x16xf32>, %b: memref<16x16xf32>, %a2: memref<6x16xf32>, %b2: memref<16x10xf32>, %x: memref<10x100xf32>, %m: memref<10xf32>, %d: memref<6x10xf32>, %e: memref<6x10xf32>, %f: memref<12x10xf32>, %g: memref<6x10xf32>, %s: memref<f32>) {
   %zero = arith.constant 0.0 : f32
-  %neg = arith.constant 0xFF800000 : f32
-  %c = memref.alloc() : memref<6x10xf32>
-  linalg.fill ins(%zero : f32) outs(%c : memref<6x10xf32>)
-  linalg.fill ins(%neg : f32) outs(%m : memref<10xf32>)
-  linalg.matmul ins(%a, %b : memref<6x16xf32>, memref<16x10xf32>) outs(%c : memref<6x10xf32>)
+  %one = arith.constant 1.0 : f32
+  %two = arith.constant 2.0 : f32
+  %c = memref.alloc() : memref<32x16xf32>
+  %c2 = memref.alloc() : memref<6x10xf32>
+  linalg.fill ins(%one : f32) outs(%c : memref<32x16xf32>)
+  linalg.fill ins(%two : f32) outs(%c2 : memref<6x10xf32>)
+  linalg.fill ins(%zero : f32) outs(%m : memref<10xf32>)
+  linalg.matmul ins(%a, %b : memref<32x16xf32>, memref<16x16xf32>) outs(%c : memref<32x16xf32>)
+  linalg.matmul ins(%a2, %b2 : memref<6x16xf32>, memref<16x10xf32>) outs(%c2 : memref<6x10xf32>)
   linalg.generic {indexing_maps = [#rows2, #row2], iterator_types = ["parallel", "reduction"]}
       ins(%x : memref<10x100xf32>) outs(%m : memref<10xf32>) {
   ^bb0(%v: f32, %acc: f32):
     %r = arith.maximumf %acc, %v : f32
     linalg.yield %r : f32
   }
-  memref.copy %c, %d : memref<6x10xf32> to memref<6x10xf32>
+  memref.copy %c2, %d : memref<6x10xf32> to memref<6x10xf32>
   linalg.fill ins(%zero : f32) outs(%e : memref<6x10xf32>)
   memref.copy %e, %d : memref<6x10xf32> to memref<6x10xf32>
-  linalg.matmul ins(%a, %b : memref<6x16xf32>, memref<16x10xf32>) outs(%e : memref<6x10xf32>)
+  linalg.matmul ins(%a2, %b2 : memref<6x16xf32>, memref<16x10xf32>) outs(%e : memref<6x10xf32>)
+  %top = memref.subview %f[0, 0] [6, 10] [1, 1] : memref<12x10xf32> to memref<6x10xf32, strided<[10, 1]>>
+  %bottom = memref.subview %f[6, 0] [6, 10] [1, 1] : memref<12x10xf32> to memref<6x10xf32, strided<[10, 1], offset: 60>>
+  linalg.fill ins(%one : f32) outs(%top : memref<6x10xf32, strided<[10, 1]>>)
+  linalg.matmul ins(%a2, %b2 : memref<6x16xf32>, memref<16x10xf32>) outs(%bottom : memref<6x10xf32, strided<[10, 1], offset: 60>>)
+  %c0 = arith.constant 0 : index
+  %scale = memref.load %g[%c0, %c0] : memref<6x10xf32>
+  memref.store %scale, %s[] : memref<f32>
+  linalg.fill ins(%zero : f32) outs(%g : memref<6x10xf32>)
+  linalg.matmul ins(%a2, %b2 : memref<6x16xf32>, memref<16x10xf32>) outs(%g : memref<6x10xf32>)
   return
 }

@@ -28,7 +28,9 @@ func.func @shared(%a: tensor<4x16xf32>, %b: tensor<16x8xf32>, %c: tensor<16x8xf3
 // Tests that a fill only one product starts from stays as it is, and that
 // one that only the two products start from is replaced by their own.
 // CHECK-LABEL: func.func @alone
-// CHECK-COUNT-1: linalg.fill
+// CHECK: %[[E:.*]] = tensor.empty()
+// CHECK-NEXT: %[[Z:.*]] = linalg.fill ins(%{{.*}} : f32) outs(%[[E]] : tensor<4x8xf32>)
+// CHECK-NEXT: linalg.matmul {{.*}} outs(%[[Z]] : tensor<4x8xf32>)
 // CHECK-NOT: linalg.fill
 // CHECK-LABEL: func.func @two
 // CHECK: tensor.empty
@@ -51,5 +53,26 @@ func.func @two(%a: tensor<4x16xf32>, %b: tensor<16x8xf32>) -> (tensor<4x8xf32>, 
   %z = linalg.fill ins(%zero : f32) outs(%e : tensor<4x8xf32>) -> tensor<4x8xf32>
   %p = linalg.matmul ins(%a, %b : tensor<4x16xf32>, tensor<16x8xf32>) outs(%z : tensor<4x8xf32>) -> tensor<4x8xf32>
   %q = linalg.matmul ins(%a, %b : tensor<4x16xf32>, tensor<16x8xf32>) outs(%z : tensor<4x8xf32>) -> tensor<4x8xf32>
+  return %p, %q : tensor<4x8xf32>, tensor<4x8xf32>
+}
+
+// -----
+
+// Tests that an op that does not read its init (an elementwise add into
+// the zeros) writes a tensor.empty of its own, and that the product, then
+// the fill's only user, keeps the fill.
+// CHECK-LABEL: func.func @unread
+// CHECK: %[[E:.*]] = tensor.empty()
+// CHECK-NEXT: %[[Z:.*]] = linalg.fill ins(%{{.*}} : f32) outs(%[[E]] : tensor<4x8xf32>)
+// CHECK-NEXT: linalg.matmul {{.*}} outs(%[[Z]] : tensor<4x8xf32>)
+// CHECK-NEXT: %[[E2:.*]] = tensor.empty()
+// CHECK-NEXT: linalg.add {{.*}} outs(%[[E2]] : tensor<4x8xf32>)
+// CHECK-NOT: linalg.fill
+func.func @unread(%a: tensor<4x16xf32>, %b: tensor<16x8xf32>, %x: tensor<4x8xf32>) -> (tensor<4x8xf32>, tensor<4x8xf32>) {
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<4x8xf32>
+  %z = linalg.fill ins(%zero : f32) outs(%e : tensor<4x8xf32>) -> tensor<4x8xf32>
+  %p = linalg.matmul ins(%a, %b : tensor<4x16xf32>, tensor<16x8xf32>) outs(%z : tensor<4x8xf32>) -> tensor<4x8xf32>
+  %q = linalg.add ins(%x, %x : tensor<4x8xf32>, tensor<4x8xf32>) outs(%z : tensor<4x8xf32>) -> tensor<4x8xf32>
   return %p, %q : tensor<4x8xf32>, tensor<4x8xf32>
 }
