@@ -8,6 +8,7 @@
 
 #include "loom/Kernels.h"
 #include "runtime/kernels/Epilogue.h"
+#include "runtime/kernels/GemmAmx.h"
 
 #include <algorithm>
 #include <chrono>
@@ -56,6 +57,8 @@ struct Kernels {
   decltype(&loom::kernels::generic::attentionForward) attentionForward;
   decltype(&loom::kernels::generic::attentionBackward) attentionBackward;
   const char *isa;
+  /// Products large enough go to the AMX kernel (GemmAmx.cpp).
+  bool amx = false;
 };
 
 #define LOOM_KERNELS(NS)                                                       \
@@ -64,13 +67,20 @@ struct Kernels {
         &loom::kernels::NS::attentionBackward, #NS                             \
   }
 
-/// The widest ISA the host runs, or the one LOOM_KERNEL_ISA names (avx512,
-/// avx2, generic) when the host runs it too: tests use it to check every
-/// compiled copy where the machine allows, and a user can compare them.
+/// The widest ISA the host runs, or the one LOOM_KERNEL_ISA names (amx,
+/// avx512, avx2, generic) when the host runs it too: tests use it to check
+/// every compiled copy where the machine allows, and a user can compare
+/// them. amx is avx512 with the products large enough on AMX tiles.
 Kernels choose() {
   __builtin_cpu_init();
   bool avx512 = __builtin_cpu_supports("avx512f");
   bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  auto withAmx = [] {
+    Kernels kernels = LOOM_KERNELS(avx512);
+    kernels.isa = "amx";
+    kernels.amx = true;
+    return kernels;
+  };
   if (const char *wanted = std::getenv("LOOM_KERNEL_ISA")) {
     std::string_view name(wanted);
     if (name == "generic")
@@ -79,17 +89,21 @@ Kernels choose() {
       return LOOM_KERNELS(avx2);
     if (name == "avx512" && avx512)
       return LOOM_KERNELS(avx512);
-    if (name != "avx2" && name != "avx512" && !name.empty())
+    if (name == "amx" && avx512 && loom::kernels::amx::usable())
+      return withAmx();
+    if (name != "avx2" && name != "avx512" && name != "amx" && !name.empty())
       std::fprintf(stderr,
-                   "loom: LOOM_KERNEL_ISA=%s is not one of avx512, avx2, "
+                   "loom: LOOM_KERNEL_ISA=%s is not one of amx, avx512, avx2, "
                    "generic; using the host's widest\n",
                    wanted);
     else if (!name.empty())
       std::fprintf(stderr,
-                   "loom: LOOM_KERNEL_ISA=%s: this CPU lacks it; using the "
-                   "host's widest\n",
+                   "loom: LOOM_KERNEL_ISA=%s: this CPU or OS lacks it (or "
+                   "LOOM_GEMM_AMX=0); using the host's widest\n",
                    wanted);
   }
+  if (avx512 && loom::kernels::amx::usable())
+    return withAmx();
   if (avx512)
     return LOOM_KERNELS(avx512);
   if (avx2)
@@ -191,9 +205,12 @@ bool sgemmTraced(int64_t batch, int64_t m, int64_t n, int64_t k, const float *a,
   GemmTrace *trace = GemmTrace::get();
   auto start = trace ? std::chrono::steady_clock::now()
                      : std::chrono::steady_clock::time_point();
-  bool ok =
-      chosen().sgemm(batch, m, n, k, a, aBatch, aRow, aCol, b, bBatch, bRow,
-                     bCol, c, cBatch, cRow, accumulate, epilogue, threads);
+  const Kernels &kernels = chosen();
+  auto sgemm = kernels.amx && loom::kernels::amx::applies(m, n, k)
+                   ? &loom::kernels::amx::sgemm
+                   : kernels.sgemm;
+  bool ok = sgemm(batch, m, n, k, a, aBatch, aRow, aCol, b, bBatch, bRow, bCol,
+                  c, cBatch, cRow, accumulate, epilogue, threads);
   if (trace)
     trace->add(
         {batch, m, n, k, aCol == 1 ? 'n' : 't', aCol == 1 ? aRow : aCol,

@@ -57,6 +57,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "runtime/kernels/Epilogue.h"
+#include "runtime/kernels/GemmTeam.h"
 #include "runtime/kernels/Scratch.h"
 
 #include <algorithm>
@@ -66,13 +67,6 @@
 #include <memory>
 #include <type_traits>
 #include <utility>
-
-// The OpenMP runtime (libomp) that compiled code's parallel loops use too:
-// a GEMM's team is the same threads.
-extern "C" int omp_get_level(void);
-extern "C" int omp_get_thread_num(void);
-extern "C" int omp_get_num_threads(void);
-extern "C" int omp_get_max_threads(void);
 
 namespace loom::kernels::LOOM_GEMM_NS {
 namespace {
@@ -690,28 +684,7 @@ bool smallRows(int64_t m, int64_t n, int64_t k, const float *a, int64_t aRow,
 
 namespace {
 
-/// One GEMM's operands (one batch entry, or a thread's share of one) and
-/// what finishes its blocks.
-struct Operands {
-  const float *a;
-  int64_t aRow, aCol;
-  const float *b;
-  int64_t bRow, bCol;
-  float *c;
-  int64_t cRow;
-  bool accumulate;
-  const GemmEpilogue *epilogue;
-  int64_t epilogueRow, epilogueCol; // where C starts in the epilogue's view
-};
-
-/// Rows (or columns) of [0, extent) in whole units of `unit` for member `t`
-/// of a team of `team`: even shares, the last one ragged.
-std::pair<int64_t, int64_t> shareOf(int64_t extent, int64_t unit, int t,
-                                    int team) {
-  int64_t units = (extent + unit - 1) / unit;
-  return {std::min(extent, units * t / team * unit),
-          std::min(extent, units * (t + 1) / team * unit)};
-}
+using Operands = GemmOperands;
 
 /// An operand at least this large is fetched ahead of its packing (see
 /// Lookahead): no cache holds it. (GPT-2-small's vocabulary head, 256 x
@@ -868,36 +841,6 @@ void gemmBlocked(int64_t m, int64_t n, int64_t k, const Operands &o, float *pa,
   }
 }
 
-/// Member `t`'s share of a team's GEMM: a share of the rows when M >= N,
-/// else of the columns. Each member packs all of the other operand into
-/// its own buffers, so split the side whose duplicated packing costs
-/// less. (Sharing one packed B panel between the members instead, as BLIS
-/// does, was 5% slower at 1024^3 on 2 cores with 2 MB L2 each: half of
-/// each member's B slivers then come from the other core.)
-void gemmShare(int64_t m, int64_t n, int64_t k, Operands o, float *pa,
-               float *pb, int t, int team) {
-  // (An empty share returns at once: gemmBlocked would still pack B.)
-  if (m >= n) {
-    auto [r0, r1] = shareOf(m, MR, t, team);
-    o.a += r0 * o.aRow;
-    o.c += r0 * o.cRow;
-    o.epilogueRow += r0;
-    if (r1 > r0)
-      gemmBlocked(r1 - r0, n, k, o, pa, pb);
-  } else {
-    auto [c0, c1] = shareOf(n, NR, t, team);
-    o.b += c0 * o.bCol;
-    o.c += c0;
-    o.epilogueCol += c0;
-    if (c1 > c0)
-      gemmBlocked(m, c1 - c0, k, o, pa, pb);
-  }
-}
-
-/// Below this many multiply-adds a GEMM runs on the calling thread alone:
-/// starting the team would cost more than it saves.
-constexpr int64_t kMinTeamWork = int64_t(1) << 20;
-
 } // namespace
 
 bool sgemm(int64_t batch, int64_t m, int64_t n, int64_t k, const float *a,
@@ -929,14 +872,7 @@ bool sgemm(int64_t batch, int64_t m, int64_t n, int64_t k, const float *a,
     }
     return true;
   }
-  // A team only outside other parallel regions (a GEMM inside one, say per
-  // head, already has its thread), for enough work, and of at most what
-  // compiled code's parallel loops get (OMP_NUM_THREADS: a num_threads
-  // clause would override it).
-  int team = int(std::clamp<int64_t>(threads, 1, 64));
-  if (team > 1 && (omp_get_level() > 0 || batch * m * n * k < kMinTeamWork))
-    team = 1;
-  team = std::min(team, std::max(1, omp_get_max_threads()));
+  int team = gemmTeamSize(threads, batch * m * n * k);
   // Every member's packing buffers, the master's (kept per thread).
   int64_t kcMax = std::min(k, KC);
   // (Chunks of MA rows only with several B panels; one panel packs MC.)
@@ -947,25 +883,10 @@ bool sgemm(int64_t batch, int64_t m, int64_t n, int64_t k, const float *a,
   float *pb = packedB.get(bFloats * team);
   if (!pa || !pb)
     return false;
-  if (team == 1) {
-    for (int64_t bi = 0; bi < batch; ++bi)
-      gemmBlocked(m, n, k, entry(bi), pa, pb);
-    return true;
-  }
-  // The batch's entries when they spread evenly (or are many), else a
-  // share of each entry.
-#pragma omp parallel num_threads(team)
-  {
-    int t = omp_get_thread_num(), size = omp_get_num_threads();
-    float *myA = pa + t * aFloats, *myB = pb + t * bFloats;
-    if (batch % size == 0 || batch >= 4 * size) {
-      for (int64_t bi = t; bi < batch; bi += size)
-        gemmBlocked(m, n, k, entry(bi), myA, myB);
-    } else {
-      for (int64_t bi = 0; bi < batch; ++bi)
-        gemmShare(m, n, k, entry(bi), myA, myB, t, size);
-    }
-  }
+  gemmOnTeam(team, batch, m, n, k, MR, NR, entry,
+             [&](int t, int64_t m, int64_t n, int64_t k, const Operands &o) {
+               gemmBlocked(m, n, k, o, pa + t * aFloats, pb + t * bFloats);
+             });
   return true;
 }
 

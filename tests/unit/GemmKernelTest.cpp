@@ -18,6 +18,9 @@
 #include <string>
 #include <vector>
 
+#include <sys/syscall.h>
+#include <unistd.h>
+
 namespace {
 
 struct Case {
@@ -168,6 +171,11 @@ std::vector<Case> cases() {
   all.push_back({1, 40, 140, 30000, false, true, false});
   all.push_back({1, 13, 40, 110000, true, false, false});
   all.push_back({1, 30, 100, 150000, false, false, false, 2});
+  // Several B panels and depth blocks of the AMX kernel (each depth block
+  // up to 768, each panel up to 6 MB of packed B), every layout.
+  for (bool ta : {false, true})
+    for (bool tb : {false, true})
+      all.push_back({1, 100, 3000, 800, ta, tb, ta});
   // Few rows (decode steps: no packing), every layout, tails in n and k.
   for (int64_t m : {1, 2, 3, 4, 6, 8})
     for (bool ta : {false, true})
@@ -197,6 +205,65 @@ std::vector<Case> cases() {
 
 INSTANTIATE_TEST_SUITE_P(Sizes, GemmKernelTest, ::testing::ValuesIn(cases()));
 
+/// Every ISA's product is as accurate as f32 arithmetic, relative to the
+/// magnitude of its terms: |C - exact| <= 1e-6 sum_p |A(i, p) B(p, j)| for
+/// k up to 2000 (the f32 FMA kernels reach ~3e-7 and the AMX kernel's six
+/// bf16 products ~2e-7; two bf16 parts per operand instead of three would
+/// be ~1e-5).
+TEST(GemmAccuracy, AsAccurateAsF32Arithmetic) {
+  std::mt19937 rng(7);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  struct Shape {
+    int64_t m, n, k;
+  };
+  for (Shape s : {Shape{64, 64, 64}, Shape{97, 130, 700}, Shape{40, 33, 2000}})
+    for (bool transB : {false, true}) {
+      std::vector<float> a(s.m * s.k), b(s.k * s.n), c(s.m * s.n);
+      for (float &x : a)
+        x = dist(rng) * std::exp2(float(int(rng() % 9) - 4));
+      for (float &x : b)
+        x = dist(rng);
+      int64_t bRow = transB ? 1 : s.n, bCol = transB ? s.k : 1;
+      loom_sgemm(1, s.m, s.n, s.k, reinterpret_cast<int64_t>(a.data()), 0, s.k,
+                 1, reinterpret_cast<int64_t>(b.data()), 0, bRow, bCol,
+                 reinterpret_cast<int64_t>(c.data()), 0, s.n, 0, 1);
+      double worst = 0;
+      for (int64_t i = 0; i < s.m; ++i)
+        for (int64_t j = 0; j < s.n; ++j) {
+          double exact = 0, magnitude = 0;
+          for (int64_t p = 0; p < s.k; ++p) {
+            double t = double(a[i * s.k + p]) * b[p * bRow + j * bCol];
+            exact += t;
+            magnitude += std::abs(t);
+          }
+          worst = std::max(worst, std::abs(c[i * s.n + j] - exact) / magnitude);
+        }
+      EXPECT_LE(worst, 1e-6)
+          << s.m << "x" << s.n << "x" << s.k << (transB ? " B^T" : "")
+          << ", isa " << loom_sgemm_isa();
+    }
+}
+
+/// Whether this CPU has AMX-BF16 tiles (and AVX-512 BF16, for the split of
+/// f32 into bf16 parts) and Linux lets this process use them.
+bool amxRuns() {
+  if (const char *v = std::getenv("LOOM_GEMM_AMX"); v && std::string(v) == "0")
+    return false;
+  unsigned eax, ebx, ecx, edx;
+  __asm__("cpuid"
+          : "=a"(eax), "=b"(ebx), "=c"(ecx), "=d"(edx)
+          : "a"(7), "c"(0));
+  if (!(edx & (1u << 24)) || !(edx & (1u << 22)) || !(ebx & (1u << 16)))
+    return false;
+  __asm__("cpuid"
+          : "=a"(eax), "=b"(ebx), "=c"(ecx), "=d"(edx)
+          : "a"(7), "c"(1));
+  if (!(eax & (1u << 5)))
+    return false;
+  constexpr long kReqXcompPerm = 0x1023, kXtileData = 18;
+  return syscall(SYS_arch_prctl, kReqXcompPerm, kXtileData) == 0;
+}
+
 // Under ctest's KernelsIsa.<isa> entries (tests/unit/CMakeLists.txt) the
 // kernel tests run through the copy LOOM_KERNEL_ISA names: check that it is
 // the one dispatched to, or skip (and so mark the entry skipped) on a host
@@ -211,7 +278,8 @@ TEST(KernelIsa, DispatchesToTheRequestedCopy) {
   bool runs = isa == "generic" ||
               (isa == "avx2" && __builtin_cpu_supports("avx2") &&
                __builtin_cpu_supports("fma")) ||
-              (isa == "avx512" && __builtin_cpu_supports("avx512f"));
+              (isa == "avx512" && __builtin_cpu_supports("avx512f")) ||
+              (isa == "amx" && amxRuns());
   if (!runs)
     GTEST_SKIP() << "this CPU cannot run the " << isa << " kernels";
   EXPECT_EQ(std::string(loom_sgemm_isa()), isa);

@@ -1,0 +1,522 @@
+//===- GemmAmx.cpp - f32 GEMM on AMX tiles, each operand as three bf16 ----===//
+//
+// An f32 product on the matrix unit of Sapphire Rapids and later (AMX-BF16)
+// with the accuracy of f32 arithmetic. Each f32 value splits exactly into
+// three bf16 parts, x = h + m + l (h = bf16(x), m = bf16(x - h), l =
+// bf16(x - h - m): 8 significant bits each, 24 in all, f32's mantissa), and
+//
+//   A B = Ah Bh + Ah Bm + Am Bh + Ah Bl + Am Bm + Al Bh  (+ terms < 2^-24)
+//
+// six bf16 products accumulated in f32 by TDPBF16PS (a bf16 product is exact
+// in f32; the sums round as f32 FMAs do). The three dropped terms (Am Bl, Al
+// Bm, Al Bl) are below 2^-24 of |A| |B|, under f32's own rounding of each
+// step. One TDPBF16PS is 16 x 16 x 32 multiply-adds in 16 cycles, 16 times
+// the two AVX-512 FMA ports: six of them still do an f32 product's work in
+// 6/16 of the time the FMA kernel needs at its peak.
+//
+// What differs from the FMA kernel: inputs below 2^-126 (f32 subnormals) and
+// parts below it count as zero (TDPBF16PS and VCVTNEPS2BF16 flush them);
+// an infinite input gives NaN where f32 arithmetic could give an infinity
+// (its part m is inf - inf); a finite input above bf16's largest, 3.39e38,
+// overflows. A model's activations and weights are nowhere near these.
+// LOOM_GEMM_AMX=0 turns the path off (GemmIsa.cpp's FMA kernels then run).
+//
+// Register tiles: C is a 32 x 32 block in tmm0-3 (four 16 x 16 f32 tiles),
+// A's 32 rows x 32 depths in tmm4-5, B's 32 depths x 32 columns in tmm6-7
+// (VNNI: row q of a B tile holds the pairs B(2q, j), B(2q+1, j)). Per 32
+// depths the kernel loads A's three parts once each and B's parts for each
+// product: 6 A tiles (from L2) and 12 B tiles (from L1) for 24 TDPBF16PS.
+//
+// Loop nest (per thread): for jc < N step NC, pc < K step KC: pack B's
+// panel [KC x NC] (L2); for ic < M step MC: pack A's block [MC x KC] (L2);
+// for jr < NC step 32: (B's sliver [KC x 32] in L1) for ir < MC step 32:
+// the kernel.
+//
+//===----------------------------------------------------------------------===//
+
+#include "runtime/kernels/GemmAmx.h"
+#include "runtime/kernels/Epilogue.h"
+#include "runtime/kernels/GemmTeam.h"
+#include "runtime/kernels/Scratch.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <string_view>
+#include <utility>
+
+#include <sys/syscall.h>
+#include <unistd.h>
+
+namespace loom::kernels::amx {
+namespace {
+
+#ifndef LOOM_AMX_KC // (tuning builds set them)
+#define LOOM_AMX_KC 768
+#define LOOM_AMX_A_KB 768
+#define LOOM_AMX_B_KB 6144
+#endif
+constexpr int64_t KC = LOOM_AMX_KC; // depths per block
+constexpr int64_t kBlockBytesA = int64_t(LOOM_AMX_A_KB) << 10; // A block, L2
+constexpr int64_t kPanelBytesB = int64_t(LOOM_AMX_B_KB) << 10; // B panel
+constexpr int64_t kTile = 512; // bf16 per tile (16 rows x 64 bytes)
+// One 32-deep chunk of a 32-row (or 32-column) sliver: 3 parts x 2 tiles.
+constexpr int64_t kChunk = 6 * kTile;
+
+typedef uint32_t u32x16 __attribute__((ext_vector_type(16)));
+
+/// 16 floats as three 16-lane bf16 parts (RNE each), h + m + l == x.
+inline void split(__m512 x, __m256i parts[3]) {
+  for (int s = 0; s < 3; ++s) {
+    __m256i p = (__m256i)_mm512_cvtneps_pbh(x);
+    parts[s] = p;
+    if (s < 2) {
+      __m512 back =
+          _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(p), 16));
+      x = _mm512_sub_ps(x, back);
+    }
+  }
+}
+
+/// Lane j of the result: lo[j] in the low half, hi[j] in the high one (the
+/// pairs of two depths, as a B tile's row holds them).
+inline u32x16 pairUp(__m256i lo, __m256i hi) {
+  __m512i v = _mm512_or_si512(_mm512_cvtepu16_epi32(lo),
+                              _mm512_slli_epi32(_mm512_cvtepu16_epi32(hi), 16));
+  return (u32x16)v;
+}
+
+// A 16 x 16 transpose of 32-bit lanes in four levels: at level B, rows i
+// and i + B (i without bit B) swap their off-diagonal blocks of B lanes.
+template <int B, size_t... J>
+inline u32x16 keepLow(u32x16 x, u32x16 y, std::index_sequence<J...>) {
+  return __builtin_shufflevector(x, y, ((J & B) ? 16 + J - B : J)...);
+}
+template <int B, size_t... J>
+inline u32x16 keepHigh(u32x16 x, u32x16 y, std::index_sequence<J...>) {
+  return __builtin_shufflevector(x, y, ((J & B) ? 16 + J : J + B)...);
+}
+template <int B> inline void swapLevel(u32x16 r[16]) {
+  for (int i = 0; i < 16; ++i)
+    if (!(i & B)) {
+      u32x16 x = r[i], y = r[i + B];
+      r[i] = keepLow<B>(x, y, std::make_index_sequence<16>());
+      r[i + B] = keepHigh<B>(x, y, std::make_index_sequence<16>());
+    }
+}
+inline void transpose16(u32x16 r[16]) {
+  swapLevel<8>(r);
+  swapLevel<4>(r);
+  swapLevel<2>(r);
+  swapLevel<1>(r);
+}
+
+inline void storeTile(uint16_t *dst, const u32x16 r[16]) {
+  for (int i = 0; i < 16; ++i)
+    std::memcpy(dst + 32 * i, &r[i], 64);
+}
+
+/// One 16 x 32 block of an operand, X(r, p) = x[r * rStride + p * pStride]
+/// for r < rows, p < depth (zero beyond), written as three tiles (parts h,
+/// m, l at dst, dst + 2 kTile, dst + 4 kTile): for A (`vnni` false) tile row
+/// r holds X(r, 0..31); for B (`vnni`) tile row q holds the pairs X(j, 2q),
+/// X(j, 2q + 1) for j < 16 (r is B's column j).
+void packBlock(const float *x, int64_t rStride, int64_t pStride, int64_t rows,
+               int64_t depth, bool vnni, uint16_t *dst) {
+  u32x16 t[3][16];
+  bool whole = rows == 16 && depth == 32;
+  if (whole && (pStride == 1 || rStride != 1)) {
+    if (pStride != 1) {
+      // Neither stride is 1: gather into a contiguous block first.
+      alignas(64) float block[16][32];
+      for (int r = 0; r < 16; ++r)
+        for (int p = 0; p < 32; ++p)
+          block[r][p] = x[r * rStride + p * pStride];
+      return packBlock(&block[0][0], 32, 1, 16, 32, vnni, dst);
+    }
+    // Rows contiguous in depth: row r's 32 depths are 16 pairs.
+    for (int r = 0; r < 16; ++r) {
+      __m256i lo[3], hi[3];
+      split(_mm512_loadu_ps(x + r * rStride), lo);
+      split(_mm512_loadu_ps(x + r * rStride + 16), hi);
+      for (int s = 0; s < 3; ++s)
+        t[s][r] =
+            (u32x16)_mm512_inserti64x4(_mm512_castsi256_si512(lo[s]), hi[s], 1);
+    }
+    if (vnni)
+      for (int s = 0; s < 3; ++s)
+        transpose16(t[s]);
+  } else if (whole) {
+    // Columns contiguous (rStride 1): depths 2q and 2q + 1 pair up.
+    for (int q = 0; q < 16; ++q) {
+      __m256i even[3], odd[3];
+      split(_mm512_loadu_ps(x + 2 * q * pStride), even);
+      split(_mm512_loadu_ps(x + (2 * q + 1) * pStride), odd);
+      for (int s = 0; s < 3; ++s)
+        t[s][q] = pairUp(even[s], odd[s]);
+    }
+    if (!vnni)
+      for (int s = 0; s < 3; ++s)
+        transpose16(t[s]);
+  } else {
+    // An edge: zero-padded to a whole block.
+    alignas(64) float block[16][32] = {};
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t p = 0; p < depth; ++p)
+        block[r][p] = x[r * rStride + p * pStride];
+    return packBlock(&block[0][0], 32, 1, 16, 32, vnni, dst);
+  }
+  for (int s = 0; s < 3; ++s)
+    storeTile(dst + 2 * s * kTile, t[s]);
+}
+
+/// Packs X(r, p) for r < rows, p < depth into slivers of 32 r: sliver i,
+/// chunk c (32 depths) at dst + (i * chunks + c) * kChunk, tiles of rows
+/// 0-15 and 16-31 beside each other per part. Rows past `rows` are zeros.
+void packSlivers(const float *x, int64_t rStride, int64_t pStride, int64_t rows,
+                 int64_t depth, bool vnni, uint16_t *dst) {
+  int64_t chunks = (depth + 31) / 32;
+  for (int64_t r0 = 0; r0 < rows; r0 += 32)
+    for (int64_t c = 0; c < chunks; ++c) {
+      uint16_t *chunk = dst + (r0 / 32 * chunks + c) * kChunk;
+      int64_t p0 = 32 * c, d = std::min<int64_t>(32, depth - p0);
+      for (int h = 0; h < 2; ++h) {
+        int64_t first = r0 + 16 * h;
+        int64_t n = std::clamp<int64_t>(rows - first, 0, 16);
+        uint16_t *tile = chunk + h * kTile;
+        if (n == 0) {
+          for (int s = 0; s < 3; ++s)
+            std::memset(tile + 2 * s * kTile, 0, kTile * sizeof(uint16_t));
+          continue;
+        }
+        packBlock(x + first * rStride + p0 * pStride, rStride, pStride, n, d,
+                  vnni, tile);
+      }
+    }
+}
+
+/// The tile configuration every call uses: all eight tiles 16 rows of 64
+/// bytes (palette 1).
+struct alignas(64) TileConfig {
+  uint8_t palette = 1, startRow = 0;
+  uint8_t reserved[14] = {};
+  uint16_t bytesPerRow[16] = {};
+  uint8_t rows[16] = {};
+  TileConfig() {
+    for (int i = 0; i < 8; ++i)
+      bytesPerRow[i] = 64, rows[i] = 16;
+  }
+};
+
+/// Configures this thread's tiles for the span of one GEMM (or its share).
+class TileScope {
+public:
+  TileScope() {
+    static const TileConfig config;
+    _tile_loadconfig(&config);
+  }
+  ~TileScope() { _tile_release(); }
+  TileScope(const TileScope &) = delete;
+  TileScope &operator=(const TileScope &) = delete;
+};
+
+/// Brings a region into L2 over the next `calls` kernel calls, a share of
+/// its lines per call spread over the call's chunks: the next B sliver, the
+/// operand rows that are packed next. The region is `rows` runs of `length`
+/// bytes, `stride` bytes apart.
+class Fetcher {
+public:
+  void aim(const void *base, int64_t rows, int64_t stride, int64_t length,
+           int64_t calls) {
+    this->base = static_cast<const char *>(base);
+    this->rows = base && length > 0 && calls > 0 ? rows : 0;
+    this->stride = stride;
+    this->length = length;
+    row = 0;
+    if (this->rows > 0)
+      startRow();
+    int64_t lines = this->rows * ((length + 63) / 64 + 1);
+    perCall = calls > 0 ? (lines + calls - 1) / calls : 0;
+  }
+  /// A kernel call of `chunks` chunks starts.
+  void begin(int64_t chunks) {
+    owed = row < rows ? perCall : 0;
+    perChunk = (owed + chunks - 1) / std::max<int64_t>(1, chunks);
+  }
+  void chunk() {
+    for (int64_t i = 0; i < perChunk && owed > 0; ++i) {
+      _mm_prefetch(line, _MM_HINT_T1);
+      line += 64;
+      if (line > last && ++row < rows)
+        startRow();
+      owed = row < rows ? owed - 1 : 0;
+    }
+  }
+
+private:
+  void startRow() {
+    auto first = reinterpret_cast<uintptr_t>(base + row * stride);
+    line = reinterpret_cast<const char *>(first & ~uintptr_t(63));
+    last =
+        reinterpret_cast<const char *>((first + length - 1) & ~uintptr_t(63));
+  }
+  const char *base = nullptr, *line = nullptr, *last = nullptr;
+  int64_t rows = 0, stride = 0, length = 0, row = 0;
+  int64_t perCall = 0, owed = 0, perChunk = 0;
+};
+
+/// C[32 x 32] (+)= A sliver x B sliver over `chunks` chunks of 32 depths.
+/// c: row stride ldc; mr x nr below 32 x 32 goes through a buffer.
+__attribute__((noinline)) void
+microKernel(int64_t chunks, const uint16_t *pa, const uint16_t *pb, float *c,
+            int64_t ldc, bool accumulate, int64_t mr, int64_t nr,
+            const float *nextC, Fetcher &sliverAhead, Fetcher &sourceAhead) {
+  alignas(64) float edge[32][32];
+  bool whole = mr == 32 && nr == 32;
+  float *out = whole ? c : &edge[0][0];
+  int64_t ld = whole ? ldc : 32;
+  if (!whole) {
+    for (int64_t i = 0; i < 32; ++i)
+      for (int64_t j = 0; j < 32; ++j)
+        edge[i][j] = accumulate && i < mr && j < nr ? c[i * ldc + j] : 0.0f;
+  }
+  int64_t stride = ld * int64_t(sizeof(float));
+  if (accumulate || !whole) {
+    _tile_loadd(0, out, stride);
+    _tile_loadd(1, out + 16, stride);
+    _tile_loadd(2, out + 16 * ld, stride);
+    _tile_loadd(3, out + 16 * ld + 16, stride);
+  } else {
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+  }
+  constexpr int64_t row = 64; // bytes per tile row
+  // Fetched into L2 meanwhile, a share per chunk: the next C block's 64
+  // lines and the fetchers' shares.
+  int64_t cPerChunk = nextC ? (64 + chunks - 1) / chunks : 0, cLine = 0;
+  sliverAhead.begin(chunks);
+  sourceAhead.begin(chunks);
+  for (int64_t ch = 0; ch < chunks; ++ch, pa += kChunk, pb += kChunk) {
+    for (int64_t f = 0; f < cPerChunk && cLine < 64; ++f, ++cLine)
+      __builtin_prefetch(nextC + (cLine >> 1) * ldc + (cLine & 1) * 16, 1, 2);
+    sliverAhead.chunk();
+    sourceAhead.chunk();
+#define LOOM_LOAD_A(S)                                                         \
+  _tile_loadd(4, pa + 2 * (S)*kTile, row);                                     \
+  _tile_loadd(5, pa + (2 * (S) + 1) * kTile, row)
+#define LOOM_PRODUCT_B(S)                                                      \
+  _tile_loadd(6, pb + 2 * (S)*kTile, row);                                     \
+  _tile_loadd(7, pb + (2 * (S) + 1) * kTile, row);                             \
+  _tile_dpbf16ps(0, 4, 6);                                                     \
+  _tile_dpbf16ps(1, 4, 7);                                                     \
+  _tile_dpbf16ps(2, 5, 6);                                                     \
+  _tile_dpbf16ps(3, 5, 7)
+    // The small terms first: Al Bh, Am Bm, Am Bh, then Ah with Bl, Bm, Bh.
+    LOOM_LOAD_A(2);
+    LOOM_PRODUCT_B(0);
+    LOOM_LOAD_A(1);
+    LOOM_PRODUCT_B(1);
+    LOOM_PRODUCT_B(0);
+    LOOM_LOAD_A(0);
+    LOOM_PRODUCT_B(2);
+    LOOM_PRODUCT_B(1);
+    LOOM_PRODUCT_B(0);
+#undef LOOM_LOAD_A
+#undef LOOM_PRODUCT_B
+  }
+  _tile_stored(0, out, stride);
+  _tile_stored(1, out + 16, stride);
+  _tile_stored(2, out + 16 * ld, stride);
+  _tile_stored(3, out + 16 * ld + 16, stride);
+  if (!whole)
+    for (int64_t i = 0; i < mr; ++i)
+      for (int64_t j = 0; j < nr; ++j)
+        c[i * ldc + j] = edge[i][j];
+}
+
+using Operands = GemmOperands;
+
+constexpr int64_t roundUp(int64_t x, int64_t to) {
+  return (x + to - 1) / to * to;
+}
+
+/// Even steps of at most `most` in whole units of `unit` over `extent`.
+int64_t evenStep(int64_t extent, int64_t most, int64_t unit) {
+  int64_t parts = (extent + most - 1) / most;
+  return roundUp((extent + parts - 1) / parts, unit);
+}
+
+/// The blocks of one GEMM: a depth block as deep as KC (one C load and
+/// store per KC depths: per 128 they cost a third of the time), the A block
+/// of MC rows within kBlockBytesA (L2), the B panel of NC columns within
+/// kPanelBytesB (packed once per depth block; its slivers are fetched into
+/// L2 one ahead).
+struct Blocking {
+  int64_t kc, mc, nc;
+  Blocking(int64_t m, int64_t n, int64_t k) {
+    kc = evenStep(k, KC, 32);
+    mc = evenStep(m, std::max<int64_t>(32, kBlockBytesA / (6 * kc) / 32 * 32),
+                  32);
+    nc = evenStep(n, std::max<int64_t>(32, kPanelBytesB / (6 * kc) / 32 * 32),
+                  32);
+  }
+  /// bf16 elements of the packed A block and B panel.
+  int64_t aElements() const { return mc * kc * 3; }
+  int64_t bElements() const { return nc * kc * 3; }
+};
+
+void gemmBlocked(int64_t m, int64_t n, int64_t k, const Operands &o,
+                 uint16_t *pa, uint16_t *pb) {
+  TileScope tiles;
+  Blocking blocks(m, n, k);
+  Fetcher sliverAhead, sourceAhead;
+  // Aims sourceAhead at the f32 source of X(r, p) for r in [r0, r0 + rows),
+  // p in [p0, p0 + depth) (nothing when empty), over `calls` calls.
+  auto aimSource = [&](const float *x, int64_t rStride, int64_t pStride,
+                       int64_t rows, int64_t depth, int64_t calls) {
+    constexpr int64_t f = sizeof(float);
+    if (rows <= 0 || depth <= 0)
+      sourceAhead.aim(nullptr, 0, 0, 0, 0);
+    else if (pStride == 1)
+      sourceAhead.aim(x, rows, rStride * f, depth * f, calls);
+    else if (rStride == 1)
+      sourceAhead.aim(x, depth, pStride * f, rows * f, calls);
+    else
+      sourceAhead.aim(nullptr, 0, 0, 0, 0);
+  };
+  for (int64_t jc = 0; jc < n; jc += blocks.nc) {
+    int64_t nc = std::min(blocks.nc, n - jc);
+    for (int64_t pc = 0; pc < k; pc += blocks.kc) {
+      int64_t kc = std::min(blocks.kc, k - pc);
+      int64_t chunks = (kc + 31) / 32;
+      int64_t sliver = chunks * kChunk; // bf16 elements of 32 rows or columns
+      int64_t sliverBytes = sliver * int64_t(sizeof(uint16_t));
+      bool acc = o.accumulate || pc > 0;
+      // B(p, j): r is the column j, p the depth.
+      packSlivers(o.b + pc * o.bRow + jc * o.bCol, o.bCol, o.bRow, nc, kc,
+                  /*vnni=*/true, pb);
+      for (int64_t ic = 0; ic < m; ic += blocks.mc) {
+        int64_t mc = std::min(blocks.mc, m - ic);
+        packSlivers(o.a + ic * o.aRow + pc * o.aCol, o.aRow, o.aCol, mc, kc,
+                    /*vnni=*/false, pa);
+        int64_t rowSlivers = (mc + 31) / 32, colSlivers = (nc + 31) / 32;
+        // What is packed next comes into L2 over this block's calls: the
+        // next A block, or after the last the next B panel.
+        int64_t calls = rowSlivers * colSlivers;
+        if (ic + mc < m) {
+          aimSource(o.a + (ic + mc) * o.aRow + pc * o.aCol, o.aRow, o.aCol,
+                    std::min(blocks.mc, m - ic - mc), kc, calls);
+        } else {
+          int64_t nextPc = pc + kc < k ? pc + kc : 0;
+          int64_t nextJc = pc + kc < k ? jc : jc + nc;
+          aimSource(o.b + nextPc * o.bRow + nextJc * o.bCol, o.bCol, o.bRow,
+                    std::min(blocks.nc, n - nextJc),
+                    std::min(blocks.kc, k - nextPc), calls);
+        }
+        // The C block of the call after (ir, jr), whole, or null.
+        auto nextC = [&](int64_t ir, int64_t jr) -> const float * {
+          ir += 32;
+          if (ir >= mc)
+            ir = 0, jr += 32;
+          if (ir + 32 > mc || jr + 32 > nc)
+            return nullptr;
+          return o.c + (ic + ir) * o.cRow + jc + jr;
+        };
+        for (int64_t jr = 0; jr < nc; jr += 32) {
+          // The next B sliver (the first again after the last) comes into
+          // L2 over this sliver's calls.
+          sliverAhead.aim(pb + (jr + 32 < nc ? (jr / 32 + 1) * sliver : 0), 1,
+                          sliverBytes, sliverBytes, rowSlivers);
+          for (int64_t ir = 0; ir < mc; ir += 32)
+            microKernel(chunks, pa + ir / 32 * sliver, pb + jr / 32 * sliver,
+                        o.c + (ic + ir) * o.cRow + jc + jr, o.cRow, acc,
+                        std::min<int64_t>(32, mc - ir),
+                        std::min<int64_t>(32, nc - jr), nextC(ir, jr),
+                        sliverAhead, sourceAhead);
+        }
+        if (pc + kc >= k && o.epilogue)
+          o.epilogue->fn(o.epilogue->context, o.epilogueRow + ic,
+                         o.epilogueCol + jc, mc, nc);
+      }
+    }
+  }
+}
+
+} // namespace
+
+bool usable() {
+  static const bool ok = [] {
+    if (const char *v = std::getenv("LOOM_GEMM_AMX"))
+      if (std::string_view(v) == "0")
+        return false;
+    unsigned eax, ebx, ecx, edx;
+    __asm__("cpuid"
+            : "=a"(eax), "=b"(ebx), "=c"(ecx), "=d"(edx)
+            : "a"(0), "c"(0));
+    if (eax < 7)
+      return false;
+    __asm__("cpuid"
+            : "=a"(eax), "=b"(ebx), "=c"(ecx), "=d"(edx)
+            : "a"(7), "c"(0));
+    bool tile = edx & (1u << 24), bf16Tile = edx & (1u << 22),
+         avx512f = ebx & (1u << 16);
+    unsigned maxSub = eax;
+    if (!tile || !bf16Tile || !avx512f || maxSub < 1)
+      return false;
+    __asm__("cpuid"
+            : "=a"(eax), "=b"(ebx), "=c"(ecx), "=d"(edx)
+            : "a"(7), "c"(1));
+    if (!(eax & (1u << 5))) // AVX512_BF16: the conversions of the split
+      return false;
+    // Linux hands out the tile data state on request (arch_prctl).
+    constexpr long kReqXcompPerm = 0x1023, kXtileData = 18;
+    return syscall(SYS_arch_prctl, kReqXcompPerm, kXtileData) == 0;
+  }();
+  return ok;
+}
+
+bool applies(int64_t m, int64_t n, int64_t k) {
+  return m >= 32 && n >= 32 && k >= 32;
+}
+
+bool sgemm(int64_t batch, int64_t m, int64_t n, int64_t k, const float *a,
+           int64_t aBatch, int64_t aRow, int64_t aCol, const float *b,
+           int64_t bBatch, int64_t bRow, int64_t bCol, float *c, int64_t cBatch,
+           int64_t cRow, bool accumulate, const GemmEpilogue *epilogue,
+           int64_t threads) {
+  auto entry = [&](int64_t bi) {
+    return Operands{
+        a + bi * aBatch, aRow, aCol,       b + bi * bBatch, bRow,   bCol,
+        c + bi * cBatch, cRow, accumulate, epilogue,        bi * m, 0};
+  };
+  if (m <= 0 || n <= 0 || batch <= 0)
+    return true;
+  int team = gemmTeamSize(threads, batch * m * n * k);
+  // Each member's packing buffers (bf16 elements), the master's, kept per
+  // thread: bounds of Blocking's for any share of this product.
+  int64_t kcBound = roundUp(std::min(k, KC), 32);
+  int64_t aElements = std::min(roundUp(m, 32) * kcBound * 3,
+                               std::max(kBlockBytesA, 192 * KC) / 2);
+  int64_t bElements = std::min(roundUp(n, 32) * kcBound * 3,
+                               std::max(kPanelBytesB, 192 * KC) / 2);
+  thread_local Scratch packedA, packedB;
+  // (Scratch counts floats: two bf16 each.)
+  float *fa = packedA.get(aElements / 2 * team);
+  float *fb = packedB.get(bElements / 2 * team);
+  if (!fa || !fb)
+    return false;
+  auto *pa = reinterpret_cast<uint16_t *>(fa);
+  auto *pb = reinterpret_cast<uint16_t *>(fb);
+  gemmOnTeam(team, batch, m, n, k, 32, 32, entry,
+             [&](int t, int64_t m, int64_t n, int64_t k, const Operands &o) {
+               gemmBlocked(m, n, k, o, pa + t * aElements, pb + t * bElements);
+             });
+  return true;
+}
+
+} // namespace loom::kernels::amx
