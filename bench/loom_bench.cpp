@@ -4,6 +4,7 @@
 //              [--train [sgd|adam|adamw]] [--config NAME=VALUE,...]
 //              [--no-gemm-kernel] [--opt LEVEL] [--grad] [--time-passes]
 //              [--no-outline] [--no-cache] [--no-streaming-stores]
+//   loom_bench --kernels     (the kernels' ISA on this host: amx, avx512, ...)
 //
 // With --train, FUNCTION is a loss and what is timed is the whole compiled
 // training step (forward, backward and the fused optimizer update); with
@@ -27,10 +28,15 @@
 #include <chrono>
 #include <cstdio>
 #include <random>
+#include <string_view>
 
 using namespace loom;
 
 int main(int argc, char **argv) {
+  if (argc == 2 && std::string_view(argv[1]) == "--kernels") {
+    std::printf("%s\n", loom_sgemm_isa());
+    return 0;
+  }
   if (argc < 4) {
     std::fprintf(stderr, "usage: loom_bench FILE FUNCTION B=8,T=256 [REPEATS] "
                          "[--model NAME]\n");

@@ -47,7 +47,7 @@ peak1=$(field "$($bin/fma_peak 1)" gflops)
 peak2=$(field "$($bin/fma_peak 2)" gflops)
 isa=$(field "$($bin/fma_peak 1)" isa)
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
-echo "machine: $cpu, $(nproc) cores, vector ISA $isa"
+echo "machine: $cpu, $(nproc) cores, vector ISA $isa, Loom's GEMM kernels $($bin/loom_bench --kernels)"
 echo "FMA peak: $peak1 GFLOP/s (1 thread), $peak2 GFLOP/s (2 threads)"
 echo "torch: $(peer bench/peer/gemm.py --m 8 --k 8 --n 8 --repeats 1 | cut -d' ' -f1)"
 echo

@@ -89,7 +89,8 @@ void loom_attention_backward(
     int64_t causal, double scale, int64_t dQ, int64_t dQRow, int64_t dK,
     int64_t dKRow, int64_t dV, int64_t dVRow, int64_t blockQ, int64_t blockK);
 
-/// The instruction set the kernels dispatch to on this host ("avx512",
+/// The instruction set the kernels dispatch to on this host ("amx":
+/// AVX-512 with GEMMs of 32 and more in every dim on AMX tiles, "avx512",
 /// "avx2" or "generic"), for reports.
 const char *loom_sgemm_isa();
 
