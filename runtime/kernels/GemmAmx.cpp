@@ -435,12 +435,6 @@ void aimAtSource(Fetcher &fetcher, const float *x, int64_t rStride,
     fetcher.aim(nullptr, 0, 0, 0, 0);
 }
 
-/// Columns of C that one epilogue call finishes: after the calls that gave
-/// them their final values, while they are in L2 (256 rows x 128 columns:
-/// 128 KB; once per A block and B panel, 1.5 MB at 256 x 1536, they had
-/// left it).
-constexpr int64_t kEpilogueColumns = 128;
-
 /// The loop nest at the top: B packed once per depth block, a panel at a
 /// time (slivers fetched into L2 one ahead), A once per panel. (Packing
 /// each B sliver just before its calls instead, with all of A's rows in one
@@ -487,7 +481,6 @@ void gemmPanelsOuter(int64_t m, int64_t n, int64_t k, const Operands &o,
             return nullptr;
           return o.c + (ic + ir) * o.cRow + jc + jr;
         };
-        bool finish = pc + kc >= k && o.epilogue;
         for (int64_t jr = 0; jr < nc; jr += 32) {
           // The next B sliver (the first again after the last) comes into
           // L2 over this sliver's calls.
@@ -499,15 +492,10 @@ void gemmPanelsOuter(int64_t m, int64_t n, int64_t k, const Operands &o,
                         std::min<int64_t>(32, mc - ir),
                         std::min<int64_t>(32, nc - jr), nextC(ir, jr),
                         sliverAhead, sourceAhead);
-          // Final columns are finished while they are in L2, a group of
-          // kEpilogueColumns at a time.
-          int64_t done = std::min(nc, jr + 32);
-          if (finish && (done % kEpilogueColumns == 0 || done == nc)) {
-            int64_t first = (done - 1) / kEpilogueColumns * kEpilogueColumns;
-            o.epilogue->fn(o.epilogue->context, o.epilogueRow + ic,
-                           o.epilogueCol + jc + first, mc, done - first);
-          }
         }
+        if (pc + kc >= k && o.epilogue)
+          o.epilogue->fn(o.epilogue->context, o.epilogueRow + ic,
+                         o.epilogueCol + jc, mc, nc);
       }
     }
   }
