@@ -206,9 +206,10 @@ bool sgemmTraced(int64_t batch, int64_t m, int64_t n, int64_t k, const float *a,
   auto start = trace ? std::chrono::steady_clock::now()
                      : std::chrono::steady_clock::time_point();
   const Kernels &kernels = chosen();
-  auto sgemm = kernels.amx && loom::kernels::amx::applies(m, n, k)
-                   ? &loom::kernels::amx::sgemm
-                   : kernels.sgemm;
+  auto sgemm =
+      kernels.amx && loom::kernels::amx::applies(batch, m, n, k, threads)
+          ? &loom::kernels::amx::sgemm
+          : kernels.sgemm;
   bool ok = sgemm(batch, m, n, k, a, aBatch, aRow, aCol, b, bBatch, bRow, bCol,
                   c, cBatch, cRow, accumulate, epilogue, threads);
   if (trace)

@@ -18,9 +18,10 @@ namespace amx {
 /// The first call asks Linux for the tile state.
 bool usable();
 
-/// Whether a product of this shape takes the AMX path (large enough that
-/// its packing pays).
-bool applies(int64_t m, int64_t n, int64_t k);
+/// Whether a batch of products of this shape on up to `threads` threads
+/// takes the AMX path: large enough in every dim (32), and with each
+/// thread's share wide enough that its packing pays.
+bool applies(int64_t batch, int64_t m, int64_t n, int64_t k, int64_t threads);
 
 /// loom_sgemm's contract (see loom/Kernels.h); false when the packing
 /// buffers cannot be allocated.
