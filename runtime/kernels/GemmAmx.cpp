@@ -2,8 +2,9 @@
 //
 // An f32 product on the matrix unit of Sapphire Rapids and later (AMX-BF16)
 // with the accuracy of f32 arithmetic. Each f32 value splits exactly into
-// three bf16 parts, x = h + m + l (h = bf16(x), m = bf16(x - h), l =
-// bf16(x - h - m): 8 significant bits each, 24 in all, f32's mantissa), and
+// three bf16 parts, x = h + m + l (h: x rounded to bf16, m: x - h rounded
+// to bf16, l = x - h - m, which is a bf16: 8 significant bits each, 24 in
+// all, f32's mantissa), and
 //
 //   A B = Ah Bh + Ah Bm + Am Bh + Ah Bl + Am Bm + Al Bh  (+ terms < 2^-24)
 //
@@ -15,7 +16,7 @@
 // 6/16 of the time the FMA kernel needs at its peak.
 //
 // What differs from the FMA kernel: inputs below 2^-126 (f32 subnormals) and
-// parts below it count as zero (TDPBF16PS and VCVTNEPS2BF16 flush them);
+// parts below it count as zero (TDPBF16PS flushes them);
 // an infinite input gives NaN where f32 arithmetic could give an infinity
 // (its part m is inf - inf); a finite input above bf16's largest, 3.39e38,
 // overflows. A model's activations and weights are nowhere near these.
@@ -23,7 +24,8 @@
 //
 // Register tiles: C is a 32 x 32 block in tmm0-3 (four 16 x 16 f32 tiles),
 // A's 32 rows x 32 depths in tmm4-5, B's 32 depths x 32 columns in tmm6-7
-// (VNNI: row q of a B tile holds the pairs B(2q, j), B(2q+1, j)). Per 32
+// (VNNI: row q of a B tile holds pairs B(q', j), B(q' + 16, j) of the
+// chunk's depths, A's lanes pair the same depths). Per 32
 // depths the kernel loads each of A's three parts once and B's parts for
 // each product: 18 tile loads (12 KB from L2, the rest again from L1) for
 // 24 TDPBF16PS.
@@ -79,25 +81,33 @@ constexpr int64_t kChunk = 6 * kTile;
 
 typedef uint32_t u32x16 __attribute__((ext_vector_type(16)));
 
-/// 16 floats as three 16-lane bf16 parts (RNE each), h + m + l == x.
-inline void split(__m512 x, __m256i parts[3]) {
-  for (int s = 0; s < 3; ++s) {
-    __m256i p = (__m256i)_mm512_cvtneps_pbh(x);
-    parts[s] = p;
-    if (s < 2) {
-      __m512 back =
-          _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(p), 16));
-      x = _mm512_sub_ps(x, back);
-    }
-  }
+/// 16 floats as three parts h + m + l == x, each an f32 whose low 16 bits
+/// are zero (a bf16 in the high half): h is x rounded to bf16 (half away
+/// from zero, in the bits), m the rest rounded likewise, l what remains,
+/// which has at most 8 significant bits and so is a bf16 exactly. Integer
+/// and FP adds only: the conversion instructions (VCVTNEPS2BF16 and the
+/// widening back) held the packing on one port.
+inline void split(__m512 x, __m512i parts[3]) {
+  const __m512i half = _mm512_set1_epi32(0x8000);
+  const __m512i high = _mm512_set1_epi32(int32_t(0xffff0000u));
+  __m512i h =
+      _mm512_and_si512(_mm512_add_epi32(_mm512_castps_si512(x), half), high);
+  __m512 r = _mm512_sub_ps(x, _mm512_castsi512_ps(h));
+  __m512i m =
+      _mm512_and_si512(_mm512_add_epi32(_mm512_castps_si512(r), half), high);
+  __m512 l = _mm512_sub_ps(r, _mm512_castsi512_ps(m));
+  parts[0] = h;
+  parts[1] = m;
+  parts[2] = _mm512_castps_si512(l);
 }
 
-/// Lane j of the result: lo[j] in the low half, hi[j] in the high one (the
-/// pairs of two depths, as a B tile's row holds them).
-inline u32x16 pairUp(__m256i lo, __m256i hi) {
-  __m512i v = _mm512_or_si512(_mm512_cvtepu16_epi32(lo),
-                              _mm512_slli_epi32(_mm512_cvtepu16_epi32(hi), 16));
-  return (u32x16)v;
+/// The bf16 pairs of two depths, lane by lane: `first`'s (the depth q of a
+/// 32-deep chunk) in the low half, `second`'s (depth q + 16) in the high
+/// one. Which two depths share a lane does not change the sum as long as A
+/// and B pair them alike; q with q + 16 costs a shift and a blend.
+inline u32x16 pairUp(__m512i first, __m512i second) {
+  // (first >> 16) | (second & 0xffff0000): second's low half is zero.
+  return (u32x16)_mm512_or_si512(_mm512_srli_epi32(first, 16), second);
 }
 
 // A 16 x 16 transpose of 32-bit lanes in four levels: at level B, rows i
@@ -132,9 +142,9 @@ inline void storeTile(uint16_t *dst, const u32x16 r[16]) {
 
 /// One 16 x 32 block of an operand, X(r, p) = x[r * rStride + p * pStride]
 /// for r < rows, p < depth (zero beyond), written as three tiles (parts h,
-/// m, l at dst, dst + 2 kTile, dst + 4 kTile): for A (`vnni` false) tile row
-/// r holds X(r, 0..31); for B (`vnni`) tile row q holds the pairs X(j, 2q),
-/// X(j, 2q + 1) for j < 16 (r is B's column j).
+/// m, l at dst, dst + 2 kTile, dst + 4 kTile): for A (`vnni` false) lane q
+/// of tile row r holds X(r, q) and X(r, q + 16); for B (`vnni`) lane j of
+/// tile row q holds X(j, q) and X(j, q + 16) (r is B's column j).
 void packBlock(const float *x, int64_t rStride, int64_t pStride, int64_t rows,
                int64_t depth, bool vnni, uint16_t *dst) {
   u32x16 t[3][16];
@@ -148,26 +158,25 @@ void packBlock(const float *x, int64_t rStride, int64_t pStride, int64_t rows,
           block[r][p] = x[r * rStride + p * pStride];
       return packBlock(&block[0][0], 32, 1, 16, 32, vnni, dst);
     }
-    // Rows contiguous in depth: row r's 32 depths are 16 pairs.
+    // Rows contiguous in depth: row r's depths q and q + 16 pair up.
     for (int r = 0; r < 16; ++r) {
-      __m256i lo[3], hi[3];
-      split(_mm512_loadu_ps(x + r * rStride), lo);
-      split(_mm512_loadu_ps(x + r * rStride + 16), hi);
+      __m512i first[3], second[3];
+      split(_mm512_loadu_ps(x + r * rStride), first);
+      split(_mm512_loadu_ps(x + r * rStride + 16), second);
       for (int s = 0; s < 3; ++s)
-        t[s][r] =
-            (u32x16)_mm512_inserti64x4(_mm512_castsi256_si512(lo[s]), hi[s], 1);
+        t[s][r] = pairUp(first[s], second[s]);
     }
     if (vnni)
       for (int s = 0; s < 3; ++s)
         transpose16(t[s]);
   } else if (whole) {
-    // Columns contiguous (rStride 1): depths 2q and 2q + 1 pair up.
+    // Columns contiguous (rStride 1): depths q and q + 16 pair up.
     for (int q = 0; q < 16; ++q) {
-      __m256i even[3], odd[3];
-      split(_mm512_loadu_ps(x + 2 * q * pStride), even);
-      split(_mm512_loadu_ps(x + (2 * q + 1) * pStride), odd);
+      __m512i first[3], second[3];
+      split(_mm512_loadu_ps(x + q * pStride), first);
+      split(_mm512_loadu_ps(x + (q + 16) * pStride), second);
       for (int s = 0; s < 3; ++s)
-        t[s][q] = pairUp(even[s], odd[s]);
+        t[s][q] = pairUp(first[s], second[s]);
     }
     if (!vnni)
       for (int s = 0; s < 3; ++s)
@@ -197,11 +206,11 @@ void packBlock(const float *x, int64_t rStride, int64_t pStride, int64_t rows,
 void packSlivers(const float *x, int64_t rStride, int64_t pStride, int64_t rows,
                  int64_t depth, bool vnni, uint16_t *dst) {
   int64_t chunks = (depth + 31) / 32;
-  auto tileRow = [&](int64_t r, int64_t p, int s) {
-    // Tile row of X(r, p..): A's row r % 16, B's depth pair (p % 32) / 2.
-    int64_t row = vnni ? p % 32 / 2 : r % 16;
+  // The first tile row of part s for r's 16 rows in p's chunk (A's rows
+  // are r, B's the depth pairs q, q + 16 of the chunk).
+  auto tileOf = [&](int64_t r, int64_t p, int s) {
     return dst + (r / 32 * chunks + p / 32) * kChunk +
-           (2 * s + r / 16 % 2) * kTile + 32 * row;
+           (2 * s + r / 16 % 2) * kTile;
   };
   int64_t wholeRows = rows / 16 * 16, wholeDepth = depth / 32 * 32;
   bool streamed = !vnni ? pStride == 1 : rStride == 1;
@@ -209,25 +218,25 @@ void packSlivers(const float *x, int64_t rStride, int64_t pStride, int64_t rows,
     // A: each row's 32 depths split into a tile row of each part.
     for (int64_t r = 0; r < wholeRows; ++r)
       for (int64_t p = 0; p < wholeDepth; p += 32) {
-        __m256i lo[3], hi[3];
-        split(_mm512_loadu_ps(x + r * rStride + p), lo);
-        split(_mm512_loadu_ps(x + r * rStride + p + 16), hi);
+        __m512i first[3], second[3];
+        split(_mm512_loadu_ps(x + r * rStride + p), first);
+        split(_mm512_loadu_ps(x + r * rStride + p + 16), second);
         for (int s = 0; s < 3; ++s)
-          _mm512_store_si512(
-              tileRow(r, p, s),
-              _mm512_inserti64x4(_mm512_castsi256_si512(lo[s]), hi[s], 1));
+          _mm512_store_si512(tileOf(r, p, s) + 32 * (r % 16),
+                             (__m512i)pairUp(first[s], second[s]));
       }
   } else if (streamed) {
-    // B: two depths' 16 columns paired into a tile row of each part.
-    for (int64_t p = 0; p < wholeDepth; p += 2)
-      for (int64_t r = 0; r < wholeRows; r += 16) {
-        __m256i even[3], odd[3];
-        split(_mm512_loadu_ps(x + p * pStride + r), even);
-        split(_mm512_loadu_ps(x + (p + 1) * pStride + r), odd);
-        for (int s = 0; s < 3; ++s)
-          _mm512_store_si512(tileRow(r, p, s),
-                             (__m512i)pairUp(even[s], odd[s]));
-      }
+    // B: the 16 columns of depths q and q + 16 paired into tile row q.
+    for (int64_t p = 0; p < wholeDepth; p += 32)
+      for (int64_t q = 0; q < 16; ++q)
+        for (int64_t r = 0; r < wholeRows; r += 16) {
+          __m512i first[3], second[3];
+          split(_mm512_loadu_ps(x + (p + q) * pStride + r), first);
+          split(_mm512_loadu_ps(x + (p + q + 16) * pStride + r), second);
+          for (int s = 0; s < 3; ++s)
+            _mm512_store_si512(tileOf(r, p, s) + 32 * q,
+                               (__m512i)pairUp(first[s], second[s]));
+        }
   }
   for (int64_t r0 = 0; r0 < rows; r0 += 16)
     for (int64_t p0 = 0; p0 < depth; p0 += 32) {
@@ -236,7 +245,7 @@ void packSlivers(const float *x, int64_t rStride, int64_t pStride, int64_t rows,
       if (streamed && n == 16 && d == 32)
         continue; // packed above
       packBlock(x + r0 * rStride + p0 * pStride, rStride, pStride, n, d, vnni,
-                tileRow(r0, p0, 0) - 32 * (vnni ? p0 % 32 / 2 : r0 % 16));
+                tileOf(r0, p0, 0));
     }
   // The zero tiles of a last sliver with 16 rows or fewer.
   if (rows % 32 > 0 && rows % 32 <= 16)
