@@ -534,13 +534,7 @@ bool usable() {
             : "a"(7), "c"(0));
     bool tile = edx & (1u << 24), bf16Tile = edx & (1u << 22),
          avx512f = ebx & (1u << 16);
-    unsigned maxSub = eax;
-    if (!tile || !bf16Tile || !avx512f || maxSub < 1)
-      return false;
-    __asm__("cpuid"
-            : "=a"(eax), "=b"(ebx), "=c"(ecx), "=d"(edx)
-            : "a"(7), "c"(1));
-    if (!(eax & (1u << 5))) // AVX512_BF16: the conversions of the split
+    if (!tile || !bf16Tile || !avx512f)
       return false;
     // Linux hands out the tile data state on request (arch_prctl).
     constexpr long kReqXcompPerm = 0x1023, kXtileData = 18;

@@ -252,8 +252,8 @@ TEST(GemmAccuracy, AsAccurateAsF32Arithmetic) {
     }
 }
 
-/// Whether this CPU has AMX-BF16 tiles (and AVX-512 BF16, for the split of
-/// f32 into bf16 parts) and Linux lets this process use them.
+/// Whether this CPU has AMX-BF16 tiles and AVX-512 (which the split of f32
+/// into bf16 parts uses) and Linux lets this process use them.
 bool amxRuns() {
   if (const char *v = std::getenv("LOOM_GEMM_AMX"); v && std::string(v) == "0")
     return false;
@@ -262,11 +262,6 @@ bool amxRuns() {
           : "=a"(eax), "=b"(ebx), "=c"(ecx), "=d"(edx)
           : "a"(7), "c"(0));
   if (!(edx & (1u << 24)) || !(edx & (1u << 22)) || !(ebx & (1u << 16)))
-    return false;
-  __asm__("cpuid"
-          : "=a"(eax), "=b"(ebx), "=c"(ecx), "=d"(edx)
-          : "a"(7), "c"(1));
-  if (!(eax & (1u << 5)))
     return false;
   constexpr long kReqXcompPerm = 0x1023, kXtileData = 18;
   return syscall(SYS_arch_prctl, kReqXcompPerm, kXtileData) == 0;
