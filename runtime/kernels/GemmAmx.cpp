@@ -42,8 +42,9 @@
 // current block's calls run.
 //
 // Measured on Sapphire Rapids (1 thread, fma_peak 240 GFLOP/s): 1024^3
-// 6.8-7.5 ms (290-317 GFLOP/s; the FMA kernel 10.5-11, PyTorch 10.4-11),
-// 2048x3072x768 31-34 ms, 256x3072x768 5.0 ms (packing a fifth of it).
+// 6.5-7.3 ms (295-330 GFLOP/s; the FMA kernel 10.0-11, PyTorch 10.1-11),
+// 2048x3072x768 31-34 ms, 256x3072x768 4.7-5.0 ms (packing a fifth of it).
+// bench/README.md (fifteenth session) has what was tried.
 //
 //===----------------------------------------------------------------------===//
 
