@@ -74,6 +74,8 @@ namespace {
 #define LOOM_AMX_B_KB 6144
 #endif
 constexpr int64_t KC = LOOM_AMX_KC; // depths per block
+// A depth up to this is one block (no second pass over C).
+constexpr int64_t kWholeDepth = 768;
 constexpr int64_t kBlockBytesA = int64_t(LOOM_AMX_A_KB) << 10; // A block, L2
 constexpr int64_t kPanelBytesB = int64_t(LOOM_AMX_B_KB) << 10; // B panel
 constexpr int64_t kTile = 512; // bf16 per tile (16 rows x 64 bytes)
@@ -418,15 +420,19 @@ int64_t evenStep(int64_t extent, int64_t most, int64_t unit) {
   return roundUp((extent + parts - 1) / parts, unit);
 }
 
-/// The blocks of one GEMM: a depth block as deep as KC (one C load and
-/// store per KC depths: per 128 they cost a third of the time), the A block
+/// The blocks of one GEMM: the whole depth up to kWholeDepth, else depth
+/// blocks of up to KC (one C load and store per block: per 128 depths they
+/// cost a third of the time; a depth of 768 in two blocks took a vocabulary
+/// head, 256 x 50257 x 768, 13% longer, and 2048 x 3072 x 768 8%; deeper
+/// blocks of 768 made its gradient 256 x 768 x 50257 9% slower, its 256
+/// rows no longer one A block), the A block
 /// of MC rows within kBlockBytesA (L2), the B panel of NC columns within
 /// kPanelBytesB (packed once per depth block; its slivers are fetched into
 /// L2 one ahead).
 struct Blocking {
   int64_t kc, mc, nc;
   Blocking(int64_t m, int64_t n, int64_t k) {
-    kc = evenStep(k, KC, 32);
+    kc = k <= kWholeDepth ? roundUp(k, 32) : evenStep(k, KC, 32);
     mc = evenStep(m, std::max<int64_t>(32, kBlockBytesA / (6 * kc) / 32 * 32),
                   32);
     nc = evenStep(n, std::max<int64_t>(32, kPanelBytesB / (6 * kc) / 32 * 32),
@@ -580,11 +586,13 @@ bool sgemm(int64_t batch, int64_t m, int64_t n, int64_t k, const float *a,
   int team = gemmTeamSize(threads, batch * m * n * k);
   // Each member's packing buffers (bf16 elements), the master's, kept per
   // thread: bounds of Blocking's for any share of this product.
-  int64_t kcBound = roundUp(std::min(k, KC), 32);
-  int64_t aElements = std::min(roundUp(m, 32) * kcBound * 3,
-                               std::max(kBlockBytesA, 192 * KC) / 2);
-  int64_t bElements = std::min(roundUp(n, 32) * kcBound * 3,
-                               std::max(kPanelBytesB, 192 * KC) / 2);
+  int64_t kcBound = roundUp(k <= kWholeDepth ? k : std::min(k, KC), 32);
+  int64_t aElements =
+      std::min(roundUp(m, 32) * kcBound * 3,
+               std::max(kBlockBytesA, 192 * std::max(KC, kWholeDepth)) / 2);
+  int64_t bElements =
+      std::min(roundUp(n, 32) * kcBound * 3,
+               std::max(kPanelBytesB, 192 * std::max(KC, kWholeDepth)) / 2);
   thread_local Scratch packedA, packedB;
   // (Scratch counts floats: two bf16 each.)
   float *fa = packedA.get(aElements / 2 * team);
