@@ -134,8 +134,9 @@ namespace {
 
 /// LOOM_GEMM_TRACE=1: every GEMM call timed, and at exit one line per
 /// shape (batch, m, n, k, how A and B are laid out, whether an epilogue
-/// ran) on stderr, the costliest first: calls, milliseconds in all and
-/// GFLOP/s. For profiling (bench/README.md); off, it costs one branch.
+/// ran, whether AMX ran it) on stderr, the costliest first: calls, milliseconds
+/// in all and GFLOP/s. For profiling (bench/README.md); off, it costs one
+/// branch.
 class GemmTrace {
 public:
   static GemmTrace *get() {
@@ -146,7 +147,7 @@ public:
     return trace;
   }
   using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, char, int64_t,
-                         char, int64_t, int64_t, bool>;
+                         char, int64_t, int64_t, bool, bool>;
   void reset() {
     std::lock_guard<std::mutex> lock(mutex);
     shapes.clear();
@@ -178,19 +179,19 @@ private:
     std::fprintf(stderr,
                  "loom GEMM trace: %.1f ms in all (batch x m n k; A, B: n "
                  "row-major, t transposed, and the leading dimension; C's; "
-                 "epilogue)\n",
+                 "epilogue; amx: on AMX tiles)\n",
                  total * 1e3);
     for (auto &[key, e] : sorted) {
-      auto [batch, m, n, k, a, lda, b, ldb, ldc, epilogue] = key;
+      auto [batch, m, n, k, a, lda, b, ldb, ldc, epilogue, amx] = key;
       double flops = 2.0 * double(batch * m) * double(n * k) * double(e.calls);
       std::fprintf(
           stderr,
           "  %4lld x %5lld %5lld %5lld  A %c%-5lld B %c%-5lld C %-5lld "
-          "%s %6lld calls %9.2f ms %7.1f GFLOP/s\n",
+          "%s %s %6lld calls %9.2f ms %7.1f GFLOP/s\n",
           (long long)batch, (long long)m, (long long)n, (long long)k, a,
           (long long)lda, b, (long long)ldb, (long long)ldc,
-          epilogue ? "epi" : "   ", (long long)e.calls, e.seconds * 1e3,
-          flops / e.seconds * 1e-9);
+          epilogue ? "epi" : "   ", amx ? "amx" : "   ", (long long)e.calls,
+          e.seconds * 1e3, flops / e.seconds * 1e-9);
     }
   }
   std::mutex mutex;
@@ -206,17 +207,16 @@ bool sgemmTraced(int64_t batch, int64_t m, int64_t n, int64_t k, const float *a,
   auto start = trace ? std::chrono::steady_clock::now()
                      : std::chrono::steady_clock::time_point();
   const Kernels &kernels = chosen();
-  auto sgemm =
-      kernels.amx && loom::kernels::amx::applies(batch, m, n, k, threads)
-          ? &loom::kernels::amx::sgemm
-          : kernels.sgemm;
+  bool amx =
+      kernels.amx && loom::kernels::amx::applies(batch, m, n, k, threads);
+  auto sgemm = amx ? &loom::kernels::amx::sgemm : kernels.sgemm;
   bool ok = sgemm(batch, m, n, k, a, aBatch, aRow, aCol, b, bBatch, bRow, bCol,
                   c, cBatch, cRow, accumulate, epilogue, threads);
   if (trace)
     trace->add(
         {batch, m, n, k, aCol == 1 ? 'n' : 't', aCol == 1 ? aRow : aCol,
          bCol == 1 ? 'n' : 't', bCol == 1 ? bRow : bCol, cRow,
-         epilogue != nullptr},
+         epilogue != nullptr, amx},
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
             .count());
   return ok;
