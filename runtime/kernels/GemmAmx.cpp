@@ -101,7 +101,10 @@ inline void split(__m512 x, __m512i parts[3]) {
   __m512 l = _mm512_sub_ps(r, _mm512_castsi512_ps(m));
   parts[0] = h;
   parts[1] = m;
-  parts[2] = _mm512_castps_si512(l);
+  // l's low half is zero unless l is an f32 subnormal (x below ~2^-110):
+  // masked, such an l cannot leak into the depth it is paired with, and
+  // becomes the bf16 subnormal or zero that TDPBF16PS flushes anyway.
+  parts[2] = _mm512_and_si512(_mm512_castps_si512(l), high);
 }
 
 /// The bf16 pairs of two depths, lane by lane: `first`'s (the depth q of a
@@ -583,6 +586,8 @@ bool sgemm(int64_t batch, int64_t m, int64_t n, int64_t k, const float *a,
   };
   if (m <= 0 || n <= 0 || batch <= 0)
     return true;
+  if (k < 32) // (applies() sends none here; the FMA kernels take them)
+    return false;
   int team = gemmTeamSize(threads, batch * m * n * k);
   // Each member's packing buffers (bf16 elements), the master's, kept per
   // thread: bounds of Blocking's for any share of this product.

@@ -24,7 +24,8 @@ bool usable();
 bool applies(int64_t batch, int64_t m, int64_t n, int64_t k, int64_t threads);
 
 /// loom_sgemm's contract (see loom/Kernels.h); false when the packing
-/// buffers cannot be allocated.
+/// buffers cannot be allocated, or for a depth below 32 (which applies()
+/// leaves to the FMA kernels).
 bool sgemm(int64_t batch, int64_t m, int64_t n, int64_t k, const float *a,
            int64_t aBatch, int64_t aRow, int64_t aCol, const float *b,
            int64_t bBatch, int64_t bRow, int64_t bCol, float *c, int64_t cBatch,

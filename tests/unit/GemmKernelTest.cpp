@@ -252,6 +252,55 @@ TEST(GemmAccuracy, AsAccurateAsF32Arithmetic) {
     }
 }
 
+/// Values far below the others (an underflowed softmax or gradient: 1e-35,
+/// exp(-95), f32 subnormals) contribute nothing visible and leave the
+/// values beside them alone, in every layout, on every kernel copy. (The
+/// AMX kernel pairs depths q and q + 16 of each 32 in one lane: a part of a
+/// subnormal once leaked into its partner's bits, turning 0.1 into -3e31.)
+TEST(GemmAccuracy, TinyValuesLeaveTheirNeighboursAlone) {
+  std::mt19937 rng(11);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  const float tiny[] = {3.3e-35f, 5.5e-42f, 1e-40f, -2e-39f, 1e-38f};
+  int64_t m = 256, n = 256, k = 64;
+  for (bool transA : {false, true})
+    for (bool transB : {false, true}) {
+      std::vector<float> a(m * k), b(k * n), c(m * n);
+      // Depths 16-31 and 48-63 of A and B hold tiny values in every other
+      // row or column: the partners of depths 0-15 and 32-47.
+      for (int64_t i = 0; i < m; ++i)
+        for (int64_t p = 0; p < k; ++p) {
+          bool small = p % 32 >= 16 && i % 2 == 0;
+          float x = small ? tiny[(i + p) % 5] : dist(rng);
+          a[transA ? p * m + i : i * k + p] = x;
+        }
+      for (int64_t p = 0; p < k; ++p)
+        for (int64_t j = 0; j < n; ++j) {
+          bool small = p % 32 >= 16 && j % 3 == 0;
+          float x = small ? tiny[(p + j) % 5] : dist(rng);
+          b[transB ? j * k + p : p * n + j] = x;
+        }
+      int64_t aRow = transA ? 1 : k, aCol = transA ? m : 1;
+      int64_t bRow = transB ? 1 : n, bCol = transB ? k : 1;
+      loom_sgemm(1, m, n, k, reinterpret_cast<int64_t>(a.data()), 0, aRow, aCol,
+                 reinterpret_cast<int64_t>(b.data()), 0, bRow, bCol,
+                 reinterpret_cast<int64_t>(c.data()), 0, n, 0, 1);
+      double worst = 0;
+      for (int64_t i = 0; i < m; ++i)
+        for (int64_t j = 0; j < n; ++j) {
+          double exact = 0, magnitude = 0;
+          for (int64_t p = 0; p < k; ++p) {
+            double t = double(a[i * aRow + p * aCol]) * b[p * bRow + j * bCol];
+            exact += t;
+            magnitude += std::abs(t);
+          }
+          double err = std::abs(c[i * n + j] - exact);
+          worst = std::max(worst, magnitude > 0 ? err / magnitude : err);
+        }
+      EXPECT_LE(worst, 6e-7) << (transA ? "A^T " : "") << (transB ? "B^T " : "")
+                             << "isa " << loom_sgemm_isa();
+    }
+}
+
 /// Whether this CPU has AMX-BF16 tiles and AVX-512 (which the split of f32
 /// into bf16 parts uses) and Linux lets this process use them.
 bool amxRuns() {

@@ -49,7 +49,9 @@ typedef void (*loom_gemm_epilogue_fn)(int64_t context, int64_t row, int64_t col,
 /// the packed path calls it per cache block (MC rows x NC columns, or a
 /// thread's share of the columns) while the block is in L2 (per register
 /// tile, the calls cost more than they saved: measured on Zen 3). A team's
-/// threads call it at once on disjoint blocks.
+/// threads call it at once on disjoint blocks. The epilogue must not call
+/// loom_sgemm itself: it runs while the calling thread's packing buffers
+/// (and AMX tiles) are in use.
 void loom_sgemm_epilogue(int64_t batch, int64_t m, int64_t n, int64_t k,
                          int64_t a, int64_t aBatch, int64_t aRow, int64_t aCol,
                          int64_t b, int64_t bBatch, int64_t bRow, int64_t bCol,
