@@ -68,16 +68,11 @@
 namespace loom::kernels::amx {
 namespace {
 
-#ifndef LOOM_AMX_KC // (tuning builds set them)
-#define LOOM_AMX_KC 512
-#define LOOM_AMX_A_KB 768
-#define LOOM_AMX_B_KB 6144
-#endif
-constexpr int64_t KC = LOOM_AMX_KC; // depths per block
+constexpr int64_t KC = 512; // depths per block
 // A depth up to this is one block (no second pass over C).
 constexpr int64_t kWholeDepth = 768;
-constexpr int64_t kBlockBytesA = int64_t(LOOM_AMX_A_KB) << 10; // A block, L2
-constexpr int64_t kPanelBytesB = int64_t(LOOM_AMX_B_KB) << 10; // B panel
+constexpr int64_t kBlockBytesA = int64_t(768) << 10; // A block, in L2
+constexpr int64_t kPanelBytesB = int64_t(6) << 20;   // B panel
 constexpr int64_t kTile = 512; // bf16 per tile (16 rows x 64 bytes)
 // One 32-deep chunk of a 32-row (or 32-column) sliver: 3 parts x 2 tiles.
 constexpr int64_t kChunk = 6 * kTile;
@@ -413,10 +408,6 @@ microKernel(int64_t chunks, const uint16_t *pa, const uint16_t *pb, float *c,
 
 using Operands = GemmOperands;
 
-constexpr int64_t roundUp(int64_t x, int64_t to) {
-  return (x + to - 1) / to * to;
-}
-
 /// Even steps of at most `most` in whole units of `unit` over `extent`.
 int64_t evenStep(int64_t extent, int64_t most, int64_t unit) {
   int64_t parts = (extent + most - 1) / most;
@@ -441,9 +432,6 @@ struct Blocking {
     nc = evenStep(n, std::max<int64_t>(32, kPanelBytesB / (6 * kc) / 32 * 32),
                   32);
   }
-  /// bf16 elements of the packed A block and B panel.
-  int64_t aElements() const { return mc * kc * 3; }
-  int64_t bElements() const { return nc * kc * 3; }
 };
 
 /// Brings the f32 source of X(r, p), r < rows, p < depth (rStride and
@@ -466,8 +454,10 @@ void aimAtSource(Fetcher &fetcher, const float *x, int64_t rStride,
 /// time (slivers fetched into L2 one ahead), A once per panel. (Packing
 /// each B sliver just before its calls instead, with all of A's rows in one
 /// block, was slower even at 256 rows: 256 x 3072 x 768 7.5 vs 5.7 ms.)
-void gemmPanelsOuter(int64_t m, int64_t n, int64_t k, const Operands &o,
-                     const Blocking &blocks, uint16_t *pa, uint16_t *pb) {
+void gemmBlocked(int64_t m, int64_t n, int64_t k, const Operands &o,
+                 uint16_t *pa, uint16_t *pb) {
+  TileScope tiles;
+  Blocking blocks(m, n, k);
   Fetcher sliverAhead, sourceAhead;
   for (int64_t jc = 0; jc < n; jc += blocks.nc) {
     int64_t nc = std::min(blocks.nc, n - jc);
@@ -528,12 +518,6 @@ void gemmPanelsOuter(int64_t m, int64_t n, int64_t k, const Operands &o,
   }
 }
 
-void gemmBlocked(int64_t m, int64_t n, int64_t k, const Operands &o,
-                 uint16_t *pa, uint16_t *pb) {
-  TileScope tiles;
-  gemmPanelsOuter(m, n, k, o, Blocking(m, n, k), pa, pb);
-}
-
 } // namespace
 
 bool usable() {
@@ -564,7 +548,7 @@ bool usable() {
 bool applies(int64_t batch, int64_t m, int64_t n, int64_t k, int64_t threads) {
   // A member of a team computes a share of the rows (M >= N) or columns.
   int64_t team = gemmTeamSize(threads, batch * m * n * k);
-  if (team > 1 && batch % team != 0 && batch < 4 * team)
+  if (team > 1 && !teamTakesWholeEntries(batch, team))
     (m >= n ? m : n) = (std::max(m, n) + team - 1) / team;
   // Each packed element of A serves n columns, each of B m rows: packing
   // (three bf16 parts, 0.35-0.6 ns an element against the FMA kernel's

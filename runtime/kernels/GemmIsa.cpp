@@ -509,10 +509,6 @@ void packB(int64_t kc, int64_t nc, const float *b, int64_t bRow, int64_t bCol,
   }
 }
 
-constexpr int64_t roundUp(int64_t x, int64_t to) {
-  return (x + to - 1) / to * to;
-}
-
 } // namespace
 
 void packPanelA(int64_t m, int64_t k, const float *a, int64_t aRow,

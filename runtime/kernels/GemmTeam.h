@@ -40,6 +40,17 @@ struct GemmOperands {
   int64_t epilogueRow, epilogueCol; // where C starts in the epilogue's view
 };
 
+/// x rounded up to a multiple of `to`.
+constexpr int64_t roundUp(int64_t x, int64_t to) {
+  return (x + to - 1) / to * to;
+}
+
+/// Whether a team of `team` takes whole batch entries (they spread evenly,
+/// or are many) rather than a share of each entry.
+inline bool teamTakesWholeEntries(int64_t batch, int team) {
+  return batch % team == 0 || batch >= 4 * team;
+}
+
 /// Rows (or columns) of [0, extent) in whole units of `unit` for member `t`
 /// of a team of `team`: even shares, the last one ragged.
 inline std::pair<int64_t, int64_t> shareOf(int64_t extent, int64_t unit, int t,
@@ -86,7 +97,7 @@ void gemmOnTeam(int team, int64_t batch, int64_t m, int64_t n, int64_t k,
 #pragma omp parallel num_threads(team)
   {
     int t = omp_get_thread_num(), size = omp_get_num_threads();
-    if (batch % size == 0 || batch >= 4 * size) {
+    if (teamTakesWholeEntries(batch, size)) {
       for (int64_t bi = t; bi < batch; bi += size)
         blocked(t, m, n, k, entry(bi));
     } else {
